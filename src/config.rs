@@ -1,0 +1,284 @@
+//! Settings: the CONTRACT.md §2 variables (plus `.env`), read once and validated before anything
+//! starts. A bad value becomes one `ConfigError` naming the variable; secrets are wrapped so they
+//! never reach a log line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Default database when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tagcast";
+/// Callback token used in demo mode, where no real account can sign requests: only the
+/// in-process mock and the chat simulator sign with it.
+pub const DEMO_TOKEN: &str = "tagcastdemo";
+
+/// A configuration value that cannot be used, named by its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self { variable, reason: reason.into() }
+    }
+}
+
+/// Which kind of Official Account this is; it decides mass-send quotas and how segments are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    /// 服务号: per-follower monthly mass-send limit, may send by openid list.
+    Service,
+    /// 订阅号/公众号: one successful mass send a day, tag or everyone only.
+    Subscription,
+}
+
+impl FromStr for AccountType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "service" => Ok(Self::Service),
+            "subscription" => Ok(Self::Subscription),
+            other => Err(format!("expected `service` or `subscription`, got `{other}`")),
+        }
+    }
+}
+
+/// The account's WeChat credentials and callback settings.
+#[derive(Debug, Clone)]
+pub struct WeChatSettings {
+    /// `None` means demo mode: no real account is configured.
+    pub appid: Option<String>,
+    pub app_secret: Option<SecretString>,
+    /// Signs every callback; in demo mode [`DEMO_TOKEN`] unless `WECHAT_TOKEN` is set.
+    pub token: SecretString,
+    /// 43-character EncodingAESKey; when set, safe and compatible modes are accepted.
+    pub encoding_aes_key: Option<SecretString>,
+    pub api_base: Url,
+    pub account_type: AccountType,
+}
+
+/// Everything tagcast reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// May carry a password, hence secret.
+    pub database_url: SecretString,
+    pub bind: SocketAddr,
+    pub wechat: WeChatSettings,
+    pub admin_password: Option<SecretString>,
+    pub api_token: Option<SecretString>,
+    pub playbook: Option<PathBuf>,
+    pub monthly_tag_cap: u32,
+    /// `None` turns the replay check off (`TAGCAST_REPLAY_WINDOW_SECS=0`).
+    pub replay_window: Option<Duration>,
+}
+
+impl Settings {
+    /// Reads `.env` (if present) and the process environment.
+    ///
+    /// # Errors
+    /// The first variable whose value cannot be used.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a broken one is the operator's mistake and must be said.
+        if let Err(e) = dotenvy::dotenv() {
+            if !e.not_found() {
+                return Err(ConfigError::new(".env", e.to_string()));
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable source; tests pass a map.
+    ///
+    /// # Errors
+    /// The first variable whose value cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        tokio_postgres::Config::from_str(&database_url)
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a PostgreSQL URL ({e})")))?;
+        let database_url = SecretString::from(database_url);
+
+        let bind = parse_or("TAGCAST_BIND", get("TAGCAST_BIND"), "127.0.0.1:8080")?;
+
+        let appid = get("WECHAT_APPID");
+        let app_secret = get("WECHAT_APPSECRET").map(SecretString::from);
+        if let Some(appid) = &appid {
+            if !appid.starts_with("wx") || appid.len() < 6 || !appid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new("WECHAT_APPID", "expected an AppID such as wx1234567890abcdef"));
+            }
+        }
+        match (&appid, &app_secret) {
+            (Some(_), None) => {
+                return Err(ConfigError::new("WECHAT_APPSECRET", "must be set when WECHAT_APPID is set"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("WECHAT_APPID", "must be set when WECHAT_APPSECRET is set"));
+            }
+            _ => {}
+        }
+        let token = match get("WECHAT_TOKEN") {
+            Some(token) => {
+                if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(ConfigError::new(
+                        "WECHAT_TOKEN",
+                        "must be 3 to 32 letters or digits, as WeChat's console requires",
+                    ));
+                }
+                SecretString::from(token)
+            }
+            None if appid.is_some() => {
+                return Err(ConfigError::new("WECHAT_TOKEN", "must be set when WECHAT_APPID is set"));
+            }
+            None => SecretString::from(DEMO_TOKEN),
+        };
+        let encoding_aes_key = match get("WECHAT_ENCODING_AES_KEY") {
+            Some(key) => {
+                crate::wechat::crypto::MsgCrypt::new(&key, appid.as_deref().unwrap_or_default()).map_err(|_| {
+                    ConfigError::new(
+                        "WECHAT_ENCODING_AES_KEY",
+                        format!("must be 43 base64 characters that decode to 32 bytes (got {} characters)", key.len()),
+                    )
+                })?;
+                if appid.is_none() {
+                    return Err(ConfigError::new(
+                        "WECHAT_ENCODING_AES_KEY",
+                        "needs WECHAT_APPID: safe mode checks the AppID inside each message",
+                    ));
+                }
+                Some(SecretString::from(key))
+            }
+            None => None,
+        };
+        let api_base_raw = get("WECHAT_API_BASE").unwrap_or_else(|| "https://api.weixin.qq.com".to_owned());
+        let api_base = Url::parse(&api_base_raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| ConfigError::new("WECHAT_API_BASE", format!("not an http(s) URL: `{api_base_raw}`")))?;
+        let account_type = parse_or("WECHAT_ACCOUNT_TYPE", get("WECHAT_ACCOUNT_TYPE"), "service")?;
+
+        let admin_password = get("TAGCAST_ADMIN_PASSWORD").map(SecretString::from);
+        if let Some(p) = &admin_password {
+            if p.expose_secret().chars().count() < 8 {
+                return Err(ConfigError::new("TAGCAST_ADMIN_PASSWORD", "must be at least 8 characters"));
+            }
+        }
+        let api_token = get("TAGCAST_API_TOKEN").map(SecretString::from);
+        if let Some(t) = &api_token {
+            if t.expose_secret().len() < 16 {
+                return Err(ConfigError::new("TAGCAST_API_TOKEN", "must be at least 16 characters"));
+            }
+        }
+        let playbook = get("TAGCAST_PLAYBOOK").map(PathBuf::from);
+        if let Some(path) = &playbook {
+            if !path.is_file() {
+                return Err(ConfigError::new("TAGCAST_PLAYBOOK", format!("no such file: {}", path.display())));
+            }
+        }
+        let monthly_tag_cap: u32 = parse_or("TAGCAST_MONTHLY_TAG_CAP", get("TAGCAST_MONTHLY_TAG_CAP"), "4")?;
+        if monthly_tag_cap == 0 {
+            return Err(ConfigError::new("TAGCAST_MONTHLY_TAG_CAP", "must be at least 1"));
+        }
+        let replay_secs: u64 = parse_or("TAGCAST_REPLAY_WINDOW_SECS", get("TAGCAST_REPLAY_WINDOW_SECS"), "600")?;
+
+        Ok(Self {
+            database_url,
+            bind,
+            wechat: WeChatSettings { appid, app_secret, token, encoding_aes_key, api_base, account_type },
+            admin_password,
+            api_token,
+            playbook,
+            monthly_tag_cap,
+            replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
+        })
+    }
+
+    /// Demo mode: no WeChat credentials, so the mock WeChat stands in for the real one.
+    pub fn is_demo(&self) -> bool {
+        self.wechat.appid.is_none()
+    }
+}
+
+fn parse_or<T>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = value.unwrap_or_else(|| default.to_owned());
+    raw.trim().parse().map_err(|e| ConfigError::new(variable, format!("cannot use `{raw}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_give_demo_mode_on_localhost() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.is_demo());
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.monthly_tag_cap, 4);
+        assert_eq!(s.replay_window, Some(Duration::from_secs(600)));
+        assert_eq!(s.wechat.token.expose_secret(), DEMO_TOKEN);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("DATABASE_URL", "mysql:/x y")], "DATABASE_URL"),
+            (&[("TAGCAST_BIND", "localhost")], "TAGCAST_BIND"),
+            (
+                &[
+                    ("WECHAT_APPID", "wx1234567890"),
+                    ("WECHAT_APPSECRET", "s"),
+                    ("WECHAT_TOKEN", "tok"),
+                    ("WECHAT_ENCODING_AES_KEY", &"A".repeat(42)),
+                ],
+                "WECHAT_ENCODING_AES_KEY",
+            ),
+            (&[("WECHAT_APPID", "wx1234567890")], "WECHAT_APPSECRET"),
+            (&[("WECHAT_API_BASE", "not a url")], "WECHAT_API_BASE"),
+            (&[("WECHAT_ACCOUNT_TYPE", "enterprise")], "WECHAT_ACCOUNT_TYPE"),
+            (&[("TAGCAST_MONTHLY_TAG_CAP", "0")], "TAGCAST_MONTHLY_TAG_CAP"),
+            (&[("TAGCAST_REPLAY_WINDOW_SECS", "-5")], "TAGCAST_REPLAY_WINDOW_SECS"),
+            (&[("WECHAT_TOKEN", "has space")], "WECHAT_TOKEN"),
+        ];
+        for (vars, variable) in cases {
+            let err = settings(vars).expect_err(variable);
+            assert_eq!(err.variable, *variable, "{err}");
+            assert!(err.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = settings(&[
+            ("WECHAT_APPID", "wx1234567890"),
+            ("WECHAT_APPSECRET", "topsecretvalue"),
+            ("WECHAT_TOKEN", "tokenvalue"),
+            ("WECHAT_ENCODING_AES_KEY", &"A".repeat(43)),
+        ])
+        .expect("valid");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("topsecretvalue") && !debug.contains("tokenvalue") && !debug.contains(&"A".repeat(43)));
+        assert!(!s.is_demo());
+    }
+
+    #[test]
+    fn zero_replay_window_turns_the_check_off() {
+        assert_eq!(settings(&[("TAGCAST_REPLAY_WINDOW_SECS", "0")]).expect("valid").replay_window, None);
+    }
+}

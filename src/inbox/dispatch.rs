@@ -1,0 +1,68 @@
+//! The dispatcher: where later features (rules, quizzes, self-service commands) plug in to act on
+//! a push and choose the passive reply. Handlers run inside the transaction that stores the push,
+//! so what they write and the push itself commit together, and a retry never runs them again.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use deadpool_postgres::Transaction;
+
+use crate::wechat::message::Message;
+use crate::wechat::reply::Reply;
+
+/// What a handler may fail with; the push is still stored and answered with `success`.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future a handler returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Reply>, HandlerError>> + Send + 'a>>;
+
+/// Acts on one newly received push.
+///
+/// A handler must not call WeChat's API (the callback has 5 s and WeChat retries anything slow):
+/// slow work goes into a job written through `txn`.
+pub trait Handler: Send + Sync {
+    /// Short name for logs.
+    fn name(&self) -> &'static str;
+    /// Acts on `message`; `Some(reply)` ends dispatch with that passive reply.
+    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, message: &'a Message) -> HandlerFuture<'a>;
+}
+
+/// Runs the registered handlers in order until one replies.
+#[derive(Clone, Default)]
+pub struct Dispatcher {
+    handlers: Vec<Arc<dyn Handler>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.handlers.iter().map(|h| h.name())).finish()
+    }
+}
+
+impl Dispatcher {
+    /// Adds a handler after those already registered.
+    #[must_use]
+    pub fn with(mut self, handler: impl Handler + 'static) -> Self {
+        self.handlers.push(Arc::new(handler));
+        self
+    }
+
+    /// True when no handler is registered, so dispatch can be skipped entirely.
+    pub fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
+    }
+
+    /// The first reply a handler gives, or `None` for `success`.
+    ///
+    /// # Errors
+    /// The first handler error; the caller rolls back what handlers wrote and answers `success`.
+    pub async fn dispatch(&self, txn: &Transaction<'_>, message: &Message) -> Result<Option<Reply>, HandlerError> {
+        for handler in &self.handlers {
+            if let Some(reply) = handler.handle(txn, message).await? {
+                return Ok(Some(reply));
+            }
+        }
+        Ok(None)
+    }
+}

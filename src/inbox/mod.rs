@@ -1,0 +1,99 @@
+//! The inbox: every accepted push is stored durably, acted on once, and answered with the reply
+//! chosen the first time. Concurrent pushes are group-committed: writer tasks take whatever is
+//! waiting, store it in one transaction (one fsync for the lot) and wake each request once its
+//! row is committed.
+
+mod activity;
+pub mod dispatch;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+
+pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture};
+
+use crate::wechat::message::Message;
+
+/// How many pushes one transaction stores at most.
+const MAX_BATCH: usize = 512;
+/// How many batches may be committing at once (each on its own connection).
+pub const WRITERS: usize = 4;
+/// Pushes waiting beyond this are refused at once rather than queued past WeChat's patience.
+const QUEUE_DEPTH: usize = 16_384;
+
+/// Why a push could not be stored; the callback answers 503 and WeChat retries.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("the inbox is full")]
+    Overloaded,
+    #[error("the inbox is shut down")]
+    Closed,
+    #[error("storing the push failed")]
+    Store(#[source] Arc<StoreFailure>),
+    #[error("storing the push took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+/// The database error behind a failed batch, shared by every request in it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// What the callback sends back for a stored push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Plaintext passive-reply XML, or `None` for `success`.
+    pub reply: Option<String>,
+    /// False when this push is a retry of one stored before.
+    pub first_time: bool,
+}
+
+struct Submission {
+    message: Message,
+    dedupe_key: String,
+    done: oneshot::Sender<Result<Stored, InboxError>>,
+}
+
+/// Handle used by the callback to hand a push over; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Inbox {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl Inbox {
+    /// Starts the writer tasks on the current runtime. They stop once every `Inbox` clone is dropped
+    /// and the queue is drained.
+    pub fn start(pool: Pool, dispatcher: Dispatcher) -> (Self, Vec<tokio::task::JoinHandle<()>>) {
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let tasks = (0..WRITERS)
+            .map(|_| tokio::spawn(writer::run(pool.clone(), dispatcher.clone(), Arc::clone(&receiver))))
+            .collect();
+        (Self { queue }, tasks)
+    }
+
+    /// Stores `message` (or recognises it as a retry) and returns the reply to send.
+    ///
+    /// # Errors
+    /// The push could not be stored within `deadline`; nothing was acknowledged to WeChat.
+    pub async fn submit(&self, message: Message, deadline: Duration) -> Result<Stored, InboxError> {
+        let (done, result) = oneshot::channel();
+        let dedupe_key = message.dedupe_key();
+        self.queue.try_send(Submission { message, dedupe_key, done }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => InboxError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => InboxError::Closed,
+        })?;
+        match tokio::time::timeout(deadline, result).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(InboxError::Closed),
+            Err(_) => Err(InboxError::Timeout(deadline)),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! tagcast: a server for a WeChat Official Account that tags followers from what they do and
+//! sends tag-targeted mass messages.
+//!
+//! - [`config`]: the CONTRACT.md §2 variables, validated.
+//! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies); imports nothing else.
+//! - [`store`]: all SQL.
+//! - [`inbox`]: durable, exactly-once intake of pushes with group commit, and the dispatcher.
+//! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
+
+pub mod cli;
+pub mod config;
+pub mod inbox;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+pub mod wechat;

@@ -1,0 +1,56 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tagcast::cli::{Cli, Command};
+use tagcast::config::Settings;
+use tagcast::startup::Application;
+
+/// Prints an error and its causes on one line, as an operator reads it at start-up.
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("tagcast: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    tagcast::telemetry::init();
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Migrate => tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into),
+        Command::Serve => serve(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tagcast: {}", one_line(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let demo = settings.is_demo();
+    let app = Application::build(settings.clone()).await?;
+    let base = format!("http://{}:{}", settings.bind.ip(), app.port());
+    if demo {
+        tracing::info!(
+            "demo mode: no WECHAT_APPID/WECHAT_APPSECRET set; the callback accepts pushes signed with the demo token"
+        );
+    }
+    tracing::info!("tagcast listening on {base}; WeChat callback URL: {base}/wechat");
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! `Application::build(Settings)`: everything `serve` runs, and what the tests spawn on port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::inbox::{Dispatcher, Inbox};
+use crate::store::{self, DatabaseError};
+use crate::web::callback::CallbackState;
+use crate::wechat::crypto::{CryptoError, MsgCrypt};
+
+/// Connections per process: one per inbox writer, the rest for requests and workers.
+const POOL_SIZE: usize = crate::inbox::WRITERS + 12;
+
+/// Why the server could not start; each names the variable to fix where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("TAGCAST_BIND: cannot listen on {addr}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("WECHAT_ENCODING_AES_KEY: unusable key")]
+    AesKey(#[source] CryptoError),
+    #[error("cannot start the HTTP server")]
+    Server(#[source] std::io::Error),
+}
+
+/// A built, listening server and its background tasks.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Prepares the database (create, migrate), starts the inbox writers and binds the listener.
+    ///
+    /// # Errors
+    /// See [`StartupError`]; nothing is left running on error.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Dispatcher::default()).await
+    }
+
+    /// [`Application::build`] with the handlers pushes are dispatched to.
+    ///
+    /// # Errors
+    /// See [`StartupError`].
+    pub async fn build_with(settings: Settings, dispatcher: Dispatcher) -> Result<Self, StartupError> {
+        store::prepare_database(&settings.database_url).await?;
+        let pool = store::connect_pool(&settings.database_url, POOL_SIZE).await?;
+        let crypt = match &settings.wechat.encoding_aes_key {
+            Some(key) => Some(
+                MsgCrypt::new(key.expose_secret(), settings.wechat.appid.as_deref().unwrap_or_default())
+                    .map_err(StartupError::AesKey)?,
+            ),
+            None => None,
+        };
+        let listener =
+            TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
+        let port = listener.local_addr().map_err(StartupError::Server)?.port();
+
+        let (inbox, writers) = Inbox::start(pool.clone(), dispatcher);
+        let callback = web::Data::new(CallbackState {
+            token: settings.wechat.token.clone(),
+            crypt,
+            replay_window: settings.replay_window,
+            inbox,
+        });
+        let pool = web::Data::new(pool);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(callback.clone())
+                .app_data(pool.clone())
+                .configure(crate::web::configure)
+        })
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(StartupError::Server)?
+        .run();
+        Ok(Self { port, server, writers })
+    }
+
+    /// The port actually bound (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from outside (tests, graceful shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight pushes finish storing.
+    ///
+    /// # Errors
+    /// The HTTP server failed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        // The server dropped its inbox handles; the writers drain what is queued and stop.
+        for writer in self.writers {
+            if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
+                tracing::warn!("an inbox writer did not finish within 10 s");
+            }
+        }
+        served
+    }
+}

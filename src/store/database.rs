@@ -1,0 +1,110 @@
+//! Creating the database when it is missing, running the embedded migrations, and building the pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Any instance may run migrations at start; this advisory lock lets only one do it at a time.
+const MIGRATION_LOCK_KEY: i64 = 0x7461_6763_6173_7401;
+
+/// Why the database could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("DATABASE_URL: not a PostgreSQL URL")]
+    BadUrl(#[source] tokio_postgres::Error),
+    #[error("DATABASE_URL: cannot connect to PostgreSQL")]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("DATABASE_URL: cannot create database `{0}`")]
+    Create(String, #[source] tokio_postgres::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] refinery::Error),
+    #[error("database query failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("DATABASE_URL: cannot build the connection pool")]
+    Pool(#[from] deadpool_postgres::BuildError),
+    #[error("DATABASE_URL: cannot connect to PostgreSQL")]
+    PoolGet(#[from] deadpool_postgres::PoolError),
+}
+
+fn parse(url: &SecretString) -> Result<tokio_postgres::Config, DatabaseError> {
+    tokio_postgres::Config::from_str(url.expose_secret()).map_err(DatabaseError::BadUrl)
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "migration connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Creates the database named in the URL if it does not exist, then applies pending migrations.
+///
+/// # Errors
+/// The server is unreachable, the database cannot be created, or a migration fails.
+#[tracing::instrument(skip_all)]
+pub async fn prepare_database(url: &SecretString) -> Result<(), DatabaseError> {
+    let config = parse(url)?;
+    let mut client = match connect(&config).await {
+        Ok(client) => client,
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
+            create_database(&config).await?;
+            connect(&config).await.map_err(DatabaseError::Connect)?
+        }
+        Err(error) => return Err(DatabaseError::Connect(error)),
+    };
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    let report = embedded::migrations::runner().run_async(&mut client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    let report = report?;
+    for migration in report.applied_migrations() {
+        tracing::info!(migration = %migration, "applied migration");
+    }
+    Ok(())
+}
+
+async fn create_database(config: &tokio_postgres::Config) -> Result<(), DatabaseError> {
+    let name = config.get_dbname().unwrap_or("postgres").to_owned();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let client = connect(&admin).await.map_err(DatabaseError::Connect)?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+        Ok(()) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+        // Another instance starting at the same moment won the race: that is fine.
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        Err(error) => Err(DatabaseError::Create(name, error)),
+    }
+}
+
+/// Builds the connection pool and proves it can reach the database.
+///
+/// # Errors
+/// A bad URL, or no connection can be made.
+pub async fn connect_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+    let config = parse(url)?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool = Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        // A request must fail fast while Postgres is down instead of hanging past WeChat's 5 s.
+        .wait_timeout(Some(Duration::from_secs(2)))
+        .create_timeout(Some(Duration::from_secs(2)))
+        .recycle_timeout(Some(Duration::from_secs(2)))
+        .build()?;
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(pool)
+}

@@ -1,0 +1,62 @@
+//! The `followers` table as the callback keeps it: who wrote to the account, and whether they follow.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+/// What one batch of pushes says about one follower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowerActivity {
+    pub openid: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The newest subscribe (`true`) or unsubscribe (`false`) in the batch, with its time.
+    pub state_change: Option<(bool, DateTime<Utc>)>,
+    /// QR scene of that subscribe, if any.
+    pub scene: Option<String>,
+}
+
+// A follower we have never seen who writes to the account is following it (WeChat only delivers
+// messages from followers). A state change applies only when newer than the one recorded, so a
+// late retry of an old subscribe cannot undo a later unsubscribe.
+const UPSERT: &str = "
+    INSERT INTO followers AS f
+        (openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at, state_changed_at)
+    SELECT a.openid, coalesce(a.subscribed, true),
+           CASE WHEN a.subscribed THEN a.changed_at END,
+           CASE WHEN NOT a.subscribed THEN a.changed_at END,
+           a.scene, a.first_seen, a.last_seen, a.changed_at
+    FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+         AS a(openid, subscribed, changed_at, scene, first_seen, last_seen)
+    ON CONFLICT (openid) DO UPDATE SET
+        first_seen_at = least(f.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = greatest(f.last_seen_at, EXCLUDED.last_seen_at),
+        subscribed = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')
+                          THEN EXCLUDED.subscribed ELSE f.subscribed END,
+        subscribed_at = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')
+                              AND EXCLUDED.subscribed THEN EXCLUDED.subscribed_at ELSE f.subscribed_at END,
+        unsubscribed_at = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')
+                                AND NOT EXCLUDED.subscribed THEN EXCLUDED.unsubscribed_at ELSE f.unsubscribed_at END,
+        subscribe_scene = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')
+                                AND EXCLUDED.subscribed THEN EXCLUDED.subscribe_scene ELSE f.subscribe_scene END,
+        state_changed_at = greatest(f.state_changed_at, EXCLUDED.state_changed_at)";
+
+/// Upserts followers from a batch's activity. Callers pass one entry per openid, sorted by openid,
+/// so concurrent batches lock follower rows in the same order.
+#[tracing::instrument(skip_all, fields(batch.size = activity.len()))]
+pub async fn upsert_followers(
+    client: &impl GenericClient,
+    activity: &[FollowerActivity],
+) -> Result<(), tokio_postgres::Error> {
+    if activity.is_empty() {
+        return Ok(());
+    }
+    let openids: Vec<&str> = activity.iter().map(|a| a.openid.as_str()).collect();
+    let subscribed: Vec<Option<bool>> = activity.iter().map(|a| a.state_change.map(|(s, _)| s)).collect();
+    let changed_at: Vec<Option<DateTime<Utc>>> = activity.iter().map(|a| a.state_change.map(|(_, t)| t)).collect();
+    let scenes: Vec<Option<&str>> = activity.iter().map(|a| a.scene.as_deref()).collect();
+    let first: Vec<DateTime<Utc>> = activity.iter().map(|a| a.first_seen_at).collect();
+    let last: Vec<DateTime<Utc>> = activity.iter().map(|a| a.last_seen_at).collect();
+    let statement = client.prepare_cached(UPSERT).await?;
+    client.execute(&statement, &[&openids, &subscribed, &changed_at, &scenes, &first, &last]).await?;
+    Ok(())
+}

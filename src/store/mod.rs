@@ -1,0 +1,9 @@
+//! All SQL lives here, one file per table group. Store functions take
+//! `&impl deadpool_postgres::GenericClient`, so a pooled client or a transaction both work;
+//! nothing here knows about HTTP or WeChat's wire format.
+
+pub mod database;
+pub mod events;
+pub mod followers;
+
+pub use database::{DatabaseError, connect_pool, prepare_database};

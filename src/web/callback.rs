@@ -1,0 +1,196 @@
+//! `/wechat`: the URL check (GET) and every push WeChat delivers (POST), in plaintext,
+//! compatible and safe modes (CONTRACT.md §3).
+//!
+//! Order of checks: query parameters, replay window, signature, body size and encoding, XML,
+//! decryption. A request that fails any of them gets 400 or 403 and nothing is stored; once a push
+//! is stored the answer is always 200.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::inbox::{Inbox, InboxError};
+use crate::wechat::crypto::{CryptoError, MsgCrypt};
+use crate::wechat::message::{self, Message, ParseError};
+use crate::wechat::signature;
+
+/// WeChat documents no limit; real pushes are a few KiB, so anything larger is not WeChat.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// WeChat gives up after 5 s; answer (even with an error) before that so it retries cleanly.
+const STORE_DEADLINE: Duration = Duration::from_millis(4_000);
+
+/// What the callback needs, shared by every worker.
+pub struct CallbackState {
+    pub token: SecretString,
+    /// Present when `WECHAT_ENCODING_AES_KEY` is set: safe and compatible modes are accepted.
+    pub crypt: Option<MsgCrypt>,
+    pub replay_window: Option<Duration>,
+    pub inbox: Inbox,
+}
+
+/// The query string WeChat signs its requests with.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+/// Why a callback request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("missing query parameter `{0}`")]
+    MissingParameter(&'static str),
+    #[error("`timestamp` is not a number")]
+    BadTimestamp,
+    #[error("`timestamp` is outside the replay window")]
+    Stale,
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("unknown `encrypt_type`")]
+    UnknownEncryptType,
+    #[error("safe mode is not configured (WECHAT_ENCODING_AES_KEY is unset)")]
+    SafeModeOff,
+    #[error("body is larger than 64 KiB")]
+    TooLarge,
+    #[error("body could not be read")]
+    Body(#[source] actix_web::Error),
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error("body is not a WeChat push")]
+    Parse(#[from] ParseError),
+    #[error("encrypted body has no `Encrypt`")]
+    NoEncrypt,
+    #[error("cannot decrypt the push")]
+    Decrypt(#[from] CryptoError),
+    #[error("the push could not be stored")]
+    Store(#[from] InboxError),
+}
+
+impl ResponseError for CallbackError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Stale | Self::BadSignature => StatusCode::FORBIDDEN,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).content_type(ContentType::plaintext()).body(self.to_string())
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, CallbackError> {
+    value.as_deref().ok_or(CallbackError::MissingParameter(name))
+}
+
+impl CallbackState {
+    fn check_timestamp(&self, timestamp: &str) -> Result<(), CallbackError> {
+        let sent: i64 = timestamp.parse().map_err(|_| CallbackError::BadTimestamp)?;
+        if let Some(window) = self.replay_window {
+            let skew = chrono::Utc::now().timestamp().abs_diff(sent);
+            if skew > window.as_secs() {
+                return Err(CallbackError::Stale);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the plain three-part signature that every WeChat request carries.
+    fn check_signature(&self, query: &CallbackQuery) -> Result<(), CallbackError> {
+        let timestamp = required(&query.timestamp, "timestamp")?;
+        let nonce = required(&query.nonce, "nonce")?;
+        let given = required(&query.signature, "signature")?;
+        self.check_timestamp(timestamp)?;
+        if signature::verify(self.token.expose_secret(), timestamp, nonce, given) {
+            Ok(())
+        } else {
+            Err(CallbackError::BadSignature)
+        }
+    }
+}
+
+/// `GET /wechat`: WeChat checks the URL by asking us to echo `echostr` under a valid signature.
+#[tracing::instrument(skip_all)]
+pub async fn verify_url(
+    state: web::Data<CallbackState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, CallbackError> {
+    state.check_signature(&query)?;
+    let echostr = required(&query.echostr, "echostr")?;
+    Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(echostr.to_owned()))
+}
+
+/// `POST /wechat`: one push from WeChat.
+#[tracing::instrument(skip_all, fields(event.kind, user.openid, retry))]
+pub async fn receive_push(
+    state: web::Data<CallbackState>,
+    query: web::Query<CallbackQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, CallbackError> {
+    let safe_mode = match query.encrypt_type.as_deref() {
+        None | Some("raw") => false,
+        Some("aes") => true,
+        Some(_) => return Err(CallbackError::UnknownEncryptType),
+    };
+    // WeChat sends the plain signature in every mode; safe mode adds msg_signature over the ciphertext.
+    if !safe_mode || query.signature.is_some() {
+        state.check_signature(&query)?;
+    }
+    let body = payload.to_bytes_limited(MAX_BODY_BYTES).await.map_err(|_| CallbackError::TooLarge)?;
+    let body = body.map_err(CallbackError::Body)?;
+    let text = std::str::from_utf8(&body).map_err(|_| CallbackError::NotUtf8)?;
+
+    let (message, crypt) = if safe_mode {
+        let crypt = state.crypt.as_ref().ok_or(CallbackError::SafeModeOff)?;
+        (open_safe_mode(&state, crypt, &query, text)?, Some(crypt))
+    } else {
+        (message::parse(text)?, None)
+    };
+    let span = tracing::Span::current();
+    span.record("event.kind", message.kind());
+    span.record("user.openid", message.from_user.as_str());
+
+    let stored = state.inbox.submit(message, STORE_DEADLINE).await?;
+    span.record("retry", !stored.first_time);
+    Ok(match (stored.reply, crypt) {
+        (None, _) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("success"),
+        (Some(xml), None) => HttpResponse::Ok().content_type(ContentType::xml()).body(xml),
+        (Some(xml), Some(crypt)) => {
+            // Both parameters were checked present by open_safe_mode.
+            let timestamp = query.timestamp.as_deref().unwrap_or_default();
+            let nonce = query.nonce.as_deref().unwrap_or_default();
+            let sealed = crypt.seal(state.token.expose_secret(), xml.as_bytes(), timestamp, nonce);
+            HttpResponse::Ok().content_type(ContentType::xml()).body(sealed)
+        }
+    })
+}
+
+/// Verifies `msg_signature` over the ciphertext, then decrypts and parses the inner push.
+fn open_safe_mode(
+    state: &CallbackState,
+    crypt: &MsgCrypt,
+    query: &CallbackQuery,
+    body: &str,
+) -> Result<Message, CallbackError> {
+    let timestamp = required(&query.timestamp, "timestamp")?;
+    let nonce = required(&query.nonce, "nonce")?;
+    let msg_signature = required(&query.msg_signature, "msg_signature")?;
+    state.check_timestamp(timestamp)?;
+    let envelope = message::parse_envelope(body)?;
+    let encrypt = envelope.encrypt.ok_or(CallbackError::NoEncrypt)?;
+    if !signature::verify_msg(state.token.expose_secret(), timestamp, nonce, &encrypt, msg_signature) {
+        return Err(CallbackError::BadSignature);
+    }
+    let plain = crypt.decrypt(&encrypt)?;
+    let plain = std::str::from_utf8(&plain).map_err(|_| CallbackError::NotUtf8)?;
+    Ok(message::parse(plain)?)
+}

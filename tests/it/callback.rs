@@ -1,0 +1,393 @@
+//! `/wechat`: URL check, signatures, replay window, every bad input, safe and compatible modes,
+//! durable storage and exactly-once handling of retries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use deadpool_postgres::Transaction;
+use futures::future::join_all;
+use tagcast::inbox::{Dispatcher, Handler, HandlerFuture};
+use tagcast::wechat::crypto::MsgCrypt;
+use tagcast::wechat::message::{self, Inbound, Message};
+use tagcast::wechat::reply::Reply;
+use tagcast::wechat::signature;
+
+use crate::support::app::{ACCOUNT, AES_KEY, TestApp, event, now, spawn_app, spawn_app_with, text_message};
+use crate::support::shared::{fixture, shared_dir};
+
+#[tokio::test]
+async fn url_check_echoes_echostr_only_under_a_valid_signature() {
+    let app = spawn_app().await;
+    let good = app.get(&format!("/wechat?{}&echostr=e_12345", app.signed_query(now(), "99"))).await;
+    assert_eq!(good.status(), 200);
+    assert_eq!(good.text().await.unwrap(), "e_12345");
+
+    let bad_sig = format!("signature={}&timestamp={}&nonce=99&echostr=e_1", "0".repeat(40), now());
+    assert_eq!(app.get(&format!("/wechat?{bad_sig}")).await.status(), 403);
+    let no_echo = app.get(&format!("/wechat?{}", app.signed_query(now(), "99"))).await;
+    assert_eq!(no_echo.status(), 400);
+    let no_sig = app.get(&format!("/wechat?timestamp={}&nonce=1&echostr=x", now())).await;
+    assert_eq!(no_sig.status(), 400);
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_rejected_unless_the_window_is_off() {
+    let app = spawn_app().await;
+    let stale = now() - 601;
+    let body = text_message("o_stale", "hi", 1);
+    assert_eq!(app.post(&app.signed_query(stale, "1"), body.clone()).await.status(), 403);
+    assert_eq!(app.post(&app.signed_query(now() + 601, "1"), body.clone()).await.status(), 403);
+    assert_eq!(app.get(&format!("/wechat?{}&echostr=x", app.signed_query(stale, "1"))).await.status(), 403);
+    assert_eq!(app.post(&app.signed_query(now() - 590, "1"), body.clone()).await.status(), 200);
+
+    let open =
+        spawn_app_with(|v| drop(v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into())), Dispatcher::default())
+            .await;
+    assert_eq!(open.post(&open.signed_query(1_409_735_669, "1"), body).await.status(), 200);
+    assert_eq!(open.stored_events().await, 1);
+}
+
+#[tokio::test]
+async fn plaintext_push_is_stored_with_its_follower_before_success_is_answered() {
+    let app = spawn_app().await;
+    let response = app.push(&text_message("o_alice", "你好 😀", 777)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "success");
+
+    let rows = app.query("SELECT dedupe_key, openid, kind, payload FROM events", &[]).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "m:777");
+    assert_eq!(rows[0].get::<_, String>(1), "o_alice");
+    assert_eq!(rows[0].get::<_, String>(2), "text");
+    assert!(rows[0].get::<_, serde_json::Value>(3).to_string().contains("你好 😀"));
+    let follower = app.query("SELECT subscribed FROM followers WHERE openid = 'o_alice'", &[]).await;
+    assert!(follower[0].get::<_, bool>(0));
+}
+
+#[tokio::test]
+async fn safe_mode_push_is_verified_decrypted_and_stored() {
+    let app = spawn_app().await;
+    let response = app.push_safe(&event("o_bob", "CLICK", Some("SKIN_TEST"), now())).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "success");
+    let rows = app.query("SELECT kind, event_key FROM events WHERE openid = 'o_bob'", &[]).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "click");
+    assert_eq!(rows[0].get::<_, Option<String>>(1).as_deref(), Some("SKIN_TEST"));
+}
+
+#[tokio::test]
+async fn official_compatible_mode_sample_is_accepted() {
+    // The official WXBizMsgCrypt sample: its own token, key and AppID, and a 2014 timestamp.
+    let app = spawn_app_with(
+        |v| {
+            v.insert("WECHAT_TOKEN".into(), "spamtest".into());
+            v.insert("WECHAT_ENCODING_AES_KEY".into(), "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into());
+            v.insert("WECHAT_APPID".into(), "wx2c2769f8efd9abc2".into());
+            v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into());
+        },
+        Dispatcher::default(),
+    )
+    .await;
+    let body = fixture("request_compat_mode_sample.xml");
+    let query =
+        "timestamp=1409735669&nonce=1320562132&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa";
+    let response = app.post(query, body).await;
+    assert_eq!(response.status(), 200);
+    let rows = app.query("SELECT dedupe_key, openid FROM events", &[]).await;
+    assert_eq!(rows[0].get::<_, String>(0), "m:6054768590064713728");
+    assert_eq!(rows[0].get::<_, String>(1), "oyORnuP8q7ou2gfYjqLzSIWZf0rs");
+}
+
+#[tokio::test]
+async fn every_official_fixture_goes_through_safe_mode_into_the_database() {
+    let app = spawn_app().await;
+    // The documentation reuses placeholder ids (MsgId 1234567890123456 in every message sample), so
+    // several fixtures share a dedupe key: the first one stored wins and the rest are retries of it.
+    let mut first_kind: std::collections::BTreeMap<String, &'static str> = std::collections::BTreeMap::new();
+    let mut files: Vec<_> = std::fs::read_dir(shared_dir().join("fixtures"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "fixtures missing: {}", files.len());
+    for path in &files {
+        let xml = std::fs::read_to_string(path).expect("fixture");
+        let parsed = message::parse(&xml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let encrypt = app.crypt.encrypt(xml.as_bytes());
+        let response = app.post(&app.safe_query(&encrypt, now(), "42"), TestApp::envelope(&encrypt)).await;
+        assert_eq!(response.status(), 200, "{}", path.display());
+        let kind = *first_kind.entry(parsed.dedupe_key()).or_insert(parsed.kind());
+        let rows = app.query("SELECT kind FROM events WHERE dedupe_key = $1", &[&parsed.dedupe_key()]).await;
+        assert_eq!(rows.len(), 1, "{} not stored", path.display());
+        assert_eq!(rows[0].get::<_, String>(0), kind, "{}", path.display());
+    }
+    assert!(first_kind.len() >= 20, "too few distinct pushes: {}", first_kind.len());
+    assert_eq!(app.stored_events().await, first_kind.len() as i64);
+}
+
+/// Encrypts `plain` (already laid out and padded) with the test key, bypassing the cipher's checks.
+fn raw_encrypt(padded: &[u8]) -> String {
+    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+    use base64::Engine;
+    let key = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    )
+    .decode(format!("{AES_KEY}="))
+    .expect("key");
+    let mut buf = padded.to_vec();
+    let len = buf.len();
+    cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &key[..16])
+        .expect("key size")
+        .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+        .expect("block multiple");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+#[tokio::test]
+async fn every_bad_input_is_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let ts = now();
+    let good_xml = text_message("o_eve", "hello", 4242);
+    let good_query = app.signed_query(ts, "7");
+
+    // (name, query, body, expected status)
+    let mut cases: Vec<(&str, String, Vec<u8>, u16)> = vec![
+        ("broken xml", good_query.clone(), b"<xml><ToUserName>".to_vec(), 400),
+        ("not xml", good_query.clone(), b"hello".to_vec(), 400),
+        ("empty body", good_query.clone(), Vec::new(), 400),
+        (
+            "wrong root",
+            good_query.clone(),
+            good_xml.replace("<xml>", "<root>").replace("</xml>", "</root>").into_bytes(),
+            400,
+        ),
+        (
+            "doctype with entity",
+            good_query.clone(),
+            format!("<!DOCTYPE xml [<!ENTITY x \"boom\">]>{}", good_xml.replace("hello", "&x;")).into_bytes(),
+            400,
+        ),
+        (
+            "external entity",
+            good_query.clone(),
+            format!("<!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}", good_xml.replace("hello", "&x;"))
+                .into_bytes(),
+            400,
+        ),
+        (
+            "billion laughs",
+            good_query.clone(),
+            {
+                let mut s = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
+                for i in 1..10 {
+                    s.push_str(&format!("<!ENTITY lol{i} \"{}\">", format!("&lol{};", i - 1).repeat(10)));
+                }
+                s.push_str("]><xml><Content>&lol9;</Content></xml>");
+                s.into_bytes()
+            },
+            400,
+        ),
+        ("over 64 KiB", good_query.clone(), good_xml.replace("hello", &"a".repeat(70 * 1024)).into_bytes(), 400),
+        (
+            "invalid utf-8",
+            good_query.clone(),
+            {
+                let mut b = good_xml.clone().into_bytes();
+                let at = b.len() / 2;
+                b[at] = 0xff;
+                b
+            },
+            400,
+        ),
+        (
+            "missing FromUserName",
+            good_query.clone(),
+            good_xml.replace("<FromUserName><![CDATA[o_eve]]></FromUserName>", "").into_bytes(),
+            400,
+        ),
+        (
+            "wrong signature",
+            format!("signature={}&timestamp={ts}&nonce=7", "a".repeat(40)),
+            good_xml.clone().into_bytes(),
+            403,
+        ),
+        ("missing signature", format!("timestamp={ts}&nonce=7"), good_xml.clone().into_bytes(), 400),
+        (
+            "missing timestamp",
+            format!("signature={}&nonce=7", signature::sign(&[&app.token, "7"])),
+            good_xml.clone().into_bytes(),
+            400,
+        ),
+        ("missing nonce", format!("signature=x&timestamp={ts}"), good_xml.clone().into_bytes(), 400),
+        (
+            "non-numeric timestamp",
+            {
+                let sig = signature::sign(&[&app.token, "abc", "7"]);
+                format!("signature={sig}&timestamp=abc&nonce=7")
+            },
+            good_xml.clone().into_bytes(),
+            400,
+        ),
+        ("unknown encrypt_type", format!("{good_query}&encrypt_type=rsa"), good_xml.clone().into_bytes(), 400),
+    ];
+
+    // Safe-mode cases: each signed correctly over its (bad) ciphertext.
+    let mut safe = |name: &'static str, encrypt: String, status: u16| {
+        cases.push((name, app.safe_query(&encrypt, ts, "8"), TestApp::envelope(&encrypt).into_bytes(), status));
+    };
+    safe("bad base64", "!!!not*base64!!!".to_owned(), 400);
+    safe("ciphertext not a block multiple", "QUJDREVGRw==".to_owned(), 400);
+    let layout = |msg: &[u8], appid: &[u8]| {
+        let mut plain = b"0123456789abcdef".to_vec();
+        plain.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        plain.extend_from_slice(msg);
+        plain.extend_from_slice(appid);
+        plain
+    };
+    let mut wrong_pad = layout(good_xml.as_bytes(), crate::support::app::APPID.as_bytes());
+    let n = 32 - wrong_pad.len() % 32;
+    wrong_pad.extend(std::iter::repeat_n(0u8, n)); // pad bytes of 0: invalid PKCS#7
+    safe("wrong padding", raw_encrypt(&wrong_pad), 400);
+    let mut too_long = layout(good_xml.as_bytes(), crate::support::app::APPID.as_bytes());
+    too_long[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+    let n = 32 - too_long.len() % 32;
+    too_long.extend(std::iter::repeat_n(n as u8, n));
+    safe("length prefix past the end", raw_encrypt(&too_long), 400);
+    let other_app = MsgCrypt::new(AES_KEY, "wxsomeoneelse0001").expect("key");
+    safe("wrong appid", other_app.encrypt(good_xml.as_bytes()), 400);
+    safe("garbage plaintext", app.crypt.encrypt(b"\xff\xfe not xml"), 400);
+    let encrypt = app.crypt.encrypt(good_xml.as_bytes());
+    cases.push((
+        "wrong msg_signature",
+        format!("{good_query}&encrypt_type=aes&msg_signature={}", "b".repeat(40)),
+        TestApp::envelope(&encrypt).into_bytes(),
+        403,
+    ));
+    cases.push((
+        "missing msg_signature",
+        format!("{good_query}&encrypt_type=aes"),
+        TestApp::envelope(&encrypt).into_bytes(),
+        400,
+    ));
+    cases.push((
+        "envelope without Encrypt",
+        app.safe_query("", ts, "8"),
+        format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName></xml>").into_bytes(),
+        400,
+    ));
+
+    for (name, query, body, status) in cases {
+        let response = app.post(&query, body).await;
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        assert_eq!(app.stored_events().await, 0, "{name} stored an event");
+        assert_eq!(app.stored_followers().await, 0, "{name} stored a follower");
+    }
+    // The same push, done right, is then accepted.
+    assert_eq!(app.post(&good_query, good_xml).await.status(), 200);
+    assert_eq!(app.stored_events().await, 1);
+}
+
+/// Replies with how many pushes it has acted on, so a second action would show.
+struct CountingReplier(Arc<AtomicUsize>);
+
+impl Handler for CountingReplier {
+    fn name(&self) -> &'static str {
+        "counting_replier"
+    }
+    fn handle<'a>(&'a self, _txn: &'a Transaction<'_>, message: &'a Message) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            if let Inbound::Text { content, .. } = &message.body {
+                if content == "fail" {
+                    return Err("asked to fail".into());
+                }
+            }
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Some(Reply::Text { content: format!("acted {n} ]]> <&>") }))
+        })
+    }
+}
+
+async fn counting_app() -> (TestApp, Arc<AtomicUsize>) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let app = spawn_app_with(|_| {}, Dispatcher::default().with(CountingReplier(Arc::clone(&counter)))).await;
+    (app, counter)
+}
+
+#[tokio::test]
+async fn three_retries_are_acted_on_once_and_get_the_same_reply() {
+    let (app, counter) = counting_app().await;
+    let xml = text_message("o_retry", "营业时间", 9001);
+    let query = app.signed_query(now(), "5");
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        let response = app.post(&query, xml.clone()).await;
+        assert_eq!(response.status(), 200);
+        replies.push(response.text().await.unwrap());
+    }
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(replies[1], replies[2]);
+    assert!(replies[0].contains("acted 1"), "{}", replies[0]);
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+    assert_eq!(app.stored_events().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_are_acted_on_once_and_get_the_same_reply() {
+    let (app, counter) = counting_app().await;
+    for round in 0..20u64 {
+        let xml = event(&format!("o_race_{round}"), "CLICK", Some("K"), now());
+        let query = app.signed_query(now(), "6");
+        let responses = join_all((0..3).map(|_| app.post(&query, xml.clone()))).await;
+        let mut bodies = Vec::new();
+        for r in responses {
+            assert_eq!(r.status(), 200);
+            bodies.push(r.text().await.unwrap());
+        }
+        assert!(bodies.iter().all(|b| b == &bodies[0]), "round {round}: {bodies:?}");
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 20);
+    assert_eq!(app.stored_events().await, 20);
+}
+
+#[tokio::test]
+async fn safe_mode_replies_are_encrypted_and_decrypt_to_the_same_reply() {
+    let (app, _) = counting_app().await;
+    let xml = text_message("o_safe", "hi", 31337);
+    let encrypt = app.crypt.encrypt(xml.as_bytes());
+    let query = app.safe_query(&encrypt, now(), "77");
+    let mut plain = Vec::new();
+    for _ in 0..2 {
+        let body = app.post(&query, TestApp::envelope(&encrypt)).await.text().await.unwrap();
+        let envelope = message::flatten(&body).expect("reply envelope is XML");
+        let get = |k: &str| envelope.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone()).expect(k);
+        let (enc, sig, ts, nonce) = (get("Encrypt"), get("MsgSignature"), get("TimeStamp"), get("Nonce"));
+        assert!(signature::verify_msg(&app.token, &ts, &nonce, &enc, &sig));
+        plain.push(String::from_utf8(app.crypt.decrypt(&enc).expect("decrypts")).expect("utf-8"));
+    }
+    assert_eq!(plain[0], plain[1]);
+    let fields = message::flatten(&plain[0]).expect("reply is XML");
+    assert!(fields.contains(&("Content".to_owned(), "acted 1 ]]> <&>".to_owned())), "{fields:?}");
+    assert!(fields.contains(&("ToUserName".to_owned(), "o_safe".to_owned())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_distinct_pushes_are_all_stored() {
+    let app = spawn_app().await;
+    let pushes: Vec<(String, String)> = (0..200u64)
+        .map(|i| {
+            let xml = if i % 2 == 0 {
+                text_message(&format!("o_{i}"), "hi", 10_000 + i)
+            } else {
+                event(&format!("o_{i}"), "CLICK", Some("MENU"), now())
+            };
+            (app.signed_query(now(), &i.to_string()), xml)
+        })
+        .collect();
+    let responses = join_all(pushes.iter().map(|(query, xml)| app.post(query, xml.clone()))).await;
+    assert!(responses.iter().all(|r| r.status() == 200));
+    assert_eq!(app.stored_events().await, 200);
+    assert_eq!(app.stored_followers().await, 200);
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: every test drives a spawned server over HTTP, on its own
+//! fresh PostgreSQL database.
+
+mod callback;
+mod startup;
+mod support;

@@ -1,0 +1,166 @@
+//! `spawn_app()`: the real `Application` on port 0 over a fresh database, and helpers that sign
+//! requests the way WeChat does.
+
+use std::collections::HashMap;
+
+use actix_web::dev::ServerHandle;
+use tagcast::config::Settings;
+use tagcast::inbox::Dispatcher;
+use tagcast::startup::Application;
+use tagcast::wechat::crypto::MsgCrypt;
+use tagcast::wechat::signature;
+
+use super::db::TestDb;
+
+pub const TOKEN: &str = "testtoken";
+pub const APPID: &str = "wxtestapp00000001";
+pub const AES_KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
+pub const ACCOUNT: &str = "gh_testaccount";
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub crypt: MsgCrypt,
+    pub token: String,
+    db_client: tokio_postgres::Client,
+    server: ServerHandle,
+    // Dropped last: the database goes once the server has been told to stop.
+    _db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; nothing needs to wait for it.
+        drop(self.server.stop(false));
+    }
+}
+
+pub fn base_vars(db_url: &str) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", db_url),
+        ("TAGCAST_BIND", "127.0.0.1:0"),
+        ("WECHAT_APPID", APPID),
+        ("WECHAT_APPSECRET", "testsecret"),
+        ("WECHAT_TOKEN", TOKEN),
+        ("WECHAT_ENCODING_AES_KEY", AES_KEY),
+        ("WECHAT_API_BASE", "http://127.0.0.1:9"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, Dispatcher::default()).await
+}
+
+/// Spawns with variables changed by `customize` and pushes dispatched to `dispatcher`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher: Dispatcher) -> TestApp {
+    tagcast::telemetry::init_for_tests();
+    let db = TestDb::create().await;
+    let mut vars = base_vars(&db.url());
+    customize(&mut vars);
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
+    let crypt = MsgCrypt::new(
+        vars.get("WECHAT_ENCODING_AES_KEY").map_or(AES_KEY, String::as_str),
+        vars.get("WECHAT_APPID").map_or(APPID, String::as_str),
+    )
+    .expect("test key");
+    let token = vars.get("WECHAT_TOKEN").cloned().unwrap_or_else(|| TOKEN.to_owned());
+    let app = Application::build_with(settings, dispatcher).await.expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let (db_client, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.expect("test db");
+    tokio::spawn(connection);
+    TestApp { address, http: reqwest::Client::new(), crypt, token, db_client, server, _db: db }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TestApp {
+    /// `signature`, `timestamp` and `nonce` as WeChat puts them on every request.
+    pub fn signed_query(&self, timestamp: i64, nonce: &str) -> String {
+        let ts = timestamp.to_string();
+        let sig = signature::sign(&[&self.token, &ts, nonce]);
+        format!("signature={sig}&timestamp={ts}&nonce={nonce}&openid=o_any")
+    }
+
+    pub async fn post(&self, query: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(format!("{}/wechat?{query}", self.address))
+            .header("content-type", "text/xml")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A plaintext-mode push, signed now.
+    pub async fn push(&self, xml: &str) -> reqwest::Response {
+        self.post(&self.signed_query(now(), "1234"), xml.to_owned()).await
+    }
+
+    /// The query of a safe-mode push of `encrypt`, both signatures valid.
+    pub fn safe_query(&self, encrypt: &str, timestamp: i64, nonce: &str) -> String {
+        let ts = timestamp.to_string();
+        let msg_sig = signature::sign(&[&self.token, &ts, nonce, encrypt]);
+        format!("{}&encrypt_type=aes&msg_signature={msg_sig}", self.signed_query(timestamp, nonce))
+    }
+
+    pub fn envelope(encrypt: &str) -> String {
+        format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
+    }
+
+    /// A safe-mode push: encrypted with the app's key, both signatures valid.
+    pub async fn push_safe(&self, xml: &str) -> reqwest::Response {
+        let encrypt = self.crypt.encrypt(xml.as_bytes());
+        self.post(&self.safe_query(&encrypt, now(), "5678"), Self::envelope(&encrypt)).await
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path_and_query}", self.address)).send().await.expect("request sent")
+    }
+
+    /// Reads what HTTP cannot show.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db_client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    }
+
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<tokio_postgres::Row> {
+        self.db_client.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub async fn stored_events(&self) -> i64 {
+        self.count("SELECT count(*) FROM events").await
+    }
+
+    pub async fn stored_followers(&self) -> i64 {
+        self.count("SELECT count(*) FROM followers").await
+    }
+}
+
+/// A text message as WeChat pushes it.
+pub fn text_message(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId></xml>",
+        now()
+    )
+}
+
+/// An event push (`subscribe`, `CLICK`, ...) at `create_time`.
+pub fn event(from: &str, event: &str, key: Option<&str>, create_time: i64) -> String {
+    let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}</xml>"
+    )
+}

@@ -1,0 +1,3 @@
+pub mod app;
+pub mod db;
+pub mod shared;

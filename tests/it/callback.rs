@@ -391,3 +391,45 @@ async fn two_hundred_concurrent_distinct_pushes_are_all_stored() {
     assert_eq!(app.stored_events().await, 200);
     assert_eq!(app.stored_followers().await, 200);
 }
+
+#[tokio::test]
+async fn a_failing_handler_leaves_the_push_stored_and_answered_success() {
+    let (app, counter) = counting_app().await;
+    let response = app.push(&text_message("o_fail", "fail", 4711)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "success");
+    assert_eq!(app.stored_events().await, 1);
+    assert_eq!(counter.load(Ordering::SeqCst), 0);
+    // Other pushes are still handled.
+    let ok = app.push(&text_message("o_fail", "fine", 4712)).await.text().await.unwrap();
+    assert!(ok.contains("acted 1"), "{ok}");
+}
+
+async fn follower_state(app: &TestApp, openid: &str) -> (bool, Option<String>, bool) {
+    let rows = app
+        .query(
+            "SELECT subscribed, subscribe_scene, unsubscribed_at IS NOT NULL FROM followers WHERE openid = $1",
+            &[&openid],
+        )
+        .await;
+    (rows[0].get(0), rows[0].get(1), rows[0].get(2))
+}
+
+#[tokio::test]
+async fn subscribe_state_follows_the_newest_event_whatever_order_they_arrive_in() {
+    let app = spawn_app().await;
+    let t = now();
+    assert_eq!(app.push(&event("o_carol", "subscribe", Some("qrscene_promo7"), t - 10)).await.status(), 200);
+    assert_eq!(follower_state(&app, "o_carol").await, (true, Some("promo7".to_owned()), false));
+
+    assert_eq!(app.push(&event("o_carol", "unsubscribe", None, t - 5)).await.status(), 200);
+    assert_eq!(follower_state(&app, "o_carol").await.0, false);
+
+    // A subscribe from before the unsubscribe, delivered late, must not bring her back.
+    assert_eq!(app.push(&event("o_carol", "subscribe", None, t - 20)).await.status(), 200);
+    assert_eq!(follower_state(&app, "o_carol").await.0, false);
+
+    assert_eq!(app.push(&event("o_carol", "subscribe", Some("qrscene_back"), t)).await.status(), 200);
+    assert_eq!(follower_state(&app, "o_carol").await, (true, Some("back".to_owned()), true));
+    assert_eq!(app.stored_events().await, 4);
+}

@@ -423,11 +423,11 @@ async fn subscribe_state_follows_the_newest_event_whatever_order_they_arrive_in(
     assert_eq!(follower_state(&app, "o_carol").await, (true, Some("promo7".to_owned()), false));
 
     assert_eq!(app.push(&event("o_carol", "unsubscribe", None, t - 5)).await.status(), 200);
-    assert_eq!(follower_state(&app, "o_carol").await.0, false);
+    assert!(!follower_state(&app, "o_carol").await.0);
 
     // A subscribe from before the unsubscribe, delivered late, must not bring her back.
     assert_eq!(app.push(&event("o_carol", "subscribe", None, t - 20)).await.status(), 200);
-    assert_eq!(follower_state(&app, "o_carol").await.0, false);
+    assert!(!follower_state(&app, "o_carol").await.0);
 
     assert_eq!(app.push(&event("o_carol", "subscribe", Some("qrscene_back"), t)).await.status(), 200);
     assert_eq!(follower_state(&app, "o_carol").await, (true, Some("back".to_owned()), true));

@@ -16,4 +16,6 @@ pub enum Command {
     Serve,
     /// Run pending migrations and exit.
     Migrate,
+    /// Import the account's followers and their WeChat tags (resumes an interrupted import).
+    Sync,
 }

@@ -62,6 +62,8 @@ pub struct WeChatSettings {
     pub encoding_aes_key: Option<SecretString>,
     pub api_base: Url,
     pub account_type: AccountType,
+    /// Client-side pace per WeChat API (`TAGCAST_WECHAT_RATE_LIMITS`).
+    pub rate_limits: crate::wechat::api::RateLimits,
 }
 
 /// Everything tagcast reads from its environment.
@@ -163,6 +165,8 @@ impl Settings {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| ConfigError::new("WECHAT_API_BASE", format!("not an http(s) URL: `{api_base_raw}`")))?;
         let account_type = parse_or("WECHAT_ACCOUNT_TYPE", get("WECHAT_ACCOUNT_TYPE"), "service")?;
+        let rate_limits = crate::wechat::api::RateLimits::parse(&get("TAGCAST_WECHAT_RATE_LIMITS").unwrap_or_default())
+            .map_err(|reason| ConfigError::new("TAGCAST_WECHAT_RATE_LIMITS", reason))?;
 
         let admin_password = get("TAGCAST_ADMIN_PASSWORD").map(SecretString::from);
         if let Some(p) = &admin_password {
@@ -191,7 +195,7 @@ impl Settings {
         Ok(Self {
             database_url,
             bind,
-            wechat: WeChatSettings { appid, app_secret, token, encoding_aes_key, api_base, account_type },
+            wechat: WeChatSettings { appid, app_secret, token, encoding_aes_key, api_base, account_type, rate_limits },
             admin_password,
             api_token,
             playbook,
@@ -255,6 +259,7 @@ mod tests {
             (&[("TAGCAST_MONTHLY_TAG_CAP", "0")], "TAGCAST_MONTHLY_TAG_CAP"),
             (&[("TAGCAST_REPLAY_WINDOW_SECS", "-5")], "TAGCAST_REPLAY_WINDOW_SECS"),
             (&[("WECHAT_TOKEN", "has space")], "WECHAT_TOKEN"),
+            (&[("TAGCAST_WECHAT_RATE_LIMITS", "default=fast")], "TAGCAST_WECHAT_RATE_LIMITS"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);

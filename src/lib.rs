@@ -12,6 +12,7 @@ pub mod config;
 pub mod inbox;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod web;
 pub mod wechat;

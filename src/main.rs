@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Migrate => tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into),
         Command::Serve => serve(settings).await,
+        Command::Sync => sync(settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,5 +53,41 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     tracing::info!("tagcast listening on {base}; WeChat callback URL: {base}/wechat");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    if settings.is_demo() {
+        return Err("WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET".into());
+    }
+    tagcast::store::prepare_database(&settings.database_url).await?;
+    let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
+    let api = tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?;
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = tagcast::sync::run_sync(&pool, &api, |p| {
+        let line = match p.phase {
+            tagcast::store::sync::SyncPhase::Followers => match p.followers_total {
+                Some(total) => format!("followers {}/{total}", p.followers_imported),
+                None => format!("followers {}", p.followers_imported),
+            },
+            _ => format!("followers {} · tags {}/{}", p.followers_imported, p.tags_done, p.tags_total),
+        };
+        if on_terminal {
+            eprint!("\r\x1b[2Ksync: {line}");
+        } else {
+            eprintln!("sync: {line}");
+        }
+    })
+    .await?;
+    if on_terminal {
+        eprintln!();
+    }
+    println!(
+        "sync: {} followers and {} tags imported{}; {} no longer following",
+        report.followers,
+        report.tags,
+        if report.resumed { " (resumed)" } else { "" },
+        report.marked_unsubscribed
+    );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `Application::build(Settings)`: everything `serve` runs, and what the tests spawn on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
@@ -9,12 +10,24 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::inbox::{Dispatcher, Inbox};
+use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
 use crate::web::callback::CallbackState;
+use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
 
 /// Connections per process: one per inbox writer, the rest for requests and workers.
 const POOL_SIZE: usize = crate::inbox::WRITERS + 12;
+
+/// The WeChat API client for the configured account, its token shared through PostgreSQL.
+/// `None` in demo mode, where no account is configured.
+pub fn api_client(settings: &Settings, pool: &deadpool_postgres::Pool) -> Option<ApiClient> {
+    let appid = settings.wechat.appid.as_ref()?;
+    let secret = settings.wechat.app_secret.clone()?;
+    let mut config = ApiConfig::new(settings.wechat.api_base.clone(), appid.clone(), secret);
+    config.rate_limits = settings.wechat.rate_limits.clone();
+    Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
+}
 
 /// Why the server could not start; each names the variable to fix where there is one.
 #[derive(Debug, thiserror::Error)]

@@ -5,5 +5,7 @@
 pub mod database;
 pub mod events;
 pub mod followers;
+pub mod sync;
+pub mod tokens;
 
 pub use database::{DatabaseError, connect_pool, prepare_database};

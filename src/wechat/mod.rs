@@ -1,6 +1,7 @@
 //! The WeChat protocol: signatures, the safe-mode cipher, inbound pushes and passive replies.
 //! It imports nothing else from this crate, so it could become a crate of its own.
 
+pub mod api;
 pub mod crypto;
 pub mod message;
 pub mod reply;

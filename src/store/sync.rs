@@ -1,0 +1,197 @@
+//! `sync_runs`, `wechat_tags`, `follower_wechat_tags`: the resumable import of WeChat's followers
+//! and tags. Each page is written with its cursor in one transaction, so a killed import resumes
+//! from the last page it stored and never writes a row twice.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+/// Where an import stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub phase: SyncPhase,
+    pub next_openid: String,
+    pub current_tag: Option<i64>,
+    pub pending_tags: Vec<i64>,
+    pub total: Option<i64>,
+    pub imported: i64,
+}
+
+/// The steps of an import, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPhase {
+    Followers,
+    Tags,
+    Done,
+}
+
+impl SyncPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Followers => "followers",
+            Self::Tags => "tags",
+            Self::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "followers" => Self::Followers,
+            "tags" => Self::Tags,
+            _ => Self::Done,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, started_at, phase, next_openid, current_tag, pending_tags, total, imported";
+
+fn run_from_row(row: &tokio_postgres::Row) -> SyncRun {
+    SyncRun {
+        id: row.get(0),
+        started_at: row.get(1),
+        phase: SyncPhase::parse(row.get(2)),
+        next_openid: row.get(3),
+        current_tag: row.get(4),
+        pending_tags: row.get(5),
+        total: row.get(6),
+        imported: row.get(7),
+    }
+}
+
+/// The newest import that did not finish, if any.
+pub async fn get_unfinished_run(client: &impl GenericClient) -> Result<Option<SyncRun>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM sync_runs WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1");
+    Ok(client.query_opt(&sql, &[]).await?.as_ref().map(run_from_row))
+}
+
+/// One import by id.
+pub async fn get_run(client: &impl GenericClient, id: i64) -> Result<Option<SyncRun>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM sync_runs WHERE id = $1");
+    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(run_from_row))
+}
+
+/// Starts a new import.
+pub async fn insert_run(client: &impl GenericClient) -> Result<SyncRun, tokio_postgres::Error> {
+    let sql = format!("INSERT INTO sync_runs DEFAULT VALUES RETURNING {COLUMNS}");
+    Ok(run_from_row(&client.query_one(&sql, &[]).await?))
+}
+
+const UPSERT_FOLLOWERS: &str = "
+    INSERT INTO followers (openid, subscribed, first_seen_at, last_seen_at, last_synced_at)
+    SELECT o, true, now(), now(), $2 FROM unnest($1::text[]) AS o
+    ON CONFLICT (openid) DO UPDATE SET last_synced_at = $2,
+        -- An unsubscribe the callback stored after the import began is newer than WeChat's list.
+        subscribed = CASE WHEN followers.state_changed_at >= $2 THEN followers.subscribed ELSE true END";
+
+const ADVANCE_FOLLOWERS: &str = "
+    UPDATE sync_runs SET next_openid = $2, total = $3, imported = imported + $4 WHERE id = $1";
+
+/// Stores one page of followers and moves the cursor past it.
+pub async fn import_followers_page(
+    client: &impl GenericClient,
+    run: &SyncRun,
+    openids: &[String],
+    next_openid: &str,
+    total: Option<i64>,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute(UPSERT_FOLLOWERS, &[&openids, &run.started_at]).await?;
+    client.execute(ADVANCE_FOLLOWERS, &[&run.id, &next_openid, &total, &(openids.len() as i64)]).await?;
+    Ok(())
+}
+
+/// Replaces the mirror of WeChat's tags and starts paging through their members.
+pub async fn start_tags_phase(
+    client: &impl GenericClient,
+    run: &SyncRun,
+    tags: &[(i64, String, i64)],
+) -> Result<(), tokio_postgres::Error> {
+    let ids: Vec<i64> = tags.iter().map(|t| t.0).collect();
+    let names: Vec<&str> = tags.iter().map(|t| t.1.as_str()).collect();
+    let counts: Vec<i64> = tags.iter().map(|t| t.2).collect();
+    client.execute("DELETE FROM wechat_tags WHERE NOT (id = ANY($1))", &[&ids]).await?;
+    client
+        .execute(
+            "INSERT INTO wechat_tags (id, name, fan_count, synced_at)
+             SELECT * , now() FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, fan_count = EXCLUDED.fan_count, synced_at = now()",
+            &[&ids, &names, &counts],
+        )
+        .await?;
+    let (current, pending) = match ids.split_first() {
+        Some((first, rest)) => (Some(*first), rest.to_vec()),
+        None => (None, Vec::new()),
+    };
+    if let Some(tag) = current {
+        clear_tag_members(client, tag).await?;
+    }
+    client
+        .execute(
+            "UPDATE sync_runs SET phase = $2, current_tag = $3, pending_tags = $4, next_openid = '' WHERE id = $1",
+            &[&run.id, &SyncPhase::Tags.as_str(), &current, &pending],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn clear_tag_members(client: &impl GenericClient, tag: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute("DELETE FROM follower_wechat_tags WHERE tag_id = $1", &[&tag]).await?;
+    Ok(())
+}
+
+/// Stores one page of a tag's members and moves the cursor past it.
+pub async fn import_tag_page(
+    client: &impl GenericClient,
+    run: &SyncRun,
+    tag: i64,
+    openids: &[String],
+    next_openid: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO follower_wechat_tags (openid, tag_id) SELECT o, $2 FROM unnest($1::text[]) AS o
+             ON CONFLICT DO NOTHING",
+            &[&openids, &tag],
+        )
+        .await?;
+    client.execute("UPDATE sync_runs SET next_openid = $2 WHERE id = $1", &[&run.id, &next_openid]).await?;
+    Ok(())
+}
+
+/// Moves on to the next tag, clearing what the mirror knew of its members.
+pub async fn advance_tag(client: &impl GenericClient, run: &SyncRun) -> Result<(), tokio_postgres::Error> {
+    let (current, pending) = match run.pending_tags.split_first() {
+        Some((first, rest)) => (Some(*first), rest.to_vec()),
+        None => (None, Vec::new()),
+    };
+    if let Some(tag) = current {
+        clear_tag_members(client, tag).await?;
+    }
+    client
+        .execute(
+            "UPDATE sync_runs SET current_tag = $2, pending_tags = $3, next_openid = '' WHERE id = $1",
+            &[&run.id, &current, &pending],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Ends the import. Followers WeChat no longer lists are marked unsubscribed, unless they
+/// (re)subscribed through the callback after the import began. Returns how many were marked.
+pub async fn finish_run(client: &impl GenericClient, run: &SyncRun) -> Result<u64, tokio_postgres::Error> {
+    let gone = client
+        .execute(
+            "UPDATE followers SET subscribed = false, unsubscribed_at = coalesce(unsubscribed_at, now())
+             WHERE subscribed AND (last_synced_at IS NULL OR last_synced_at < $1)
+               AND coalesce(state_changed_at, first_seen_at) < $1",
+            &[&run.started_at],
+        )
+        .await?;
+    client
+        .execute(
+            "UPDATE sync_runs SET phase = $2, finished_at = now(), current_tag = NULL WHERE id = $1",
+            &[&run.id, &SyncPhase::Done.as_str()],
+        )
+        .await?;
+    Ok(gone)
+}

@@ -1,0 +1,233 @@
+//! WeChat's error codes as a type, and the client's error.
+
+use std::fmt;
+
+/// A WeChat `errcode`, named where tagcast acts on it differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrCode {
+    /// -1: system busy; retry later.
+    SystemBusy,
+    /// 40001: AppSecret wrong, or the access token is invalid / not the latest.
+    InvalidCredential,
+    /// 40002: invalid grant_type.
+    InvalidGrantType,
+    /// 40003: invalid openid (not a follower, or another account's).
+    InvalidOpenId,
+    /// 40007: invalid media_id.
+    InvalidMediaId,
+    /// 40013: invalid AppID.
+    InvalidAppId,
+    /// 40014: malformed access token.
+    InvalidAccessToken,
+    /// 40016–40027: the menu breaks a rule (button count, type, name, key or url length).
+    InvalidMenu(i64),
+    /// 40032: openid list empty or longer than the call allows.
+    InvalidOpenIdList,
+    /// 40125: invalid AppSecret.
+    InvalidAppSecret,
+    /// 40130: mass-send list shorter than 2 or longer than 10,000 openids.
+    InvalidToUserList,
+    /// 40163: OAuth code already used.
+    CodeUsed,
+    /// 40164 / 61004: caller IP not on the account's whitelist.
+    IpNotWhitelisted,
+    /// 41001: access token missing.
+    MissingAccessToken,
+    /// 42001: access token expired.
+    AccessTokenExpired,
+    /// 43004: the user does not follow the account.
+    NotFollowing,
+    /// 45009: the API's daily quota is used up.
+    DailyQuotaExceeded,
+    /// 45011: per-minute frequency limit.
+    MinuteQuotaExceeded,
+    /// 45015: outside the 48 h customer-service window.
+    OutOfResponseWindow,
+    /// 45028: no mass-send quota left.
+    NoMassSendQuota,
+    /// 45047: customer-service message quota for the window used up.
+    CustomQuotaExceeded,
+    /// 45056: the account already has 100 tags.
+    TooManyTags,
+    /// 45057: the tag has more than 100,000 followers and cannot be deleted.
+    TagTooLargeToDelete,
+    /// 45058: reserved tags 0, 1 and 2 cannot be changed.
+    ReservedTag,
+    /// 45059: the user already carries 20 tags.
+    UserTagLimit,
+    /// 45065: the same clientmsgid was sent within 24 h (the answer carries the job's msg_id).
+    DuplicateClientMsgId,
+    /// 45066: the same clientmsgid retried within a minute.
+    ClientMsgIdRetriedTooSoon,
+    /// 45067: clientmsgid longer than 64 bytes.
+    ClientMsgIdTooLong,
+    /// 45083 / 45084: mass-send speed out of range / not set.
+    InvalidSpeed,
+    /// 45157: tag name invalid or taken.
+    TagNameTaken,
+    /// 45158: tag name longer than 30 bytes.
+    TagNameTooLong,
+    /// 45159: invalid tag id.
+    InvalidTagId,
+    /// 47001: WeChat could not parse the request body.
+    MalformedRequest,
+    /// 48001: the API is not authorised for this account (type or verification).
+    ApiUnauthorized,
+    /// 49003: the openid does not belong to this AppID.
+    OpenIdNotOfThisApp,
+    /// 61500 / 61501: datacube date out of range / span too long.
+    InvalidDateRange,
+    /// Any other code, kept as WeChat sent it.
+    Other(i64),
+}
+
+impl ErrCode {
+    /// Names a raw `errcode`.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            -1 => Self::SystemBusy,
+            40001 => Self::InvalidCredential,
+            40002 => Self::InvalidGrantType,
+            40003 => Self::InvalidOpenId,
+            40007 => Self::InvalidMediaId,
+            40013 => Self::InvalidAppId,
+            40014 => Self::InvalidAccessToken,
+            40016..=40027 => Self::InvalidMenu(code),
+            40032 => Self::InvalidOpenIdList,
+            40125 => Self::InvalidAppSecret,
+            40130 => Self::InvalidToUserList,
+            40163 => Self::CodeUsed,
+            40164 | 61004 => Self::IpNotWhitelisted,
+            41001 => Self::MissingAccessToken,
+            42001 => Self::AccessTokenExpired,
+            43004 => Self::NotFollowing,
+            45009 => Self::DailyQuotaExceeded,
+            45011 => Self::MinuteQuotaExceeded,
+            45015 => Self::OutOfResponseWindow,
+            45028 => Self::NoMassSendQuota,
+            45047 => Self::CustomQuotaExceeded,
+            45056 => Self::TooManyTags,
+            45057 => Self::TagTooLargeToDelete,
+            45058 => Self::ReservedTag,
+            45059 => Self::UserTagLimit,
+            45065 => Self::DuplicateClientMsgId,
+            45066 => Self::ClientMsgIdRetriedTooSoon,
+            45067 => Self::ClientMsgIdTooLong,
+            45083 | 45084 => Self::InvalidSpeed,
+            45157 => Self::TagNameTaken,
+            45158 => Self::TagNameTooLong,
+            45159 => Self::InvalidTagId,
+            47001 => Self::MalformedRequest,
+            48001 => Self::ApiUnauthorized,
+            49003 => Self::OpenIdNotOfThisApp,
+            61500 | 61501 => Self::InvalidDateRange,
+            other => Self::Other(other),
+        }
+    }
+
+    /// The raw `errcode`.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::SystemBusy => -1,
+            Self::InvalidCredential => 40001,
+            Self::InvalidGrantType => 40002,
+            Self::InvalidOpenId => 40003,
+            Self::InvalidMediaId => 40007,
+            Self::InvalidAppId => 40013,
+            Self::InvalidAccessToken => 40014,
+            Self::InvalidOpenIdList => 40032,
+            Self::InvalidAppSecret => 40125,
+            Self::InvalidToUserList => 40130,
+            Self::CodeUsed => 40163,
+            Self::IpNotWhitelisted => 40164,
+            Self::MissingAccessToken => 41001,
+            Self::AccessTokenExpired => 42001,
+            Self::NotFollowing => 43004,
+            Self::DailyQuotaExceeded => 45009,
+            Self::MinuteQuotaExceeded => 45011,
+            Self::OutOfResponseWindow => 45015,
+            Self::NoMassSendQuota => 45028,
+            Self::CustomQuotaExceeded => 45047,
+            Self::TooManyTags => 45056,
+            Self::TagTooLargeToDelete => 45057,
+            Self::ReservedTag => 45058,
+            Self::UserTagLimit => 45059,
+            Self::DuplicateClientMsgId => 45065,
+            Self::ClientMsgIdRetriedTooSoon => 45066,
+            Self::ClientMsgIdTooLong => 45067,
+            Self::InvalidSpeed => 45083,
+            Self::TagNameTaken => 45157,
+            Self::TagNameTooLong => 45158,
+            Self::InvalidTagId => 45159,
+            Self::MalformedRequest => 47001,
+            Self::ApiUnauthorized => 48001,
+            Self::OpenIdNotOfThisApp => 49003,
+            Self::InvalidDateRange => 61500,
+            Self::InvalidMenu(code) | Self::Other(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for ErrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+/// What a WeChat API call failed with.
+#[derive(Debug, thiserror::Error)]
+pub enum WeChatError {
+    #[error("request to WeChat failed")]
+    Transport(#[from] reqwest::Error),
+    #[error("WeChat answered HTTP {0}")]
+    Http(u16),
+    #[error("WeChat answered errcode {code}: {message}")]
+    Api {
+        code: ErrCode,
+        message: String,
+        /// 45065 names the mass-send job that already used the clientmsgid.
+        msg_id: Option<i64>,
+    },
+    #[error("cannot read WeChat's answer")]
+    Decode(#[source] serde_json::Error),
+    #[error("the shared access-token store failed")]
+    TokenStore(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("gave up after {attempts} attempts")]
+    RetriesExhausted {
+        attempts: u32,
+        #[source]
+        last: Box<WeChatError>,
+    },
+}
+
+impl WeChatError {
+    /// The WeChat error code, if WeChat answered with one.
+    pub fn code(&self) -> Option<ErrCode> {
+        match self {
+            Self::Api { code, .. } => Some(*code),
+            Self::RetriesExhausted { last, .. } => last.code(),
+            _ => None,
+        }
+    }
+
+    /// 40001, 40014 and 42001 mean our cached access token is no longer valid: refresh once and retry.
+    pub fn is_stale_token(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrCode::InvalidCredential | ErrCode::InvalidAccessToken | ErrCode::AccessTokenExpired)
+        )
+    }
+
+    /// Busy, quota and minute-limit answers, 5xx and timeouts pass with time; anything else would
+    /// fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
+            Self::Http(status) => *status >= 500 || *status == 429,
+            Self::Api { code, .. } => {
+                matches!(code, ErrCode::SystemBusy | ErrCode::DailyQuotaExceeded | ErrCode::MinuteQuotaExceeded)
+            }
+            _ => false,
+        }
+    }
+}

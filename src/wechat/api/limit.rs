@@ -1,0 +1,164 @@
+//! Pacing: a client-side rate limit per API, so bursts do not turn into 45009/45011 storms, and
+//! the backoff schedule for answers that pass with time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+/// Requests per second allowed per API path; paths not listed get `default_per_sec`.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub default_per_sec: f64,
+    pub per_path: HashMap<String, f64>,
+}
+
+impl Default for RateLimits {
+    /// WeChat allows every mass-send API 60 calls a minute; the rest are limited per day, so a
+    /// generous per-second pace only smooths bursts.
+    fn default() -> Self {
+        let mass =
+            ["sendall", "send", "preview", "get", "delete"].map(|api| (format!("/cgi-bin/message/mass/{api}"), 1.0));
+        Self { default_per_sec: 200.0, per_path: mass.into_iter().collect() }
+    }
+}
+
+impl RateLimits {
+    /// Parses `default=200,/cgi-bin/message/mass/sendall=1`: per-second rates, by path.
+    ///
+    /// # Errors
+    /// A part that is not `name=positive number`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut limits = Self::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, rate) = part.split_once('=').ok_or_else(|| format!("`{part}` is not name=rate"))?;
+            let rate: f64 = rate.trim().parse().map_err(|_| format!("`{rate}` is not a number"))?;
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!("rate for `{name}` must be above 0"));
+            }
+            match name.trim() {
+                "default" => limits.default_per_sec = rate,
+                path if path.starts_with('/') => {
+                    limits.per_path.insert(path.to_owned(), rate);
+                }
+                other => return Err(format!("`{other}` is neither `default` nor a path")),
+            }
+        }
+        Ok(limits)
+    }
+
+    fn rate_for(&self, path: &str) -> f64 {
+        self.per_path.get(path).copied().unwrap_or(self.default_per_sec)
+    }
+}
+
+/// A token bucket per path, holding up to one second of calls.
+#[derive(Debug)]
+pub(super) struct RateLimiter {
+    limits: RateLimits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    pub(super) fn new(limits: RateLimits) -> Self {
+        Self { limits, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Waits until a call of `path` fits the pace.
+    pub(super) async fn acquire(&self, path: &str) {
+        let rate = self.limits.rate_for(path);
+        let burst = rate.max(1.0);
+        let wait = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = Instant::now();
+            let bucket = buckets.entry(path.to_owned()).or_insert(Bucket { tokens: burst, updated: now });
+            bucket.tokens = (bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate).min(burst);
+            bucket.updated = now;
+            // Take the token now even if it is owed: later callers queue behind this one.
+            bucket.tokens -= 1.0;
+            if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / rate) }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// How transient failures are retried: exponential backoff with full jitter, bounded in count and time.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No new attempt starts after this much time since the first.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before attempt `attempt + 1` (attempt counts from 1).
+    pub(super) fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        // Full jitter spreads the retries of many callers hit by the same storm.
+        let jittered = rand::thread_rng().gen_range(0.5..=1.0) * ceiling.as_secs_f64();
+        Duration::from_secs_f64(jittered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_spec_parses_defaults_and_paths() {
+        let limits = RateLimits::parse("default=50, /cgi-bin/tags/create=2").expect("valid");
+        assert_eq!(limits.default_per_sec, 50.0);
+        assert_eq!(limits.rate_for("/cgi-bin/tags/create"), 2.0);
+        assert_eq!(limits.rate_for("/cgi-bin/message/mass/sendall"), 1.0);
+        assert_eq!(limits.rate_for("/cgi-bin/user/get"), 50.0);
+        for bad in ["default", "default=0", "x=1", "/a=fast", "/a=-1"] {
+            assert!(RateLimits::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        let policy = RetryPolicy::default();
+        for attempt in 1..20 {
+            let d = policy.delay(attempt);
+            assert!(d <= policy.max_delay, "{attempt}: {d:?}");
+            assert!(d >= policy.base_delay.mul_f64(0.5).min(policy.max_delay.mul_f64(0.5)));
+        }
+        assert!(policy.delay(10) > policy.delay(1).mul_f64(1.0) || policy.delay(10) >= policy.max_delay.mul_f64(0.5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_spaces_calls_beyond_the_burst() {
+        let limiter = RateLimiter::new(RateLimits::parse("default=10").expect("valid"));
+        let start = Instant::now();
+        for _ in 0..30 {
+            limiter.acquire("/x").await;
+        }
+        // 10 in the first burst, then 20 more at 10/s.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(1_900) && elapsed < Duration::from_millis(2_200), "{elapsed:?}");
+    }
+}

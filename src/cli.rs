@@ -16,6 +16,40 @@ pub enum Command {
     Serve,
     /// Run pending migrations and exit.
     Migrate,
+    /// Serve the stateful mock of the WeChat API (for tests and trying tagcast without an account).
+    MockWechat(MockWechatArgs),
     /// Import the account's followers and their WeChat tags (resumes an interrupted import).
     Sync,
+}
+
+/// Options of `tagcast mock-wechat`; the account options read the same variables as `serve`.
+#[derive(Debug, clap::Args)]
+pub struct MockWechatArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub bind: std::net::SocketAddr,
+    /// The AppID the mock accepts.
+    #[arg(long, env = "WECHAT_APPID", default_value = "wxmock0000000001")]
+    pub appid: String,
+    /// The AppSecret the mock accepts.
+    #[arg(long, env = "WECHAT_APPSECRET", default_value = "mocksecret", hide_env_values = true)]
+    pub secret: String,
+    /// Play a subscription account (订阅号) instead of a service account.
+    #[arg(long)]
+    pub subscription: bool,
+    /// tagcast's callback URL, where MASSSENDJOBFINISH events are pushed (e.g. http://127.0.0.1:8080/wechat).
+    #[arg(long)]
+    pub callback: Option<String>,
+    /// Token the pushes are signed with.
+    #[arg(long, env = "WECHAT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// EncodingAESKey: when given, pushes go in safe mode.
+    #[arg(long, env = "WECHAT_ENCODING_AES_KEY", hide_env_values = true)]
+    pub aes_key: Option<String>,
+    /// The account's original id (ToUserName of pushes).
+    #[arg(long, default_value = "gh_mockaccount")]
+    pub account_id: String,
+    /// Generated followers to start with.
+    #[arg(long, default_value_t = 0)]
+    pub seed: usize,
 }

@@ -5,11 +5,15 @@
 //! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies); imports nothing else.
 //! - [`store`]: all SQL.
 //! - [`inbox`]: durable, exactly-once intake of pushes with group commit, and the dispatcher.
+//! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`).
+//! - [`sync`]: the resumable import of followers and tags; [`demo`]: demo mode.
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod inbox;
+pub mod mock_wechat;
 pub mod startup;
 pub mod store;
 pub mod sync;

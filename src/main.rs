@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tagcast::cli::{Cli, Command};
+use tagcast::cli::{Cli, Command, MockWechatArgs};
 use tagcast::config::Settings;
 use tagcast::startup::Application;
 
@@ -20,6 +20,16 @@ fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::MockWechat(args) = cli.command {
+        tagcast::telemetry::init();
+        return match mock_wechat(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("tagcast: {}", one_line(error.as_ref()));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -32,6 +42,7 @@ async fn main() -> ExitCode {
         Command::Migrate => tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into),
         Command::Serve => serve(settings).await,
         Command::Sync => sync(settings).await,
+        Command::MockWechat(_) => unreachable!("handled before settings are read"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,12 +54,15 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let demo = settings.is_demo();
     let app = Application::build(settings.clone()).await?;
     let base = format!("http://{}:{}", settings.bind.ip(), app.port());
-    if demo {
+    if let Some(demo) = app.demo() {
         tracing::info!(
-            "demo mode: no WECHAT_APPID/WECHAT_APPSECRET set; the callback accepts pushes signed with the demo token"
+            "demo mode (no WECHAT_APPID/WECHAT_APPSECRET set): mock WeChat API at {}; {} generated followers; \
+             the callback accepts pushes signed with the token `{}`",
+            demo.running.url(),
+            tagcast::demo::DEMO_FOLLOWERS,
+            tagcast::config::DEMO_TOKEN,
         );
     }
     tracing::info!("tagcast listening on {base}; WeChat callback URL: {base}/wechat");
@@ -89,5 +103,29 @@ async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         if report.resumed { " (resumed)" } else { "" },
         report.marked_unsubscribed
     );
+    Ok(())
+}
+
+async fn mock_wechat(args: MockWechatArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat};
+    let mock = MockWeChat::new(MockConfig {
+        appid: args.appid,
+        secret: args.secret,
+        account_type: if args.subscription { MockAccountType::Subscription } else { MockAccountType::Service },
+        callback: args.callback.map(|url| CallbackTarget {
+            url,
+            token: args.token.unwrap_or_else(|| tagcast::config::DEMO_TOKEN.to_owned()),
+            encoding_aes_key: args.aes_key,
+            account_id: args.account_id,
+        }),
+    });
+    if args.seed > 0 {
+        mock.seed_followers(args.seed);
+    }
+    let listener = std::net::TcpListener::bind(args.bind)?;
+    let running = mock.start(listener)?;
+    println!("mock WeChat API listening on {} ({} followers)", running.url(), args.seed);
+    tokio::signal::ctrl_c().await?;
+    running.handle.stop(true).await;
     Ok(())
 }

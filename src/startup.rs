@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::demo::{self, Demo};
 use crate::inbox::{Dispatcher, Inbox};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
@@ -42,6 +43,8 @@ pub enum StartupError {
     },
     #[error("WECHAT_ENCODING_AES_KEY: unusable key")]
     AesKey(#[source] CryptoError),
+    #[error("cannot start the demo's mock WeChat")]
+    Demo(#[source] std::io::Error),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -51,6 +54,9 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     writers: Vec<tokio::task::JoinHandle<()>>,
+    demo: Option<Arc<Demo>>,
+    api: Option<ApiClient>,
+    pool: deadpool_postgres::Pool,
 }
 
 impl Application {
@@ -66,7 +72,7 @@ impl Application {
     ///
     /// # Errors
     /// See [`StartupError`].
-    pub async fn build_with(settings: Settings, dispatcher: Dispatcher) -> Result<Self, StartupError> {
+    pub async fn build_with(mut settings: Settings, dispatcher: Dispatcher) -> Result<Self, StartupError> {
         store::prepare_database(&settings.database_url).await?;
         let pool = store::connect_pool(&settings.database_url, POOL_SIZE).await?;
         let crypt = match &settings.wechat.encoding_aes_key {
@@ -79,6 +85,13 @@ impl Application {
         let listener =
             TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let demo = if settings.is_demo() {
+            Some(Arc::new(demo::start(&mut settings, port).map_err(StartupError::Demo)?))
+        } else {
+            None
+        };
+        let api = api_client(&settings, &pool);
+        let seed_pool = pool.clone();
 
         let (inbox, writers) = Inbox::start(pool.clone(), dispatcher);
         let callback = web::Data::new(CallbackState {
@@ -99,12 +112,22 @@ impl Application {
         .listen(listener)
         .map_err(StartupError::Server)?
         .run();
-        Ok(Self { port, server, writers })
+        Ok(Self { port, server, writers, demo, api, pool: seed_pool })
     }
 
     /// The port actually bound (tests bind port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The WeChat API client (the mock's in demo mode).
+    pub fn api(&self) -> Option<&ApiClient> {
+        self.api.as_ref()
+    }
+
+    /// The in-process mock WeChat of demo mode.
+    pub fn demo(&self) -> Option<Arc<Demo>> {
+        self.demo.clone()
     }
 
     /// Stops the server from outside (tests, graceful shutdown).
@@ -117,6 +140,15 @@ impl Application {
     /// # Errors
     /// The HTTP server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let (Some(demo), Some(api)) = (self.demo, self.api) {
+            let callback = format!("http://127.0.0.1:{}/wechat", self.port);
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                if let Err(error) = demo::seed(&demo, &pool, &api, &callback).await {
+                    tracing::error!(error = %error, "seeding the demo failed");
+                }
+            });
+        }
         let served = self.server.await;
         // The server dropped its inbox handles; the writers drain what is queued and stop.
         for writer in self.writers {

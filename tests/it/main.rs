@@ -2,5 +2,8 @@
 //! fresh PostgreSQL database.
 
 mod callback;
+mod mock;
 mod startup;
 mod support;
+mod sync;
+mod wechat_api;

@@ -42,3 +42,42 @@ async fn healthz_answers_when_the_database_does() {
     let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_seeds_followers_with_histories_through_the_real_callback() {
+    use crate::support::db::TestDb;
+    let db = TestDb::create().await;
+    let url = db.url();
+    let vars = [("DATABASE_URL", url.as_str()), ("TAGCAST_BIND", "127.0.0.1:0")];
+    let settings =
+        tagcast::config::Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+            .expect("demo settings");
+    assert!(settings.is_demo());
+    let app = tagcast::startup::Application::build(settings).await.expect("demo starts");
+    let app_demo = app.demo().expect("demo mode runs the mock");
+    let mock = app_demo.mock.clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+
+    let demo = app_demo;
+    tokio::time::timeout(std::time::Duration::from_secs(60), demo.wait_until_seeded()).await.expect("seeded in time");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("db");
+    tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT (SELECT count(*) FROM followers), (SELECT count(*) FROM events)", &[])
+        .await
+        .expect("counts");
+    let (followers, events): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(followers, 3_000);
+    let kinds: Vec<String> = client
+        .query("SELECT DISTINCT kind FROM events ORDER BY 1", &[])
+        .await
+        .expect("kinds")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kinds, ["click", "subscribe", "text"]);
+    assert!(events >= 3_000 * 2, "{events} events");
+    assert_eq!(mock.token_fetches(), 1);
+    handle.stop(false).await;
+}

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use actix_web::dev::ServerHandle;
 use tagcast::config::Settings;
 use tagcast::inbox::Dispatcher;
+use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat};
 use tagcast::startup::Application;
+use tagcast::wechat::api::ApiClient;
 use tagcast::wechat::crypto::MsgCrypt;
 use tagcast::wechat::signature;
 
@@ -16,10 +18,19 @@ pub const TOKEN: &str = "testtoken";
 pub const APPID: &str = "wxtestapp00000001";
 pub const AES_KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
 pub const ACCOUNT: &str = "gh_testaccount";
+pub const SECRET: &str = "testsecret";
 
 pub struct TestApp {
     pub address: String,
+    pub db_url: String,
+    /// What the app was started with.
+    pub settings: Settings,
     pub http: reqwest::Client,
+    /// The stateful mock WeChat the app talks to; it pushes its events back to the app.
+    pub wechat: MockWeChat,
+    /// The app's own WeChat API client.
+    pub api: ApiClient,
+    mock_server: ServerHandle,
     pub crypt: MsgCrypt,
     pub token: String,
     db_client: tokio_postgres::Client,
@@ -32,6 +43,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Sends the stop command at once; nothing needs to wait for it.
         drop(self.server.stop(false));
+        drop(self.mock_server.stop(false));
     }
 }
 
@@ -40,7 +52,7 @@ pub fn base_vars(db_url: &str) -> HashMap<String, String> {
         ("DATABASE_URL", db_url),
         ("TAGCAST_BIND", "127.0.0.1:0"),
         ("WECHAT_APPID", APPID),
-        ("WECHAT_APPSECRET", "testsecret"),
+        ("WECHAT_APPSECRET", SECRET),
         ("WECHAT_TOKEN", TOKEN),
         ("WECHAT_ENCODING_AES_KEY", AES_KEY),
         ("WECHAT_API_BASE", "http://127.0.0.1:9"),
@@ -60,6 +72,18 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     let db = TestDb::create().await;
     let mut vars = base_vars(&db.url());
     customize(&mut vars);
+    let wechat = MockWeChat::new(MockConfig {
+        appid: vars.get("WECHAT_APPID").cloned().unwrap_or_else(|| APPID.to_owned()),
+        secret: SECRET.to_owned(),
+        account_type: if vars.get("WECHAT_ACCOUNT_TYPE").is_some_and(|t| t == "subscription") {
+            MockAccountType::Subscription
+        } else {
+            MockAccountType::Service
+        },
+        callback: None,
+    });
+    let mock = wechat.start(std::net::TcpListener::bind("127.0.0.1:0").expect("mock port")).expect("mock starts");
+    vars.entry("WECHAT_API_BASE".to_owned()).and_modify(|v| *v = mock.url());
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
     let crypt = MsgCrypt::new(
         vars.get("WECHAT_ENCODING_AES_KEY").map_or(AES_KEY, String::as_str),
@@ -67,13 +91,34 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     )
     .expect("test key");
     let token = vars.get("WECHAT_TOKEN").cloned().unwrap_or_else(|| TOKEN.to_owned());
-    let app = Application::build_with(settings, dispatcher).await.expect("application starts");
+    let app = Application::build_with(settings.clone(), dispatcher).await.expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    wechat.set_callback(Some(CallbackTarget {
+        url: format!("{address}/wechat"),
+        token: token.clone(),
+        encoding_aes_key: vars.get("WECHAT_ENCODING_AES_KEY").cloned(),
+        account_id: ACCOUNT.to_owned(),
+    }));
+    let api = app.api().cloned().expect("credentials are configured");
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     let (db_client, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.expect("test db");
     tokio::spawn(connection);
-    TestApp { address, http: reqwest::Client::new(), crypt, token, db_client, server, _db: db }
+    let db_url = db.url();
+    TestApp {
+        address,
+        db_url,
+        settings,
+        http: reqwest::Client::new(),
+        wechat,
+        api,
+        mock_server: mock.handle,
+        crypt,
+        token,
+        db_client,
+        server,
+        _db: db,
+    }
 }
 
 pub fn now() -> i64 {
@@ -81,6 +126,15 @@ pub fn now() -> i64 {
 }
 
 impl TestApp {
+    /// The API client another tagcast process on the same database would have: its own pool,
+    /// its own in-memory token cache.
+    pub async fn api_of_another_instance(&self) -> ApiClient {
+        let mut settings = self.settings.clone();
+        settings.wechat.api_base = url::Url::parse(&self.wechat.base_url().expect("mock started")).expect("url");
+        let pool = tagcast::store::connect_pool(&settings.database_url, 8).await.expect("pool");
+        tagcast::startup::api_client(&settings, &pool).expect("credentials")
+    }
+
     /// `signature`, `timestamp` and `nonce` as WeChat puts them on every request.
     pub fn signed_query(&self, timestamp: i64, nonce: &str) -> String {
         let ts = timestamp.to_string();

@@ -1,0 +1,157 @@
+//! Demo mode: with no WeChat credentials, `serve` plays against the mock WeChat in-process. The
+//! mock gets a few thousand generated followers, `sync` imports them, and each gets a plausible
+//! history (a follow, menu clicks, messages) pushed through the real callback, signature and all.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use futures_util::stream::{self, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+
+use crate::config::{DEMO_TOKEN, Settings};
+use crate::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat, RunningMock};
+use crate::wechat::api::ApiClient;
+use crate::wechat::signature;
+
+/// The demo account's AppID and original id.
+pub const DEMO_APPID: &str = "wxdemo0000000001";
+pub const DEMO_ACCOUNT: &str = "gh_tagcastdemo";
+/// Followers the demo account starts with.
+pub const DEMO_FOLLOWERS: usize = 3_000;
+
+/// The menu keys and keywords the generated histories use (the sample playbook reacts to some).
+const MENU_KEYS: &[&str] = &["SKIN_TEST", "NEW_ARRIVALS", "VIP_CENTER", "STORE_HOURS", "COUPONS"];
+const TEXTS: &[&str] = &["你好", "营业时间", "优惠", "我的标签", "怎么退货", "有新品吗"];
+const SCENES: &[&str] = &["poster_spring", "store_checkout", "live_stream"];
+
+/// Why seeding the demo stopped; the server keeps running without the generated histories.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("importing the demo followers failed")]
+    Sync(#[from] crate::sync::SyncError),
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("pushing a demo event to the callback failed")]
+    Push(#[from] reqwest::Error),
+}
+
+/// The running mock of a demo.
+pub struct Demo {
+    pub mock: MockWeChat,
+    pub running: RunningMock,
+    /// Turns true once seeding has finished (or failed and given up).
+    seeded: tokio::sync::watch::Sender<bool>,
+}
+
+impl Demo {
+    /// Waits until the generated followers and their histories are in place.
+    pub async fn wait_until_seeded(&self) {
+        let mut seeded = self.seeded.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we hold it.
+        let _ = seeded.wait_for(|done| *done).await;
+    }
+}
+
+/// Starts the mock on a free loopback port, pushing its events to `callback_port`, and points
+/// `settings` at it.
+///
+/// # Errors
+/// The mock cannot bind or start.
+pub fn start(settings: &mut Settings, callback_port: u16) -> std::io::Result<Demo> {
+    let secret = format!("demo{:016x}", rand::thread_rng().r#gen::<u64>());
+    let mock = MockWeChat::new(MockConfig {
+        appid: DEMO_APPID.to_owned(),
+        secret: secret.clone(),
+        account_type: match settings.wechat.account_type {
+            crate::config::AccountType::Service => MockAccountType::Service,
+            crate::config::AccountType::Subscription => MockAccountType::Subscription,
+        },
+        callback: Some(CallbackTarget {
+            url: format!("http://127.0.0.1:{callback_port}/wechat"),
+            token: DEMO_TOKEN.to_owned(),
+            encoding_aes_key: None,
+            account_id: DEMO_ACCOUNT.to_owned(),
+        }),
+    });
+    let running = mock.start(TcpListener::bind("127.0.0.1:0")?)?;
+    settings.wechat.appid = Some(DEMO_APPID.to_owned());
+    settings.wechat.app_secret = Some(SecretString::from(secret));
+    settings.wechat.api_base = url::Url::parse(&running.url()).map_err(std::io::Error::other)?;
+    Ok(Demo { mock, running, seeded: tokio::sync::watch::channel(false).0 })
+}
+
+/// Fills the mock and, on a fresh database, imports the followers and pushes their histories.
+///
+/// # Errors
+/// The import or a push failed.
+pub async fn seed(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str) -> Result<(), DemoError> {
+    let outcome = seed_once(demo, pool, api, callback_url).await;
+    demo.seeded.send_replace(true);
+    outcome
+}
+
+async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str) -> Result<(), DemoError> {
+    // Deterministic openids: every start gives the mock the same followers the database knows.
+    let openids = demo.mock.seed_followers(DEMO_FOLLOWERS);
+    let known: i64 = pool.get().await?.query_one("SELECT count(*) FROM followers", &[]).await?.get(0);
+    if known > 0 {
+        return Ok(());
+    }
+    crate::sync::run_sync(pool, api, |_| {}).await?;
+    let http = reqwest::Client::new();
+    let mut rng = StdRng::seed_from_u64(2024);
+    let now = chrono::Utc::now().timestamp();
+    let mut pushes = Vec::new();
+    for (i, openid) in openids.iter().enumerate() {
+        let joined = now - rng.gen_range(3_600..90 * 86_400);
+        let scene = (rng.gen_ratio(1, 3)).then(|| SCENES[rng.gen_range(0..SCENES.len())]);
+        pushes.push(event_xml(openid, joined, "subscribe", scene.map(|s| format!("qrscene_{s}")).as_deref()));
+        for _ in 0..rng.gen_range(0..4) {
+            let at = rng.gen_range(joined..now);
+            pushes.push(event_xml(openid, at, "CLICK", Some(MENU_KEYS[rng.gen_range(0..MENU_KEYS.len())])));
+        }
+        for j in 0..rng.gen_range(0..3u64) {
+            let at = rng.gen_range(joined..now);
+            let msg_id = 7_000_000_000_000_000 + (i as u64) * 16 + j;
+            pushes.push(text_xml(openid, at, TEXTS[rng.gen_range(0..TEXTS.len())], msg_id));
+        }
+    }
+    let total = pushes.len();
+    let mut stream = stream::iter(pushes.into_iter().enumerate().map(|(n, xml)| {
+        let http = http.clone();
+        async move {
+            let ts = chrono::Utc::now().timestamp().to_string();
+            let nonce = n.to_string();
+            let sig = signature::sign(&[DEMO_TOKEN, &ts, &nonce]);
+            let url = format!("{callback_url}?signature={sig}&timestamp={ts}&nonce={nonce}");
+            http.post(url).body(xml).timeout(Duration::from_secs(10)).send().await?.error_for_status()
+        }
+    }))
+    .buffer_unordered(16);
+    while let Some(result) = stream.next().await {
+        result?;
+    }
+    tracing::info!(followers = openids.len(), pushes = total, "demo followers seeded with their histories");
+    Ok(())
+}
+
+fn event_xml(openid: &str, at: i64, event: &str, key: Option<&str>) -> String {
+    let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
+    format!(
+        "<xml><ToUserName><![CDATA[{DEMO_ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}</xml>"
+    )
+}
+
+fn text_xml(openid: &str, at: i64, content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{DEMO_ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{at}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId></xml>"
+    )
+}

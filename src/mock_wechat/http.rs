@@ -1,0 +1,231 @@
+//! The actix side of the mock: the route table of the WeChat API, the one handler that serves
+//! all of it (latency, injected failures, token check, body parsing, the call log), and the
+//! registration of the `/mock/` control scope.
+//!
+//! Conventions shared by every API path:
+//! - answers are HTTP 200 with JSON, refusals included (`{errcode, errmsg}`), as WeChat does;
+//! - an unknown path is HTTP 404 with errcode 40066 ("invalid url");
+//! - a route that takes a JSON body answers 44002 for an empty one and 47001 for one that is not
+//!   a JSON object; the access token is checked before the body (41001/40014/42001/40001);
+//! - the HTTP method is not checked (WeChat's GET APIs mostly accept POST too);
+//! - an injected failure answers before anything else and changes nothing;
+//! - every call is logged, refusals and injected failures included; `/mock/` calls are not.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::MockWeChat;
+use super::control::{self, Call, FaultKind};
+use super::error::{ApiError, ApiResult, DATA_FORMAT_ERROR, EMPTY_POST_DATA, INVALID_URL, SYSTEM_BUSY};
+use super::state::{ApiRequest, State};
+use super::{datacube, mass, misc, tags, tokens, users};
+
+/// Bodies up to this size are read (`mass/send` with 10,000 openids is ~350 KB).
+const MAX_BODY_BYTES: usize = 16 << 20;
+
+type Handler = fn(&mut State, &ApiRequest) -> ApiResult;
+
+/// Whether a route needs `access_token`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Token,
+    Open,
+}
+
+/// Whether a route reads a JSON body or only the query.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Json,
+    Query,
+}
+
+struct Route {
+    path: &'static str,
+    auth: Auth,
+    input: Input,
+    handler: Handler,
+}
+
+const fn route(path: &'static str, auth: Auth, input: Input, handler: Handler) -> Route {
+    Route { path, auth, input, handler }
+}
+
+/// Every API path the mock serves.
+const ROUTES: &[Route] = &[
+    route("/cgi-bin/token", Auth::Open, Input::Query, tokens::get_token),
+    route("/cgi-bin/stable_token", Auth::Open, Input::Json, tokens::stable_token),
+    route("/cgi-bin/tags/create", Auth::Token, Input::Json, tags::create),
+    route("/cgi-bin/tags/get", Auth::Token, Input::Query, tags::get),
+    route("/cgi-bin/tags/update", Auth::Token, Input::Json, tags::update),
+    route("/cgi-bin/tags/delete", Auth::Token, Input::Json, tags::delete),
+    route("/cgi-bin/tags/members/batchtagging", Auth::Token, Input::Json, tags::batch_tagging),
+    route("/cgi-bin/tags/members/batchuntagging", Auth::Token, Input::Json, tags::batch_untagging),
+    route("/cgi-bin/tags/getidlist", Auth::Token, Input::Json, tags::id_list),
+    route("/cgi-bin/user/tag/get", Auth::Token, Input::Json, tags::members),
+    route("/cgi-bin/user/get", Auth::Token, Input::Query, users::user_get),
+    route("/cgi-bin/user/info", Auth::Token, Input::Query, users::user_info),
+    route("/cgi-bin/user/info/batchget", Auth::Token, Input::Json, users::user_info_batchget),
+    route("/cgi-bin/message/mass/sendall", Auth::Token, Input::Json, mass::sendall),
+    route("/cgi-bin/message/mass/send", Auth::Token, Input::Json, mass::send),
+    route("/cgi-bin/message/mass/preview", Auth::Token, Input::Json, mass::preview),
+    route("/cgi-bin/message/mass/get", Auth::Token, Input::Json, mass::get),
+    route("/cgi-bin/message/mass/delete", Auth::Token, Input::Json, mass::delete),
+    route("/cgi-bin/message/mass/speed/get", Auth::Token, Input::Query, mass::speed_get),
+    route("/cgi-bin/message/mass/speed/set", Auth::Token, Input::Json, mass::speed_set),
+    route("/cgi-bin/message/custom/send", Auth::Token, Input::Json, misc::custom_send),
+    route("/cgi-bin/menu/create", Auth::Token, Input::Json, misc::menu_create),
+    route("/cgi-bin/menu/get", Auth::Token, Input::Query, misc::menu_get),
+    route("/cgi-bin/menu/delete", Auth::Token, Input::Query, misc::menu_delete),
+    route("/sns/oauth2/access_token", Auth::Open, Input::Query, misc::oauth_access_token),
+    route("/datacube/getusersummary", Auth::Token, Input::Json, datacube::user_summary),
+    route("/datacube/getusercumulate", Auth::Token, Input::Json, datacube::user_cumulate),
+    route("/datacube/getupstreammsg", Auth::Token, Input::Json, datacube::upstream_msg),
+    route("/datacube/getarticlesummary", Auth::Token, Input::Json, datacube::article_summary),
+    route("/datacube/getarticletotal", Auth::Token, Input::Json, datacube::article_total),
+    route("/datacube/getarticletotaldetail", Auth::Token, Input::Json, datacube::article_total_detail),
+    route("/datacube/getarticleread", Auth::Token, Input::Json, datacube::article_read),
+    route("/datacube/getarticleshare", Auth::Token, Input::Json, datacube::article_share),
+];
+
+/// Registers app data, the `/mock/` scope and the API fallback.
+pub(super) fn configure(mock: MockWeChat, cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::Data::new(mock))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES));
+    control::configure(cfg);
+    cfg.default_service(web::to(serve_api));
+}
+
+/// What the API answers: a status and a JSON or text body.
+struct Answer {
+    status: u16,
+    body: Result<Value, String>,
+    errcode: i64,
+}
+
+impl Answer {
+    fn json(status: u16, body: Value) -> Self {
+        let errcode = body.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+        Self { status, body: Ok(body), errcode }
+    }
+
+    fn refusal(state: &mut State, status: u16, error: &ApiError) -> Self {
+        let rid = state.next_rid();
+        Self::json(status, error.body(&rid))
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match self.body {
+            Ok(json) => {
+                HttpResponse::build(status).content_type("application/json; encoding=utf-8").body(json.to_string())
+            }
+            Err(text) => HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(text),
+        }
+    }
+}
+
+/// Serves every path outside `/mock/`.
+async fn serve_api(request: HttpRequest, body: web::Bytes, mock: web::Data<MockWeChat>) -> HttpResponse {
+    let latency = mock.state().control.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (answer, finishing) = {
+        let mut state = mock.state();
+        let answer = handle(&mut state, request.method().as_str(), request.path(), request.query_string(), &body);
+        (answer, std::mem::take(&mut state.finishing))
+    };
+    mock.spawn_finishes(finishing);
+    answer.into_response()
+}
+
+/// Answers one API call and logs it.
+fn handle(state: &mut State, method: &str, path: &str, query: &str, raw: &[u8]) -> Answer {
+    let answer = match ROUTES.iter().find(|r| r.path == path) {
+        None => Answer::refusal(state, 404, &ApiError::new(INVALID_URL)),
+        Some(route) => match state.control.take_fault(path) {
+            Some(FaultKind::Errcode(code)) => Answer::refusal(state, 200, &ApiError::new(code)),
+            Some(FaultKind::Http(status)) => {
+                Answer { status, body: Err(format!("mock injected HTTP {status}")), errcode: SYSTEM_BUSY }
+            }
+            None => run(state, route, query, raw),
+        },
+    };
+    state.control.calls.push(Call {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        body: logged_body(raw),
+        errcode: answer.errcode,
+        status: answer.status,
+    });
+    answer
+}
+
+/// Token check, body parsing and the route's handler.
+fn run(state: &mut State, route: &Route, query: &str, raw: &[u8]) -> Answer {
+    let query: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(query).map(web::Query::into_inner).unwrap_or_default();
+    let mut req = ApiRequest { query, body: Value::Null };
+    if route.auth == Auth::Token {
+        let now = state.now();
+        if let Err(error) = state.tokens.check(tokens::token_of(&req), now) {
+            return Answer::refusal(state, 200, &error);
+        }
+    }
+    if route.input == Input::Json {
+        match parse_body(raw) {
+            Ok(body) => req.body = body,
+            Err(error) => return Answer::refusal(state, 200, &error),
+        }
+    }
+    match (route.handler)(state, &req) {
+        Ok(body) => Answer::json(200, body),
+        Err(error) => Answer::refusal(state, 200, &error),
+    }
+}
+
+/// A JSON object, or 44002 (empty) / 47001 (anything else).
+fn parse_body(raw: &[u8]) -> Result<Value, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(EMPTY_POST_DATA));
+    }
+    match serde_json::from_slice::<Value>(raw) {
+        Ok(body) if body.is_object() => Ok(body),
+        _ => Err(ApiError::new(DATA_FORMAT_ERROR)),
+    }
+}
+
+/// The body as the call log keeps it.
+fn logged_body(raw: &[u8]) -> Value {
+    if raw.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_paths_are_unique() {
+        let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ROUTES.len());
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        assert_eq!(parse_body(b"").unwrap_err().code, EMPTY_POST_DATA);
+        assert_eq!(parse_body(b"  \n").unwrap_err().code, EMPTY_POST_DATA);
+        assert_eq!(parse_body(b"{nope").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert_eq!(parse_body(b"[1]").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert!(parse_body(br#"{"a":1}"#).is_ok());
+    }
+}

@@ -1,0 +1,287 @@
+//! The smaller APIs: customer-service messages (wechat-api.md §10), the custom menu (§12) and
+//! the web-OAuth code exchange (`sns/oauth2/access_token`).
+//!
+//! Rules, and choices where the doc is silent:
+//! - `message/custom/send`: an openid that never followed 40003, one who unsubscribed 45015;
+//!   unknown `msgtype` 40008; empty text 44004; missing `media_id` (image, voice, video, mpnews)
+//!   40007; `news` with more than one article 45008; other types need their body object (40035).
+//!   The 48-hour window and the 5-message quota are not tracked (the mock sees no inbound
+//!   messages): inject 45015 or 45047 with `fail_next`. Accepted messages are logged;
+//! - `menu/create`: 1-3 buttons (40016); a button with a non-empty `sub_button` has 1-5 of them
+//!   (40023); names ≤ 16 bytes top level (40018), ≤ 60 bytes in a sub-menu (40025); keys ≤ 128
+//!   bytes (40019/40026); urls ≤ 1024 bytes (40020/40027); an unknown type 40017/40024; a
+//!   missing `key` counts as a bad key and a missing `url` (view, miniprogram) as a bad url;
+//!   `media_id`/`view_limited` without `media_id` 40007; `article_id`/`article_view_limited`
+//!   without `article_id` and `miniprogram` without `appid`/`pagepath` 40035.
+//!   `menu/get` answers `{"menu": {"button": [...]}}` with `sub_button: []` on leaf buttons, or
+//!   46002 (the code wechat-api.md gives) when no menu exists; `menu/delete` removes it;
+//! - `sns/oauth2/access_token`: codes come from the control surface, work once (40163 after)
+//!   within 5 minutes (40029 after, and for unknown codes); missing code 41008; credentials are
+//!   checked like `cgi-bin/token`'s; `grant_type` must be `authorization_code` (40002).
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use serde_json::{Value, json};
+
+use super::error::{
+    APPID_MISSING, APPSECRET_MISSING, ApiError, ApiResult, CODE_BEEN_USED, CODE_MISSING, EMPTY_CONTENT, INVALID_APPID,
+    INVALID_APPSECRET, INVALID_ARGS, INVALID_BUTTON_KEY_SIZE, INVALID_BUTTON_NAME_SIZE, INVALID_BUTTON_SIZE,
+    INVALID_BUTTON_TYPE, INVALID_BUTTON_URL_SIZE, INVALID_CODE, INVALID_GRANT_TYPE, INVALID_MEDIA_ID,
+    INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_SUB_BUTTON_KEY_SIZE, INVALID_SUB_BUTTON_NAME_SIZE,
+    INVALID_SUB_BUTTON_SIZE, INVALID_SUB_BUTTON_TYPE, INVALID_SUB_BUTTON_URL_SIZE, MENU_NOT_EXIST,
+    OUT_OF_RESPONSE_WINDOW, TOO_MANY_ARTICLES, fail,
+};
+use super::state::{ApiRequest, State, str_field};
+use super::tokens::TOKEN_TTL_SECS;
+
+/// How long a web-OAuth code can be exchanged.
+const CODE_TTL_SECS: i64 = 300;
+/// Menu limits (§12).
+const MAX_BUTTONS: usize = 3;
+const MAX_SUB_BUTTONS: usize = 5;
+const MAX_NAME_BYTES: usize = 16;
+const MAX_SUB_NAME_BYTES: usize = 60;
+const MAX_KEY_BYTES: usize = 128;
+const MAX_URL_BYTES: usize = 1024;
+/// Menu button types that carry a `key`.
+const KEY_TYPES: [&str; 8] = [
+    "click",
+    "scancode_push",
+    "scancode_waitmsg",
+    "pic_sysphoto",
+    "pic_photo_or_album",
+    "pic_weixin",
+    "location_select",
+    "view_miniprogram",
+];
+
+/// `POST /cgi-bin/message/custom/send {"touser", "msgtype", ...}`.
+pub(super) fn custom_send(state: &mut State, req: &ApiRequest) -> ApiResult {
+    let body = &req.body;
+    let Some(touser) = str_field(body, "touser") else { return fail(INVALID_OPENID) };
+    match state.followers.get(touser) {
+        None => return fail(INVALID_OPENID),
+        Some(follower) if !follower.subscribed => return fail(OUT_OF_RESPONSE_WINDOW),
+        Some(_) => {}
+    }
+    let msgtype = str_field(body, "msgtype").unwrap_or("");
+    let part = body.get(msgtype).unwrap_or(&Value::Null);
+    match msgtype {
+        "text" if str_field(part, "content").is_none() => return fail(EMPTY_CONTENT),
+        "text" => {}
+        "image" | "voice" | "video" | "mpnews" if str_field(part, "media_id").is_none() => {
+            return fail(INVALID_MEDIA_ID);
+        }
+        "image" | "voice" | "video" | "mpnews" => {}
+        "news" => match part.get("articles").and_then(Value::as_array) {
+            Some(articles) if articles.len() == 1 => {}
+            Some(articles) if articles.len() > 1 => return fail(TOO_MANY_ARTICLES),
+            _ => return fail(INVALID_ARGS),
+        },
+        "music" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage" if !part.is_object() => {
+            return fail(INVALID_ARGS);
+        }
+        "music" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage" => {}
+        _ => return fail(INVALID_MESSAGE_TYPE),
+    }
+    state.custom_messages.push((touser.to_owned(), body.clone()));
+    Ok(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+/// The codes a button's level answers with.
+struct Level {
+    name_bytes: usize,
+    name: i64,
+    kind: i64,
+    key: i64,
+    url: i64,
+}
+
+const TOP: Level = Level {
+    name_bytes: MAX_NAME_BYTES,
+    name: INVALID_BUTTON_NAME_SIZE,
+    kind: INVALID_BUTTON_TYPE,
+    key: INVALID_BUTTON_KEY_SIZE,
+    url: INVALID_BUTTON_URL_SIZE,
+};
+const SUB: Level = Level {
+    name_bytes: MAX_SUB_NAME_BYTES,
+    name: INVALID_SUB_BUTTON_NAME_SIZE,
+    kind: INVALID_SUB_BUTTON_TYPE,
+    key: INVALID_SUB_BUTTON_KEY_SIZE,
+    url: INVALID_SUB_BUTTON_URL_SIZE,
+};
+
+/// Checks a leaf button (one with a `type`) and returns it with `sub_button: []`, as `menu/get`
+/// shows it.
+fn leaf(button: &Value, level: &Level) -> Result<Value, ApiError> {
+    let within = |key: &str, max: usize| str_field(button, key).is_some_and(|v| v.len() <= max);
+    let has = |key: &str| str_field(button, key).is_some();
+    match str_field(button, "type").unwrap_or("") {
+        kind if KEY_TYPES.contains(&kind) => require(within("key", MAX_KEY_BYTES), level.key)?,
+        "view" => require(within("url", MAX_URL_BYTES), level.url)?,
+        "miniprogram" => {
+            require(within("url", MAX_URL_BYTES), level.url)?;
+            require(has("appid") && has("pagepath"), INVALID_ARGS)?;
+        }
+        "media_id" | "view_limited" => require(has("media_id"), INVALID_MEDIA_ID)?,
+        "article_id" | "article_view_limited" => require(has("article_id"), INVALID_ARGS)?,
+        _ => return fail(level.kind),
+    }
+    let mut shown = button.clone();
+    shown["sub_button"] = json!([]);
+    Ok(shown)
+}
+
+/// `Ok` when `condition` holds, else the refusal `code`.
+fn require(condition: bool, code: i64) -> Result<(), ApiError> {
+    if condition { Ok(()) } else { fail(code) }
+}
+
+/// Checks a button's name against its level's limit.
+fn check_name(button: &Value, level: &Level) -> Result<(), ApiError> {
+    match str_field(button, "name") {
+        Some(name) if name.len() <= level.name_bytes => Ok(()),
+        _ => fail(level.name),
+    }
+}
+
+/// `POST /cgi-bin/menu/create {"button": [...]}`: replaces the whole menu.
+pub(super) fn menu_create(state: &mut State, req: &ApiRequest) -> ApiResult {
+    let buttons = req.body.get("button").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
+        return fail(INVALID_BUTTON_SIZE);
+    }
+    let mut shown = Vec::with_capacity(buttons.len());
+    for button in buttons {
+        check_name(button, &TOP)?;
+        let subs = button.get("sub_button").and_then(Value::as_array).filter(|s| !s.is_empty());
+        let Some(subs) = subs else {
+            shown.push(leaf(button, &TOP)?);
+            continue;
+        };
+        if subs.len() > MAX_SUB_BUTTONS {
+            return fail(INVALID_SUB_BUTTON_SIZE);
+        }
+        let mut shown_subs = Vec::with_capacity(subs.len());
+        for sub in subs {
+            check_name(sub, &SUB)?;
+            shown_subs.push(leaf(sub, &SUB)?);
+        }
+        shown.push(json!({"name": button["name"], "sub_button": shown_subs}));
+    }
+    state.menu = Some(json!({"button": shown}));
+    Ok(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+/// `GET /cgi-bin/menu/get` → `{"menu": {...}}`.
+pub(super) fn menu_get(state: &mut State, _req: &ApiRequest) -> ApiResult {
+    match &state.menu {
+        Some(menu) => Ok(json!({"menu": menu})),
+        None => fail(MENU_NOT_EXIST),
+    }
+}
+
+/// `GET /cgi-bin/menu/delete`.
+pub(super) fn menu_delete(state: &mut State, _req: &ApiRequest) -> ApiResult {
+    state.menu = None;
+    Ok(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+struct Code {
+    openid: String,
+    issued_at: i64,
+    used: bool,
+}
+
+/// Web-OAuth codes issued through the control surface.
+#[derive(Default)]
+pub(super) struct OAuth {
+    codes: HashMap<String, Code>,
+}
+
+impl OAuth {
+    /// A fresh code for `openid`.
+    pub fn issue(&mut self, openid: &str, now: i64) -> String {
+        let code: String = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+        self.codes.insert(code.clone(), Code { openid: openid.to_owned(), issued_at: now, used: false });
+        code
+    }
+}
+
+/// `GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`.
+pub(super) fn oauth_access_token(state: &mut State, req: &ApiRequest) -> ApiResult {
+    let Some(appid) = req.param("appid") else { return fail(APPID_MISSING) };
+    let Some(secret) = req.param("secret") else { return fail(APPSECRET_MISSING) };
+    if appid != state.config.appid {
+        return fail(INVALID_APPID);
+    }
+    if secret != state.config.secret {
+        return fail(INVALID_APPSECRET);
+    }
+    if req.param("grant_type") != Some("authorization_code") {
+        return fail(INVALID_GRANT_TYPE);
+    }
+    let Some(code) = req.param("code") else { return fail(CODE_MISSING) };
+    let now = state.now();
+    let Some(record) = state.oauth.codes.get_mut(code) else { return fail(INVALID_CODE) };
+    if record.used {
+        return fail(CODE_BEEN_USED);
+    }
+    if now - record.issued_at >= CODE_TTL_SECS {
+        return fail(INVALID_CODE);
+    }
+    record.used = true;
+    let token = |prefix: &str| -> String {
+        let random: String = rand::thread_rng().sample_iter(&Alphanumeric).take(88).map(char::from).collect();
+        format!("{prefix}{random}")
+    };
+    Ok(json!({
+        "access_token": token("MOCKWEB_"),
+        "expires_in": TOKEN_TTL_SECS,
+        "refresh_token": token("MOCKREFRESH_"),
+        "openid": record.openid,
+        "scope": "snsapi_base",
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(menu: Value) -> i64 {
+        let mut state = State::new(super::super::MockConfig {
+            appid: "wx".into(),
+            secret: "s".into(),
+            account_type: super::super::MockAccountType::Service,
+            callback: None,
+        });
+        let req = ApiRequest { query: HashMap::new(), body: menu };
+        menu_create(&mut state, &req).map(|_| 0).unwrap_or_else(|e| e.code)
+    }
+
+    #[test]
+    fn menu_limits_answer_their_codes() {
+        let click = |name: &str| json!({"type": "click", "name": name, "key": "K"});
+        assert_eq!(code(json!({"button": [click("a")]})), 0);
+        assert_eq!(code(json!({"button": []})), INVALID_BUTTON_SIZE);
+        assert_eq!(code(json!({"button": [click("a"), click("b"), click("c"), click("d")]})), INVALID_BUTTON_SIZE);
+        assert_eq!(code(json!({"button": [click(&"名".repeat(6))]})), INVALID_BUTTON_NAME_SIZE);
+        assert_eq!(code(json!({"button": [{"type": "nope", "name": "a"}]})), INVALID_BUTTON_TYPE);
+        assert_eq!(
+            code(json!({"button": [{"type": "click", "name": "a", "key": "k".repeat(129)}]})),
+            INVALID_BUTTON_KEY_SIZE
+        );
+        assert_eq!(code(json!({"button": [{"type": "view", "name": "a"}]})), INVALID_BUTTON_URL_SIZE);
+        let six: Vec<Value> = (0..6).map(|i| click(&format!("s{i}"))).collect();
+        assert_eq!(code(json!({"button": [{"name": "m", "sub_button": six}]})), INVALID_SUB_BUTTON_SIZE);
+        let long = click(&"x".repeat(61));
+        assert_eq!(code(json!({"button": [{"name": "m", "sub_button": [long]}]})), INVALID_SUB_BUTTON_NAME_SIZE);
+        let bad = json!({"type": "bad", "name": "s"});
+        assert_eq!(code(json!({"button": [{"name": "m", "sub_button": [bad]}]})), INVALID_SUB_BUTTON_TYPE);
+        let no_key = json!({"type": "click", "name": "s"});
+        assert_eq!(code(json!({"button": [{"name": "m", "sub_button": [no_key]}]})), INVALID_SUB_BUTTON_KEY_SIZE);
+    }
+}

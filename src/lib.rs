@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod inbox;
 pub mod mock_wechat;
 pub mod startup;

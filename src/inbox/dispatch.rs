@@ -14,18 +14,20 @@ use crate::wechat::reply::Reply;
 /// What a handler may fail with; the push is still stored and answered with `success`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The future a handler returns.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Reply>, HandlerError>> + Send + 'a>>;
+/// The future a handler returns: one entry per message, `Some` to reply.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Option<Reply>>, HandlerError>> + Send + 'a>>;
 
-/// Acts on one newly received push.
+/// Acts on newly received pushes, a batch at a time, so a busy account costs a few set-based
+/// statements per batch rather than a few per push.
 ///
 /// A handler must not call WeChat's API (the callback has 5 s and WeChat retries anything slow):
-/// slow work goes into a job written through `txn`.
+/// slow work goes into the outbox or a job written through `txn`.
 pub trait Handler: Send + Sync {
     /// Short name for logs.
     fn name(&self) -> &'static str;
-    /// Acts on `message`; `Some(reply)` ends dispatch with that passive reply.
-    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, message: &'a Message) -> HandlerFuture<'a>;
+    /// Acts on `messages` (in arrival order; each is new, never a retry) and returns one entry
+    /// per message: `Some(reply)` to answer it.
+    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a>;
 }
 
 /// Runs the registered handlers in order until one replies.
@@ -53,16 +55,24 @@ impl Dispatcher {
         self.handlers.is_empty()
     }
 
-    /// The first reply a handler gives, or `None` for `success`.
+    /// Per message, the reply of the first handler that gives one (`None`: answer `success`).
     ///
     /// # Errors
-    /// The first handler error; the caller rolls back what handlers wrote and answers `success`.
-    pub async fn dispatch(&self, txn: &Transaction<'_>, message: &Message) -> Result<Option<Reply>, HandlerError> {
+    /// The first handler error; the caller rolls back what handlers wrote.
+    pub async fn dispatch(
+        &self,
+        txn: &Transaction<'_>,
+        messages: &[&Message],
+    ) -> Result<Vec<Option<Reply>>, HandlerError> {
+        let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
         for handler in &self.handlers {
-            if let Some(reply) = handler.handle(txn, message).await? {
-                return Ok(Some(reply));
+            let answers = handler.handle(txn, messages).await?;
+            for (slot, answer) in replies.iter_mut().zip(answers) {
+                if slot.is_none() {
+                    *slot = answer;
+                }
             }
         }
-        Ok(None)
+        Ok(replies)
     }
 }

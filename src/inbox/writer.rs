@@ -10,6 +10,8 @@ use super::activity::{follower_activity, occurred_at};
 use super::{Dispatcher, HandlerError, InboxError, MAX_BATCH, StoreFailure, Stored, Submission};
 use crate::store::events::{NewEvent, insert_new_events, list_replies, update_replies};
 use crate::store::followers::upsert_followers;
+use crate::wechat::message::Message;
+use crate::wechat::reply::Reply;
 
 /// How often a batch is tried again after a deadlock or serialization failure.
 const DB_RETRIES: usize = 2;
@@ -32,6 +34,13 @@ pub(super) async fn run(pool: Pool, dispatcher: Dispatcher, receiver: Arc<Mutex<
     }
 }
 
+/// How handlers see a batch: all at once, or (after a failure) one push at a time without the
+/// pushes known to fail.
+enum HandlerMode {
+    Batch,
+    OneByOne { skip: HashSet<String> },
+}
+
 enum BatchError {
     Handler { dedupe_key: String, error: HandlerError },
     Store(StoreFailure),
@@ -52,17 +61,21 @@ async fn store_batch(pool: &Pool, dispatcher: &Dispatcher, batch: Vec<Submission
     for submission in batch {
         grouped.entry(submission.dedupe_key.clone()).or_default().push(submission);
     }
-    let mut without_handlers: HashSet<String> = HashSet::new();
+    let mut mode = HandlerMode::Batch;
     let mut db_failures = 0;
     let outcome = loop {
-        match try_store(pool, dispatcher, &grouped, &without_handlers).await {
+        match try_store(pool, dispatcher, &grouped, &mode).await {
             Ok(stored) => break Ok(stored),
-            Err(BatchError::Handler { dedupe_key, error }) => {
-                // The push is still stored and answered; only what the handlers would have done is lost,
-                // and it is recorded for an operator to see.
-                tracing::error!(error = %error, event.dedupe_key = %dedupe_key, "a handler failed; replying success");
-                without_handlers.insert(dedupe_key);
-            }
+            Err(BatchError::Handler { dedupe_key, error }) => match &mut mode {
+                // Find the push that fails by trying them one at a time.
+                HandlerMode::Batch => mode = HandlerMode::OneByOne { skip: HashSet::new() },
+                HandlerMode::OneByOne { skip } => {
+                    // The push is still stored and answered; only what the handlers would have done
+                    // is lost, and it is logged for an operator to see.
+                    tracing::error!(error = %error, event.dedupe_key = %dedupe_key, "a handler failed; replying success");
+                    skip.insert(dedupe_key);
+                }
+            },
             Err(BatchError::Store(failure)) if is_transient(&failure) && db_failures < DB_RETRIES => {
                 db_failures += 1;
                 tracing::warn!(error = %failure, "batch conflicted with another; trying again");
@@ -105,7 +118,7 @@ async fn try_store(
     pool: &Pool,
     dispatcher: &Dispatcher,
     grouped: &Grouped,
-    without_handlers: &HashSet<String>,
+    mode: &HandlerMode,
 ) -> Result<HashMap<String, Stored>, BatchError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
@@ -131,31 +144,26 @@ async fn try_store(
         .collect();
     let inserted: HashSet<String> = insert_new_events(&txn, &events).await?.into_iter().collect();
 
-    let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
-    let mut replies: Vec<(&str, String)> = Vec::new();
-    for (key, subs) in grouped.iter().filter(|(key, _)| inserted.contains(*key)) {
-        let message = &subs[0].message;
-        let reply = if dispatcher.is_empty() || without_handlers.contains(key) {
-            None
-        } else {
-            match dispatcher.dispatch(&txn, message).await {
-                Ok(reply) => {
-                    reply.map(|r| r.to_xml(&message.from_user, &message.to_user, chrono::Utc::now().timestamp()))
-                }
-                Err(error) => return Err(BatchError::Handler { dedupe_key: key.clone(), error }),
-            }
-        };
-        if let Some(xml) = &reply {
-            replies.push((key, xml.clone()));
-        }
-        stored.insert(key.clone(), Stored { reply, first_time: true });
-    }
-    let reply_refs: Vec<(&str, &str)> = replies.iter().map(|(k, r)| (*k, r.as_str())).collect();
-    update_replies(&txn, &reply_refs).await?;
-
+    // Followers first: handlers see who follows now (a returning follower gets their tags back).
     let activity =
         follower_activity(grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(_, subs)| &subs[0].message));
     upsert_followers(&txn, &activity).await?;
+
+    let new: Vec<(&String, &Message)> =
+        grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(key, subs)| (key, &subs[0].message)).collect();
+    let replies = dispatch(&txn, dispatcher, &new, mode).await?;
+    let now = chrono::Utc::now().timestamp();
+    let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
+    let mut reply_rows: Vec<(&str, String)> = Vec::new();
+    for ((key, message), reply) in new.iter().zip(replies) {
+        let xml = reply.map(|r| r.to_xml(&message.from_user, &message.to_user, now));
+        if let Some(xml) = &xml {
+            reply_rows.push((key.as_str(), xml.clone()));
+        }
+        stored.insert((*key).clone(), Stored { reply: xml, first_time: true });
+    }
+    let reply_refs: Vec<(&str, &str)> = reply_rows.iter().map(|(k, r)| (*k, r.as_str())).collect();
+    update_replies(&txn, &reply_refs).await?;
 
     let retried: Vec<&str> = grouped.keys().filter(|key| !inserted.contains(*key)).map(String::as_str).collect();
     for (key, reply) in list_replies(&txn, &retried).await? {
@@ -163,4 +171,39 @@ async fn try_store(
     }
     txn.commit().await?;
     Ok(stored)
+}
+
+async fn dispatch(
+    txn: &deadpool_postgres::Transaction<'_>,
+    dispatcher: &Dispatcher,
+    new: &[(&String, &Message)],
+    mode: &HandlerMode,
+) -> Result<Vec<Option<Reply>>, BatchError> {
+    if dispatcher.is_empty() || new.is_empty() {
+        return Ok(vec![None; new.len()]);
+    }
+    match mode {
+        HandlerMode::Batch => {
+            let messages: Vec<&Message> = new.iter().map(|(_, m)| *m).collect();
+            dispatcher
+                .dispatch(txn, &messages)
+                .await
+                .map_err(|error| BatchError::Handler { dedupe_key: new[0].0.clone(), error })
+        }
+        HandlerMode::OneByOne { skip } => {
+            let mut replies = Vec::with_capacity(new.len());
+            for (key, message) in new {
+                if skip.contains(*key) {
+                    replies.push(None);
+                    continue;
+                }
+                let mut answer = dispatcher
+                    .dispatch(txn, &[*message])
+                    .await
+                    .map_err(|error| BatchError::Handler { dedupe_key: (*key).clone(), error })?;
+                replies.push(answer.pop().flatten());
+            }
+            Ok(replies)
+        }
+    }
 }

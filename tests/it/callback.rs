@@ -297,15 +297,19 @@ impl Handler for CountingReplier {
     fn name(&self) -> &'static str {
         "counting_replier"
     }
-    fn handle<'a>(&'a self, _txn: &'a Transaction<'_>, message: &'a Message) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, _txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
         Box::pin(async move {
-            if let Inbound::Text { content, .. } = &message.body {
-                if content == "fail" {
-                    return Err("asked to fail".into());
+            let mut replies = Vec::new();
+            for message in messages {
+                if let Inbound::Text { content, .. } = &message.body {
+                    if content == "fail" {
+                        return Err("asked to fail".into());
+                    }
                 }
+                let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+                replies.push(Some(Reply::Text { content: format!("acted {n} ]]> <&>") }));
             }
-            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(Some(Reply::Text { content: format!("acted {n} ]]> <&>") }))
+            Ok(replies)
         })
     }
 }

@@ -1,0 +1,295 @@
+//! Quizzes: a follower answers questions by option label; scores add up; when the last question is
+//! answered, every result whose score reaches `min` (and stays under `max`) tags the follower, as
+//! do the options' own `add` paths. Pure: the session lives in the database, the steps here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::tag::TagPath;
+
+/// What a follower sends to leave a quiz.
+pub const EXIT_WORD: &str = "退出";
+
+/// A quiz as operators write it (`POST /quizzes`, playbooks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuizSpec {
+    pub id: String,
+    #[serde(default)]
+    pub intro: String,
+    #[serde(rename = "question", alias = "questions")]
+    pub questions: Vec<Question>,
+    #[serde(rename = "result", alias = "results", default)]
+    pub results: Vec<QuizResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub text: String,
+    pub options: Vec<QuizOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuizOption {
+    /// What the follower sends: `A`, `B`, ...
+    pub label: String,
+    pub text: String,
+    #[serde(default)]
+    pub score: BTreeMap<String, i64>,
+    /// Tags this answer gives directly.
+    #[serde(default)]
+    pub add: Vec<TagPath>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuizResult {
+    pub tag: TagPath,
+    /// The score this result reads.
+    pub score: String,
+    pub min: i64,
+    /// Exclusive upper bound, when given.
+    #[serde(default)]
+    pub max: Option<i64>,
+}
+
+impl QuizSpec {
+    /// Every problem at once, each a sentence naming where it is.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.id.trim().is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            problems.push(format!("quiz id `{}` must be letters, digits, `_` or `-`", self.id));
+        }
+        if self.questions.is_empty() {
+            problems.push(format!("quiz `{}` has no question", self.id));
+        }
+        let mut scores_given = std::collections::BTreeSet::new();
+        for (q, question) in self.questions.iter().enumerate() {
+            if question.text.trim().is_empty() {
+                problems.push(format!("question {} has no text", q + 1));
+            }
+            if question.options.len() < 2 {
+                problems.push(format!("question {} needs at least 2 options", q + 1));
+            }
+            let mut labels = std::collections::BTreeSet::new();
+            for option in &question.options {
+                let label = normalize_answer(&option.label);
+                if label.is_empty() {
+                    problems.push(format!("question {} has an option without a label", q + 1));
+                } else if label == EXIT_WORD {
+                    problems.push(format!(
+                        "question {}: `{EXIT_WORD}` is how followers leave; choose another label",
+                        q + 1
+                    ));
+                } else if !labels.insert(label) {
+                    problems.push(format!("question {} has the label `{}` twice", q + 1, option.label));
+                }
+                scores_given.extend(option.score.keys().cloned());
+            }
+        }
+        for result in &self.results {
+            if !scores_given.contains(&result.score) {
+                problems.push(format!("result `{}` reads score `{}`, which no option gives", result.tag, result.score));
+            }
+            if result.max.is_some_and(|max| max <= result.min) {
+                problems.push(format!("result `{}`: max must be above min", result.tag));
+            }
+        }
+        problems
+    }
+
+    /// Every tag the quiz can give.
+    pub fn tag_paths(&self) -> impl Iterator<Item = &TagPath> {
+        self.results
+            .iter()
+            .map(|r| &r.tag)
+            .chain(self.questions.iter().flat_map(|q| q.options.iter().flat_map(|o| &o.add)))
+    }
+
+    /// The question at `index`, as the follower reads it.
+    pub fn render_question(&self, index: usize) -> String {
+        let Some(question) = self.questions.get(index) else { return String::new() };
+        let mut text = format!("（{}/{}）{}", index + 1, self.questions.len(), question.text);
+        for option in &question.options {
+            text.push('\n');
+            text.push_str(&format!("{}. {}", option.label, option.text));
+        }
+        text.push_str(&format!("\n回复选项字母作答，回复「{EXIT_WORD}」结束测验"));
+        text
+    }
+}
+
+/// Where a follower stands in a quiz; stored between messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuizProgress {
+    /// The question being asked (0-based).
+    pub question: usize,
+    pub scores: BTreeMap<String, i64>,
+    /// Paths added by the options chosen so far.
+    pub added: Vec<TagPath>,
+}
+
+/// What answering does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuizStep {
+    /// Go on to the next question; `reply` asks it.
+    Next { progress: QuizProgress, reply: String },
+    /// Not an option: the same question again.
+    Reask { reply: String },
+    /// The follower left.
+    Exited { reply: String },
+    /// The last question was answered: tag with `tags`; `reply` names them.
+    Finished { tags: Vec<TagPath>, reply: String },
+}
+
+/// Folds full-width letters and case, so `ａ`, `a` and `A` all answer `A`.
+pub fn normalize_answer(input: &str) -> String {
+    input
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .collect::<String>()
+        .to_uppercase()
+}
+
+/// The first message of a quiz: the intro and question 1.
+pub fn start(quiz: &QuizSpec) -> (QuizProgress, String) {
+    let mut reply = String::new();
+    if !quiz.intro.trim().is_empty() {
+        reply.push_str(quiz.intro.trim());
+        reply.push('\n');
+    }
+    reply.push_str(&quiz.render_question(0));
+    (QuizProgress::default(), reply)
+}
+
+/// Applies one message to a quiz in progress.
+pub fn answer(quiz: &QuizSpec, progress: &QuizProgress, input: &str) -> QuizStep {
+    if input.trim() == EXIT_WORD {
+        return QuizStep::Exited { reply: "已退出测验，随时可以重新开始。".to_owned() };
+    }
+    let Some(question) = quiz.questions.get(progress.question) else {
+        // The quiz changed under the follower: finish with what they have.
+        return finish(quiz, progress.clone());
+    };
+    let wanted = normalize_answer(input);
+    let Some(option) = question.options.iter().find(|o| normalize_answer(&o.label) == wanted) else {
+        let labels: Vec<&str> = question.options.iter().map(|o| o.label.as_str()).collect();
+        return QuizStep::Reask {
+            reply: format!("请回复 {} 中的一个选项。\n{}", labels.join("/"), quiz.render_question(progress.question)),
+        };
+    };
+    let mut next = progress.clone();
+    for (score, points) in &option.score {
+        *next.scores.entry(score.clone()).or_default() += points;
+    }
+    for path in &option.add {
+        if !next.added.contains(path) {
+            next.added.push(path.clone());
+        }
+    }
+    next.question += 1;
+    if next.question >= quiz.questions.len() {
+        return finish(quiz, next);
+    }
+    let reply = quiz.render_question(next.question);
+    QuizStep::Next { progress: next, reply }
+}
+
+fn finish(quiz: &QuizSpec, progress: QuizProgress) -> QuizStep {
+    let mut tags = progress.added;
+    for result in &quiz.results {
+        let score = progress.scores.get(&result.score).copied().unwrap_or(0);
+        if score >= result.min && result.max.is_none_or(|max| score < max) && !tags.contains(&result.tag) {
+            tags.push(result.tag.clone());
+        }
+    }
+    let reply = if tags.is_empty() {
+        "测验完成，感谢参与！暂未匹配到标签。".to_owned()
+    } else {
+        let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
+        format!("测验完成！你的标签：{}", names.join("、"))
+    };
+    QuizStep::Finished { tags, reply }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiz() -> QuizSpec {
+        let option = |label: &str, score: &[(&str, i64)], add: &[&str]| QuizOption {
+            label: label.into(),
+            text: format!("option {label}"),
+            score: score.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            add: add.iter().map(|p| TagPath::parse(p).unwrap()).collect(),
+        };
+        QuizSpec {
+            id: "skin".into(),
+            intro: "回答 2 个问题".into(),
+            questions: vec![
+                Question {
+                    text: "T 区？".into(),
+                    options: vec![option("A", &[("oily", 2)], &[]), option("B", &[("dry", 2)], &[])],
+                },
+                Question {
+                    text: "年龄？".into(),
+                    options: vec![option("A", &[("oily", 2)], &["年龄/25-30岁"]), option("B", &[], &["年龄/30岁以上"])],
+                },
+            ],
+            results: vec![
+                QuizResult { tag: TagPath::parse("肤质/油性").unwrap(), score: "oily".into(), min: 4, max: None },
+                QuizResult { tag: TagPath::parse("肤质/干性").unwrap(), score: "dry".into(), min: 2, max: Some(4) },
+            ],
+        }
+    }
+
+    #[test]
+    fn answers_add_up_to_tags_named_in_the_final_reply() {
+        let quiz = quiz();
+        let (progress, first) = start(&quiz);
+        assert!(first.starts_with("回答 2 个问题\n（1/2）T 区？\nA. option A"));
+        let QuizStep::Next { progress, reply } = answer(&quiz, &progress, " ａ ") else { panic!("next") };
+        assert!(reply.contains("（2/2）年龄？"));
+        let QuizStep::Finished { tags, reply } = answer(&quiz, &progress, "a") else { panic!("finished") };
+        let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
+        assert_eq!(names, ["年龄/25-30岁", "肤质/油性"]);
+        assert_eq!(reply, "测验完成！你的标签：年龄/25-30岁、肤质/油性");
+    }
+
+    #[test]
+    fn max_is_exclusive_and_unmatched_scores_give_no_tag() {
+        let quiz = quiz();
+        let (p, _) = start(&quiz);
+        let QuizStep::Next { progress, .. } = answer(&quiz, &p, "B") else { panic!() };
+        let QuizStep::Finished { tags, .. } = answer(&quiz, &progress, "B") else { panic!() };
+        let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
+        assert_eq!(names, ["年龄/30岁以上", "肤质/干性"]);
+    }
+
+    #[test]
+    fn other_text_reasks_and_exit_leaves() {
+        let quiz = quiz();
+        let (p, _) = start(&quiz);
+        let QuizStep::Reask { reply } = answer(&quiz, &p, "C") else { panic!("reask") };
+        assert!(reply.starts_with("请回复 A/B 中的一个选项。\n（1/2）"));
+        assert!(matches!(answer(&quiz, &p, " 退出 "), QuizStep::Exited { .. }));
+    }
+
+    #[test]
+    fn problems_are_all_reported() {
+        let mut quiz = quiz();
+        quiz.id = "bad id".into();
+        quiz.questions[1].options[1].label = "a".into();
+        quiz.results[1].max = Some(1);
+        quiz.results.push(QuizResult { tag: TagPath::parse("x").unwrap(), score: "nope".into(), min: 1, max: None });
+        let problems = quiz.problems();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+}

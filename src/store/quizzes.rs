@@ -1,0 +1,118 @@
+//! `quizzes`, `quiz_sessions`, `quiz_answers`: quiz definitions, followers in the middle of one,
+//! and finished ones.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+use crate::domain::quiz::{QuizProgress, QuizSpec};
+
+/// Creates or replaces a quiz; returns false when it was stored identically already.
+pub async fn upsert_quiz(client: &impl GenericClient, spec: &QuizSpec) -> Result<bool, tokio_postgres::Error> {
+    let json = serde_json::to_value(spec).unwrap_or_default();
+    let changed = client
+        .execute(
+            "INSERT INTO quizzes (id, spec) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()
+             WHERE quizzes.spec IS DISTINCT FROM EXCLUDED.spec",
+            &[&spec.id, &json],
+        )
+        .await?
+        > 0;
+    if changed {
+        super::tags::bump_config_version(client).await?;
+    }
+    Ok(changed)
+}
+
+/// Every quiz by id; rows that no longer parse are skipped.
+pub async fn list_quizzes(client: &impl GenericClient) -> Result<HashMap<String, QuizSpec>, tokio_postgres::Error> {
+    let rows = client.query("SELECT id, spec FROM quizzes", &[]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.get(0), serde_json::from_value(r.get::<_, serde_json::Value>(1)).ok()?)))
+        .collect())
+}
+
+/// A follower's place in a quiz.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuizSession {
+    pub openid: String,
+    pub quiz_id: String,
+    pub progress: QuizProgress,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The sessions of these followers that were active after `fresh_after`.
+pub async fn list_sessions(
+    client: &impl GenericClient,
+    openids: &[&str],
+    fresh_after: DateTime<Utc>,
+) -> Result<HashMap<String, QuizSession>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT openid, quiz_id, progress, updated_at FROM quiz_sessions WHERE openid = ANY($1) AND updated_at > $2",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&openids, &fresh_after]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let progress = serde_json::from_value(r.get::<_, serde_json::Value>(2)).ok()?;
+            Some((r.get(0), QuizSession { openid: r.get(0), quiz_id: r.get(1), progress, updated_at: r.get(3) }))
+        })
+        .collect())
+}
+
+/// Stores where followers stand now.
+pub async fn upsert_sessions(client: &impl GenericClient, sessions: &[(&str, &str, &QuizProgress)]) -> Result<(), tokio_postgres::Error> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let openids: Vec<&str> = sessions.iter().map(|s| s.0).collect();
+    let quizzes: Vec<&str> = sessions.iter().map(|s| s.1).collect();
+    let progress: Vec<serde_json::Value> = sessions.iter().map(|s| serde_json::to_value(s.2).unwrap_or_default()).collect();
+    client
+        .execute(
+            "INSERT INTO quiz_sessions (openid, quiz_id, progress)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+             ON CONFLICT (openid) DO UPDATE SET quiz_id = EXCLUDED.quiz_id, progress = EXCLUDED.progress,
+                 started_at = CASE WHEN quiz_sessions.quiz_id = EXCLUDED.quiz_id AND EXCLUDED.progress->>'question' <> '0'
+                                   THEN quiz_sessions.started_at ELSE now() END,
+                 updated_at = now()",
+            &[&openids, &quizzes, &progress],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Ends the sessions of these followers (finished, left, or erased).
+pub async fn delete_sessions(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+    if !openids.is_empty() {
+        client.execute("DELETE FROM quiz_sessions WHERE openid = ANY($1)", &[&openids]).await?;
+    }
+    Ok(())
+}
+
+/// Deletes sessions abandoned before `cutoff`; returns how many.
+pub async fn delete_expired_sessions(client: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, tokio_postgres::Error> {
+    client.execute("DELETE FROM quiz_sessions WHERE updated_at <= $1", &[&cutoff]).await
+}
+
+/// Records finished quizzes.
+pub async fn insert_answers(
+    client: &impl GenericClient,
+    answers: &[(&str, &str, Vec<&str>, &QuizProgress)],
+) -> Result<(), tokio_postgres::Error> {
+    for (openid, quiz_id, tags, progress) in answers {
+        let scores = serde_json::to_value(&progress.scores).unwrap_or_default();
+        client
+            .execute(
+                "INSERT INTO quiz_answers (openid, quiz_id, tags, scores) VALUES ($1, $2, $3, $4)",
+                &[openid, quiz_id, tags, &scores],
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! `tags` and `follower_tags`: local tags, who carries them, and (through `tag_outbox`) what
+//! WeChat must learn. A tag change and its outbox row are written by the same statement batch in
+//! the caller's transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+use crate::domain::tag::TagPath;
+
+/// A tag as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub id: i64,
+    pub path: String,
+    pub description: String,
+    pub sensitive: bool,
+    pub when_expr: Option<String>,
+    pub mirrored: bool,
+    pub wechat_tag_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Followers carrying it (only filled by [`list_tags`]).
+    pub members: i64,
+}
+
+const COLUMNS: &str =
+    "t.id, t.path, t.description, t.sensitive, t.when_expr, t.mirrored, t.wechat_tag_id, t.created_at, t.created_by, t.last_used_at";
+
+fn tag_from_row(row: &tokio_postgres::Row, members: i64) -> TagRow {
+    TagRow {
+        id: row.get(0),
+        path: row.get(1),
+        description: row.get(2),
+        sensitive: row.get(3),
+        when_expr: row.get(4),
+        mirrored: row.get(5),
+        wechat_tag_id: row.get(6),
+        created_at: row.get(7),
+        created_by: row.get(8),
+        last_used_at: row.get(9),
+        members,
+    }
+}
+
+/// A tag to create.
+#[derive(Debug, Clone)]
+pub struct NewTag<'a> {
+    pub path: &'a TagPath,
+    pub description: &'a str,
+    pub sensitive: bool,
+    pub mirrored: bool,
+    pub when_expr: Option<&'a str>,
+    pub created_by: &'a str,
+}
+
+/// Inserts a tag; `None` when the path exists already.
+pub async fn insert_tag(client: &impl GenericClient, tag: &NewTag<'_>) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "INSERT INTO tags AS t (path, description, sensitive, mirrored, when_expr, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (path) DO NOTHING RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_opt(&sql, &[&tag.path.as_str(), &tag.description, &tag.sensitive, &tag.mirrored, &tag.when_expr, &tag.created_by])
+        .await?;
+    if row.is_some() {
+        bump_config_version(client).await?;
+    }
+    Ok(row.map(|r| tag_from_row(&r, 0)))
+}
+
+/// Every tag with its member count, by path.
+pub async fn list_tags(client: &impl GenericClient) -> Result<Vec<TagRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, coalesce(m.members, 0) FROM tags t
+         LEFT JOIN (SELECT tag_id, count(*) AS members FROM follower_tags GROUP BY tag_id) m ON m.tag_id = t.id
+         ORDER BY t.path"
+    );
+    Ok(client.query(&sql, &[]).await?.iter().map(|r| tag_from_row(r, r.get(10))).collect())
+}
+
+/// One tag by id, with its member count.
+pub async fn get_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t WHERE t.id = $1"
+    );
+    Ok(client.query_opt(&sql, &[&id]).await?.map(|r| tag_from_row(&r, r.get(10))))
+}
+
+/// How many tags are (to be) mirrored on WeChat.
+pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one("SELECT count(*) FROM tags WHERE mirrored", &[]).await?.get(0))
+}
+
+/// Deletes a tag (its memberships and pending outbox rows go with it); returns it as it was.
+pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!("DELETE FROM tags t WHERE t.id = $1 RETURNING {COLUMNS}");
+    let row = client.query_opt(&sql, &[&id]).await?;
+    if row.is_some() {
+        bump_config_version(client).await?;
+    }
+    Ok(row.map(|r| tag_from_row(&r, 0)))
+}
+
+/// Records the WeChat id of a mirrored tag, once created there.
+pub async fn update_wechat_tag_id(client: &impl GenericClient, id: i64, wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&id, &wechat_tag_id]).await?;
+    Ok(())
+}
+
+/// Ids of the given paths, creating the missing ones (mirrored while WeChat has room, local-only
+/// past `mirror_limit`).
+pub async fn ensure_tags(
+    client: &impl GenericClient,
+    paths: &[&TagPath],
+    created_by: &str,
+    mirror_limit: i64,
+) -> Result<HashMap<String, i64>, tokio_postgres::Error> {
+    let mut ids = HashMap::new();
+    for path in paths {
+        if ids.contains_key(path.as_str()) {
+            continue;
+        }
+        let existing = client.query_opt("SELECT id FROM tags WHERE path = $1", &[&path.as_str()]).await?;
+        let id = match existing {
+            Some(row) => row.get(0),
+            None => {
+                let mirrored = count_mirrored(client).await? < mirror_limit;
+                let tag = NewTag { path, description: "", sensitive: false, mirrored, when_expr: None, created_by };
+                match insert_tag(client, &tag).await? {
+                    Some(row) => row.id,
+                    None => client.query_one("SELECT id FROM tags WHERE path = $1", &[&path.as_str()]).await?.get(0),
+                }
+            }
+        };
+        ids.insert(path.as_str().to_owned(), id);
+    }
+    Ok(ids)
+}
+
+/// The index the engine matches against: path → (id, mirrored).
+pub async fn tag_index(client: &impl GenericClient) -> Result<HashMap<String, (i64, bool)>, tokio_postgres::Error> {
+    let rows = client.query("SELECT path, id, mirrored FROM tags", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
+}
+
+/// Marks the rules/quizzes/tags configuration changed, so every process reloads its copy.
+pub async fn bump_config_version(client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE config_version SET version = version + 1", &[]).await?;
+    Ok(())
+}
+
+/// The configuration's version.
+pub async fn get_config_version(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT version FROM config_version").await?;
+    Ok(client.query_one(&statement, &[]).await?.get(0))
+}
+
+/// One follower's tag being added or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagChange {
+    pub openid: String,
+    pub tag_id: i64,
+    pub add: bool,
+    pub source: String,
+}
+
+const ADD: &str = "
+    INSERT INTO follower_tags (openid, tag_id, source)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+    ON CONFLICT DO NOTHING
+    RETURNING openid, tag_id";
+
+const REMOVE: &str = "
+    DELETE FROM follower_tags f USING unnest($1::text[], $2::bigint[]) AS r(openid, tag_id)
+    WHERE f.openid = r.openid AND f.tag_id = r.tag_id
+    RETURNING f.openid, f.tag_id";
+
+// Only changes of mirrored tags for followers who still follow reach WeChat (it drops the tags of
+// those who leave; they are re-sent when the follower returns).
+const ENQUEUE: &str = "
+    INSERT INTO tag_outbox (openid, tag_id, add)
+    SELECT c.openid, c.tag_id, c.add
+    FROM unnest($1::text[], $2::bigint[], $3::bool[]) AS c(openid, tag_id, add)
+    JOIN tags t ON t.id = c.tag_id AND t.mirrored
+    WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
+    ON CONFLICT (openid, tag_id) DO UPDATE SET
+        add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
+        attempts = 0, last_error = NULL, state = 'pending'";
+
+const TOUCH: &str = "UPDATE tags SET last_used_at = now() WHERE id = ANY($1)";
+
+/// Applies tag changes (the last word per follower and tag wins) and queues what WeChat must
+/// learn. Returns the changes that actually changed something.
+pub async fn apply_tag_changes(
+    client: &impl GenericClient,
+    changes: &[TagChange],
+) -> Result<Vec<TagChange>, tokio_postgres::Error> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut last_word: HashMap<(&str, i64), &TagChange> = HashMap::new();
+    for change in changes {
+        last_word.insert((change.openid.as_str(), change.tag_id), change);
+    }
+    let mut words: Vec<&TagChange> = last_word.into_values().collect();
+    // A stable order keeps concurrent batches from locking rows in opposite orders.
+    words.sort_by(|a, b| (&a.openid, a.tag_id).cmp(&(&b.openid, b.tag_id)));
+    let (adds, removes): (Vec<&TagChange>, Vec<&TagChange>) = words.into_iter().partition(|c| c.add);
+
+    let mut changed = Vec::new();
+    if !adds.is_empty() {
+        let openids: Vec<&str> = adds.iter().map(|c| c.openid.as_str()).collect();
+        let tags: Vec<i64> = adds.iter().map(|c| c.tag_id).collect();
+        let sources: Vec<&str> = adds.iter().map(|c| c.source.as_str()).collect();
+        let statement = client.prepare_cached(ADD).await?;
+        for row in client.query(&statement, &[&openids, &tags, &sources]).await? {
+            let (openid, tag_id): (String, i64) = (row.get(0), row.get(1));
+            let source = adds.iter().find(|c| c.openid == openid && c.tag_id == tag_id).map(|c| c.source.clone());
+            changed.push(TagChange { openid, tag_id, add: true, source: source.unwrap_or_default() });
+        }
+    }
+    if !removes.is_empty() {
+        let openids: Vec<&str> = removes.iter().map(|c| c.openid.as_str()).collect();
+        let tags: Vec<i64> = removes.iter().map(|c| c.tag_id).collect();
+        let statement = client.prepare_cached(REMOVE).await?;
+        for row in client.query(&statement, &[&openids, &tags]).await? {
+            let (openid, tag_id): (String, i64) = (row.get(0), row.get(1));
+            let source = removes.iter().find(|c| c.openid == openid && c.tag_id == tag_id).map(|c| c.source.clone());
+            changed.push(TagChange { openid, tag_id, add: false, source: source.unwrap_or_default() });
+        }
+    }
+    enqueue(client, &changed).await?;
+    let mut touched: Vec<i64> = changed.iter().map(|c| c.tag_id).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    if !touched.is_empty() {
+        let statement = client.prepare_cached(TOUCH).await?;
+        client.execute(&statement, &[&touched]).await?;
+    }
+    Ok(changed)
+}
+
+/// Queues changes for WeChat (mirrored tags of current followers only).
+pub async fn enqueue(client: &impl GenericClient, changes: &[TagChange]) -> Result<(), tokio_postgres::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let openids: Vec<&str> = changes.iter().map(|c| c.openid.as_str()).collect();
+    let tags: Vec<i64> = changes.iter().map(|c| c.tag_id).collect();
+    let adds: Vec<bool> = changes.iter().map(|c| c.add).collect();
+    let statement = client.prepare_cached(ENQUEUE).await?;
+    client.execute(&statement, &[&openids, &tags, &adds]).await?;
+    Ok(())
+}
+
+/// The tag paths each follower carries, sorted.
+pub async fn list_follower_tag_paths(
+    client: &impl GenericClient,
+    openids: &[&str],
+) -> Result<HashMap<String, Vec<String>>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT f.openid, t.path FROM follower_tags f JOIN tags t ON t.id = f.tag_id
+             WHERE f.openid = ANY($1) ORDER BY f.openid, t.path",
+            &[&openids],
+        )
+        .await?;
+    let mut by_openid: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        by_openid.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    Ok(by_openid)
+}
+
+/// Every tag a follower carries, as changes that remove them (for 删除我的标签 and erasure).
+pub async fn list_follower_tag_ids(client: &impl GenericClient, openid: &str) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let rows = client.query("SELECT tag_id FROM follower_tags WHERE openid = $1 ORDER BY tag_id", &[&openid]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Re-queues every mirrored tag of followers who came back: WeChat dropped them when they left.
+pub async fn requeue_for_returning(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+    if openids.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute(
+            "INSERT INTO tag_outbox (openid, tag_id, add)
+             SELECT f.openid, f.tag_id, true FROM follower_tags f JOIN tags t ON t.id = f.tag_id AND t.mirrored
+             WHERE f.openid = ANY($1)
+             ON CONFLICT (openid, tag_id) DO UPDATE SET add = true, seq = nextval('tag_outbox_seq'), run_at = now(),
+                 attempts = 0, last_error = NULL, state = 'pending'",
+            &[&openids],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Forgets what WeChat holds for followers who left (WeChat drops their tags) and drops their
+/// pending changes: nothing can be sent to someone who does not follow.
+pub async fn forget_wechat_state(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+    if openids.is_empty() {
+        return Ok(());
+    }
+    client.execute("DELETE FROM follower_wechat_tags WHERE openid = ANY($1)", &[&openids]).await?;
+    client.execute("DELETE FROM tag_outbox WHERE openid = ANY($1)", &[&openids]).await?;
+    Ok(())
+}

@@ -5,7 +5,10 @@
 pub mod database;
 pub mod events;
 pub mod followers;
+pub mod quizzes;
+pub mod rules;
 pub mod sync;
+pub mod tags;
 pub mod tokens;
 
 pub use database::{DatabaseError, connect_pool, prepare_database};

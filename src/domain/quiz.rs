@@ -142,7 +142,7 @@ pub enum QuizStep {
     /// The follower left.
     Exited { reply: String },
     /// The last question was answered: tag with `tags`; `reply` names them.
-    Finished { tags: Vec<TagPath>, reply: String },
+    Finished { tags: Vec<TagPath>, reply: String, progress: QuizProgress },
 }
 
 /// Folds full-width letters and case, so `ａ`, `a` and `A` all answer `A`.
@@ -203,7 +203,7 @@ pub fn answer(quiz: &QuizSpec, progress: &QuizProgress, input: &str) -> QuizStep
 }
 
 fn finish(quiz: &QuizSpec, progress: QuizProgress) -> QuizStep {
-    let mut tags = progress.added;
+    let mut tags = progress.added.clone();
     for result in &quiz.results {
         let score = progress.scores.get(&result.score).copied().unwrap_or(0);
         if score >= result.min && result.max.is_none_or(|max| score < max) && !tags.contains(&result.tag) {
@@ -216,7 +216,7 @@ fn finish(quiz: &QuizSpec, progress: QuizProgress) -> QuizStep {
         let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
         format!("测验完成！你的标签：{}", names.join("、"))
     };
-    QuizStep::Finished { tags, reply }
+    QuizStep::Finished { tags, reply, progress }
 }
 
 #[cfg(test)]
@@ -257,7 +257,7 @@ mod tests {
         assert!(first.starts_with("回答 2 个问题\n（1/2）T 区？\nA. option A"));
         let QuizStep::Next { progress, reply } = answer(&quiz, &progress, " ａ ") else { panic!("next") };
         assert!(reply.contains("（2/2）年龄？"));
-        let QuizStep::Finished { tags, reply } = answer(&quiz, &progress, "a") else { panic!("finished") };
+        let QuizStep::Finished { tags, reply, .. } = answer(&quiz, &progress, "a") else { panic!("finished") };
         let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
         assert_eq!(names, ["年龄/25-30岁", "肤质/油性"]);
         assert_eq!(reply, "测验完成！你的标签：年龄/25-30岁、肤质/油性");

@@ -60,3 +60,52 @@ pub async fn upsert_followers(
     client.execute(&statement, &[&openids, &subscribed, &changed_at, &scenes, &first, &last]).await?;
     Ok(())
 }
+
+/// One follower as the API shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowerRow {
+    pub openid: String,
+    pub subscribed: bool,
+    pub subscribed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub subscribe_scene: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A follower by openid.
+pub async fn get_follower(client: &impl GenericClient, openid: &str) -> Result<Option<FollowerRow>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at
+             FROM followers WHERE openid = $1",
+            &[&openid],
+        )
+        .await?;
+    Ok(row.map(|r| FollowerRow {
+        openid: r.get(0),
+        subscribed: r.get(1),
+        subscribed_at: r.get(2),
+        unsubscribed_at: r.get(3),
+        subscribe_scene: r.get(4),
+        first_seen_at: r.get(5),
+        last_seen_at: r.get(6),
+    }))
+}
+
+/// Deletes every row about a follower (PIPL erasure) except pending WeChat removals, which must
+/// still be delivered. Returns whether anything was deleted.
+pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result<bool, tokio_postgres::Error> {
+    let mut deleted = 0;
+    for sql in [
+        "DELETE FROM follower_tags WHERE openid = $1",
+        "DELETE FROM quiz_sessions WHERE openid = $1",
+        "DELETE FROM quiz_answers WHERE openid = $1",
+        "DELETE FROM follower_wechat_tags WHERE openid = $1",
+        "DELETE FROM events WHERE openid = $1",
+        "DELETE FROM followers WHERE openid = $1",
+    ] {
+        deleted += client.execute(sql, &[&openid]).await?;
+    }
+    Ok(deleted > 0)
+}

@@ -5,6 +5,8 @@
 pub mod database;
 pub mod events;
 pub mod followers;
+pub mod jobs;
+pub mod outbox;
 pub mod quizzes;
 pub mod rules;
 pub mod sync;

@@ -1,0 +1,300 @@
+//! The tagging engine: the inbox handler that turns what followers do into tags, replies and quiz
+//! steps. It decides in memory (rules, quizzes and the tag index come from [`config`]), reads at
+//! most two indexed queries per batch (quiz sessions, tags for self-service commands), and writes
+//! its effects set-based in the push's own transaction. WeChat learns through the tag outbox.
+
+pub mod config;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use deadpool_postgres::Transaction;
+
+use crate::domain::quiz::{self, QuizProgress, QuizStep};
+use crate::domain::rule::Action;
+use crate::domain::tag::TagPath;
+use crate::inbox::{Handler, HandlerError, HandlerFuture};
+use crate::store;
+use crate::store::tags::TagChange;
+use crate::wechat::message::{Inbound, Message};
+use crate::wechat::reply::Reply;
+
+use config::{ConfigCache, Loaded};
+
+/// The follower's command to list their tags (CONTRACT.md §3).
+pub const MY_TAGS: &str = "我的标签";
+/// The follower's command to remove all their tags (PIPL: a self-service way to delete).
+pub const DELETE_MY_TAGS: &str = "删除我的标签";
+
+/// The inbox handler for rules, quizzes and self-service commands.
+#[derive(Debug)]
+pub struct TaggingEngine {
+    config: ConfigCache,
+    /// A quiz untouched this long is abandoned.
+    quiz_expiry: Duration,
+}
+
+impl TaggingEngine {
+    pub fn new(quiz_expiry: Duration) -> Self {
+        Self { config: ConfigCache::default(), quiz_expiry }
+    }
+}
+
+impl Handler for TaggingEngine {
+    fn name(&self) -> &'static str {
+        "tagging_engine"
+    }
+
+    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
+        Box::pin(async move { self.handle_batch(txn, messages).await.map_err(|e| Box::new(e) as HandlerError) })
+    }
+}
+
+/// What one batch does, gathered while deciding and written at the end.
+#[derive(Default)]
+struct Effects {
+    changes: Vec<TagChange>,
+    /// `None` ends the follower's session.
+    sessions: HashMap<String, Option<(String, QuizProgress)>>,
+    finished: Vec<(String, String, Vec<TagPath>, QuizProgress)>,
+    subscribed: Vec<String>,
+    unsubscribed: Vec<String>,
+}
+
+impl TaggingEngine {
+    #[tracing::instrument(skip_all, fields(batch.size = messages.len()))]
+    async fn handle_batch(
+        &self,
+        txn: &Transaction<'_>,
+        messages: &[&Message],
+    ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
+        let loaded = self.config.current(txn).await?;
+        let openids: Vec<&str> = {
+            let mut set: Vec<&str> = messages.iter().map(|m| m.from_user.as_str()).collect();
+            set.sort_unstable();
+            set.dedup();
+            set
+        };
+        let mut sessions: HashMap<String, (String, QuizProgress)> = if loaded.quizzes.is_empty() {
+            HashMap::new()
+        } else {
+            let fresh_after = chrono::Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default();
+            store::quizzes::list_sessions(txn, &openids, fresh_after)
+                .await?
+                .into_iter()
+                .map(|(openid, s)| (openid, (s.quiz_id, s.progress)))
+                .collect()
+        };
+        // Tags are read only for followers who asked about them.
+        let asking: Vec<&str> = messages
+            .iter()
+            .filter(|m| matches!(&m.body, Inbound::Text { content, .. } if is_command(content)))
+            .map(|m| m.from_user.as_str())
+            .collect();
+        let mut current_tags: HashMap<String, BTreeSet<i64>> = HashMap::new();
+        if !asking.is_empty() {
+            for openid in &asking {
+                let ids = store::tags::list_follower_tag_ids(txn, openid).await?;
+                current_tags.insert((*openid).to_owned(), ids.into_iter().collect());
+            }
+        }
+
+        let mut effects = Effects::default();
+        let mut replies = Vec::with_capacity(messages.len());
+        for message in messages {
+            let reply = decide(&loaded, message, &mut sessions, &mut current_tags, &mut effects);
+            replies.push(reply.map(|content| Reply::Text { content }));
+        }
+
+        store::tags::apply_tag_changes(txn, &effects.changes).await?;
+        let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
+        store::tags::forget_wechat_state(txn, &left).await?;
+        let back: Vec<&str> = effects.subscribed.iter().map(String::as_str).collect();
+        store::tags::requeue_for_returning(txn, &back).await?;
+        let (ended, ongoing): (Vec<_>, Vec<_>) = effects.sessions.iter().partition(|(_, s)| s.is_none());
+        let ended: Vec<&str> = ended.into_iter().map(|(openid, _)| openid.as_str()).collect();
+        store::quizzes::delete_sessions(txn, &ended).await?;
+        let ongoing: Vec<(&str, &str, &QuizProgress)> = ongoing
+            .into_iter()
+            .filter_map(|(openid, s)| s.as_ref().map(|(quiz, progress)| (openid.as_str(), quiz.as_str(), progress)))
+            .collect();
+        store::quizzes::upsert_sessions(txn, &ongoing).await?;
+        let answers: Vec<(&str, &str, Vec<&str>, &QuizProgress)> = effects
+            .finished
+            .iter()
+            .map(|(openid, quiz, tags, progress)| {
+                (openid.as_str(), quiz.as_str(), tags.iter().map(TagPath::as_str).collect(), progress)
+            })
+            .collect();
+        store::quizzes::insert_answers(txn, &answers).await?;
+        Ok(replies)
+    }
+}
+
+fn is_command(content: &str) -> bool {
+    matches!(content.trim(), MY_TAGS | DELETE_MY_TAGS)
+}
+
+/// What rules see of a push.
+fn action_of(message: &Message) -> Option<Action<'_>> {
+    Some(match &message.body {
+        Inbound::Click { key } => Action::Click(key),
+        Inbound::View { url, .. } => Action::View(url),
+        Inbound::Text { content, .. } => Action::Text(content),
+        Inbound::Subscribe { scene, .. } => Action::Subscribe(scene.as_deref()),
+        Inbound::Scan { scene, .. } => Action::Scan(scene),
+        Inbound::Location { latitude, longitude, .. } | Inbound::LocationReport { latitude, longitude, .. } => {
+            Action::Location { lat: *latitude, lng: *longitude }
+        }
+        _ => return None,
+    })
+}
+
+/// Decides one push: its reply, and its effects added to `effects`.
+fn decide(
+    loaded: &Loaded,
+    message: &Message,
+    sessions: &mut HashMap<String, (String, QuizProgress)>,
+    current_tags: &mut HashMap<String, BTreeSet<i64>>,
+    effects: &mut Effects,
+) -> Option<String> {
+    let openid = message.from_user.as_str();
+    match &message.body {
+        Inbound::Unsubscribe => {
+            effects.unsubscribed.push(openid.to_owned());
+            if sessions.remove(openid).is_some() {
+                effects.sessions.insert(openid.to_owned(), None);
+            }
+            return None;
+        }
+        Inbound::Subscribe { .. } => effects.subscribed.push(openid.to_owned()),
+        Inbound::Text { content, .. } => {
+            if let Some((quiz_id, progress)) = sessions.get(openid).cloned() {
+                if let Some(quiz) = loaded.quizzes.get(&quiz_id) {
+                    return Some(answer_quiz(loaded, openid, &quiz_id, quiz, &progress, content, sessions, effects));
+                }
+            }
+            match content.trim() {
+                MY_TAGS => return Some(list_my_tags(loaded, current_tags.get(openid))),
+                DELETE_MY_TAGS => {
+                    let ids = current_tags.remove(openid).unwrap_or_default();
+                    for tag_id in &ids {
+                        effects.changes.push(TagChange {
+                            openid: openid.to_owned(),
+                            tag_id: *tag_id,
+                            add: false,
+                            source: "self_service".to_owned(),
+                        });
+                    }
+                    current_tags.insert(openid.to_owned(), BTreeSet::new());
+                    return Some(if ids.is_empty() {
+                        "你目前没有标签，无需删除。".to_owned()
+                    } else {
+                        format!("已删除你的全部 {} 个标签（含微信端标签）。", ids.len())
+                    });
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    let action = action_of(message)?;
+    let mut reply: Option<String> = None;
+    for rule in loaded.rules.matching(action) {
+        let source = format!("rule:{}", rule.id);
+        for (paths, add) in [(&rule.spec.add, true), (&rule.spec.remove, false)] {
+            for path in paths {
+                change_tag(loaded, openid, path, add, &source, current_tags, effects);
+            }
+        }
+        if reply.is_none() {
+            reply.clone_from(&rule.spec.reply);
+        }
+        if let Some(quiz_id) = &rule.spec.start_quiz {
+            match loaded.quizzes.get(quiz_id) {
+                Some(quiz) => {
+                    let (progress, first) = quiz::start(quiz);
+                    sessions.insert(openid.to_owned(), (quiz_id.clone(), progress.clone()));
+                    effects.sessions.insert(openid.to_owned(), Some((quiz_id.clone(), progress)));
+                    reply = Some(match reply {
+                        Some(text) => format!("{text}\n{first}"),
+                        None => first,
+                    });
+                }
+                None => tracing::warn!(rule.id = rule.id, quiz.id = %quiz_id, "rule starts a quiz that does not exist"),
+            }
+        }
+    }
+    reply
+}
+
+fn change_tag(
+    loaded: &Loaded,
+    openid: &str,
+    path: &TagPath,
+    add: bool,
+    source: &str,
+    current_tags: &mut HashMap<String, BTreeSet<i64>>,
+    effects: &mut Effects,
+) {
+    let Some(&(tag_id, _)) = loaded.tags.get(path.as_str()) else {
+        tracing::warn!(tag.path = %path, "a rule or quiz names a tag that no longer exists");
+        return;
+    };
+    if let Some(tags) = current_tags.get_mut(openid) {
+        if add {
+            tags.insert(tag_id);
+        } else {
+            tags.remove(&tag_id);
+        }
+    }
+    effects.changes.push(TagChange { openid: openid.to_owned(), tag_id, add, source: source.to_owned() });
+}
+
+#[expect(clippy::too_many_arguments, reason = "one step of the batch's shared state")]
+fn answer_quiz(
+    loaded: &Loaded,
+    openid: &str,
+    quiz_id: &str,
+    quiz: &quiz::QuizSpec,
+    progress: &QuizProgress,
+    content: &str,
+    sessions: &mut HashMap<String, (String, QuizProgress)>,
+    effects: &mut Effects,
+) -> String {
+    match quiz::answer(quiz, progress, content) {
+        QuizStep::Next { progress, reply } => {
+            sessions.insert(openid.to_owned(), (quiz_id.to_owned(), progress.clone()));
+            effects.sessions.insert(openid.to_owned(), Some((quiz_id.to_owned(), progress)));
+            reply
+        }
+        QuizStep::Reask { reply } => reply,
+        QuizStep::Exited { reply } => {
+            sessions.remove(openid);
+            effects.sessions.insert(openid.to_owned(), None);
+            reply
+        }
+        QuizStep::Finished { tags, reply, progress } => {
+            sessions.remove(openid);
+            effects.sessions.insert(openid.to_owned(), None);
+            let source = format!("quiz:{quiz_id}");
+            let mut untracked = HashMap::new();
+            for path in &tags {
+                change_tag(loaded, openid, path, true, &source, &mut untracked, effects);
+            }
+            effects.finished.push((openid.to_owned(), quiz_id.to_owned(), tags, progress));
+            reply
+        }
+    }
+}
+
+fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
+    let by_id: HashMap<i64, &str> = loaded.tags.iter().map(|(path, (id, _))| (*id, path.as_str())).collect();
+    let mut paths: Vec<&str> = ids.into_iter().flatten().filter_map(|id| by_id.get(id).copied()).collect();
+    paths.sort_unstable();
+    if paths.is_empty() {
+        "你目前还没有标签。".to_owned()
+    } else {
+        format!("你的标签：{}\n回复「{DELETE_MY_TAGS}」可删除全部标签。", paths.join("、"))
+    }
+}

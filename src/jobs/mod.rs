@@ -1,0 +1,149 @@
+//! Background work: delivering the tag outbox to WeChat, queued jobs (deleting a tag on WeChat,
+//! reconciling tags), and housekeeping (abandoned quizzes). Any number of processes may run
+//! workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+//!
+//! `run_pending(&ctx)` does everything due once and is what tests call; production runs
+//! [`spawn_workers`], which loops until cancelled.
+
+pub mod outbox;
+pub mod wechat_tags;
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio_util::sync::CancellationToken;
+
+use crate::store;
+use crate::wechat::api::ApiClient;
+
+/// What jobs need.
+#[derive(Clone, Debug)]
+pub struct JobCtx {
+    pub pool: Pool,
+    pub api: ApiClient,
+    /// A quiz untouched this long is abandoned.
+    pub quiz_expiry: Duration,
+}
+
+/// Why a job failed: retried later, or never.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Retry(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Why a round of background work stopped early; the loop tries again shortly.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// Whether a call found work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ran,
+    Idle,
+}
+
+/// The pause before attempt `attempts + 1` of a job or outbox row; after [`MAX_ATTEMPTS`], none.
+pub fn retry_at(attempts: i32) -> Option<chrono::DateTime<chrono::Utc>> {
+    if attempts + 1 >= MAX_ATTEMPTS {
+        return None;
+    }
+    let seconds = 2_i64.saturating_pow(attempts.clamp(0, 12) as u32).min(3_600);
+    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=seconds / 4 + 1);
+    Some(chrono::Utc::now() + chrono::Duration::seconds(seconds + jitter))
+}
+
+/// Attempts before a job or outbox row is declared dead.
+pub const MAX_ATTEMPTS: i32 = 12;
+
+/// Runs the next due job, if any.
+///
+/// # Errors
+/// The database failed (a job's own failure is recorded, not returned).
+pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
+    let mut client = ctx.pool.get().await?;
+    let txn = client.transaction().await?;
+    let Some(job) = store::jobs::claim_next(&txn).await? else {
+        return Ok(Outcome::Idle);
+    };
+    let result = match job.kind.as_str() {
+        "delete_wechat_tag" => wechat_tags::delete_wechat_tag(ctx, &job.payload).await,
+        "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
+        other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+    };
+    match result {
+        Ok(()) => store::jobs::complete(&txn, job.id).await?,
+        Err(JobError::Retry(error)) => {
+            let next = retry_at(job.attempts);
+            tracing::warn!(job.id, job.kind = %job.kind, %error, dead = next.is_none(), "job failed");
+            store::jobs::fail(&txn, job.id, &error, next).await?;
+        }
+        Err(JobError::Permanent(error)) => {
+            tracing::error!(job.id, job.kind = %job.kind, %error, "job failed for good");
+            store::jobs::fail(&txn, job.id, &error, None).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(Outcome::Ran)
+}
+
+/// Everything due, until nothing is: what tests call instead of waiting for the loop.
+///
+/// # Errors
+/// The database failed.
+pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
+    loop {
+        let delivered = outbox::deliver_due(ctx).await?;
+        let job = run_next_job(ctx).await?;
+        if delivered == Outcome::Idle && job == Outcome::Idle {
+            return Ok(());
+        }
+    }
+}
+
+/// Starts the worker loop on the current runtime; it stops when `cancel` fires, after the work
+/// in hand.
+pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_sweep = tokio::time::Instant::now();
+        loop {
+            let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await) {
+                (Ok(a), Ok(b)) => a == Outcome::Ran || b == Outcome::Ran,
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(%error, "background work failed; trying again shortly");
+                    false
+                }
+            };
+            if last_sweep.elapsed() > Duration::from_secs(60) {
+                last_sweep = tokio::time::Instant::now();
+                sweep_quizzes(&ctx).await;
+            }
+            if !busy {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            } else if cancel.is_cancelled() {
+                return;
+            }
+        }
+    })
+}
+
+async fn sweep_quizzes(ctx: &JobCtx) {
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(ctx.quiz_expiry).unwrap_or_default();
+    if let Ok(client) = ctx.pool.get().await {
+        match store::quizzes::delete_expired_sessions(&client, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "abandoned quizzes expired"),
+            Err(error) => tracing::warn!(%error, "expiring abandoned quizzes failed"),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Delivering the tag outbox: claimed changes are grouped by tag and direction and sent in
+//! batchtagging / batchuntagging calls of at most 50 openids, several at a time within the
+//! client's pace. A tag is created on WeChat before its first use.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::{JobCtx, Outcome, WorkerError, retry_at};
+use crate::store;
+use crate::store::outbox::OutboxItem;
+use crate::wechat::api::{ErrCode, MAX_OPENIDS_PER_BATCH, WeChatError};
+
+/// Changes claimed per round.
+const CLAIM_LIMIT: i64 = 2_000;
+/// A worker that dies keeps its claim this long; then another takes the rows over.
+const LEASE: Duration = Duration::from_secs(60);
+/// Batch calls in flight at once (the client's per-API pace still applies).
+const CONCURRENT_CALLS: usize = 8;
+
+/// Claims due changes and sends them.
+///
+/// # Errors
+/// The database failed; WeChat's failures are recorded on the rows.
+#[tracing::instrument(skip_all)]
+pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
+    let client = ctx.pool.get().await?;
+    let items = store::outbox::claim_due(&client, CLAIM_LIMIT, LEASE).await?;
+    drop(client);
+    if items.is_empty() {
+        return Ok(Outcome::Idle);
+    }
+    let mut by_tag: BTreeMap<i64, Vec<OutboxItem>> = BTreeMap::new();
+    for item in items {
+        by_tag.entry(item.tag_id).or_default().push(item);
+    }
+    let mut chunks: Vec<(i64, Vec<OutboxItem>)> = Vec::new();
+    for (_, items) in by_tag {
+        let Some(wechat_tag_id) = wechat_tag_for(ctx, &items).await? else { continue };
+        let (adds, removes): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.add);
+        for group in [adds, removes] {
+            for chunk in group.chunks(MAX_OPENIDS_PER_BATCH) {
+                chunks.push((wechat_tag_id, chunk.to_vec()));
+            }
+        }
+    }
+    let results: Vec<Result<(), WorkerError>> = stream::iter(chunks)
+        .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk))
+        .buffer_unordered(CONCURRENT_CALLS)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(Outcome::Ran)
+}
+
+/// The WeChat id of the items' tag, creating the tag on WeChat first if needed. `None` when it
+/// cannot be had now (the items are rescheduled or declared dead).
+async fn wechat_tag_for(ctx: &JobCtx, items: &[OutboxItem]) -> Result<Option<i64>, WorkerError> {
+    let first = &items[0];
+    if let Some(id) = first.wechat_tag_id {
+        return Ok(Some(id));
+    }
+    let created = match ctx.api.create_tag(&first.path).await {
+        Ok(tag) => Ok(tag.id),
+        // Created by an earlier attempt that died before recording it, or by hand: adopt it.
+        Err(error) if error.code() == Some(ErrCode::TagNameTaken) => match ctx.api.list_tags().await {
+            Ok(tags) => tags.into_iter().find(|t| t.name == first.path).map(|t| t.id).ok_or(error),
+            Err(list_error) => Err(list_error),
+        },
+        Err(error) => Err(error),
+    };
+    let client = ctx.pool.get().await?;
+    let refs: Vec<&OutboxItem> = items.iter().collect();
+    match created {
+        Ok(id) => {
+            store::outbox::link_wechat_tag(&client, first.tag_id, id, &first.path).await?;
+            tracing::info!(tag.path = %first.path, wechat.tag_id = id, "created the tag on WeChat");
+            Ok(Some(id))
+        }
+        Err(error) => {
+            let dead = error.code() == Some(ErrCode::TooManyTags);
+            let next = if dead { None } else { retry_at(first.attempts) };
+            tracing::warn!(tag.path = %first.path, %error, "cannot create the tag on WeChat");
+            store::outbox::fail(&client, &refs, &format!("creating the WeChat tag: {error}"), next).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) -> Result<(), WorkerError> {
+    let mut outcome = call(ctx, wechat_tag_id, &chunk).await;
+    if outcome.as_ref().is_err_and(|e| e.code() == Some(ErrCode::InvalidTagId)) {
+        // WeChat may not know a tag for a moment after creating it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        outcome = call(ctx, wechat_tag_id, &chunk).await;
+    }
+    // Without a connection the claim lapses and the rows are sent again (tagging is idempotent).
+    let client = ctx.pool.get().await?;
+    let refs: Vec<&OutboxItem> = chunk.iter().collect();
+    match outcome {
+        Ok(()) => Ok(store::outbox::complete(&client, &refs, wechat_tag_id).await?),
+        Err(error) => match error.code() {
+            // Still unknown: the tag was deleted on WeChat behind our back; create it anew next round.
+            Some(ErrCode::InvalidTagId) => {
+                store::outbox::unlink_wechat_tag(&client, chunk[0].tag_id, wechat_tag_id).await?;
+                Ok(record_failure(&client, &refs, &error).await?)
+            }
+            // One bad follower fails the whole call: find them by sending one at a time.
+            Some(ErrCode::InvalidOpenId | ErrCode::OpenIdNotOfThisApp | ErrCode::UserTagLimit) if chunk.len() > 1 => {
+                for item in &chunk {
+                    match call(ctx, wechat_tag_id, std::slice::from_ref(item)).await {
+                        Ok(()) => store::outbox::complete(&client, &[item], wechat_tag_id).await?,
+                        Err(error) => record_failure(&client, &[item], &error).await?,
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(record_failure(&client, &refs, &error).await?),
+        },
+    }
+}
+
+async fn call(ctx: &JobCtx, wechat_tag_id: i64, chunk: &[OutboxItem]) -> Result<(), WeChatError> {
+    let openids: Vec<String> = chunk.iter().map(|i| i.openid.clone()).collect();
+    if chunk[0].add { ctx.api.batch_tag(wechat_tag_id, &openids).await } else { ctx.api.batch_untag(wechat_tag_id, &openids).await }
+}
+
+async fn record_failure(
+    client: &deadpool_postgres::Client,
+    items: &[&OutboxItem],
+    error: &WeChatError,
+) -> Result<(), tokio_postgres::Error> {
+    let permanent = matches!(
+        error.code(),
+        Some(ErrCode::InvalidOpenId | ErrCode::OpenIdNotOfThisApp | ErrCode::UserTagLimit | ErrCode::NotFollowing)
+    );
+    let attempts = items.iter().map(|i| i.attempts).max().unwrap_or(0);
+    let next = if permanent { None } else { retry_at(attempts) };
+    tracing::warn!(%error, changes = items.len(), dead = next.is_none(), "WeChat refused tag changes");
+    store::outbox::fail(client, items, &error.to_string(), next).await
+}

@@ -1,0 +1,149 @@
+//! `tag_outbox`: tag changes WeChat has not learned yet, one row per (follower, tag) holding the
+//! last word. Workers claim rows with a lease (`FOR UPDATE SKIP LOCKED`, then commit at once, so
+//! the callback never waits on a worker's WeChat call), send them, and delete a row only if it
+//! did not change meanwhile; a changed row is released and sent again with its new word.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+/// A claimed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub openid: String,
+    pub tag_id: i64,
+    pub add: bool,
+    pub seq: i64,
+    pub attempts: i32,
+    pub path: String,
+    pub wechat_tag_id: Option<i64>,
+}
+
+const CLAIM: &str = "
+    WITH due AS (
+        SELECT openid, tag_id FROM tag_outbox
+        WHERE state = 'pending' AND run_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+        ORDER BY run_at, seq
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE tag_outbox o SET claimed_until = now() + make_interval(secs => $2)
+    FROM due, tags t
+    WHERE o.openid = due.openid AND o.tag_id = due.tag_id AND t.id = o.tag_id
+    RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id";
+
+/// Claims up to `limit` due changes for `lease`.
+pub async fn claim_due(client: &impl GenericClient, limit: i64, lease: Duration) -> Result<Vec<OutboxItem>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(CLAIM).await?;
+    let rows = client.query(&statement, &[&limit, &lease.as_secs_f64()]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| OutboxItem {
+            openid: r.get(0),
+            tag_id: r.get(1),
+            add: r.get(2),
+            seq: r.get(3),
+            attempts: r.get(4),
+            path: r.get(5),
+            wechat_tag_id: r.get(6),
+        })
+        .collect())
+}
+
+fn keys<'a>(items: &[&'a OutboxItem]) -> (Vec<&'a str>, Vec<i64>, Vec<i64>) {
+    (
+        items.iter().map(|i| i.openid.as_str()).collect(),
+        items.iter().map(|i| i.tag_id).collect(),
+        items.iter().map(|i| i.seq).collect(),
+    )
+}
+
+const COMPLETE: &str = "
+    DELETE FROM tag_outbox o USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(openid, tag_id, seq)
+    WHERE o.openid = c.openid AND o.tag_id = c.tag_id AND o.seq = c.seq";
+
+const RELEASE: &str = "
+    UPDATE tag_outbox o SET claimed_until = NULL
+    FROM unnest($1::text[], $2::bigint[]) AS c(openid, tag_id)
+    WHERE o.openid = c.openid AND o.tag_id = c.tag_id";
+
+/// Records that WeChat learned `items` (all of one WeChat tag and direction): rows that did not
+/// change are deleted, changed ones released, and the mirror of WeChat's state updated.
+pub async fn complete(client: &impl GenericClient, items: &[&OutboxItem], wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let (openids, tags, seqs) = keys(items);
+    client.execute(COMPLETE, &[&openids, &tags, &seqs]).await?;
+    client.execute(RELEASE, &[&openids, &tags]).await?;
+    if items[0].add {
+        client
+            .execute(
+                "INSERT INTO follower_wechat_tags (openid, tag_id) SELECT o, $2 FROM unnest($1::text[]) AS o
+                 ON CONFLICT DO NOTHING",
+                &[&openids, &wechat_tag_id],
+            )
+            .await?;
+    } else {
+        client
+            .execute("DELETE FROM follower_wechat_tags WHERE tag_id = $2 AND openid = ANY($1)", &[&openids, &wechat_tag_id])
+            .await?;
+    }
+    Ok(())
+}
+
+const FAIL: &str = "
+    UPDATE tag_outbox o SET
+        attempts = o.attempts + 1, last_error = $4, claimed_until = NULL,
+        run_at = coalesce($5, o.run_at),
+        state = CASE WHEN $5::timestamptz IS NULL THEN 'dead' ELSE 'pending' END
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(openid, tag_id, seq)
+    WHERE o.openid = c.openid AND o.tag_id = c.tag_id AND o.seq = c.seq";
+
+/// Records a failure: retried at `retry_at`, or dead (kept for an operator) when `None`. Rows that
+/// changed meanwhile are only released: their new word is tried afresh.
+pub async fn fail(
+    client: &impl GenericClient,
+    items: &[&OutboxItem],
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), tokio_postgres::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let (openids, tags, seqs) = keys(items);
+    client.execute(FAIL, &[&openids, &tags, &seqs, &error, &retry_at]).await?;
+    client.execute(RELEASE, &[&openids, &tags]).await?;
+    Ok(())
+}
+
+/// Links a local tag to the WeChat tag created for it, and records the WeChat tag.
+pub async fn link_wechat_tag(client: &impl GenericClient, tag_id: i64, wechat_tag_id: i64, name: &str) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO wechat_tags (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
+            &[&wechat_tag_id, &name],
+        )
+        .await?;
+    client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&tag_id, &wechat_tag_id]).await?;
+    Ok(())
+}
+
+/// Forgets a WeChat tag id WeChat no longer knows, so the tag is created anew.
+pub async fn unlink_wechat_tag(client: &impl GenericClient, tag_id: i64, wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE tags SET wechat_tag_id = NULL WHERE id = $1 AND wechat_tag_id = $2", &[&tag_id, &wechat_tag_id]).await?;
+    client.execute("DELETE FROM wechat_tags WHERE id = $1", &[&wechat_tag_id]).await?;
+    Ok(())
+}
+
+/// Pending changes and their age, for metrics and tests.
+pub async fn depth(client: &impl GenericClient) -> Result<(i64, Option<f64>), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM tag_outbox WHERE state = 'pending'",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}

@@ -1,0 +1,186 @@
+//! Tagging operations shared by the JSON API, playbooks and the admin pages: creating tags within
+//! WeChat's limits, rules and quizzes whose tags exist, deleting tags, and erasing a follower.
+//! Each runs in one transaction; none calls WeChat (the outbox and jobs do).
+
+use deadpool_postgres::{GenericClient, Pool};
+
+use crate::domain::quiz::QuizSpec;
+use crate::domain::rule::RuleSpec;
+use crate::domain::tag::TagPath;
+use crate::store;
+use crate::store::tags::{NewTag, TagChange, TagRow};
+
+/// WeChat allows 100 tags per account (45056 beyond); its reserved 星标组 does not count.
+pub const WECHAT_TAG_LIMIT: i64 = 100;
+/// A local ceiling, far above what an operator can manage, against runaway scripts.
+pub const LOCAL_TAG_LIMIT: i64 = 2_000;
+
+/// Why a tagging operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TaggingError {
+    #[error("a tag with the path `{0}` exists")]
+    TagExists(String),
+    #[error(
+        "WeChat allows {WECHAT_TAG_LIMIT} tags per account and they are taken; create it local-only (`\"wechat\": false`) — audiences and campaigns still use it"
+    )]
+    WeChatTagLimit,
+    #[error("tagcast keeps at most {LOCAL_TAG_LIMIT} tags")]
+    LocalTagLimit,
+    #[error("{0}")]
+    InvalidRule(String),
+    #[error("no quiz `{0}`")]
+    UnknownQuiz(String),
+    #[error("the quiz has problems: {}", .0.join("; "))]
+    InvalidQuiz(Vec<String>),
+    #[error("no such tag")]
+    NoSuchTag,
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// How many tags WeChat has room for: 100 minus those made outside tagcast (seen by `sync`).
+pub async fn wechat_tag_capacity(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    let unmanaged: i64 = client
+        .query_one(
+            "SELECT count(*) FROM wechat_tags w WHERE w.id > 2
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.wechat_tag_id = w.id)",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(WECHAT_TAG_LIMIT - unmanaged)
+}
+
+/// What an operator asks for when creating a tag.
+#[derive(Debug, Clone)]
+pub struct TagRequest {
+    pub path: TagPath,
+    pub description: String,
+    pub sensitive: bool,
+    /// `false`: local-only. `true`: mirrored on WeChat (refused past WeChat's limit).
+    pub wechat: bool,
+    pub when_expr: Option<String>,
+}
+
+/// Creates a tag.
+///
+/// # Errors
+/// [`TaggingError::TagExists`], the limits, or the database.
+pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    // One creator at a time, so two requests cannot both take WeChat's last slot.
+    txn.execute("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
+    let total: i64 = txn.query_one("SELECT count(*) FROM tags", &[]).await?.get(0);
+    if total >= LOCAL_TAG_LIMIT {
+        return Err(TaggingError::LocalTagLimit);
+    }
+    if request.wechat && store::tags::count_mirrored(&txn).await? >= wechat_tag_capacity(&txn).await? {
+        let exists = txn.query_opt("SELECT 1 FROM tags WHERE path = $1", &[&request.path.as_str()]).await?;
+        return Err(match exists {
+            Some(_) => TaggingError::TagExists(request.path.to_string()),
+            None => TaggingError::WeChatTagLimit,
+        });
+    }
+    let tag = NewTag {
+        path: &request.path,
+        description: &request.description,
+        sensitive: request.sensitive,
+        mirrored: request.wechat,
+        when_expr: request.when_expr.as_deref(),
+        created_by: actor,
+    };
+    let row = store::tags::insert_tag(&txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Creates the tags a rule or quiz names that do not exist yet: mirrored while WeChat has room.
+async fn ensure_tags<'p>(
+    client: &impl GenericClient,
+    paths: impl IntoIterator<Item = &'p TagPath>,
+    actor: &str,
+) -> Result<(), TaggingError> {
+    let paths: Vec<&TagPath> = paths.into_iter().collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    client.execute("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
+    let capacity = wechat_tag_capacity(client).await?;
+    store::tags::ensure_tags(client, &paths, actor, capacity).await?;
+    Ok(())
+}
+
+/// Validates and stores a rule, creating the tags it names; returns its id.
+///
+/// # Errors
+/// An invalid rule, a quiz that does not exist, or the database.
+pub async fn create_rule(pool: &Pool, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
+    spec.validate().map_err(TaggingError::InvalidRule)?;
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    if let Some(quiz) = &spec.start_quiz {
+        if txn.query_opt("SELECT 1 FROM quizzes WHERE id = $1", &[quiz]).await?.is_none() {
+            return Err(TaggingError::UnknownQuiz(quiz.clone()));
+        }
+    }
+    ensure_tags(&txn, spec.add.iter().chain(&spec.remove), actor).await?;
+    let id = store::rules::insert_rule(&txn, spec, actor).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// Validates and stores (or replaces) a quiz, creating the tags it can give; false when it was
+/// stored identically already.
+///
+/// # Errors
+/// Every problem of the quiz at once, or the database.
+pub async fn save_quiz(pool: &Pool, spec: &QuizSpec, actor: &str) -> Result<bool, TaggingError> {
+    let problems = spec.problems();
+    if !problems.is_empty() {
+        return Err(TaggingError::InvalidQuiz(problems));
+    }
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    ensure_tags(&txn, spec.tag_paths(), actor).await?;
+    let changed = store::quizzes::upsert_quiz(&txn, spec).await?;
+    txn.commit().await?;
+    Ok(changed)
+}
+
+/// Deletes a tag locally and queues its deletion on WeChat.
+///
+/// # Errors
+/// [`TaggingError::NoSuchTag`], or the database.
+pub async fn delete_tag(pool: &Pool, id: i64) -> Result<TagRow, TaggingError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let tag = store::tags::delete_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    if let Some(wechat_tag_id) = tag.wechat_tag_id {
+        store::jobs::enqueue(&txn, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": wechat_tag_id })).await?;
+    }
+    txn.commit().await?;
+    Ok(tag)
+}
+
+/// Erases a follower (PIPL): their WeChat tags are queued for removal, then every row about them
+/// goes. Returns false when tagcast knew nothing of them.
+///
+/// # Errors
+/// The database.
+pub async fn erase_follower(pool: &Pool, openid: &str) -> Result<bool, TaggingError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let known = txn.query_opt("SELECT 1 FROM followers WHERE openid = $1", &[&openid]).await?.is_some();
+    let removals: Vec<TagChange> = store::tags::list_follower_tag_ids(&txn, openid)
+        .await?
+        .into_iter()
+        .map(|tag_id| TagChange { openid: openid.to_owned(), tag_id, add: false, source: "erasure".to_owned() })
+        .collect();
+    store::tags::enqueue(&txn, &removals).await?;
+    let erased = store::followers::erase_follower(&txn, openid).await?;
+    txn.commit().await?;
+    Ok(known || erased)
+}

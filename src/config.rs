@@ -50,6 +50,39 @@ impl FromStr for AccountType {
     }
 }
 
+/// What one `serve` process runs: several processes can share one database and split the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP and background workers.
+    All,
+    /// Only HTTP (callback, API, pages).
+    Web,
+    /// Only background workers (outbox, jobs).
+    Worker,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Self::All),
+            "web" => Ok(Self::Web),
+            "worker" => Ok(Self::Worker),
+            other => Err(format!("expected `all`, `web` or `worker`, got `{other}`")),
+        }
+    }
+}
+
+impl Role {
+    pub fn serves_http(self) -> bool {
+        matches!(self, Self::All | Self::Web)
+    }
+
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Self::All | Self::Worker)
+    }
+}
+
 /// The account's WeChat credentials and callback settings.
 #[derive(Debug, Clone)]
 pub struct WeChatSettings {
@@ -79,6 +112,10 @@ pub struct Settings {
     pub monthly_tag_cap: u32,
     /// `None` turns the replay check off (`TAGCAST_REPLAY_WINDOW_SECS=0`).
     pub replay_window: Option<Duration>,
+    /// `TAGCAST_ROLE`.
+    pub role: Role,
+    /// A quiz untouched this long is abandoned (`TAGCAST_QUIZ_EXPIRY_MINS`).
+    pub quiz_expiry: Duration,
 }
 
 impl Settings {
@@ -191,6 +228,11 @@ impl Settings {
             return Err(ConfigError::new("TAGCAST_MONTHLY_TAG_CAP", "must be at least 1"));
         }
         let replay_secs: u64 = parse_or("TAGCAST_REPLAY_WINDOW_SECS", get("TAGCAST_REPLAY_WINDOW_SECS"), "600")?;
+        let role = parse_or("TAGCAST_ROLE", get("TAGCAST_ROLE"), "all")?;
+        let quiz_expiry_mins: u64 = parse_or("TAGCAST_QUIZ_EXPIRY_MINS", get("TAGCAST_QUIZ_EXPIRY_MINS"), "30")?;
+        if quiz_expiry_mins == 0 {
+            return Err(ConfigError::new("TAGCAST_QUIZ_EXPIRY_MINS", "must be at least 1"));
+        }
 
         Ok(Self {
             database_url,
@@ -201,6 +243,8 @@ impl Settings {
             playbook,
             monthly_tag_cap,
             replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
+            role,
+            quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
         })
     }
 
@@ -260,6 +304,8 @@ mod tests {
             (&[("TAGCAST_REPLAY_WINDOW_SECS", "-5")], "TAGCAST_REPLAY_WINDOW_SECS"),
             (&[("WECHAT_TOKEN", "has space")], "WECHAT_TOKEN"),
             (&[("TAGCAST_WECHAT_RATE_LIMITS", "default=fast")], "TAGCAST_WECHAT_RATE_LIMITS"),
+            (&[("TAGCAST_ROLE", "everything")], "TAGCAST_ROLE"),
+            (&[("TAGCAST_QUIZ_EXPIRY_MINS", "0")], "TAGCAST_QUIZ_EXPIRY_MINS"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);

@@ -10,12 +10,16 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::demo::{self, Demo};
+use crate::engine::TaggingEngine;
 use crate::inbox::{Dispatcher, Inbox};
+use crate::jobs::{self, JobCtx};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
+use crate::web::api::ApiAuth;
 use crate::web::callback::CallbackState;
 use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
+use tokio_util::sync::CancellationToken;
 
 /// Connections per process: one per inbox writer, the rest for requests and workers.
 const POOL_SIZE: usize = crate::inbox::WRITERS + 12;
@@ -57,6 +61,9 @@ pub struct Application {
     demo: Option<Arc<Demo>>,
     api: Option<ApiClient>,
     pool: deadpool_postgres::Pool,
+    jobs: Option<JobCtx>,
+    workers: Option<tokio::task::JoinHandle<()>>,
+    cancel: CancellationToken,
 }
 
 impl Application {
@@ -65,7 +72,8 @@ impl Application {
     /// # Errors
     /// See [`StartupError`]; nothing is left running on error.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        Self::build_with(settings, Dispatcher::default()).await
+        let engine = TaggingEngine::new(settings.quiz_expiry);
+        Self::build_with(settings, Dispatcher::default().with(engine)).await
     }
 
     /// [`Application::build`] with the handlers pushes are dispatched to.
@@ -92,6 +100,13 @@ impl Application {
         };
         let api = api_client(&settings, &pool);
         let seed_pool = pool.clone();
+        let jobs = api.clone().map(|api| JobCtx { pool: pool.clone(), api, quiz_expiry: settings.quiz_expiry });
+        let cancel = CancellationToken::new();
+        let workers = match &jobs {
+            Some(ctx) if settings.role.runs_workers() => Some(jobs::spawn_workers(ctx.clone(), cancel.clone())),
+            _ => None,
+        };
+        let role = settings.role;
 
         let (inbox, writers) = Inbox::start(pool.clone(), dispatcher);
         let callback = web::Data::new(CallbackState {
@@ -101,18 +116,20 @@ impl Application {
             inbox,
         });
         let pool = web::Data::new(pool);
+        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone() });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(callback.clone())
+                .app_data(api_auth.clone())
                 .app_data(pool.clone())
-                .configure(crate::web::configure)
+                .configure(|cfg| crate::web::configure(cfg, role))
         })
         .shutdown_timeout(10)
         .listen(listener)
         .map_err(StartupError::Server)?
         .run();
-        Ok(Self { port, server, writers, demo, api, pool: seed_pool })
+        Ok(Self { port, server, writers, demo, api, pool: seed_pool, jobs, workers, cancel })
     }
 
     /// The port actually bound (tests bind port 0).
@@ -123,6 +140,11 @@ impl Application {
     /// The WeChat API client (the mock's in demo mode).
     pub fn api(&self) -> Option<&ApiClient> {
         self.api.as_ref()
+    }
+
+    /// What background work needs; tests drive it with `jobs::run_pending`.
+    pub fn jobs(&self) -> Option<&JobCtx> {
+        self.jobs.as_ref()
     }
 
     /// The in-process mock WeChat of demo mode.
@@ -150,6 +172,13 @@ impl Application {
             });
         }
         let served = self.server.await;
+        // Workers finish the work in hand, then stop.
+        self.cancel.cancel();
+        if let Some(workers) = self.workers {
+            if tokio::time::timeout(Duration::from_secs(30), workers).await.is_err() {
+                tracing::warn!("background workers did not stop within 30 s");
+            }
+        }
         // The server dropped its inbox handles; the writers drain what is queued and stop.
         for writer in self.writers {
             if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {

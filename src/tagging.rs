@@ -92,7 +92,8 @@ pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Resul
         when_expr: request.when_expr.as_deref(),
         created_by: actor,
     };
-    let row = store::tags::insert_tag(&txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
+    let row =
+        store::tags::insert_tag(&txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
     txn.commit().await?;
     Ok(row)
 }

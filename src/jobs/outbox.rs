@@ -123,7 +123,11 @@ async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) ->
 
 async fn call(ctx: &JobCtx, wechat_tag_id: i64, chunk: &[OutboxItem]) -> Result<(), WeChatError> {
     let openids: Vec<String> = chunk.iter().map(|i| i.openid.clone()).collect();
-    if chunk[0].add { ctx.api.batch_tag(wechat_tag_id, &openids).await } else { ctx.api.batch_untag(wechat_tag_id, &openids).await }
+    if chunk[0].add {
+        ctx.api.batch_tag(wechat_tag_id, &openids).await
+    } else {
+        ctx.api.batch_untag(wechat_tag_id, &openids).await
+    }
 }
 
 async fn record_failure(

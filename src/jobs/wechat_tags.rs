@@ -87,7 +87,8 @@ pub async fn reconcile(ctx: &JobCtx) -> Result<ReconcileReport, JobError> {
     let mut report = ReconcileReport::default();
     for row in tags {
         let (tag_id, wechat_tag_id): (i64, i64) = (row.get(0), row.get(1));
-        let on_wechat: HashSet<String> = wechat_members(ctx, wechat_tag_id).await.map_err(classify)?.into_iter().collect();
+        let on_wechat: HashSet<String> =
+            wechat_members(ctx, wechat_tag_id).await.map_err(classify)?.into_iter().collect();
         let mut client = ctx.pool.get().await.map_err(db)?;
         let txn = client.transaction().await.map_err(db)?;
         let ours: HashSet<String> = txn
@@ -108,7 +109,12 @@ pub async fn reconcile(ctx: &JobCtx) -> Result<ReconcileReport, JobError> {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let change = |openid: &String, add: bool| TagChange { openid: openid.clone(), tag_id, add, source: "reconcile".to_owned() };
+        let change = |openid: &String, add: bool| TagChange {
+            openid: openid.clone(),
+            tag_id,
+            add,
+            source: "reconcile".to_owned(),
+        };
         let mut repairs: Vec<TagChange> =
             ours.difference(&on_wechat).filter(|o| !pending.contains(*o)).map(|o| change(o, true)).collect();
         report.added += repairs.len();

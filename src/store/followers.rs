@@ -74,7 +74,10 @@ pub struct FollowerRow {
 }
 
 /// A follower by openid.
-pub async fn get_follower(client: &impl GenericClient, openid: &str) -> Result<Option<FollowerRow>, tokio_postgres::Error> {
+pub async fn get_follower(
+    client: &impl GenericClient,
+    openid: &str,
+) -> Result<Option<FollowerRow>, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at

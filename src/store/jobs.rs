@@ -14,8 +14,15 @@ pub struct Job {
 }
 
 /// Queues a job, in the caller's transaction.
-pub async fn enqueue(client: &impl GenericClient, kind: &str, payload: &serde_json::Value) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one("INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id", &[&kind, payload]).await?.get(0))
+pub async fn enqueue(
+    client: &impl GenericClient,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(client
+        .query_one("INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id", &[&kind, payload])
+        .await?
+        .get(0))
 }
 
 /// Takes the next due job, holding its row lock until the caller's transaction ends.
@@ -37,7 +44,12 @@ pub async fn complete(client: &impl GenericClient, id: i64) -> Result<(), tokio_
 }
 
 /// Records a failure: retried at `retry_at`, or dead when `None`.
-pub async fn fail(client: &impl GenericClient, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), tokio_postgres::Error> {
+pub async fn fail(
+    client: &impl GenericClient,
+    id: i64,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "UPDATE jobs SET attempts = attempts + 1, last_error = $2, updated_at = now(),

@@ -34,7 +34,11 @@ const CLAIM: &str = "
     RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id";
 
 /// Claims up to `limit` due changes for `lease`.
-pub async fn claim_due(client: &impl GenericClient, limit: i64, lease: Duration) -> Result<Vec<OutboxItem>, tokio_postgres::Error> {
+pub async fn claim_due(
+    client: &impl GenericClient,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<OutboxItem>, tokio_postgres::Error> {
     let statement = client.prepare_cached(CLAIM).await?;
     let rows = client.query(&statement, &[&limit, &lease.as_secs_f64()]).await?;
     Ok(rows
@@ -70,7 +74,11 @@ const RELEASE: &str = "
 
 /// Records that WeChat learned `items` (all of one WeChat tag and direction): rows that did not
 /// change are deleted, changed ones released, and the mirror of WeChat's state updated.
-pub async fn complete(client: &impl GenericClient, items: &[&OutboxItem], wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
+pub async fn complete(
+    client: &impl GenericClient,
+    items: &[&OutboxItem],
+    wechat_tag_id: i64,
+) -> Result<(), tokio_postgres::Error> {
     if items.is_empty() {
         return Ok(());
     }
@@ -87,7 +95,10 @@ pub async fn complete(client: &impl GenericClient, items: &[&OutboxItem], wechat
             .await?;
     } else {
         client
-            .execute("DELETE FROM follower_wechat_tags WHERE tag_id = $2 AND openid = ANY($1)", &[&openids, &wechat_tag_id])
+            .execute(
+                "DELETE FROM follower_wechat_tags WHERE tag_id = $2 AND openid = ANY($1)",
+                &[&openids, &wechat_tag_id],
+            )
             .await?;
     }
     Ok(())
@@ -119,7 +130,12 @@ pub async fn fail(
 }
 
 /// Links a local tag to the WeChat tag created for it, and records the WeChat tag.
-pub async fn link_wechat_tag(client: &impl GenericClient, tag_id: i64, wechat_tag_id: i64, name: &str) -> Result<(), tokio_postgres::Error> {
+pub async fn link_wechat_tag(
+    client: &impl GenericClient,
+    tag_id: i64,
+    wechat_tag_id: i64,
+    name: &str,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "INSERT INTO wechat_tags (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
@@ -131,8 +147,17 @@ pub async fn link_wechat_tag(client: &impl GenericClient, tag_id: i64, wechat_ta
 }
 
 /// Forgets a WeChat tag id WeChat no longer knows, so the tag is created anew.
-pub async fn unlink_wechat_tag(client: &impl GenericClient, tag_id: i64, wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE tags SET wechat_tag_id = NULL WHERE id = $1 AND wechat_tag_id = $2", &[&tag_id, &wechat_tag_id]).await?;
+pub async fn unlink_wechat_tag(
+    client: &impl GenericClient,
+    tag_id: i64,
+    wechat_tag_id: i64,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE tags SET wechat_tag_id = NULL WHERE id = $1 AND wechat_tag_id = $2",
+            &[&tag_id, &wechat_tag_id],
+        )
+        .await?;
     client.execute("DELETE FROM wechat_tags WHERE id = $1", &[&wechat_tag_id]).await?;
     Ok(())
 }

@@ -66,13 +66,17 @@ pub async fn list_sessions(
 }
 
 /// Stores where followers stand now.
-pub async fn upsert_sessions(client: &impl GenericClient, sessions: &[(&str, &str, &QuizProgress)]) -> Result<(), tokio_postgres::Error> {
+pub async fn upsert_sessions(
+    client: &impl GenericClient,
+    sessions: &[(&str, &str, &QuizProgress)],
+) -> Result<(), tokio_postgres::Error> {
     if sessions.is_empty() {
         return Ok(());
     }
     let openids: Vec<&str> = sessions.iter().map(|s| s.0).collect();
     let quizzes: Vec<&str> = sessions.iter().map(|s| s.1).collect();
-    let progress: Vec<serde_json::Value> = sessions.iter().map(|s| serde_json::to_value(s.2).unwrap_or_default()).collect();
+    let progress: Vec<serde_json::Value> =
+        sessions.iter().map(|s| serde_json::to_value(s.2).unwrap_or_default()).collect();
     client
         .execute(
             "INSERT INTO quiz_sessions (openid, quiz_id, progress)
@@ -96,7 +100,10 @@ pub async fn delete_sessions(client: &impl GenericClient, openids: &[&str]) -> R
 }
 
 /// Deletes sessions abandoned before `cutoff`; returns how many.
-pub async fn delete_expired_sessions(client: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, tokio_postgres::Error> {
+pub async fn delete_expired_sessions(
+    client: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, tokio_postgres::Error> {
     client.execute("DELETE FROM quiz_sessions WHERE updated_at <= $1", &[&cutoff]).await
 }
 

@@ -6,7 +6,11 @@ use crate::domain::rule::{Geofence, Rule, RuleSpec, Trigger};
 use crate::domain::tag::TagPath;
 
 /// Stores a rule (already validated) and returns its id.
-pub async fn insert_rule(client: &impl GenericClient, spec: &RuleSpec, created_by: &str) -> Result<i64, tokio_postgres::Error> {
+pub async fn insert_rule(
+    client: &impl GenericClient,
+    spec: &RuleSpec,
+    created_by: &str,
+) -> Result<i64, tokio_postgres::Error> {
     let add: Vec<&str> = spec.add.iter().map(TagPath::as_str).collect();
     let remove: Vec<&str> = spec.remove.iter().map(TagPath::as_str).collect();
     let row = client
@@ -44,8 +48,17 @@ pub async fn list_rules(client: &impl GenericClient) -> Result<Vec<Rule>, tokio_
         .filter_map(|row| {
             let on = Trigger::parse(row.get(1))?;
             let key: String = row.get(2);
-            let paths = |i: usize| row.get::<_, Vec<String>>(i).iter().map(|p| TagPath::parse(p).ok()).collect::<Option<Vec<_>>>();
-            let spec = RuleSpec { on, key: key.clone(), add: paths(3)?, remove: paths(4)?, reply: row.get(5), start_quiz: row.get(6) };
+            let paths = |i: usize| {
+                row.get::<_, Vec<String>>(i).iter().map(|p| TagPath::parse(p).ok()).collect::<Option<Vec<_>>>()
+            };
+            let spec = RuleSpec {
+                on,
+                key: key.clone(),
+                add: paths(3)?,
+                remove: paths(4)?,
+                reply: row.get(5),
+                start_quiz: row.get(6),
+            };
             let geofence = if on == Trigger::Location { Some(Geofence::parse(&key).ok()?) } else { None };
             Some(Rule { id: row.get(0), spec, geofence })
         })

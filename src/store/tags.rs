@@ -26,8 +26,7 @@ pub struct TagRow {
     pub members: i64,
 }
 
-const COLUMNS: &str =
-    "t.id, t.path, t.description, t.sensitive, t.when_expr, t.mirrored, t.wechat_tag_id, t.created_at, t.created_by, t.last_used_at";
+const COLUMNS: &str = "t.id, t.path, t.description, t.sensitive, t.when_expr, t.mirrored, t.wechat_tag_id, t.created_at, t.created_by, t.last_used_at";
 
 fn tag_from_row(row: &tokio_postgres::Row, members: i64) -> TagRow {
     TagRow {
@@ -57,13 +56,19 @@ pub struct NewTag<'a> {
 }
 
 /// Inserts a tag; `None` when the path exists already.
-pub async fn insert_tag(client: &impl GenericClient, tag: &NewTag<'_>) -> Result<Option<TagRow>, tokio_postgres::Error> {
+pub async fn insert_tag(
+    client: &impl GenericClient,
+    tag: &NewTag<'_>,
+) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(
         "INSERT INTO tags AS t (path, description, sensitive, mirrored, when_expr, created_by)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (path) DO NOTHING RETURNING {COLUMNS}"
     );
     let row = client
-        .query_opt(&sql, &[&tag.path.as_str(), &tag.description, &tag.sensitive, &tag.mirrored, &tag.when_expr, &tag.created_by])
+        .query_opt(
+            &sql,
+            &[&tag.path.as_str(), &tag.description, &tag.sensitive, &tag.mirrored, &tag.when_expr, &tag.created_by],
+        )
         .await?;
     if row.is_some() {
         bump_config_version(client).await?;
@@ -105,7 +110,11 @@ pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<T
 }
 
 /// Records the WeChat id of a mirrored tag, once created there.
-pub async fn update_wechat_tag_id(client: &impl GenericClient, id: i64, wechat_tag_id: i64) -> Result<(), tokio_postgres::Error> {
+pub async fn update_wechat_tag_id(
+    client: &impl GenericClient,
+    id: i64,
+    wechat_tag_id: i64,
+) -> Result<(), tokio_postgres::Error> {
     client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&id, &wechat_tag_id]).await?;
     Ok(())
 }
@@ -276,7 +285,10 @@ pub async fn list_follower_tag_paths(
 }
 
 /// Every tag a follower carries, as changes that remove them (for 删除我的标签 and erasure).
-pub async fn list_follower_tag_ids(client: &impl GenericClient, openid: &str) -> Result<Vec<i64>, tokio_postgres::Error> {
+pub async fn list_follower_tag_ids(
+    client: &impl GenericClient,
+    openid: &str,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
     let rows = client.query("SELECT tag_id FROM follower_tags WHERE openid = $1 ORDER BY tag_id", &[&openid]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -1,17 +1,23 @@
-//! HTTP: the WeChat callback, health checks, and (with later issues) the JSON API and admin pages.
+//! HTTP: the WeChat callback, health checks, the JSON API, and (with issue 7) the admin pages.
 //! Handlers parse, call the inbox or the store, and choose status codes; no SQL here.
 
+pub mod api;
 pub mod callback;
 mod health;
 
 use actix_web::web;
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/wechat")
-            .route(web::get().to(callback::verify_url))
-            .route(web::post().to(callback::receive_push)),
-    )
-    .route("/healthz", web::get().to(health::healthz));
+use crate::config::Role;
+
+/// Registers every route; a worker-only process serves just the health check.
+pub fn configure(cfg: &mut web::ServiceConfig, role: Role) {
+    cfg.route("/healthz", web::get().to(health::healthz));
+    if role.serves_http() {
+        cfg.service(
+            web::resource("/wechat")
+                .route(web::get().to(callback::verify_url))
+                .route(web::post().to(callback::receive_push)),
+        );
+        api::configure(cfg);
+    }
 }

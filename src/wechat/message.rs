@@ -939,11 +939,14 @@ fn strip_bom(xml: &str) -> &str {
 
 /// Refuses `<!DOCTYPE` / `<!ENTITY` (any case) in markup position, before any parser runs.
 ///
-/// One linear pass that tokenises the way the parser will: CDATA sections, comments,
-/// processing instructions and tags (with their quoted attribute values) are skipped whole, so a
-/// follower who *types* `<!DOCTYPE html>` (WeChat wraps it in CDATA) is not refused, while a
-/// declaration hidden behind a CDATA-looking string inside a comment, PI or attribute is still
-/// found. A construct that never ends stops the scan: the parser rejects the body anyway.
+/// One linear pass that tokenises exactly as quick-xml 0.37 does up to its first error: CDATA
+/// sections, comments, processing instructions and tags (with their quoted attribute values)
+/// are skipped whole, so a follower who *types* `<!DOCTYPE html>` (WeChat wraps it in CDATA) is
+/// not refused, while a declaration hidden behind a CDATA-looking string inside a comment, PI or
+/// attribute is still found. A construct that never ends stops the scan: the parser stops with
+/// an error at the same place. The scan must never skip more than the parser does: a DOCTYPE
+/// the serde path reads between two pieces of an element's text makes quick-xml's deserializer
+/// panic (`unreachable!` in `read_text`), besides defining entities.
 fn reject_doctype(xml: &str) -> Result<(), ParseError> {
     let bytes = xml.as_bytes();
     let skip_past = |from: usize, end: &str| xml.get(from..)?.find(end).map(|p| from + p + end.len());
@@ -956,16 +959,15 @@ fn reject_doctype(xml: &str) -> Result<(), ParseError> {
         } else if markup.starts_with(b"<!--") {
             skip_past(at + 4, "-->")
         } else if markup.starts_with(b"<?") {
-            skip_past(at + 2, "?>")
+            // quick-xml ends a PI at the first `?>` counted from its own `?`, so `<?>` is one
+            // (malformed) PI, not the start of one that runs to a later `?>`.
+            skip_past(at + 1, "?>")
+        } else if is_declaration(markup) {
+            return Err(ParseError::Doctype);
         } else if markup.starts_with(b"<!") {
-            let word = &markup[2..];
-            let starts_with_ci = |w: &[u8]| word.len() >= w.len() && word[..w.len()].eq_ignore_ascii_case(w);
-            if starts_with_ci(b"DOCTYPE") || starts_with_ci(b"ENTITY") {
-                return Err(ParseError::Doctype);
-            }
             Some(at + 2)
         } else {
-            tag_end(bytes, at + 1)
+            tag_end(bytes, at + 1)?
         };
         match next {
             Some(next) => pos = next,
@@ -975,21 +977,36 @@ fn reject_doctype(xml: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Index just past the `>` closing a tag that starts before `from`, honouring quoted values.
+/// Whether `markup` starts with `<!DOCTYPE` or `<!ENTITY`, in any case.
+fn is_declaration(markup: &[u8]) -> bool {
+    let Some(word) = markup.strip_prefix(b"<!") else {
+        return false;
+    };
+    let starts_with_ci = |w: &[u8]| word.len() >= w.len() && word[..w.len()].eq_ignore_ascii_case(w);
+    starts_with_ci(b"DOCTYPE") || starts_with_ci(b"ENTITY")
+}
+
+/// Index just past the `>` closing a tag whose `<` is at `from - 1`, found as quick-xml finds
+/// it: the first `>` outside a quoted value. A `<` does not end a tag (quick-xml reads
+/// `<a <![CDATA[>` as one start tag), so nothing inside a tag may be skipped as CDATA, a comment
+/// or a PI. A declaration after such a `<` is refused all the same, though quick-xml would take
+/// it for part of the tag: WeChat never sends a `<` inside a tag.
 /// Progress is guaranteed: the result is always greater than `from - 1`, the tag's `<`.
-fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+fn tag_end(bytes: &[u8], from: usize) -> Result<Option<usize>, ParseError> {
+    let Some(tag) = bytes.get(from..) else {
+        return Ok(None);
+    };
     let mut quote: Option<u8> = None;
-    for (i, &b) in bytes.get(from..)?.iter().enumerate() {
+    for (i, &b) in tag.iter().enumerate() {
         match (quote, b) {
             (None, b'"' | b'\'') => quote = Some(b),
             (Some(q), _) if b == q => quote = None,
-            (None, b'>') => return Some(from + i + 1),
-            // Not a tag after all (`<` is invalid here): rescan from this `<`.
-            (None, b'<') => return Some(from + i),
+            (None, b'>') => return Ok(Some(from + i + 1)),
+            (None, b'<') if is_declaration(&tag[i..]) => return Err(ParseError::Doctype),
             _ => {}
         }
     }
-    None
+    Ok(None)
 }
 
 /// serde ignores the root element's name; WeChat's is always `<xml>`. Reads only the prolog.
@@ -1976,6 +1993,25 @@ mod tests {
                 assert!(matches!(result, Err(ParseError::Doctype)), "{xml}: {result:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_declaration_behind_a_cdata_opener_inside_a_tag_is_refused_not_a_panic() {
+        // Found by `fuzz/` (parse_push): quick-xml reads `<ToUserName\r<![CDATA[>` as one start
+        // tag, the guard took `<![CDATA[` for a never-closed section and stopped scanning, and
+        // the DOCTYPE between two pieces of text made quick-xml's deserializer panic.
+        let fuzzed = "<xml><ToUserName\r<![CDATA[>g<!doctyped>>";
+        let typed = "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>\
+                     <MsgType>text</MsgType><Content x <![CDATA[>a<!DOCTYPE b>c</Content></xml>";
+        // `<?>` is a whole (malformed) PI to quick-xml, not one running to the last `?>`.
+        let after_empty_pi = "<xml><Content>a<?><!DOCTYPE b>c</Content></xml>?>";
+        for xml in [fuzzed, typed, after_empty_pi] {
+            for result in all_entry_points(xml) {
+                assert!(matches!(result, Err(ParseError::Doctype)), "{xml:?}: {result:?}");
+            }
+        }
+        // A `<` inside a tag still does not hide what follows the tag's real end.
+        assert_eq!(flatten("<xml><A b <![CDATA[>x</A></xml>").unwrap(), vec![(s("A"), s("x"))]);
     }
 
     #[test]

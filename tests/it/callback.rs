@@ -12,7 +12,9 @@ use tagcast::wechat::message::{self, Inbound, Message};
 use tagcast::wechat::reply::Reply;
 use tagcast::wechat::signature;
 
-use crate::support::app::{ACCOUNT, AES_KEY, TestApp, event, now, spawn_app, spawn_app_with, text_message};
+use crate::support::app::{
+    ACCOUNT, AES_KEY, TestApp, event, now, spawn_app, spawn_app_dispatching, spawn_app_with, text_message,
+};
 use crate::support::shared::{fixture, shared_dir};
 
 #[tokio::test]
@@ -40,9 +42,7 @@ async fn stale_timestamps_are_rejected_unless_the_window_is_off() {
     assert_eq!(app.get(&format!("/wechat?{}&echostr=x", app.signed_query(stale, "1"))).await.status(), 403);
     assert_eq!(app.post(&app.signed_query(now() - 590, "1"), body.clone()).await.status(), 200);
 
-    let open =
-        spawn_app_with(|v| drop(v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into())), Dispatcher::default())
-            .await;
+    let open = spawn_app_with(|v| drop(v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into()))).await;
     assert_eq!(open.post(&open.signed_query(1_409_735_669, "1"), body).await.status(), 200);
     assert_eq!(open.stored_events().await, 1);
 }
@@ -79,15 +79,12 @@ async fn safe_mode_push_is_verified_decrypted_and_stored() {
 #[tokio::test]
 async fn official_compatible_mode_sample_is_accepted() {
     // The official WXBizMsgCrypt sample: its own token, key and AppID, and a 2014 timestamp.
-    let app = spawn_app_with(
-        |v| {
-            v.insert("WECHAT_TOKEN".into(), "spamtest".into());
-            v.insert("WECHAT_ENCODING_AES_KEY".into(), "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into());
-            v.insert("WECHAT_APPID".into(), "wx2c2769f8efd9abc2".into());
-            v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into());
-        },
-        Dispatcher::default(),
-    )
+    let app = spawn_app_with(|v| {
+        v.insert("WECHAT_TOKEN".into(), "spamtest".into());
+        v.insert("WECHAT_ENCODING_AES_KEY".into(), "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into());
+        v.insert("WECHAT_APPID".into(), "wx2c2769f8efd9abc2".into());
+        v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into());
+    })
     .await;
     let body = fixture("request_compat_mode_sample.xml");
     let query =
@@ -316,7 +313,7 @@ impl Handler for CountingReplier {
 
 async fn counting_app() -> (TestApp, Arc<AtomicUsize>) {
     let counter = Arc::new(AtomicUsize::new(0));
-    let app = spawn_app_with(|_| {}, Dispatcher::default().with(CountingReplier(Arc::clone(&counter)))).await;
+    let app = spawn_app_dispatching(|_| {}, Dispatcher::default().with(CountingReplier(Arc::clone(&counter)))).await;
     (app, counter)
 }
 

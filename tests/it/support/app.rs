@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use actix_web::dev::ServerHandle;
 use tagcast::config::Settings;
 use tagcast::inbox::Dispatcher;
+use tagcast::jobs::JobCtx;
 use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat};
 use tagcast::startup::Application;
 use tagcast::wechat::api::ApiClient;
@@ -30,6 +31,8 @@ pub struct TestApp {
     pub wechat: MockWeChat,
     /// The app's own WeChat API client.
     pub api: ApiClient,
+    /// What the app's background workers use.
+    pub jobs: JobCtx,
     mock_server: ServerHandle,
     pub crypt: MsgCrypt,
     pub token: String,
@@ -56,18 +59,36 @@ pub fn base_vars(db_url: &str) -> HashMap<String, String> {
         ("WECHAT_TOKEN", TOKEN),
         ("WECHAT_ENCODING_AES_KEY", AES_KEY),
         ("WECHAT_API_BASE", "http://127.0.0.1:9"),
+        ("TAGCAST_API_TOKEN", API_TOKEN),
+        ("TAGCAST_ROLE", "web"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }
 
+pub const API_TOKEN: &str = "test-api-token-0123456789";
+
+/// The real application (tagging engine and all), with background workers off: tests run
+/// pending work with [`TestApp::run_pending_jobs`].
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}, Dispatcher::default()).await
+    spawn_app_with(|_| {}).await
 }
 
-/// Spawns with variables changed by `customize` and pushes dispatched to `dispatcher`.
-pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher: Dispatcher) -> TestApp {
+/// [`spawn_app`] with variables changed by `customize`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    spawn(customize, None).await
+}
+
+/// [`spawn_app`] with pushes dispatched to `dispatcher` instead of the tagging engine.
+pub async fn spawn_app_dispatching(
+    customize: impl FnOnce(&mut HashMap<String, String>),
+    dispatcher: Dispatcher,
+) -> TestApp {
+    spawn(customize, Some(dispatcher)).await
+}
+
+async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher: Option<Dispatcher>) -> TestApp {
     tagcast::telemetry::init_for_tests();
     let db = TestDb::create().await;
     let mut vars = base_vars(&db.url());
@@ -91,7 +112,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     )
     .expect("test key");
     let token = vars.get("WECHAT_TOKEN").cloned().unwrap_or_else(|| TOKEN.to_owned());
-    let app = Application::build_with(settings.clone(), dispatcher).await.expect("application starts");
+    let app = match dispatcher {
+        Some(dispatcher) => Application::build_with(settings.clone(), dispatcher).await,
+        None => Application::build(settings.clone()).await,
+    }
+    .expect("application starts");
+    let jobs = app.jobs().cloned().expect("credentials are configured");
     let address = format!("http://127.0.0.1:{}", app.port());
     wechat.set_callback(Some(CallbackTarget {
         url: format!("{address}/wechat"),
@@ -112,6 +138,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
         http: reqwest::Client::new(),
         wechat,
         api,
+        jobs,
         mock_server: mock.handle,
         crypt,
         token,
@@ -176,6 +203,40 @@ impl TestApp {
 
     pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.http.get(format!("{}{path_and_query}", self.address)).send().await.expect("request sent")
+    }
+
+    /// Runs every due outbox delivery and job until none is left.
+    pub async fn run_pending_jobs(&self) {
+        tagcast::jobs::run_pending(&self.jobs).await.expect("background work runs");
+    }
+
+    /// A JSON API call with the bearer token; returns the status and the JSON body (or null).
+    pub async fn api_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.address)).bearer_auth(API_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.api_call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.api_call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn api_delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.api_call(reqwest::Method::DELETE, path, None).await
     }
 
     /// Reads what HTTP cannot show.

@@ -1,0 +1,82 @@
+//! The one error shape of the JSON API.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::tagging::TaggingError;
+
+/// A refusal: HTTP status, a snake_case code callers branch on, and a sentence for people.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send `Authorization: Bearer <TAGCAST_API_TOKEN>`")
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not answering; try again")
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}
+
+impl From<TaggingError> for ApiError {
+    fn from(error: TaggingError) -> Self {
+        let message = error.to_string();
+        match error {
+            TaggingError::TagExists(_) => Self::conflict("tag_exists", message),
+            TaggingError::WeChatTagLimit | TaggingError::LocalTagLimit => Self::unprocessable("tag_limit", message),
+            TaggingError::InvalidRule(_) => Self::invalid_request(message),
+            TaggingError::UnknownQuiz(_) => Self::unprocessable("unknown_quiz", message),
+            TaggingError::InvalidQuiz(_) => Self::unprocessable("invalid_quiz", message),
+            TaggingError::NoSuchTag => Self::not_found(message),
+            TaggingError::Pool(_) | TaggingError::Query(_) => {
+                tracing::error!(error = %error, "API call failed on the database");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        tracing::error!(%error, "no database connection for an API call");
+        Self::internal()
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        tracing::error!(%error, "API call failed on the database");
+        Self::internal()
+    }
+}

@@ -1,0 +1,26 @@
+//! `/api/v1/quizzes`.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::Pool;
+
+use super::{ApiError, Caller};
+use crate::domain::quiz::QuizSpec;
+use crate::store;
+use crate::tagging;
+
+pub async fn save_quiz(
+    pool: web::Data<Pool>,
+    caller: Caller,
+    body: web::Json<QuizSpec>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = body.into_inner();
+    tagging::save_quiz(&pool, &spec, &caller.name).await?;
+    Ok(HttpResponse::Created().json(spec))
+}
+
+pub async fn list_quizzes(pool: web::Data<Pool>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let client = pool.get().await?;
+    let mut quizzes: Vec<QuizSpec> = store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    quizzes.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(HttpResponse::Ok().json(quizzes))
+}

@@ -25,7 +25,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tagcast_bench_api".into());
+    let database_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tagcast_bench_api".into());
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 64);
     let seconds: u64 = env_or("BENCH_SECONDS", 5);
 

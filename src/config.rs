@@ -97,6 +97,9 @@ pub struct WeChatSettings {
     pub account_type: AccountType,
     /// Client-side pace per WeChat API (`TAGCAST_WECHAT_RATE_LIMITS`).
     pub rate_limits: crate::wechat::api::RateLimits,
+    /// How transient WeChat failures are retried (not configurable from the environment; tests
+    /// shorten it).
+    pub retry: crate::wechat::api::RetryPolicy,
 }
 
 /// Everything tagcast reads from its environment.
@@ -237,7 +240,16 @@ impl Settings {
         Ok(Self {
             database_url,
             bind,
-            wechat: WeChatSettings { appid, app_secret, token, encoding_aes_key, api_base, account_type, rate_limits },
+            wechat: WeChatSettings {
+                appid,
+                app_secret,
+                token,
+                encoding_aes_key,
+                api_base,
+                account_type,
+                rate_limits,
+                retry: crate::wechat::api::RetryPolicy::default(),
+            },
             admin_password,
             api_token,
             playbook,

@@ -31,6 +31,7 @@ pub fn api_client(settings: &Settings, pool: &deadpool_postgres::Pool) -> Option
     let secret = settings.wechat.app_secret.clone()?;
     let mut config = ApiConfig::new(settings.wechat.api_base.clone(), appid.clone(), secret);
     config.rate_limits = settings.wechat.rate_limits.clone();
+    config.retry = settings.wechat.retry.clone();
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
 

@@ -81,6 +81,11 @@ impl Control {
         }
     }
 
+    /// Drops the failures still queued for `path`.
+    pub fn clear(&mut self, path: &str) {
+        self.faults.remove(&normalize(path));
+    }
+
     /// Takes the next injected failure for `path`, if any.
     pub fn take_fault(&mut self, path: &str) -> Option<FaultKind> {
         let queue = self.faults.get_mut(path)?;

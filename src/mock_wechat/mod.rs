@@ -215,6 +215,11 @@ impl MockWeChat {
         self.state().control.inject(path, times, control::FaultKind::Http(status));
     }
 
+    /// Drops the failures still queued for `path`.
+    pub fn clear_failures(&self, path: &str) {
+        self.state().control.clear(path);
+    }
+
     /// Added to every API call (not to `/mock/` control calls) before it is handled.
     pub fn set_latency(&self, latency: Duration) {
         self.state().control.latency = latency;

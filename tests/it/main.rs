@@ -6,4 +6,5 @@ mod mock;
 mod startup;
 mod support;
 mod sync;
+mod tagging;
 mod wechat_api;

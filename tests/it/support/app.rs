@@ -105,7 +105,14 @@ async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher:
     });
     let mock = wechat.start(std::net::TcpListener::bind("127.0.0.1:0").expect("mock port")).expect("mock starts");
     vars.entry("WECHAT_API_BASE".to_owned()).and_modify(|v| *v = mock.url());
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
+    let mut settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
+    // WeChat's real pauses are seconds; the mock's faults need only milliseconds.
+    settings.wechat.retry = tagcast::wechat::api::RetryPolicy {
+        max_attempts: 4,
+        base_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(100),
+        max_elapsed: std::time::Duration::from_secs(3),
+    };
     let crypt = MsgCrypt::new(
         vars.get("WECHAT_ENCODING_AES_KEY").map_or(AES_KEY, String::as_str),
         vars.get("WECHAT_APPID").map_or(APPID, String::as_str),
@@ -148,6 +155,19 @@ async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher:
     }
 }
 
+/// A second application on a test's database.
+pub struct Instance {
+    pub address: String,
+    pub handle: ServerHandle,
+}
+
+impl Instance {
+    /// Stops it at once, as a crash would for whatever was not committed.
+    pub async fn kill(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -170,8 +190,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, query: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.post_to(&self.address, query, body).await
+    }
+
+    /// A push to another instance's callback.
+    pub async fn post_to(&self, address: &str, query: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.http
-            .post(format!("{}/wechat?{query}", self.address))
+            .post(format!("{address}/wechat?{query}"))
             .header("content-type", "text/xml")
             .body(body)
             .send()
@@ -182,6 +207,13 @@ impl TestApp {
     /// A plaintext-mode push, signed now.
     pub async fn push(&self, xml: &str) -> reqwest::Response {
         self.post(&self.signed_query(now(), "1234"), xml.to_owned()).await
+    }
+
+    /// A push, and the text of the passive reply (empty for `success`).
+    pub async fn push_for_reply(&self, xml: &str) -> String {
+        let response = self.push(xml).await;
+        assert_eq!(response.status(), 200);
+        reply_content(&response.text().await.expect("body"))
     }
 
     /// The query of a safe-mode push of `encrypt`, both signatures valid.
@@ -203,6 +235,22 @@ impl TestApp {
 
     pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.http.get(format!("{}{path_and_query}", self.address)).send().await.expect("request sent")
+    }
+
+    /// Another `tagcast serve` on the same database and mock (a second process, or the same one
+    /// restarted), with `TAGCAST_ROLE=role`. Stopped when the returned handle is.
+    pub async fn another_instance(&self, role: &str) -> Instance {
+        let mut settings = self.settings.clone();
+        settings.role = role.parse().expect("role");
+        settings.bind = "127.0.0.1:0".parse().expect("addr");
+        settings.wechat.api_base = url::Url::parse(&self.wechat.base_url().expect("mock")).expect("url");
+        let app = Application::build(settings).await.expect("second instance starts");
+        let instance = Instance {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            handle: app.handle(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        instance
     }
 
     /// Runs every due outbox delivery and job until none is left.
@@ -277,5 +325,28 @@ pub fn event(from: &str, event: &str, key: Option<&str>, create_time: i64) -> St
     format!(
         "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
          <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}</xml>"
+    )
+}
+
+/// The `Content` of a passive text reply, or "" for `success`.
+pub fn reply_content(body: &str) -> String {
+    if body == "success" {
+        return String::new();
+    }
+    tagcast::wechat::message::flatten(body)
+        .expect("reply is XML")
+        .into_iter()
+        .find(|(k, _)| k == "Content")
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// A location message at a place.
+pub fn location_message(from: &str, lat: f64, lng: f64, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>{lat}</Location_X>\
+         <Location_Y>{lng}</Location_Y><Scale>15</Scale><Label><![CDATA[somewhere]]></Label><MsgId>{msg_id}</MsgId></xml>",
+        now()
     )
 }

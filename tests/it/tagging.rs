@@ -1,0 +1,380 @@
+//! The tagging engine end to end: rules in through the callback, tags in the database, changes out
+//! through the outbox to the mock WeChat; the tag API and its limits; self-service commands and
+//! erasure; restarts and several workers.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::support::app::{TestApp, event, location_message, now, spawn_app, text_message};
+
+async fn create_rule(app: &TestApp, rule: serde_json::Value) -> i64 {
+    let (status, body) = app.api_post("/rules", rule).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().expect("rule id")
+}
+
+async fn tags_of(app: &TestApp, openid: &str) -> Vec<String> {
+    let (status, body) = app.api_get(&format!("/users/{openid}")).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body["tags"].clone()).expect("tag list")
+}
+
+/// The WeChat tag id of a local tag (after it reached WeChat).
+async fn wechat_id(app: &TestApp, path: &str) -> i64 {
+    let (_, tags) = app.api_get("/tags").await;
+    tags.as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["path"] == path)
+        .and_then(|t| t["wechat_tag_id"].as_i64())
+        .unwrap_or_else(|| panic!("{path} has no WeChat id: {tags}"))
+}
+
+fn batch_calls(app: &TestApp, path: &str) -> Vec<serde_json::Value> {
+    app.wechat.calls().into_iter().filter(|c| c.path == path && c.errcode == 0).map(|c| c.body).collect()
+}
+
+#[tokio::test]
+async fn every_rule_kind_tags_the_follower_and_reaches_wechat() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(6);
+    create_rule(&app, json!({"on": "click", "key": "NEW_ARRIVALS", "add": ["兴趣/新品"]})).await;
+    create_rule(&app, json!({"on": "view", "key": "https://shop.example/sale", "add": ["兴趣/促销"]})).await;
+    create_rule(&app, json!({"on": "keyword", "key": "营业时间", "add": ["行为/咨询"], "reply": "每天 9:00-21:00"}))
+        .await;
+    create_rule(
+        &app,
+        json!({"on": "subscribe", "key": "poster_spring", "add": ["渠道/春季海报"], "reply": "欢迎关注！"}),
+    )
+    .await;
+    create_rule(&app, json!({"on": "scan", "key": "store_42", "add": ["渠道/门店"]})).await;
+    create_rule(&app, json!({"on": "location", "key": "31.2304,121.4737,10", "add": ["地区/上海"]})).await;
+
+    let t = now();
+    assert_eq!(app.push_for_reply(&event(&fans[0], "CLICK", Some("NEW_ARRIVALS"), t)).await, "");
+    app.push(&event(&fans[1], "VIEW", Some("https://shop.example/sale"), t)).await;
+    assert_eq!(app.push_for_reply(&text_message(&fans[2], " 营业时间 ", 501)).await, "每天 9:00-21:00");
+    assert_eq!(app.push_for_reply(&event(&fans[3], "subscribe", Some("qrscene_poster_spring"), t)).await, "欢迎关注！");
+    app.push(&event(&fans[4], "SCAN", Some("store_42"), t)).await;
+    app.push(&location_message(&fans[5], 31.22, 121.48, 502)).await;
+    // Near misses change nothing.
+    app.push(&text_message(&fans[0], "营业时间?", 503)).await;
+    app.push(&location_message(&fans[0], 39.9, 116.4, 504)).await;
+
+    let expected = ["兴趣/新品", "兴趣/促销", "行为/咨询", "渠道/春季海报", "渠道/门店", "地区/上海"];
+    for (fan, path) in fans.iter().zip(expected) {
+        assert_eq!(tags_of(&app, fan).await, [path], "{fan}");
+    }
+    assert!(
+        app.wechat.calls().iter().all(|c| !c.path.contains("batchtagging")),
+        "nothing reaches WeChat from the callback"
+    );
+    app.run_pending_jobs().await;
+    for (fan, path) in fans.iter().zip(expected) {
+        assert_eq!(app.wechat.user_tags(fan), [wechat_id(&app, path).await], "{fan} on WeChat");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_hundred_and_twenty_clicks_go_out_in_three_batches_and_the_last_word_wins() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(120);
+    create_rule(&app, json!({"on": "click", "key": "VIP_CENTER", "add": ["兴趣/会员"]})).await;
+    create_rule(&app, json!({"on": "keyword", "key": "不要会员", "remove": ["兴趣/会员"]})).await;
+    let t = now();
+    let pushes: Vec<String> = fans.iter().map(|f| event(f, "CLICK", Some("VIP_CENTER"), t)).collect();
+    for chunk in pushes.chunks(40) {
+        join_all(chunk.iter().map(|xml| app.push(xml))).await;
+    }
+    // Fan 0 changes their mind before WeChat heard of it: add, then remove.
+    app.push(&text_message(&fans[0], "不要会员", 9_000)).await;
+    assert_eq!(app.count("SELECT count(*) FROM follower_tags").await, 119);
+
+    app.run_pending_jobs().await;
+    let tagging = batch_calls(&app, "/cgi-bin/tags/members/batchtagging");
+    assert_eq!(tagging.len(), 3, "119 adds in batches of at most 50");
+    assert!(tagging.iter().all(|c| c["openid_list"].as_array().expect("list").len() <= 50));
+    let sent: usize = tagging.iter().map(|c| c["openid_list"].as_array().expect("list").len()).sum();
+    assert_eq!(sent, 119);
+    assert!(app.wechat.user_tags(&fans[0]).is_empty(), "WeChat ends without the removed tag");
+    assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
+}
+
+#[tokio::test]
+async fn the_tag_api_validates_warns_and_keeps_within_wechat_limits() {
+    let app = spawn_app().await;
+    let (status, tag) =
+        app.api_post("/tags", json!({"path": " 肤质 / 油性 ", "sensitive": true, "description": "测验结果"})).await;
+    assert_eq!(status, 201, "{tag}");
+    assert_eq!(tag["path"], "肤质/油性");
+    assert_eq!(tag["sensitive"], true);
+    assert_eq!(tag["mirrored"], true);
+    assert_eq!(tag["warnings"], json!([]));
+    assert_eq!(tag["created_by"], "api");
+
+    let (status, body) = app.api_post("/tags", json!({"path": "肤质/油性"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("tag_exists")));
+    for bad in ["", "a//b", "a/b/c/d", "一二三四五六七八九十/一"] {
+        let (status, body) = app.api_post("/tags", json!({"path": bad})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_tag")), "{bad}: {body}");
+    }
+    let (status, body) = app.api_post("/tags", json!({"path": "x", "colour": "red"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("colour"));
+    let (status, body) = app.api_post("/tags", json!({"path": "A/家电类目未支付用户"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["warnings"].as_array().map(Vec::len), Some(1), "naming advice is a warning: {body}");
+
+    let unauthorized = app.http.get(format!("{}/api/v1/tags", app.address)).send().await.expect("sent");
+    assert_eq!(unauthorized.status(), 401);
+    let body: serde_json::Value = unauthorized.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    // WeChat's 100: the rest must be local-only, and work locally.
+    for i in 0..98 {
+        let (status, _) = app.api_post("/tags", json!({"path": format!("批量/t{i}")})).await;
+        assert_eq!(status, 201);
+    }
+    let (status, body) = app.api_post("/tags", json!({"path": "批量/多一个"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("tag_limit")), "{body}");
+    let (status, local) = app.api_post("/tags", json!({"path": "批量/多一个", "wechat": false})).await;
+    assert_eq!(status, 201);
+    assert_eq!(local["mirrored"], false);
+    // A rule naming a new tag when WeChat is full creates it local-only; it still tags followers.
+    let fans = app.wechat.seed_followers(1);
+    create_rule(&app, json!({"on": "click", "key": "K", "add": ["批量/本地"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("K"), now())).await;
+    assert_eq!(tags_of(&app, &fans[0]).await, ["批量/本地"]);
+    app.run_pending_jobs().await;
+    assert!(app.wechat.user_tags(&fans[0]).is_empty(), "local-only tags never reach WeChat");
+    assert!(batch_calls(&app, "/cgi-bin/tags/create").is_empty());
+
+    let (_, listed) = app.api_get("/tags").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(102));
+    let id = listed.as_array().expect("list").iter().find(|t| t["path"] == "批量/本地").expect("listed")["id"].clone();
+    assert_eq!(
+        listed.as_array().expect("list").iter().find(|t| t["path"] == "批量/本地").expect("listed")["members"],
+        1
+    );
+    let (status, _) = app.api_delete(&format!("/tags/{id}")).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.api_delete(&format!("/tags/{id}")).await.0, 404);
+    assert!(tags_of(&app, &fans[0]).await.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_mirrored_tag_deletes_it_on_wechat() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(2);
+    create_rule(&app, json!({"on": "click", "key": "K", "add": ["临时/活动"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("K"), now())).await;
+    app.run_pending_jobs().await;
+    let wechat_tag = wechat_id(&app, "临时/活动").await;
+    assert!(app.wechat.tags().iter().any(|t| t.0 == wechat_tag));
+    let (_, tags) = app.api_get("/tags").await;
+    let id = tags[0]["id"].as_i64().expect("id");
+    assert_eq!(app.api_delete(&format!("/tags/{id}")).await.0, 204);
+    app.run_pending_jobs().await;
+    assert!(!app.wechat.tags().iter().any(|t| t.0 == wechat_tag), "gone on WeChat");
+    assert_eq!(app.count("SELECT count(*) FROM jobs WHERE state = 'done'").await, 1);
+}
+
+#[tokio::test]
+async fn self_service_commands_list_and_delete_a_followers_tags() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    let fan = &fans[0];
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲", "兴趣/乙"]})).await;
+    assert_eq!(app.push_for_reply(&text_message(fan, "我的标签", 1)).await, "你目前还没有标签。");
+    app.push(&event(fan, "CLICK", Some("A"), now())).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(fan).len(), 2);
+    let listed = app.push_for_reply(&text_message(fan, "我的标签", 2)).await;
+    assert!(listed.starts_with("你的标签：兴趣/乙、兴趣/甲"), "{listed}");
+    assert_eq!(
+        app.push_for_reply(&text_message(fan, "删除我的标签", 3)).await,
+        "已删除你的全部 2 个标签（含微信端标签）。"
+    );
+    assert!(tags_of(&app, fan).await.is_empty());
+    app.run_pending_jobs().await;
+    assert!(app.wechat.user_tags(fan).is_empty(), "removed on WeChat too");
+}
+
+#[tokio::test]
+async fn erasing_a_follower_removes_their_data_and_their_wechat_tags() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(2);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    for fan in &fans {
+        app.push(&event(fan, "CLICK", Some("A"), now())).await;
+    }
+    app.run_pending_jobs().await;
+    assert_eq!(app.api_delete(&format!("/users/{}", fans[0])).await.0, 204);
+    assert_eq!(app.api_get(&format!("/users/{}", fans[0])).await.0, 404);
+    for table in ["followers", "events", "follower_tags"] {
+        let n = app.count(&format!("SELECT count(*) FROM {table} WHERE openid = '{}'", fans[0])).await;
+        assert_eq!(n, 0, "{table}");
+    }
+    app.run_pending_jobs().await;
+    assert!(app.wechat.user_tags(&fans[0]).is_empty());
+    assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1, "others untouched");
+    assert_eq!(app.api_delete("/users/o_never_seen").await.0, 404);
+}
+
+#[tokio::test]
+async fn unsubscribing_keeps_tags_locally_and_a_returning_follower_gets_them_back_on_wechat() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    let fan = &fans[0];
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    let t = now();
+    app.push(&event(fan, "CLICK", Some("A"), t - 30)).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(fan).len(), 1);
+
+    app.wechat.unsubscribe(fan);
+    app.push(&event(fan, "unsubscribe", None, t - 20)).await;
+    let (_, user) = app.api_get(&format!("/users/{fan}")).await;
+    assert_eq!(user["subscribed"], false);
+    assert_eq!(user["tags"], json!(["兴趣/甲"]), "kept locally");
+    app.run_pending_jobs().await;
+    assert!(app.wechat.user_tags(fan).is_empty());
+
+    app.wechat.add_follower(fan);
+    app.push(&event(fan, "subscribe", None, t - 10)).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(fan), [wechat_id(&app, "兴趣/甲").await], "back on WeChat");
+}
+
+#[tokio::test]
+async fn a_quiz_tags_by_score_reasks_invalid_answers_and_lets_followers_leave() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(2);
+    let quiz = json!({
+        "id": "mini",
+        "intro": "两个问题",
+        "question": [
+            {"text": "出油？", "options": [{"label": "A", "text": "多", "score": {"oily": 2}}, {"label": "B", "text": "少", "score": {"dry": 2}}]},
+            {"text": "年龄？", "options": [{"label": "A", "text": "25-30", "add": ["年龄/25-30岁"]}, {"label": "B", "text": "其他"}]}
+        ],
+        "result": [{"tag": "肤质/油性", "score": "oily", "min": 2}, {"tag": "肤质/干性", "score": "dry", "min": 2}]
+    });
+    let (status, body) = app.api_post("/quizzes", quiz).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app.api_post("/quizzes", json!({"id": "bad id", "question": []})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_quiz")), "{body}");
+    let (status, body) = app.api_post("/rules", json!({"on": "click", "key": "Q", "start_quiz": "nope"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_quiz")), "{body}");
+    create_rule(&app, json!({"on": "click", "key": "Q", "start_quiz": "mini"})).await;
+
+    let fan = &fans[0];
+    let first = app.push_for_reply(&event(fan, "CLICK", Some("Q"), now())).await;
+    assert!(first.starts_with("两个问题\n（1/2）出油？"), "{first}");
+    let reask = app.push_for_reply(&text_message(fan, "C", 1)).await;
+    assert!(reask.starts_with("请回复 A/B 中的一个选项。"), "{reask}");
+    assert!(app.push_for_reply(&text_message(fan, "a", 2)).await.starts_with("（2/2）年龄？"));
+    let last = app.push_for_reply(&text_message(fan, "A", 3)).await;
+    assert_eq!(last, "测验完成！你的标签：年龄/25-30岁、肤质/油性");
+    assert_eq!(tags_of(&app, fan).await, ["年龄/25-30岁", "肤质/油性"]);
+    assert_eq!(app.count("SELECT count(*) FROM quiz_answers").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM quiz_sessions").await, 0);
+    // After the quiz, text is text again.
+    assert_eq!(app.push_for_reply(&text_message(fan, "A", 4)).await, "");
+
+    let other = &fans[1];
+    app.push(&event(other, "CLICK", Some("Q"), now())).await;
+    app.push(&text_message(other, "B", 10)).await;
+    assert_eq!(app.push_for_reply(&text_message(other, "退出", 11)).await, "已退出测验，随时可以重新开始。");
+    assert!(tags_of(&app, other).await.is_empty());
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(fan).len(), 2);
+}
+
+#[tokio::test]
+async fn pending_changes_survive_a_killed_server_and_reach_wechat_exactly_once() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(30);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    // An instance that takes pushes but runs no workers, killed with its outbox full.
+    let web_only = app.another_instance("web").await;
+    let t = now();
+    for fan in &fans {
+        let response =
+            app.post_to(&web_only.address, &app.signed_query(now(), "1"), event(fan, "CLICK", Some("A"), t)).await;
+        assert_eq!(response.status(), 200);
+    }
+    web_only.kill().await;
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox").await, 30);
+    assert!(batch_calls(&app, "/cgi-bin/tags/members/batchtagging").is_empty());
+
+    // After the restart, two servers' background workers drain it side by side.
+    let restarted = app.another_instance("worker").await;
+    let other = app.another_instance("worker").await;
+    let started = std::time::Instant::now();
+    while app.count("SELECT count(*) FROM tag_outbox").await > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the workers never drained the outbox");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for call in batch_calls(&app, "/cgi-bin/tags/members/batchtagging") {
+        for openid in call["openid_list"].as_array().expect("list") {
+            *seen.entry(openid.as_str().expect("openid").to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|n| *n == 1), "a change sent twice: {seen:?}");
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox").await, 0);
+    restarted.kill().await;
+    other.kill().await;
+}
+
+#[tokio::test]
+async fn the_reconciler_repairs_drift_between_tagcast_and_wechat() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(3);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("A"), now())).await;
+    app.push(&event(&fans[1], "CLICK", Some("A"), now())).await;
+    app.run_pending_jobs().await;
+    let wechat_tag = wechat_id(&app, "兴趣/甲").await;
+    // Someone edits tags in WeChat's console: fan 0 loses it, fan 2 gains it.
+    app.api.batch_untag(wechat_tag, &fans[..1]).await.expect("untag");
+    app.api.batch_tag(wechat_tag, &fans[2..3]).await.expect("tag");
+
+    let report = tagcast::jobs::wechat_tags::reconcile(&app.jobs).await.expect("reconcile");
+    assert_eq!((report.tags_checked, report.added, report.removed), (1, 1, 1));
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[0]), [wechat_tag]);
+    assert!(app.wechat.user_tags(&fans[2]).is_empty());
+    let again = tagcast::jobs::wechat_tags::reconcile(&app.jobs).await.expect("reconcile");
+    assert_eq!((again.added, again.removed), (0, 0), "in step now");
+}
+
+#[tokio::test]
+async fn wechat_failures_are_retried_and_a_tag_is_created_before_first_use() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(2);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("A"), now())).await;
+    // WeChat right after creating a tag may not know it yet.
+    app.wechat.fail_next("/cgi-bin/tags/members/batchtagging", 1, 45159);
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[0]).len(), 1);
+    assert_eq!(batch_calls(&app, "/cgi-bin/tags/create").len(), 1);
+
+    // A longer outage: the change waits for its retry, nothing is lost.
+    app.push(&event(&fans[1], "CLICK", Some("A"), now())).await;
+    app.wechat.fail_next_http("/cgi-bin/tags/members/batchtagging", 50, 503);
+    app.run_pending_jobs().await;
+    let row = app.query("SELECT attempts, state, last_error FROM tag_outbox", &[]).await;
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0].get::<_, i32>(0), 1);
+    assert_eq!(row[0].get::<_, String>(1), "pending");
+    app.wechat.clear_failures("/cgi-bin/tags/members/batchtagging");
+    app.query("UPDATE tag_outbox SET run_at = now()", &[]).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
+}

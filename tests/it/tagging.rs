@@ -378,3 +378,28 @@ async fn wechat_failures_are_retried_and_a_tag_is_created_before_first_use() {
     app.run_pending_jobs().await;
     assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
 }
+
+#[tokio::test]
+async fn a_follower_at_wechats_twenty_tags_does_not_hold_up_the_batch() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(3);
+    // Fan 0 already carries 20 tags on WeChat (made in the console).
+    for i in 0..20 {
+        let id = app.wechat.create_tag(&format!("控制台{i}")).expect("tag");
+        app.wechat.tag_followers(id, &fans[..1]);
+    }
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    let t = now();
+    for fan in &fans {
+        app.push(&event(fan, "CLICK", Some("A"), t)).await;
+    }
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
+    assert_eq!(app.wechat.user_tags(&fans[2]).len(), 1);
+    assert_eq!(app.wechat.user_tags(&fans[0]).len(), 20);
+    let dead = app.query("SELECT openid, last_error FROM tag_outbox WHERE state = 'dead'", &[]).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].get::<_, String>(0), fans[0]);
+    assert!(dead[0].get::<_, String>(1).contains("45059"), "{}", dead[0].get::<_, String>(1));
+    assert_eq!(tags_of(&app, &fans[0]).await, ["兴趣/甲"], "kept locally");
+}

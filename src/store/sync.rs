@@ -118,12 +118,18 @@ pub async fn start_tags_phase(
             &[&ids, &names, &counts],
         )
         .await?;
-    let (current, pending) = match ids.split_first() {
+    start_next_tag(client, run, &ids).await
+}
+
+/// Makes the first of `tags` the one being paged through (clearing what the mirror knew of its
+/// members) and the rest pending; with none left, the tags phase is over.
+async fn start_next_tag(client: &impl GenericClient, run: &SyncRun, tags: &[i64]) -> Result<(), tokio_postgres::Error> {
+    let (current, pending) = match tags.split_first() {
         Some((first, rest)) => (Some(*first), rest.to_vec()),
         None => (None, Vec::new()),
     };
     if let Some(tag) = current {
-        clear_tag_members(client, tag).await?;
+        client.execute("DELETE FROM follower_wechat_tags WHERE tag_id = $1", &[&tag]).await?;
     }
     client
         .execute(
@@ -131,11 +137,6 @@ pub async fn start_tags_phase(
             &[&run.id, &SyncPhase::Tags.as_str(), &current, &pending],
         )
         .await?;
-    Ok(())
-}
-
-async fn clear_tag_members(client: &impl GenericClient, tag: i64) -> Result<(), tokio_postgres::Error> {
-    client.execute("DELETE FROM follower_wechat_tags WHERE tag_id = $1", &[&tag]).await?;
     Ok(())
 }
 
@@ -160,20 +161,7 @@ pub async fn import_tag_page(
 
 /// Moves on to the next tag, clearing what the mirror knew of its members.
 pub async fn advance_tag(client: &impl GenericClient, run: &SyncRun) -> Result<(), tokio_postgres::Error> {
-    let (current, pending) = match run.pending_tags.split_first() {
-        Some((first, rest)) => (Some(*first), rest.to_vec()),
-        None => (None, Vec::new()),
-    };
-    if let Some(tag) = current {
-        clear_tag_members(client, tag).await?;
-    }
-    client
-        .execute(
-            "UPDATE sync_runs SET current_tag = $2, pending_tags = $3, next_openid = '' WHERE id = $1",
-            &[&run.id, &current, &pending],
-        )
-        .await?;
-    Ok(())
+    start_next_tag(client, run, &run.pending_tags).await
 }
 
 /// Ends the import. Followers WeChat no longer lists are marked unsubscribed, unless they

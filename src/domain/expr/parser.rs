@@ -1,0 +1,501 @@
+//! Recursive descent over the grammar in the module docs, one token of lookahead, stopping at the
+//! first error with its column. Recursion happens only for `(` and `NOT`, and is capped at
+//! [`MAX_DEPTH`]; `AND`/`OR` chains are built in a loop.
+
+use super::lexer::{Lexer, Tok, Token};
+use super::{
+    CmpOp, Expr, ExprError, MAX_AMOUNT_CENTS, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_WINDOW_DAYS,
+    Window,
+};
+use crate::domain::tag::TagPath;
+
+/// The event predicates, as written in canonical form.
+const FUNCTIONS: [&str; 3] = ["clicked", "orders", "spent"];
+
+/// Parses a segment expression.
+///
+/// # Errors
+/// The first problem in reading order, with its 1-based character column: see [`ExprError`].
+pub fn parse(input: &str) -> Result<Expr, ExprError> {
+    if input.len() > MAX_INPUT_BYTES {
+        let col = input.char_indices().take_while(|(i, c)| i + c.len_utf8() <= MAX_INPUT_BYTES).count() + 1;
+        return Err(ExprError::new(
+            col,
+            format!("the expression is {} bytes long; at most {MAX_INPUT_BYTES} are allowed", input.len()),
+        ));
+    }
+    if input.trim().is_empty() {
+        return Err(ExprError::new(1, "empty expression: write a tag path such as \"肤质/油性\" or a predicate"));
+    }
+    let mut parser = Parser { lexer: Lexer::new(input), peeked: None, depth: 0 };
+    let expr = parser.or()?;
+    let next = parser.bump()?;
+    if next.tok != Tok::End {
+        let hint = match &next.tok {
+            Tok::RParen => "there is no `(` for this `)` to close".to_owned(),
+            Tok::Word(w) => match suggest(w, &["AND", "OR"]) {
+                Some(keyword) => format!("did you mean `{keyword}`?"),
+                None => "join expressions with AND or OR".to_owned(),
+            },
+            _ => "join expressions with AND or OR".to_owned(),
+        };
+        return Err(ExprError::new(
+            next.col,
+            format!("unexpected {} after a complete expression; {hint}", next.describe()),
+        ));
+    }
+    Ok(expr)
+}
+
+struct Parser<'a> {
+    lexer: Lexer<'a>,
+    peeked: Option<Token>,
+    /// Open `(` and `NOT`s around the current position.
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&mut self) -> Result<&Token, ExprError> {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.lexer.next_token()?);
+        }
+        Ok(self.peeked.as_ref().expect("just filled"))
+    }
+
+    fn bump(&mut self) -> Result<Token, ExprError> {
+        match self.peeked.take() {
+            Some(token) => Ok(token),
+            None => self.lexer.next_token(),
+        }
+    }
+
+    /// Consumes the next token if it is the keyword `kw`.
+    fn eat_keyword(&mut self, kw: &str) -> Result<bool, ExprError> {
+        let found = self.peek()?.is_keyword(kw);
+        if found {
+            self.bump()?;
+        }
+        Ok(found)
+    }
+
+    fn enter(&mut self, at: &Token) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError::new(at.col, format!("nesting deeper than {MAX_DEPTH} levels of `(` and `NOT`")));
+        }
+        Ok(())
+    }
+
+    fn or(&mut self) -> Result<Expr, ExprError> {
+        let mut lhs = self.and()?;
+        while self.eat_keyword("OR")? {
+            let rhs = self.and()?;
+            lhs = Expr::Or(Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn and(&mut self) -> Result<Expr, ExprError> {
+        let mut lhs = self.not()?;
+        while self.eat_keyword("AND")? {
+            let rhs = self.not()?;
+            lhs = Expr::And(Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn not(&mut self) -> Result<Expr, ExprError> {
+        if !self.peek()?.is_keyword("NOT") {
+            return self.atom();
+        }
+        let not = self.bump()?;
+        self.enter(&not)?;
+        let inner = self.not()?;
+        self.depth -= 1;
+        Ok(Expr::Not(Box::new(inner)))
+    }
+
+    fn atom(&mut self) -> Result<Expr, ExprError> {
+        let token = self.bump()?;
+        match &token.tok {
+            Tok::LParen => {
+                self.enter(&token)?;
+                let inner = self.or()?;
+                let close = self.bump()?;
+                match close.tok {
+                    Tok::RParen => {}
+                    Tok::End => {
+                        return Err(ExprError::new(
+                            close.col,
+                            format!("missing `)`: the `(` at column {} is never closed", token.col),
+                        ));
+                    }
+                    _ => {
+                        return Err(ExprError::new(
+                            close.col,
+                            format!(
+                                "expected AND, OR or `)` to close the `(` at column {}, found {}",
+                                token.col,
+                                close.describe()
+                            ),
+                        ));
+                    }
+                }
+                self.depth -= 1;
+                Ok(inner)
+            }
+            Tok::Str(raw) => TagPath::parse(raw)
+                .map(Expr::Tag)
+                .map_err(|e| ExprError::new(token.col, format!("invalid tag path: {e}"))),
+            Tok::Word(word) => {
+                let name = word.to_ascii_lowercase();
+                if FUNCTIONS.contains(&name.as_str()) {
+                    return self.predicate(&name);
+                }
+                Err(self.unknown_word(word, &token))
+            }
+            Tok::End => Err(ExprError::new(
+                token.col,
+                "unexpected end of the expression: expected a tag path in double quotes, `NOT`, `(` or a \
+                 predicate such as orders(30d) >= 1",
+            )),
+            _ => Err(ExprError::new(
+                token.col,
+                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe()),
+            )),
+        }
+    }
+
+    /// The error for a word where an operand should start.
+    fn unknown_word(&mut self, word: &str, token: &Token) -> ExprError {
+        if ["AND", "OR", "NOT"].iter().any(|kw| token.is_keyword(kw)) {
+            let message = format!("expected a tag path, `NOT`, `(` or a predicate, found {}", token.describe());
+            return ExprError::new(token.col, message);
+        }
+        // A lexical error after the word (`肤质/干性`) must not hide the word's own problem.
+        let called = matches!(self.peek(), Ok(next) if next.tok == Tok::LParen);
+        let message = match suggest(word, &FUNCTIONS) {
+            Some(name) => format!("unknown function `{word}`; did you mean `{name}`?"),
+            None if called => format!("unknown function `{word}`; the functions are clicked, orders and spent"),
+            None if word.starts_with(|c: char| c.is_ascii_digit()) => {
+                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe())
+            }
+            None => format!("unexpected {}; tag paths must be in double quotes, like \"{word}\"", token.describe()),
+        };
+        ExprError::new(token.col, message)
+    }
+
+    /// After a function name: `(` arguments `)` and the comparison.
+    fn predicate(&mut self, name: &str) -> Result<Expr, ExprError> {
+        let open = self.bump()?;
+        if open.tok != Tok::LParen {
+            return Err(ExprError::new(open.col, format!("expected `(` after `{name}`, found {}", open.describe())));
+        }
+        let key = if name == "clicked" {
+            let key = self.bump()?;
+            let Tok::Str(raw) = &key.tok else {
+                return Err(ExprError::new(
+                    key.col,
+                    format!(
+                        "expected the menu key in double quotes, like clicked(\"KEY\", 7d), found {}",
+                        key.describe()
+                    ),
+                ));
+            };
+            check_key(raw).map_err(|message| ExprError::new(key.col, message))?;
+            let comma = self.bump()?;
+            if comma.tok != Tok::Comma {
+                return Err(ExprError::new(
+                    comma.col,
+                    format!(
+                        "expected `,` and a window after the key, like clicked(\"KEY\", 7d), found {}",
+                        comma.describe()
+                    ),
+                ));
+            }
+            Some(raw.clone())
+        } else {
+            None
+        };
+        let window = self.window()?;
+        let close = self.bump()?;
+        if close.tok != Tok::RParen {
+            let message = match close.tok {
+                Tok::End => format!("missing `)`: the `(` of `{name}` at column {} is never closed", open.col),
+                _ => format!("expected `)` after the window, found {}", close.describe()),
+            };
+            return Err(ExprError::new(close.col, message));
+        }
+        let op = if let Tok::Op(op) = self.peek()?.tok {
+            self.bump()?;
+            op
+        } else if let Some(key) = key {
+            // A plain `clicked(..)` means at least one click.
+            return Ok(Expr::Clicked { key, window, op: CmpOp::Ge, count: 1 });
+        } else {
+            let next = self.bump()?;
+            let written = format!("{name}({window})");
+            return Err(ExprError::new(
+                next.col,
+                format!("missing comparison after `{written}`, like `{written} >= 1`; found {}", next.describe()),
+            ));
+        };
+        let number = self.bump()?;
+        let text = match &number.tok {
+            Tok::Word(text) if text.starts_with(|c: char| c.is_ascii_digit() || c == '.') => text,
+            _ => {
+                let message = format!("expected a number after `{op}`, found {}", number.describe());
+                return Err(ExprError::new(number.col, message));
+            }
+        };
+        let parsed = if name == "spent" { parse_amount(text) } else { parse_count(text, name) };
+        let value = parsed.map_err(|message| ExprError::new(number.col, message))?;
+        Ok(match (name, key) {
+            (_, Some(key)) => Expr::Clicked { key, window, op, count: value },
+            ("orders", None) => Expr::Orders { window, op, count: value },
+            _ => Expr::Spent { window, op, cents: value },
+        })
+    }
+
+    fn window(&mut self) -> Result<Window, ExprError> {
+        let token = self.bump()?;
+        let Tok::Word(word) = &token.tok else {
+            return Err(ExprError::new(
+                token.col,
+                format!("expected a window like `7d`, `24h` or `all`, found {}", token.describe()),
+            ));
+        };
+        parse_window(word).map_err(|message| ExprError::new(token.col, message))
+    }
+}
+
+/// A menu key as WeChat allows it: 1–128 bytes, no control characters.
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the menu key is empty".to_owned());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("the menu key is {} bytes; WeChat keys have at most {MAX_KEY_BYTES}", key.len()));
+    }
+    if key.chars().any(char::is_control) {
+        return Err("the menu key contains a control character".to_owned());
+    }
+    Ok(())
+}
+
+fn parse_window(word: &str) -> Result<Window, String> {
+    if word.eq_ignore_ascii_case("all") {
+        return Ok(Window::All);
+    }
+    let bad = || format!("bad window `{word}`: write days like `7d`, hours like `24h`, or `all`");
+    let (digits, unit) = word.split_at(word.len() - word.chars().last().map_or(0, char::len_utf8));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let max_hours = u64::from(MAX_WINDOW_DAYS) * 24;
+    let (limit, make): (u64, fn(u32) -> Window) = match unit {
+        "d" | "D" => (u64::from(MAX_WINDOW_DAYS), Window::Days),
+        "h" | "H" => (max_hours, Window::Hours),
+        _ => return Err(bad()),
+    };
+    let too_long = || format!("window `{word}` is longer than {MAX_WINDOW_DAYS} days ({max_hours}h)");
+    // Digits only, so a parse failure means the number overflowed.
+    let n: u64 = digits.parse().map_err(|_| too_long())?;
+    if n == 0 {
+        return Err(format!("window `{word}` is empty; use at least 1"));
+    }
+    if n > limit {
+        return Err(too_long());
+    }
+    Ok(make(u32::try_from(n).map_err(|_| too_long())?))
+}
+
+/// A count: a whole number from 0 to [`MAX_COUNT`].
+fn parse_count(text: &str, name: &str) -> Result<i64, String> {
+    if text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("`{text}`: {name} counts are whole numbers"));
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a whole number, found `{text}`"));
+    }
+    match text.parse::<i64>() {
+        Ok(n) if n <= MAX_COUNT => Ok(n),
+        _ => Err(format!("`{text}` is too large; counts go up to {MAX_COUNT}")),
+    }
+}
+
+/// An amount in yuan with at most two decimals, as cents, from 0 to [`MAX_AMOUNT_CENTS`].
+fn parse_amount(text: &str) -> Result<i64, String> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || (text.contains('.') && frac.is_empty()) {
+        return Err(format!("expected an amount in yuan like `500` or `499.5`, found `{text}`"));
+    }
+    if frac.len() > 2 {
+        return Err(format!("`{text}` has more than 2 decimal places; amounts are in yuan to the cent"));
+    }
+    let too_large = || format!("`{text}` is too large; amounts go up to {} yuan", MAX_AMOUNT_CENTS / 100);
+    let yuan: i64 = whole.parse().map_err(|_| too_large())?;
+    let cents: i64 = format!("{frac:0<2}").parse().expect("two ASCII digits");
+    let total = yuan.checked_mul(100).and_then(|c| c.checked_add(cents)).ok_or_else(too_large)?;
+    if total > MAX_AMOUNT_CENTS {
+        return Err(too_large());
+    }
+    Ok(total)
+}
+
+/// The candidate `word` is probably a misspelling of (case-insensitive edit distance ≤ 2, or a
+/// prefix of at least 3 letters), if any.
+fn suggest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let word = word.to_lowercase();
+    candidates.iter().copied().find(|c| {
+        let c = c.to_lowercase();
+        let close = edit_distance(&word, &c) <= 2.min(c.len() / 2);
+        close || (word.chars().count() >= 3 && c.starts_with(&word))
+    })
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `input`, expecting an error at `col` whose message contains `fragment`.
+    #[track_caller]
+    fn rejects(input: &str, col: usize, fragment: &str) {
+        let err = parse(input).expect_err(input);
+        assert_eq!(err.position, col, "{input}: {err}");
+        assert!(err.message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
+        assert_eq!(err.to_string(), format!("column {col}: {}", err.message));
+    }
+
+    #[test]
+    fn malformed_expressions_report_the_column_in_characters() {
+        // `"肤质/油性"` is 7 characters (but 17 bytes): the columns after it prove characters are counted.
+        rejects("", 1, "empty expression");
+        rejects("   ", 1, "empty expression");
+        rejects(r#""肤质/油性" AND"#, 12, "unexpected end");
+        rejects(r#""肤质/油性" AND click("K", 7d)"#, 13, "unknown function `click`; did you mean `clicked`?");
+        rejects(r#""肤质/油性" OR order(7d) > 1"#, 12, "did you mean `orders`?");
+        rejects(r#""肤质/油性" OR frobnicate(7d)"#, 12, "the functions are clicked, orders and spent");
+        rejects(r#""肤质/油性" OR "未闭合"#, 12, "unterminated string");
+        rejects(r#"("肤质/油性" OR "状态/已购""#, 20, "missing `)`: the `(` at column 1");
+        rejects(r#"("肤质/油性" "状态/已购")"#, 10, "expected AND, OR or `)`");
+        rejects(r#""肤质/油性" AND clicked("K", 7x)"#, 26, "bad window `7x`");
+        rejects(r#""肤质/油性" AND orders(30d)"#, 24, "missing comparison after `orders(30d)`");
+        rejects(r#""肤质/油性" AND orders(30d) AND "VIP""#, 25, "missing comparison after `orders(30d)`");
+        rejects(r#""肤质/油性" "状态/已购""#, 9, "unexpected `\"状态/已购\"` after a complete expression");
+        rejects(r#""肤质/油性" OR 30d"#, 12, "found `30d`");
+        rejects(r#""肤质/油性" ANDD "VIP""#, 9, "did you mean `AND`?");
+        rejects(r#""肤质/油性")"#, 8, "no `(` for this `)`");
+        rejects(r#""肤质/油性" AND "状态//已购""#, 13, "invalid tag path: level 2");
+        rejects(r#""肤质/油性" AND "a/b/c/d""#, 13, "at most 3");
+        rejects(r#""肤质/油性" AND AND "VIP""#, 13, "found `AND`");
+        rejects(r#""肤质/油性" AND NOT"#, 16, "unexpected end");
+        rejects(r#""肤质/油性" AND 肤质/干性"#, 13, "tag paths must be in double quotes");
+        rejects(r#"“肤质/油性”"#, 1, "straight double quotes");
+        rejects(r#""肤质/油性" AND （"VIP"）"#, 13, "full-width `（`");
+        rejects(r#""肤质/油性" && "VIP""#, 9, "write `AND`");
+        rejects(r#""肤质/油性\n""#, 7, "unknown escape `\\n`");
+    }
+
+    #[test]
+    fn malformed_predicates_say_what_to_write() {
+        rejects("orders >= 1", 8, "expected `(` after `orders`");
+        rejects("orders(30d) => 1", 14, "expected a number after `=`");
+        rejects("orders(30d) == 1", 13, "write `=`");
+        rejects("orders(30d) >= -1", 16, "cannot be negative");
+        rejects("orders(30d) >= 1.5", 16, "whole numbers");
+        rejects("orders(30d) >= 1e3", 16, "expected a whole number");
+        rejects(r#"orders(30d) = AND "VIP""#, 15, "expected a number after `=`, found `AND`");
+        rejects("orders(0x) > 1", 8, "bad window `0x`");
+        rejects("orders(30d) >= 99999999999999999999999", 16, "too large");
+        rejects("orders(30d) >=", 15, "expected a number after `>=`");
+        rejects("orders(30d >= 1", 12, "expected `)` after the window");
+        rejects("orders(30d", 11, "missing `)`: the `(` of `orders` at column 7");
+        rejects("orders()", 8, "expected a window");
+        rejects("orders(0d) > 1", 8, "use at least 1");
+        rejects("orders(3651d) > 1", 8, "longer than 3650 days");
+        rejects("orders(87601h) > 1", 8, "longer than 3650 days (87600h)");
+        rejects("orders(99999999999999999999999d) > 1", 8, "longer than 3650 days");
+        rejects("orders(d) > 1", 8, "bad window `d`");
+        rejects("orders(7 d) > 1", 8, "bad window `7`");
+        rejects("orders(7天) > 1", 8, "bad window `7天`");
+        rejects("spent(90d) >= 1.234", 15, "more than 2 decimal places");
+        rejects("spent(90d) >= 1.", 15, "expected an amount in yuan");
+        rejects("spent(90d) >= .5", 15, "expected an amount in yuan");
+        rejects("spent(90d) >= 1000000001", 15, "too large");
+        rejects(r#"clicked(KEY, 7d)"#, 9, "expected the menu key in double quotes");
+        rejects(r#"clicked("KEY")"#, 14, "expected `,` and a window");
+        rejects(r#"clicked("", 7d)"#, 9, "the menu key is empty");
+        rejects(&format!(r#"clicked("{}", 7d)"#, "k".repeat(129)), 9, "at most 128");
+        rejects(r#"clicked("K", 7d) >= 1.5"#, 21, "clicked counts are whole numbers");
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        let deep = format!("{}\"A\"{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        rejects(&deep, MAX_DEPTH + 1, "nesting deeper than 64");
+        let deep_not = format!("{}\"A\"", "NOT ".repeat(MAX_DEPTH + 1));
+        rejects(&deep_not, MAX_DEPTH * 4 + 1, "nesting deeper than 64");
+        // Mixed: 32 `(` and 33 `NOT`s.
+        let mixed = format!("{}\"A\"{}", "NOT (".repeat(32) + "NOT ", ")".repeat(32));
+        rejects(&mixed, 32 * 5 + 1, "nesting deeper");
+
+        // Exactly at the limits is fine.
+        let deepest = format!("{}\"A\"{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&deepest).is_ok());
+        let longest = format!("\"A\"{}", " ".repeat(MAX_INPUT_BYTES - 3));
+        assert!(parse(&longest).is_ok());
+
+        // One byte over; the column is the first character past the limit, in characters.
+        let too_long = format!("\"肤质\"{}", " ".repeat(MAX_INPUT_BYTES - 7));
+        assert_eq!(too_long.len(), MAX_INPUT_BYTES + 1);
+        rejects(&too_long, 4 + (MAX_INPUT_BYTES - 8) + 1, "at most 4096");
+    }
+
+    #[test]
+    fn windows_numbers_and_amounts_parse_at_their_bounds() {
+        assert_eq!(parse_window("3650d"), Ok(Window::Days(3650)));
+        assert_eq!(parse_window("87600h"), Ok(Window::Hours(87600)));
+        assert_eq!(parse_window("1H"), Ok(Window::Hours(1)));
+        assert_eq!(parse_window("ALL"), Ok(Window::All));
+        assert_eq!(parse_count("0", "orders"), Ok(0));
+        assert_eq!(parse_count("1000000000", "orders"), Ok(MAX_COUNT));
+        assert!(parse_count("1000000001", "orders").is_err());
+        assert_eq!(parse_amount("0"), Ok(0));
+        assert_eq!(parse_amount("499.5"), Ok(49_950));
+        assert_eq!(parse_amount("499.05"), Ok(49_905));
+        assert_eq!(parse_amount("007.10"), Ok(710));
+        assert_eq!(parse_amount("1000000000"), Ok(MAX_AMOUNT_CENTS));
+        assert!(parse_amount("1000000000.01").is_err());
+        assert!(parse_amount("1.2.3").is_err());
+    }
+
+    #[test]
+    fn suggestions_are_for_near_misses_only() {
+        assert_eq!(suggest("click", &FUNCTIONS), Some("clicked"));
+        assert_eq!(suggest("CLICKS", &FUNCTIONS), Some("clicked"));
+        assert_eq!(suggest("spend", &FUNCTIONS), Some("spent"));
+        assert_eq!(suggest("order", &FUNCTIONS), Some("orders"));
+        assert_eq!(suggest("VIP", &FUNCTIONS), None);
+        assert_eq!(suggest("肤质", &FUNCTIONS), None);
+        assert_eq!(suggest("ANDD", &["AND", "OR"]), Some("AND"));
+        assert_eq!(suggest("x", &["AND", "OR"]), None);
+    }
+}

@@ -23,7 +23,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tagcast_bench_outbox".into());
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tagcast_bench_outbox".into());
     let changes: usize = env_or("BENCH_CHANGES", 20_000);
     let latency_ms: u64 = env_or("BENCH_LATENCY_MS", 20);
     let pace: f64 = env_or("BENCH_PACE", 100.0);
@@ -82,7 +83,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     samples.lock().expect("samples").push((Instant::now(), calls));
     let tagged = mock.tags().iter().find(|t| t.1 == "压测/标签").map_or(0, |t| t.2);
     let busiest = busiest_second(&samples.lock().expect("samples"));
-    println!("| scenario | changes | latency | pace | time | changes/s | calls | busiest 1 s window | tagged on the mock |");
+    println!(
+        "| scenario | changes | latency | pace | time | changes/s | calls | busiest 1 s window | tagged on the mock |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     println!(
         "| outbox → batchtagging | {changes} | {latency_ms} ms | {pace}/s | {:.2} s | {:.0} | {calls} | {busiest} calls | {tagged} |",

@@ -245,10 +245,7 @@ impl TestApp {
         settings.bind = "127.0.0.1:0".parse().expect("addr");
         settings.wechat.api_base = url::Url::parse(&self.wechat.base_url().expect("mock")).expect("url");
         let app = Application::build(settings).await.expect("second instance starts");
-        let instance = Instance {
-            address: format!("http://127.0.0.1:{}", app.port()),
-            handle: app.handle(),
-        };
+        let instance = Instance { address: format!("http://127.0.0.1:{}", app.port()), handle: app.handle() };
         tokio::spawn(app.run_until_stopped());
         instance
     }

@@ -56,46 +56,68 @@ pub struct QuizResult {
     pub max: Option<i64>,
 }
 
+/// Where in a quiz a problem is, so a playbook can point at its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuizPart {
+    /// The quiz as a whole (its id, its list of questions).
+    Quiz,
+    /// Question `n` (0-based).
+    Question(usize),
+    /// Option `option` of question `question` (both 0-based).
+    Option { question: usize, option: usize },
+    /// Result `n` (0-based).
+    Result(usize),
+}
+
 impl QuizSpec {
     /// Every problem at once, each a sentence naming where it is.
     pub fn problems(&self) -> Vec<String> {
+        self.located_problems().into_iter().map(|(_, problem)| problem).collect()
+    }
+
+    /// [`QuizSpec::problems`], each with the part of the quiz it is about.
+    pub fn located_problems(&self) -> Vec<(QuizPart, String)> {
         let mut problems = Vec::new();
         if self.id.trim().is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            problems.push(format!("quiz id `{}` must be letters, digits, `_` or `-`", self.id));
+            problems.push((QuizPart::Quiz, format!("quiz id `{}` must be letters, digits, `_` or `-`", self.id)));
         }
         if self.questions.is_empty() {
-            problems.push(format!("quiz `{}` has no question", self.id));
+            problems.push((QuizPart::Quiz, format!("quiz `{}` has no question", self.id)));
         }
         let mut scores_given = std::collections::BTreeSet::new();
         for (q, question) in self.questions.iter().enumerate() {
             if question.text.trim().is_empty() {
-                problems.push(format!("question {} has no text", q + 1));
+                problems.push((QuizPart::Question(q), format!("question {} has no text", q + 1)));
             }
             if question.options.len() < 2 {
-                problems.push(format!("question {} needs at least 2 options", q + 1));
+                problems.push((QuizPart::Question(q), format!("question {} needs at least 2 options", q + 1)));
             }
             let mut labels = std::collections::BTreeSet::new();
-            for option in &question.options {
+            for (o, option) in question.options.iter().enumerate() {
+                let at = QuizPart::Option { question: q, option: o };
                 let label = normalize_answer(&option.label);
                 if label.is_empty() {
-                    problems.push(format!("question {} has an option without a label", q + 1));
+                    problems.push((at, format!("question {} has an option without a label", q + 1)));
                 } else if label == EXIT_WORD {
-                    problems.push(format!(
-                        "question {}: `{EXIT_WORD}` is how followers leave; choose another label",
-                        q + 1
+                    problems.push((
+                        at,
+                        format!("question {}: `{EXIT_WORD}` is how followers leave; choose another label", q + 1),
                     ));
                 } else if !labels.insert(label) {
-                    problems.push(format!("question {} has the label `{}` twice", q + 1, option.label));
+                    problems.push((at, format!("question {} has the label `{}` twice", q + 1, option.label)));
                 }
                 scores_given.extend(option.score.keys().cloned());
             }
         }
-        for result in &self.results {
+        for (r, result) in self.results.iter().enumerate() {
             if !scores_given.contains(&result.score) {
-                problems.push(format!("result `{}` reads score `{}`, which no option gives", result.tag, result.score));
+                problems.push((
+                    QuizPart::Result(r),
+                    format!("result `{}` reads score `{}`, which no option gives", result.tag, result.score),
+                ));
             }
             if result.max.is_some_and(|max| max <= result.min) {
-                problems.push(format!("result `{}`: max must be above min", result.tag));
+                problems.push((QuizPart::Result(r), format!("result `{}`: max must be above min", result.tag)));
             }
         }
         problems

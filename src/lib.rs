@@ -7,6 +7,7 @@
 //! - [`inbox`]: durable, exactly-once intake of pushes with group commit, and the dispatcher.
 //! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`).
 //! - [`sync`]: the resumable import of followers and tags; [`demo`]: demo mode.
+//! - [`playbook`]: applying TOML playbooks of tags, rules and quizzes (checked in [`domain::playbook`]).
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod inbox;
 pub mod jobs;
 pub mod mock_wechat;
+pub mod playbook;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -2,7 +2,7 @@
 //! WeChat's limits, rules and quizzes whose tags exist, deleting tags, and erasing a follower.
 //! Each runs in one transaction; none calls WeChat (the outbox and jobs do).
 
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSpec;
@@ -71,13 +71,23 @@ pub struct TagRequest {
 pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
+    let row = create_tag_in(&txn, request, actor).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// [`create_tag`] inside the caller's transaction (a playbook applies everything in one).
+///
+/// # Errors
+/// As [`create_tag`].
+pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
     // One creator at a time, so two requests cannot both take WeChat's last slot.
     txn.execute("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
     let total: i64 = txn.query_one("SELECT count(*) FROM tags", &[]).await?.get(0);
     if total >= LOCAL_TAG_LIMIT {
         return Err(TaggingError::LocalTagLimit);
     }
-    if request.wechat && store::tags::count_mirrored(&txn).await? >= wechat_tag_capacity(&txn).await? {
+    if request.wechat && store::tags::count_mirrored(txn).await? >= wechat_tag_capacity(txn).await? {
         let exists = txn.query_opt("SELECT 1 FROM tags WHERE path = $1", &[&request.path.as_str()]).await?;
         return Err(match exists {
             Some(_) => TaggingError::TagExists(request.path.to_string()),
@@ -92,10 +102,7 @@ pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Resul
         when_expr: request.when_expr.as_deref(),
         created_by: actor,
     };
-    let row =
-        store::tags::insert_tag(&txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
-    txn.commit().await?;
-    Ok(row)
+    store::tags::insert_tag(txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))
 }
 
 /// Creates the tags a rule or quiz names that do not exist yet: mirrored while WeChat has room.
@@ -122,15 +129,24 @@ pub async fn create_rule(pool: &Pool, spec: &RuleSpec, actor: &str) -> Result<i6
     spec.validate().map_err(TaggingError::InvalidRule)?;
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
+    let id = create_rule_in(&txn, spec, actor).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// [`create_rule`] inside the caller's transaction.
+///
+/// # Errors
+/// As [`create_rule`].
+pub async fn create_rule_in(txn: &Transaction<'_>, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
+    spec.validate().map_err(TaggingError::InvalidRule)?;
     if let Some(quiz) = &spec.start_quiz {
         if txn.query_opt("SELECT 1 FROM quizzes WHERE id = $1", &[quiz]).await?.is_none() {
             return Err(TaggingError::UnknownQuiz(quiz.clone()));
         }
     }
-    ensure_tags(&txn, spec.add.iter().chain(&spec.remove), actor).await?;
-    let id = store::rules::insert_rule(&txn, spec, actor).await?;
-    txn.commit().await?;
-    Ok(id)
+    ensure_tags(txn, spec.add.iter().chain(&spec.remove), actor).await?;
+    Ok(store::rules::insert_rule(txn, spec, actor).await?)
 }
 
 /// Validates and stores (or replaces) a quiz, creating the tags it can give; false when it was
@@ -145,10 +161,22 @@ pub async fn save_quiz(pool: &Pool, spec: &QuizSpec, actor: &str) -> Result<bool
     }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    ensure_tags(&txn, spec.tag_paths(), actor).await?;
-    let changed = store::quizzes::upsert_quiz(&txn, spec).await?;
+    let changed = save_quiz_in(&txn, spec, actor).await?;
     txn.commit().await?;
     Ok(changed)
+}
+
+/// [`save_quiz`] inside the caller's transaction.
+///
+/// # Errors
+/// As [`save_quiz`].
+pub async fn save_quiz_in(txn: &Transaction<'_>, spec: &QuizSpec, actor: &str) -> Result<bool, TaggingError> {
+    let problems = spec.problems();
+    if !problems.is_empty() {
+        return Err(TaggingError::InvalidQuiz(problems));
+    }
+    ensure_tags(txn, spec.tag_paths(), actor).await?;
+    Ok(store::quizzes::upsert_quiz(txn, spec).await?)
 }
 
 /// Deletes a tag locally and queues its deletion on WeChat.

@@ -116,14 +116,30 @@ impl Parsed {
     /// # Errors
     /// Every problem found.
     pub fn finish(self, quiz_exists: impl Fn(&str) -> bool) -> Result<Playbook, Vec<Problem>> {
+        self.finish_with(|id| Some(quiz_exists(id)))
+    }
+
+    /// [`Parsed::finish`] when there is no way to look quizzes up: those started from outside
+    /// the playbook are problems that say so.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn finish_unable_to_look_up(self) -> Result<Playbook, Vec<Problem>> {
+        self.finish_with(|_| None)
+    }
+
+    /// `lookup` says whether a quiz exists, `None` when it cannot tell.
+    fn finish_with(self, lookup: impl Fn(&str) -> Option<bool>) -> Result<Playbook, Vec<Problem>> {
         let mut problems = self.problems;
         for (line, id) in &self.outside_quizzes {
-            if !quiz_exists(id) {
-                problems.push(Problem {
-                    line: *line,
-                    message: format!("no quiz `{id}`: define it in this playbook (or create it before applying)"),
-                });
-            }
+            let message = match lookup(id) {
+                Some(true) => continue,
+                Some(false) => format!("no quiz `{id}`: define it in this playbook (or create it before applying)"),
+                None => format!(
+                    "quiz `{id}` is not in this playbook, and the database could not be read to see whether it exists"
+                ),
+            };
+            problems.push(Problem { line: *line, message });
         }
         if problems.is_empty() {
             Ok(self.playbook)

@@ -94,6 +94,43 @@ pub async fn get_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagR
     Ok(client.query_opt(&sql, &[&id]).await?.map(|r| tag_from_row(&r, r.get(10))))
 }
 
+/// One tag by path, with its member count.
+pub async fn get_tag_by_path(
+    client: &impl GenericClient,
+    path: &TagPath,
+) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t WHERE t.path = $1"
+    );
+    Ok(client.query_opt(&sql, &[&path.as_str()]).await?.map(|r| tag_from_row(&r, r.get(10))))
+}
+
+/// Sets what an operator says about a tag (not where it lives: mirroring needs WeChat calls).
+pub async fn update_tag_meta(
+    client: &impl GenericClient,
+    id: i64,
+    description: &str,
+    sensitive: bool,
+    when_expr: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE tags SET description = $2, sensitive = $3, when_expr = $4 WHERE id = $1",
+            &[&id, &description, &sensitive, &when_expr],
+        )
+        .await?;
+    bump_config_version(client).await
+}
+
+/// Serializes writers of the whole configuration (playbooks) until the transaction ends, so two
+/// processes starting with the same `TAGCAST_PLAYBOOK` cannot both insert the same rule.
+pub async fn lock_config_writes(client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+    /// The lock's name: "tagcast" in ASCII, as a number.
+    const CONFIG_WRITES: i64 = 0x0074_6167_6361_7374;
+    client.execute("SELECT pg_advisory_xact_lock($1)", &[&CONFIG_WRITES]).await?;
+    Ok(())
+}
+
 /// How many tags are (to be) mirrored on WeChat.
 pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
     Ok(client.query_one("SELECT count(*) FROM tags WHERE mirrored", &[]).await?.get(0))

@@ -18,8 +18,26 @@ pub enum Command {
     Migrate,
     /// Serve the stateful mock of the WeChat API (for tests and trying tagcast without an account).
     MockWechat(MockWechatArgs),
+    /// Check or apply a playbook: tags, rules and quizzes declared in a TOML file.
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
     /// Import the account's followers and their WeChat tags (resumes an interrupted import).
     Sync,
+}
+
+/// `tagcast playbook ...`
+#[derive(Debug, Subcommand)]
+pub enum PlaybookCommand {
+    /// Report every problem of a playbook (`FILE:LINE: message`) without changing anything.
+    Check {
+        /// The playbook (TOML).
+        file: std::path::PathBuf,
+    },
+    /// Run pending migrations, then create or update what the playbook declares; prints each change.
+    Apply {
+        /// The playbook (TOML).
+        file: std::path::PathBuf,
+    },
 }
 
 /// Options of `tagcast mock-wechat`; the account options read the same variables as `serve`.

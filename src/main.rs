@@ -1,8 +1,10 @@
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tagcast::cli::{Cli, Command, MockWechatArgs};
+use tagcast::cli::{Cli, Command, MockWechatArgs, PlaybookCommand};
 use tagcast::config::Settings;
+use tagcast::playbook::PlaybookError;
 use tagcast::startup::Application;
 
 /// Prints an error and its causes on one line, as an operator reads it at start-up.
@@ -37,11 +39,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tagcast::telemetry::init();
+    if matches!(cli.command, Command::Playbook(_)) {
+        tagcast::telemetry::init_stderr();
+    } else {
+        tagcast::telemetry::init();
+    }
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Migrate => tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into),
         Command::Serve => serve(settings).await,
         Command::Sync => sync(settings).await,
+        Command::Playbook(command) => return playbook(settings, command).await,
         Command::MockWechat(_) => unreachable!("handled before settings are read"),
     };
     match result {
@@ -103,6 +110,50 @@ async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         if report.resumed { " (resumed)" } else { "" },
         report.marked_unsubscribed
     );
+    Ok(())
+}
+
+/// `playbook check` and `playbook apply`: a playbook's problems go to stderr one per line, exit 1.
+async fn playbook(settings: Settings, command: PlaybookCommand) -> ExitCode {
+    let result = match &command {
+        PlaybookCommand::Check { file } => playbook_check(&settings, file).await,
+        PlaybookCommand::Apply { file } => playbook_apply(&settings, file).await,
+    };
+    let Err(error) = result else { return ExitCode::SUCCESS };
+    match error.downcast_ref::<PlaybookError>() {
+        Some(PlaybookError::Invalid(problems)) => eprintln!("{problems}"),
+        _ => eprintln!("tagcast: {}", one_line(error.as_ref())),
+    }
+    ExitCode::FAILURE
+}
+
+fn print_warnings(file: &str, warnings: &[tagcast::domain::playbook::Problem]) {
+    for warning in warnings {
+        eprintln!("{file}:{}: warning: {}", warning.line, warning.message);
+    }
+}
+
+async fn playbook_check(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let name = file.display().to_string();
+    let source = tagcast::playbook::read(file)?;
+    let checked = tagcast::playbook::check(&settings.database_url, &name, &source).await?;
+    print_warnings(&name, &checked.warnings);
+    println!("ok: {}", checked.summary());
+    Ok(())
+}
+
+async fn playbook_apply(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let name = file.display().to_string();
+    // Read first: a mistyped path should not create or migrate a database.
+    let source = tagcast::playbook::read(file)?;
+    tagcast::store::prepare_database(&settings.database_url).await?;
+    let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
+    let applied = tagcast::playbook::apply(&pool, &name, &source).await?;
+    print_warnings(&name, &applied.warnings);
+    for change in &applied.changes {
+        println!("{change}");
+    }
+    println!("{}", applied.summary());
     Ok(())
 }
 

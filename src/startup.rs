@@ -13,6 +13,7 @@ use crate::demo::{self, Demo};
 use crate::engine::TaggingEngine;
 use crate::inbox::{Dispatcher, Inbox};
 use crate::jobs::{self, JobCtx};
+use crate::playbook::{self, PlaybookError};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
 use crate::web::api::ApiAuth;
@@ -50,6 +51,10 @@ pub enum StartupError {
     AesKey(#[source] CryptoError),
     #[error("cannot start the demo's mock WeChat")]
     Demo(#[source] std::io::Error),
+    #[error("TAGCAST_PLAYBOOK: the playbook was not applied")]
+    Playbook(#[source] PlaybookError),
+    #[error("the demo's sample playbook was not applied")]
+    DemoPlaybook(#[source] PlaybookError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -84,6 +89,18 @@ impl Application {
     pub async fn build_with(mut settings: Settings, dispatcher: Dispatcher) -> Result<Self, StartupError> {
         store::prepare_database(&settings.database_url).await?;
         let pool = store::connect_pool(&settings.database_url, POOL_SIZE).await?;
+        // Before serving, so the first push already meets the playbook's rules.
+        if settings.is_demo() {
+            playbook::apply_at_start(&pool, playbook::SAMPLE_FILE, playbook::SAMPLE)
+                .await
+                .map_err(StartupError::DemoPlaybook)?;
+        }
+        if let Some(path) = &settings.playbook {
+            let source = playbook::read(path).map_err(StartupError::Playbook)?;
+            playbook::apply_at_start(&pool, &path.display().to_string(), &source)
+                .await
+                .map_err(StartupError::Playbook)?;
+        }
         let crypt = match &settings.wechat.encoding_aes_key {
             Some(key) => Some(
                 MsgCrypt::new(key.expose_secret(), settings.wechat.appid.as_deref().unwrap_or_default())

@@ -3,6 +3,7 @@
 
 mod callback;
 mod mock;
+mod playbook;
 mod startup;
 mod support;
 mod sync;

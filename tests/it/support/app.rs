@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::dev::ServerHandle;
+use secrecy::ExposeSecret;
 use tagcast::config::Settings;
 use tagcast::inbox::Dispatcher;
 use tagcast::jobs::JobCtx;
@@ -180,6 +181,25 @@ impl TestApp {
         settings.wechat.api_base = url::Url::parse(&self.wechat.base_url().expect("mock started")).expect("url");
         let pool = tagcast::store::connect_pool(&settings.database_url, 8).await.expect("pool");
         tagcast::startup::api_client(&settings, &pool).expect("credentials")
+    }
+
+    /// Stops this instance and starts a new `Application` (tagging engine, default dispatcher) on
+    /// the same database and mock, as a deploy does: what was in memory is gone, what was stored
+    /// stays. Pushes, API calls and jobs go to the new instance from then on.
+    pub async fn restart(&mut self) {
+        self.server.stop(true).await;
+        let app = Application::build(self.settings.clone()).await.expect("application restarts");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        self.wechat.set_callback(Some(CallbackTarget {
+            url: format!("{}/wechat", self.address),
+            token: self.token.clone(),
+            encoding_aes_key: self.settings.wechat.encoding_aes_key.as_ref().map(|k| k.expose_secret().to_owned()),
+            account_id: ACCOUNT.to_owned(),
+        }));
+        self.jobs = app.jobs().cloned().expect("credentials are configured");
+        self.api = app.api().cloned().expect("credentials are configured");
+        self.server = app.handle();
+        tokio::spawn(app.run_until_stopped());
     }
 
     /// `signature`, `timestamp` and `nonce` as WeChat puts them on every request.

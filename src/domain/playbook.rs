@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
+use super::expr;
 use super::quiz::{QuizPart, QuizSpec};
 use super::rule::RuleSpec;
 use super::tag::TagPath;
@@ -30,7 +31,8 @@ pub struct TagSpec {
     /// `false`: local-only, never created on WeChat (which allows 100 tags). Default: mirrored.
     #[serde(default)]
     pub wechat: Option<bool>,
-    /// A dynamic tag's expression, stored as written; the engine keeps it true.
+    /// A dynamic tag's expression ([`super::expr`]); checked here, stored as written, and kept
+    /// true by the engine.
     #[serde(default)]
     pub when: Option<String>,
 }
@@ -213,10 +215,12 @@ impl<'s> Checker<'s> {
             let line = self.line(table.span().start);
             let when = value_span(&table, "when");
             if let Some((tag, _)) = self.deserialize::<TagSpec>(table) {
-                if tag.when.as_deref().is_some_and(|w| w.trim().is_empty()) {
-                    self.problem(when.map_or(0, |s| s.start), "`when` must not be empty; leave it out for a plain tag");
+                if let Some(expression) = &tag.when {
+                    let at = when.map_or(line, |s| self.line(s.start));
+                    if let Some(message) = when_problem(&tag.path, expression) {
+                        self.problems.push(Problem { line: at, message });
+                    }
                 }
-                // TODO(issue 5): parse `when` once segment expressions exist, so bad ones are found here.
                 playbook.tags.push(Located { line, item: tag });
             }
         }
@@ -375,6 +379,20 @@ impl<'s> Checker<'s> {
                 self.warnings.push(Problem { line, message: format!("`{path}`: {advice}") });
             }
         }
+    }
+}
+
+/// What is wrong with a dynamic tag's expression (stored as written, so it must parse).
+fn when_problem(path: &TagPath, expression: &str) -> Option<String> {
+    if expression.trim().is_empty() {
+        return Some("`when` must not be empty; leave it out for a plain tag".to_owned());
+    }
+    match expr::parse(expression) {
+        Err(error) => Some(format!("`when`: {error}")),
+        Ok(parsed) if parsed.tag_paths().contains(&path) => {
+            Some(format!("`when` of `{path}` names `{path}` itself; a dynamic tag cannot depend on itself"))
+        }
+        Ok(_) => None,
     }
 }
 
@@ -562,6 +580,27 @@ add = ["消费/VIP"]
         assert_eq!((found[0].0, found[0].1.as_str()), (5, "tag `消费/VIP` is declared twice (first on line 1)"));
         assert!(found[1].1.contains("dynamic tag"));
         assert_eq!((found[3].0, found[3].1.as_str()), (13, "this rule repeats the one on line 8"));
+    }
+
+    #[test]
+    fn a_when_expression_must_parse_and_not_name_its_own_tag() {
+        let source = r#"[[tag]]
+path = "消费/VIP"
+when = "orders(all) >="
+
+[[tag]]
+path = "消费/老客"
+when = "\"消费/老客\" OR orders(all) >= 2"
+
+[[tag]]
+path = "消费/空"
+when = " "
+"#;
+        let found = problems(source);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].0 == 3 && found[0].1.starts_with("`when`: column "), "{found:#?}");
+        assert!(found[1].0 == 7 && found[1].1.contains("itself"), "{found:#?}");
+        assert_eq!(found[2].0, 11);
     }
 
     #[test]

@@ -551,6 +551,23 @@ id = "skin"
     }
 
     #[test]
+    fn unknown_keys_deep_in_a_quiz_are_each_reported() {
+        let source = r#"[[quiz]]
+id = "q"
+  [[quiz.question]]
+  text = "?"
+  hint = "x"
+  options = [ { label = "A", text = "a", colour = "red" },
+              { label = "B", text = "b", add = ["x//y"] } ]
+"#;
+        let found = problems(source);
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [5, 6, 7], "{found:#?}");
+        assert!(found[0].1.starts_with("unknown field `hint`"), "{found:#?}");
+        assert!(found[1].1.starts_with("unknown field `colour`"), "{found:#?}");
+    }
+
+    #[test]
     fn syntax_errors_are_problems_too() {
         let found = problems("[[tag]]\npath = \"肤质/油性\"\n\n[[rule]\non = = \"click\"\n");
         assert!(found.iter().any(|(line, m)| *line == 4 && m.starts_with("TOML syntax")), "{found:#?}");

@@ -69,6 +69,12 @@ async fn demo_mode_seeds_followers_with_histories_through_the_real_callback() {
         .expect("counts");
     let (followers, events): (i64, i64) = (row.get(0), row.get(1));
     assert_eq!(followers, 3_000);
+    let sample: i64 = client
+        .query_one("SELECT count(*) FROM quizzes q JOIN rules r ON r.start_quiz = q.id WHERE q.id = 'skin'", &[])
+        .await
+        .expect("the sample playbook")
+        .get(0);
+    assert_eq!(sample, 2, "demo mode applies playbooks/skin-quiz.toml (a menu click and a keyword start the quiz)");
     let kinds: Vec<String> = client
         .query("SELECT DISTINCT kind FROM events ORDER BY 1", &[])
         .await

@@ -22,8 +22,9 @@ use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
 use tokio_util::sync::CancellationToken;
 
-/// Connections per process: one per inbox writer, the rest for requests and workers.
-const POOL_SIZE: usize = crate::inbox::WRITERS + 12;
+/// Connections of the shared pool (API, pages, background work); the callback's inbox writers
+/// have their own per HTTP worker.
+const POOL_SIZE: usize = 12;
 
 /// The WeChat API client for the configured account, its token shared through PostgreSQL.
 /// `None` in demo mode, where no account is configured.
@@ -63,7 +64,6 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
-    writers: Vec<tokio::task::JoinHandle<()>>,
     demo: Option<Arc<Demo>>,
     api: Option<ApiClient>,
     pool: deadpool_postgres::Pool,
@@ -126,19 +126,25 @@ impl Application {
         };
         let role = settings.role;
 
-        let (inbox, writers) = Inbox::start(pool.clone(), dispatcher);
-        let callback = web::Data::new(CallbackState {
-            token: settings.wechat.token.clone(),
-            crypt,
-            replay_window: settings.replay_window,
-            inbox,
-        });
+        let token = settings.wechat.token.clone();
+        let replay_window = settings.replay_window;
+        let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
         let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone() });
         let server = HttpServer::new(move || {
+            // Each HTTP worker thread stores its own pushes, on connections of its own: a push
+            // never changes threads between arriving, being committed and being answered.
+            let inbox_pool = store::build_pool(&database_url, crate::inbox::WRITERS)
+                .expect("the URL was checked when the shared pool connected");
+            let callback = web::Data::new(CallbackState {
+                token: token.clone(),
+                crypt: crypt.clone(),
+                replay_window,
+                inbox: Inbox::start(inbox_pool, dispatcher.clone()),
+            });
             App::new()
                 .wrap(TracingLogger::default())
-                .app_data(callback.clone())
+                .app_data(callback)
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
                 .configure(|cfg| crate::web::configure(cfg, role))
@@ -147,7 +153,7 @@ impl Application {
         .listen(listener)
         .map_err(StartupError::Server)?
         .run();
-        Ok(Self { port, server, writers, demo, api, pool: seed_pool, jobs, workers, cancel })
+        Ok(Self { port, server, demo, api, pool: seed_pool, jobs, workers, cancel })
     }
 
     /// The port actually bound (tests bind port 0).
@@ -195,12 +201,6 @@ impl Application {
         if let Some(workers) = self.workers {
             if tokio::time::timeout(Duration::from_secs(30), workers).await.is_err() {
                 tracing::warn!("background workers did not stop within 30 s");
-            }
-        }
-        // The server dropped its inbox handles; the writers drain what is queued and stop.
-        for writer in self.writers {
-            if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
-                tracing::warn!("an inbox writer did not finish within 10 s");
             }
         }
         served

@@ -19,8 +19,8 @@ use crate::wechat::message::Message;
 
 /// How many pushes one transaction stores at most.
 const MAX_BATCH: usize = 512;
-/// How many batches may be committing at once (each on its own connection).
-pub const WRITERS: usize = 4;
+/// Writer tasks per inbox: one commits a batch while the next gathers.
+pub const WRITERS: usize = 2;
 /// Pushes waiting beyond this are refused at once rather than queued past WeChat's patience.
 const QUEUE_DEPTH: usize = 16_384;
 
@@ -69,14 +69,15 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the writer tasks on the current runtime. They stop once every `Inbox` clone is dropped
-    /// and the queue is drained.
-    pub fn start(pool: Pool, dispatcher: Dispatcher) -> (Self, Vec<tokio::task::JoinHandle<()>>) {
+    /// and the queue is drained (the HTTP server waits for in-flight requests, which wait for
+    /// their batch).
+    pub fn start(pool: Pool, dispatcher: Dispatcher) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        let tasks = (0..WRITERS)
-            .map(|_| tokio::spawn(writer::run(pool.clone(), dispatcher.clone(), Arc::clone(&receiver))))
-            .collect();
-        (Self { queue }, tasks)
+        for _ in 0..WRITERS {
+            tokio::spawn(writer::run(pool.clone(), dispatcher.clone(), Arc::clone(&receiver)));
+        }
+        Self { queue }
     }
 
     /// Stores `message` (or recognises it as a retry) and returns the reply to send.

@@ -123,14 +123,9 @@ async fn try_store(
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
 
-    let payloads: Vec<serde_json::Value> = grouped
-        .values()
-        .map(|subs| serde_json::to_value(&subs[0].message).unwrap_or(serde_json::Value::Null))
-        .collect();
-    let events: Vec<NewEvent<'_>> = grouped
+    let events: Vec<NewEvent<'_, Message>> = grouped
         .iter()
-        .zip(payloads)
-        .map(|((key, subs), payload)| {
+        .map(|(key, subs)| {
             let message = &subs[0].message;
             NewEvent {
                 dedupe_key: key,
@@ -138,16 +133,16 @@ async fn try_store(
                 kind: message.kind(),
                 event_key: message.event_key(),
                 occurred_at: occurred_at(message),
-                payload,
+                payload: message,
             }
         })
         .collect();
-    let inserted: HashSet<String> = insert_new_events(&txn, &events).await?.into_iter().collect();
-
-    // Followers first: handlers see who follows now (a returning follower gets their tags back).
-    let activity =
-        follower_activity(grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(_, subs)| &subs[0].message));
-    upsert_followers(&txn, &activity).await?;
+    // Followers before handlers, so they see who follows now (a returning follower gets their tags
+    // back). Both statements go out together on the connection (pipelined); the upsert may include
+    // retries, which is harmless: it keeps the newest state and the latest time it saw.
+    let activity = follower_activity(grouped.values().map(|subs| &subs[0].message));
+    let (inserted, ()) = tokio::try_join!(insert_new_events(&txn, &events), upsert_followers(&txn, &activity))?;
+    let inserted: HashSet<String> = inserted.into_iter().collect();
 
     let new: Vec<(&String, &Message)> =
         grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(key, subs)| (key, &subs[0].message)).collect();

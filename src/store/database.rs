@@ -89,21 +89,30 @@ async fn create_database(config: &tokio_postgres::Config) -> Result<(), Database
     }
 }
 
-/// Builds the connection pool and proves it can reach the database.
+/// Builds a connection pool without connecting: connections open on first use, on the runtime
+/// that uses them.
 ///
 /// # Errors
-/// A bad URL, or no connection can be made.
-pub async fn connect_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+/// A bad URL.
+pub fn build_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
     let config = parse(url)?;
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    let pool = Pool::builder(manager)
+    Ok(Pool::builder(manager)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
         // A request must fail fast while Postgres is down instead of hanging past WeChat's 5 s.
         .wait_timeout(Some(Duration::from_secs(2)))
         .create_timeout(Some(Duration::from_secs(2)))
         .recycle_timeout(Some(Duration::from_secs(2)))
-        .build()?;
+        .build()?)
+}
+
+/// Builds the connection pool and proves it can reach the database.
+///
+/// # Errors
+/// A bad URL, or no connection can be made.
+pub async fn connect_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+    let pool = build_pool(url, max_size)?;
     let client = pool.get().await?;
     client.simple_query("SELECT 1").await?;
     Ok(pool)

@@ -2,16 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Json;
 
-/// A push about to be stored.
+/// A push about to be stored; `payload` is serialised straight into the `jsonb` column.
 #[derive(Debug)]
-pub struct NewEvent<'a> {
+pub struct NewEvent<'a, P> {
     pub dedupe_key: &'a str,
     pub openid: &'a str,
     pub kind: &'a str,
     pub event_key: Option<&'a str>,
     pub occurred_at: DateTime<Utc>,
-    pub payload: serde_json::Value,
+    pub payload: &'a P,
 }
 
 const INSERT_NEW: &str = "
@@ -26,16 +27,16 @@ const INSERT_NEW: &str = "
 /// races its original is recognised as a retry. Callers pass keys sorted, which keeps two
 /// concurrent batches from locking each other's keys in opposite orders.
 #[tracing::instrument(skip_all, fields(batch.size = events.len()))]
-pub async fn insert_new_events(
+pub async fn insert_new_events<P: serde::Serialize + std::fmt::Debug + Sync>(
     client: &impl GenericClient,
-    events: &[NewEvent<'_>],
+    events: &[NewEvent<'_, P>],
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key).collect();
     let openids: Vec<&str> = events.iter().map(|e| e.openid).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
     let event_keys: Vec<Option<&str>> = events.iter().map(|e| e.event_key).collect();
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
-    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
+    let payloads: Vec<Json<&P>> = events.iter().map(|e| Json(e.payload)).collect();
     let statement = client.prepare_cached(INSERT_NEW).await?;
     let rows = client.query(&statement, &[&keys, &openids, &kinds, &event_keys, &occurred, &payloads]).await?;
     Ok(rows.into_iter().map(|row| row.get(0)).collect())

@@ -13,4 +13,4 @@ pub mod sync;
 pub mod tags;
 pub mod tokens;
 
-pub use database::{DatabaseError, connect_pool, prepare_database};
+pub use database::{DatabaseError, build_pool, connect_pool, prepare_database};

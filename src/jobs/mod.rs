@@ -99,6 +99,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 /// # Errors
 /// The database failed.
 pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
+    sweep_quizzes(ctx).await;
     loop {
         let delivered = outbox::deliver_due(ctx).await?;
         let job = run_next_job(ctx).await?;

@@ -403,3 +403,24 @@ async fn a_follower_at_wechats_twenty_tags_does_not_hold_up_the_batch() {
     assert!(dead[0].get::<_, String>(1).contains("45059"), "{}", dead[0].get::<_, String>(1));
     assert_eq!(tags_of(&app, &fans[0]).await, ["兴趣/甲"], "kept locally");
 }
+
+#[tokio::test]
+async fn an_abandoned_quiz_expires_and_its_follower_is_free_again() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    let quiz = json!({
+        "id": "q1",
+        "question": [{"text": "选一个", "options": [{"label": "A", "text": "甲", "add": ["测验/甲"]}, {"label": "B", "text": "乙"}]}]
+    });
+    assert_eq!(app.api_post("/quizzes", quiz).await.0, 201);
+    create_rule(&app, json!({"on": "click", "key": "Q", "start_quiz": "q1"})).await;
+    create_rule(&app, json!({"on": "keyword", "key": "A", "reply": "关键词 A"})).await;
+    app.push(&event(&fans[0], "CLICK", Some("Q"), now())).await;
+    // Left alone longer than TAGCAST_QUIZ_EXPIRY_MINS (30 by default).
+    app.query("UPDATE quiz_sessions SET updated_at = now() - interval '31 minutes'", &[]).await;
+    assert_eq!(app.push_for_reply(&text_message(&fans[0], "A", 1)).await, "关键词 A", "the answer is plain text again");
+    assert!(tags_of(&app, &fans[0]).await.is_empty());
+    // The workers' sweep removes the stale session.
+    app.run_pending_jobs().await;
+    assert_eq!(app.count("SELECT count(*) FROM quiz_sessions").await, 0);
+}

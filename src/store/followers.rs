@@ -106,6 +106,7 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
         "DELETE FROM quiz_answers WHERE openid = $1",
         "DELETE FROM follower_wechat_tags WHERE openid = $1",
         "DELETE FROM events WHERE openid = $1",
+        "DELETE FROM orders WHERE openid = $1",
         "DELETE FROM followers WHERE openid = $1",
     ] {
         deleted += client.execute(sql, &[&openid]).await?;

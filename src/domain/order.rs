@@ -1,0 +1,89 @@
+//! An order as `POST /api/v1/events` receives it: checked and converted to whole cents, so sums in
+//! `spent(..)` are exact. Pure; the store keeps it and the audience module re-evaluates tags.
+
+use chrono::{DateTime, Utc};
+
+use super::expr::MAX_AMOUNT_CENTS;
+
+/// Longest accepted order id, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest accepted openid, in bytes (WeChat's are 28).
+pub const MAX_OPENID_BYTES: usize = 64;
+
+/// A checked order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The shop's id for it; a second order with the same id is a duplicate.
+    pub id: String,
+    pub openid: String,
+    /// 分; negative for a refund.
+    pub amount_cents: i64,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// Checks the fields of an incoming order; `amount` is the JSON number in yuan as written
+    /// (at most two decimals; negative for a refund).
+    ///
+    /// # Errors
+    /// A sentence naming the field at fault.
+    pub fn new(id: String, openid: String, amount: &str, occurred_at: DateTime<Utc>) -> Result<Self, String> {
+        if id.trim().is_empty() || id.len() > MAX_ID_BYTES {
+            return Err(format!("`id` must be 1 to {MAX_ID_BYTES} bytes"));
+        }
+        if openid.trim().is_empty() || openid.len() > MAX_OPENID_BYTES {
+            return Err(format!("`openid` must be 1 to {MAX_OPENID_BYTES} bytes"));
+        }
+        let amount_cents = parse_yuan(amount).map_err(|e| format!("`amount`: {e}"))?;
+        Ok(Self { id, openid, amount_cents, occurred_at })
+    }
+}
+
+/// Yuan with at most two decimals, as cents: `199.9` → 19990, `-5` → -500. Up to
+/// [`MAX_AMOUNT_CENTS`] either way.
+///
+/// # Errors
+/// More than two decimals, an exponent, or too large.
+pub fn parse_yuan(text: &str) -> Result<i64, String> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !is_digits(whole) || !is_digits(frac) || (digits.contains('.') && frac.is_empty()) {
+        return Err(format!("`{text}` is not an amount in yuan like 199 or 199.90"));
+    }
+    if frac.len() > 2 {
+        return Err(format!("`{text}` has more than two decimals (分 is the smallest unit)"));
+    }
+    let too_large = || format!("`{text}` is too large; amounts go up to {} yuan", MAX_AMOUNT_CENTS / 100);
+    let yuan: i64 = whole.parse().map_err(|_| too_large())?;
+    let cents: i64 = format!("{frac:0<2}").parse().expect("two ASCII digits");
+    let total = yuan.checked_mul(100).and_then(|c| c.checked_add(cents)).ok_or_else(too_large)?;
+    if total > MAX_AMOUNT_CENTS {
+        return Err(too_large());
+    }
+    Ok(if negative { -total } else { total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_become_whole_cents() {
+        assert_eq!(parse_yuan("199"), Ok(19_900));
+        assert_eq!(parse_yuan("199.9"), Ok(19_990));
+        assert_eq!(parse_yuan("0.05"), Ok(5));
+        assert_eq!(parse_yuan("-5"), Ok(-500));
+        assert_eq!(parse_yuan("1000000000"), Ok(MAX_AMOUNT_CENTS));
+    }
+
+    #[test]
+    fn fractions_of_a_fen_and_nonsense_are_refused() {
+        for bad in ["1.999", "1e3", "", "-", "1.", ".5", "abc", "1000000000.01", "99999999999999999999"] {
+            assert!(parse_yuan(bad).is_err(), "{bad}");
+        }
+    }
+}

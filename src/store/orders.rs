@@ -1,0 +1,27 @@
+//! `orders`: what shops post to `POST /api/v1/events`, idempotent by id (the first version wins).
+
+use deadpool_postgres::GenericClient;
+
+use crate::domain::order::Order;
+
+const INSERT: &str = "
+    INSERT INTO orders (id, openid, amount_cents, occurred_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])
+    ON CONFLICT (id) DO NOTHING
+    RETURNING openid";
+
+/// Inserts the orders whose id is new; returns the openids of those inserted (one per order).
+/// A repeated id, stored before or earlier in the same batch, is skipped whatever it carries.
+#[tracing::instrument(skip_all, fields(batch.size = orders.len()))]
+pub async fn insert_orders(client: &impl GenericClient, orders: &[Order]) -> Result<Vec<String>, tokio_postgres::Error> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+    let openids: Vec<&str> = orders.iter().map(|o| o.openid.as_str()).collect();
+    let amounts: Vec<i64> = orders.iter().map(|o| o.amount_cents).collect();
+    let occurred: Vec<chrono::DateTime<chrono::Utc>> = orders.iter().map(|o| o.occurred_at).collect();
+    let statement = client.prepare_cached(INSERT).await?;
+    let rows = client.query(&statement, &[&ids, &openids, &amounts, &occurred]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

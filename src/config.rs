@@ -119,6 +119,9 @@ pub struct Settings {
     pub role: Role,
     /// A quiz untouched this long is abandoned (`TAGCAST_QUIZ_EXPIRY_MINS`).
     pub quiz_expiry: Duration,
+    /// Not a variable: the clock segments and dynamic tags are evaluated at. Always the system
+    /// clock when read from the environment; tests replace it with one they move.
+    pub clock: crate::clock::Clock,
 }
 
 impl Settings {
@@ -257,6 +260,7 @@ impl Settings {
             replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
             role,
             quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
+            clock: crate::clock::Clock::system(),
         })
     }
 

@@ -8,9 +8,12 @@
 //! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`).
 //! - [`sync`]: the resumable import of followers and tags; [`demo`]: demo mode.
 //! - [`playbook`]: applying TOML playbooks of tags, rules and quizzes (checked in [`domain::playbook`]).
+//! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
+pub mod audience;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;

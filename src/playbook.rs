@@ -254,6 +254,9 @@ async fn apply_tag(txn: &Transaction<'_>, spec: &TagSpec) -> Result<Change, Tagg
         return Ok(Change { outcome: Outcome::Unchanged, what, note: moved });
     }
     store::tags::update_tag_meta(txn, row.id, description, sensitive, when).await?;
+    if when.is_some() && when != row.when_expr.as_deref() {
+        tagging::queue_dynamic_fill(txn, row.id).await?;
+    }
     let note = std::iter::once(differ.join(", ")).chain(moved).collect::<Vec<_>>().join("; ");
     Ok(Change { outcome: Outcome::Updated, what, note: Some(note) })
 }

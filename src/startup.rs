@@ -78,7 +78,7 @@ impl Application {
     /// # Errors
     /// See [`StartupError`]; nothing is left running on error.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let engine = TaggingEngine::new(settings.quiz_expiry);
+        let engine = TaggingEngine::new(settings.quiz_expiry, settings.clock.clone());
         Self::build_with(settings, Dispatcher::default().with(engine)).await
     }
 
@@ -118,7 +118,12 @@ impl Application {
         };
         let api = api_client(&settings, &pool);
         let seed_pool = pool.clone();
-        let jobs = api.clone().map(|api| JobCtx { pool: pool.clone(), api, quiz_expiry: settings.quiz_expiry });
+        let jobs = api.clone().map(|api| JobCtx {
+            pool: pool.clone(),
+            api,
+            quiz_expiry: settings.quiz_expiry,
+            clock: settings.clock.clone(),
+        });
         let cancel = CancellationToken::new();
         let workers = match &jobs {
             Some(ctx) if settings.role.runs_workers() => Some(jobs::spawn_workers(ctx.clone(), cancel.clone())),
@@ -131,6 +136,7 @@ impl Application {
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
         let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone() });
+        let clock = web::Data::new(settings.clock.clone());
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
             // never changes threads between arriving, being committed and being answered.
@@ -147,6 +153,7 @@ impl Application {
                 .app_data(callback)
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
+                .app_data(clock.clone())
                 .configure(|cfg| crate::web::configure(cfg, role))
         })
         .shutdown_timeout(10)

@@ -34,6 +34,8 @@ pub enum TaggingError {
     InvalidQuiz(Vec<String>),
     #[error("no such tag")]
     NoSuchTag,
+    #[error("`when`: {0}")]
+    InvalidWhen(#[source] crate::domain::expr::ExprError),
     #[error("no database connection")]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database statement failed")]
@@ -94,6 +96,15 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
             None => TaggingError::WeChatTagLimit,
         });
     }
+    if let Some(when) = &request.when_expr {
+        let expr = crate::domain::expr::parse(when).map_err(TaggingError::InvalidWhen)?;
+        if expr.tag_paths().contains(&&request.path) {
+            return Err(TaggingError::InvalidWhen(crate::domain::expr::ExprError {
+                position: 1,
+                message: format!("`{}` names itself; a dynamic tag cannot depend on itself", request.path),
+            }));
+        }
+    }
     let tag = NewTag {
         path: &request.path,
         description: &request.description,
@@ -102,7 +113,22 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
         when_expr: request.when_expr.as_deref(),
         created_by: actor,
     };
-    store::tags::insert_tag(txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))
+    let row =
+        store::tags::insert_tag(txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
+    if row.when_expr.is_some() {
+        queue_dynamic_fill(txn, row.id).await?;
+    }
+    Ok(row)
+}
+
+/// Queues the first computation of a dynamic tag's members (or a recomputation after its `when`
+/// changed), in the caller's transaction.
+///
+/// # Errors
+/// The database.
+pub async fn queue_dynamic_fill(client: &impl GenericClient, tag_id: i64) -> Result<(), tokio_postgres::Error> {
+    store::jobs::enqueue(client, crate::jobs::dynamic_tags::KIND, &serde_json::json!({ "tag_id": tag_id })).await?;
+    Ok(())
 }
 
 /// Creates the tags a rule or quiz names that do not exist yet: mirrored while WeChat has room.

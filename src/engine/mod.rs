@@ -1,7 +1,8 @@
 //! The tagging engine: the inbox handler that turns what followers do into tags, replies and quiz
 //! steps. It decides in memory (rules, quizzes and the tag index come from [`config`]), reads at
 //! most two indexed queries per batch (quiz sessions, tags for self-service commands), and writes
-//! its effects set-based in the push's own transaction. WeChat learns through the tag outbox.
+//! its effects set-based in the push's own transaction, then re-evaluates the dynamic tags of the
+//! followers whose clicks, subscribes or tags can change a `when`. WeChat learns through the tag outbox.
 
 pub mod config;
 
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 
+use crate::audience;
+use crate::clock::Clock;
 use crate::domain::quiz::{self, QuizProgress, QuizStep};
 use crate::domain::rule::Action;
 use crate::domain::tag::TagPath;
@@ -32,11 +35,13 @@ pub struct TaggingEngine {
     config: ConfigCache,
     /// A quiz untouched this long is abandoned.
     quiz_expiry: Duration,
+    /// The time dynamic tags are evaluated at.
+    clock: Clock,
 }
 
 impl TaggingEngine {
-    pub fn new(quiz_expiry: Duration) -> Self {
-        Self { config: ConfigCache::default(), quiz_expiry }
+    pub fn new(quiz_expiry: Duration, clock: Clock) -> Self {
+        Self { config: ConfigCache::default(), quiz_expiry, clock }
     }
 }
 
@@ -107,6 +112,19 @@ impl TaggingEngine {
         }
 
         store::tags::apply_tag_changes(txn, &effects.changes).await?;
+        if !loaded.dynamic.is_empty() {
+            // What can change a `when`: a click, a (re)subscribe (orders posted before the follower
+            // was known count from now on), and the tags rules and quizzes just gave or took.
+            let mut affected: Vec<&str> = messages
+                .iter()
+                .filter(|m| matches!(m.body, Inbound::Click { .. } | Inbound::Subscribe { .. }))
+                .map(|m| m.from_user.as_str())
+                .chain(effects.changes.iter().map(|c| c.openid.as_str()))
+                .collect();
+            affected.sort_unstable();
+            affected.dedup();
+            audience::reevaluate(txn, &loaded.dynamic, &affected, self.clock.unix()).await?;
+        }
         let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
         store::tags::forget_wechat_state(txn, &left).await?;
         let back: Vec<&str> = effects.subscribed.iter().map(String::as_str).collect();

@@ -1,10 +1,11 @@
 //! Background work: delivering the tag outbox to WeChat, queued jobs (deleting a tag on WeChat,
-//! reconciling tags), and housekeeping (abandoned quizzes). Any number of processes may run
+//! reconciling tags, the scheduled pass over dynamic tags), and housekeeping (abandoned quizzes). Any number of processes may run
 //! workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
 //!
 //! `run_pending(&ctx)` does everything due once and is what tests call; production runs
 //! [`spawn_workers`], which loops until cancelled.
 
+pub mod dynamic_tags;
 pub mod outbox;
 pub mod wechat_tags;
 
@@ -23,6 +24,8 @@ pub struct JobCtx {
     pub api: ApiClient,
     /// A quiz untouched this long is abandoned.
     pub quiz_expiry: Duration,
+    /// The time dynamic tags are evaluated at.
+    pub clock: crate::clock::Clock,
 }
 
 /// Why a job failed: retried later, or never.
@@ -76,6 +79,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let result = match job.kind.as_str() {
         "delete_wechat_tag" => wechat_tags::delete_wechat_tag(ctx, &job.payload).await,
         "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
+        dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     match result {
@@ -114,6 +118,8 @@ pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
 pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_sweep = tokio::time::Instant::now();
+        // The first pass comes one period after start, like the quiz sweep.
+        let mut last_refresh = tokio::time::Instant::now();
         loop {
             let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await) {
                 (Ok(a), Ok(b)) => a == Outcome::Ran || b == Outcome::Ran,
@@ -126,6 +132,10 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
                 last_sweep = tokio::time::Instant::now();
                 sweep_quizzes(&ctx).await;
             }
+            if last_refresh.elapsed() > dynamic_tags::REFRESH_EVERY {
+                last_refresh = tokio::time::Instant::now();
+                schedule_refresh(&ctx).await;
+            }
             if !busy {
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -136,6 +146,17 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
             }
         }
     })
+}
+
+async fn schedule_refresh(ctx: &JobCtx) {
+    match ctx.pool.get().await {
+        Ok(client) => {
+            if let Err(error) = dynamic_tags::enqueue_scheduled(&client).await {
+                tracing::warn!(%error, "queueing the dynamic tag pass failed");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "queueing the dynamic tag pass failed"),
+    }
 }
 
 async fn sweep_quizzes(ctx: &JobCtx) {

@@ -1,0 +1,166 @@
+//! Audiences: orders in, and dynamic tags kept true (CONTRACT.md §5, issue 5). Shared by the
+//! events API, the tagging engine (after clicks, subscribes and rule changes) and the scheduled
+//! `refresh_dynamic_tags` job. Every membership change goes through `apply_tag_changes` or the
+//! set-based refresh, both of which queue the tag outbox in the caller's transaction, so WeChat
+//! follows. Segments themselves are counted by `store::segments` at the [`Clock`]'s now.
+//!
+//! Evaluation is SQL over indexed tables ([`crate::domain::expr::sql`]): one follower's dynamic
+//! tags are one indexed probe per tag; a whole tag is one set-based statement.
+
+use std::collections::HashSet;
+
+use deadpool_postgres::{GenericClient, Pool};
+
+use crate::clock::Clock;
+use crate::domain::expr::{self, Expr};
+use crate::domain::order::Order;
+use crate::store;
+use crate::store::tags::TagChange;
+
+/// The source recorded on `follower_tags` for changes the engine makes to dynamic tags.
+pub const SOURCE: &str = "dynamic";
+
+/// A tag with `when`: the engine keeps its members equal to the followers matching `expr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicTag {
+    pub id: i64,
+    pub path: String,
+    pub expr: Expr,
+}
+
+/// Why an audience operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AudienceError {
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// Every dynamic tag, in id order. A stored `when` that no longer parses (written before a
+/// grammar change, say) is skipped with a warning rather than stopping the others.
+///
+/// # Errors
+/// The database.
+pub async fn load_dynamic_tags(client: &impl GenericClient) -> Result<Vec<DynamicTag>, tokio_postgres::Error> {
+    let mut tags = Vec::new();
+    for (id, path, when) in store::segments::list_dynamic_tags(client).await? {
+        match expr::parse(&when) {
+            Ok(expr) => tags.push(DynamicTag { id, path, expr }),
+            Err(error) => tracing::warn!(tag.id = id, %error, "a dynamic tag's `when` does not parse; skipped"),
+        }
+    }
+    Ok(tags)
+}
+
+/// Re-evaluates `tags` for `openids` at `now` (unix seconds) and applies the differences
+/// (source [`SOURCE`]), tag by tag in id order, so a tag whose `when` names an earlier dynamic
+/// tag sees that tag's new state. Followers tagcast does not know (no `followers` row) match
+/// nothing. Returns the changes made.
+///
+/// # Errors
+/// The database.
+pub async fn reevaluate(
+    client: &impl GenericClient,
+    tags: &[DynamicTag],
+    openids: &[&str],
+    now: i64,
+) -> Result<Vec<TagChange>, tokio_postgres::Error> {
+    let mut made = Vec::new();
+    if openids.is_empty() {
+        return Ok(made);
+    }
+    for tag in tags {
+        let should: HashSet<String> = store::segments::list_matching(client, &tag.expr, now, openids).await?.into_iter().collect();
+        let has: HashSet<String> = store::segments::list_carrying(client, tag.id, openids).await?.into_iter().collect();
+        let changes: Vec<TagChange> = should
+            .difference(&has)
+            .map(|openid| (openid, true))
+            .chain(has.difference(&should).map(|openid| (openid, false)))
+            .map(|(openid, add)| TagChange { openid: openid.clone(), tag_id: tag.id, add, source: SOURCE.to_owned() })
+            .collect();
+        made.extend(store::tags::apply_tag_changes(client, &changes).await?);
+    }
+    if !made.is_empty() {
+        tracing::info!(changes = made.len(), "dynamic tags changed");
+    }
+    Ok(made)
+}
+
+/// What `POST /events` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Orders stored now.
+    pub accepted: usize,
+    /// Orders whose id was stored before (or earlier in the batch); ignored, whatever they carry.
+    pub duplicates: usize,
+}
+
+/// Stores orders (idempotent by id) and, in the same transaction, re-evaluates the dynamic tags
+/// of the followers whose new orders were stored, at the clock's now.
+///
+/// # Errors
+/// The database; nothing is stored then.
+pub async fn record_orders(pool: &Pool, orders: &[Order], clock: &Clock) -> Result<Recorded, AudienceError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let mut openids: Vec<&str> = orders.iter().map(|o| o.openid.as_str()).collect();
+    openids.sort_unstable();
+    openids.dedup();
+    // Two posts about the same follower re-evaluate one after the other, so the second sees the
+    // first's orders (under READ COMMITTED it would not see them while both run).
+    txn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('order:' || o, 0)) FROM unnest($1::text[]) AS o",
+        &[&openids],
+    )
+    .await?;
+    let inserted = store::orders::insert_orders(&txn, orders).await?;
+    let mut changed: Vec<&str> = inserted.iter().map(String::as_str).collect();
+    changed.sort_unstable();
+    changed.dedup();
+    if !changed.is_empty() {
+        let tags: Vec<DynamicTag> =
+            load_dynamic_tags(&txn).await?.into_iter().filter(|t| t.expr.windows().event_dependent()).collect();
+        reevaluate(&txn, &tags, &changed, clock.unix()).await?;
+    }
+    txn.commit().await?;
+    Ok(Recorded { accepted: inserted.len(), duplicates: orders.len() - inserted.len() })
+}
+
+/// Recomputes dynamic tags over every follower at the clock's now: the tag `only`, or else every
+/// tag whose `when` can change as time passes (a window other than `all`). Each tag in its own
+/// transaction. Returns (added, removed) over all of them.
+///
+/// # Errors
+/// The database; tags refreshed before the failure stay refreshed.
+pub async fn refresh_dynamic_tags(pool: &Pool, clock: &Clock, only: Option<i64>) -> Result<(i64, i64), AudienceError> {
+    let client = pool.get().await?;
+    let tags = load_dynamic_tags(&client).await?;
+    drop(client);
+    let (mut added, mut removed) = (0, 0);
+    for tag in tags {
+        let wanted = match only {
+            Some(id) => tag.id == id,
+            None => tag.expr.windows().time_dependent(),
+        };
+        if !wanted {
+            continue;
+        }
+        let mut client = pool.get().await?;
+        let txn = client.transaction().await?;
+        let started = std::time::Instant::now();
+        let (a, r) = store::segments::refresh_dynamic_tag(&txn, tag.id, &tag.expr, clock.unix()).await?;
+        txn.commit().await?;
+        tracing::info!(
+            tag.id = tag.id,
+            added = a,
+            removed = r,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "refreshed dynamic tag {}",
+            tag.path
+        );
+        added += a;
+        removed += r;
+    }
+    Ok((added, removed))
+}

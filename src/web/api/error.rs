@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::audience::AudienceError;
 use crate::tagging::TaggingError;
 
 /// A refusal: HTTP status, a snake_case code callers branch on, and a sentence for people.
@@ -12,11 +13,24 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// More fields for the `error` object, for callers that act on them (`position` of an
+    /// invalid expression).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), extra: serde_json::Map::new() }
+    }
+    /// Adds a field to the `error` object.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+    /// `400 invalid_expression`, with the 1-based column as `position` (and in the message).
+    pub fn invalid_expression(error: &crate::domain::expr::ExprError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_expression", error.to_string()).with("position", error.position)
     }
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
@@ -44,8 +58,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+        let mut error = serde_json::Map::new();
+        error.insert("code".to_owned(), self.code.into());
+        error.insert("message".to_owned(), self.message.clone().into());
+        for (key, value) in &self.extra {
+            error.insert(key.clone(), value.clone());
+        }
+        HttpResponse::build(self.status).json(serde_json::json!({ "error": error }))
     }
 }
 
@@ -59,6 +78,9 @@ impl From<TaggingError> for ApiError {
             TaggingError::UnknownQuiz(_) => Self::unprocessable("unknown_quiz", message),
             TaggingError::InvalidQuiz(_) => Self::unprocessable("invalid_quiz", message),
             TaggingError::NoSuchTag => Self::not_found(message),
+            TaggingError::InvalidWhen(ref expr) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_expression", message).with("position", expr.position)
+            }
             TaggingError::Pool(_) | TaggingError::Query(_) => {
                 tracing::error!(error = %error, "API call failed on the database");
                 Self::internal()
@@ -77,6 +99,13 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 impl From<tokio_postgres::Error> for ApiError {
     fn from(error: tokio_postgres::Error) -> Self {
         tracing::error!(%error, "API call failed on the database");
+        Self::internal()
+    }
+}
+
+impl From<AudienceError> for ApiError {
+    fn from(error: AudienceError) -> Self {
+        tracing::error!(error = %error, source = ?std::error::Error::source(&error), "API call failed on the database");
         Self::internal()
     }
 }

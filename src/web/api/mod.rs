@@ -2,8 +2,10 @@
 //! `{"error": {"code", "message"}}`; unknown fields are refused with `400 invalid_request`.
 
 mod error;
+mod events;
 mod quizzes;
 mod rules;
+mod segments;
 mod tags;
 mod users;
 
@@ -57,11 +59,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
         .limit(256 * 1024)
         .error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
+    let query = web::QueryConfig::default().error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into());
     cfg.service(
         web::scope("/api/v1")
             .app_data(json)
             .app_data(path)
+            .app_data(query)
             .route("/tags", web::post().to(tags::create_tag))
             .route("/tags", web::get().to(tags::list_tags))
             .route("/tags/{id}", web::get().to(tags::get_tag))
@@ -73,6 +77,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/quizzes", web::get().to(quizzes::list_quizzes))
             .route("/users/{openid}", web::get().to(users::get_user))
             .route("/users/{openid}", web::delete().to(users::erase_user))
+            .route("/events", web::post().to(events::record_events))
+            .route("/segments", web::post().to(segments::create_segment))
+            .route("/segments/preview", web::post().to(segments::preview_segment))
+            .route("/segments/{id}", web::get().to(segments::get_segment))
+            .route("/segments/{id}/members", web::get().to(segments::list_segment_members))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
             })),

@@ -1,0 +1,122 @@
+//! `/api/v1/segments`: saved audiences whose members are counted live at the clock's now, their
+//! members page by page, and a preview count for an expression being typed.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::Pool;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, Caller};
+use crate::clock::Clock;
+use crate::domain::expr::{self, Expr};
+use crate::store;
+
+/// Most members per page.
+pub const MAX_PAGE: i64 = 1000;
+const DEFAULT_PAGE: i64 = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSegment {
+    name: String,
+    expr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preview {
+    expr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn parse_expr(text: &str) -> Result<Expr, ApiError> {
+    expr::parse(text).map_err(|e| ApiError::invalid_expression(&e))
+}
+
+pub async fn create_segment(
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    caller: Caller,
+    body: web::Json<CreateSegment>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
+    }
+    let expr = parse_expr(&body.expr)?;
+    let client = pool.get().await?;
+    let segment = store::segments::insert_segment(&client, name, &expr, &caller.name).await?;
+    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": segment.id,
+        "name": segment.name,
+        "expr": segment.expr,
+        "members": members,
+        "created_at": segment.created_at,
+    })))
+}
+
+pub async fn get_segment(
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    _caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let client = pool.get().await?;
+    let segment =
+        store::segments::get_segment(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
+    let expr = parse_expr(&segment.expr)?;
+    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": segment.id,
+        "name": segment.name,
+        "expr": segment.expr,
+        "members": members,
+        "created_at": segment.created_at,
+        "created_by": segment.created_by,
+    })))
+}
+
+/// `GET /segments/{id}/members?after=<openid>&limit=<n>`: openids in order; `next` is the `after`
+/// of the following page, `null` on the last.
+pub async fn list_segment_members(
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    _caller: Caller,
+    id: web::Path<i64>,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_request(format!("`limit` must be 1 to {MAX_PAGE}")));
+    }
+    let client = pool.get().await?;
+    let segment =
+        store::segments::get_segment(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
+    let expr = parse_expr(&segment.expr)?;
+    let after = page.after.as_deref().unwrap_or("");
+    let members = store::segments::list_members(&client, &expr, clock.unix(), after, limit).await?;
+    let next = (members.len() as i64 == limit).then(|| members.last().cloned()).flatten();
+    Ok(HttpResponse::Ok().json(json!({ "members": members, "next": next })))
+}
+
+/// `POST /segments/preview {expr}` → `{expr, members}`: the live count while an operator types.
+pub async fn preview_segment(
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    _caller: Caller,
+    body: web::Json<Preview>,
+) -> Result<HttpResponse, ApiError> {
+    let expr = parse_expr(&body.expr)?;
+    let client = pool.get().await?;
+    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "expr": expr.to_string(), "members": members })))
+}

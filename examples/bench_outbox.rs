@@ -46,7 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ApiConfig::new(url::Url::parse(&running.url())?, APPID, SecretString::from(SECRET));
     config.rate_limits = RateLimits::parse(&format!("{BATCHTAGGING}={pace}"))?;
     let api = ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), APPID)));
-    let ctx = JobCtx { pool: pool.clone(), api, quiz_expiry: Duration::from_secs(1800), clock: tagcast::clock::Clock::system() };
+    let ctx = JobCtx {
+        pool: pool.clone(),
+        api,
+        quiz_expiry: Duration::from_secs(1800),
+        clock: tagcast::clock::Clock::system(),
+    };
 
     // The pending changes, written the way the engine writes them.
     {

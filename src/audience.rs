@@ -71,7 +71,8 @@ pub async fn reevaluate(
         return Ok(made);
     }
     for tag in tags {
-        let should: HashSet<String> = store::segments::list_matching(client, &tag.expr, now, openids).await?.into_iter().collect();
+        let should: HashSet<String> =
+            store::segments::list_matching(client, &tag.expr, now, openids).await?.into_iter().collect();
         let has: HashSet<String> = store::segments::list_carrying(client, tag.id, openids).await?.into_iter().collect();
         let changes: Vec<TagChange> = should
             .difference(&has)

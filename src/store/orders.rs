@@ -13,7 +13,10 @@ const INSERT: &str = "
 /// Inserts the orders whose id is new; returns the openids of those inserted (one per order).
 /// A repeated id, stored before or earlier in the same batch, is skipped whatever it carries.
 #[tracing::instrument(skip_all, fields(batch.size = orders.len()))]
-pub async fn insert_orders(client: &impl GenericClient, orders: &[Order]) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn insert_orders(
+    client: &impl GenericClient,
+    orders: &[Order],
+) -> Result<Vec<String>, tokio_postgres::Error> {
     if orders.is_empty() {
         return Ok(Vec::new());
     }

@@ -43,9 +43,8 @@ pub async fn insert_segment(
 
 /// A segment by id.
 pub async fn get_segment(client: &impl GenericClient, id: i64) -> Result<Option<SegmentRow>, tokio_postgres::Error> {
-    let row = client
-        .query_opt("SELECT id, name, expr, created_at, created_by FROM segments WHERE id = $1", &[&id])
-        .await?;
+    let row =
+        client.query_opt("SELECT id, name, expr, created_at, created_by FROM segments WHERE id = $1", &[&id]).await?;
     Ok(row.as_ref().map(segment_from_row))
 }
 
@@ -175,7 +174,9 @@ pub async fn refresh_dynamic_tag(
 }
 
 /// The dynamic tags: (id, path, `when` text), by id.
-pub async fn list_dynamic_tags(client: &impl GenericClient) -> Result<Vec<(i64, String, String)>, tokio_postgres::Error> {
+pub async fn list_dynamic_tags(
+    client: &impl GenericClient,
+) -> Result<Vec<(i64, String, String)>, tokio_postgres::Error> {
     let statement =
         client.prepare_cached("SELECT id, path, when_expr FROM tags WHERE when_expr IS NOT NULL ORDER BY id").await?;
     Ok(client.query(&statement, &[]).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())

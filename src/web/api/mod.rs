@@ -59,7 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
         .limit(256 * 1024)
         .error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
-    let query = web::QueryConfig::default().error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
+    let query =
+        web::QueryConfig::default().error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into());
     cfg.service(
         web::scope("/api/v1")

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub api: ApiClient,
     /// What the app's background workers use.
     pub jobs: JobCtx,
+    /// The application's clock (shared with it): `app.clock.advance(..)` moves its now.
+    pub clock: tagcast::clock::Clock,
     mock_server: ServerHandle,
     pub crypt: MsgCrypt,
     pub token: String,
@@ -142,6 +144,7 @@ async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher:
     TestApp {
         address,
         db_url,
+        clock: settings.clock.clone(),
         settings,
         http: reqwest::Client::new(),
         wechat,

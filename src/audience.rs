@@ -7,8 +7,6 @@
 //! Evaluation is SQL over indexed tables ([`crate::domain::expr::sql`]): one follower's dynamic
 //! tags are one indexed probe per tag; a whole tag is one set-based statement.
 
-use std::collections::HashSet;
-
 use deadpool_postgres::{GenericClient, Pool};
 
 use crate::clock::Clock;
@@ -53,10 +51,38 @@ pub async fn load_dynamic_tags(client: &impl GenericClient) -> Result<Vec<Dynami
     Ok(tags)
 }
 
-/// Re-evaluates `tags` for `openids` at `now` (unix seconds) and applies the differences
-/// (source [`SOURCE`]), tag by tag in id order, so a tag whose `when` names an earlier dynamic
-/// tag sees that tag's new state. Followers tagcast does not know (no `followers` row) match
-/// nothing. Returns the changes made.
+/// What happened to the followers being re-evaluated, so only the dynamic tags whose `when` it
+/// can change are queried.
+#[derive(Debug, Clone, Default)]
+pub struct Triggers<'a> {
+    /// They (re)subscribed: every dynamic tag, since orders may predate the follower row.
+    pub subscribed: bool,
+    /// They placed orders.
+    pub ordered: bool,
+    /// Menu keys they clicked.
+    pub clicked: Vec<&'a str>,
+    /// Paths of tags they were given or lost.
+    pub tagged: Vec<&'a str>,
+}
+
+impl Triggers<'_> {
+    /// Whether `expr` can change value because of these.
+    pub fn can_change(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Tag(path) => self.subscribed || self.tagged.contains(&path.as_str()),
+            Expr::Clicked { key, .. } => self.subscribed || self.clicked.contains(&key.as_str()),
+            Expr::Orders { .. } | Expr::Spent { .. } => self.subscribed || self.ordered,
+            Expr::Not(inner) => self.can_change(inner),
+            Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => self.can_change(lhs) || self.can_change(rhs),
+        }
+    }
+}
+
+/// Re-evaluates, for `openids` at `now` (unix seconds), the dynamic tags `triggers` can change,
+/// and applies the differences (source [`SOURCE`]). Tags go in id order, and a change to one
+/// dynamic tag counts as a trigger for the later ones that name it. Each tag is one indexed
+/// query that returns only the followers whose membership is wrong; followers tagcast does not
+/// know (no `followers` row) match nothing. Returns the changes made.
 ///
 /// # Errors
 /// The database.
@@ -64,23 +90,28 @@ pub async fn reevaluate(
     client: &impl GenericClient,
     tags: &[DynamicTag],
     openids: &[&str],
+    triggers: &Triggers<'_>,
     now: i64,
 ) -> Result<Vec<TagChange>, tokio_postgres::Error> {
     let mut made = Vec::new();
     if openids.is_empty() {
         return Ok(made);
     }
+    let mut triggers = triggers.clone();
     for tag in tags {
-        let should: HashSet<String> =
-            store::segments::list_matching(client, &tag.expr, now, openids).await?.into_iter().collect();
-        let has: HashSet<String> = store::segments::list_carrying(client, tag.id, openids).await?.into_iter().collect();
-        let changes: Vec<TagChange> = should
-            .difference(&has)
-            .map(|openid| (openid, true))
-            .chain(has.difference(&should).map(|openid| (openid, false)))
-            .map(|(openid, add)| TagChange { openid: openid.clone(), tag_id: tag.id, add, source: SOURCE.to_owned() })
+        if !triggers.can_change(&tag.expr) {
+            continue;
+        }
+        let wrong = store::segments::list_wrong_members(client, tag.id, &tag.expr, now, openids).await?;
+        let changes: Vec<TagChange> = wrong
+            .into_iter()
+            .map(|(openid, add)| TagChange { openid, tag_id: tag.id, add, source: SOURCE.to_owned() })
             .collect();
-        made.extend(store::tags::apply_tag_changes(client, &changes).await?);
+        let changed = store::tags::apply_tag_changes(client, &changes).await?;
+        if !changed.is_empty() {
+            triggers.tagged.push(tag.path.as_str());
+        }
+        made.extend(changed);
     }
     if !made.is_empty() {
         tracing::info!(changes = made.len(), "dynamic tags changed");
@@ -120,9 +151,9 @@ pub async fn record_orders(pool: &Pool, orders: &[Order], clock: &Clock) -> Resu
     changed.sort_unstable();
     changed.dedup();
     if !changed.is_empty() {
-        let tags: Vec<DynamicTag> =
-            load_dynamic_tags(&txn).await?.into_iter().filter(|t| t.expr.windows().event_dependent()).collect();
-        reevaluate(&txn, &tags, &changed, clock.unix()).await?;
+        let tags = load_dynamic_tags(&txn).await?;
+        let triggers = Triggers { ordered: true, ..Triggers::default() };
+        reevaluate(&txn, &tags, &changed, &triggers, clock.unix()).await?;
     }
     txn.commit().await?;
     Ok(Recorded { accepted: inserted.len(), duplicates: orders.len() - inserted.len() })

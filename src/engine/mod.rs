@@ -113,17 +113,7 @@ impl TaggingEngine {
 
         store::tags::apply_tag_changes(txn, &effects.changes).await?;
         if !loaded.dynamic.is_empty() {
-            // What can change a `when`: a click, a (re)subscribe (orders posted before the follower
-            // was known count from now on), and the tags rules and quizzes just gave or took.
-            let mut affected: Vec<&str> = messages
-                .iter()
-                .filter(|m| matches!(m.body, Inbound::Click { .. } | Inbound::Subscribe { .. }))
-                .map(|m| m.from_user.as_str())
-                .chain(effects.changes.iter().map(|c| c.openid.as_str()))
-                .collect();
-            affected.sort_unstable();
-            affected.dedup();
-            audience::reevaluate(txn, &loaded.dynamic, &affected, self.clock.unix()).await?;
+            self.reevaluate_dynamic(txn, &loaded, messages, &effects.changes).await?;
         }
         let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
         store::tags::forget_wechat_state(txn, &left).await?;
@@ -146,6 +136,44 @@ impl TaggingEngine {
             .collect();
         store::quizzes::insert_answers(txn, &answers).await?;
         Ok(replies)
+    }
+}
+
+impl TaggingEngine {
+    /// Re-evaluates the dynamic tags of the followers whose pushes or tag changes can change a
+    /// `when`: clicks (tags naming that key), subscribes (every tag: orders may predate the
+    /// follower) and the tags rules and quizzes just gave or took.
+    async fn reevaluate_dynamic(
+        &self,
+        txn: &Transaction<'_>,
+        loaded: &Loaded,
+        messages: &[&Message],
+        changes: &[TagChange],
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut triggers = audience::Triggers::default();
+        let mut affected: Vec<&str> = Vec::new();
+        for message in messages {
+            match &message.body {
+                Inbound::Click { key } => triggers.clicked.push(key.as_str()),
+                Inbound::Subscribe { .. } => triggers.subscribed = true,
+                _ => continue,
+            }
+            affected.push(message.from_user.as_str());
+        }
+        if !changes.is_empty() {
+            let paths: HashMap<i64, &str> = loaded.tags.iter().map(|(path, (id, _))| (*id, path.as_str())).collect();
+            for change in changes {
+                triggers.tagged.extend(paths.get(&change.tag_id));
+                affected.push(change.openid.as_str());
+            }
+        }
+        if affected.is_empty() {
+            return Ok(());
+        }
+        affected.sort_unstable();
+        affected.dedup();
+        audience::reevaluate(txn, &loaded.dynamic, &affected, &triggers, self.clock.unix()).await?;
+        Ok(())
     }
 }
 

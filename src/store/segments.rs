@@ -100,32 +100,26 @@ pub async fn list_members(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Which of `openids` (known followers, subscribed or not) match `expr` at `now`.
-pub async fn list_matching(
+/// Which of `openids` (known followers, subscribed or not) carry the tag `tag_id` although they
+/// do not match `expr` at `now` (`false`: remove it), or match without carrying it (`true`).
+pub async fn list_wrong_members(
     client: &impl GenericClient,
+    tag_id: i64,
     expr: &Expr,
     now: i64,
     openids: &[&str],
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let (condition, params) = to_sql(expr, now, 2);
-    let sql = format!("SELECT f.openid FROM followers f WHERE f.openid = ANY($1::text[]) AND ({condition})");
+) -> Result<Vec<(String, bool)>, tokio_postgres::Error> {
+    let (condition, params) = to_sql(expr, now, 3);
+    let sql = format!(
+        "SELECT f.openid, m.should FROM followers f CROSS JOIN LATERAL (SELECT ({condition}) AS should) m
+         WHERE f.openid = ANY($1::text[])
+           AND m.should <> EXISTS (SELECT 1 FROM follower_tags ft WHERE ft.openid = f.openid AND ft.tag_id = $2::bigint)"
+    );
     let params = bind(params);
+    // Cached: a dynamic tag's text depends only on its shape, and it runs after every event.
     let statement = client.prepare_cached(&sql).await?;
-    let rows = client.query(&statement, &refs(&[&openids], &params)).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Which of `openids` carry the tag `tag_id`.
-pub async fn list_carrying(
-    client: &impl GenericClient,
-    tag_id: i64,
-    openids: &[&str],
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached("SELECT openid FROM follower_tags WHERE tag_id = $1 AND openid = ANY($2::text[])")
-        .await?;
-    let rows = client.query(&statement, &[&tag_id, &openids]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let rows = client.query(&statement, &refs(&[&openids, &tag_id], &params)).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Recomputes a dynamic tag over every known follower at `now`, set-based in one statement:

@@ -356,6 +356,21 @@ async fn clicks_through_the_callback_keep_a_click_tag_true() {
 }
 
 #[tokio::test]
+async fn a_tag_given_by_a_rule_re_evaluates_the_dynamic_tags_that_name_it() {
+    let app = spawn_app().await;
+    let (status, _) = app.api_post("/rules", json!({"on": "click", "key": "OILY", "add": ["肤质/油性"]})).await;
+    assert_eq!(status, 201);
+    create_tag(&app, json!({"path": "人群/油皮买家", "when": r#""肤质/油性" AND orders(all) >= 1"#, "wechat": false}))
+        .await;
+    subscribe(&app, "o_oily").await;
+    post_events(&app, order("O-1", "o_oily", 30.0, now())).await;
+    assert!(tags_of(&app, "o_oily").await.is_empty());
+    app.push(&event("o_oily", "CLICK", Some("OILY"), now())).await;
+    assert_eq!(tags_of(&app, "o_oily").await, BTreeSet::from(["人群/油皮买家".to_owned(), "肤质/油性".to_owned()]));
+    app.run_pending_jobs().await;
+}
+
+#[tokio::test]
 async fn a_segment_stops_counting_followers_who_unsubscribe_or_are_erased() {
     let app = spawn_app().await;
     let t = now();

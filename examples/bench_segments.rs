@@ -1,0 +1,271 @@
+//! Benchmark of audiences (bench/segments/run.sh runs it in release): generates followers, tags,
+//! clicks and orders with COPY, then times
+//! - segment counts of random 3-term and 10-term expressions (p50/p99 over BENCH_EXPRS each),
+//! - re-evaluating dynamic tags after one order (`audience::record_orders`, p50/p99),
+//! - the scheduled pass over every follower (`audience::refresh_dynamic_tags`), first fill and
+//!   steady state,
+//!
+//! and prints this process's peak memory. Not a test: it only measures. Defaults are the issue's
+//! scale (1M followers, 50 tags, 5M events); shrink with BENCH_FOLLOWERS/BENCH_EVENTS.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use tagcast::clock::Clock;
+use tagcast::domain::expr::{CmpOp, Expr, Window};
+use tagcast::domain::order::Order;
+use tagcast::domain::tag::TagPath;
+
+const DAY: i64 = 86_400;
+const KEYS: [&str; 10] = ["SKIN_TEST", "NEW", "SALE", "CART", "MOM_BABY", "VIP_DAY", "COUPON", "LIVE", "FAQ", "SHOP"];
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Streams `rows` (already COPY text lines) into `COPY <target> FROM STDIN` in ~1 MiB chunks.
+async fn copy_in(
+    client: &tokio_postgres::Client,
+    target: &str,
+    rows: impl Iterator<Item = String>,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in(&format!("COPY {target} FROM STDIN")).await?;
+    futures_util::pin_mut!(sink);
+    let mut chunk = String::with_capacity(1 << 20);
+    for row in rows {
+        chunk.push_str(&row);
+        if chunk.len() >= 1 << 20 {
+            sink.send(VecDeque::from(std::mem::take(&mut chunk).into_bytes())).await?;
+        }
+    }
+    if !chunk.is_empty() {
+        sink.send(VecDeque::from(chunk.into_bytes())).await?;
+    }
+    sink.finish().await
+}
+
+fn ts(unix: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(unix, 0).expect("in range").to_rfc3339()
+}
+
+fn openid(n: usize) -> String {
+    format!("o_bench_{n:08}")
+}
+
+fn tag_path(i: usize) -> String {
+    format!("压测/标签{i:02}")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        samples.len(),
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+fn random_window(rng: &mut StdRng) -> Window {
+    match rng.gen_range(0..5) {
+        0 => Window::Hours(24),
+        1 => Window::Days(7),
+        2 => Window::Days(30),
+        3 => Window::Days(90),
+        _ => Window::All,
+    }
+}
+
+fn random_op(rng: &mut StdRng) -> CmpOp {
+    [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge][rng.gen_range(0..6)]
+}
+
+fn random_term(rng: &mut StdRng, tags: usize) -> Expr {
+    match rng.gen_range(0..20) {
+        0..=9 => Expr::Tag(TagPath::parse(&tag_path(rng.gen_range(0..tags))).expect("path")),
+        10..=13 => Expr::Clicked {
+            key: KEYS[rng.gen_range(0..KEYS.len())].to_owned(),
+            window: random_window(rng),
+            op: if rng.gen_bool(0.7) { CmpOp::Ge } else { random_op(rng) },
+            count: rng.gen_range(1..3),
+        },
+        14..=16 => Expr::Orders { window: random_window(rng), op: random_op(rng), count: rng.gen_range(0..4) },
+        _ => Expr::Spent { window: random_window(rng), op: random_op(rng), cents: rng.gen_range(0..200_000) },
+    }
+}
+
+/// An expression of exactly `terms` leaves, combined at random with AND/OR and some NOTs.
+fn random_expr(rng: &mut StdRng, terms: usize, tags: usize) -> Expr {
+    let mut parts: Vec<Expr> = (0..terms).map(|_| random_term(rng, tags)).collect();
+    while parts.len() > 1 {
+        let i = rng.gen_range(0..parts.len() - 1);
+        let b = parts.remove(i + 1);
+        let a = parts.remove(i);
+        let mut joined =
+            if rng.gen_bool(0.6) { Expr::And(Box::new(a), Box::new(b)) } else { Expr::Or(Box::new(a), Box::new(b)) };
+        if rng.gen_bool(0.15) {
+            joined = Expr::Not(Box::new(joined));
+        }
+        parts.insert(i, joined);
+    }
+    parts.pop().expect("one left")
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tagcast_bench_segments".into());
+    let followers: usize = env_or("BENCH_FOLLOWERS", 1_000_000);
+    let tags: usize = env_or("BENCH_TAGS", 50);
+    let events: usize = env_or("BENCH_EVENTS", 5_000_000);
+    let exprs: usize = env_or("BENCH_EXPRS", 100);
+    let reevaluations: usize = env_or("BENCH_REEVALUATIONS", 200);
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+    let mut rng = StdRng::seed_from_u64(env_or("BENCH_SEED", 5));
+
+    let url = SecretString::from(url);
+    tagcast::store::prepare_database(&url).await?;
+    let pool = tagcast::store::connect_pool(&url, 8).await?;
+    let clock = Clock::system();
+    let now = clock.unix();
+    let client = pool.get().await?;
+
+    let loaded: i64 = client.query_one("SELECT count(*) FROM followers", &[]).await?.get(0);
+    if !(reuse && loaded > 0) {
+        let started = Instant::now();
+        client
+            .batch_execute(
+                "TRUNCATE followers, tags, follower_tags, events, orders, segments, tag_outbox, jobs CASCADE",
+            )
+            .await?;
+        let first_seen = ts(now - 400 * DAY);
+        let mut r = StdRng::seed_from_u64(1);
+        let rows = (0..followers).map(|n| {
+            let subscribed = if r.gen_bool(0.95) { "t" } else { "f" };
+            format!("{}\t{subscribed}\t{first_seen}\t{first_seen}\n", openid(n))
+        });
+        copy_in(&client, "followers (openid, subscribed, first_seen_at, last_seen_at)", rows).await?;
+        let tag_rows = (0..tags).map(|i| format!("{}\tbench\t{}\n", tag_path(i), if i < 20 { "t" } else { "f" }));
+        copy_in(&client, "tags (path, created_by, mirrored)", tag_rows).await?;
+        let first_tag: i64 = client.query_one("SELECT min(id) FROM tags", &[]).await?.get(0);
+        // Tag i is carried by about 25%/(1 + i/4) of followers: a few broad tags, many narrow ones.
+        let mut r = StdRng::seed_from_u64(2);
+        let member_rows = (0..followers).flat_map(move |n| {
+            let mut rows = Vec::new();
+            for i in 0..tags {
+                if r.gen_bool(0.25 / (1.0 + i as f64 / 4.0)) {
+                    rows.push(format!("{}\t{}\tbench\n", openid(n), first_tag + i as i64));
+                }
+            }
+            rows
+        });
+        copy_in(&client, "follower_tags (openid, tag_id, source)", member_rows).await?;
+        // Half clicks, half orders, over the last 400 days, more of them recent.
+        let mut r = StdRng::seed_from_u64(3);
+        let click_rows = (0..events / 2).map(move |n| {
+            let age = (r.gen_range(0.0f64..1.0).powi(2) * 400.0 * DAY as f64) as i64;
+            format!(
+                "b:{n}\t{}\tclick\t{}\t{}\t{{}}\n",
+                openid(r.gen_range(0..followers)),
+                KEYS[r.gen_range(0..KEYS.len())],
+                ts(now - age)
+            )
+        });
+        copy_in(&client, "events (dedupe_key, openid, kind, event_key, occurred_at, payload)", click_rows).await?;
+        let mut r = StdRng::seed_from_u64(4);
+        let order_rows = (0..events - events / 2).map(move |n| {
+            let age = (r.gen_range(0.0f64..1.0).powi(2) * 400.0 * DAY as f64) as i64;
+            format!("ord{n}\t{}\t{}\t{}\n", openid(r.gen_range(0..followers)), r.gen_range(100..100_000), ts(now - age))
+        });
+        copy_in(&client, "orders (id, openid, amount_cents, occurred_at)", order_rows).await?;
+        client.batch_execute("VACUUM ANALYZE followers, tags, follower_tags, events, orders").await?;
+        println!(
+            "generated {followers} followers, {tags} tags, {events} events in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    for terms in [3, 10] {
+        let mut samples = Vec::with_capacity(exprs);
+        let mut members = 0;
+        for _ in 0..exprs {
+            let expr = random_expr(&mut rng, terms, tags);
+            let started = Instant::now();
+            members += tagcast::store::segments::count_members(&client, &expr, clock.unix()).await?;
+            samples.push(started.elapsed());
+        }
+        report(&format!("segment count, {terms} terms (mean members {})", members / exprs.max(1) as i64), samples);
+    }
+
+    // Dynamic tags as the sample playbook has them, plus a click tag; filled once.
+    let mut sql = String::new();
+    for (path, when) in [
+        ("压测/VIP", "orders(all) >= 3"),
+        ("压测/90天未复购", "orders(90d) = 0 AND orders(all) >= 1"),
+        ("压测/爱逛新品", r#"clicked("NEW", 7d) >= 2"#),
+    ] {
+        writeln!(
+            sql,
+            "INSERT INTO tags (path, when_expr, created_by) VALUES ('{path}', '{when}', 'bench') ON CONFLICT (path) DO UPDATE SET when_expr = EXCLUDED.when_expr;"
+        )?;
+    }
+    client.batch_execute(&sql).await?;
+    let started = Instant::now();
+    let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    println!(
+        "scheduled pass (time-dependent tags), first fill: {:.2} s, +{added} -{removed}",
+        started.elapsed().as_secs_f64()
+    );
+    for tag in tagcast::audience::load_dynamic_tags(&client).await? {
+        let started = Instant::now();
+        let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, Some(tag.id)).await?;
+        println!("fill of {}: {:.2} s, +{added} -{removed}", tag.path, started.elapsed().as_secs_f64());
+    }
+    let started = Instant::now();
+    let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    println!(
+        "scheduled pass (time-dependent tags), steady state: {:.2} s, +{added} -{removed}",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut samples = Vec::with_capacity(reevaluations);
+    for n in 0..reevaluations {
+        let order = Order::new(
+            format!("bench-live-{}-{n}", rng.r#gen::<u64>()),
+            openid(rng.gen_range(0..followers)),
+            "99.9",
+            clock.now(),
+        )?;
+        let started = Instant::now();
+        tagcast::audience::record_orders(&pool, &[order], &clock).await?;
+        samples.push(started.elapsed());
+    }
+    report("one order stored + dynamic tags re-evaluated (commit included)", samples);
+    client.batch_execute("DELETE FROM tag_outbox").await?;
+
+    match peak_rss_kib() {
+        Some(kib) => println!("peak memory of this process: {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak memory: unknown (no /proc/self/status)"),
+    }
+    Ok(())
+}

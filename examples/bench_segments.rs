@@ -148,7 +148,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = tagcast::store::connect_pool(&url, 8).await?;
     let clock = Clock::system();
     let now = clock.unix();
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
 
     let loaded: i64 = client.query_one("SELECT count(*) FROM followers", &[]).await?.get(0);
     if !(reuse && loaded > 0) {
@@ -211,7 +211,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..exprs {
             let expr = random_expr(&mut rng, terms, tags);
             let started = Instant::now();
-            members += tagcast::store::segments::count_members(&client, &expr, clock.unix()).await?;
+            let txn = client.transaction().await?;
+            members += tagcast::store::segments::count_members(&txn, &expr, clock.unix()).await?;
+            txn.commit().await?;
             samples.push(started.elapsed());
         }
         report(&format!("segment count, {terms} terms (mean members {})", members / exprs.max(1) as i64), samples);
@@ -261,6 +263,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples.push(started.elapsed());
     }
     report("one order stored + dynamic tags re-evaluated (commit included)", samples);
+
+    // The re-evaluation alone, as the engine runs it after a click (rolled back).
+    let dynamic = tagcast::audience::load_dynamic_tags(&client).await?;
+    let triggers = tagcast::audience::Triggers { ordered: true, clicked: vec!["NEW"], ..Default::default() };
+    let mut samples = Vec::with_capacity(reevaluations);
+    for _ in 0..reevaluations {
+        let one = openid(rng.gen_range(0..followers));
+        let txn = client.transaction().await?;
+        let started = Instant::now();
+        tagcast::audience::reevaluate(&txn, &dynamic, &[one.as_str()], &triggers, clock.unix()).await?;
+        samples.push(started.elapsed());
+        txn.rollback().await?;
+    }
+    report("dynamic tags re-evaluated for one follower (no commit)", samples);
     client.batch_execute("DELETE FROM tag_outbox").await?;
 
     match peak_rss_kib() {

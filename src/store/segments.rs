@@ -3,11 +3,13 @@
 //! members, and the membership of dynamic tags (for a few followers, or set-based for all).
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use crate::domain::expr::Expr;
-use crate::domain::expr::sql::{SqlParam, to_sql};
+use crate::domain::expr::sql::{SqlParam, to_sql, to_sql_set_based};
+use crate::store;
+use crate::store::tags::TagChange;
 
 /// A segment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,10 +73,26 @@ fn refs<'a>(
     leading.iter().copied().chain(params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync))).collect()
 }
 
-/// How many subscribed followers match `expr` at `now` (unix seconds).
+/// Memory for the hashes of set-based conditions ([`to_sql_set_based`]), raised for the
+/// transaction only: a hash of a million openids takes about 60 MB, and one that does not fit
+/// makes Postgres re-scan the subquery for every follower.
+const SET_BASED_WORK_MEM: &str = "256MB";
+
+/// Also turns JIT off for the transaction: compiling a 10-term condition costs Postgres hundreds
+/// of milliseconds, more than running it.
+async fn raise_work_mem(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    txn.execute("SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)", &[&SET_BASED_WORK_MEM])
+        .await?;
+    Ok(())
+}
+
+/// How many subscribed followers match `expr` at `now` (unix seconds). Set-based, so it needs a
+/// transaction of its own to raise `work_mem` in.
 #[tracing::instrument(skip_all)]
-pub async fn count_members(client: &impl GenericClient, expr: &Expr, now: i64) -> Result<i64, tokio_postgres::Error> {
-    let (condition, params) = to_sql(expr, now, 1);
+pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Result<i64, tokio_postgres::Error> {
+    raise_work_mem(txn).await?;
+    let client = txn;
+    let (condition, params) = to_sql_set_based(expr, now, 1);
     let sql = format!("SELECT count(*) FROM followers f WHERE f.subscribed AND ({condition})");
     let params = bind(params);
     // Not cached: an operator typing produces a new shape per keystroke.
@@ -82,6 +100,8 @@ pub async fn count_members(client: &impl GenericClient, expr: &Expr, now: i64) -
 }
 
 /// One page of the openids of subscribed followers matching `expr`, in openid order, after `after`.
+/// Probes follower by follower in openid order and stops at `limit`, so a page costs about
+/// `limit` followers' probes rather than a pass over every event.
 #[tracing::instrument(skip_all)]
 pub async fn list_members(
     client: &impl GenericClient,
@@ -122,47 +142,64 @@ pub async fn list_wrong_members(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Recomputes a dynamic tag over every known follower at `now`, set-based in one statement:
-/// followers who now match get it, those who no longer do lose it, and each change of a mirrored
-/// tag for a follower who still follows is queued for WeChat (as `apply_tag_changes` queues).
-/// Returns (added, removed).
+/// Followers changed per statement when a dynamic tag is refreshed, bounding statement size and
+/// the memory of one step.
+const REFRESH_CHUNK: usize = 10_000;
+
+/// Recomputes a dynamic tag over every known follower at `now`: one set-based statement finds
+/// the followers whose membership is wrong (a `FULL JOIN` of who matches with who carries it,
+/// which Postgres can only run as a hash or merge join, so no row estimate can make it
+/// quadratic), then the differences are applied by chunks of openids (index lookups by primary
+/// key), each change of a mirrored tag for a follower who still follows queued for WeChat.
+/// Holds the differing openids in memory (about 60 bytes each). Returns (added, removed).
 #[tracing::instrument(skip_all, fields(tag.id = tag_id))]
 pub async fn refresh_dynamic_tag(
-    client: &impl GenericClient,
+    txn: &Transaction<'_>,
     tag_id: i64,
     expr: &Expr,
     now: i64,
 ) -> Result<(i64, i64), tokio_postgres::Error> {
-    let (condition, params) = to_sql(expr, now, 2);
-    // Data-modifying CTEs share one snapshot: `removed` never sees what `added` inserts, and a
-    // follower in `should` is never removed.
+    raise_work_mem(txn).await?;
+    let (condition, params) = to_sql_set_based(expr, now, 2);
     let sql = format!(
-        "WITH should AS MATERIALIZED (SELECT f.openid FROM followers f WHERE ({condition})),
-         added AS (
-             INSERT INTO follower_tags (openid, tag_id, source)
-             SELECT s.openid, $1::bigint, 'dynamic' FROM should s
-             ON CONFLICT DO NOTHING RETURNING openid),
-         removed AS (
-             DELETE FROM follower_tags ft WHERE ft.tag_id = $1::bigint
-               AND NOT EXISTS (SELECT 1 FROM should s WHERE s.openid = ft.openid)
-             RETURNING ft.openid),
-         changes AS (SELECT openid, true AS add FROM added UNION ALL SELECT openid, false FROM removed),
-         queued AS (
-             INSERT INTO tag_outbox (openid, tag_id, add)
-             SELECT c.openid, t.id, c.add FROM changes c JOIN tags t ON t.id = $1::bigint AND t.mirrored
-             WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
-             ON CONFLICT (openid, tag_id) DO UPDATE SET
-                 add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
-                 attempts = 0, last_error = NULL, state = 'pending'
-             RETURNING 1)
-         SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM removed), (SELECT count(*) FROM queued)"
+        "SELECT coalesce(s.openid, m.openid), s.openid IS NOT NULL
+         FROM (SELECT f.openid FROM followers f WHERE ({condition})) s
+         FULL JOIN (SELECT ft.openid FROM follower_tags ft WHERE ft.tag_id = $1::bigint) m ON m.openid = s.openid
+         WHERE s.openid IS NULL OR m.openid IS NULL"
     );
     let params = bind(params);
-    let statement = client.prepare_cached(&sql).await?;
-    let row = client.query_one(&statement, &refs(&[&tag_id], &params)).await?;
-    let (added, removed): (i64, i64) = (row.get(0), row.get(1));
+    let statement = txn.prepare_cached(&sql).await?;
+    let rows = txn.query(&statement, &refs(&[&tag_id], &params)).await?;
+    let (mut adds, mut removes): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for row in rows {
+        let openid: String = row.get(0);
+        if row.get::<_, bool>(1) { adds.push(openid) } else { removes.push(openid) }
+    }
+    let add = txn
+        .prepare_cached(
+            "INSERT INTO follower_tags (openid, tag_id, source) SELECT o, $1::bigint, 'dynamic' FROM unnest($2::text[]) AS o
+             ON CONFLICT DO NOTHING RETURNING openid",
+        )
+        .await?;
+    let remove = txn
+        .prepare_cached(
+            "DELETE FROM follower_tags WHERE tag_id = $1::bigint AND openid = ANY($2::text[]) RETURNING openid",
+        )
+        .await?;
+    let (mut added, mut removed) = (0, 0);
+    for (openids, statement, is_add) in [(&adds, &add, true), (&removes, &remove, false)] {
+        for chunk in openids.chunks(REFRESH_CHUNK) {
+            let done = txn.query(statement, &[&tag_id, &chunk]).await?;
+            let changes: Vec<TagChange> = done
+                .iter()
+                .map(|r| TagChange { openid: r.get(0), tag_id, add: is_add, source: "dynamic".to_owned() })
+                .collect();
+            store::tags::enqueue(txn, &changes).await?;
+            if is_add { added += changes.len() as i64 } else { removed += changes.len() as i64 }
+        }
+    }
     if added + removed > 0 {
-        client.execute("UPDATE tags SET last_used_at = now() WHERE id = $1", &[&tag_id]).await?;
+        txn.execute("UPDATE tags SET last_used_at = now() WHERE id = $1", &[&tag_id]).await?;
     }
     Ok((added, removed))
 }

@@ -22,6 +22,9 @@
 //!   the existing `events(openid, occurred_at)` works, scanning other kinds too);
 //! - `orders(openid, occurred_at) INCLUDE (amount_cents)`, so `spent` is an index-only scan.
 //!
+//! [`to_sql_set_based`] is the shape for conditions over (nearly) every follower: count and sum
+//! comparisons become one grouped, hashed subquery instead of a probe per follower.
+//!
 //! Count comparisons that only ask "any?" or "none?" (`>= 1`, `> 0`, `!= 0`, `= 0`, `< 1`,
 //! `<= 0`) become `EXISTS`/`NOT EXISTS`, which stop at the first row; always-true and
 //! always-false ones (`>= 0`, `< 0`) become `TRUE`/`FALSE`.
@@ -55,7 +58,21 @@ impl SqlParam {
 /// numbered from `$first_param` (pass 1 unless the query binds its own parameters first; 0 counts
 /// as 1). `params[i]` is placeholder `$(first_param + i)`; equal values share one placeholder.
 pub fn to_sql(expr: &Expr, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
-    let mut compiler = Compiler { sql: String::new(), params: Vec::new(), first: first_param.max(1), now };
+    compile(expr, now, first_param, false)
+}
+
+/// [`to_sql`] for conditions evaluated over (nearly) every follower, such as a segment count or
+/// a dynamic tag's full recomputation: a count or sum comparison becomes membership in one
+/// grouped subquery (`f.openid IN (SELECT .. GROUP BY openid HAVING ..)`, or `NOT IN` with the
+/// opposite test when a follower without events matches), which Postgres hashes once instead of
+/// probing per follower. Same meaning, same parameters. The hash must fit in the query's
+/// `work_mem` (the caller raises it); for a handful of followers use [`to_sql`], which probes.
+pub fn to_sql_set_based(expr: &Expr, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
+    compile(expr, now, first_param, true)
+}
+
+fn compile(expr: &Expr, now: i64, first_param: usize, set_based: bool) -> (String, Vec<SqlParam>) {
+    let mut compiler = Compiler { sql: String::new(), params: Vec::new(), first: first_param.max(1), now, set_based };
     compiler.expr(expr);
     (compiler.sql, compiler.params)
 }
@@ -65,6 +82,34 @@ struct Compiler {
     params: Vec<SqlParam>,
     first: usize,
     now: i64,
+    set_based: bool,
+}
+
+/// The event rows a predicate reads: `FROM {from} WHERE {column} = <follower>{filters}`.
+struct Rows {
+    from: &'static str,
+    column: &'static str,
+    /// Empty, or ` AND ...` conditions on the rows.
+    filters: String,
+}
+
+impl Rows {
+    fn of_follower(&self) -> String {
+        format!("{} WHERE {} = f.openid{}", self.from, self.column, self.filters)
+    }
+
+    /// `f.openid IN (..)` of the followers whose `aggregate` over their rows satisfies `test`,
+    /// or `NOT IN` those failing it when a follower without rows (aggregate 0) satisfies it.
+    fn grouped(&self, aggregate: &str, test: &str, zero_satisfies: bool) -> String {
+        let (membership, having) = if zero_satisfies { ("NOT IN", "NOT ") } else { ("IN", "") };
+        format!(
+            "f.openid {membership} (SELECT {column} FROM {from} WHERE TRUE{filters} GROUP BY {column} \
+             HAVING {having}({aggregate} {test}))",
+            column = self.column,
+            from = self.from,
+            filters = self.filters,
+        )
+    }
 }
 
 /// What `count op n` reduces to for a count that is never negative.
@@ -109,22 +154,28 @@ impl Compiler {
         }
     }
 
-    /// A count of the rows `from_where` selects, compared with `n`. `from_where` binds its own
-    /// parameters, so it is only called when the rows matter: Postgres rejects a statement with a
-    /// parameter it cannot type because nothing uses it.
-    fn count(&mut self, from_where: impl FnOnce(&mut Self) -> String, op: CmpOp, n: i64) {
+    /// A count of the rows `rows` selects, compared with `n`. `rows` binds its own parameters,
+    /// so it is only called when the rows matter: Postgres rejects a statement with a parameter
+    /// it cannot type because nothing uses it.
+    fn count(&mut self, rows: impl FnOnce(&mut Self) -> Rows, op: CmpOp, n: i64) {
         let test = count_test(op, n);
         let rows = match test {
             CountTest::Always => return self.sql.push_str("TRUE"),
             CountTest::Never => return self.sql.push_str("FALSE"),
-            _ => from_where(self),
+            _ => rows(self),
         };
         match test {
-            CountTest::Any => write!(self.sql, "EXISTS (SELECT 1 FROM {rows})"),
-            CountTest::None => write!(self.sql, "NOT EXISTS (SELECT 1 FROM {rows})"),
+            CountTest::Any => write!(self.sql, "EXISTS (SELECT 1 FROM {})", rows.of_follower()),
+            CountTest::None => write!(self.sql, "NOT EXISTS (SELECT 1 FROM {})", rows.of_follower()),
+            _ if self.set_based => {
+                let n_param = self.bind(SqlParam::Int(n));
+                let zero = op.holds(0, i128::from(n));
+                self.sql.push_str(&rows.grouped("count(*)", &format!("{op} {n_param}"), zero));
+                Ok(())
+            }
             _ => {
                 let n = self.bind(SqlParam::Int(n));
-                write!(self.sql, "(SELECT count(*) FROM {rows}) {op} {n}")
+                write!(self.sql, "(SELECT count(*) FROM {}) {op} {n}", rows.of_follower())
             }
         }
         .expect("String never fails");
@@ -145,23 +196,36 @@ impl Compiler {
                 let rows = |c: &mut Self| {
                     let key = c.bind(SqlParam::Text(key.clone()));
                     let since = c.since("e.occurred_at", *window);
-                    format!("events e WHERE e.openid = f.openid AND e.kind = 'click' AND e.event_key = {key}{since}")
+                    Rows {
+                        from: "events e",
+                        column: "e.openid",
+                        filters: format!(" AND e.kind = 'click' AND e.event_key = {key}{since}"),
+                    }
                 };
                 self.count(rows, *op, *count);
             }
             Expr::Orders { window, op, count } => {
-                let rows =
-                    |c: &mut Self| format!("orders o WHERE o.openid = f.openid{}", c.since("o.occurred_at", *window));
+                let rows = |c: &mut Self| Rows {
+                    from: "orders o",
+                    column: "o.openid",
+                    filters: c.since("o.occurred_at", *window),
+                };
                 self.count(rows, *op, *count);
             }
             Expr::Spent { window, op, cents } => {
-                let since = self.since("o.occurred_at", *window);
+                let rows = Rows { from: "orders o", column: "o.openid", filters: self.since("o.occurred_at", *window) };
+                let zero = op.holds(0, i128::from(*cents));
                 let cents = self.bind(SqlParam::Int(*cents));
-                write!(
-                    self.sql,
-                    "(SELECT coalesce(sum(o.amount_cents), 0) FROM orders o WHERE o.openid = f.openid{since}) {op} {cents}"
-                )
-                .expect("String never fails");
+                if self.set_based {
+                    self.sql.push_str(&rows.grouped("sum(o.amount_cents)", &format!("{op} {cents}"), zero));
+                } else {
+                    write!(
+                        self.sql,
+                        "(SELECT coalesce(sum(o.amount_cents), 0) FROM {}) {op} {cents}",
+                        rows.of_follower()
+                    )
+                    .expect("String never fails");
+                }
             }
             Expr::Not(inner) => {
                 self.sql.push_str("(NOT ");
@@ -259,6 +323,26 @@ mod tests {
     }
 
     #[test]
+    fn set_based_comparisons_group_once_and_keep_followers_without_events_right() {
+        let expr = parse(r#"orders(30d) >= 2 OR spent(all) < 100 OR clicked("K", 7d) != 3 OR orders(7d) = 0"#).unwrap();
+        let (sql, params) = to_sql_set_based(&expr, NOW, 1);
+        assert_eq!(
+            sql,
+            "(((f.openid IN (SELECT o.openid FROM orders o WHERE TRUE AND o.occurred_at >= $1::timestamptz \
+             GROUP BY o.openid HAVING (count(*) >= $2::bigint)) \
+             OR f.openid NOT IN (SELECT o.openid FROM orders o WHERE TRUE GROUP BY o.openid \
+             HAVING NOT (sum(o.amount_cents) < $3::bigint))) \
+             OR f.openid NOT IN (SELECT e.openid FROM events e WHERE TRUE AND e.kind = 'click' \
+             AND e.event_key = $4::text AND e.occurred_at >= $5::timestamptz GROUP BY e.openid \
+             HAVING NOT (count(*) != $6::bigint))) \
+             OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $5::timestamptz))"
+        );
+        assert_eq!(params.len(), 6, "the two 7-day cutoffs share one parameter");
+        // Per follower, the same expression probes instead.
+        assert!(!to_sql(&expr, NOW, 1).0.contains("GROUP BY"));
+    }
+
+    #[test]
     fn placeholders_start_where_the_caller_says() {
         let (sql, params) = compile(r#""VIP""#);
         let (shifted, same) = to_sql(&parse(r#""VIP""#).unwrap(), NOW, 3);
@@ -300,8 +384,9 @@ mod tests {
                 prop_oneof![Just(0i64), 0..=MAX_AMOUNT_CENTS],
             ),
             first in 1usize..5,
+            set_based in any::<bool>(),
         ) {
-            let (sql, params) = to_sql(&expr, NOW, first);
+            let (sql, params) = if set_based { to_sql_set_based(&expr, NOW, first) } else { to_sql(&expr, NOW, first) };
             // Every placeholder has a parameter and every parameter is used.
             let used = placeholders(&sql);
             for n in &used {

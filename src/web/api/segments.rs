@@ -52,9 +52,11 @@ pub async fn create_segment(
         return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
     }
     let expr = parse_expr(&body.expr)?;
-    let client = pool.get().await?;
-    let segment = store::segments::insert_segment(&client, name, &expr, &caller.name).await?;
-    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let segment = store::segments::insert_segment(&txn, name, &expr, &caller.name).await?;
+    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
+    txn.commit().await?;
     Ok(HttpResponse::Created().json(json!({
         "id": segment.id,
         "name": segment.name,
@@ -70,11 +72,13 @@ pub async fn get_segment(
     _caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
     let segment =
-        store::segments::get_segment(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
+        store::segments::get_segment(&txn, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
     let expr = parse_expr(&segment.expr)?;
-    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
+    txn.commit().await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": segment.id,
         "name": segment.name,
@@ -116,7 +120,9 @@ pub async fn preview_segment(
     body: web::Json<Preview>,
 ) -> Result<HttpResponse, ApiError> {
     let expr = parse_expr(&body.expr)?;
-    let client = pool.get().await?;
-    let members = store::segments::count_members(&client, &expr, clock.unix()).await?;
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
+    txn.commit().await?;
     Ok(HttpResponse::Ok().json(json!({ "expr": expr.to_string(), "members": members })))
 }

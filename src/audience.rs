@@ -79,10 +79,11 @@ impl Triggers<'_> {
 }
 
 /// Re-evaluates, for `openids` at `now` (unix seconds), the dynamic tags `triggers` can change,
-/// and applies the differences (source [`SOURCE`]). Tags go in id order, and a change to one
-/// dynamic tag counts as a trigger for the later ones that name it. Each tag is one indexed
-/// query that returns only the followers whose membership is wrong; followers tagcast does not
-/// know (no `followers` row) match nothing. Returns the changes made.
+/// and applies the differences (source [`SOURCE`]). All those tags are asked in one statement
+/// that returns only the memberships that are wrong; when that changes a tag another dynamic tag
+/// names, a further round asks those (at most one round per dynamic tag, so a cycle of tags
+/// naming each other ends). Followers tagcast does not know (no `followers` row) match nothing.
+/// Returns the changes made.
 ///
 /// # Errors
 /// The database.
@@ -98,19 +99,25 @@ pub async fn reevaluate(
         return Ok(made);
     }
     let mut triggers = triggers.clone();
-    for tag in tags {
-        if !triggers.can_change(&tag.expr) {
-            continue;
+    for _ in 0..tags.len() {
+        let asked: Vec<(i64, &Expr)> =
+            tags.iter().filter(|t| triggers.can_change(&t.expr)).map(|t| (t.id, &t.expr)).collect();
+        if asked.is_empty() {
+            break;
         }
-        let wrong = store::segments::list_wrong_members(client, tag.id, &tag.expr, now, openids).await?;
+        let wrong = store::segments::list_wrong_memberships(client, &asked, now, openids).await?;
         let changes: Vec<TagChange> = wrong
             .into_iter()
-            .map(|(openid, add)| TagChange { openid, tag_id: tag.id, add, source: SOURCE.to_owned() })
+            .map(|(tag_id, openid, add)| TagChange { openid, tag_id, add, source: SOURCE.to_owned() })
             .collect();
         let changed = store::tags::apply_tag_changes(client, &changes).await?;
-        if !changed.is_empty() {
-            triggers.tagged.push(tag.path.as_str());
+        if changed.is_empty() {
+            break;
         }
+        // Only tags naming a dynamic tag that just changed are asked again.
+        let tagged: Vec<&str> =
+            tags.iter().filter(|t| changed.iter().any(|c| c.tag_id == t.id)).map(|t| t.path.as_str()).collect();
+        triggers = Triggers { tagged, ..Triggers::default() };
         made.extend(changed);
     }
     if !made.is_empty() {

@@ -120,26 +120,38 @@ pub async fn list_members(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Which of `openids` (known followers, subscribed or not) carry the tag `tag_id` although they
-/// do not match `expr` at `now` (`false`: remove it), or match without carrying it (`true`).
-pub async fn list_wrong_members(
+/// For each `(tag id, expr)`, which of `openids` (known followers, subscribed or not) carry the
+/// tag although they do not match `expr` at `now` (`false`: remove it), or match without
+/// carrying it (`true`). One statement for all the tags, probing per follower.
+pub async fn list_wrong_memberships(
     client: &impl GenericClient,
-    tag_id: i64,
-    expr: &Expr,
+    tags: &[(i64, &Expr)],
     now: i64,
     openids: &[&str],
-) -> Result<Vec<(String, bool)>, tokio_postgres::Error> {
-    let (condition, params) = to_sql(expr, now, 3);
-    let sql = format!(
-        "SELECT f.openid, m.should FROM followers f CROSS JOIN LATERAL (SELECT ({condition}) AS should) m
-         WHERE f.openid = ANY($1::text[])
-           AND m.should <> EXISTS (SELECT 1 FROM follower_tags ft WHERE ft.openid = f.openid AND ft.tag_id = $2::bigint)"
-    );
+) -> Result<Vec<(i64, String, bool)>, tokio_postgres::Error> {
+    if tags.is_empty() || openids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut parts = Vec::with_capacity(tags.len());
+    let mut params = Vec::new();
+    for (tag_id, expr) in tags {
+        let (condition, mine) = to_sql(expr, now, 2 + params.len());
+        params.extend(mine);
+        // Tag ids are ours (never user input), so they are written into the text.
+        parts.push(format!(
+            "SELECT {tag_id}::bigint, f.openid, m.should FROM followers f
+             CROSS JOIN LATERAL (SELECT ({condition}) AS should) m
+             WHERE f.openid = ANY($1::text[])
+               AND m.should <> EXISTS (SELECT 1 FROM follower_tags ft WHERE ft.openid = f.openid AND ft.tag_id = {tag_id})"
+        ));
+    }
+    let sql = parts.join("\nUNION ALL\n");
     let params = bind(params);
-    // Cached: a dynamic tag's text depends only on its shape, and it runs after every event.
+    // Cached: the text depends only on which tags are asked and their shapes, and it runs after
+    // every event.
     let statement = client.prepare_cached(&sql).await?;
-    let rows = client.query(&statement, &refs(&[&openids, &tag_id], &params)).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    let rows = client.query(&statement, &refs(&[&openids], &params)).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
 /// Followers changed per statement when a dynamic tag is refreshed, bounding statement size and

@@ -4,6 +4,11 @@
 //! set-based refresh, both of which queue the tag outbox in the caller's transaction, so WeChat
 //! follows. Segments themselves are counted by `store::segments` at the [`Clock`]'s now.
 //!
+//! Concurrency: orders for the same follower re-evaluate one after the other (an advisory lock
+//! per openid). The scheduled pass reads, then writes; an event committed in between may be
+//! overwritten by the pass's older view of that follower, and is corrected by the next event or
+//! pass. Tags with no time window are only recomputed by events (and a fill when created).
+//!
 //! Evaluation is SQL over indexed tables ([`crate::domain::expr::sql`]): one follower's dynamic
 //! tags are one indexed probe per tag; a whole tag is one set-based statement.
 

@@ -356,6 +356,23 @@ async fn clicks_through_the_callback_keep_a_click_tag_true() {
 }
 
 #[tokio::test]
+async fn a_dynamic_tag_naming_another_follows_it_in_the_same_event() {
+    let app = spawn_app().await;
+    create_tag(&app, json!({"path": "消费/复购", "when": "orders(all) >= 2", "wechat": false})).await;
+    create_tag(
+        &app,
+        json!({"path": "人群/老客", "when": r#""消费/复购" OR clicked("VIP_DAY", 30d)"#, "wechat": false}),
+    )
+    .await;
+    subscribe(&app, "o_twice").await;
+    post_events(&app, order("C-1", "o_twice", 10.0, now())).await;
+    assert!(tags_of(&app, "o_twice").await.is_empty());
+    post_events(&app, order("C-2", "o_twice", 10.0, now())).await;
+    assert_eq!(tags_of(&app, "o_twice").await, BTreeSet::from(["人群/老客".to_owned(), "消费/复购".to_owned()]));
+    app.run_pending_jobs().await;
+}
+
+#[tokio::test]
 async fn a_tag_given_by_a_rule_re_evaluates_the_dynamic_tags_that_name_it() {
     let app = spawn_app().await;
     let (status, _) = app.api_post("/rules", json!({"on": "click", "key": "OILY", "add": ["肤质/油性"]})).await;

@@ -208,3 +208,33 @@ pub async fn refresh_dynamic_tags(pool: &Pool, clock: &Clock, only: Option<i64>)
     }
     Ok((added, removed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn can_change(triggers: &Triggers<'_>, when: &str) -> bool {
+        triggers.can_change(&expr::parse(when).unwrap())
+    }
+
+    #[test]
+    fn only_the_tags_an_event_can_change_are_asked() {
+        let ordered = Triggers { ordered: true, ..Triggers::default() };
+        assert!(can_change(&ordered, "orders(all) >= 3"));
+        assert!(can_change(&ordered, r#""A" AND NOT spent(90d) > 5"#));
+        assert!(!can_change(&ordered, r#""A" OR clicked("K", 7d)"#));
+
+        let clicked = Triggers { clicked: vec!["K"], ..Triggers::default() };
+        assert!(can_change(&clicked, r#""A" OR clicked("K", 7d)"#));
+        assert!(!can_change(&clicked, r#"clicked("J", 7d) AND orders(all) = 0"#));
+
+        let tagged = Triggers { tagged: vec!["肤质/油性"], ..Triggers::default() };
+        assert!(can_change(&tagged, r#"NOT "肤质/油性" AND orders(all) >= 1"#));
+        assert!(!can_change(&tagged, r#""肤质/干性""#));
+
+        let subscribed = Triggers { subscribed: true, ..Triggers::default() };
+        for when in [r#""A""#, r#"clicked("K", 1h)"#, "orders(all) = 0", "spent(all) < 1"] {
+            assert!(can_change(&subscribed, when), "{when}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ pub mod config;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Client;
 
 use crate::audience;
 use crate::clock::Clock;
@@ -50,7 +50,7 @@ impl Handler for TaggingEngine {
         "tagging_engine"
     }
 
-    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
         Box::pin(async move { self.handle_batch(txn, messages).await.map_err(|e| Box::new(e) as HandlerError) })
     }
 }
@@ -70,7 +70,7 @@ impl TaggingEngine {
     #[tracing::instrument(skip_all, fields(batch.size = messages.len()))]
     async fn handle_batch(
         &self,
-        txn: &Transaction<'_>,
+        txn: &Client,
         messages: &[&Message],
     ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
         let loaded = self.config.current(txn).await?;
@@ -145,7 +145,7 @@ impl TaggingEngine {
     /// follower) and the tags rules and quizzes just gave or took.
     async fn reevaluate_dynamic(
         &self,
-        txn: &Transaction<'_>,
+        txn: &Client,
         loaded: &Loaded,
         messages: &[&Message],
         changes: &[TagChange],

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Client;
 
 use crate::wechat::message::Message;
 use crate::wechat::reply::Reply;
@@ -17,7 +17,8 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// The future a handler returns: one entry per message, `Some` to reply.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Option<Reply>>, HandlerError>> + Send + 'a>>;
 
-/// Acts on newly received pushes, a batch at a time, so a busy account costs a few set-based
+/// Acts on newly received pushes, a batch at a time, on a connection inside the transaction that
+/// stores them, so a busy account costs a few set-based
 /// statements per batch rather than a few per push.
 ///
 /// A handler must not call WeChat's API (the callback has 5 s and WeChat retries anything slow):
@@ -27,7 +28,7 @@ pub trait Handler: Send + Sync {
     fn name(&self) -> &'static str;
     /// Acts on `messages` (in arrival order; each is new, never a retry) and returns one entry
     /// per message: `Some(reply)` to answer it.
-    fn handle<'a>(&'a self, txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a>;
+    fn handle<'a>(&'a self, txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a>;
 }
 
 /// Runs the registered handlers in order until one replies.
@@ -59,11 +60,7 @@ impl Dispatcher {
     ///
     /// # Errors
     /// The first handler error; the caller rolls back what handlers wrote.
-    pub async fn dispatch(
-        &self,
-        txn: &Transaction<'_>,
-        messages: &[&Message],
-    ) -> Result<Vec<Option<Reply>>, HandlerError> {
+    pub async fn dispatch(&self, txn: &Client, messages: &[&Message]) -> Result<Vec<Option<Reply>>, HandlerError> {
         let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
         for handler in &self.handlers {
             let answers = handler.handle(txn, messages).await?;

@@ -120,9 +120,25 @@ async fn try_store(
     grouped: &Grouped,
     mode: &HandlerMode,
 ) -> Result<HashMap<String, Stored>, BatchError> {
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
+    let client = pool.get().await?;
+    let outcome = store_in_transaction(&client, dispatcher, grouped, mode).await;
+    if outcome.is_err() {
+        // Never hand a connection with an open transaction back to the pool.
+        if client.batch_execute("ROLLBACK").await.is_err() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+    outcome
+}
 
+/// The batch in one transaction. BEGIN is sent together with the first statements (pipelined),
+/// so a batch costs two round trips plus what handlers do, and the commit's flush.
+async fn store_in_transaction(
+    txn: &deadpool_postgres::Client,
+    dispatcher: &Dispatcher,
+    grouped: &Grouped,
+    mode: &HandlerMode,
+) -> Result<HashMap<String, Stored>, BatchError> {
     let events: Vec<NewEvent<'_, Message>> = grouped
         .iter()
         .map(|(key, subs)| {
@@ -141,12 +157,16 @@ async fn try_store(
     // back). Both statements go out together on the connection (pipelined); the upsert may include
     // retries, which is harmless: it keeps the newest state and the latest time it saw.
     let activity = follower_activity(grouped.values().map(|subs| &subs[0].message));
-    let (inserted, ()) = tokio::try_join!(insert_new_events(&txn, &events), upsert_followers(&txn, &activity))?;
+    let ((), inserted, ()) = tokio::try_join!(
+        txn.batch_execute("BEGIN"),
+        insert_new_events(txn, &events),
+        upsert_followers(txn, &activity)
+    )?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
     let new: Vec<(&String, &Message)> =
         grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(key, subs)| (key, &subs[0].message)).collect();
-    let replies = dispatch(&txn, dispatcher, &new, mode).await?;
+    let replies = dispatch(txn, dispatcher, &new, mode).await?;
     let now = chrono::Utc::now().timestamp();
     let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
     let mut reply_rows: Vec<(&str, String)> = Vec::new();
@@ -158,18 +178,18 @@ async fn try_store(
         stored.insert((*key).clone(), Stored { reply: xml, first_time: true });
     }
     let reply_refs: Vec<(&str, &str)> = reply_rows.iter().map(|(k, r)| (*k, r.as_str())).collect();
-    update_replies(&txn, &reply_refs).await?;
+    update_replies(txn, &reply_refs).await?;
 
     let retried: Vec<&str> = grouped.keys().filter(|key| !inserted.contains(*key)).map(String::as_str).collect();
-    for (key, reply) in list_replies(&txn, &retried).await? {
+    for (key, reply) in list_replies(txn, &retried).await? {
         stored.insert(key, Stored { reply: (!reply.is_empty()).then_some(reply), first_time: false });
     }
-    txn.commit().await?;
+    txn.batch_execute("COMMIT").await?;
     Ok(stored)
 }
 
 async fn dispatch(
-    txn: &deadpool_postgres::Transaction<'_>,
+    txn: &deadpool_postgres::Client,
     dispatcher: &Dispatcher,
     new: &[(&String, &Message)],
     mode: &HandlerMode,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Client;
 use futures::future::join_all;
 use tagcast::inbox::{Dispatcher, Handler, HandlerFuture};
 use tagcast::wechat::crypto::MsgCrypt;
@@ -294,7 +294,7 @@ impl Handler for CountingReplier {
     fn name(&self) -> &'static str {
         "counting_replier"
     }
-    fn handle<'a>(&'a self, _txn: &'a Transaction<'_>, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, _txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
         Box::pin(async move {
             let mut replies = Vec::new();
             for message in messages {

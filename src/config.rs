@@ -117,6 +117,8 @@ pub struct Settings {
     pub replay_window: Option<Duration>,
     /// `TAGCAST_ROLE`.
     pub role: Role,
+    /// HTTP worker threads (`TAGCAST_HTTP_WORKERS`); each stores its own pushes.
+    pub http_workers: usize,
     /// A quiz untouched this long is abandoned (`TAGCAST_QUIZ_EXPIRY_MINS`).
     pub quiz_expiry: Duration,
     /// Not a variable: the clock segments and dynamic tags are evaluated at. Always the system
@@ -235,6 +237,14 @@ impl Settings {
         }
         let replay_secs: u64 = parse_or("TAGCAST_REPLAY_WINDOW_SECS", get("TAGCAST_REPLAY_WINDOW_SECS"), "600")?;
         let role = parse_or("TAGCAST_ROLE", get("TAGCAST_ROLE"), "all")?;
+        // The callback waits on PostgreSQL, which usually shares the host: half the cores for HTTP
+        // measured best (bench/callback), and more threads only contend with the database.
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let default_workers = (cores / 2).max(1).to_string();
+        let http_workers: usize = parse_or("TAGCAST_HTTP_WORKERS", get("TAGCAST_HTTP_WORKERS"), &default_workers)?;
+        if !(1..=256).contains(&http_workers) {
+            return Err(ConfigError::new("TAGCAST_HTTP_WORKERS", "must be between 1 and 256"));
+        }
         let quiz_expiry_mins: u64 = parse_or("TAGCAST_QUIZ_EXPIRY_MINS", get("TAGCAST_QUIZ_EXPIRY_MINS"), "30")?;
         if quiz_expiry_mins == 0 {
             return Err(ConfigError::new("TAGCAST_QUIZ_EXPIRY_MINS", "must be at least 1"));
@@ -259,6 +269,7 @@ impl Settings {
             monthly_tag_cap,
             replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
             role,
+            http_workers,
             quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
             clock: crate::clock::Clock::system(),
         })
@@ -321,6 +332,7 @@ mod tests {
             (&[("WECHAT_TOKEN", "has space")], "WECHAT_TOKEN"),
             (&[("TAGCAST_WECHAT_RATE_LIMITS", "default=fast")], "TAGCAST_WECHAT_RATE_LIMITS"),
             (&[("TAGCAST_ROLE", "everything")], "TAGCAST_ROLE"),
+            (&[("TAGCAST_HTTP_WORKERS", "0")], "TAGCAST_HTTP_WORKERS"),
             (&[("TAGCAST_QUIZ_EXPIRY_MINS", "0")], "TAGCAST_QUIZ_EXPIRY_MINS"),
         ];
         for (vars, variable) in cases {

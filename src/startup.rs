@@ -156,6 +156,7 @@ impl Application {
                 .app_data(clock.clone())
                 .configure(|cfg| crate::web::configure(cfg, role))
         })
+        .workers(settings.http_workers)
         .shutdown_timeout(10)
         .listen(listener)
         .map_err(StartupError::Server)?

@@ -54,7 +54,8 @@ impl RateLimits {
     }
 }
 
-/// A token bucket per path, holding up to one second of calls.
+/// A token bucket per path holding a single call: calls are spaced `1/rate` apart, so no
+/// one-second window ever sees more than the configured rate (plus the one in hand).
 #[derive(Debug)]
 pub(super) struct RateLimiter {
     limits: RateLimits,
@@ -75,7 +76,7 @@ impl RateLimiter {
     /// Waits until a call of `path` fits the pace.
     pub(super) async fn acquire(&self, path: &str) {
         let rate = self.limits.rate_for(path);
-        let burst = rate.max(1.0);
+        let burst = 1.0;
         let wait = {
             let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let now = Instant::now();
@@ -157,8 +158,8 @@ mod tests {
         for _ in 0..30 {
             limiter.acquire("/x").await;
         }
-        // 10 in the first burst, then 20 more at 10/s.
+        // The first at once, then one every 100 ms.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1_900) && elapsed < Duration::from_millis(2_200), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(2_850) && elapsed < Duration::from_millis(3_100), "{elapsed:?}");
     }
 }

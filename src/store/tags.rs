@@ -236,7 +236,11 @@ const ENQUEUE: &str = "
         add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
         attempts = 0, last_error = NULL, state = 'pending'";
 
-const TOUCH: &str = "UPDATE tags SET last_used_at = now() WHERE id = ANY($1)";
+// At most once a minute per tag: every batch touching the same row would queue all concurrent
+// batches behind one row lock until each commits.
+const TOUCH: &str = "
+    UPDATE tags SET last_used_at = now()
+    WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
 
 /// Applies tag changes (the last word per follower and tag wins) and queues what WeChat must
 /// learn. Returns the changes that actually changed something.

@@ -52,10 +52,10 @@ pub fn parse_yuan(text: &str) -> Result<i64, String> {
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !is_digits(whole) || !is_digits(frac) || (digits.contains('.') && frac.is_empty()) {
-        return Err(format!("`{text}` is not an amount in yuan like 199 or 199.90"));
+        return Err(format!("expected an amount in yuan like `500` or `499.5`, found `{text}`"));
     }
     if frac.len() > 2 {
-        return Err(format!("`{text}` has more than two decimals (分 is the smallest unit)"));
+        return Err(format!("`{text}` has more than 2 decimal places; amounts are in yuan to the cent (分)"));
     }
     let too_large = || format!("`{text}` is too large; amounts go up to {} yuan", MAX_AMOUNT_CENTS / 100);
     let yuan: i64 = whole.parse().map_err(|_| too_large())?;

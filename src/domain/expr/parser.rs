@@ -3,10 +3,7 @@
 //! [`MAX_DEPTH`]; `AND`/`OR` chains are built in a loop.
 
 use super::lexer::{Lexer, Tok, Token};
-use super::{
-    CmpOp, Expr, ExprError, MAX_AMOUNT_CENTS, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_WINDOW_DAYS,
-    Window,
-};
+use super::{CmpOp, Expr, ExprError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window};
 use crate::domain::tag::TagPath;
 
 /// The event predicates, as written in canonical form.
@@ -324,24 +321,13 @@ fn parse_count(text: &str, name: &str) -> Result<i64, String> {
     }
 }
 
-/// An amount in yuan with at most two decimals, as cents, from 0 to [`MAX_AMOUNT_CENTS`].
+/// An amount in yuan with at most two decimals, as cents, from 0 to [`MAX_AMOUNT_CENTS`]: an
+/// order amount without the refund sign.
 fn parse_amount(text: &str) -> Result<i64, String> {
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(frac) || (text.contains('.') && frac.is_empty()) {
+    if text.starts_with('-') {
         return Err(format!("expected an amount in yuan like `500` or `499.5`, found `{text}`"));
     }
-    if frac.len() > 2 {
-        return Err(format!("`{text}` has more than 2 decimal places; amounts are in yuan to the cent"));
-    }
-    let too_large = || format!("`{text}` is too large; amounts go up to {} yuan", MAX_AMOUNT_CENTS / 100);
-    let yuan: i64 = whole.parse().map_err(|_| too_large())?;
-    let cents: i64 = format!("{frac:0<2}").parse().expect("two ASCII digits");
-    let total = yuan.checked_mul(100).and_then(|c| c.checked_add(cents)).ok_or_else(too_large)?;
-    if total > MAX_AMOUNT_CENTS {
-        return Err(too_large());
-    }
-    Ok(total)
+    crate::domain::order::parse_yuan(text)
 }
 
 /// The candidate `word` is probably a misspelling of (case-insensitive edit distance ≤ 2, or a
@@ -482,7 +468,7 @@ mod tests {
         assert_eq!(parse_amount("499.5"), Ok(49_950));
         assert_eq!(parse_amount("499.05"), Ok(49_905));
         assert_eq!(parse_amount("007.10"), Ok(710));
-        assert_eq!(parse_amount("1000000000"), Ok(MAX_AMOUNT_CENTS));
+        assert_eq!(parse_amount("1000000000"), Ok(crate::domain::expr::MAX_AMOUNT_CENTS));
         assert!(parse_amount("1000000000.01").is_err());
         assert!(parse_amount("1.2.3").is_err());
     }

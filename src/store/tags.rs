@@ -255,7 +255,7 @@ pub async fn apply_tag_changes(
     for change in changes {
         last_word.insert((change.openid.as_str(), change.tag_id), change);
     }
-    let mut words: Vec<&TagChange> = last_word.into_values().collect();
+    let mut words: Vec<&TagChange> = last_word.values().copied().collect();
     // A stable order keeps concurrent batches from locking rows in opposite orders.
     words.sort_by(|a, b| (&a.openid, a.tag_id).cmp(&(&b.openid, b.tag_id)));
     let (adds, removes): (Vec<&TagChange>, Vec<&TagChange>) = words.into_iter().partition(|c| c.add);
@@ -267,9 +267,8 @@ pub async fn apply_tag_changes(
         let sources: Vec<&str> = adds.iter().map(|c| c.source.as_str()).collect();
         let statement = client.prepare_cached(ADD).await?;
         for row in client.query(&statement, &[&openids, &tags, &sources]).await? {
-            let (openid, tag_id): (String, i64) = (row.get(0), row.get(1));
-            let source = adds.iter().find(|c| c.openid == openid && c.tag_id == tag_id).map(|c| c.source.clone());
-            changed.push(TagChange { openid, tag_id, add: true, source: source.unwrap_or_default() });
+            let (openid, tag_id): (&str, i64) = (row.get(0), row.get(1));
+            changed.extend(last_word.get(&(openid, tag_id)).map(|c| (*c).clone()));
         }
     }
     if !removes.is_empty() {
@@ -277,9 +276,8 @@ pub async fn apply_tag_changes(
         let tags: Vec<i64> = removes.iter().map(|c| c.tag_id).collect();
         let statement = client.prepare_cached(REMOVE).await?;
         for row in client.query(&statement, &[&openids, &tags]).await? {
-            let (openid, tag_id): (String, i64) = (row.get(0), row.get(1));
-            let source = removes.iter().find(|c| c.openid == openid && c.tag_id == tag_id).map(|c| c.source.clone());
-            changed.push(TagChange { openid, tag_id, add: false, source: source.unwrap_or_default() });
+            let (openid, tag_id): (&str, i64) = (row.get(0), row.get(1));
+            changed.extend(last_word.get(&(openid, tag_id)).map(|c| (*c).clone()));
         }
     }
     enqueue(client, &changed).await?;

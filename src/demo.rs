@@ -19,6 +19,10 @@ use crate::wechat::signature;
 /// The demo account's AppID and original id.
 pub const DEMO_APPID: &str = "wxdemo0000000001";
 pub const DEMO_ACCOUNT: &str = "gh_tagcastdemo";
+/// The demo's admin login, printed at start (only when `TAGCAST_ADMIN_PASSWORD` is unset and
+/// no admin exists yet). Demo mode holds generated followers only.
+pub const DEMO_ADMIN_USER: &str = "admin";
+pub const DEMO_ADMIN_PASSWORD: &str = "tagcast-demo";
 /// Followers the demo account starts with.
 pub const DEMO_FOLLOWERS: usize = 3_000;
 

@@ -11,6 +11,7 @@
 //! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
+pub mod accounts;
 pub mod audience;
 pub mod cli;
 pub mod clock;

@@ -71,6 +71,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             tagcast::demo::DEMO_FOLLOWERS,
             tagcast::config::DEMO_TOKEN,
         );
+        let login = if settings.admin_password.is_some() {
+            "admin / the TAGCAST_ADMIN_PASSWORD you set".to_owned()
+        } else {
+            format!("{} / {}", tagcast::demo::DEMO_ADMIN_USER, tagcast::demo::DEMO_ADMIN_PASSWORD)
+        };
+        println!("tagcast demo: admin page {base}/admin  (login: {login})");
     }
     tracing::info!("tagcast listening on {base}; WeChat callback URL: {base}/wechat");
     app.run_until_stopped().await?;

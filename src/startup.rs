@@ -8,6 +8,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
+use crate::accounts::Authenticator;
 use crate::config::Settings;
 use crate::demo::{self, Demo};
 use crate::engine::TaggingEngine;
@@ -56,6 +57,8 @@ pub enum StartupError {
     Playbook(#[source] PlaybookError),
     #[error("the demo's sample playbook was not applied")]
     DemoPlaybook(#[source] PlaybookError),
+    #[error("TAGCAST_ADMIN_PASSWORD: the start-up admin could not be created")]
+    Admin(#[source] crate::accounts::AccountError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -94,6 +97,15 @@ impl Application {
             playbook::apply_at_start(&pool, playbook::SAMPLE_FILE, playbook::SAMPLE)
                 .await
                 .map_err(StartupError::DemoPlaybook)?;
+        }
+        if let Some(password) = &settings.admin_password {
+            crate::accounts::ensure_start_admin(&pool, "admin", password.expose_secret())
+                .await
+                .map_err(StartupError::Admin)?;
+        } else if settings.is_demo() {
+            crate::accounts::ensure_start_admin(&pool, demo::DEMO_ADMIN_USER, demo::DEMO_ADMIN_PASSWORD)
+                .await
+                .map_err(StartupError::Admin)?;
         }
         if let Some(path) = &settings.playbook {
             let source = playbook::read(path).map_err(StartupError::Playbook)?;
@@ -135,7 +147,7 @@ impl Application {
         let replay_window = settings.replay_window;
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
-        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone() });
+        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: Authenticator::default() });
         let clock = web::Data::new(settings.clock.clone());
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push

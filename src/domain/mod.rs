@@ -1,6 +1,7 @@
 //! The tagging domain as pure types and decisions: tag paths, rules, quizzes, playbooks.
 //! Nothing here touches the database, HTTP or WeChat; `store`, `web` and `inbox` wire it up.
 
+pub mod admin;
 pub mod expr;
 pub mod order;
 pub mod playbook;

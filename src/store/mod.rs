@@ -2,6 +2,8 @@
 //! `&impl deadpool_postgres::GenericClient`, so a pooled client or a transaction both work;
 //! nothing here knows about HTTP or WeChat's wire format.
 
+pub mod admins;
+pub mod audit;
 pub mod database;
 pub mod events;
 pub mod followers;

@@ -295,6 +295,33 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
     }
 
+    /// A JSON API call as an admin user (HTTP Basic).
+    pub async fn api_call_as(
+        &self,
+        (username, password): (&str, &str),
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request =
+            self.http.request(method, format!("{}/api/v1{path}", self.address)).basic_auth(username, Some(password));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Creates an admin user through the API (as the bearer token's `api` admin).
+    pub async fn create_admin(&self, username: &str, password: &str, role: &str) {
+        let (status, body) = self
+            .api_post("/admins", serde_json::json!({ "username": username, "password": password, "role": role }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     pub async fn api_post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.api_call(reqwest::Method::POST, path, Some(body)).await
     }

@@ -1,0 +1,199 @@
+//! Admin users: creating them (with the audit entry), the start-up admin of
+//! `TAGCAST_ADMIN_PASSWORD`, and checking a username and password.
+//!
+//! Passwords are hashed with argon2id (OWASP's parameters: 19 MiB, 2 passes). A check costs
+//! tens of milliseconds of CPU, so it runs off the async threads, and a successful check is
+//! remembered for a minute keyed by a per-process keyed hash of the password: HTTP Basic
+//! callers of the API pay the hash once a minute, not on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use blake2::{Blake2b512, Digest};
+use deadpool_postgres::{GenericClient, Pool};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::domain::admin::{self, AdminRole};
+use crate::store;
+
+/// How long a verified password is trusted without hashing it again. A changed password or a
+/// disabled user takes effect at once in this process, and within this long in the others.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// Why an admin user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a user named `{0}` exists")]
+    Exists(String),
+    #[error("hashing the password failed")]
+    Hash,
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP's argon2id parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// An argon2id PHC string for `password`, computed off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, AccountError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|_| AccountError::Hash)?;
+        hasher().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|_| AccountError::Hash)
+    })
+    .await
+    .map_err(|_| AccountError::Hash)?
+}
+
+fn verify_hash(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Creates an admin user and records who did it, in one transaction.
+pub async fn create_admin(
+    pool: &Pool,
+    username: &str,
+    password: &str,
+    role: AdminRole,
+    created_by: &str,
+) -> Result<i64, AccountError> {
+    admin::check_new_admin(username, password).map_err(AccountError::Invalid)?;
+    let hash = hash_password(password).await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let id = store::admins::insert_admin(&tx, username, &hash, role, created_by)
+        .await?
+        .ok_or_else(|| AccountError::Exists(username.to_owned()))?;
+    store::audit::record(&tx, created_by, "create", "admin", username, &serde_json::json!({ "role": role.as_str() }))
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// `TAGCAST_ADMIN_PASSWORD`: creates user `admin` with that password unless an admin exists.
+/// Returns whether it created one.
+pub async fn ensure_start_admin(pool: &Pool, username: &str, password: &str) -> Result<bool, AccountError> {
+    if store::admins::admin_exists(&pool.get().await?).await? {
+        return Ok(false);
+    }
+    match create_admin(pool, username, password, AdminRole::Admin, "system").await {
+        Ok(_) => Ok(true),
+        // Another instance starting at the same moment created it.
+        Err(AccountError::Exists(_)) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// A signed-in admin user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub username: String,
+    pub role: AdminRole,
+}
+
+struct Verified {
+    password_digest: [u8; 64],
+    role: AdminRole,
+    at: Instant,
+}
+
+/// Checks usernames and passwords against `admins`, remembering recent successes.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Arc<[u8; 32]>,
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self { key: Arc::new(key), verified: Arc::default() }
+    }
+}
+
+impl Authenticator {
+    fn digest(&self, password: &str) -> [u8; 64] {
+        let mut hasher = Blake2b512::new();
+        hasher.update(*self.key);
+        hasher.update(password.as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// The user, when the password is theirs and the account is enabled.
+    pub async fn verify(
+        &self,
+        client: &impl GenericClient,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Admin>, AccountError> {
+        let digest = self.digest(password);
+        {
+            let verified = self.verified.lock().expect("no panics while holding the lock");
+            if let Some(v) = verified.get(username) {
+                if v.at.elapsed() < VERIFIED_FOR && bool::from(v.password_digest.ct_eq(&digest)) {
+                    return Ok(Some(Admin { username: username.to_owned(), role: v.role }));
+                }
+            }
+        }
+        let Some(row) = store::admins::find_by_username(client, username).await? else {
+            // Hash anyway, so an unknown name takes as long as a wrong password.
+            let password = password.to_owned();
+            let _ = tokio::task::spawn_blocking(move || verify_hash(&password, DUMMY_HASH)).await;
+            return Ok(None);
+        };
+        let password_owned = password.to_owned();
+        let phc = row.password_hash.clone();
+        let matches = tokio::task::spawn_blocking(move || verify_hash(&password_owned, &phc))
+            .await
+            .map_err(|_| AccountError::Hash)?;
+        if !matches || row.disabled {
+            return Ok(None);
+        }
+        self.verified
+            .lock()
+            .expect("no panics while holding the lock")
+            .insert(username.to_owned(), Verified { password_digest: digest, role: row.role, at: Instant::now() });
+        Ok(Some(Admin { username: row.username, role: row.role }))
+    }
+
+    /// Forgets what was verified for `username` (password changed, user disabled).
+    pub fn forget(&self, username: &str) {
+        self.verified.lock().expect("no panics while holding the lock").remove(username);
+    }
+}
+
+/// The hash of a random password, verified against when the username is unknown.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0gqBoUtvFJZy2mH3vc0hmf9y1kLwVPFGH2zIQvVcZ1o";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash_so_unknown_names_cost_a_full_check() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("parses");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(!verify_hash("anything", DUMMY_HASH));
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_their_password_only() {
+        let phc = hash_password("correct horse").await.expect("hashes");
+        assert!(verify_hash("correct horse", &phc));
+        assert!(!verify_hash("correct horsf", &phc));
+    }
+}

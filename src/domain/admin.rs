@@ -1,0 +1,97 @@
+//! The people who run the account: roles and what each may do.
+
+use serde::{Deserialize, Serialize};
+
+/// What an admin user may do. The JSON API's bearer token acts as user `api` with [`AdminRole::Admin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    /// Everything, including managing admin users.
+    Admin,
+    /// An operator who may also approve sends that touch sensitive tags.
+    Approver,
+    /// Runs tags, rules, segments and campaigns; cannot approve or manage users.
+    Operator,
+}
+
+impl AdminRole {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "approver" => Some(Self::Approver),
+            "operator" => Some(Self::Operator),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Approver => "approver",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// 管理员 / 审批人 / 运营: how the admin page names the role.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Admin => "管理员",
+            Self::Approver => "审批人",
+            Self::Operator => "运营",
+        }
+    }
+
+    pub fn may_approve(self) -> bool {
+        matches!(self, Self::Admin | Self::Approver)
+    }
+
+    pub fn may_manage_admins(self) -> bool {
+        self == Self::Admin
+    }
+}
+
+/// Passwords shorter than this are refused (NIST SP 800-63B's floor).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Why a new admin user was refused.
+pub fn check_new_admin(username: &str, password: &str) -> Result<(), String> {
+    let valid_name = !username.is_empty()
+        && username.len() <= 64
+        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if !valid_name {
+        return Err("username: 1–64 characters of a–z, 0–9, `_`, `-`, `.`, `@`".to_owned());
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("password: at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if password.len() > 1024 {
+        return Err("password: at most 1024 bytes".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_only_admins_and_approvers_approve() {
+        for role in [AdminRole::Admin, AdminRole::Approver, AdminRole::Operator] {
+            assert_eq!(AdminRole::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(AdminRole::parse("root"), None);
+        assert!(AdminRole::Approver.may_approve());
+        assert!(!AdminRole::Operator.may_approve());
+        assert!(!AdminRole::Approver.may_manage_admins());
+    }
+
+    #[test]
+    fn new_admins_need_a_plain_name_and_a_real_password() {
+        assert!(check_new_admin("alice", "correct horse").is_ok());
+        assert!(check_new_admin("", "correct horse").is_err());
+        assert!(check_new_admin("a b", "correct horse").is_err());
+        assert!(check_new_admin("alice", "short").is_err());
+        // Eight Chinese characters are eight characters, not 24 bytes' worth of length check.
+        assert!(check_new_admin("alice", "八个汉字的密码啊").is_ok());
+    }
+}

@@ -82,7 +82,8 @@ impl Application {
     /// See [`StartupError`]; nothing is left running on error.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let engine = TaggingEngine::new(settings.quiz_expiry, settings.clock.clone());
-        Self::build_with(settings, Dispatcher::default().with(engine)).await
+        let dispatcher = Dispatcher::default().with(engine).with(crate::campaigns::MassResults);
+        Self::build_with(settings, dispatcher).await
     }
 
     /// [`Application::build`] with the handlers pushes are dispatched to.
@@ -129,12 +130,19 @@ impl Application {
             None
         };
         let api = api_client(&settings, &pool);
+        let campaign_settings = crate::campaigns::CampaignSettings {
+            account_type: settings.wechat.account_type,
+            monthly_tag_cap: settings.monthly_tag_cap,
+            conversion_window: settings.conversion_window,
+            clock: settings.clock.clone(),
+        };
         let seed_pool = pool.clone();
         let jobs = api.clone().map(|api| JobCtx {
             pool: pool.clone(),
             api,
             quiz_expiry: settings.quiz_expiry,
             clock: settings.clock.clone(),
+            campaigns: campaign_settings.clone(),
         });
         let cancel = CancellationToken::new();
         let workers = match &jobs {
@@ -149,6 +157,8 @@ impl Application {
         let pool = web::Data::new(pool);
         let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: Authenticator::default() });
         let clock = web::Data::new(settings.clock.clone());
+        let campaign_web =
+            web::Data::new(crate::web::api::CampaignContext { settings: campaign_settings, api: api.clone() });
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
             // never changes threads between arriving, being committed and being answered.
@@ -166,6 +176,7 @@ impl Application {
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
                 .app_data(clock.clone())
+                .app_data(campaign_web.clone())
                 .configure(|cfg| crate::web::configure(cfg, role))
         })
         .workers(settings.http_workers)

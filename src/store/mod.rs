@@ -4,6 +4,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod campaigns;
 pub mod database;
 pub mod events;
 pub mod followers;

@@ -546,3 +546,41 @@ async fn a_refused_send_by_temporary_tag_fails_the_campaign_and_removes_the_tag(
     assert_eq!(app.wechat.call_count("/cgi-bin/tags/delete"), 1);
     assert!(app.wechat.tags().iter().all(|t| !t.1.starts_with("tc-tmp-")));
 }
+
+#[tokio::test]
+async fn ab_results_name_a_winner_only_when_the_difference_is_significant() {
+    let app = spawn(|_| {}).await;
+    followers(&app, 400).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    let id = create_campaign(
+        &app,
+        json!({"name": "AB", "audience": {"segment": segment}, "message": text("A"),
+               "variants": [{"name": "B", "message": text("B")}]}),
+    )
+    .await;
+    assert_eq!(send(&app, id).await.0, 202);
+    deliver(&app).await;
+    let rows = app
+        .query("SELECT openid, variant FROM campaign_recipients WHERE campaign_id = $1 ORDER BY openid", &[&id])
+        .await;
+    let (a, b): (Vec<_>, Vec<_>) =
+        rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1))).partition(|(_, v)| *v == 0);
+    // A tenth of A orders, half of B: far beyond chance at these sizes.
+    let mut orders = Vec::new();
+    for (i, (openid, _)) in a.iter().enumerate().filter(|(i, _)| i % 10 == 0) {
+        orders.push(order(&format!("a-{i}"), openid));
+    }
+    for (i, (openid, _)) in b.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        orders.push(order(&format!("b-{i}"), openid));
+    }
+    assert_eq!(app.api_post("/events", Value::Array(orders)).await.0, 202);
+
+    let stats = campaign(&app, id).await["stats"].clone();
+    let verdict = &stats["ab_test"];
+    assert_eq!(verdict["conversions"]["winner"], 1, "{stats}");
+    let test = &verdict["conversions"]["against_control"][0];
+    assert!(test["z"].as_f64().unwrap() > 5.0 && test["p_value"].as_f64().unwrap() < 0.001, "{test}");
+    // Nobody clicked: nothing to tell apart, no winner.
+    assert_eq!(verdict["clicks"]["winner"], Value::Null, "{stats}");
+    assert_eq!(stats["variants"][1]["conversions"].as_i64(), Some(b.len().div_ceil(2) as i64));
+}

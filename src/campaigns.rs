@@ -252,6 +252,11 @@ pub fn beijing_month(at: DateTime<Utc>) -> NaiveDate {
     local.with_day0(0).unwrap_or(local)
 }
 
+/// `at`'s Beijing calendar day.
+pub fn beijing_date(at: DateTime<Utc>) -> NaiveDate {
+    beijing(at).date_naive()
+}
+
 /// The start of `at`'s Beijing day, in UTC.
 fn beijing_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
     let local = beijing(at).date_naive();
@@ -691,7 +696,8 @@ pub struct CampaignStats {
     pub click_rate: Option<f64>,
     pub conversion_rate: Option<f64>,
     pub unsubscribe_rate: Option<f64>,
-    /// Not measured yet: datacube's per-article reads are not joined (see README).
+    /// mpnews only: the readers datacube last reported for the campaign's articles (cumulative
+    /// since publishing) over SentCount; `None` before any figure.
     pub read_rate: Option<f64>,
     pub variants: Vec<VariantStats>,
     /// Present with variants: significance tests on clicks and on conversions.
@@ -747,6 +753,8 @@ pub async fn stats(
     )
     .await?;
     let (clicks, anonymous_clicks) = store::campaigns::count_clicks(client, campaign_id).await?;
+    let reads = store::campaigns::sum_article_reads(client, campaign_id).await?;
+    let delivered = store::campaigns::progress(client, campaign_id).await?.sent;
     let sum = |f: fn(&store::campaigns::VariantOutcome) -> i64| outcomes.iter().map(f).sum::<i64>();
     let recipients = sum(|o| o.recipients);
     let clickers = sum(|o| o.clickers);
@@ -778,7 +786,7 @@ pub async fn stats(
         click_rate: rate((clickers + anonymous_clicks).min(recipients), recipients),
         conversion_rate: rate(conversions, recipients),
         unsubscribe_rate: rate(unsubscribes, recipients),
-        read_rate: None,
+        read_rate: reads.and_then(|r| rate(r, delivered)),
         variants,
         ab_test,
     })

@@ -292,3 +292,51 @@ async fn prepare_temp_tag(ctx: &JobCtx, chunk: &ChunkRow) -> Result<Option<i64>,
     store::campaigns::set_chunk_tagged(&client, chunk.campaign_id, chunk.seq, done as i32).await.map_err(db)?;
     Ok(Some(tag_id))
 }
+
+/// The job kind that fetches datacube's daily article reads.
+pub const FETCH_READS_JOB: &str = "fetch_article_reads";
+/// datacube follows an article for 30 days after publishing.
+const READ_DAYS: i64 = 31;
+
+/// Queues a fetch of article reads unless one is pending.
+///
+/// # Errors
+/// The database.
+pub async fn enqueue_read_fetch(client: &impl deadpool_postgres::GenericClient) -> Result<(), tokio_postgres::Error> {
+    let pending = client
+        .query_opt("SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' LIMIT 1", &[&FETCH_READS_JOB])
+        .await?;
+    if pending.is_none() {
+        store::jobs::enqueue(client, FETCH_READS_JOB, &serde_json::json!({})).await?;
+    }
+    Ok(())
+}
+
+/// `fetch_article_reads`: for each Beijing day of the last 31 on which a campaign article was
+/// published, once a day, asks datacube's `getarticletotaldetail` (one publishing day per call,
+/// the span WeChat allows) and keeps each campaign article's cumulative readers (the first
+/// article of a send: the one it is read by).
+pub async fn fetch_article_reads(ctx: &JobCtx) -> Result<(), JobError> {
+    let today = campaigns::beijing_date(ctx.campaigns.clock.now());
+    let Some(yesterday) = today.pred_opt() else { return Ok(()) };
+    let since = today - chrono::Duration::days(READ_DAYS);
+    let client = ctx.pool.get().await.map_err(db)?;
+    for day in store::campaigns::list_publish_days_to_fetch(&client, since, yesterday, today).await.map_err(db)? {
+        let rows = match ctx.api.article_totals(day, day).await {
+            Ok(rows) => rows,
+            Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),
+            Err(error) => return Err(JobError::Permanent(error.to_string())),
+        };
+        for row in rows {
+            // `<msg_data_id>_<index>`.
+            let Some((data_id, "1")) = row.msgid.split_once('_') else { continue };
+            let Ok(data_id) = data_id.parse::<i64>() else { continue };
+            let Some(read_user) = row.detail_list.iter().map(|d| d.read_user).max() else { continue };
+            if store::campaigns::is_campaign_article(&client, data_id).await.map_err(db)? {
+                store::campaigns::upsert_article_reads(&client, data_id, read_user).await.map_err(db)?;
+            }
+        }
+        store::campaigns::mark_publish_day_fetched(&client, day, today).await.map_err(db)?;
+    }
+    Ok(())
+}

@@ -84,6 +84,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
         dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
         crate::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
+        campaigns::FETCH_READS_JOB => campaigns::fetch_article_reads(ctx).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     match result {
@@ -125,6 +126,7 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
         let mut last_sweep = tokio::time::Instant::now();
         // The first pass comes one period after start, like the quiz sweep.
         let mut last_refresh = tokio::time::Instant::now();
+        let mut last_reads = tokio::time::Instant::now();
         loop {
             let fired = campaigns::fire_scheduled(&ctx).await;
             let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
@@ -142,6 +144,10 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
                 last_refresh = tokio::time::Instant::now();
                 schedule_refresh(&ctx).await;
             }
+            if last_reads.elapsed() > READS_EVERY {
+                last_reads = tokio::time::Instant::now();
+                schedule_read_fetch(&ctx).await;
+            }
             if !busy {
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -152,6 +158,20 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
             }
         }
     })
+}
+
+/// datacube's figures are daily; asking hourly picks a finished day up soon after WeChat has it.
+const READS_EVERY: Duration = Duration::from_secs(3600);
+
+async fn schedule_read_fetch(ctx: &JobCtx) {
+    match ctx.pool.get().await {
+        Ok(client) => {
+            if let Err(error) = campaigns::enqueue_read_fetch(&client).await {
+                tracing::warn!(%error, "queueing the article read fetch failed");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "queueing the article read fetch failed"),
+    }
 }
 
 async fn schedule_refresh(ctx: &JobCtx) {

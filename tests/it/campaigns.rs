@@ -584,3 +584,31 @@ async fn ab_results_name_a_winner_only_when_the_difference_is_significant() {
     assert_eq!(verdict["clicks"]["winner"], Value::Null, "{stats}");
     assert_eq!(stats["variants"][1]["conversions"].as_i64(), Some(b.len().div_ceil(2) as i64));
 }
+
+#[tokio::test]
+async fn the_read_rate_comes_from_datacube_by_msg_data_id_once_the_day_is_over() {
+    let app = spawn(|_| {}).await;
+    followers(&app, 200).await;
+    let id = create_campaign(
+        &app,
+        json!({"name": "图文", "audience": {"all": true}, "message": {"type": "mpnews", "media_id": "draft-1"}}),
+    )
+    .await;
+    assert_eq!(send(&app, id).await.0, 202);
+    deliver(&app).await;
+    let shown = campaign(&app, id).await;
+    assert_eq!(shown["msg_data_ids"].as_array().map(Vec::len), Some(1), "{shown}");
+    assert_eq!(shown["stats"]["read_rate"], Value::Null, "no figures before the day is over");
+
+    app.wechat.advance_time(Duration::from_secs(86_400));
+    app.clock.advance(chrono::Duration::days(1));
+    let fetch = || async { tagcast::jobs::campaigns::fetch_article_reads(&app.jobs).await.expect("fetch") };
+    fetch().await;
+    fetch().await;
+    // The day's token has expired on the mock (42001, refreshed and asked again); count answers.
+    let answered = app.wechat.calls().into_iter().filter(|c| c.path.contains("datacube") && c.errcode == 0).count();
+    assert_eq!(answered, 1, "a finished day is asked for once");
+    let read_rate = campaign(&app, id).await["stats"]["read_rate"].as_f64().expect("a read rate");
+    // The mock's readers are 20-40 % of SentCount, 60 % of them on the send day.
+    assert!((0.1..=0.25).contains(&read_rate), "{read_rate}");
+}

@@ -612,3 +612,54 @@ async fn the_read_rate_comes_from_datacube_by_msg_data_id_once_the_day_is_over()
     // The mock's readers are 20-40 % of SentCount, 60 % of them on the send day.
     assert!((0.1..=0.25).contains(&read_rate), "{read_rate}");
 }
+
+#[tokio::test]
+async fn the_send_answer_says_how_many_followers_wechat_will_filter_for_the_monthly_limit() {
+    let app = spawn(|_| {}).await;
+    followers(&app, 3).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    for i in 0..5 {
+        let id = create_campaign(
+            &app,
+            json!({"name": format!("m{i}"), "audience": {"segment": segment}, "message": text("x")}),
+        )
+        .await;
+        let (status, body) = send(&app, id).await;
+        assert_eq!(status, 202, "{body}");
+        // A service account's followers receive 4 mass messages a month; the 5th is filtered.
+        let expected = if i < 4 { 0 } else { 3 };
+        assert_eq!(body["will_be_filtered"].as_i64(), Some(expected), "send {i}: {body}");
+        deliver(&app).await;
+        let counts = &campaign(&app, id).await["counts"];
+        assert_eq!((counts["total"].as_i64(), counts["sent"].as_i64()), (Some(3), Some(3 - expected)), "{counts}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_scheduled_campaign_never_fires_and_gives_its_cap_slot_back() {
+    let app = spawn(|vars| {
+        vars.insert("TAGCAST_MONTHLY_TAG_CAP".into(), "1".into());
+    })
+    .await;
+    let fans = followers(&app, 3).await;
+    create_tag(&app, json!({"path": "兴趣/旅行", "wechat": false})).await;
+    tag_by_keyword(&app, "兴趣/旅行", "旅行", &fans).await;
+    let send_at = (app.clock.now() + chrono::Duration::hours(2)).to_rfc3339();
+    let body = json!({"name": "later", "audience": {"tag": "兴趣/旅行"}, "message": text("x"), "send_at": send_at});
+    let later = create_campaign(&app, body).await;
+    assert_eq!(send(&app, later).await.1["status"], "scheduled");
+    let now =
+        create_campaign(&app, json!({"name": "now", "audience": {"tag": "兴趣/旅行"}, "message": text("y")})).await;
+    assert_eq!(send(&app, now).await.1["error"]["code"], "frequency_cap", "the scheduled send holds the slot");
+
+    let (status, body) = app.api_post(&format!("/campaigns/{later}/cancel"), json!({})).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")));
+    app.clock.advance(chrono::Duration::hours(3));
+    app.run_pending_jobs().await;
+    assert!(app.wechat.mass_jobs().is_empty(), "a cancelled campaign never fires");
+    let (status, body) = send(&app, later).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("invalid_status")));
+    assert_eq!(send(&app, now).await.0, 202);
+    deliver(&app).await;
+    assert_eq!(app.wechat.mass_jobs().len(), 1);
+}

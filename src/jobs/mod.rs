@@ -1,6 +1,7 @@
 //! Background work: delivering the tag outbox to WeChat, queued jobs (deleting a tag on WeChat,
-//! reconciling tags, the scheduled pass over dynamic tags, sending campaigns, firing scheduled ones), and housekeeping (abandoned quizzes). Any number of processes may run
-//! workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+//! reconciling tags, the scheduled pass over dynamic tags, sending campaigns and fetching their
+//! reads), firing scheduled campaigns, and housekeeping (abandoned quizzes). Any number of
+//! processes may run workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
 //!
 //! `run_pending(&ctx)` does everything due once and is what tests call; production runs
 //! [`spawn_workers`], which loops until cancelled.

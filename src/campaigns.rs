@@ -33,6 +33,9 @@ pub struct CampaignSettings {
     pub monthly_tag_cap: u32,
     /// `TAGCAST_CONVERSION_WINDOW_HOURS`: orders this long after delivery are conversions.
     pub conversion_window: std::time::Duration,
+    /// Between two mass sends of the account, across every process (the mass-send pace of
+    /// `TAGCAST_WECHAT_RATE_LIMITS`; WeChat allows 60 a minute).
+    pub mass_interval: std::time::Duration,
     /// Send times, the cap's window and scheduled sends follow this clock.
     pub clock: Clock,
 }
@@ -43,6 +46,7 @@ impl Default for CampaignSettings {
             account_type: AccountType::Service,
             monthly_tag_cap: 4,
             conversion_window: std::time::Duration::from_secs(72 * 3600),
+            mass_interval: std::time::Duration::from_secs(1),
             clock: Clock::system(),
         }
     }

@@ -38,6 +38,15 @@ pub fn api_client(settings: &Settings, pool: &deadpool_postgres::Pool) -> Option
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
 
+/// The pause between two mass sends: the slower of the two send APIs' configured paces.
+fn mass_interval(limits: &crate::wechat::api::RateLimits) -> Duration {
+    let rate = ["/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send"]
+        .iter()
+        .map(|path| limits.per_path.get(*path).copied().unwrap_or(limits.default_per_sec))
+        .fold(f64::INFINITY, f64::min);
+    Duration::from_secs_f64(1.0 / rate)
+}
+
 /// Why the server could not start; each names the variable to fix where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -134,6 +143,7 @@ impl Application {
             account_type: settings.wechat.account_type,
             monthly_tag_cap: settings.monthly_tag_cap,
             conversion_window: settings.conversion_window,
+            mass_interval: mass_interval(&settings.wechat.rate_limits),
             clock: settings.clock.clone(),
         };
         let seed_pool = pool.clone();

@@ -124,6 +124,18 @@ async fn fail_campaign(ctx: &JobCtx, id: i64, error: &str) -> Result<(), JobErro
     store::campaigns::update_status(&client, id, Status::Failed.as_str(), Some(error)).await.map_err(db)
 }
 
+/// Waits for the account's next mass-send slot, shared by every process.
+async fn pace(ctx: &JobCtx) -> Result<(), JobError> {
+    let client = ctx.pool.get().await.map_err(db)?;
+    let wait =
+        store::campaigns::reserve_mass_slot(&client, ctx.campaigns.mass_interval.as_secs_f64()).await.map_err(db)?;
+    drop(client);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    Ok(())
+}
+
 /// The temporary tag of a subscription-account send: unique per call, within WeChat's 30 bytes.
 fn temp_tag_name(chunk: &ChunkRow) -> String {
     format!("tc-tmp-{}-{}", chunk.campaign_id, chunk.seq)
@@ -134,22 +146,30 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     let started = std::time::Instant::now();
     let mut temp_tag = None;
     let outcome = match chunk.kind.as_str() {
-        "all" => ctx.api.mass_send_all(SendAllAudience::Everyone, message, &chunk.clientmsgid).await,
+        "all" => {
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Everyone, message, &chunk.clientmsgid).await
+        }
         "tag" => {
             let tag_id = chunk.wechat_tag_id.ok_or_else(|| JobError::Permanent("a tag call without a tag".into()))?;
-            match check_tag_exists(ctx, chunk, tag_id).await? {
-                true => ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await,
-                false => return Ok(()),
+            if !check_tag_exists(ctx, chunk, tag_id).await? {
+                return Ok(());
             }
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
         }
-        "openids" => ctx.api.mass_send_to(&chunk.openids, message, &chunk.clientmsgid).await,
+        "openids" => {
+            pace(ctx).await?;
+            ctx.api.mass_send_to(&chunk.openids, message, &chunk.clientmsgid).await
+        }
         "temp_tag" => {
             let Some(tag_id) = prepare_temp_tag(ctx, chunk).await? else { return Ok(()) };
             temp_tag = Some(tag_id);
-            match check_tag_exists(ctx, chunk, tag_id).await? {
-                true => ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await,
-                false => return Ok(()),
+            if !check_tag_exists(ctx, chunk, tag_id).await? {
+                return Ok(());
             }
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
         }
         other => return Err(JobError::Permanent(format!("unknown call kind `{other}`"))),
     };

@@ -863,3 +863,21 @@ pub async fn sum_article_reads(
         .await?
         .get(0))
 }
+
+/// Takes the account's next mass-send slot, `interval_secs` after the one before (and not
+/// before now); returns how long to wait for it. One row update, so processes queue on it in
+/// turn without holding it.
+pub async fn reserve_mass_slot(
+    client: &impl GenericClient,
+    interval_secs: f64,
+) -> Result<std::time::Duration, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "UPDATE mass_send_pace SET next_at = greatest(next_at, clock_timestamp()) + make_interval(secs => $1)
+             RETURNING extract(epoch FROM (next_at - make_interval(secs => $1)) - clock_timestamp())::float8",
+            &[&interval_secs],
+        )
+        .await?;
+    let wait: f64 = row.get(0);
+    Ok(std::time::Duration::from_secs_f64(wait.max(0.0)))
+}

@@ -663,3 +663,39 @@ async fn a_cancelled_scheduled_campaign_never_fires_and_gives_its_cap_slot_back(
     deliver(&app).await;
     assert_eq!(app.wechat.mass_jobs().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sending_at_once_keep_the_accounts_mass_send_pace_together() {
+    let app = spawn_app_with(|vars| {
+        vars.insert(
+            "TAGCAST_WECHAT_RATE_LIMITS".into(),
+            "default=2000,/cgi-bin/message/mass/send=4,/cgi-bin/message/mass/sendall=4".into(),
+        );
+    })
+    .await;
+    followers(&app, 60).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    let variants: Vec<Value> =
+        (1..5).map(|i| json!({"name": format!("v{i}"), "message": text(&format!("v{i}"))})).collect();
+    for name in ["one", "two"] {
+        let body = json!({"name": name, "audience": {"segment": segment}, "message": text(name), "variants": variants});
+        let id = create_campaign(&app, body).await;
+        assert_eq!(send(&app, id).await.0, 202);
+    }
+    // A second process: its own pool and its own client, so its own in-process limiter.
+    let other = tagcast::jobs::JobCtx {
+        pool: tagcast::store::connect_pool(&app.settings.database_url, 4).await.expect("pool"),
+        api: app.api_of_another_instance().await,
+        ..app.jobs.clone()
+    };
+    let started = Instant::now();
+    let (a, b) = tokio::join!(tagcast::jobs::run_pending(&app.jobs), tagcast::jobs::run_pending(&other));
+    a.expect("first process");
+    b.expect("second process");
+    let elapsed = started.elapsed();
+
+    // Ten sends at 4 a second between them take at least 9 intervals; each process alone would
+    // have let its five through in one second.
+    assert_eq!(app.wechat.mass_jobs().len(), 10);
+    assert!(elapsed >= Duration::from_millis(2_200), "{elapsed:?}");
+}

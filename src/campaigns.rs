@@ -437,6 +437,9 @@ pub async fn cancel(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, Ca
     Ok(row)
 }
 
+/// Preview calls one request may make.
+pub const MAX_PREVIEW_CALLS: usize = 10;
+
 /// Sends every message of the campaign (control and variants) to each test openid by
 /// `mass/preview`; returns, per openid, `None` or WeChat's refusal.
 ///
@@ -457,6 +460,15 @@ pub async fn preview(
     let row = store::campaigns::get_campaign(&client, id).await?.ok_or(CampaignError::NotFound)?;
     let messages = messages_of(&client, &row).await?;
     drop(client);
+    // Previews run while the caller waits, each paced by the client (1/s by default), and
+    // WeChat allows 100 a day.
+    if openids.len() * messages.len() > MAX_PREVIEW_CALLS {
+        return Err(CampaignError::Invalid(format!(
+            "a preview makes one call per test follower and message; at most {MAX_PREVIEW_CALLS} at once \
+             ({} messages here)",
+            messages.len()
+        )));
+    }
     let mut results = Vec::with_capacity(openids.len());
     for openid in openids {
         let mut outcome = None;

@@ -395,6 +395,10 @@ async fn ab_variants_split_the_audience_deterministically_and_disjointly() {
     let (status, body) = app.api_post(&format!("/campaigns/{id}/preview"), json!({"openids": [fans[0]]})).await;
     assert_eq!((status, body["results"][0]["ok"].as_bool()), (200, Some(true)), "{body}");
     assert_eq!(app.wechat.previews().len(), 2, "each variant previewed");
+    // Six test followers by two messages would be twelve calls while the caller waits.
+    let (status, body) = app.api_post(&format!("/campaigns/{id}/preview"), json!({"openids": &fans[..6]})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert_eq!(app.wechat.previews().len(), 2);
     assert!(app.wechat.mass_jobs().is_empty());
 
     assert_eq!(send(&app, id).await.0, 202);

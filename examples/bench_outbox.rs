@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         api,
         quiz_expiry: Duration::from_secs(1800),
         clock: tagcast::clock::Clock::system(),
+        campaigns: tagcast::campaigns::CampaignSettings::default(),
     };
 
     // The pending changes, written the way the engine writes them.

@@ -113,6 +113,9 @@ pub struct Settings {
     pub api_token: Option<SecretString>,
     pub playbook: Option<PathBuf>,
     pub monthly_tag_cap: u32,
+    /// Orders this long after a campaign's delivery count as its conversions
+    /// (`TAGCAST_CONVERSION_WINDOW_HOURS`, default 72).
+    pub conversion_window: Duration,
     /// `None` turns the replay check off (`TAGCAST_REPLAY_WINDOW_SECS=0`).
     pub replay_window: Option<Duration>,
     /// `TAGCAST_ROLE`.
@@ -237,6 +240,11 @@ impl Settings {
         if monthly_tag_cap == 0 {
             return Err(ConfigError::new("TAGCAST_MONTHLY_TAG_CAP", "must be at least 1"));
         }
+        let conversion_hours: u64 =
+            parse_or("TAGCAST_CONVERSION_WINDOW_HOURS", get("TAGCAST_CONVERSION_WINDOW_HOURS"), "72")?;
+        if !(1..=24 * 90).contains(&conversion_hours) {
+            return Err(ConfigError::new("TAGCAST_CONVERSION_WINDOW_HOURS", "must be between 1 and 2160 (90 days)"));
+        }
         let replay_secs: u64 = parse_or("TAGCAST_REPLAY_WINDOW_SECS", get("TAGCAST_REPLAY_WINDOW_SECS"), "600")?;
         let role = parse_or("TAGCAST_ROLE", get("TAGCAST_ROLE"), "all")?;
         // The callback waits on PostgreSQL, which usually shares the host: half the cores for HTTP
@@ -277,6 +285,7 @@ impl Settings {
             api_token,
             playbook,
             monthly_tag_cap,
+            conversion_window: Duration::from_secs(conversion_hours * 3600),
             replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
             role,
             http_workers,

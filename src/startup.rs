@@ -39,6 +39,15 @@ pub fn api_client(settings: &Settings, pool: &deadpool_postgres::Pool) -> Option
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
 
+/// The pause between two mass sends: the slower of the two send APIs' configured paces.
+fn mass_interval(limits: &crate::wechat::api::RateLimits) -> Duration {
+    let rate = ["/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send"]
+        .iter()
+        .map(|path| limits.per_path.get(*path).copied().unwrap_or(limits.default_per_sec))
+        .fold(f64::INFINITY, f64::min);
+    Duration::from_secs_f64(1.0 / rate)
+}
+
 /// Why the server could not start; each names the variable to fix where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -83,7 +92,8 @@ impl Application {
     /// See [`StartupError`]; nothing is left running on error.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let engine = TaggingEngine::new(settings.quiz_expiry, settings.clock.clone());
-        Self::build_with(settings, Dispatcher::default().with(engine)).await
+        let dispatcher = Dispatcher::default().with(engine).with(crate::campaigns::MassResults);
+        Self::build_with(settings, dispatcher).await
     }
 
     /// [`Application::build`] with the handlers pushes are dispatched to.
@@ -130,12 +140,20 @@ impl Application {
             None
         };
         let api = api_client(&settings, &pool);
+        let campaign_settings = crate::campaigns::CampaignSettings {
+            account_type: settings.wechat.account_type,
+            monthly_tag_cap: settings.monthly_tag_cap,
+            conversion_window: settings.conversion_window,
+            mass_interval: mass_interval(&settings.wechat.rate_limits),
+            clock: settings.clock.clone(),
+        };
         let seed_pool = pool.clone();
         let jobs = api.clone().map(|api| JobCtx {
             pool: pool.clone(),
             api,
             quiz_expiry: settings.quiz_expiry,
             clock: settings.clock.clone(),
+            campaigns: campaign_settings.clone(),
         });
         let cancel = CancellationToken::new();
         let workers = match &jobs {
@@ -155,6 +173,8 @@ impl Application {
         let pool = web::Data::new(pool);
         let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: Authenticator::default() });
         let clock = web::Data::new(settings.clock.clone());
+        let campaign_web =
+            web::Data::new(crate::web::api::CampaignContext { settings: campaign_settings, api: api.clone() });
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
             // never changes threads between arriving, being committed and being answered.
@@ -173,6 +193,7 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(clock.clone())
                 .app_data(audience_index.clone())
+                .app_data(campaign_web.clone())
                 .configure(|cfg| crate::web::configure(cfg, role))
         })
         .workers(settings.http_workers)

@@ -1,10 +1,12 @@
 //! Background work: delivering the tag outbox to WeChat, queued jobs (deleting a tag on WeChat,
-//! reconciling tags, the scheduled pass over dynamic tags), and housekeeping (abandoned quizzes). Any number of processes may run
-//! workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+//! reconciling tags, the scheduled pass over dynamic tags, sending campaigns and fetching their
+//! reads), firing scheduled campaigns, and housekeeping (abandoned quizzes). Any number of
+//! processes may run workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
 //!
 //! `run_pending(&ctx)` does everything due once and is what tests call; production runs
 //! [`spawn_workers`], which loops until cancelled.
 
+pub mod campaigns;
 pub mod dynamic_tags;
 pub mod outbox;
 pub mod wechat_tags;
@@ -26,6 +28,8 @@ pub struct JobCtx {
     pub quiz_expiry: Duration,
     /// The time dynamic tags are evaluated at.
     pub clock: crate::clock::Clock,
+    /// The account type, cap and clock campaigns are sent by.
+    pub campaigns: crate::campaigns::CampaignSettings,
 }
 
 /// Why a job failed: retried later, or never.
@@ -80,6 +84,8 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         "delete_wechat_tag" => wechat_tags::delete_wechat_tag(ctx, &job.payload).await,
         "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
         dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
+        crate::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
+        campaigns::FETCH_READS_JOB => campaigns::fetch_article_reads(ctx).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     match result {
@@ -105,9 +111,10 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
     sweep_quizzes(ctx).await;
     loop {
+        let fired = campaigns::fire_scheduled(ctx).await?;
         let delivered = outbox::deliver_due(ctx).await?;
         let job = run_next_job(ctx).await?;
-        if delivered == Outcome::Idle && job == Outcome::Idle {
+        if fired == 0 && delivered == Outcome::Idle && job == Outcome::Idle {
             return Ok(());
         }
     }
@@ -120,10 +127,12 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
         let mut last_sweep = tokio::time::Instant::now();
         // The first pass comes one period after start, like the quiz sweep.
         let mut last_refresh = tokio::time::Instant::now();
+        let mut last_reads = tokio::time::Instant::now();
         loop {
-            let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await) {
-                (Ok(a), Ok(b)) => a == Outcome::Ran || b == Outcome::Ran,
-                (Err(error), _) | (_, Err(error)) => {
+            let fired = campaigns::fire_scheduled(&ctx).await;
+            let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
+                (Ok(a), Ok(b), Ok(fired)) => a == Outcome::Ran || b == Outcome::Ran || fired > 0,
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                     tracing::warn!(%error, "background work failed; trying again shortly");
                     false
                 }
@@ -136,6 +145,10 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
                 last_refresh = tokio::time::Instant::now();
                 schedule_refresh(&ctx).await;
             }
+            if last_reads.elapsed() > READS_EVERY {
+                last_reads = tokio::time::Instant::now();
+                schedule_read_fetch(&ctx).await;
+            }
             if !busy {
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -146,6 +159,20 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
             }
         }
     })
+}
+
+/// datacube's figures are daily; asking hourly picks a finished day up soon after WeChat has it.
+const READS_EVERY: Duration = Duration::from_secs(3600);
+
+async fn schedule_read_fetch(ctx: &JobCtx) {
+    match ctx.pool.get().await {
+        Ok(client) => {
+            if let Err(error) = campaigns::enqueue_read_fetch(&client).await {
+                tracing::warn!(%error, "queueing the article read fetch failed");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "queueing the article read fetch failed"),
+    }
 }
 
 async fn schedule_refresh(ctx: &JobCtx) {

@@ -111,22 +111,24 @@ pub struct EventRow {
     pub occurred_at: i64,
 }
 
-/// Events with `id > after` or in `holes`, in id order, at most `limit`.
+/// Events with `id > after` (at most `limit`, in id order) and those with an id in `holes`.
+/// Two statements, each with a plan that stays an index scan when prepared generically (an `OR`
+/// of the two made Postgres scan the whole table once it cached a generic plan).
 pub async fn events_since(
     client: &impl GenericClient,
     after: i64,
     holes: &[i64],
     limit: i64,
 ) -> Result<Vec<EventRow>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "SELECT id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at FROM events
-             WHERE id > $1 OR id = ANY($2) ORDER BY id LIMIT $3",
-        )
-        .await?;
-    Ok(client
-        .query(&statement, &[&after, &holes, &limit])
-        .await?
+    const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at";
+    let newer =
+        client.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2")).await?;
+    let mut rows = client.query(&newer, &[&after, &limit]).await?;
+    if !holes.is_empty() {
+        let late = client.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ANY($1)")).await?;
+        rows.extend(client.query(&late, &[&holes]).await?);
+    }
+    Ok(rows
         .iter()
         .map(|r| EventRow { id: r.get(0), openid: r.get(1), click_key: r.get(2), occurred_at: unix(r.get(3)) })
         .collect())
@@ -141,22 +143,23 @@ pub struct OrderRow {
     pub occurred_at: i64,
 }
 
-/// Orders with `seq > after` or in `holes`, in seq order, at most `limit`.
+/// Orders with `seq > after` (at most `limit`, in seq order) and those with a seq in `holes`
+/// (two statements, as [`events_since`]).
 pub async fn orders_since(
     client: &impl GenericClient,
     after: i64,
     holes: &[i64],
     limit: i64,
 ) -> Result<Vec<OrderRow>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "SELECT seq, openid, amount_cents, occurred_at FROM orders
-             WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3",
-        )
-        .await?;
-    Ok(client
-        .query(&statement, &[&after, &holes, &limit])
-        .await?
+    const COLUMNS: &str = "seq, openid, amount_cents, occurred_at";
+    let newer =
+        client.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE seq > $1 ORDER BY seq LIMIT $2")).await?;
+    let mut rows = client.query(&newer, &[&after, &limit]).await?;
+    if !holes.is_empty() {
+        let late = client.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE seq = ANY($1)")).await?;
+        rows.extend(client.query(&late, &[&holes]).await?);
+    }
+    Ok(rows
         .iter()
         .map(|r| OrderRow { seq: r.get(0), openid: r.get(1), amount_cents: r.get(2), occurred_at: unix(r.get(3)) })
         .collect())

@@ -107,6 +107,10 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
         "DELETE FROM follower_wechat_tags WHERE openid = $1",
         "DELETE FROM events WHERE openid = $1",
         "DELETE FROM orders WHERE openid = $1",
+        "DELETE FROM campaign_recipients WHERE openid = $1",
+        "DELETE FROM follower_mass_receipts WHERE openid = $1",
+        // The click stays counted, no longer naming anyone.
+        "UPDATE campaign_clicks SET openid = NULL WHERE openid = $1",
         "DELETE FROM followers WHERE openid = $1",
     ] {
         deleted += client.execute(sql, &[&openid]).await?;

@@ -226,3 +226,20 @@ pub async fn list_dynamic_tags(
         client.prepare_cached("SELECT id, path, when_expr FROM tags WHERE when_expr IS NOT NULL ORDER BY id").await?;
     Ok(client.query(&statement, &[]).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
+
+/// Every subscribed follower matching `expr` at `now`, in openid order: the recipients of a
+/// segment campaign. Set-based (one pass, hashes of the event conditions), so it needs a
+/// transaction of its own to raise `work_mem` in.
+#[tracing::instrument(skip_all)]
+pub async fn list_all_members(
+    txn: &Transaction<'_>,
+    expr: &Expr,
+    now: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    raise_work_mem(txn).await?;
+    let (condition, params) = to_sql_set_based(expr, now, 1);
+    let sql = format!("SELECT f.openid FROM followers f WHERE f.subscribed AND ({condition}) ORDER BY f.openid");
+    let params = bind(params);
+    let rows = txn.query(sql.as_str(), &refs(&[], &params)).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod callback;
 mod health;
+mod links;
 
 use actix_web::web;
 
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, role: Role) {
                 .route(web::get().to(callback::verify_url))
                 .route(web::post().to(callback::receive_push)),
         );
+        cfg.route("/r/{link}", web::get().to(links::follow_link));
         api::configure(cfg);
     }
 }

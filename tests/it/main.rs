@@ -4,6 +4,7 @@
 mod admins;
 mod audience;
 mod callback;
+mod campaigns;
 mod mock;
 mod playbook;
 mod startup;

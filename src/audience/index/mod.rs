@@ -249,7 +249,7 @@ impl AudienceIndex {
         let mut new_events = Vec::new();
         loop {
             let rows = store::audience_feed::events_since(&client, events.high, &events.holes(), TAIL_BATCH).await?;
-            let full = rows.len() as i64 == TAIL_BATCH;
+            let full = rows.len() as i64 >= TAIL_BATCH;
             new_events.extend(rows.into_iter().filter(|row| events.saw(row.id)));
             if !full {
                 break;
@@ -258,7 +258,7 @@ impl AudienceIndex {
         let mut new_orders = Vec::new();
         loop {
             let rows = store::audience_feed::orders_since(&client, orders.high, &orders.holes(), TAIL_BATCH).await?;
-            let full = rows.len() as i64 == TAIL_BATCH;
+            let full = rows.len() as i64 >= TAIL_BATCH;
             new_orders.extend(rows.into_iter().filter(|row| orders.saw(row.seq)));
             if !full {
                 break;

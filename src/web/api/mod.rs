@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message"}}`; unknown fields are refused with `400 invalid_request`.
 
 mod admins;
+mod campaigns;
 mod error;
 mod events;
 mod quizzes;
@@ -17,6 +18,7 @@ use futures_util::future::LocalBoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+pub use campaigns::CampaignContext;
 pub use error::ApiError;
 
 use crate::accounts::Authenticator;
@@ -117,6 +119,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admins", web::get().to(admins::list_admins))
             .route("/tags", web::post().to(tags::create_tag))
             .route("/tags", web::get().to(tags::list_tags))
+            .route("/tags/health", web::get().to(campaigns::tag_health))
             .route("/tags/{id}", web::get().to(tags::get_tag))
             .route("/tags/{id}", web::delete().to(tags::delete_tag))
             .route("/rules", web::post().to(rules::create_rule))
@@ -131,6 +134,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/segments/preview", web::post().to(segments::preview_segment))
             .route("/segments/{id}", web::get().to(segments::get_segment))
             .route("/segments/{id}/members", web::get().to(segments::list_segment_members))
+            .route("/campaigns", web::post().to(campaigns::create_campaign))
+            .route("/campaigns", web::get().to(campaigns::list_campaigns))
+            .route("/campaigns/strategies", web::get().to(campaigns::compare_strategies))
+            .route("/campaigns/{id}", web::get().to(campaigns::get_campaign))
+            .route("/campaigns/{id}/links", web::post().to(campaigns::create_link))
+            .route("/campaigns/{id}/send", web::post().to(campaigns::send_campaign))
+            .route("/campaigns/{id}/approve", web::post().to(campaigns::approve_campaign))
+            .route("/campaigns/{id}/cancel", web::post().to(campaigns::cancel_campaign))
+            .route("/campaigns/{id}/preview", web::post().to(campaigns::preview_campaign))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
             })),

@@ -17,6 +17,7 @@ use crate::jobs::{self, JobCtx};
 use crate::playbook::{self, PlaybookError};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
+use crate::web::admin::{AdminState, SimulatorTarget};
 use crate::web::api::ApiAuth;
 use crate::web::callback::CallbackState;
 use crate::wechat::api::{ApiClient, ApiConfig};
@@ -147,7 +148,20 @@ impl Application {
         let replay_window = settings.replay_window;
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
-        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: Authenticator::default() });
+        let users = Authenticator::default();
+        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: users.clone() });
+        // The simulator posts to this very listener; an unspecified bind address is reached on loopback.
+        let own_ip = match settings.bind.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let simulator = SimulatorTarget::new(
+            format!("http://{}/wechat", std::net::SocketAddr::new(own_ip, port)),
+            settings.wechat.token.clone(),
+            settings.is_demo(),
+        );
+        let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
+        let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
@@ -166,7 +180,8 @@ impl Application {
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
                 .app_data(clock.clone())
-                .configure(|cfg| crate::web::configure(cfg, role))
+                .app_data(admin.clone())
+                .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
         })
         .workers(settings.http_workers)
         .shutdown_timeout(10)

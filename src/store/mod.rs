@@ -4,6 +4,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod board;
 pub mod database;
 pub mod events;
 pub mod followers;

@@ -365,7 +365,7 @@ pub enum ExportError {
 /// See [`ExportError`].
 pub async fn export(pool: &Pool) -> Result<String, ExportError> {
     let client = pool.get().await?;
-    let tags = crate::store::tags::list_tags(&client).await?;
+    let tags = crate::store::tags::list_tag_rows(&client).await?;
     let rules = crate::store::rules::list_rules(&client).await?;
     let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client).await?.into_values().collect();
     quizzes.sort_by(|a, b| a.id.cmp(&b.id));

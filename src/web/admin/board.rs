@@ -2,13 +2,14 @@
 //! every viewer, so a board refresh costs nothing at a million followers; WeChat's datacube
 //! figures are asked with a short timeout and left out when WeChat is slow or refuses.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{Days, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 
 use super::{AdminError, AdminState, AdminUser, Layout, charts, render};
 use crate::clock::Clock;
@@ -20,6 +21,46 @@ const FRESH_FOR: Duration = Duration::from_secs(60);
 const DATACUBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Days of subscribe/unsubscribe history charted.
 const FLOW_DAYS: u64 = 30;
+
+type MemberCounts = Arc<HashMap<i64, i64>>;
+
+/// Followers per tag, counted at most once a minute: counting is a pass over every tag
+/// membership, too slow for every view of the tags page at a million followers.
+#[derive(Default)]
+pub struct TagMembersCache {
+    counts: Mutex<Option<(Instant, MemberCounts)>>,
+}
+
+impl TagMembersCache {
+    pub async fn get(&self, client: &impl GenericClient) -> Result<MemberCounts, AdminError> {
+        if let Some((at, counts)) = self.counts.lock().expect("no panics while holding the lock").clone() {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(counts);
+            }
+        }
+        let counts = Arc::new(store::tags::count_members_by_tag(client).await?);
+        *self.counts.lock().expect("no panics while holding the lock") = Some((Instant::now(), counts.clone()));
+        Ok(counts)
+    }
+
+    /// After a change an operator expects to see at once (a tag created, deleted or used).
+    pub fn forget(&self) {
+        *self.counts.lock().expect("no panics while holding the lock") = None;
+    }
+}
+
+/// Tags by path with their member counts from `cache`.
+pub async fn tags_with_members(
+    client: &impl GenericClient,
+    cache: &TagMembersCache,
+) -> Result<Vec<store::tags::TagRow>, AdminError> {
+    let counts = cache.get(client).await?;
+    let mut tags = store::tags::list_tag_rows(client).await?;
+    for tag in &mut tags {
+        tag.members = counts.get(&tag.id).copied().unwrap_or(0);
+    }
+    Ok(tags)
+}
 
 #[derive(Default)]
 pub struct BoardCache {
@@ -109,8 +150,9 @@ async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figur
     let flow_points: Vec<_> = flow.iter().map(|d| (d.day, d.subscribes, d.unsubscribes)).collect();
 
     let tagged = store::board::count_tagged_followers(&client).await?;
+    state.tag_members.forget();
     let mut tags: Vec<(String, i64)> =
-        store::tags::list_tags(&client).await?.into_iter().map(|t| (t.path, t.members)).collect();
+        tags_with_members(&client, &state.tag_members).await?.into_iter().map(|t| (t.path, t.members)).collect();
     let tag_count = tags.len();
     tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 

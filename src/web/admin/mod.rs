@@ -55,6 +55,7 @@ pub struct AdminState {
     pub throttle: throttle::LoginThrottle,
     pub simulator: SimulatorTarget,
     pub board: board::BoardCache,
+    pub tag_members: board::TagMembersCache,
 }
 
 impl AdminState {
@@ -65,6 +66,7 @@ impl AdminState {
             throttle: throttle::LoginThrottle::default(),
             simulator,
             board: board::BoardCache::default(),
+            tag_members: board::TagMembersCache::default(),
         })
     }
 }

@@ -166,11 +166,12 @@ async fn tags_page(
     user: &AdminUser,
     pool: &Pool,
     clock: &Clock,
+    state: &AdminState,
     error: Option<String>,
     form: TagForm,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let tags = store::tags::list_tags(&client).await?;
+    let tags = super::board::tags_with_members(&client, &state.tag_members).await?;
     let total = tags.len();
     render(&TagsPage { layout: user.layout("tags"), rows: tag_tree(tags, clock.now()), total, error, form })
 }
@@ -179,28 +180,30 @@ pub async fn list_tags(
     user: AdminUser,
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
+    state: web::Data<Arc<AdminState>>,
 ) -> Result<HttpResponse, AdminError> {
-    tags_page(&user, &pool, &clock, None, TagForm::default()).await
+    tags_page(&user, &pool, &clock, &state, None, TagForm::default()).await
 }
 
 pub async fn create_tag(
     user: AdminUser,
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
+    state: web::Data<Arc<AdminState>>,
     CsrfForm(form): CsrfForm<TagForm>,
 ) -> Result<HttpResponse, AdminError> {
     let path = match TagPath::parse(form.path.trim()) {
         Ok(path) => path,
         Err(error) => {
             let message = format!("标签路径无效：{error}（1–3 级，用 / 分隔，如「肤质/油性」）");
-            return refused(tags_page(&user, &pool, &clock, Some(message), form).await);
+            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await);
         }
     };
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
             let message = format!("动态条件第 {} 列：{}", error.position, error.message);
-            return refused(tags_page(&user, &pool, &clock, Some(message), form).await);
+            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await);
         }
     }
     let request = tagging::TagRequest {
@@ -224,7 +227,7 @@ pub async fn create_tag(
         }
         Err(error) => {
             let message = tagging_message(error)?;
-            refused(tags_page(&user, &pool, &clock, Some(message), form).await)
+            refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await)
         }
     }
 }
@@ -238,6 +241,7 @@ pub struct ConfirmForm {
 pub async fn delete_tag(
     user: AdminUser,
     pool: web::Data<Pool>,
+    state: web::Data<Arc<AdminState>>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -248,6 +252,7 @@ pub async fn delete_tag(
     match tagging::delete_tag(&pool, *id).await {
         Ok(tag) => {
             audit(&pool, &user.username, "delete", "tag", &tag.path, serde_json::json!({})).await?;
+            state.tag_members.forget();
             user.flash(format!("已删除标签「{}」，微信上的同名标签稍后删除。", tag.path));
             Ok(see_other("/admin/tags"))
         }

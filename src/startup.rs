@@ -158,7 +158,8 @@ impl Application {
         let simulator = SimulatorTarget::new(
             format!("http://{}/wechat", std::net::SocketAddr::new(own_ip, port)),
             settings.wechat.token.clone(),
-            settings.is_demo(),
+            // demo::start has filled in the mock's credentials by now, so ask whether it ran.
+            demo.is_some(),
         );
         let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
         let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));

@@ -13,7 +13,10 @@
     p.textContent = text;
     out.appendChild(p);
   }
+  // The save form carries the expression counted last; keep it in step with what is typed.
+  var saved = document.querySelector("form[method=post][action='/admin/segments'] input[name=expr]");
   box.addEventListener("input", function () {
+    if (saved) saved.value = box.value;
     clearTimeout(timer);
     timer = setTimeout(function () {
       var expr = box.value.trim();

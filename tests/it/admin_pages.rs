@@ -237,13 +237,13 @@ async fn invalid_tags_rules_and_expressions_are_explained_next_to_the_form() {
     browser.get("/admin/tags").await;
     let page = browser.post("/admin/tags", &[("path", "地区/北京/朝阳区/望京")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("标签路径无效"), "{}", page.body);
+    assert!(page.body.contains("有 4 级，微信标签最多 3 级"), "{}", page.body);
     assert!(page.body.contains("value=\"地区/北京/朝阳区/望京\""), "the form keeps what was typed");
 
     browser.get("/admin/rules").await;
     let page = browser.post("/admin/rules", &[("on", "click"), ("key", "SKIN")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("a rule must add or remove a tag"), "{}", page.body);
+    assert!(page.body.contains("规则至少要做一件事"), "{}", page.body);
 
     let page = browser.get("/admin/segments?expr=%22%E8%82%A4%E8%B4%A8%2F%E6%B2%B9%E6%80%A7%22%20AND%20OR").await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -16,7 +16,7 @@ use crate::domain::admin::AdminRole;
 use crate::domain::expr;
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::{RuleSpec, Trigger};
-use crate::domain::tag::TagPath;
+use crate::domain::tag::{TagPath, TagPathError};
 use crate::store;
 use crate::tagging::{self, TaggingError};
 
@@ -67,6 +67,38 @@ fn tagging_message(error: TaggingError) -> Result<String, AdminError> {
 }
 
 // ---------------------------------------------------------------- 标签
+
+/// A tag path's problem in the operator's words.
+pub fn tag_path_problem(raw: &str, error: &TagPathError) -> String {
+    match error {
+        TagPathError::Empty => "请填写标签路径，如「肤质/油性」。".to_owned(),
+        TagPathError::EmptyLevel { level, .. } => format!("「{raw}」的第 {level} 级是空的。"),
+        TagPathError::TooDeep { levels, .. } => {
+            format!("「{raw}」有 {levels} 级，微信标签最多 3 级（大类/子类/细项）。")
+        }
+        TagPathError::TooLongForWeChat { bytes, .. } => {
+            format!("「{raw}」共 {bytes} 字节，微信标签名最多 30 字节（约 10 个汉字），请缩短。")
+        }
+        TagPathError::ControlCharacter { .. } => format!("「{raw}」含有控制字符。"),
+    }
+}
+
+/// [`RuleSpec::validate`]'s sentences in the operator's words; others pass through.
+fn rule_problem(message: &str) -> String {
+    if message.contains("must add or remove a tag") {
+        "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned()
+    } else if message.starts_with("`key` must not be empty") {
+        "请填写 key。".to_owned()
+    } else if message.starts_with("`reply` must not be empty") {
+        "回复文字不能只有空格。".to_owned()
+    } else if message.ends_with("is both added and removed") {
+        format!("同一个标签不能既打上又移除：{message}")
+    } else if message.contains("geofence") || message.contains("place on Earth") || message.contains("radius") {
+        format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{message}）")
+    } else {
+        message.to_owned()
+    }
+}
 
 pub struct TagView {
     pub id: i64,
@@ -195,7 +227,7 @@ pub async fn create_tag(
     let path = match TagPath::parse(form.path.trim()) {
         Ok(path) => path,
         Err(error) => {
-            let message = format!("标签路径无效：{error}（1–3 级，用 / 分隔，如「肤质/油性」）");
+            let message = format!("标签路径无效：{}", tag_path_problem(form.path.trim(), &error));
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await);
         }
     };
@@ -373,7 +405,7 @@ fn parse_paths(text: &str) -> Result<Vec<TagPath>, String> {
     text.split(['\n', ',', '，', '、'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| TagPath::parse(p).map_err(|e| format!("标签路径「{p}」无效：{e}")))
+        .map(|p| TagPath::parse(p).map_err(|e| tag_path_problem(p, &e)))
         .collect()
 }
 
@@ -395,7 +427,7 @@ pub async fn create_rule(
             start_quiz: (!quiz.is_empty()).then(|| quiz.to_owned()),
         })
     })();
-    let spec = match spec.and_then(|s| s.validate().map(|()| s)) {
+    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|m| rule_problem(&m))) {
         Ok(spec) => spec,
         Err(message) => return refused(rules_page(&user, &pool, Some(message), form).await),
     };

@@ -173,6 +173,8 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
         client.goto(&format!("{base}{path}")).await.expect(name);
         screenshot(&client, name).await;
     }
+    // Tall enough for the whole board in one picture (the README shows it).
+    client.set_window_size(1280, 1500).await.expect("window resized");
     client.goto(&format!("{base}/admin?refresh=1")).await.expect("board");
     assert!(text_of(&client, "main").await.contains("四维数据看板"));
     let png = screenshot(&client, "dashboard").await;

@@ -38,7 +38,7 @@ pub fn flow_chart(days: &[(NaiveDate, i64, i64)], first: NaiveDate, last: NaiveD
                 .x_labels(8)
                 .y_labels(5)
                 .x_label_formatter(&|i| (first + Duration::days(*i)).format("%m-%d").to_string())
-                .label_style((FONT, 12))
+                .label_style((FONT, 14))
                 .draw()?;
             chart
                 .draw_series(LineSeries::new(subscribes.clone(), GREEN.stroke_width(2)))?
@@ -53,7 +53,7 @@ pub fn flow_chart(days: &[(NaiveDate, i64, i64)], first: NaiveDate, last: NaiveD
                 .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.9))
                 .border_style(RGBColor(200, 200, 200))
-                .label_font((FONT, 13))
+                .label_font((FONT, 15))
                 .draw()?;
             root.present()?;
             Ok(())
@@ -69,7 +69,7 @@ pub fn flow_chart(days: &[(NaiveDate, i64, i64)], first: NaiveDate, last: NaiveD
 pub fn tag_chart(tags: &[(String, i64)]) -> String {
     let tags: Vec<&(String, i64)> = tags.iter().take(12).collect();
     let rows = tags.len().max(1);
-    let height = (rows as u32) * 26 + 50;
+    let height = (rows as u32) * 30 + 50;
     let top = tags.iter().map(|t| t.1).max().unwrap_or(0).max(4);
     let mut svg = String::new();
     {
@@ -91,7 +91,7 @@ pub fn tag_chart(tags: &[(String, i64)]) -> String {
                     SegmentValue::CenterOf(i) => tags.get(*i).map(|t| t.0.clone()).unwrap_or_default(),
                     _ => String::new(),
                 })
-                .label_style((FONT, 12))
+                .label_style((FONT, 14))
                 .draw()?;
             chart.draw_series(
                 Histogram::horizontal(&chart)

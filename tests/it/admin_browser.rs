@@ -168,6 +168,7 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
         ("/admin/followers?q=test_", "followers"),
         ("/admin/audit", "audit"),
         ("/admin/quizzes", "quizzes"),
+        ("/admin/playbook", "playbook"),
         ("/admin/users", "users"),
     ] {
         client.goto(&format!("{base}{path}")).await.expect(name);

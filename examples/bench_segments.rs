@@ -1,6 +1,9 @@
 //! Benchmark of audiences (bench/segments/run.sh runs it in release): generates followers, tags,
 //! clicks and orders with COPY, then times
-//! - segment counts of random 3-term and 10-term expressions (p50/p99 over BENCH_EXPRS each),
+//! - the in-memory audience index: its build, its memory, and segment counts of random 3-term and
+//!   10-term expressions (p50/p99 over BENCH_EXPRS each, catch-up with the database included),
+//!   and listing every member of a broad segment (what a campaign's audience resolution needs);
+//! - the same counts by SQL (the fallback while the index builds), over BENCH_SQL_EXPRS each,
 //! - re-evaluating dynamic tags after one order (`audience::record_orders`, p50/p99),
 //! - the scheduled pass over every follower (`audience::refresh_dynamic_tags`), first fill and
 //!   steady state,
@@ -205,19 +208,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    let rss_before = peak_rss_kib().unwrap_or(0);
+    let started = Instant::now();
+    let index = tagcast::audience::index::AudienceIndex::new(
+        pool.clone(),
+        tagcast::audience::index::IndexSettings { wait_for_build: Duration::from_secs(600), ..Default::default() },
+    );
+    let probe = Expr::Orders { window: Window::All, op: CmpOp::Ge, count: 0 };
+    let everyone = index.count(&probe, clock.unix()).await.ok_or("the index did not build")?;
+    let rss_after = peak_rss_kib().unwrap_or(0);
+    println!(
+        "audience index built in {:.1} s ({everyone} subscribed followers); peak memory grew by {:.0} MiB",
+        started.elapsed().as_secs_f64(),
+        (rss_after.saturating_sub(rss_before)) as f64 / 1024.0
+    );
+    let sql_exprs: usize = env_or("BENCH_SQL_EXPRS", 20);
     for terms in [3, 10] {
+        let shapes: Vec<Expr> = (0..exprs).map(|_| random_expr(&mut rng, terms, tags)).collect();
         let mut samples = Vec::with_capacity(exprs);
         let mut members = 0;
-        for _ in 0..exprs {
-            let expr = random_expr(&mut rng, terms, tags);
+        for expr in &shapes {
             let started = Instant::now();
-            let txn = client.transaction().await?;
-            members += tagcast::store::segments::count_members(&txn, &expr, clock.unix()).await?;
-            txn.commit().await?;
+            members += index.count(expr, clock.unix()).await.ok_or("the index stopped answering")?;
             samples.push(started.elapsed());
         }
-        report(&format!("segment count, {terms} terms (mean members {})", members / exprs.max(1) as i64), samples);
+        report(
+            &format!("index: segment count, {terms} terms (mean members {})", members / exprs.max(1) as i64),
+            samples,
+        );
+        let mut samples = Vec::with_capacity(sql_exprs);
+        for expr in shapes.iter().take(sql_exprs) {
+            let started = Instant::now();
+            let txn = client.transaction().await?;
+            let by_sql = tagcast::store::segments::count_members(&txn, expr, clock.unix()).await?;
+            txn.commit().await?;
+            samples.push(started.elapsed());
+            let by_index = index.count(expr, clock.unix()).await.ok_or("the index stopped answering")?;
+            if by_sql != by_index {
+                return Err(format!("index and SQL disagree on {expr}: {by_index} vs {by_sql}").into());
+            }
+        }
+        report(&format!("SQL (fallback): segment count, {terms} terms, same expressions"), samples);
     }
+    let broad = Expr::Or(
+        Box::new(Expr::Tag(TagPath::parse(&tag_path(0)).expect("path"))),
+        Box::new(Expr::Orders { window: Window::Days(90), op: CmpOp::Ge, count: 1 }),
+    );
+    let started = Instant::now();
+    let listed = index.members(&broad, clock.unix()).await.ok_or("the index stopped answering")?;
+    println!(
+        "index: every member of `{broad}` listed: {} openids in {:.0} ms",
+        listed.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    drop(listed);
 
     // Dynamic tags as the sample playbook has them, plus a click tag; filled once.
     let mut sql = String::new();

@@ -124,6 +124,8 @@ pub struct Settings {
     pub http_workers: usize,
     /// A quiz untouched this long is abandoned (`TAGCAST_QUIZ_EXPIRY_MINS`).
     pub quiz_expiry: Duration,
+    /// The in-memory audience index (`TAGCAST_AUDIENCE_INDEX`, `on` or `off`).
+    pub audience_index: crate::audience::index::IndexSettings,
     /// Not a variable: the clock segments and dynamic tags are evaluated at. Always the system
     /// clock when read from the environment; tests replace it with one they move.
     pub clock: crate::clock::Clock,
@@ -258,6 +260,14 @@ impl Settings {
         if quiz_expiry_mins == 0 {
             return Err(ConfigError::new("TAGCAST_QUIZ_EXPIRY_MINS", "must be at least 1"));
         }
+        let audience_index = crate::audience::index::IndexSettings {
+            enabled: match get("TAGCAST_AUDIENCE_INDEX").as_deref().map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(_) => return Err(ConfigError::new("TAGCAST_AUDIENCE_INDEX", "must be `on` or `off`")),
+            },
+            ..crate::audience::index::IndexSettings::default()
+        };
 
         Ok(Self {
             database_url,
@@ -281,6 +291,7 @@ impl Settings {
             role,
             http_workers,
             quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
+            audience_index,
             clock: crate::clock::Clock::system(),
         })
     }

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::Authenticator;
+use crate::audience::index::AudienceIndex;
 use crate::config::Settings;
 use crate::demo::{self, Demo};
 use crate::engine::TaggingEngine;
@@ -143,6 +144,11 @@ impl Application {
             _ => None,
         };
         let role = settings.role;
+        let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
+        if role.serves_http() {
+            audience_index.spawn_maintenance(cancel.clone());
+        }
+        let audience_index = web::Data::new(audience_index);
 
         let token = settings.wechat.token.clone();
         let replay_window = settings.replay_window;
@@ -181,6 +187,7 @@ impl Application {
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
                 .app_data(clock.clone())
+                .app_data(audience_index.clone())
                 .app_data(admin.clone())
                 .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
         })

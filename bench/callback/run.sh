@@ -11,7 +11,9 @@
 #                bare server, the same Lua scripts as below (signing, varying sender and MsgId)
 #   bare-safe-presigned  bare server, safe-mode pushes whose signatures the generator computed
 #   text         tagcast, plaintext-mode text message
-#   click        tagcast, plaintext-mode menu CLICK event
+#   click        tagcast, plaintext-mode menu CLICK event (no rule matches its keys)
+#   click-rule   the same CLICKs once eight rules `click MENU_<k> -> add 菜单/点击<k>` exist: every
+#                push tags a new follower and queues a tag_outbox row (issue 4's target)
 #   safe         tagcast, safe-mode (AES) text message, ciphertexts from examples/bench_pushes.rs,
 #                signature and msg_signature computed per request in Lua
 #   safe-presigned  the same with signatures precomputed by the generator, so wrk spends no CPU
@@ -32,6 +34,7 @@
 #                            kept work directory) to repeat a run against exactly the same build
 #   BENCH_KEEP=0             1: keep the work directory (logs, generated pushes, perf data)
 #   BENCH_WAIT_FOR_QUIET=900 seconds to wait, in all, for other load (fuzzers, builds) to stop
+#   BENCH_SCENARIOS="..."    only these scenarios (space-separated names), in the order above
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -155,7 +158,7 @@ log "== starting tagcast serve on $TAGCAST_ADDR and bare_actix on $BARE_ADDR"
 cd "$WORK" # so that no .env of the checkout adds settings: only those below apply
 env -i PATH="$PATH" HOME="${HOME:-/root}" \
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" \
-  TAGCAST_BIND="$TAGCAST_ADDR" RUST_LOG=warn \
+  TAGCAST_BIND="$TAGCAST_ADDR" RUST_LOG=warn TAGCAST_API_TOKEN=benchapitoken \
   WECHAT_APPID="$APPID" WECHAT_APPSECRET=benchsecret WECHAT_TOKEN="$TOKEN" \
   WECHAT_ENCODING_AES_KEY="$AES_KEY" WECHAT_API_BASE=http://127.0.0.1:9 \
   "$TAGCAST_BIN" serve >"$WORK/tagcast.log" 2>&1 &
@@ -205,6 +208,7 @@ printf 'scenario\treq/s\tp50\tp99\tnon-2xx\t2xx\trows stored\tdurable\tcommits/s
 # run_scenario NAME TARGET(bare|tagcast) SCRIPT WARM_ARGS MAIN_ARGS [PREPARE]
 # PREPARE, a command, runs once the machine is quiet, just before the warm-up.
 run_scenario() {
+  if [[ -n ${BENCH_SCENARIOS:-} && " $BENCH_SCENARIOS " != *" $1 "* ]]; then return 0; fi
   local name=$1 target=$2 script=$3 warm_args=$4 main_args=$5 prepare=${6:-}
   local url pid quiet=yes
   if [[ $target == tagcast ]]; then url=$TAGCAST_URL pid=$TAGCAST_PID; else url=$BARE_URL pid=$BARE_PID; fi
@@ -292,9 +296,11 @@ gen_safe() { # FILE COUNT TAG [--presign TOKEN]
   WECHAT_ENCODING_AES_KEY=$AES_KEY WECHAT_APPID=$APPID \
     timeout 300 "$GEN_BIN" --out "$1" --count "$2" --tag "$3" "${@:4}"
 }
-log "== generating $SAFE_COUNT safe-mode pushes"
-gen_safe "$WORK/safe-warm.txt" 100000 91
-gen_safe "$WORK/safe-main.txt" "$SAFE_COUNT" 92
+if [[ -z ${BENCH_SCENARIOS:-} || $BENCH_SCENARIOS == *safe* ]]; then
+  log "== generating $SAFE_COUNT safe-mode pushes"
+  gen_safe "$WORK/safe-warm.txt" 100000 91
+  gen_safe "$WORK/safe-main.txt" "$SAFE_COUNT" 92
+fi
 
 # --- Scenarios --------------------------------------------------------------------------------
 run_scenario bare-static bare "$STATIC_LUA" "" ""
@@ -310,6 +316,15 @@ run_scenario bare-safe-presigned bare "$WECHAT_LUA" "safe 7 $WORK/pre-warm.txt" 
   gen_presigned
 run_scenario text tagcast "$WECHAT_LUA" "text 11" "text 12"
 run_scenario click tagcast "$WECHAT_LUA" "click 21" "click 22"
+add_click_rules() {
+  local k
+  for k in 0 1 2 3 4 5 6 7; do
+    curl -fsS -o /dev/null -H 'Authorization: Bearer benchapitoken' -H 'Content-Type: application/json' \
+      -d "{\"on\": \"click\", \"key\": \"MENU_$k\", \"add\": [\"菜单/点击$k\"]}" \
+      "http://$TAGCAST_ADDR/api/v1/rules" || die "cannot create the click rules"
+  done
+}
+run_scenario click-rule tagcast "$WECHAT_LUA" "click 23" "click 24" add_click_rules
 run_scenario safe tagcast "$WECHAT_LUA" "safe 91 $WORK/safe-warm.txt" "safe 92 $WORK/safe-main.txt"
 run_scenario safe-presigned tagcast "$WECHAT_LUA" "safe 93 $WORK/pre-warm.txt" "safe 94 $WORK/pre-main.txt" \
   gen_presigned

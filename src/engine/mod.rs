@@ -6,7 +6,9 @@
 
 pub mod config;
 
+use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Client;
@@ -16,7 +18,7 @@ use crate::clock::Clock;
 use crate::domain::quiz::{self, QuizProgress, QuizStep};
 use crate::domain::rule::Action;
 use crate::domain::tag::TagPath;
-use crate::inbox::{Handler, HandlerError, HandlerFuture};
+use crate::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
 use crate::store;
 use crate::store::tags::TagChange;
 use crate::wechat::message::{Inbound, Message};
@@ -50,8 +52,28 @@ impl Handler for TaggingEngine {
         "tagging_engine"
     }
 
-    fn handle<'a>(&'a self, txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
-        Box::pin(async move { self.handle_batch(txn, messages).await.map_err(|e| Box::new(e) as HandlerError) })
+    /// The configuration check (one read of `config_version`) rides along with the batch's
+    /// first statements.
+    fn prefetch<'a>(&'a self, txn: &'a Client) -> Option<PrefetchFuture<'a>> {
+        Some(Box::pin(async move {
+            let loaded = self.config.current(txn).await.map_err(|e| Box::new(e) as HandlerError)?;
+            Ok(Box::new(loaded) as Prefetched)
+        }))
+    }
+
+    fn handle<'a>(
+        &'a self,
+        txn: &'a Client,
+        messages: &'a [&'a Message],
+        prefetched: Option<&'a (dyn Any + Send + Sync)>,
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let loaded = match prefetched.and_then(|p| p.downcast_ref::<Arc<Loaded>>()) {
+                Some(loaded) => Arc::clone(loaded),
+                None => self.config.current(txn).await.map_err(|e| Box::new(e) as HandlerError)?,
+            };
+            self.handle_batch(txn, &loaded, messages).await.map_err(|e| Box::new(e) as HandlerError)
+        })
     }
 }
 
@@ -71,9 +93,9 @@ impl TaggingEngine {
     async fn handle_batch(
         &self,
         txn: &Client,
+        loaded: &Loaded,
         messages: &[&Message],
     ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
-        let loaded = self.config.current(txn).await?;
         let openids: Vec<&str> = {
             let mut set: Vec<&str> = messages.iter().map(|m| m.from_user.as_str()).collect();
             set.sort_unstable();
@@ -107,13 +129,13 @@ impl TaggingEngine {
         let mut effects = Effects::default();
         let mut replies = Vec::with_capacity(messages.len());
         for message in messages {
-            let reply = decide(&loaded, message, &mut sessions, &mut current_tags, &mut effects);
+            let reply = decide(loaded, message, &mut sessions, &mut current_tags, &mut effects);
             replies.push(reply.map(|content| Reply::Text { content }));
         }
 
         store::tags::apply_tag_changes(txn, &effects.changes).await?;
         if !loaded.dynamic.is_empty() {
-            self.reevaluate_dynamic(txn, &loaded, messages, &effects.changes).await?;
+            self.reevaluate_dynamic(txn, loaded, messages, &effects.changes).await?;
         }
         let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
         store::tags::forget_wechat_state(txn, &left).await?;

@@ -2,6 +2,7 @@
 //! a push and choose the passive reply. Handlers run inside the transaction that stores the push,
 //! so what they write and the push itself commit together, and a retry never runs them again.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +18,12 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// The future a handler returns: one entry per message, `Some` to reply.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Option<Reply>>, HandlerError>> + Send + 'a>>;
 
+/// What a handler read ahead for a batch ([`Handler::prefetch`]), handed back to its `handle`.
+pub type Prefetched = Box<dyn Any + Send + Sync>;
+
+/// The future of [`Handler::prefetch`].
+pub type PrefetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Prefetched, HandlerError>> + Send + 'a>>;
+
 /// Acts on newly received pushes, a batch at a time, on a connection inside the transaction that
 /// stores them, so a busy account costs a few set-based
 /// statements per batch rather than a few per push.
@@ -26,10 +33,26 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Option<Reply
 pub trait Handler: Send + Sync {
     /// Short name for logs.
     fn name(&self) -> &'static str;
+    /// Reads the handler needs for every batch. They go out on the connection together with the
+    /// batch's first statements (pipelined), so they cost no round trip of their own; what they
+    /// return reaches [`Handler::handle`] as `prefetched`.
+    fn prefetch<'a>(&'a self, _txn: &'a Client) -> Option<PrefetchFuture<'a>> {
+        None
+    }
     /// Acts on `messages` (in arrival order; each is new, never a retry) and returns one entry
-    /// per message: `Some(reply)` to answer it.
-    fn handle<'a>(&'a self, txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a>;
+    /// per message: `Some(reply)` to answer it. `prefetched` is what [`Handler::prefetch`] read
+    /// for this batch, or `None` when it was not run (the handler then reads for itself).
+    fn handle<'a>(
+        &'a self,
+        txn: &'a Client,
+        messages: &'a [&'a Message],
+        prefetched: Option<&'a (dyn Any + Send + Sync)>,
+    ) -> HandlerFuture<'a>;
 }
+
+/// What every handler read ahead for one batch.
+#[derive(Default)]
+pub struct BatchContext(Vec<Option<Prefetched>>);
 
 /// Runs the registered handlers in order until one replies.
 #[derive(Clone, Default)]
@@ -56,14 +79,35 @@ impl Dispatcher {
         self.handlers.is_empty()
     }
 
+    /// Runs every handler's [`Handler::prefetch`] on `txn`; poll it together with the batch's
+    /// first statements.
+    ///
+    /// # Errors
+    /// The first prefetch that failed.
+    pub async fn prefetch(&self, txn: &Client) -> Result<BatchContext, HandlerError> {
+        let reads = self.handlers.iter().map(|handler| async move {
+            match handler.prefetch(txn) {
+                Some(read) => read.await.map(Some),
+                None => Ok(None),
+            }
+        });
+        Ok(BatchContext(futures_util::future::try_join_all(reads).await?))
+    }
+
     /// Per message, the reply of the first handler that gives one (`None`: answer `success`).
     ///
     /// # Errors
     /// The first handler error; the caller rolls back what handlers wrote.
-    pub async fn dispatch(&self, txn: &Client, messages: &[&Message]) -> Result<Vec<Option<Reply>>, HandlerError> {
+    pub async fn dispatch(
+        &self,
+        txn: &Client,
+        messages: &[&Message],
+        context: &BatchContext,
+    ) -> Result<Vec<Option<Reply>>, HandlerError> {
         let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
-        for handler in &self.handlers {
-            let answers = handler.handle(txn, messages).await?;
+        for (i, handler) in self.handlers.iter().enumerate() {
+            let prefetched = context.0.get(i).and_then(Option::as_deref);
+            let answers = handler.handle(txn, messages, prefetched).await?;
             for (slot, answer) in replies.iter_mut().zip(answers) {
                 if slot.is_none() {
                     *slot = answer;

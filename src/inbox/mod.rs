@@ -13,7 +13,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture};
+pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
 
 use crate::wechat::message::Message;
 

@@ -7,6 +7,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc};
 
 use super::activity::{follower_activity, occurred_at};
+use super::dispatch::BatchContext;
 use super::{Dispatcher, HandlerError, InboxError, MAX_BATCH, StoreFailure, Stored, Submission};
 use crate::store::events::{NewEvent, insert_new_events, list_replies, update_replies};
 use crate::store::followers::upsert_followers;
@@ -54,6 +55,10 @@ impl<E: Into<StoreFailure>> From<E> for BatchError {
 
 /// Submissions grouped by dedupe key, in key order (the order rows are locked in).
 type Grouped = BTreeMap<String, Vec<Submission>>;
+
+fn first_key(grouped: &Grouped) -> String {
+    grouped.keys().next().cloned().unwrap_or_default()
+}
 
 #[tracing::instrument(skip_all, fields(batch.size = batch.len()))]
 async fn store_batch(pool: &Pool, dispatcher: &Dispatcher, batch: Vec<Submission>) {
@@ -157,16 +162,28 @@ async fn store_in_transaction(
     // back). Both statements go out together on the connection (pipelined); the upsert may include
     // retries, which is harmless: it keeps the newest state and the latest time it saw.
     let activity = follower_activity(grouped.values().map(|subs| &subs[0].message));
-    let ((), inserted, ()) = tokio::try_join!(
-        txn.batch_execute("BEGIN"),
-        insert_new_events(txn, &events),
-        upsert_followers(txn, &activity)
+    // Handlers' reads for the whole batch ride along too, except when a failing batch is being
+    // taken apart push by push: then each handler reads for itself.
+    let prefetch = async {
+        match mode {
+            HandlerMode::Batch if !dispatcher.is_empty() => dispatcher
+                .prefetch(txn)
+                .await
+                .map_err(|error| BatchError::Handler { dedupe_key: first_key(grouped), error }),
+            _ => Ok(BatchContext::default()),
+        }
+    };
+    let ((), inserted, (), context) = tokio::try_join!(
+        async { txn.batch_execute("BEGIN").await.map_err(BatchError::from) },
+        async { insert_new_events(txn, &events).await.map_err(BatchError::from) },
+        async { upsert_followers(txn, &activity).await.map_err(BatchError::from) },
+        prefetch,
     )?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
     let new: Vec<(&String, &Message)> =
         grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(key, subs)| (key, &subs[0].message)).collect();
-    let replies = dispatch(txn, dispatcher, &new, mode).await?;
+    let replies = dispatch(txn, dispatcher, &new, mode, &context).await?;
     let now = chrono::Utc::now().timestamp();
     let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
     let mut reply_rows: Vec<(&str, String)> = Vec::new();
@@ -193,6 +210,7 @@ async fn dispatch(
     dispatcher: &Dispatcher,
     new: &[(&String, &Message)],
     mode: &HandlerMode,
+    context: &BatchContext,
 ) -> Result<Vec<Option<Reply>>, BatchError> {
     if dispatcher.is_empty() || new.is_empty() {
         return Ok(vec![None; new.len()]);
@@ -201,7 +219,7 @@ async fn dispatch(
         HandlerMode::Batch => {
             let messages: Vec<&Message> = new.iter().map(|(_, m)| *m).collect();
             dispatcher
-                .dispatch(txn, &messages)
+                .dispatch(txn, &messages, context)
                 .await
                 .map_err(|error| BatchError::Handler { dedupe_key: new[0].0.clone(), error })
         }
@@ -213,7 +231,7 @@ async fn dispatch(
                     continue;
                 }
                 let mut answer = dispatcher
-                    .dispatch(txn, &[*message])
+                    .dispatch(txn, &[*message], context)
                     .await
                     .map_err(|error| BatchError::Handler { dedupe_key: (*key).clone(), error })?;
                 replies.push(answer.pop().flatten());

@@ -111,5 +111,9 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
     ] {
         deleted += client.execute(sql, &[&openid]).await?;
     }
+    if deleted > 0 {
+        // The erased follower's rows are gone, so nothing in the tails would tell the indexes.
+        super::audience_feed::bump_epoch(client).await?;
+    }
     Ok(deleted > 0)
 }

@@ -228,6 +228,8 @@ pub async fn refresh_dynamic_tag(
     }
     if added + removed > 0 {
         txn.execute("UPDATE tags SET last_used_at = now() WHERE id = $1", &[&tag_id]).await?;
+        // No event or order row announces these changes to the audience indexes.
+        store::audience_feed::bump_epoch(txn).await?;
     }
     Ok((added, removed))
 }

@@ -96,6 +96,7 @@ pub async fn import_followers_page(
     total: Option<i64>,
 ) -> Result<(), tokio_postgres::Error> {
     client.execute(UPSERT_FOLLOWERS, &[&openids, &run.started_at]).await?;
+    super::audience_feed::bump_epoch(client).await?;
     client.execute(ADVANCE_FOLLOWERS, &[&run.id, &next_openid, &total, &(openids.len() as i64)]).await?;
     Ok(())
 }
@@ -175,6 +176,9 @@ pub async fn finish_run(client: &impl GenericClient, run: &SyncRun) -> Result<u6
             &[&run.started_at],
         )
         .await?;
+    if gone > 0 {
+        super::audience_feed::bump_epoch(client).await?;
+    }
     client
         .execute(
             "UPDATE sync_runs SET phase = $2, finished_at = now(), current_tag = NULL WHERE id = $1",

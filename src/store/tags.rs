@@ -225,19 +225,40 @@ pub struct TagChange {
     pub source: String,
 }
 
-const ADD: &str = "
-    INSERT INTO follower_tags (openid, tag_id, source)
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
-    ON CONFLICT DO NOTHING
-    RETURNING openid, tag_id";
+// One statement, one round trip: the memberships that really change (an add of a tag the
+// follower has, or a remove of one they lack, returns nothing), their outbox rows, and the tags'
+// `last_used_at`. Only changes of mirrored tags for followers who still follow reach WeChat (it
+// drops the tags of those who leave; they are re-sent when the follower returns). `last_used_at`
+// moves at most once a minute per tag: every batch touching the same row would otherwise queue
+// all concurrent batches behind one row lock until each commits.
+const APPLY: &str = "
+    WITH input AS (
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[]) AS c(openid, tag_id, source, add)
+    ), added AS (
+        INSERT INTO follower_tags (openid, tag_id, source)
+        SELECT openid, tag_id, source FROM input WHERE add
+        ON CONFLICT DO NOTHING
+        RETURNING openid, tag_id, true AS add
+    ), removed AS (
+        DELETE FROM follower_tags f USING input r
+        WHERE NOT r.add AND f.openid = r.openid AND f.tag_id = r.tag_id
+        RETURNING f.openid, f.tag_id, false AS add
+    ), changed AS (
+        SELECT * FROM added UNION ALL SELECT * FROM removed
+    ), queued AS (
+        INSERT INTO tag_outbox (openid, tag_id, add)
+        SELECT c.openid, c.tag_id, c.add FROM changed c JOIN tags t ON t.id = c.tag_id AND t.mirrored
+        WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
+        ON CONFLICT (openid, tag_id) DO UPDATE SET
+            add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
+            attempts = 0, last_error = NULL, state = 'pending'
+    ), touched AS (
+        UPDATE tags SET last_used_at = now()
+        WHERE id IN (SELECT tag_id FROM changed)
+          AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    )
+    SELECT openid, tag_id FROM changed";
 
-const REMOVE: &str = "
-    DELETE FROM follower_tags f USING unnest($1::text[], $2::bigint[]) AS r(openid, tag_id)
-    WHERE f.openid = r.openid AND f.tag_id = r.tag_id
-    RETURNING f.openid, f.tag_id";
-
-// Only changes of mirrored tags for followers who still follow reach WeChat (it drops the tags of
-// those who leave; they are re-sent when the follower returns).
 const ENQUEUE: &str = "
     INSERT INTO tag_outbox (openid, tag_id, add)
     SELECT c.openid, c.tag_id, c.add
@@ -247,12 +268,6 @@ const ENQUEUE: &str = "
     ON CONFLICT (openid, tag_id) DO UPDATE SET
         add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
         attempts = 0, last_error = NULL, state = 'pending'";
-
-// At most once a minute per tag: every batch touching the same row would queue all concurrent
-// batches behind one row lock until each commits.
-const TOUCH: &str = "
-    UPDATE tags SET last_used_at = now()
-    WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
 
 /// Applies tag changes (the last word per follower and tag wins) and queues what WeChat must
 /// learn. Returns the changes that actually changed something.
@@ -270,37 +285,19 @@ pub async fn apply_tag_changes(
     let mut words: Vec<&TagChange> = last_word.values().copied().collect();
     // A stable order keeps concurrent batches from locking rows in opposite orders.
     words.sort_by(|a, b| (&a.openid, a.tag_id).cmp(&(&b.openid, b.tag_id)));
-    let (adds, removes): (Vec<&TagChange>, Vec<&TagChange>) = words.into_iter().partition(|c| c.add);
-
-    let mut changed = Vec::new();
-    if !adds.is_empty() {
-        let openids: Vec<&str> = adds.iter().map(|c| c.openid.as_str()).collect();
-        let tags: Vec<i64> = adds.iter().map(|c| c.tag_id).collect();
-        let sources: Vec<&str> = adds.iter().map(|c| c.source.as_str()).collect();
-        let statement = client.prepare_cached(ADD).await?;
-        for row in client.query(&statement, &[&openids, &tags, &sources]).await? {
+    let openids: Vec<&str> = words.iter().map(|c| c.openid.as_str()).collect();
+    let tags: Vec<i64> = words.iter().map(|c| c.tag_id).collect();
+    let sources: Vec<&str> = words.iter().map(|c| c.source.as_str()).collect();
+    let adds: Vec<bool> = words.iter().map(|c| c.add).collect();
+    let statement = client.prepare_cached(APPLY).await?;
+    let rows = client.query(&statement, &[&openids, &tags, &sources, &adds]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
             let (openid, tag_id): (&str, i64) = (row.get(0), row.get(1));
-            changed.extend(last_word.get(&(openid, tag_id)).map(|c| (*c).clone()));
-        }
-    }
-    if !removes.is_empty() {
-        let openids: Vec<&str> = removes.iter().map(|c| c.openid.as_str()).collect();
-        let tags: Vec<i64> = removes.iter().map(|c| c.tag_id).collect();
-        let statement = client.prepare_cached(REMOVE).await?;
-        for row in client.query(&statement, &[&openids, &tags]).await? {
-            let (openid, tag_id): (&str, i64) = (row.get(0), row.get(1));
-            changed.extend(last_word.get(&(openid, tag_id)).map(|c| (*c).clone()));
-        }
-    }
-    enqueue(client, &changed).await?;
-    let mut touched: Vec<i64> = changed.iter().map(|c| c.tag_id).collect();
-    touched.sort_unstable();
-    touched.dedup();
-    if !touched.is_empty() {
-        let statement = client.prepare_cached(TOUCH).await?;
-        client.execute(&statement, &[&touched]).await?;
-    }
-    Ok(changed)
+            last_word.get(&(openid, tag_id)).map(|c| (*c).clone())
+        })
+        .collect())
 }
 
 /// Queues changes for WeChat (mirrored tags of current followers only).

@@ -294,7 +294,12 @@ impl Handler for CountingReplier {
     fn name(&self) -> &'static str {
         "counting_replier"
     }
-    fn handle<'a>(&'a self, _txn: &'a Client, messages: &'a [&'a Message]) -> HandlerFuture<'a> {
+    fn handle<'a>(
+        &'a self,
+        _txn: &'a Client,
+        messages: &'a [&'a Message],
+        _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
+    ) -> HandlerFuture<'a> {
         Box::pin(async move {
             let mut replies = Vec::new();
             for message in messages {

@@ -60,7 +60,7 @@ async fn demo_mode_seeds_followers_with_histories_through_the_real_callback() {
     tokio::spawn(app.run_until_stopped());
 
     let demo = app_demo;
-    tokio::time::timeout(std::time::Duration::from_secs(60), demo.wait_until_seeded()).await.expect("seeded in time");
+    tokio::time::timeout(std::time::Duration::from_secs(180), demo.wait_until_seeded()).await.expect("seeded in time");
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("db");
     tokio::spawn(connection);
     let row = client

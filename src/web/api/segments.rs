@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, Caller};
+use crate::audience::{self, index::AudienceIndex};
 use crate::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::store;
@@ -43,6 +44,7 @@ fn parse_expr(text: &str) -> Result<Expr, ApiError> {
 
 pub async fn create_segment(
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     caller: Caller,
     body: web::Json<CreateSegment>,
@@ -52,11 +54,8 @@ pub async fn create_segment(
         return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
     }
     let expr = parse_expr(&body.expr)?;
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let segment = store::segments::insert_segment(&txn, name, &expr, &caller.name).await?;
-    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
-    txn.commit().await?;
+    let segment = store::segments::insert_segment(&pool.get().await?, name, &expr, &caller.name).await?;
+    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": segment.id,
         "name": segment.name,
@@ -68,17 +67,16 @@ pub async fn create_segment(
 
 pub async fn get_segment(
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     _caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let segment =
-        store::segments::get_segment(&txn, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
+    let segment = store::segments::get_segment(&pool.get().await?, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such segment"))?;
     let expr = parse_expr(&segment.expr)?;
-    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
-    txn.commit().await?;
+    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": segment.id,
         "name": segment.name,
@@ -115,14 +113,12 @@ pub async fn list_segment_members(
 /// `POST /segments/preview {expr}` → `{expr, members}`: the live count while an operator types.
 pub async fn preview_segment(
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     _caller: Caller,
     body: web::Json<Preview>,
 ) -> Result<HttpResponse, ApiError> {
     let expr = parse_expr(&body.expr)?;
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let members = store::segments::count_members(&txn, &expr, clock.unix()).await?;
-    txn.commit().await?;
+    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
     Ok(HttpResponse::Ok().json(json!({ "expr": expr.to_string(), "members": members })))
 }

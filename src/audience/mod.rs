@@ -12,6 +12,8 @@
 //! Evaluation is SQL over indexed tables ([`crate::domain::expr::sql`]): one follower's dynamic
 //! tags are one indexed probe per tag; a whole tag is one set-based statement.
 
+pub mod index;
+
 use deadpool_postgres::{GenericClient, Pool};
 
 use crate::clock::Clock;
@@ -129,6 +131,28 @@ pub async fn reevaluate(
         tracing::info!(changes = made.len(), "dynamic tags changed");
     }
     Ok(made)
+}
+
+/// How many subscribed followers match `expr` at `now` (unix seconds): from the in-memory index
+/// when it can answer, else by SQL (set-based, in a transaction of its own).
+///
+/// # Errors
+/// The database.
+pub async fn count_members(
+    pool: &Pool,
+    index: &index::AudienceIndex,
+    expr: &Expr,
+    now: i64,
+) -> Result<i64, AudienceError> {
+    if let Some(count) = index.count(expr, now).await {
+        return Ok(count);
+    }
+    tracing::debug!("the audience index cannot answer yet; counting with SQL");
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let count = store::segments::count_members(&txn, expr, now).await?;
+    txn.commit().await?;
+    Ok(count)
 }
 
 /// What `POST /events` did.

@@ -1,0 +1,444 @@
+//! The in-memory copy of what segment expressions ask about, and their evaluation over it.
+//! Pure data: [`super::feed`] fills it from Postgres; nothing here does I/O.
+//!
+//! Followers get dense numbers (`u32`) in the order they are first met, so a set of followers is
+//! a [`RoaringBitmap`]: a tag is its members' bitmap, and `AND`/`OR`/`NOT` are bitmap operations
+//! that take microseconds at a million followers. Clicks (per menu key) and orders are kept as
+//! time-sorted arrays, so a window is a binary search plus a scan of the entries inside it; counts
+//! and sums go into scratch arrays indexed by follower number.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::domain::expr::{CmpOp, Expr, Window};
+
+/// Entries appended out of time order wait here until this many pile up, then are merged in one
+/// sort, so a backfill of old orders costs one merge instead of a shifted array per order.
+const UNSORTED_LIMIT: usize = 4_096;
+
+/// One timed event of one follower; `value` is an order's amount in cents, 1 for a click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    at: i64,
+    who: u32,
+    value: i64,
+}
+
+/// Events of one kind in time order, plus a short unsorted tail.
+#[derive(Debug, Default, Clone)]
+struct Timeline {
+    sorted: Vec<Entry>,
+    unsorted: Vec<Entry>,
+}
+
+impl Timeline {
+    fn push(&mut self, entry: Entry) {
+        if self.unsorted.is_empty() && self.sorted.last().is_none_or(|last| last.at <= entry.at) {
+            self.sorted.push(entry);
+            return;
+        }
+        self.unsorted.push(entry);
+        if self.unsorted.len() >= UNSORTED_LIMIT {
+            self.settle();
+        }
+    }
+
+    fn settle(&mut self) {
+        if self.unsorted.is_empty() {
+            return;
+        }
+        self.sorted.append(&mut self.unsorted);
+        // Stable and nearly sorted already: Rust's merge sort runs in about linear time here.
+        self.sorted.sort_by_key(|e| e.at);
+    }
+
+    /// Every entry at or after `cutoff` (all of them for `None`).
+    fn since(&self, cutoff: Option<i64>) -> impl Iterator<Item = &Entry> {
+        let start = cutoff.map_or(0, |c| self.sorted.partition_point(|e| e.at < c));
+        self.sorted[start..].iter().chain(self.unsorted.iter().filter(move |e| cutoff.is_none_or(|c| e.at >= c)))
+    }
+
+    fn forget(&mut self, who: u32) {
+        self.sorted.retain(|e| e.who != who);
+        self.unsorted.retain(|e| e.who != who);
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len() + self.unsorted.len()
+    }
+}
+
+/// What one follower is now, as read from `followers` and `follower_tags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerState {
+    pub openid: String,
+    /// `None`: no `followers` row (never seen, or erased).
+    pub subscribed: Option<bool>,
+    pub tag_ids: Vec<i64>,
+}
+
+/// The index's data at one moment.
+#[derive(Debug, Default)]
+pub struct State {
+    openids: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32>,
+    subscribed: RoaringBitmap,
+    members: HashMap<i64, RoaringBitmap>,
+    tag_ids: HashMap<String, i64>,
+    clicks: HashMap<String, Timeline>,
+    orders: Timeline,
+}
+
+/// How big the index is, for logs and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub followers: usize,
+    pub subscribed: u64,
+    pub memberships: u64,
+    pub clicks: usize,
+    pub orders: usize,
+}
+
+impl State {
+    /// The follower's number, given one if new.
+    pub fn number(&mut self, openid: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(openid) {
+            return n;
+        }
+        let n = u32::try_from(self.openids.len()).expect("fewer than 4 billion followers");
+        let shared: Arc<str> = Arc::from(openid);
+        self.openids.push(Arc::clone(&shared));
+        self.numbers.insert(shared, n);
+        n
+    }
+
+    /// Replaces the tag index (path → id); bitmaps of tags that no longer exist are dropped.
+    pub fn set_tags(&mut self, tags: impl IntoIterator<Item = (String, i64)>) {
+        self.tag_ids = tags.into_iter().collect();
+        let live: std::collections::HashSet<i64> = self.tag_ids.values().copied().collect();
+        self.members.retain(|id, _| live.contains(id));
+    }
+
+    pub fn add_member(&mut self, tag_id: i64, who: u32) {
+        self.members.entry(tag_id).or_default().insert(who);
+    }
+
+    pub fn set_subscribed(&mut self, who: u32, subscribed: bool) {
+        if subscribed {
+            self.subscribed.insert(who);
+        } else {
+            self.subscribed.remove(who);
+        }
+    }
+
+    /// Sets one follower's subscription and tags to what the database holds now. A follower
+    /// without a row (erased) also loses their clicks and orders, so that a returning follower
+    /// starts afresh as the database does.
+    pub fn apply_follower(&mut self, state: &FollowerState) {
+        let who = self.number(&state.openid);
+        for members in self.members.values_mut() {
+            members.remove(who);
+        }
+        for &tag_id in &state.tag_ids {
+            self.add_member(tag_id, who);
+        }
+        self.set_subscribed(who, state.subscribed == Some(true));
+        if state.subscribed.is_none() {
+            for timeline in self.clicks.values_mut() {
+                timeline.forget(who);
+            }
+            self.orders.forget(who);
+        }
+    }
+
+    /// A menu click (unix seconds, rounded down).
+    pub fn add_click(&mut self, openid: &str, key: &str, at: i64) {
+        let who = self.number(openid);
+        let timeline = match self.clicks.get_mut(key) {
+            Some(timeline) => timeline,
+            None => self.clicks.entry(key.to_owned()).or_default(),
+        };
+        timeline.push(Entry { at, who, value: 1 });
+    }
+
+    /// An order (unix seconds, rounded down; cents, negative for a refund).
+    pub fn add_order(&mut self, openid: &str, amount_cents: i64, at: i64) {
+        let who = self.number(openid);
+        self.orders.push(Entry { at, who, value: amount_cents });
+    }
+
+    /// Sorts what arrived out of order (after a bulk load).
+    pub fn settle(&mut self) {
+        for timeline in self.clicks.values_mut() {
+            timeline.settle();
+        }
+        self.orders.settle();
+    }
+
+    pub fn size(&self) -> Size {
+        Size {
+            followers: self.openids.len(),
+            subscribed: self.subscribed.len(),
+            memberships: self.members.values().map(RoaringBitmap::len).sum(),
+            clicks: self.clicks.values().map(Timeline::len).sum(),
+            orders: self.orders.len(),
+        }
+    }
+
+    /// The subscribed followers matching `expr` at `now` (unix seconds).
+    pub fn matching(&self, expr: &Expr, now: i64) -> RoaringBitmap {
+        let mut scratch = Scratch::default();
+        self.eval(expr, now, &mut scratch)
+    }
+
+    /// How many subscribed followers match `expr` at `now`.
+    pub fn count(&self, expr: &Expr, now: i64) -> u64 {
+        self.matching(expr, now).len()
+    }
+
+    /// The openids of `followers`, in follower-number order.
+    pub fn openids<'a>(&'a self, followers: &'a RoaringBitmap) -> impl Iterator<Item = &'a str> + 'a {
+        followers.iter().map(|n| &*self.openids[n as usize])
+    }
+
+    fn eval(&self, expr: &Expr, now: i64, scratch: &mut Scratch) -> RoaringBitmap {
+        match expr {
+            Expr::Tag(path) => match self.tag_ids.get(path.as_str()).and_then(|id| self.members.get(id)) {
+                Some(members) => members & &self.subscribed,
+                None => RoaringBitmap::new(),
+            },
+            Expr::Not(inner) => &self.subscribed - self.eval(inner, now, scratch),
+            Expr::And(lhs, rhs) => {
+                let left = self.eval(lhs, now, scratch);
+                if left.is_empty() {
+                    return left;
+                }
+                left & self.eval(rhs, now, scratch)
+            }
+            Expr::Or(lhs, rhs) => self.eval(lhs, now, scratch) | self.eval(rhs, now, scratch),
+            Expr::Clicked { key, window, op, count } => match self.clicks.get(key) {
+                Some(timeline) => self.compare(timeline, *window, now, Measure::Count, *op, *count, scratch),
+                None => self.constant(CmpOp::holds(*op, 0, i128::from(*count))),
+            },
+            Expr::Orders { window, op, count } => {
+                self.compare(&self.orders, *window, now, Measure::Count, *op, *count, scratch)
+            }
+            Expr::Spent { window, op, cents } => {
+                self.compare(&self.orders, *window, now, Measure::Sum, *op, *cents, scratch)
+            }
+        }
+    }
+
+    fn constant(&self, holds: bool) -> RoaringBitmap {
+        if holds { self.subscribed.clone() } else { RoaringBitmap::new() }
+    }
+
+    /// The subscribed followers whose count (or sum) of `timeline` entries inside `window`
+    /// compares true to `rhs`. Followers without entries have 0: when 0 satisfies the test, the
+    /// answer is everyone except those with entries that fail it.
+    #[allow(clippy::too_many_arguments)]
+    fn compare(
+        &self,
+        timeline: &Timeline,
+        window: Window,
+        now: i64,
+        measure: Measure,
+        op: CmpOp,
+        rhs: i64,
+        scratch: &mut Scratch,
+    ) -> RoaringBitmap {
+        let totals = scratch.totals(self.openids.len());
+        let mut seen: Vec<u32> = Vec::new();
+        for entry in timeline.since(window.cutoff(now)) {
+            let slot = &mut totals[entry.who as usize];
+            if slot.0 == 0 {
+                seen.push(entry.who);
+            }
+            slot.0 += 1;
+            slot.1 += i128::from(entry.value);
+        }
+        let rhs = i128::from(rhs);
+        let zero_holds = op.holds(0, rhs);
+        let mut differing = RoaringBitmap::new();
+        seen.sort_unstable();
+        for &who in &seen {
+            let (count, sum) = totals[who as usize];
+            let value = match measure {
+                Measure::Count => i128::from(count),
+                Measure::Sum => sum,
+            };
+            if op.holds(value, rhs) != zero_holds {
+                differing.insert(who);
+            }
+            totals[who as usize] = (0, 0);
+        }
+        if zero_holds { &self.subscribed - differing } else { differing & &self.subscribed }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Measure {
+    Count,
+    Sum,
+}
+
+/// Per-follower accumulators, reused across the predicates of one evaluation and left zeroed.
+#[derive(Default)]
+struct Scratch {
+    totals: Vec<(u32, i128)>,
+}
+
+impl Scratch {
+    fn totals(&mut self, followers: usize) -> &mut [(u32, i128)] {
+        if self.totals.len() < followers {
+            self.totals.resize(followers, (0, 0));
+        }
+        &mut self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::expr::parse;
+    use crate::domain::expr::{Click, FollowerFacts, Order};
+    use crate::domain::tag::TagPath;
+
+    const NOW: i64 = 1_750_000_000;
+    const DAY: i64 = 86_400;
+
+    fn follower(openid: &str, subscribed: Option<bool>, tag_ids: &[i64]) -> FollowerState {
+        FollowerState { openid: openid.to_owned(), subscribed, tag_ids: tag_ids.to_vec() }
+    }
+
+    fn sample() -> State {
+        let mut state = State::default();
+        state.set_tags([("肤质/油性".to_owned(), 1), ("消费/VIP".to_owned(), 2)]);
+        state.apply_follower(&follower("a", Some(true), &[1]));
+        state.apply_follower(&follower("b", Some(true), &[1, 2]));
+        state.apply_follower(&follower("c", Some(false), &[1]));
+        state.apply_follower(&follower("d", Some(true), &[]));
+        state.add_click("a", "SKIN", NOW - DAY);
+        state.add_click("a", "SKIN", NOW - 2 * DAY);
+        state.add_click("d", "SKIN", NOW - 40 * DAY);
+        state.add_order("b", 30_000, NOW - 10 * DAY);
+        state.add_order("b", -5_000, NOW - 5 * DAY);
+        state.add_order("e", 9_900, NOW);
+        state
+    }
+
+    fn count(state: &State, expr: &str) -> u64 {
+        state.count(&parse(expr).unwrap(), NOW)
+    }
+
+    #[test]
+    fn only_subscribed_followers_count_and_not_is_relative_to_them() {
+        let state = sample();
+        assert_eq!(count(&state, r#""肤质/油性""#), 2, "c has the tag but left");
+        assert_eq!(count(&state, r#"NOT "肤质/油性""#), 1);
+        assert_eq!(count(&state, r#""不存在/的标签""#), 0);
+        assert_eq!(count(&state, r#"NOT "不存在/的标签""#), 3);
+        assert_eq!(count(&state, r#"clicked("SKIN", 7d) >= 2"#), 1);
+        assert_eq!(count(&state, r#"clicked("SKIN", 7d) = 0"#), 2);
+        assert_eq!(count(&state, r#"clicked("NEVER", all) = 0"#), 3);
+        assert_eq!(count(&state, "orders(all) = 0"), 2, "e ordered but is not a follower");
+        assert_eq!(count(&state, "spent(30d) >= 250"), 1, "refunds count negative");
+        assert_eq!(count(&state, "spent(6d) < 0"), 1);
+    }
+
+    #[test]
+    fn re_reading_a_follower_replaces_their_tags_and_erasure_forgets_their_events() {
+        let mut state = sample();
+        state.apply_follower(&follower("a", Some(true), &[2]));
+        assert_eq!(count(&state, r#""消费/VIP""#), 2);
+        assert_eq!(count(&state, r#""肤质/油性""#), 1);
+        state.apply_follower(&follower("a", None, &[]));
+        state.apply_follower(&follower("a", Some(true), &[]));
+        assert_eq!(count(&state, r#"clicked("SKIN", all) >= 1"#), 1, "only d's click is left");
+    }
+
+    #[test]
+    fn out_of_order_entries_are_found_before_and_after_settling() {
+        let mut state = sample();
+        for n in 0..(UNSORTED_LIMIT + 10) {
+            state.add_order("d", 1, NOW - 100 * DAY - n as i64);
+        }
+        assert_eq!(count(&state, "orders(all) > 4000"), 1);
+        assert_eq!(count(&state, "orders(30d) >= 1"), 1, "only b's recent orders");
+    }
+
+    #[test]
+    fn deleted_tags_drop_their_members() {
+        let mut state = sample();
+        state.set_tags([("消费/VIP".to_owned(), 2)]);
+        assert_eq!(count(&state, r#""肤质/油性""#), 0);
+        assert_eq!(state.size().memberships, 1);
+    }
+
+    use crate::domain::expr::tests::{KEYS, PATHS};
+
+    #[derive(Debug, Clone)]
+    struct Person {
+        subscribed: bool,
+        tags: Vec<bool>,
+        clicks: Vec<(usize, i64)>,
+        orders: Vec<(i64, i64)>,
+    }
+
+    fn arb_person() -> impl Strategy<Value = Person> {
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<bool>(), PATHS.len()),
+            proptest::collection::vec((0..KEYS.len(), 0..(100 * DAY)), 0..4),
+            proptest::collection::vec((-5_000i64..50_000, 0..(100 * DAY)), 0..4),
+        )
+            .prop_map(|(subscribed, tags, clicks, orders)| Person { subscribed, tags, clicks, orders })
+    }
+
+    proptest! {
+        /// The index agrees with the reference semantics ([`Expr::eval`]) on random followers and
+        /// expressions.
+        #[test]
+        fn agrees_with_eval(
+            people in proptest::collection::vec(arb_person(), 0..12),
+            expr in crate::domain::expr::tests::arb_expr(
+                prop_oneof![Just(Window::All), (1u32..120).prop_map(Window::Days), (1u32..72).prop_map(Window::Hours)],
+                0..4i64,
+                prop_oneof![Just(0i64), -5_000..60_000i64],
+            ),
+        ) {
+            let path = |i: usize| TagPath::parse(PATHS[i]).unwrap().as_str().to_owned();
+            let mut state = State::default();
+            state.set_tags((0..PATHS.len()).map(|i| (path(i), i as i64 + 1)));
+            let mut expected = 0;
+            for (n, person) in people.iter().enumerate() {
+                let openid = format!("o{n}");
+                let tag_ids: Vec<i64> =
+                    person.tags.iter().enumerate().filter(|(_, has)| **has).map(|(i, _)| i as i64 + 1).collect();
+                state.apply_follower(&follower(&openid, Some(person.subscribed), &tag_ids));
+                let mut facts = FollowerFacts::default();
+                for (i, has) in person.tags.iter().enumerate() {
+                    if *has {
+                        facts.tags.insert(path(i));
+                    }
+                }
+                for &(key, age) in &person.clicks {
+                    state.add_click(&openid, KEYS[key], NOW - age);
+                    facts.clicks.push(Click { key: KEYS[key].to_owned(), occurred_at: NOW - age });
+                }
+                for &(cents, age) in &person.orders {
+                    state.add_order(&openid, cents, NOW - age);
+                    facts.orders.push(Order { amount_cents: cents, occurred_at: NOW - age });
+                }
+                if person.subscribed && expr.eval(&facts, NOW) {
+                    expected += 1;
+                }
+            }
+            prop_assert_eq!(state.count(&expr, NOW), expected);
+        }
+    }
+}

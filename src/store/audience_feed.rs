@@ -1,0 +1,189 @@
+//! What the in-memory audience index reads: everything at once when it is built, then the rows
+//! added to `events` and `orders` since, and the current state of the followers they name.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use futures_util::{TryStreamExt, pin_mut};
+
+use crate::audience::index::state::{FollowerState, State};
+
+/// The epoch that non-event changes bump (`audience_epoch`).
+pub async fn epoch(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT epoch FROM audience_epoch").await?;
+    Ok(client.query_one(&statement, &[]).await?.get(0))
+}
+
+/// Marks a change no event or order row announces: every index rebuilds.
+pub async fn bump_epoch(client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE audience_epoch SET epoch = epoch + 1", &[]).await?;
+    Ok(())
+}
+
+/// How far below the high-water marks a load looks for ids its snapshot lacks: transactions
+/// that took an id before the snapshot and commit after it.
+pub const LOOKBACK: i64 = 10_000;
+
+/// Where a fresh load leaves the tails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    pub event_id: i64,
+    /// Event ids in `(event_id - LOOKBACK, event_id]` the snapshot does not hold.
+    pub event_holes: Vec<i64>,
+    pub order_seq: i64,
+    pub order_holes: Vec<i64>,
+    pub epoch: i64,
+}
+
+async fn missing_ids(client: &impl GenericClient, sql: &str, high: i64) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let low = (high - LOOKBACK).max(0);
+    let present: std::collections::HashSet<i64> = client.query(sql, &[&low]).await?.iter().map(|r| r.get(0)).collect();
+    Ok((low + 1..=high).filter(|id| !present.contains(id)).collect())
+}
+
+fn unix(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+}
+
+/// Loads everything into `state`. Run it in a REPEATABLE READ transaction so the rows and the
+/// marks are one snapshot; rows committed later carry ids above the marks, or fill holes below
+/// them that the tail finds ([`super::super::audience::index`]).
+pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<Marks, tokio_postgres::Error> {
+    let marks_row = client
+        .query_one(
+            "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders),
+                    (SELECT epoch FROM audience_epoch)",
+            &[],
+        )
+        .await?;
+    let (event_id, order_seq): (i64, i64) = (marks_row.get(0), marks_row.get(1));
+    let marks = Marks {
+        event_id,
+        event_holes: missing_ids(client, "SELECT id FROM events WHERE id > $1", event_id).await?,
+        order_seq,
+        order_holes: missing_ids(client, "SELECT seq FROM orders WHERE seq > $1", order_seq).await?,
+        epoch: marks_row.get(2),
+    };
+    let tags = client.query("SELECT path, id FROM tags", &[]).await?;
+    state.set_tags(tags.iter().map(|r| (r.get(0), r.get(1))));
+
+    let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+    let rows = client.query_raw("SELECT openid, subscribed FROM followers", no_params).await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        let who = state.number(row.get(0));
+        state.set_subscribed(who, row.get(1));
+    }
+    let rows = client.query_raw("SELECT openid, tag_id FROM follower_tags", no_params).await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        let who = state.number(row.get(0));
+        state.add_member(row.get(1), who);
+    }
+    let rows = client
+        .query_raw(
+            "SELECT openid, event_key, occurred_at FROM events WHERE kind = 'click' AND event_key IS NOT NULL
+             AND id <= $1",
+            [&marks.event_id],
+        )
+        .await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        state.add_click(row.get(0), row.get(1), unix(row.get(2)));
+    }
+    let rows = client
+        .query_raw("SELECT openid, amount_cents, occurred_at FROM orders WHERE seq <= $1", [&marks.order_seq])
+        .await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        state.add_order(row.get(0), row.get(1), unix(row.get(2)));
+    }
+    state.settle();
+    Ok(marks)
+}
+
+/// An `events` row as the index sees it.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub openid: String,
+    /// The EventKey of a click; `None` for other kinds.
+    pub click_key: Option<String>,
+    pub occurred_at: i64,
+}
+
+/// Events with `id > after` or in `holes`, in id order, at most `limit`.
+pub async fn events_since(
+    client: &impl GenericClient,
+    after: i64,
+    holes: &[i64],
+    limit: i64,
+) -> Result<Vec<EventRow>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at FROM events
+             WHERE id > $1 OR id = ANY($2) ORDER BY id LIMIT $3",
+        )
+        .await?;
+    Ok(client
+        .query(&statement, &[&after, &holes, &limit])
+        .await?
+        .iter()
+        .map(|r| EventRow { id: r.get(0), openid: r.get(1), click_key: r.get(2), occurred_at: unix(r.get(3)) })
+        .collect())
+}
+
+/// An `orders` row as the index sees it.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub seq: i64,
+    pub openid: String,
+    pub amount_cents: i64,
+    pub occurred_at: i64,
+}
+
+/// Orders with `seq > after` or in `holes`, in seq order, at most `limit`.
+pub async fn orders_since(
+    client: &impl GenericClient,
+    after: i64,
+    holes: &[i64],
+    limit: i64,
+) -> Result<Vec<OrderRow>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT seq, openid, amount_cents, occurred_at FROM orders
+             WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3",
+        )
+        .await?;
+    Ok(client
+        .query(&statement, &[&after, &holes, &limit])
+        .await?
+        .iter()
+        .map(|r| OrderRow { seq: r.get(0), openid: r.get(1), amount_cents: r.get(2), occurred_at: unix(r.get(3)) })
+        .collect())
+}
+
+/// The subscription and tags of each of `openids` now.
+pub async fn follower_states(
+    client: &impl GenericClient,
+    openids: &[&str],
+) -> Result<Vec<FollowerState>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT o.openid, f.subscribed,
+                    coalesce((SELECT array_agg(ft.tag_id) FROM follower_tags ft WHERE ft.openid = o.openid), '{}')
+             FROM unnest($1::text[]) AS o(openid) LEFT JOIN followers f ON f.openid = o.openid",
+        )
+        .await?;
+    Ok(client
+        .query(&statement, &[&openids])
+        .await?
+        .iter()
+        .map(|r| FollowerState { openid: r.get(0), subscribed: r.get(1), tag_ids: r.get(2) })
+        .collect())
+}
+
+/// Every tag (path, id), to follow creations and deletions.
+pub async fn tag_ids(client: &impl GenericClient) -> Result<Vec<(String, i64)>, tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT path, id FROM tags").await?;
+    Ok(client.query(&statement, &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -11,6 +11,7 @@ use deadpool_postgres::Pool;
 use serde::Deserialize;
 
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
+use crate::audience::index::AudienceIndex;
 use crate::clock::Clock;
 use crate::domain::admin::AdminRole;
 use crate::domain::expr;
@@ -660,15 +661,17 @@ enum Counted {
     Problem(ExprProblem),
 }
 
-async fn count(pool: &Pool, clock: &Clock, text: &str) -> Result<Counted, AdminError> {
+/// Counts through the in-memory audience index when it can answer, else with SQL, as the API does.
+async fn count(pool: &Pool, index: &AudienceIndex, clock: &Clock, text: &str) -> Result<Counted, AdminError> {
     let parsed = match expr::parse(text) {
         Ok(parsed) => parsed,
         Err(error) => return Ok(Counted::Problem(expr_problem(text, &error))),
     };
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let members = store::segments::count_members(&txn, &parsed, clock.unix()).await?;
-    txn.commit().await?;
+    let members =
+        crate::audience::count_members(pool, index, &parsed, clock.unix()).await.map_err(|error| match error {
+            crate::audience::AudienceError::Pool(e) => AdminError::Pool(e),
+            crate::audience::AudienceError::Query(e) => AdminError::Query(e),
+        })?;
     Ok(Counted::Members(members))
 }
 
@@ -676,6 +679,7 @@ async fn count(pool: &Pool, clock: &Clock, text: &str) -> Result<Counted, AdminE
 async fn segments_page(
     user: &AdminUser,
     pool: &Pool,
+    index: &AudienceIndex,
     clock: &Clock,
     before: Option<i64>,
     name: String,
@@ -686,7 +690,7 @@ async fn segments_page(
     let (count, problem) = if expr_text.trim().is_empty() {
         (None, None)
     } else {
-        match count(pool, clock, &expr_text).await? {
+        match count(pool, index, clock, &expr_text).await? {
             Counted::Members(n) => (Some(n), None),
             Counted::Problem(p) => (None, Some(p)),
         }
@@ -724,6 +728,7 @@ async fn segments_page(
 pub async fn show_segments(
     user: AdminUser,
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     query: web::Query<SegmentQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -731,6 +736,7 @@ pub async fn show_segments(
     segments_page(
         &user,
         &pool,
+        &index,
         &clock,
         query.before,
         query.name.unwrap_or_default(),
@@ -745,11 +751,12 @@ pub async fn show_segments(
 pub async fn count_segment(
     _user: AdminUser,
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     query: web::Query<SegmentQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let text = query.expr.clone().unwrap_or_default();
-    let body = match count(&pool, &clock, &text).await? {
+    let body = match count(&pool, &index, &clock, &text).await? {
         Counted::Members(n) => serde_json::json!({ "members": n }),
         Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message }),
     };
@@ -767,6 +774,7 @@ pub struct SegmentForm {
 pub async fn create_segment(
     user: AdminUser,
     pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     CsrfForm(form): CsrfForm<SegmentForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -774,10 +782,10 @@ pub async fn create_segment(
     let bad = StatusCode::UNPROCESSABLE_ENTITY;
     if name.is_empty() || name.chars().count() > 100 {
         let error = Some("人群名称需 1–100 个字。".to_owned());
-        return segments_page(&user, &pool, &clock, None, name, form.expr, error, bad).await;
+        return segments_page(&user, &pool, &index, &clock, None, name, form.expr, error, bad).await;
     }
     let Ok(parsed) = expr::parse(&form.expr) else {
-        return segments_page(&user, &pool, &clock, None, name, form.expr, None, bad).await;
+        return segments_page(&user, &pool, &index, &clock, None, name, form.expr, None, bad).await;
     };
     let client = pool.get().await?;
     let segment = store::segments::insert_segment(&client, &name, &parsed, &user.username).await?;

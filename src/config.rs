@@ -111,6 +111,9 @@ pub struct Settings {
     pub wechat: WeChatSettings,
     pub admin_password: Option<SecretString>,
     pub api_token: Option<SecretString>,
+    /// `TAGCAST_SESSION_KEY`: signs and encrypts admin session cookies. Unset: a random key per
+    /// start, so sessions end at a restart and are not shared between instances.
+    pub session_key: Option<SecretString>,
     pub playbook: Option<PathBuf>,
     pub monthly_tag_cap: u32,
     /// Orders this long after a campaign's delivery count as its conversions
@@ -230,6 +233,12 @@ impl Settings {
                 return Err(ConfigError::new("TAGCAST_API_TOKEN", "must be at least 16 characters"));
             }
         }
+        let session_key = get("TAGCAST_SESSION_KEY").map(SecretString::from);
+        if let Some(k) = &session_key {
+            if k.expose_secret().len() < 32 {
+                return Err(ConfigError::new("TAGCAST_SESSION_KEY", "must be at least 32 characters"));
+            }
+        }
         let playbook = get("TAGCAST_PLAYBOOK").map(PathBuf::from);
         if let Some(path) = &playbook {
             if !path.is_file() {
@@ -283,6 +292,7 @@ impl Settings {
             },
             admin_password,
             api_token,
+            session_key,
             playbook,
             monthly_tag_cap,
             conversion_window: Duration::from_secs(conversion_hours * 3600),

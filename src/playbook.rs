@@ -328,3 +328,60 @@ async fn apply_rule(
     changes.push(Change { outcome: Outcome::Created, what, note });
     Ok(())
 }
+
+#[derive(serde::Serialize)]
+struct ExportedTag<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    sensitive: bool,
+    wechat: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    when: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct Exported<'a> {
+    tag: Vec<ExportedTag<'a>>,
+    rule: Vec<crate::domain::rule::RuleSpec>,
+    quiz: Vec<crate::domain::quiz::QuizSpec>,
+}
+
+/// Why the current configuration could not be written out as a playbook.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("the configuration does not serialize as TOML")]
+    Toml(#[from] toml::ser::Error),
+}
+
+/// The tags, rules and quizzes in the database as a playbook, so that applying the result to an
+/// empty database recreates them (the admin page's export).
+///
+/// # Errors
+/// See [`ExportError`].
+pub async fn export(pool: &Pool) -> Result<String, ExportError> {
+    let client = pool.get().await?;
+    let tags = crate::store::tags::list_tag_rows(&client).await?;
+    let rules = crate::store::rules::list_rules(&client).await?;
+    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    quizzes.sort_by(|a, b| a.id.cmp(&b.id));
+    let exported = Exported {
+        tag: tags
+            .iter()
+            .map(|t| ExportedTag {
+                path: &t.path,
+                description: &t.description,
+                sensitive: t.sensitive,
+                wechat: t.mirrored,
+                when: t.when_expr.as_deref(),
+            })
+            .collect(),
+        rule: rules.into_iter().map(|r| r.spec).collect(),
+        quiz: quizzes,
+    };
+    Ok(toml::to_string(&exported)?)
+}

@@ -18,6 +18,7 @@ use crate::jobs::{self, JobCtx};
 use crate::playbook::{self, PlaybookError};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
+use crate::web::admin::{AdminState, SimulatorTarget};
 use crate::web::api::ApiAuth;
 use crate::web::callback::CallbackState;
 use crate::wechat::api::{ApiClient, ApiConfig};
@@ -171,7 +172,21 @@ impl Application {
         let replay_window = settings.replay_window;
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
-        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: Authenticator::default() });
+        let users = Authenticator::default();
+        let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: users.clone() });
+        // The simulator posts to this very listener; an unspecified bind address is reached on loopback.
+        let own_ip = match settings.bind.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let simulator = SimulatorTarget::new(
+            format!("http://{}/wechat", std::net::SocketAddr::new(own_ip, port)),
+            settings.wechat.token.clone(),
+            // demo::start has filled in the mock's credentials by now, so ask whether it ran.
+            demo.is_some(),
+        );
+        let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
+        let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());
         let campaign_web =
             web::Data::new(crate::web::api::CampaignContext { settings: campaign_settings, api: api.clone() });
@@ -194,7 +209,8 @@ impl Application {
                 .app_data(clock.clone())
                 .app_data(audience_index.clone())
                 .app_data(campaign_web.clone())
-                .configure(|cfg| crate::web::configure(cfg, role))
+                .app_data(admin.clone())
+                .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
         })
         .workers(settings.http_workers)
         .shutdown_timeout(10)

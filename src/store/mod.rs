@@ -5,6 +5,7 @@
 pub mod admins;
 pub mod audience_feed;
 pub mod audit;
+pub mod board;
 pub mod campaigns;
 pub mod database;
 pub mod events;

@@ -50,6 +50,22 @@ pub async fn get_segment(client: &impl GenericClient, id: i64) -> Result<Option<
     Ok(row.as_ref().map(segment_from_row))
 }
 
+/// Saved segments, newest first, older than `before` (keyset paging).
+pub async fn list_segments(
+    client: &impl GenericClient,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<SegmentRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT id, name, expr, created_at, created_by FROM segments
+             WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            &[&before, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(segment_from_row).collect())
+}
+
 /// Bind values for `params`, typed as the compiled text casts them.
 fn bind(params: Vec<SqlParam>) -> Vec<Box<dyn ToSql + Sync + Send>> {
     params

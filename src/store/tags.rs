@@ -86,6 +86,18 @@ pub async fn list_tags(client: &impl GenericClient) -> Result<Vec<TagRow>, tokio
     Ok(client.query(&sql, &[]).await?.iter().map(|r| tag_from_row(r, r.get(10))).collect())
 }
 
+/// Every tag by path, without member counts (`members` is 0): cheap at any number of followers.
+pub async fn list_tag_rows(client: &impl GenericClient) -> Result<Vec<TagRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tags t ORDER BY t.path");
+    Ok(client.query(&sql, &[]).await?.iter().map(|r| tag_from_row(r, 0)).collect())
+}
+
+/// Followers per tag id, for tags that have any. A pass over `follower_tags`: callers cache it.
+pub async fn count_members_by_tag(client: &impl GenericClient) -> Result<HashMap<i64, i64>, tokio_postgres::Error> {
+    let rows = client.query("SELECT tag_id, count(*) FROM follower_tags GROUP BY tag_id", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// One tag by id, with its member count.
 pub async fn get_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(

@@ -1,6 +1,7 @@
-//! HTTP: the WeChat callback, health checks, the JSON API, and (with issue 7) the admin pages.
+//! HTTP: the WeChat callback, health checks, the JSON API, and the admin pages.
 //! Handlers parse, call the inbox or the store, and choose status codes; no SQL here.
 
+pub mod admin;
 pub mod api;
 pub mod callback;
 mod health;
@@ -11,7 +12,7 @@ use actix_web::web;
 use crate::config::Role;
 
 /// Registers every route; a worker-only process serves just the health check.
-pub fn configure(cfg: &mut web::ServiceConfig, role: Role) {
+pub fn configure(cfg: &mut web::ServiceConfig, role: Role, session_key: actix_web::cookie::Key) {
     cfg.route("/healthz", web::get().to(health::healthz));
     if role.serves_http() {
         cfg.service(
@@ -21,5 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, role: Role) {
         );
         cfg.route("/r/{link}", web::get().to(links::follow_link));
         api::configure(cfg);
+        admin::configure(cfg, session_key);
     }
 }

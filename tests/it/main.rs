@@ -1,6 +1,8 @@
 //! The one integration-test binary: every test drives a spawned server over HTTP, on its own
 //! fresh PostgreSQL database.
 
+mod admin_browser;
+mod admin_pages;
 mod admins;
 mod audience;
 mod callback;

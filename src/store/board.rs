@@ -1,0 +1,196 @@
+//! Read-only figures for the admin pages: the data board, follower search and a follower's
+//! timeline. Every query here is bounded by an index or a time window, so a page stays fast at a
+//! million followers; whole-table totals come from the planner's estimate, not `count(*)`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::GenericClient;
+
+use super::followers::FollowerRow;
+
+/// Followers in the table, from PostgreSQL's statistics: exact enough for a board, and free.
+/// `None` before the table was ever analysed (a fresh database), when the caller counts instead.
+pub async fn estimate_followers(client: &impl GenericClient) -> Result<Option<i64>, tokio_postgres::Error> {
+    let row = client.query_one("SELECT reltuples::bigint FROM pg_class WHERE oid = 'followers'::regclass", &[]).await?;
+    let estimate: i64 = row.get(0);
+    Ok((estimate >= 0).then_some(estimate))
+}
+
+/// Followers and subscribed followers, counted; only used while the table is small or fresh.
+pub async fn count_followers(client: &impl GenericClient) -> Result<(i64, i64), tokio_postgres::Error> {
+    let row = client.query_one("SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers", &[]).await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Subscribes and unsubscribes on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayFlow {
+    pub day: NaiveDate,
+    pub subscribes: i64,
+    pub unsubscribes: i64,
+}
+
+/// Subscribe and unsubscribe events per day since `since`; read through `events_kind_occurred_at`.
+pub async fn list_daily_flow(
+    client: &impl GenericClient,
+    since: DateTime<Utc>,
+) -> Result<Vec<DayFlow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
+                    count(*) FILTER (WHERE kind = 'subscribe'),
+                    count(*) FILTER (WHERE kind = 'unsubscribe')
+             FROM events WHERE kind IN ('subscribe', 'unsubscribe') AND occurred_at >= $1
+             GROUP BY day ORDER BY day",
+            &[&since],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| DayFlow { day: r.get(0), subscribes: r.get(1), unsubscribes: r.get(2) }).collect())
+}
+
+/// Distinct followers who did `kind` since `since`.
+pub async fn count_actors(
+    client: &impl GenericClient,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one("SELECT count(DISTINCT openid) FROM events WHERE kind = $1 AND occurred_at >= $2", &[&kind, &since])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Followers who ordered since `since`, and their orders (refunds excluded).
+pub async fn count_buyers(
+    client: &impl GenericClient,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(DISTINCT openid), count(*) FROM orders WHERE occurred_at >= $1 AND amount_cents > 0",
+            &[&since],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Of the followers who subscribed between `from` and `to`: how many, how many were still
+/// following a day later, and seven days later. Read through the kind and openid indexes of
+/// `events`, so the cost follows the number of new followers, not of all followers.
+pub async fn retention(
+    client: &impl GenericClient,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(i64, i64, i64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "WITH joined AS (
+                 SELECT openid, min(occurred_at) AS at FROM events
+                 WHERE kind = 'subscribe' AND occurred_at >= $1 AND occurred_at < $2 GROUP BY openid)
+             SELECT count(*),
+                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
+                        AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '1 day')),
+                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
+                        AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '7 days'))
+             FROM joined j",
+            &[&from, &to],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// Followers carrying at least one tag. Costs a scan of `follower_tags`; the board caches it.
+pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one("SELECT count(DISTINCT openid) FROM follower_tags", &[]).await?.get(0))
+}
+
+/// Followers whose openid starts with `prefix`, after `after` in openid order (keyset paging).
+pub async fn search_followers(
+    client: &impl GenericClient,
+    prefix: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<FollowerRow>, tokio_postgres::Error> {
+    // The database collates bytewise (C.UTF-8), so every openid with the prefix sorts between the
+    // prefix and the prefix followed by the highest code point: a bounded range scan of the key.
+    let upper = format!("{prefix}\u{10FFFF}");
+    let rows = client
+        .query(
+            "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at
+             FROM followers WHERE openid >= $1 AND openid < $2 AND openid > $3
+             ORDER BY openid LIMIT $4",
+            &[&prefix, &upper, &after, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| FollowerRow {
+            openid: r.get(0),
+            subscribed: r.get(1),
+            subscribed_at: r.get(2),
+            unsubscribed_at: r.get(3),
+            subscribe_scene: r.get(4),
+            first_seen_at: r.get(5),
+            last_seen_at: r.get(6),
+        })
+        .collect())
+}
+
+/// One stored push of a follower, as the timeline shows it.
+#[derive(Debug, Clone)]
+pub struct TimelineEvent {
+    pub id: i64,
+    pub kind: String,
+    pub event_key: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    /// What the follower wrote, for text messages.
+    pub content: Option<String>,
+}
+
+/// A follower's pushes, newest first, older than event `before` (keyset paging).
+pub async fn list_follower_events(
+    client: &impl GenericClient,
+    openid: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TimelineEvent>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT id, kind, event_key, occurred_at,
+                    CASE WHEN kind = 'text' THEN payload #>> '{body,content}' END
+             FROM events WHERE openid = $1 AND ($2::bigint IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+            &[&openid, &before, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TimelineEvent {
+            id: r.get(0),
+            kind: r.get(1),
+            event_key: r.get(2),
+            occurred_at: r.get(3),
+            content: r.get(4),
+        })
+        .collect())
+}
+
+/// A finished quiz of a follower.
+#[derive(Debug, Clone)]
+pub struct QuizAnswer {
+    pub quiz_id: String,
+    pub tags: Vec<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+pub async fn list_quiz_answers(
+    client: &impl GenericClient,
+    openid: &str,
+) -> Result<Vec<QuizAnswer>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT quiz_id, tags, finished_at FROM quiz_answers WHERE openid = $1 ORDER BY id DESC LIMIT 20",
+            &[&openid],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| QuizAnswer { quiz_id: r.get(0), tags: r.get(1), finished_at: r.get(2) }).collect())
+}

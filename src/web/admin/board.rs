@@ -1,0 +1,259 @@
+//! 看板: the data board of SEED.md §5. Figures are computed at most once a minute and shared by
+//! every viewer, so a board refresh costs nothing at a million followers; WeChat's datacube
+//! figures are asked with a short timeout and left out when WeChat is slow or refuses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{Days, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+
+use super::{AdminError, AdminState, AdminUser, Layout, charts, render};
+use crate::clock::Clock;
+use crate::store;
+
+/// How long computed figures are shown before they are computed again.
+const FRESH_FOR: Duration = Duration::from_secs(60);
+/// The board never waits longer than this on WeChat's statistics.
+const DATACUBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Days of subscribe/unsubscribe history charted.
+const FLOW_DAYS: u64 = 30;
+
+type MemberCounts = Arc<HashMap<i64, i64>>;
+
+/// Followers per tag, counted at most once a minute: counting is a pass over every tag
+/// membership, too slow for every view of the tags page at a million followers.
+#[derive(Default)]
+pub struct TagMembersCache {
+    counts: Mutex<Option<(Instant, MemberCounts)>>,
+}
+
+impl TagMembersCache {
+    pub async fn get(&self, client: &impl GenericClient) -> Result<MemberCounts, AdminError> {
+        if let Some((at, counts)) = self.counts.lock().expect("no panics while holding the lock").clone() {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(counts);
+            }
+        }
+        let counts = Arc::new(store::tags::count_members_by_tag(client).await?);
+        *self.counts.lock().expect("no panics while holding the lock") = Some((Instant::now(), counts.clone()));
+        Ok(counts)
+    }
+
+    /// After a change an operator expects to see at once (a tag created, deleted or used).
+    pub fn forget(&self) {
+        *self.counts.lock().expect("no panics while holding the lock") = None;
+    }
+}
+
+/// Tags by path with their member counts from `cache`.
+pub async fn tags_with_members(
+    client: &impl GenericClient,
+    cache: &TagMembersCache,
+) -> Result<Vec<store::tags::TagRow>, AdminError> {
+    let counts = cache.get(client).await?;
+    let mut tags = store::tags::list_tag_rows(client).await?;
+    for tag in &mut tags {
+        tag.members = counts.get(&tag.id).copied().unwrap_or(0);
+    }
+    Ok(tags)
+}
+
+#[derive(Default)]
+pub struct BoardCache {
+    figures: Mutex<Option<(Instant, Arc<Figures>)>>,
+}
+
+/// One of SEED.md §5's four dimensions: what it measures, the figure, and what to adjust.
+pub struct Dimension {
+    pub name: &'static str,
+    pub metric: &'static str,
+    pub value: String,
+    pub detail: String,
+    pub hint: &'static str,
+}
+
+pub struct Figures {
+    pub followers: i64,
+    pub followers_estimated: bool,
+    pub subscribes: i64,
+    pub unsubscribes: i64,
+    pub tagged: i64,
+    pub coverage: String,
+    pub tag_count: usize,
+    pub flow_svg: String,
+    pub tags_svg: String,
+    pub dimensions: Vec<Dimension>,
+    pub wechat_followers: Option<i64>,
+    pub computed_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/board/index.html")]
+struct BoardPage {
+    layout: Layout,
+    figures: Arc<Figures>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct BoardQuery {
+    /// `?refresh=1`: compute now instead of showing figures up to a minute old.
+    #[serde(default)]
+    refresh: Option<String>,
+}
+
+pub async fn show_board(
+    user: AdminUser,
+    query: web::Query<BoardQuery>,
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    state: web::Data<Arc<AdminState>>,
+) -> Result<HttpResponse, AdminError> {
+    let cached = state.board.figures.lock().expect("no panics while holding the lock").clone();
+    let figures = match cached {
+        Some((at, figures)) if at.elapsed() < FRESH_FOR && query.refresh.is_none() => figures,
+        _ => {
+            let figures = Arc::new(compute(&pool, &clock, &state).await?);
+            *state.board.figures.lock().expect("no panics while holding the lock") =
+                Some((Instant::now(), figures.clone()));
+            figures
+        }
+    };
+    render(&BoardPage { layout: user.layout("board"), figures })
+}
+
+fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 { "—".to_owned() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
+}
+
+async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figures, AdminError> {
+    let client = pool.get().await?;
+    let now = clock.now();
+    let (followers, subscribed, estimated) = match store::board::estimate_followers(&client).await? {
+        // The planner's figure is good to a percent or so once the table is large.
+        Some(estimate) if estimate > 100_000 => (estimate, None, true),
+        _ => {
+            let (all, subscribed) = store::board::count_followers(&client).await?;
+            (all, Some(subscribed), false)
+        }
+    };
+    let base = subscribed.unwrap_or(followers);
+    let today = now.date_naive();
+    let first = today.checked_sub_days(Days::new(FLOW_DAYS - 1)).unwrap_or(today);
+    let since = first.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let flow = store::board::list_daily_flow(&client, since).await?;
+    let subscribes = flow.iter().map(|d| d.subscribes).sum();
+    let unsubscribes = flow.iter().map(|d| d.unsubscribes).sum();
+    let flow_points: Vec<_> = flow.iter().map(|d| (d.day, d.subscribes, d.unsubscribes)).collect();
+
+    let tagged = store::board::count_tagged_followers(&client).await?;
+    state.tag_members.forget();
+    let mut tags: Vec<(String, i64)> =
+        tags_with_members(&client, &state.tag_members).await?.into_iter().map(|t| (t.path, t.members)).collect();
+    let tag_count = tags.len();
+    tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+
+    let week = now - chrono::Duration::days(7);
+    let month = now - chrono::Duration::days(30);
+    let clickers = store::board::count_actors(&client, "click", week).await?;
+    let (buyers, orders) = store::board::count_buyers(&client, month).await?;
+    // New followers of days 8 to 37 ago: all of them have had their 7 days.
+    let (joined, day1, day7) =
+        store::board::retention(&client, now - chrono::Duration::days(37), now - chrono::Duration::days(7)).await?;
+    let content = datacube_content(state).await;
+
+    let dimensions = vec![
+        Dimension {
+            name: "用户活跃度",
+            metric: "菜单点击率（近 7 天）",
+            value: percent(clickers, base),
+            detail: format!("{clickers} 位粉丝点击过菜单；停留时长微信不提供，暂无数据"),
+            hint: "点击率偏低时，调整推送时段，把常用入口放到菜单第一层。",
+        },
+        Dimension {
+            name: "内容匹配度",
+            metric: "分享率 / 收藏率（近 7 天图文）",
+            value: content.as_ref().map_or_else(|| "暂无群发数据".to_owned(), |c| percent(c.1, c.0)),
+            detail: content.as_ref().map_or_else(
+                || "还没有群发图文的阅读统计（来自微信数据统计接口）".to_owned(),
+                |c| {
+                    format!(
+                        "阅读 {} 人，分享 {} 人（{}），收藏 {} 人（{}）",
+                        c.0,
+                        c.1,
+                        percent(c.1, c.0),
+                        c.2,
+                        percent(c.2, c.0)
+                    )
+                },
+            ),
+            hint: "分享、收藏少说明选题不对口：按标签拆分内容，优化选题。",
+        },
+        Dimension {
+            name: "转化效率",
+            metric: "下单率（近 30 天，下单粉丝 / 粉丝）",
+            value: percent(buyers, base),
+            detail: format!("{buyers} 位粉丝下单 {orders} 笔；按群发收件人计算的转化：暂无群发数据"),
+            hint: "转化低时，改进利益点设计（优惠券、专属价），并对未下单标签定向推送。",
+        },
+        Dimension {
+            name: "用户留存",
+            metric: "新粉丝次日 / 7 日留存（8–37 天前关注）",
+            value: format!("{} / {}", percent(day1, joined), percent(day7, joined)),
+            detail: format!("{joined} 位新粉丝，次日仍关注 {day1} 位，7 日后仍关注 {day7} 位"),
+            hint: "留存下滑时，增加互动机制：关注回复里引导做测验、领福利。",
+        },
+    ];
+    let wechat_followers = wechat_followers(state).await;
+    Ok(Figures {
+        followers,
+        followers_estimated: estimated,
+        subscribes,
+        unsubscribes,
+        tagged,
+        coverage: percent(tagged, base),
+        tag_count,
+        flow_svg: charts::flow_chart(&flow_points, first, today),
+        tags_svg: charts::tag_chart(&tags),
+        dimensions,
+        wechat_followers,
+        computed_at: now
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+    })
+}
+
+/// Reads, shares and favourites of the last 7 days of articles, from `getarticlesummary`.
+async fn datacube_content(state: &AdminState) -> Option<(i64, i64, i64)> {
+    let api = state.api.as_ref()?;
+    let end = Utc::now().date_naive().pred_opt()?;
+    let begin = end.checked_sub_days(Days::new(6))?;
+    let rows = match tokio::time::timeout(DATACUBE_TIMEOUT, api.article_summaries(begin, end)).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "datacube article figures unavailable");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let reads: i64 = rows.iter().map(|r| r.read_user).sum();
+    (reads > 0).then(|| (reads, rows.iter().map(|r| r.share_user).sum(), rows.iter().map(|r| r.add_to_fav_user).sum()))
+}
+
+/// Yesterday's follower total as WeChat counts it (`getusercumulate`).
+async fn wechat_followers(state: &AdminState) -> Option<i64> {
+    let api = state.api.as_ref()?;
+    let end = Utc::now().date_naive().pred_opt()?;
+    match tokio::time::timeout(DATACUBE_TIMEOUT, api.user_cumulate(end, end)).await {
+        Ok(Ok(rows)) => rows.last().map(|r| r.cumulate_user).filter(|n| *n > 0),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "datacube follower total unavailable");
+            None
+        }
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,88 @@
+//! How the admin pages fail: every status code of `/admin` is chosen here.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+/// Why an admin page could not be shown or a form not accepted. Validation problems are not
+/// errors: the page is shown again with the message beside the form.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("the role may not do this")]
+    Forbidden,
+    #[error("the form's CSRF token is missing or stale")]
+    Csrf,
+    #[error("malformed request")]
+    BadRequest,
+    #[error("no such page or object")]
+    NotFound,
+    #[error("no database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("database statement failed")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("rendering the page failed")]
+    Render(#[source] askama::Error),
+    #[error("internal error")]
+    Internal,
+}
+
+impl AdminError {
+    pub fn pool(error: deadpool_postgres::PoolError) -> Self {
+        Self::Pool(error)
+    }
+
+    pub fn query(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AdminError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Pool(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for AdminError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotSignedIn => StatusCode::SEE_OTHER,
+            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = match self {
+            Self::NotSignedIn => {
+                return HttpResponse::SeeOther().insert_header(("Location", "/admin/login")).finish();
+            }
+            Self::Forbidden => ("无权操作", "你的角色不能访问这个页面或执行这个操作。如需权限，请联系管理员。"),
+            Self::Csrf => ("表单已过期", "表单的安全令牌无效或已过期。请返回上一页，刷新后再提交。"),
+            Self::BadRequest => ("请求无效", "提交的内容无法识别，请返回检查后重试。"),
+            Self::NotFound => ("找不到页面", "你要找的页面或对象不存在，可能已被删除。"),
+            Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => {
+                tracing::error!(error = ?self, "an admin page failed");
+                ("服务器出错", "服务器暂时无法完成请求，请稍后重试；若持续出现，请联系技术人员查看日志。")
+            }
+        };
+        let body = ErrorPage { title, message }.render().unwrap_or_else(|_| title.to_owned());
+        HttpResponse::build(self.status_code()).content_type("text/html; charset=utf-8").body(body)
+    }
+}

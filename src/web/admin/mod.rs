@@ -1,0 +1,289 @@
+//! `/admin`: the operators' pages, server-rendered with askama in Simplified Chinese.
+//!
+//! Sessions live in an encrypted, signed cookie (actix-session's cookie store: HttpOnly,
+//! SameSite=Strict); the cookie holds only the username, the sign-in time and the CSRF token, and
+//! the user's row is read again on every request so that disabling an account takes effect at
+//! once. Every form posts a CSRF token that [`CsrfForm`] checks before a handler runs. Pages call
+//! the same domain and store functions as the JSON API; no SQL here.
+
+mod auth;
+mod board;
+mod charts;
+mod error;
+mod followers;
+mod pages;
+mod playbook;
+mod simulator;
+mod throttle;
+
+use std::sync::Arc;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionExt, SessionMiddleware};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use askama::Template;
+use deadpool_postgres::Pool;
+use futures_util::future::LocalBoxFuture;
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+pub use error::AdminError;
+pub use simulator::SimulatorTarget;
+
+use crate::accounts::Authenticator;
+use crate::domain::admin::AdminRole;
+use crate::wechat::api::ApiClient;
+
+/// A session older than this must sign in again, whatever the browser keeps.
+const SESSION_HOURS: i64 = 12;
+/// The largest form accepted (a playbook pasted into the import box).
+const MAX_FORM_BYTES: usize = 512 * 1024;
+
+const SESSION_USER: &str = "user";
+const SESSION_SIGNED_IN_AT: &str = "signed_in_at";
+const SESSION_CSRF: &str = "csrf";
+const SESSION_FLASH: &str = "flash";
+
+/// What the admin pages share across workers.
+pub struct AdminState {
+    pub api: Option<ApiClient>,
+    pub users: Authenticator,
+    pub throttle: throttle::LoginThrottle,
+    pub simulator: SimulatorTarget,
+    pub board: board::BoardCache,
+    pub tag_members: board::TagMembersCache,
+}
+
+impl AdminState {
+    pub fn new(api: Option<ApiClient>, users: Authenticator, simulator: SimulatorTarget) -> Arc<Self> {
+        Arc::new(Self {
+            api,
+            users,
+            throttle: throttle::LoginThrottle::default(),
+            simulator,
+            board: board::BoardCache::default(),
+            tag_members: board::TagMembersCache::default(),
+        })
+    }
+}
+
+/// The cookie key: derived from `TAGCAST_SESSION_KEY` so that every instance and every restart
+/// accepts the same sessions, or random when it is unset (sessions then end with the process).
+pub fn session_key(secret: Option<&str>) -> Key {
+    match secret {
+        Some(secret) => {
+            use blake2::{Blake2b512, Digest};
+            // Key::from needs 64 bytes; a keyed hash stretches any configured secret to that.
+            let mut hasher = Blake2b512::new();
+            hasher.update(b"tagcast admin session cookie v1");
+            hasher.update(secret.as_bytes());
+            Key::from(&hasher.finalize())
+        }
+        None => Key::generate(),
+    }
+}
+
+/// Registers `/admin` and its static files.
+pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
+    let session = SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name("tagcast_admin".to_owned())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Strict)
+        // Served over plain HTTP on 127.0.0.1 in demo mode; behind TLS the proxy sets HSTS.
+        .cookie_secure(false)
+        .cookie_path("/admin".to_owned())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build();
+    let headers = DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("Cache-Control", "no-store"));
+    cfg.service(
+        web::scope("/admin")
+            .wrap(session)
+            .wrap(headers)
+            .app_data(web::QueryConfig::default().error_handler(|_, _| AdminError::BadRequest.into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| AdminError::NotFound.into()))
+            .route("/static/admin.css", web::get().to(static_css))
+            .route("/static/admin.js", web::get().to(static_js))
+            .route("/login", web::get().to(auth::login_page))
+            .route("/login", web::post().to(auth::log_in))
+            .route("/logout", web::post().to(auth::log_out))
+            .route("", web::get().to(board::show_board))
+            .route("/", web::get().to(board::show_board))
+            .route("/tags", web::get().to(pages::list_tags))
+            .route("/tags", web::post().to(pages::create_tag))
+            .route("/tags/{id}/delete", web::post().to(pages::delete_tag))
+            .route("/rules", web::get().to(pages::list_rules))
+            .route("/rules", web::post().to(pages::create_rule))
+            .route("/rules/{id}/delete", web::post().to(pages::delete_rule))
+            .route("/quizzes", web::get().to(pages::list_quizzes))
+            .route("/quizzes", web::post().to(pages::save_quiz))
+            .route("/segments", web::get().to(pages::show_segments))
+            .route("/segments", web::post().to(pages::create_segment))
+            .route("/segments/count", web::get().to(pages::count_segment))
+            .route("/followers", web::get().to(followers::search_followers))
+            .route("/followers/{openid}", web::get().to(followers::show_follower))
+            .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
+            .route("/audit", web::get().to(pages::list_audit))
+            .route("/users", web::get().to(pages::list_users))
+            .route("/users", web::post().to(pages::create_user))
+            .route("/users/{username}/disable", web::post().to(pages::disable_user))
+            .route("/users/{username}/enable", web::post().to(pages::enable_user))
+            .route("/playbook", web::get().to(playbook::show_playbook))
+            .route("/playbook/export", web::get().to(playbook::export_playbook))
+            .route("/playbook/import", web::post().to(playbook::import_playbook))
+            .route("/simulator", web::get().to(simulator::show_simulator))
+            .route("/simulator", web::post().to(simulator::simulate))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(AdminError::NotFound) })),
+    );
+}
+
+async fn static_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../templates/static/admin.css"))
+}
+
+async fn static_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../templates/static/admin.js"))
+}
+
+/// A signed-in admin user, read from the session and checked against `admins` on every request.
+#[derive(Clone)]
+pub struct AdminUser {
+    pub username: String,
+    pub role: AdminRole,
+    session: Session,
+}
+
+impl AdminUser {
+    /// `403` unless the role allows it.
+    pub fn require(&self, allowed: bool) -> Result<(), AdminError> {
+        if allowed { Ok(()) } else { Err(AdminError::Forbidden) }
+    }
+
+    /// What `base.html` shows around every page; takes the pending flash message.
+    pub fn layout(&self, active: &'static str) -> Layout {
+        let flash = self.session.remove_as::<String>(SESSION_FLASH).and_then(Result::ok);
+        Layout {
+            username: self.username.clone(),
+            role_label: self.role.label_zh(),
+            is_admin: self.role.may_manage_admins(),
+            csrf: csrf_token(&self.session),
+            flash,
+            active,
+        }
+    }
+
+    /// A message for the next page this user sees (the 303 + flash of STYLE.md §7).
+    pub fn flash(&self, message: impl Into<String>) {
+        // A session that cannot be written only loses the confirmation, never the change.
+        let _ = self.session.insert(SESSION_FLASH, message.into());
+    }
+}
+
+impl FromRequest for AdminUser {
+    type Error = AdminError;
+    type Future = LocalBoxFuture<'static, Result<Self, AdminError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = req.get_session();
+        let pool = req.app_data::<web::Data<Pool>>().cloned();
+        Box::pin(async move {
+            let username = session.get::<String>(SESSION_USER).ok().flatten().ok_or(AdminError::NotSignedIn)?;
+            let at = session.get::<i64>(SESSION_SIGNED_IN_AT).ok().flatten().unwrap_or(0);
+            if chrono::Utc::now().timestamp() - at > SESSION_HOURS * 3600 {
+                session.purge();
+                return Err(AdminError::NotSignedIn);
+            }
+            let pool = pool.ok_or(AdminError::Internal)?;
+            let client = pool.get().await.map_err(AdminError::pool)?;
+            let row = crate::store::admins::find_by_username(&client, &username).await.map_err(AdminError::query)?;
+            match row {
+                Some(row) if !row.disabled => Ok(Self { username: row.username, role: row.role, session }),
+                _ => {
+                    session.purge();
+                    Err(AdminError::NotSignedIn)
+                }
+            }
+        })
+    }
+}
+
+/// The session's CSRF token, created on first use.
+fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(SESSION_CSRF) {
+        return token;
+    }
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let _ = session.insert(SESSION_CSRF, &token);
+    token
+}
+
+/// A urlencoded form whose `csrf` field matched the session's token. Every POST under `/admin`
+/// takes its body through this, so no handler can forget the check.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AdminError;
+    type Future = LocalBoxFuture<'static, Result<Self, AdminError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = req.get_session();
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|_| AdminError::BadRequest)?;
+            if body.len() > MAX_FORM_BYTES {
+                return Err(AdminError::BadRequest);
+            }
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&body).map_err(|_| AdminError::BadRequest)?;
+            let given = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+            let expected = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
+            if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(AdminError::Csrf);
+            }
+            serde_urlencoded::from_bytes(&body).map(CsrfForm).map_err(|_| AdminError::BadRequest)
+        })
+    }
+}
+
+/// The frame of every signed-in page.
+pub struct Layout {
+    pub username: String,
+    pub role_label: &'static str,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+    /// Which nav entry is highlighted.
+    pub active: &'static str,
+}
+
+/// Renders a page, or the error page when the template fails.
+pub fn render(page: &impl Template) -> Result<HttpResponse, AdminError> {
+    let html = page.render().map_err(AdminError::Render)?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+/// `303 See Other` to `location`: the answer to every successful form post.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
+}

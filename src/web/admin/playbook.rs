@@ -1,0 +1,102 @@
+//! Playbook export and import: the whole configuration as one TOML file (CONTRACT.md §5).
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use deadpool_postgres::Pool;
+use serde::Deserialize;
+
+use super::pages::audit;
+use super::{AdminError, AdminUser, CsrfForm, Layout, render};
+use crate::playbook::{self, PlaybookError};
+
+#[derive(Template)]
+#[template(path = "admin/playbook/index.html")]
+struct PlaybookPage {
+    layout: Layout,
+    source: String,
+    problems: Vec<String>,
+    changes: Vec<String>,
+    summary: Option<String>,
+}
+
+const FILE: &str = "网页导入";
+
+pub async fn show_playbook(user: AdminUser) -> Result<HttpResponse, AdminError> {
+    render(&PlaybookPage {
+        layout: user.layout("playbook"),
+        source: String::new(),
+        problems: Vec::new(),
+        changes: Vec::new(),
+        summary: None,
+    })
+}
+
+/// The configuration as a downloadable `playbook.toml`.
+pub async fn export_playbook(_user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
+    let toml = playbook::export(&pool).await.map_err(|error| {
+        tracing::error!(error = ?error, "exporting the playbook failed");
+        AdminError::Internal
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/toml; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"playbook.toml\""))
+        .body(toml))
+}
+
+#[derive(Deserialize)]
+pub struct ImportForm {
+    source: String,
+}
+
+/// Applies a pasted playbook; every problem is listed with its line, and nothing changes then.
+pub async fn import_playbook(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    CsrfForm(form): CsrfForm<ImportForm>,
+) -> Result<HttpResponse, AdminError> {
+    let page = |problems: Vec<String>, changes: Vec<String>, summary: Option<String>| PlaybookPage {
+        layout: user.layout("playbook"),
+        source: form.source.clone(),
+        problems,
+        changes,
+        summary,
+    };
+    match playbook::apply(&pool, FILE, &form.source).await {
+        Ok(applied) => {
+            audit(
+                &pool,
+                &user.username,
+                "import",
+                "playbook",
+                FILE,
+                serde_json::json!({ "summary": applied.summary() }),
+            )
+            .await?;
+            let mut changes: Vec<String> = applied.changes.iter().map(ToString::to_string).collect();
+            changes.extend(applied.warnings.iter().map(|w| format!("第 {} 行：{}", w.line, w.message)));
+            render(&page(Vec::new(), changes, Some(applied.summary())))
+        }
+        Err(PlaybookError::Invalid(problems)) => {
+            let problems = problems.problems.iter().map(|p| format!("第 {} 行：{}", p.line, p.message)).collect();
+            render(&page(problems, Vec::new(), None)).map(|mut r| {
+                *r.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+                r
+            })
+        }
+        Err(PlaybookError::Apply { source, .. }) => {
+            let problem = match source {
+                crate::tagging::TaggingError::Pool(e) => return Err(AdminError::Pool(e)),
+                crate::tagging::TaggingError::Query(e) => return Err(AdminError::Query(e)),
+                other => other.to_string(),
+            };
+            render(&page(vec![problem], Vec::new(), None)).map(|mut r| {
+                *r.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+                r
+            })
+        }
+        Err(error @ PlaybookError::Read { .. }) => {
+            tracing::error!(error = ?error, "importing a playbook failed");
+            Err(AdminError::Internal)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! 模拟器: act as a follower. The server builds the push WeChat would send, signs it with the
+//! configured token and posts it to its own `/wechat`, so the test goes through exactly what a
+//! real follower's message goes through (signature, inbox, rules, quizzes), then shows the reply
+//! and the follower's tags before and after.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use deadpool_postgres::Pool;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render};
+use crate::store;
+use crate::wechat::{message, signature};
+
+/// On a real account, simulated followers must carry this prefix, so a test never tags a person.
+pub const TEST_PREFIX: &str = "test_";
+const ACCOUNT: &str = "gh_tagcast_simulator";
+
+/// Where and how the simulator reaches this server's own callback.
+pub struct SimulatorTarget {
+    pub callback_url: String,
+    pub token: SecretString,
+    /// Demo mode: every signed-in user may simulate; otherwise only admins.
+    pub demo: bool,
+    http: reqwest::Client,
+    /// WeChat treats two events of one follower with the same `CreateTime` as a retry; two
+    /// presses within a second must stay two presses.
+    last_create_time: AtomicI64,
+}
+
+impl SimulatorTarget {
+    pub fn new(callback_url: String, token: SecretString, demo: bool) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(6))
+            .build()
+            .expect("a client without TLS roots to load builds");
+        Self { callback_url, token, demo, http, last_create_time: AtomicI64::new(0) }
+    }
+
+    fn create_time(&self) -> i64 {
+        let now = chrono::Utc::now().timestamp();
+        let previous = self.last_create_time.fetch_max(now, Ordering::SeqCst);
+        if previous >= now { self.last_create_time.fetch_add(1, Ordering::SeqCst) + 1 } else { now }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/simulator/index.html")]
+struct SimulatorPage {
+    layout: Layout,
+    openid: String,
+    content: String,
+    key: String,
+    demo: bool,
+    outcome: Option<Outcome>,
+    error: Option<String>,
+}
+
+struct Outcome {
+    sent: String,
+    reply: String,
+    before: Vec<String>,
+    after: Vec<String>,
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SimulatorForm {
+    #[serde(default)]
+    openid: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    key: String,
+}
+
+fn allowed(user: &AdminUser, target: &SimulatorTarget) -> Result<(), AdminError> {
+    user.require(target.demo || user.role.may_manage_admins())
+}
+
+pub async fn show_simulator(user: AdminUser, state: web::Data<Arc<AdminState>>) -> Result<HttpResponse, AdminError> {
+    allowed(&user, &state.simulator)?;
+    render(&SimulatorPage {
+        layout: user.layout("simulator"),
+        openid: format!("{TEST_PREFIX}follower"),
+        content: "我的标签".to_owned(),
+        key: String::new(),
+        demo: state.simulator.demo,
+        outcome: None,
+        error: None,
+    })
+}
+
+fn cdata(text: &str) -> String {
+    // A `]]>` inside would end the section early; split it across two sections as XML allows.
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+}
+
+pub async fn simulate(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    state: web::Data<Arc<AdminState>>,
+    CsrfForm(form): CsrfForm<SimulatorForm>,
+) -> Result<HttpResponse, AdminError> {
+    let target = &state.simulator;
+    allowed(&user, target)?;
+    let openid = form.openid.trim().to_owned();
+    let page = |outcome: Option<Outcome>, error: Option<String>| SimulatorPage {
+        layout: user.layout("simulator"),
+        openid: openid.clone(),
+        content: form.content.clone(),
+        key: form.key.clone(),
+        demo: target.demo,
+        outcome,
+        error,
+    };
+    let valid_openid = !openid.is_empty()
+        && openid.len() <= 64
+        && openid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid_openid || (!target.demo && !openid.starts_with(TEST_PREFIX)) {
+        let message = if target.demo {
+            "openid 只能用字母、数字、_ 和 -，最多 64 个字符。".to_owned()
+        } else {
+            format!("真实账号上只能模拟测试粉丝：openid 须以「{TEST_PREFIX}」开头。")
+        };
+        return render(&page(None, Some(message))).map(unprocessable);
+    }
+    let create_time = target.create_time();
+    let (body, sent) = match form.action.as_str() {
+        "click" if !form.key.trim().is_empty() => (
+            format!("<Event>{}</Event><EventKey>{}</EventKey></xml>", cdata("CLICK"), cdata(form.key.trim())),
+            format!("点击菜单 {}", form.key.trim()),
+        ),
+        "subscribe" => (format!("<Event>{}</Event></xml>", cdata("subscribe")), "关注公众号".to_owned()),
+        "unsubscribe" => (format!("<Event>{}</Event></xml>", cdata("unsubscribe")), "取消关注".to_owned()),
+        "text" if !form.content.trim().is_empty() => {
+            let msg_id: u64 = rand::thread_rng().gen_range(1..i64::MAX as u64);
+            (
+                format!("<Content>{}</Content><MsgId>{msg_id}</MsgId></xml>", cdata(&form.content)),
+                format!("发送消息「{}」", form.content),
+            )
+        }
+        _ => return render(&page(None, Some("请输入消息内容或菜单 key。".to_owned()))).map(unprocessable),
+    };
+    let msg_type = if form.action == "text" { "text" } else { "event" };
+    let xml = format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
+         <MsgType>{}</MsgType>{body}",
+        cdata(ACCOUNT),
+        cdata(&openid),
+        cdata(msg_type),
+    );
+
+    let client = pool.get().await?;
+    let before = tags_of(&client, &openid).await?;
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let nonce = rand::thread_rng().gen_range(100_000_000u64..999_999_999).to_string();
+    let signature = signature::sign(&[target.token.expose_secret(), &timestamp, &nonce]);
+    let answer = target
+        .http
+        .post(&target.callback_url)
+        .query(&[("signature", &signature), ("timestamp", &timestamp), ("nonce", &nonce), ("openid", &openid)])
+        .header("content-type", "text/xml")
+        .body(xml)
+        .send()
+        .await;
+    let reply = match answer {
+        Ok(response) if response.status().is_success() => response.text().await.unwrap_or_default(),
+        Ok(response) => {
+            let message = format!("回调返回 {}，消息未被处理。", response.status());
+            return render(&page(None, Some(message))).map(unprocessable);
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "the simulator could not reach the callback");
+            return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()))).map(unprocessable);
+        }
+    };
+    let after = tags_of(&client, &openid).await?;
+    let outcome = Outcome {
+        sent,
+        reply: reply_text(&reply),
+        added: after.iter().filter(|t| !before.contains(t)).cloned().collect(),
+        removed: before.iter().filter(|t| !after.contains(t)).cloned().collect(),
+        before,
+        after,
+    };
+    tracing::info!(admin.username = %user.username, user.openid = %openid, "simulated a push");
+    render(&page(Some(outcome), None))
+}
+
+fn unprocessable(mut response: HttpResponse) -> HttpResponse {
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    response
+}
+
+async fn tags_of(client: &impl deadpool_postgres::GenericClient, openid: &str) -> Result<Vec<String>, AdminError> {
+    Ok(store::tags::list_follower_tag_paths(client, &[openid]).await?.remove(openid).unwrap_or_default())
+}
+
+/// What the follower would read: the text of a passive reply, the titles of a news reply.
+fn reply_text(body: &str) -> String {
+    if body.trim().is_empty() || body == "success" {
+        return "（无回复）".to_owned();
+    }
+    let Ok(fields) = message::flatten(body) else { return "（回复无法解析）".to_owned() };
+    let content: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "Content" || k.ends_with("Title") || k.ends_with("Description"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if content.is_empty() { "（非文字回复）".to_owned() } else { content.join("\n") }
+}

@@ -1,0 +1,35 @@
+// Progressive enhancement only: every page works without this file.
+// 人群: recount the members while the expression is typed.
+(function () {
+  var box = document.getElementById("segment-expr");
+  var out = document.getElementById("segment-result");
+  if (!box || !out) return;
+  var timer = null;
+  var seq = 0;
+  function show(text, isError) {
+    out.textContent = "";
+    var p = document.createElement("p");
+    p.className = isError ? "error" : "count";
+    p.textContent = text;
+    out.appendChild(p);
+  }
+  // The save form carries the expression counted last; keep it in step with what is typed.
+  var saved = document.querySelector("form[method=post][action='/admin/segments'] input[name=expr]");
+  box.addEventListener("input", function () {
+    if (saved) saved.value = box.value;
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var expr = box.value.trim();
+      if (!expr) { out.textContent = ""; return; }
+      var mine = ++seq;
+      fetch("/admin/segments/count?expr=" + encodeURIComponent(expr), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          if (mine !== seq) return;
+          if (typeof body.members === "number") show("当前符合条件的已关注粉丝：" + body.members + " 人", false);
+          else show("第 " + body.position + " 列：" + body.message, true);
+        })
+        .catch(function () {});
+    }, 400);
+  });
+})();

@@ -87,3 +87,51 @@ async fn demo_mode_seeds_followers_with_histories_through_the_real_callback() {
     assert_eq!(mock.token_fetches(), 1);
     handle.stop(false).await;
 }
+
+/// CONTRACT §1: `serve` without credentials prints the admin page's URL and the demo login, and
+/// that login works.
+#[tokio::test]
+async fn demo_serve_prints_the_admin_url_and_a_login_that_works() {
+    use std::io::{BufRead, BufReader};
+
+    use crate::support::db::TestDb;
+    let db = TestDb::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let dir = std::env::temp_dir().join(format!("tagcast-demo-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagcast"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .env("TAGCAST_BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tagcast serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.contains("admin page"))
+    });
+    let line = tokio::time::timeout(std::time::Duration::from_secs(120), line)
+        .await
+        .expect("printed in time")
+        .expect("reader")
+        .expect("a line naming the admin page");
+    assert!(line.contains(&format!("http://127.0.0.1:{port}/admin")), "{line}");
+    assert!(line.contains("admin / tagcast-demo"), "{line}");
+
+    let answer = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/v1/admins"))
+        .basic_auth("admin", Some("tagcast-demo"))
+        .send()
+        .await
+        .expect("API answers");
+    assert_eq!(answer.status(), 200);
+    let login_page = reqwest::get(format!("http://127.0.0.1:{port}/admin/login")).await.expect("login page");
+    assert_eq!(login_page.status(), 200);
+    child.kill().expect("stopped");
+    let _ = child.wait();
+}

@@ -158,7 +158,7 @@ log "== starting tagcast serve on $TAGCAST_ADDR and bare_actix on $BARE_ADDR"
 cd "$WORK" # so that no .env of the checkout adds settings: only those below apply
 env -i PATH="$PATH" HOME="${HOME:-/root}" \
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" \
-  TAGCAST_BIND="$TAGCAST_ADDR" RUST_LOG=warn TAGCAST_API_TOKEN=benchapitoken \
+  TAGCAST_BIND="$TAGCAST_ADDR" RUST_LOG=warn TAGCAST_API_TOKEN=bench-api-token-0123456789 \
   WECHAT_APPID="$APPID" WECHAT_APPSECRET=benchsecret WECHAT_TOKEN="$TOKEN" \
   WECHAT_ENCODING_AES_KEY="$AES_KEY" WECHAT_API_BASE=http://127.0.0.1:9 \
   "$TAGCAST_BIN" serve >"$WORK/tagcast.log" 2>&1 &
@@ -319,7 +319,7 @@ run_scenario click tagcast "$WECHAT_LUA" "click 21" "click 22"
 add_click_rules() {
   local k
   for k in 0 1 2 3 4 5 6 7; do
-    curl -fsS -o /dev/null -H 'Authorization: Bearer benchapitoken' -H 'Content-Type: application/json' \
+    curl -fsS -o /dev/null -H 'Authorization: Bearer bench-api-token-0123456789' -H 'Content-Type: application/json' \
       -d "{\"on\": \"click\", \"key\": \"MENU_$k\", \"add\": [\"菜单/点击$k\"]}" \
       "http://$TAGCAST_ADDR/api/v1/rules" || die "cannot create the click rules"
   done

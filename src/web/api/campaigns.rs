@@ -101,10 +101,7 @@ pub async fn list_campaigns(
     _caller: Caller,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid_request(format!("`limit` must be 1 to {MAX_PAGE}")));
-    }
+    let limit = ApiError::page_limit(page.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let client = pool.get().await?;
     let rows = store::campaigns::list_campaigns(&client, page.before, limit).await?;
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();

@@ -35,6 +35,15 @@ impl ApiError {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
+    /// A page size: `default` when absent, else checked to be 1 to `max`.
+    pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, Self> {
+        let limit = limit.unwrap_or(default);
+        if (1..=max).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(Self::invalid_request(format!("`limit` must be 1 to {max}")))
+        }
+    }
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

@@ -96,10 +96,7 @@ pub async fn list_segment_members(
     id: web::Path<i64>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid_request(format!("`limit` must be 1 to {MAX_PAGE}")));
-    }
+    let limit = ApiError::page_limit(page.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let client = pool.get().await?;
     let segment =
         store::segments::get_segment(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;

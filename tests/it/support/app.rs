@@ -285,14 +285,8 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.address)).bearer_auth(API_TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        let request = self.http.request(method, format!("{}/api/v1{path}", self.address)).bearer_auth(API_TOKEN);
+        send_json(request, body).await
     }
 
     /// A JSON API call as an admin user (HTTP Basic).
@@ -354,6 +348,17 @@ impl TestApp {
     pub async fn stored_followers(&self) -> i64 {
         self.count("SELECT count(*) FROM followers").await
     }
+}
+
+/// Sends `request` with `body` as JSON; the status and the JSON answer (or null).
+async fn send_json(mut request: reqwest::RequestBuilder, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 /// A text message as WeChat pushes it.

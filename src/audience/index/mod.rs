@@ -326,22 +326,37 @@ impl AudienceIndex {
 
     /// How many subscribed followers match `expr` at `now`; `None`: use SQL.
     pub async fn count(&self, expr: &Expr, now: i64) -> Option<i64> {
-        if !self.current().await {
-            return None;
-        }
-        let built = self.shared.built.read().await;
-        let count = built.as_ref()?.state.count(expr, now);
+        let count = self.evaluate(expr, now, |_, matching| matching.len()).await?;
         Some(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
     /// The openids of the subscribed followers matching `expr` at `now`; `None`: use SQL.
     pub async fn members(&self, expr: &Expr, now: i64) -> Option<Vec<String>> {
+        self.evaluate(expr, now, |state, matching| state.openids(&matching).map(str::to_owned).collect()).await
+    }
+
+    /// Evaluates `expr` on a blocking thread (a count over a million followers takes
+    /// milliseconds of CPU, which must not stall the HTTP worker's other requests) and hands the
+    /// matching followers to `answer` while the index is still read-locked.
+    async fn evaluate<T: Send + 'static>(
+        &self,
+        expr: &Expr,
+        now: i64,
+        answer: impl FnOnce(&State, roaring::RoaringBitmap) -> T + Send + 'static,
+    ) -> Option<T> {
         if !self.current().await {
             return None;
         }
-        let built = self.shared.built.read().await;
-        let state = &built.as_ref()?.state;
-        let matching = state.matching(expr, now);
-        Some(state.openids(&matching).map(str::to_owned).collect())
+        let shared = Arc::clone(&self.shared);
+        let expr = expr.clone();
+        tokio::task::spawn_blocking(move || {
+            let built = shared.built.blocking_read();
+            let state = &built.as_ref()?.state;
+            let matching = state.matching(&expr, now);
+            Some(answer(state, matching))
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }

@@ -14,8 +14,9 @@ use roaring::RoaringBitmap;
 
 use crate::domain::expr::{CmpOp, Expr, Window};
 
-/// Entries appended out of time order wait here until this many pile up, then are merged in one
-/// sort, so a backfill of old orders costs one merge instead of a shifted array per order.
+/// Entries appended out of time order wait in a tail until it holds this many, or an eighth of
+/// the sorted part if that is more, and are then merged in one sort: a backfill of old orders
+/// costs a few merges, and a bulk load of millions costs O(n log n), not one merge per 4,096.
 const UNSORTED_LIMIT: usize = 4_096;
 
 /// One timed event of one follower; `value` is an order's amount in cents, 1 for a click.
@@ -26,22 +27,39 @@ struct Entry {
     value: i64,
 }
 
-/// Events of one kind in time order, plus a short unsorted tail.
+/// Events of one kind in time order, stored column by column: a count over a window reads only
+/// the followers' numbers (4 bytes an entry), a sum also the amounts. Plus a short unsorted tail.
 #[derive(Debug, Default, Clone)]
 struct Timeline {
-    sorted: Vec<Entry>,
+    at: Vec<i64>,
+    who: Vec<u32>,
+    /// Amounts in cents, in the order of `at`; empty unless `weighted` (clicks all count 1).
+    value: Vec<i64>,
+    weighted: bool,
     unsorted: Vec<Entry>,
 }
 
 impl Timeline {
+    fn weighted() -> Self {
+        Self { weighted: true, ..Self::default() }
+    }
+
     fn push(&mut self, entry: Entry) {
-        if self.unsorted.is_empty() && self.sorted.last().is_none_or(|last| last.at <= entry.at) {
-            self.sorted.push(entry);
+        if self.unsorted.is_empty() && self.at.last().is_none_or(|&last| last <= entry.at) {
+            self.push_sorted(entry);
             return;
         }
         self.unsorted.push(entry);
-        if self.unsorted.len() >= UNSORTED_LIMIT {
+        if self.unsorted.len() >= UNSORTED_LIMIT.max(self.at.len() / 8) {
             self.settle();
+        }
+    }
+
+    fn push_sorted(&mut self, entry: Entry) {
+        self.at.push(entry.at);
+        self.who.push(entry.who);
+        if self.weighted {
+            self.value.push(entry.value);
         }
     }
 
@@ -49,24 +67,59 @@ impl Timeline {
         if self.unsorted.is_empty() {
             return;
         }
-        self.sorted.append(&mut self.unsorted);
-        // Stable and nearly sorted already: Rust's merge sort runs in about linear time here.
-        self.sorted.sort_by_key(|e| e.at);
+        let mut entries = std::mem::take(&mut self.unsorted);
+        // Stable, and the tail is its own run: sorting it and merging keeps equal times in the
+        // order they arrived.
+        entries.sort_by_key(|e| e.at);
+        let (at, who, value) = (std::mem::take(&mut self.at), std::mem::take(&mut self.who), std::mem::take(&mut self.value));
+        let total = at.len() + entries.len();
+        self.at.reserve_exact(total);
+        self.who.reserve_exact(total);
+        if self.weighted {
+            self.value.reserve_exact(total);
+        }
+        let mut old = 0;
+        for entry in entries {
+            while old < at.len() && at[old] <= entry.at {
+                self.push_sorted(Entry { at: at[old], who: who[old], value: value.get(old).copied().unwrap_or(1) });
+                old += 1;
+            }
+            self.push_sorted(entry);
+        }
+        for i in old..at.len() {
+            self.push_sorted(Entry { at: at[i], who: who[i], value: value.get(i).copied().unwrap_or(1) });
+        }
     }
 
-    /// Every entry at or after `cutoff` (all of them for `None`).
-    fn since(&self, cutoff: Option<i64>) -> impl Iterator<Item = &Entry> {
-        let start = cutoff.map_or(0, |c| self.sorted.partition_point(|e| e.at < c));
-        self.sorted[start..].iter().chain(self.unsorted.iter().filter(move |e| cutoff.is_none_or(|c| e.at >= c)))
+    /// Where the sorted part reaches `cutoff` (0 for `None`: every entry).
+    fn start(&self, cutoff: Option<i64>) -> usize {
+        cutoff.map_or(0, |c| self.at.partition_point(|&at| at < c))
+    }
+
+    fn unsorted_since(&self, cutoff: Option<i64>) -> impl Iterator<Item = &Entry> {
+        self.unsorted.iter().filter(move |e| cutoff.is_none_or(|c| e.at >= c))
     }
 
     fn forget(&mut self, who: u32) {
-        self.sorted.retain(|e| e.who != who);
         self.unsorted.retain(|e| e.who != who);
+        let mut kept = 0;
+        for i in 0..self.at.len() {
+            if self.who[i] != who {
+                self.at[kept] = self.at[i];
+                self.who[kept] = self.who[i];
+                if self.weighted {
+                    self.value[kept] = self.value[i];
+                }
+                kept += 1;
+            }
+        }
+        self.at.truncate(kept);
+        self.who.truncate(kept);
+        self.value.truncate(kept);
     }
 
     fn len(&self) -> usize {
-        self.sorted.len() + self.unsorted.len()
+        self.at.len() + self.unsorted.len()
     }
 }
 
@@ -80,7 +133,7 @@ pub struct FollowerState {
 }
 
 /// The index's data at one moment.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
     openids: Vec<Arc<str>>,
     numbers: HashMap<Arc<str>, u32>,
@@ -89,6 +142,20 @@ pub struct State {
     tag_ids: HashMap<String, i64>,
     clicks: HashMap<String, Timeline>,
     orders: Timeline,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            openids: Vec::new(),
+            numbers: HashMap::new(),
+            subscribed: RoaringBitmap::new(),
+            members: HashMap::new(),
+            tag_ids: HashMap::new(),
+            clicks: HashMap::new(),
+            orders: Timeline::weighted(),
+        }
+    }
 }
 
 /// How big the index is, for logs and the benchmark.
@@ -189,8 +256,12 @@ impl State {
 
     /// The subscribed followers matching `expr` at `now` (unix seconds).
     pub fn matching(&self, expr: &Expr, now: i64) -> RoaringBitmap {
-        let mut scratch = Scratch::default();
-        self.eval(expr, now, &mut scratch)
+        TOTALS.with_borrow_mut(|totals| {
+            if totals.len() < self.openids.len() {
+                totals.resize(self.openids.len(), 0);
+            }
+            self.eval(expr, now, totals)
+        })
     }
 
     /// How many subscribed followers match `expr` at `now`.
@@ -203,30 +274,30 @@ impl State {
         followers.iter().map(|n| &*self.openids[n as usize])
     }
 
-    fn eval(&self, expr: &Expr, now: i64, scratch: &mut Scratch) -> RoaringBitmap {
+    fn eval(&self, expr: &Expr, now: i64, totals: &mut [i64]) -> RoaringBitmap {
         match expr {
             Expr::Tag(path) => match self.tag_ids.get(path.as_str()).and_then(|id| self.members.get(id)) {
                 Some(members) => members & &self.subscribed,
                 None => RoaringBitmap::new(),
             },
-            Expr::Not(inner) => &self.subscribed - self.eval(inner, now, scratch),
+            Expr::Not(inner) => &self.subscribed - self.eval(inner, now, totals),
             Expr::And(lhs, rhs) => {
-                let left = self.eval(lhs, now, scratch);
+                let left = self.eval(lhs, now, totals);
                 if left.is_empty() {
                     return left;
                 }
-                left & self.eval(rhs, now, scratch)
+                left & self.eval(rhs, now, totals)
             }
-            Expr::Or(lhs, rhs) => self.eval(lhs, now, scratch) | self.eval(rhs, now, scratch),
+            Expr::Or(lhs, rhs) => self.eval(lhs, now, totals) | self.eval(rhs, now, totals),
             Expr::Clicked { key, window, op, count } => match self.clicks.get(key) {
-                Some(timeline) => self.compare(timeline, *window, now, Measure::Count, *op, *count, scratch),
+                Some(timeline) => self.compare(timeline, *window, now, Measure::Count, (*op, *count), totals),
                 None => self.constant(CmpOp::holds(*op, 0, i128::from(*count))),
             },
             Expr::Orders { window, op, count } => {
-                self.compare(&self.orders, *window, now, Measure::Count, *op, *count, scratch)
+                self.compare(&self.orders, *window, now, Measure::Count, (*op, *count), totals)
             }
             Expr::Spent { window, op, cents } => {
-                self.compare(&self.orders, *window, now, Measure::Sum, *op, *cents, scratch)
+                self.compare(&self.orders, *window, now, Measure::Sum, (*op, *cents), totals)
             }
         }
     }
@@ -237,43 +308,66 @@ impl State {
 
     /// The subscribed followers whose count (or sum) of `timeline` entries inside `window`
     /// compares true to `rhs`. Followers without entries have 0: when 0 satisfies the test, the
-    /// answer is everyone except those with entries that fail it.
-    #[allow(clippy::too_many_arguments)]
+    /// answer is everyone except those whose total fails it. A total that comes to 0 (an order
+    /// and its refund) is no different from no entries, so `totals` needs no "seen" marks, and is
+    /// left zeroed for the next term.
     fn compare(
         &self,
         timeline: &Timeline,
         window: Window,
         now: i64,
         measure: Measure,
-        op: CmpOp,
-        rhs: i64,
-        scratch: &mut Scratch,
+        (op, rhs): (CmpOp, i64),
+        totals: &mut [i64],
     ) -> RoaringBitmap {
-        let totals = scratch.totals(self.openids.len());
-        let mut seen: Vec<u32> = Vec::new();
-        for entry in timeline.since(window.cutoff(now)) {
-            let slot = &mut totals[entry.who as usize];
-            if slot.0 == 0 {
-                seen.push(entry.who);
+        let cutoff = window.cutoff(now);
+        let start = timeline.start(cutoff);
+        let who = &timeline.who[start..];
+        match measure {
+            Measure::Count => {
+                for &n in who {
+                    totals[n as usize] += 1;
+                }
             }
-            slot.0 += 1;
-            slot.1 += i128::from(entry.value);
+            Measure::Sum => {
+                for (&n, &cents) in who.iter().zip(&timeline.value[start..]) {
+                    totals[n as usize] = totals[n as usize].saturating_add(cents);
+                }
+            }
+        }
+        for entry in timeline.unsorted_since(cutoff) {
+            let add = match measure {
+                Measure::Count => 1,
+                Measure::Sum => entry.value,
+            };
+            totals[entry.who as usize] = totals[entry.who as usize].saturating_add(add);
         }
         let rhs = i128::from(rhs);
         let zero_holds = op.holds(0, rhs);
-        let mut differing = RoaringBitmap::new();
-        seen.sort_unstable();
-        for &who in &seen {
-            let (count, sum) = totals[who as usize];
-            let value = match measure {
-                Measure::Count => i128::from(count),
-                Measure::Sum => sum,
-            };
-            if op.holds(value, rhs) != zero_holds {
-                differing.insert(who);
+        let differs = |total: i64| total != 0 && op.holds(i128::from(total), rhs) != zero_holds;
+        let touched = who.len() + timeline.unsorted.len();
+        let differing = if touched < self.openids.len() / 16 {
+            // Few entries: visit only the followers they name (inserting out of order is cheap
+            // at this size), zeroing each slot the first time.
+            let mut differing = RoaringBitmap::new();
+            for n in who.iter().copied().chain(timeline.unsorted_since(cutoff).map(|e| e.who)) {
+                let total = std::mem::take(&mut totals[n as usize]);
+                if differs(total) {
+                    differing.insert(n);
+                }
             }
-            totals[who as usize] = (0, 0);
-        }
+            differing
+        } else {
+            // Many: one pass over every follower in number order builds the bitmap by appending.
+            let mut differing = RoaringBitmap::new();
+            for (n, slot) in totals.iter_mut().enumerate().take(self.openids.len()) {
+                let total = std::mem::take(slot);
+                if differs(total) {
+                    differing.push(n as u32);
+                }
+            }
+            differing
+        };
         if zero_holds { &self.subscribed - differing } else { differing & &self.subscribed }
     }
 }
@@ -284,19 +378,11 @@ enum Measure {
     Sum,
 }
 
-/// Per-follower accumulators, reused across the predicates of one evaluation and left zeroed.
-#[derive(Default)]
-struct Scratch {
-    totals: Vec<(u32, i128)>,
-}
-
-impl Scratch {
-    fn totals(&mut self, followers: usize) -> &mut [(u32, i128)] {
-        if self.totals.len() < followers {
-            self.totals.resize(followers, (0, 0));
-        }
-        &mut self.totals
-    }
+thread_local! {
+    /// Per-follower totals for [`State::compare`], kept zeroed between uses and reused by every
+    /// evaluation on this thread: allocating and zeroing 8 MB per count would cost more than
+    /// the count.
+    static TOTALS: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]

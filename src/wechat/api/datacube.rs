@@ -68,19 +68,56 @@ pub struct ArticleDayDetail {
 /// Reads, shares and favourites per content per day (`getarticleread`, `getarticleshare`,
 /// the older `getarticlesummary`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawArticleDayRow")]
 pub struct ArticleDayRow {
-    #[serde(default)]
     pub ref_date: Option<String>,
-    #[serde(default)]
     pub msgid: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
-    #[serde(default, alias = "int_page_read_user")]
     pub read_user: i64,
-    #[serde(default, alias = "share_user")]
     pub share_user: i64,
-    #[serde(default)]
     pub add_to_fav_user: i64,
+}
+
+/// The two shapes of a row: the older calls put the figures at the top (`int_page_read_user`),
+/// the newer `getarticleread` / `getarticleshare` nest them in `detail`.
+#[derive(Deserialize)]
+struct RawArticleDayRow {
+    #[serde(default)]
+    ref_date: Option<String>,
+    #[serde(default)]
+    msgid: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default, alias = "int_page_read_user")]
+    read_user: i64,
+    #[serde(default)]
+    share_user: i64,
+    #[serde(default)]
+    add_to_fav_user: i64,
+    #[serde(default)]
+    detail: Option<NestedFigures>,
+}
+
+#[derive(Deserialize)]
+struct NestedFigures {
+    #[serde(default)]
+    read_user: Option<i64>,
+    #[serde(default)]
+    share_user: Option<i64>,
+}
+
+impl From<RawArticleDayRow> for ArticleDayRow {
+    fn from(raw: RawArticleDayRow) -> Self {
+        let detail = raw.detail.unwrap_or(NestedFigures { read_user: None, share_user: None });
+        Self {
+            ref_date: raw.ref_date,
+            msgid: raw.msgid,
+            title: raw.title,
+            read_user: detail.read_user.unwrap_or(raw.read_user),
+            share_user: detail.share_user.unwrap_or(raw.share_user),
+            add_to_fav_user: raw.add_to_fav_user,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,5 +197,26 @@ impl ApiClient {
     /// Any [`WeChatError`].
     pub async fn article_summaries(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<ArticleDayRow>, WeChatError> {
         self.datacube("getarticlesummary", begin, end).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn article_rows_read_the_figures_at_the_top_and_nested_in_detail() {
+        let old: ArticleDayRow =
+            serde_json::from_str(r#"{"ref_date":"2026-11-01","msgid":"7_1","int_page_read_user":40,"share_user":3}"#)
+                .unwrap();
+        assert_eq!((old.read_user, old.share_user), (40, 3));
+        let reads: ArticleDayRow = serde_json::from_str(
+            r#"{"ref_date":"2026-11-01","msgid":"7_1","detail":{"read_user":12,"read_user_source":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!((reads.msgid.as_deref(), reads.read_user), (Some("7_1"), 12));
+        let shares: ArticleDayRow =
+            serde_json::from_str(r#"{"msgid":"7_1","detail":{"share_user":5,"share_user_source":[]}}"#).unwrap();
+        assert_eq!((shares.read_user, shares.share_user), (0, 5));
     }
 }

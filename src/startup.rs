@@ -141,12 +141,14 @@ impl Application {
             None
         };
         let api = api_client(&settings, &pool);
+        let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
         let campaign_settings = crate::campaigns::CampaignSettings {
             account_type: settings.wechat.account_type,
             monthly_tag_cap: settings.monthly_tag_cap,
             conversion_window: settings.conversion_window,
             mass_interval: mass_interval(&settings.wechat.rate_limits),
             clock: settings.clock.clone(),
+            audience_index: Some(audience_index.clone()),
         };
         let seed_pool = pool.clone();
         let jobs = api.clone().map(|api| JobCtx {
@@ -162,7 +164,6 @@ impl Application {
             _ => None,
         };
         let role = settings.role;
-        let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
         if role.serves_http() {
             audience_index.spawn_maintenance(cancel.clone());
         }

@@ -41,6 +41,10 @@ pub struct Call {
     pub errcode: i64,
     /// The HTTP status answered.
     pub status: u16,
+    /// When the mock answered it (after any injected latency): benchmarks check the pace of
+    /// calls from these.
+    #[serde(skip)]
+    pub answered_at: std::time::Instant,
 }
 
 /// What an injected failure answers.

@@ -162,6 +162,7 @@ fn handle(state: &mut State, method: &str, path: &str, query: &str, raw: &[u8]) 
         body: logged_body(raw),
         errcode: answer.errcode,
         status: answer.status,
+        answered_at: std::time::Instant::now(),
     });
     answer
 }

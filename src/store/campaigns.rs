@@ -910,3 +910,19 @@ pub async fn list_counts(
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
 }
+
+/// Points campaigns addressed to the tag `from` at `to` (a rename: the same tag, so history
+/// follows it); how many changed.
+pub async fn rename_audience_tag(
+    client: &impl GenericClient,
+    from: &str,
+    to: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaigns SET audience = jsonb_build_object('tag', $2::text), updated_at = now()
+             WHERE audience = jsonb_build_object('tag', $1::text)",
+            &[&from, &to],
+        )
+        .await
+}

@@ -659,3 +659,41 @@ async fn hostile_campaign_names_and_contents_are_shown_escaped() {
     let page = approver.get(&format!("/admin/campaigns/{id}")).await;
     assert!(page.body.contains("&#60;img src=x onerror=alert(2)&#62;"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_tag_is_renamed_on_the_tag_page_and_near_duplicates_are_suggested_for_merging() {
+    let app = app_with_users().await;
+    let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
+    browser.get("/admin/rules").await;
+    let page =
+        browser.post("/admin/rules", &[("on", "keyword"), ("key", "广州"), ("add", "地区/广州，城市/广州")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    browser.get("/admin/tags").await;
+    assert_eq!(browser.post("/admin/tags", &[("path", "兴趣/美妆")]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.push(&text_message("o_gz", "广州", 1)).await.status(), 200);
+
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("同名标签在不同大类下"), "{}", page.body);
+    assert!(!page.body.contains("成员高度重叠"), "overlap is computed only when asked for");
+    let page = browser.get("/admin/tags?overlap=1").await;
+    assert!(page.body.contains("成员高度重叠：共同成员 1 人"), "{}", page.body);
+
+    let id: i64 = app.query("SELECT id FROM tags WHERE path = '兴趣/美妆'", &[]).await[0].get(0);
+    let page = browser.post_raw(&format!("/admin/tags/{id}/rename"), &[("path", "兴趣/彩妆")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no CSRF token, no rename");
+    browser.get("/admin/tags").await;
+    let page = browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "兴趣/彩妆")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("已将「兴趣/美妆」改名为「兴趣/彩妆」"), "{}", page.body);
+    let page = browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "城市/广州")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("未改名：标签「城市/广州」已存在"), "{}", page.body);
+    browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "a/b/c/d")]).await;
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("未改名：「a/b/c/d」有 4 级"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '兴趣/彩妆'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '兴趣/美妆'").await, 0);
+    app.run_pending_jobs().await;
+}

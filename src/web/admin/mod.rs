@@ -128,6 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/tags", web::get().to(pages::list_tags))
             .route("/tags", web::post().to(pages::create_tag))
             .route("/tags/{id}/delete", web::post().to(pages::delete_tag))
+            .route("/tags/{id}/rename", web::post().to(pages::rename_tag))
             .route("/rules", web::get().to(pages::list_rules))
             .route("/rules", web::post().to(pages::create_rule))
             .route("/rules/{id}/delete", web::post().to(pages::delete_rule))

@@ -161,10 +161,10 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
 
     // A tag and a click rule.
     client.goto(&format!("{base}/admin/tags")).await.expect("tags");
-    fill(&client, "input[name=path]", "兴趣/新品").await;
+    fill(&client, "form[action='/admin/tags'] input[name=path]", "兴趣/新品").await;
     click(&client, "form[action='/admin/tags'] button[type=submit]").await;
     wait_for_text(&client, ".flash", "兴趣/新品").await;
-    fill(&client, "input[name=path]", "敏感/价格敏感").await;
+    fill(&client, "form[action='/admin/tags'] input[name=path]", "敏感/价格敏感").await;
     click(&client, "input[name=sensitive]").await;
     click(&client, "form[action='/admin/tags'] button[type=submit]").await;
     wait_for_text(&client, ".flash", "敏感/价格敏感").await;

@@ -258,6 +258,41 @@ async fn renaming_a_tag_carries_its_rules_segments_and_campaigns_along_and_renam
 }
 
 #[tokio::test]
+async fn a_rename_wechat_refuses_is_kept_as_a_dead_job_and_a_busy_wechat_is_asked_again() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    create_rule(&app, json!({"on": "click", "key": "K", "add": ["活动/双11"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("K"), now())).await;
+    app.run_pending_jobs().await;
+    let wechat_tag = wechat_id(&app, "活动/双11").await;
+    let id: i64 = app.query("SELECT id FROM tags WHERE path = '活动/双11'", &[]).await[0].get(0);
+    let at = format!("/tags/{id}");
+    let rename = |path: &str| app.api_call(reqwest::Method::PATCH, &at, Some(json!({"path": path})));
+    let name_on_wechat = || app.wechat.tags().into_iter().find(|t| t.0 == wechat_tag).map(|t| t.1);
+
+    // -1 (system busy) once: the client asks again and the rename gets through.
+    app.wechat.fail_next("/cgi-bin/tags/update", 1, -1);
+    assert_eq!(rename("活动/双十一").await.0, 200);
+    app.run_pending_jobs().await;
+    assert_eq!(name_on_wechat().as_deref(), Some("活动/双十一"));
+
+    // 45157 (the name is taken on WeChat): refused for good, kept as a dead job; the local
+    // rename stands and WeChat keeps the old name.
+    app.wechat.fail_next("/cgi-bin/tags/update", 1, 45157);
+    assert_eq!(rename("活动/大促").await.0, 200);
+    app.run_pending_jobs().await;
+    assert_eq!(name_on_wechat().as_deref(), Some("活动/双十一"));
+    let jobs = app
+        .query("SELECT state, coalesce(last_error, '') FROM jobs WHERE kind = 'rename_wechat_tag' ORDER BY id", &[])
+        .await;
+    let jobs: Vec<(String, String)> = jobs.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[0].0, "done");
+    assert!(jobs[1].0 == "dead" && jobs[1].1.contains("45157"), "{jobs:?}");
+    assert_eq!(tags_of(&app, &fans[0]).await, ["活动/大促"]);
+}
+
+#[tokio::test]
 async fn self_service_commands_list_and_delete_a_followers_tags() {
     let app = spawn_app().await;
     let fans = app.wechat.seed_followers(1);

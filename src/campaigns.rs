@@ -229,6 +229,16 @@ async fn touched_tags(client: &impl GenericClient, audience: &Audience) -> Resul
     Ok(store::campaigns::find_tags(client, &refs).await?)
 }
 
+/// The sensitive tags a stored campaign's audience touches: when any, someone other than its
+/// creator must approve before it goes out.
+///
+/// # Errors
+/// A row not written by [`create_campaign`], a segment gone, or the database.
+pub async fn sensitive_tags(client: &impl GenericClient, row: &CampaignRow) -> Result<Vec<String>, CampaignError> {
+    let audience = audience_of(row)?;
+    Ok(touched_tags(client, &audience).await?.into_iter().filter(|t| t.2).map(|t| t.1).collect())
+}
+
 /// The subscribed followers the audience reaches now, in openid order.
 async fn resolve(
     txn: &deadpool_postgres::Transaction<'_>,

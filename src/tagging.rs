@@ -220,6 +220,79 @@ pub async fn delete_tag(pool: &Pool, id: i64) -> Result<TagRow, TaggingError> {
     Ok(tag)
 }
 
+/// What a rename changed besides the tag itself.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Renamed {
+    pub from: String,
+    pub to: String,
+    pub rules: u64,
+    pub quizzes: u64,
+    pub segments: u64,
+    pub dynamic_tags: u64,
+    pub campaigns: u64,
+    /// A `rename_wechat_tag` job was queued (the tag exists on WeChat).
+    pub wechat: bool,
+}
+
+/// Renames a tag and everything that names it by path — rules, quizzes, segments, dynamic-tag
+/// conditions and campaign audiences — in one transaction, so nothing is left pointing at a path
+/// that no longer exists; members keep the tag (it is the same row). A tag already created on
+/// WeChat is renamed there by the `rename_wechat_tag` job (`tags/update`); one not created yet
+/// is created under its new name by the outbox.
+///
+/// # Errors
+/// [`TaggingError::NoSuchTag`], [`TaggingError::TagExists`] for a path in use, or the database.
+pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Result<Renamed, TaggingError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    // Playbooks write the configuration under this lock; a rename must not interleave with one.
+    store::tags::lock_config_writes(&txn).await?;
+    let tag = store::tags::lock_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    let from = tag.path.clone();
+    let mut renamed = Renamed { from: from.clone(), to: to.as_str().to_owned(), ..Renamed::default() };
+    if from == to.as_str() {
+        return Ok(renamed);
+    }
+    if !store::tags::update_tag_path(&txn, id, to).await? {
+        return Err(TaggingError::TagExists(to.as_str().to_owned()));
+    }
+    renamed.rules = store::rules::rename_tag_in_rules(&txn, &from, to.as_str()).await?;
+    for (_, mut spec) in store::quizzes::list_quizzes(&txn).await? {
+        if spec.rename_tag(&from, to) {
+            store::quizzes::upsert_quiz(&txn, &spec).await?;
+            renamed.quizzes += 1;
+        }
+    }
+    for (segment_id, text) in store::segments::list_segments_mentioning(&txn, &from).await? {
+        // An expression that no longer parses is left as it is: it names nothing reliably.
+        if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
+            if parsed.rename_tag(&from, to) {
+                store::segments::update_segment_expr(&txn, segment_id, &parsed.to_string()).await?;
+                renamed.segments += 1;
+            }
+        }
+    }
+    for (tag_id, text) in store::tags::list_dynamic_mentioning(&txn, &from).await? {
+        if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
+            if parsed.rename_tag(&from, to) {
+                store::tags::update_when_expr(&txn, tag_id, &parsed.to_string()).await?;
+                renamed.dynamic_tags += 1;
+            }
+        }
+    }
+    renamed.campaigns = store::campaigns::rename_audience_tag(&txn, &from, to.as_str()).await?;
+    if let (true, Some(wechat_tag_id)) = (tag.mirrored, tag.wechat_tag_id) {
+        let payload = serde_json::json!({ "wechat_tag_id": wechat_tag_id, "name": to.as_str() });
+        store::jobs::enqueue(&txn, "rename_wechat_tag", &payload).await?;
+        renamed.wechat = true;
+    }
+    let detail = serde_json::to_value(&renamed).unwrap_or_default();
+    store::audit::record(&txn, actor, "rename", "tag", &id.to_string(), &detail).await?;
+    txn.commit().await?;
+    tracing::info!(tag.id = id, rules = renamed.rules, segments = renamed.segments, "tag renamed");
+    Ok(renamed)
+}
+
 /// Erases a follower (PIPL): their WeChat tags are queued for removal, then every row about them
 /// goes. Returns false when tagcast knew nothing of them.
 ///

@@ -131,6 +131,22 @@ impl QuizSpec {
             .chain(self.questions.iter().flat_map(|q| q.options.iter().flat_map(|o| &o.add)))
     }
 
+    /// Points every result and option naming the tag `from` at `to` (a tag was renamed); true
+    /// when any did.
+    pub fn rename_tag(&mut self, from: &str, to: &TagPath) -> bool {
+        let mut renamed = false;
+        let paths = self
+            .results
+            .iter_mut()
+            .map(|r| &mut r.tag)
+            .chain(self.questions.iter_mut().flat_map(|q| q.options.iter_mut().flat_map(|o| o.add.iter_mut())));
+        for path in paths.filter(|p| p.as_str() == from) {
+            *path = to.clone();
+            renamed = true;
+        }
+        renamed
+    }
+
     /// The question at `index`, as the follower reads it.
     pub fn render_question(&self, index: usize) -> String {
         let Some(question) = self.questions.get(index) else { return String::new() };
@@ -270,6 +286,18 @@ mod tests {
                 QuizResult { tag: TagPath::parse("肤质/干性").unwrap(), score: "dry".into(), min: 2, max: Some(4) },
             ],
         }
+    }
+
+    #[test]
+    fn renaming_a_tag_rewrites_results_and_option_tags() {
+        let mut spec = quiz();
+        let to = TagPath::parse("年龄/30+").unwrap();
+        assert!(spec.rename_tag("年龄/30岁以上", &to));
+        assert!(spec.tag_paths().any(|p| p.as_str() == "年龄/30+"));
+        assert!(spec.tag_paths().all(|p| p.as_str() != "年龄/30岁以上"));
+        assert!(!spec.rename_tag("年龄/30岁以上", &to));
+        assert!(spec.rename_tag("肤质/油性", &TagPath::parse("肤质/油皮").unwrap()));
+        assert_eq!(spec.results[0].tag.as_str(), "肤质/油皮");
     }
 
     #[test]

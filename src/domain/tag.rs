@@ -91,6 +91,36 @@ impl TagPath {
     }
 }
 
+/// Pairs of tags whose names suggest they mean the same thing, with why: the same name under two
+/// parents (`地区/广州` and `城市/广州`), or within one parent a name contained in the other
+/// (`兴趣/美妆` and `兴趣/美妆护肤`). Candidates for merging; an operator decides. Indexes into
+/// `paths`, each pair once, in input order.
+pub fn similar_names(paths: &[&str]) -> Vec<(usize, usize, &'static str)> {
+    let split = |p: &str| -> (String, String) {
+        match p.rsplit_once('/') {
+            Some((parent, leaf)) => (parent.to_owned(), leaf.to_owned()),
+            None => (String::new(), p.to_owned()),
+        }
+    };
+    let parts: Vec<(String, String)> = paths.iter().map(|p| split(p)).collect();
+    let mut pairs = Vec::new();
+    for i in 0..parts.len() {
+        for j in i + 1..parts.len() {
+            let ((parent_a, leaf_a), (parent_b, leaf_b)) = (&parts[i], &parts[j]);
+            if leaf_a == leaf_b && parent_a != parent_b {
+                pairs.push((i, j, "同名标签在不同大类下"));
+            } else if parent_a == parent_b
+                && leaf_a != leaf_b
+                && leaf_a.chars().count().min(leaf_b.chars().count()) >= 2
+                && (leaf_a.contains(leaf_b.as_str()) || leaf_b.contains(leaf_a.as_str()))
+            {
+                pairs.push((i, j, "同一大类下名称相近"));
+            }
+        }
+    }
+    pairs
+}
+
 impl fmt::Display for TagPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -142,5 +172,13 @@ mod tests {
         assert_eq!(long.naming_warnings().len(), 1);
         assert!(TagPath::parse("肤质/油性").unwrap().naming_warnings().is_empty());
         assert_eq!(TagPath::parse("VIP").unwrap().naming_warnings().len(), 1);
+    }
+
+    #[test]
+    fn similar_names_pair_the_same_leaf_and_contained_names_only() {
+        let paths = ["地区/广州", "城市/广州", "兴趣/美妆", "兴趣/美妆护肤", "兴趣/健身", "肤质/油性", "A"];
+        let pairs = similar_names(&paths);
+        assert_eq!(pairs, vec![(0, 1, "同名标签在不同大类下"), (2, 3, "同一大类下名称相近")]);
+        assert!(similar_names(&["兴趣/美", "兴趣/美妆"]).is_empty(), "one character is too little to compare");
     }
 }

@@ -82,6 +82,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     };
     let result = match job.kind.as_str() {
         "delete_wechat_tag" => wechat_tags::delete_wechat_tag(ctx, &job.payload).await,
+        "rename_wechat_tag" => wechat_tags::rename_wechat_tag(ctx, &job.payload).await,
         "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
         dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
         crate::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,

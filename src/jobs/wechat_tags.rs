@@ -37,6 +37,29 @@ async fn wechat_members(ctx: &JobCtx, wechat_tag_id: i64) -> Result<Vec<String>,
     }
 }
 
+/// `rename_wechat_tag {wechat_tag_id, name}`: renames the tag on WeChat (`tags/update`) after
+/// a local rename. A tag gone from WeChat has nothing to rename: the outbox creates it anew
+/// under the new name the next time someone is tagged.
+pub async fn rename_wechat_tag(ctx: &JobCtx, payload: &serde_json::Value) -> Result<(), JobError> {
+    let id = payload
+        .get("wechat_tag_id")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| JobError::Permanent("payload has no wechat_tag_id".to_owned()))?;
+    let name = payload
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| JobError::Permanent("payload has no name".to_owned()))?;
+    match ctx.api.update_tag(id, name).await {
+        Ok(()) => {}
+        Err(error) if error.code() == Some(ErrCode::InvalidTagId) => return Ok(()),
+        Err(error) => return Err(classify(error)),
+    }
+    let client = ctx.pool.get().await.map_err(db)?;
+    store::tags::rename_wechat_tag_mirror(&client, id, name).await.map_err(db)?;
+    tracing::info!(wechat.tag_id = id, "renamed the tag on WeChat");
+    Ok(())
+}
+
 /// `delete_wechat_tag {wechat_tag_id}`: deletes the tag on WeChat; a tag with more than 100,000
 /// members (45057) is emptied first, 50 at a time.
 pub async fn delete_wechat_tag(ctx: &JobCtx, payload: &serde_json::Value) -> Result<(), JobError> {

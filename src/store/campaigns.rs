@@ -881,3 +881,48 @@ pub async fn reserve_mass_slot(
     let wait: f64 = row.get(0);
     Ok(std::time::Duration::from_secs_f64(wait.max(0.0)))
 }
+
+/// Campaigns in `status`, oldest first (the approval queue serves the longest waiting first).
+pub async fn list_campaigns_in_status(
+    client: &impl GenericClient,
+    status: &str,
+    limit: i64,
+) -> Result<Vec<CampaignRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE status = $1 ORDER BY id LIMIT $2");
+    Ok(client.query(&sql, &[&status, &limit]).await?.iter().map(campaign_from_row).collect())
+}
+
+/// WeChat's counts for several campaigns at once (a list page shows one row each):
+/// (campaign id, total, filter, sent, error), only for campaigns with planned calls.
+pub async fn list_counts(
+    client: &impl GenericClient,
+    campaign_ids: &[i64],
+) -> Result<Vec<(i64, i64, i64, i64, i64)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.campaign_id, coalesce(sum(r.total_count), 0)::bigint, coalesce(sum(r.filter_count), 0)::bigint,
+                    coalesce(sum(r.sent_count), 0)::bigint, coalesce(sum(r.error_count), 0)::bigint
+             FROM campaign_chunks c LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id
+             WHERE c.campaign_id = ANY($1::bigint[])
+             GROUP BY c.campaign_id",
+            &[&campaign_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+}
+
+/// Points campaigns addressed to the tag `from` at `to` (a rename: the same tag, so history
+/// follows it); how many changed.
+pub async fn rename_audience_tag(
+    client: &impl GenericClient,
+    from: &str,
+    to: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaigns SET audience = jsonb_build_object('tag', $2::text), updated_at = now()
+             WHERE audience = jsonb_build_object('tag', $1::text)",
+            &[&from, &to],
+        )
+        .await
+}

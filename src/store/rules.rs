@@ -73,3 +73,22 @@ pub async fn delete_rule(client: &impl GenericClient, id: i64) -> Result<bool, t
     }
     Ok(deleted)
 }
+
+/// Points the rules that add or remove the tag `from` at `to`; how many rules changed.
+pub async fn rename_tag_in_rules(
+    client: &impl GenericClient,
+    from: &str,
+    to: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    let changed = client
+        .execute(
+            "UPDATE rules SET add_tags = array_replace(add_tags, $1, $2), remove_tags = array_replace(remove_tags, $1, $2)
+             WHERE $1 = ANY(add_tags) OR $1 = ANY(remove_tags)",
+            &[&from, &to],
+        )
+        .await?;
+    if changed > 0 {
+        super::tags::bump_config_version(client).await?;
+    }
+    Ok(changed)
+}

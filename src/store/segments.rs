@@ -259,3 +259,22 @@ pub async fn list_all_members(
     let rows = txn.query(sql.as_str(), &refs(&[], &params)).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// Segments whose expression contains `needle` (a cheap filter before parsing): (id, expr).
+pub async fn list_segments_mentioning(
+    client: &impl GenericClient,
+    needle: &str,
+) -> Result<Vec<(i64, String)>, tokio_postgres::Error> {
+    let rows = client.query("SELECT id, expr FROM segments WHERE strpos(expr, $1) > 0 ORDER BY id", &[&needle]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Rewrites a segment's expression (same meaning, new text: a tag it names was renamed).
+pub async fn update_segment_expr(
+    client: &impl GenericClient,
+    id: i64,
+    expr: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE segments SET expr = $2 WHERE id = $1", &[&id, &expr]).await?;
+    Ok(())
+}

@@ -369,3 +369,56 @@ pub async fn forget_wechat_state(client: &impl GenericClient, openids: &[&str]) 
     client.execute("DELETE FROM tag_outbox WHERE openid = ANY($1)", &[&openids]).await?;
     Ok(())
 }
+
+/// The tag, its row locked until the caller's transaction ends (a rename or delete of the same
+/// tag waits).
+pub async fn lock_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tags t WHERE t.id = $1 FOR UPDATE");
+    Ok(client.query_opt(&sql, &[&id]).await?.map(|r| tag_from_row(&r, 0)))
+}
+
+/// Gives a tag a new path; false when another tag has it.
+pub async fn update_tag_path(
+    client: &impl GenericClient,
+    id: i64,
+    path: &TagPath,
+) -> Result<bool, tokio_postgres::Error> {
+    let taken = client.query_opt("SELECT 1 FROM tags WHERE path = $1 AND id <> $2", &[&path.as_str(), &id]).await?;
+    if taken.is_some() {
+        return Ok(false);
+    }
+    client.execute("UPDATE tags SET path = $2 WHERE id = $1", &[&id, &path.as_str()]).await?;
+    bump_config_version(client).await?;
+    Ok(true)
+}
+
+/// Dynamic tags whose condition contains `needle` (a cheap filter before parsing): (id, when).
+pub async fn list_dynamic_mentioning(
+    client: &impl GenericClient,
+    needle: &str,
+) -> Result<Vec<(i64, String)>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT id, when_expr FROM tags WHERE when_expr IS NOT NULL AND strpos(when_expr, $1) > 0", &[&needle])
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Rewrites a dynamic tag's condition (same meaning, new text).
+pub async fn update_when_expr(
+    client: &impl GenericClient,
+    id: i64,
+    when_expr: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE tags SET when_expr = $2 WHERE id = $1", &[&id, &when_expr]).await?;
+    bump_config_version(client).await
+}
+
+/// The name `sync` last saw for a WeChat tag, after tagcast renamed it there.
+pub async fn rename_wechat_tag_mirror(
+    client: &impl GenericClient,
+    wechat_tag_id: i64,
+    name: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute("UPDATE wechat_tags SET name = $2 WHERE id = $1", &[&wechat_tag_id, &name]).await?;
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! The admin pages in a real browser: headless Chromium from Debian, driven through chromedriver
 //! with fantoccini. Skipped (with a message) where `/usr/bin/chromedriver` is not installed;
-//! `.ci/run` installs it.
+//! `.ci/run` installs it. One story end to end: tags, a click rule, the simulator, a segment,
+//! then a campaign on a sensitive tag composed by an operator, approved and sent by an approver,
+//! and its counts after the mock WeChat's MASSSENDJOBFINISH.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -85,8 +87,37 @@ async fn click(client: &Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("clicked");
 }
 
+/// Waits (up to 10 s) for the element to show `needle`: a click that submits a form returns
+/// before the next page is always there.
+async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            last = element.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last seen: {last:?}");
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
+}
+
+async fn log_in(client: &Client, username: &str) {
+    fill(client, "input[name=username]", username).await;
+    fill(client, "input[name=password]", PASSWORD).await;
+    click(client, ".login button[type=submit]").await;
+    wait_for_text(client, ".top .me", username).await;
+    assert!(client.current_url().await.expect("url").path().ends_with("/admin"), "{username} signed in");
+}
+
+async fn log_out(client: &Client) {
+    click(client, "form[action='/admin/logout'] button").await;
+    wait_for_text(client, ".login h1", "运营后台").await;
 }
 
 /// A month of follows and a few departures, so the board has something to draw.
@@ -106,14 +137,19 @@ async fn seed_history(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_in_chromium() {
+async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_approved_and_sent_in_chromium() {
     if !Path::new(CHROMEDRIVER).exists() {
         println!("SKIPPED: {CHROMEDRIVER} is missing; install Debian's chromium and chromium-driver to run it");
         return;
     }
     let app = spawn_app().await;
     app.create_admin("root", PASSWORD, "admin").await;
+    app.create_admin("olivia", PASSWORD, "operator").await;
+    app.create_admin("amy", PASSWORD, "approver").await;
     seed_history(&app).await;
+    // The simulated follower is one the mock WeChat knows, so the campaign below reaches it.
+    app.wechat.add_follower("test_e2e");
+    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let driver = start_driver().await;
     let client = browser(&driver).await;
     let base = &app.address;
@@ -121,16 +157,17 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
     // Sign in.
     client.goto(&format!("{base}/admin/login")).await.expect("login page");
     screenshot(&client, "login").await;
-    fill(&client, "input[name=username]", "root").await;
-    fill(&client, "input[name=password]", PASSWORD).await;
-    click(&client, ".login button[type=submit]").await;
-    assert!(client.current_url().await.expect("url").path().ends_with("/admin"));
+    log_in(&client, "root").await;
 
     // A tag and a click rule.
     client.goto(&format!("{base}/admin/tags")).await.expect("tags");
-    fill(&client, "input[name=path]", "兴趣/新品").await;
+    fill(&client, "form[action='/admin/tags'] input[name=path]", "兴趣/新品").await;
     click(&client, "form[action='/admin/tags'] button[type=submit]").await;
-    assert!(text_of(&client, ".flash").await.contains("兴趣/新品"));
+    wait_for_text(&client, ".flash", "兴趣/新品").await;
+    fill(&client, "form[action='/admin/tags'] input[name=path]", "敏感/价格敏感").await;
+    click(&client, "input[name=sensitive]").await;
+    click(&client, "form[action='/admin/tags'] button[type=submit]").await;
+    wait_for_text(&client, ".flash", "敏感/价格敏感").await;
     screenshot(&client, "tags").await;
 
     client.goto(&format!("{base}/admin/rules")).await.expect("rules");
@@ -142,7 +179,7 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
         .await
         .expect("chosen");
     fill(&client, "input[name=key]", "NEW_ARRIVALS").await;
-    fill(&client, "textarea[name=add]", "兴趣/新品").await;
+    fill(&client, "textarea[name=add]", "兴趣/新品，敏感/价格敏感").await;
     fill(&client, "input[name=reply]", "新品上架啦").await;
     click(&client, "form[action='/admin/rules'] button[type=submit]").await;
     assert!(text_of(&client, "table").await.contains("NEW_ARRIVALS"));
@@ -153,14 +190,18 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
     fill(&client, "input[name=openid]", "test_e2e").await;
     fill(&client, "input[name=key]", "NEW_ARRIVALS").await;
     click(&client, "button[value=click]").await;
-    assert!(text_of(&client, "#sim-reply").await.contains("新品上架啦"));
+    wait_for_text(&client, "#sim-reply", "新品上架啦").await;
     assert!(text_of(&client, "#sim-tags").await.contains("兴趣/新品"));
+    assert!(text_of(&client, "#sim-tags").await.contains("敏感/价格敏感"));
     screenshot(&client, "simulator").await;
+    // The tags reach WeChat in the background.
+    app.run_pending_jobs().await;
 
     // A segment of that tag counts the follower (without relying on the script).
     client.goto(&format!("{base}/admin/segments")).await.expect("segments");
     fill(&client, "#segment-expr", "\"兴趣/新品\"").await;
     click(&client, "#segment-form button[type=submit]").await;
+    wait_for_text(&client, "#segment-count", "1").await;
     assert_eq!(text_of(&client, "#segment-count").await, "1");
     screenshot(&client, "segments").await;
 
@@ -174,6 +215,54 @@ async fn an_operator_tags_a_follower_through_the_simulator_and_counts_a_segment_
         client.goto(&format!("{base}{path}")).await.expect(name);
         screenshot(&client, name).await;
     }
+    // An operator composes a campaign to the sensitive tag; sending it asks for approval.
+    log_out(&client).await;
+    log_in(&client, "olivia").await;
+    client.goto(&format!("{base}/admin/campaigns/new")).await.expect("compose");
+    fill(&client, "input[name=name]", "价格敏感关怀").await;
+    click(&client, "input[name=audience][value=tag]").await;
+    click(&client, "select[name=tag] option[value='敏感/价格敏感']").await;
+    fill(&client, "textarea[name=content]", "本周专属优惠，回复「优惠」领取").await;
+    screenshot(&client, "campaign-compose").await;
+    click(&client, "form[action='/admin/campaigns'] button[type=submit]").await;
+    wait_for_text(&client, ".flash", "价格敏感关怀").await;
+    let campaign_url = client.current_url().await.expect("url").to_string();
+    assert!(campaign_url.contains("/admin/campaigns/"), "{campaign_url}");
+    click(&client, "#send-button").await;
+    wait_for_text(&client, ".flash", "审批").await;
+    assert_eq!(text_of(&client, "#campaign-status").await, "待审批");
+    assert!(client.find(Locator::Css("#approve-button")).await.is_err(), "an operator gets no approve button");
+
+    // A second user, an approver, approves it from the queue and sends it.
+    log_out(&client).await;
+    log_in(&client, "amy").await;
+    client.goto(&format!("{base}/admin/campaigns/approvals")).await.expect("queue");
+    assert!(text_of(&client, "main table").await.contains("价格敏感关怀"));
+    screenshot(&client, "campaign-approvals").await;
+    click(&client, "form[action$='/approve'] button[type=submit]").await;
+    wait_for_text(&client, ".flash", "已审批").await;
+    client.goto(&campaign_url).await.expect("campaign");
+    assert_eq!(text_of(&client, "#campaign-status").await, "已审批");
+    click(&client, "#send-button").await;
+    wait_for_text(&client, ".flash", "已开始发送给 1 位粉丝").await;
+
+    // The send job runs, the mock WeChat pushes MASSSENDJOBFINISH back, and the page counts it.
+    app.run_pending_jobs().await;
+    app.wechat.wait_for_callbacks().await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.mass_jobs().len(), 1);
+    client.goto(&campaign_url).await.expect("campaign");
+    assert_eq!(text_of(&client, "#campaign-status").await, "已发送");
+    assert_eq!(text_of(&client, "#count-sent").await, "1");
+    client.set_window_size(1280, 1800).await.expect("window resized");
+    screenshot(&client, "campaign").await;
+    client.set_window_size(1280, 1000).await.expect("window resized");
+    client.goto(&format!("{base}/admin/campaigns")).await.expect("campaigns");
+    assert!(text_of(&client, "main table").await.contains("已发送"));
+    screenshot(&client, "campaigns").await;
+    log_out(&client).await;
+    log_in(&client, "root").await;
+
     // Tall enough for the whole board in one picture (the README shows it).
     client.set_window_size(1280, 1500).await.expect("window resized");
     client.goto(&format!("{base}/admin?refresh=1")).await.expect("board");

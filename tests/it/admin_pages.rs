@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::json;
 
-use crate::support::app::{TestApp, spawn_app, text_message};
+use crate::support::app::{TestApp, spawn_app, spawn_app_with, text_message};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -89,6 +89,9 @@ const PAGES: &[&str] = &[
     "/admin/rules",
     "/admin/quizzes",
     "/admin/segments",
+    "/admin/campaigns",
+    "/admin/campaigns/new",
+    "/admin/campaigns/approvals",
     "/admin/followers",
     "/admin/audit",
     "/admin/playbook",
@@ -396,5 +399,301 @@ async fn a_quiz_is_previewed_without_saving_then_saved() {
         browser.post("/admin/quizzes", &[("format", "json"), ("action", "save"), ("source", "{\"id\": 1}")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("JSON 无法解析"));
+    app.run_pending_jobs().await;
+}
+
+// ---------------------------------------------------------------- 群发
+
+/// Users of every role, mass APIs paced far above WeChat's 60/min, and `n` synced followers of
+/// whom the first three carry the sensitive tag 敏感/价格敏感.
+async fn app_for_campaigns() -> (TestApp, Vec<String>) {
+    let app = spawn_app_with(|vars| {
+        vars.insert(
+            "TAGCAST_WECHAT_RATE_LIMITS".into(),
+            "default=2000,/cgi-bin/message/mass/send=200,/cgi-bin/message/mass/sendall=200,\
+             /cgi-bin/message/mass/preview=200"
+                .into(),
+        );
+    })
+    .await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    app.create_admin("olivia", PASSWORD, "operator").await;
+    app.create_admin("amy", PASSWORD, "approver").await;
+    let fans = app.wechat.seed_followers(5);
+    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    let (status, body) = app.api_post("/tags", json!({ "path": "敏感/价格敏感", "sensitive": true })).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) =
+        app.api_post("/rules", json!({ "on": "keyword", "key": "便宜", "add": ["敏感/价格敏感"] })).await;
+    assert_eq!(status, 201, "{body}");
+    for (i, openid) in fans[..3].iter().enumerate() {
+        assert_eq!(app.push(&text_message(openid, "便宜", 900 + i as u64)).await.status(), 200);
+    }
+    app.run_pending_jobs().await;
+    (app, fans)
+}
+
+/// A text campaign to `tag` composed on the page; its id, read from where the form led.
+async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) -> i64 {
+    browser.get("/admin/campaigns/new").await;
+    let page = browser
+        .post(
+            "/admin/campaigns",
+            &[("name", name), ("audience", "tag"), ("tag", tag), ("kind", "text"), ("content", content)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.expect("led to the campaign");
+    location.trim_start_matches("/admin/campaigns/").parse().unwrap_or_else(|_| panic!("{location}"))
+}
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    app.query("SELECT status FROM campaigns WHERE id = $1", &[&id]).await[0].get(0)
+}
+
+#[tokio::test]
+async fn the_compose_form_explains_what_is_wrong_and_keeps_what_was_typed() {
+    let (app, _) = app_for_campaigns().await;
+    let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let page = browser.get("/admin/campaigns/new").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("敏感/价格敏感（敏感，需审批）"), "sensitive tags are marked: {}", page.body);
+
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("name", "周末"), ("audience", "tag"), ("tag", "敏感/价格敏感"), ("kind", "text"), ("content", "  ")],
+            "请填写群发内容",
+        ),
+        (
+            &[("name", "周末"), ("audience", "all"), ("kind", "text"), ("content", "全员好")],
+            "请勾选「确认发给全部粉丝」",
+        ),
+        (
+            &[("name", "周末"), ("audience", "tag"), ("tag", "不存在/标签"), ("kind", "text"), ("content", "x")],
+            "标签「不存在/标签」不存在",
+        ),
+        (
+            &[("name", ""), ("audience", "tag"), ("tag", "敏感/价格敏感"), ("kind", "text"), ("content", "x")],
+            "群发名称需 1–100 个字",
+        ),
+        (
+            &[
+                ("name", "周末"),
+                ("audience", "tag"),
+                ("tag", "敏感/价格敏感"),
+                ("kind", "text"),
+                ("content", "x"),
+                ("send_at", "2001-01-01T09:00"),
+            ],
+            "定时发送时间已过",
+        ),
+        (
+            &[
+                ("name", "周末"),
+                ("audience", "tag"),
+                ("tag", "敏感/价格敏感"),
+                ("kind", "text"),
+                ("content", "x"),
+                ("variant_name_1", "B 方案"),
+            ],
+            "对比方案 1「B 方案」需要内容",
+        ),
+        (
+            &[("name", "周末"), ("audience", "segment"), ("segment", ""), ("kind", "text"), ("content", "x")],
+            "请选择人群",
+        ),
+    ];
+    for (form, message) in cases {
+        let page = browser.post("/admin/campaigns", form).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}: {}", page.body);
+        assert!(page.body.contains(message), "{message}: {}", page.body);
+    }
+    let page = browser
+        .post("/admin/campaigns", &[("name", "周末特卖"), ("audience", "all"), ("kind", "text"), ("content", "留着我")])
+        .await;
+    assert!(page.body.contains("value=\"周末特卖\"") && page.body.contains(">留着我</textarea>"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM campaigns").await, 0);
+
+    let page = browser
+        .post(
+            "/admin/campaigns",
+            &[
+                ("name", "周末特卖"),
+                ("audience", "all"),
+                ("confirm_all", "on"),
+                ("kind", "text"),
+                ("content", "A 文案"),
+                ("variant_name_1", "B 文案"),
+                ("variant_body_1", "B 的内容"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = browser.get(page.location.as_deref().expect("to the campaign")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("已创建群发「周末特卖」") && page.body.contains("B 的内容"), "{}", page.body);
+    assert!(page.body.contains("全部粉丝") && page.body.contains("草稿"));
+    let list = browser.get("/admin/campaigns").await;
+    assert!(list.body.contains("周末特卖") && list.body.contains("草稿"), "{}", list.body);
+    app.run_pending_jobs().await;
+}
+
+#[tokio::test]
+async fn a_sensitive_campaign_waits_in_the_queue_until_another_approver_approves_then_shows_its_counts() {
+    let (app, _) = app_for_campaigns().await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let id = compose(&mut operator, "价格敏感关怀", "敏感/价格敏感", "专属优惠").await;
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("提交审批"), "the send button says what it will do: {}", page.body);
+    let page = operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "draft")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("需由创建人以外的审批人或管理员审批"), "{}", page.body);
+    assert_eq!(status_of(&app, id).await, "pending_approval");
+    assert!(app.wechat.mass_jobs().is_empty());
+
+    // The operator sees the queue but cannot approve, not even by posting the form.
+    let queue = operator.get("/admin/campaigns/approvals").await;
+    assert!(queue.body.contains("价格敏感关怀") && !queue.body.contains("审批通过</button>"), "{}", queue.body);
+    let page = operator.post(&format!("/admin/campaigns/{id}/approve"), &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(status_of(&app, id).await, "pending_approval");
+
+    // An approver cannot approve their own campaign.
+    let mut approver = Browser::log_in(&app, "amy", PASSWORD).await;
+    let own = compose(&mut approver, "自己的", "敏感/价格敏感", "x").await;
+    approver.post(&format!("/admin/campaigns/{own}/send"), &[("shown_status", "draft")]).await;
+    let queue = approver.get("/admin/campaigns/approvals").await;
+    assert!(queue.body.contains("自己创建的，需他人审批"), "{}", queue.body);
+    approver.post(&format!("/admin/campaigns/{own}/approve"), &[("back", "queue")]).await;
+    let queue = approver.get("/admin/campaigns/approvals").await;
+    assert!(queue.body.contains("不能审批自己创建的群发"), "{}", queue.body);
+    assert_eq!(status_of(&app, own).await, "pending_approval");
+
+    let page = approver.post(&format!("/admin/campaigns/{id}/approve"), &[("back", "queue")]).await;
+    assert_eq!(page.location.as_deref(), Some("/admin/campaigns/approvals"));
+    assert_eq!(status_of(&app, id).await, "approved");
+    operator.get(&format!("/admin/campaigns/{id}")).await;
+    let page = operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // A second press of the same button sends nothing more.
+    operator.get(&format!("/admin/campaigns/{id}")).await;
+    operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved")]).await;
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("没有重复发送"), "{}", page.body);
+
+    app.run_pending_jobs().await;
+    app.wechat.wait_for_callbacks().await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.mass_jobs().len(), 1);
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("id=\"campaign-status\">已发送<"), "{}", page.body);
+    assert!(page.body.contains("id=\"count-sent\">3<"), "{}", page.body);
+    assert!(page.body.contains("<svg"), "the counts are charted: {}", page.body);
+    let list = operator.get("/admin/campaigns").await;
+    assert!(list.body.contains("已发送"), "{}", list.body);
+    let approvals: i64 = app.count("SELECT count(*) FROM audit_log WHERE action = 'approve' AND actor = 'amy'").await;
+    assert_eq!(approvals, 1);
+}
+
+#[tokio::test]
+async fn campaign_forms_without_the_csrf_token_change_nothing() {
+    let (app, _) = app_for_campaigns().await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let page = operator
+        .post_raw("/admin/campaigns", &[("name", "x"), ("audience", "tag"), ("tag", "敏感/价格敏感"), ("content", "x")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM campaigns").await, 0);
+    let id = compose(&mut operator, "正常", "敏感/价格敏感", "x").await;
+    let mut approver = Browser::log_in(&app, "amy", PASSWORD).await;
+    for action in ["send", "approve", "cancel", "preview"] {
+        let page = approver
+            .post_raw(
+                &format!("/admin/campaigns/{id}/{action}"),
+                &[("csrf", "forged"), ("confirm", "on"), ("openids", "o")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    assert_eq!(status_of(&app, id).await, "draft");
+    assert!(app.wechat.previews().is_empty());
+    assert_eq!(app.count("SELECT count(*) FROM campaign_approvals").await, 0);
+}
+
+#[tokio::test]
+async fn a_preview_reaches_the_test_followers_and_too_many_are_refused_with_a_reason() {
+    let (app, fans) = app_for_campaigns().await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let id = compose(&mut operator, "预览", "敏感/价格敏感", "看看效果").await;
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", &fans[0])]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("已发送预览"), "{}", page.body);
+    assert_eq!(app.wechat.previews().len(), 1);
+    let many = (0..11).map(|i| format!("o{i}")).collect::<Vec<_>>().join(" ");
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", &many)]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("请填写 1–10 个测试粉丝的 openid"), "{}", page.body);
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", "o_not_a_follower")]).await;
+    assert!(page.body.contains("失败："), "WeChat's refusal is shown per follower: {}", page.body);
+    assert_eq!(app.wechat.previews().len(), 1);
+    assert_eq!(status_of(&app, id).await, "draft");
+}
+
+#[tokio::test]
+async fn hostile_campaign_names_and_contents_are_shown_escaped() {
+    let (app, _) = app_for_campaigns().await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let id = compose(&mut operator, "<script>alert(1)</script>", "敏感/价格敏感", "<img src=x onerror=alert(2)>").await;
+    operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "draft")]).await;
+    let mut approver = Browser::log_in(&app, "amy", PASSWORD).await;
+    for path in
+        [format!("/admin/campaigns/{id}"), "/admin/campaigns".to_owned(), "/admin/campaigns/approvals".to_owned()]
+    {
+        let page = approver.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains("<script>alert"), "{path} shows <script> raw");
+        assert!(!page.body.contains("<img src=x"), "{path} shows <img> raw");
+        assert!(page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{path}: {}", page.body);
+    }
+    let page = approver.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("&#60;img src=x onerror=alert(2)&#62;"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_tag_is_renamed_on_the_tag_page_and_near_duplicates_are_suggested_for_merging() {
+    let app = app_with_users().await;
+    let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
+    browser.get("/admin/rules").await;
+    let page =
+        browser.post("/admin/rules", &[("on", "keyword"), ("key", "广州"), ("add", "地区/广州，城市/广州")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    browser.get("/admin/tags").await;
+    assert_eq!(browser.post("/admin/tags", &[("path", "兴趣/美妆")]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.push(&text_message("o_gz", "广州", 1)).await.status(), 200);
+
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("同名标签在不同大类下"), "{}", page.body);
+    assert!(!page.body.contains("成员高度重叠"), "overlap is computed only when asked for");
+    let page = browser.get("/admin/tags?overlap=1").await;
+    assert!(page.body.contains("成员高度重叠：共同成员 1 人"), "{}", page.body);
+
+    let id: i64 = app.query("SELECT id FROM tags WHERE path = '兴趣/美妆'", &[]).await[0].get(0);
+    let page = browser.post_raw(&format!("/admin/tags/{id}/rename"), &[("path", "兴趣/彩妆")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no CSRF token, no rename");
+    browser.get("/admin/tags").await;
+    let page = browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "兴趣/彩妆")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("已将「兴趣/美妆」改名为「兴趣/彩妆」"), "{}", page.body);
+    let page = browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "城市/广州")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("未改名：标签「城市/广州」已存在"), "{}", page.body);
+    browser.post(&format!("/admin/tags/{id}/rename"), &[("path", "a/b/c/d")]).await;
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("未改名：「a/b/c/d」有 4 级"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '兴趣/彩妆'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '兴趣/美妆'").await, 0);
     app.run_pending_jobs().await;
 }

@@ -183,6 +183,116 @@ async fn deleting_a_mirrored_tag_deletes_it_on_wechat() {
 }
 
 #[tokio::test]
+async fn renaming_a_tag_carries_its_rules_segments_and_campaigns_along_and_renames_it_on_wechat() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(3);
+    create_rule(&app, json!({"on": "click", "key": "MAKEUP", "add": ["兴趣/美妆"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("MAKEUP"), now())).await;
+    app.run_pending_jobs().await;
+    let wechat_tag = wechat_id(&app, "兴趣/美妆").await;
+    let (status, body) =
+        app.api_post("/segments", json!({"name": "美妆新客", "expr": "\"兴趣/美妆\" AND orders(all) = 0"})).await;
+    assert_eq!(status, 201, "{body}");
+    let segment = body["id"].as_i64().expect("id");
+    let (status, body) = app.api_post("/tags", json!({"path": "活跃/美妆粉", "when": "\"兴趣/美妆\""})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .api_post(
+            "/campaigns",
+            json!({"name": "彩妆", "audience": {"tag": "兴趣/美妆"}, "message": {"type": "text", "content": "x"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let campaign = body["id"].as_i64().expect("id");
+    let (_, tags) = app.api_get("/tags").await;
+    let id = tags.as_array().unwrap().iter().find(|t| t["path"] == "兴趣/美妆").unwrap()["id"].as_i64().unwrap();
+
+    let (status, body) =
+        app.api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "兴趣/彩妆"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "兴趣/彩妆");
+    assert_eq!(body["members"], 1, "members keep the tag");
+    let renamed = &body["renamed"];
+    assert_eq!(
+        (
+            renamed["rules"].as_u64(),
+            renamed["segments"].as_u64(),
+            renamed["dynamic_tags"].as_u64(),
+            renamed["campaigns"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{body}"
+    );
+    assert_eq!(renamed["wechat"], true);
+    app.run_pending_jobs().await;
+    let on_wechat = app.wechat.tags().into_iter().find(|t| t.0 == wechat_tag).expect("still there");
+    assert_eq!(on_wechat.1, "兴趣/彩妆", "renamed on WeChat, same id");
+    assert_eq!(app.wechat.call_count("/cgi-bin/tags/update"), 1);
+
+    // The dynamic tag's condition, rewritten, still holds for the member.
+    assert_eq!(tags_of(&app, &fans[0]).await, ["兴趣/彩妆", "活跃/美妆粉"]);
+    app.push(&event(&fans[1], "CLICK", Some("MAKEUP"), now())).await;
+    app.run_pending_jobs().await;
+    assert!(tags_of(&app, &fans[1]).await.contains(&"兴趣/彩妆".to_owned()), "the rule now adds the renamed tag");
+    assert_eq!(app.count("SELECT count(*) FROM tags").await, 2, "no tag was created under the old path");
+    assert!(app.wechat.user_tags(&fans[1]).contains(&wechat_tag));
+    let (_, shown) = app.api_get(&format!("/segments/{segment}")).await;
+    assert_eq!(shown["expr"], "\"兴趣/彩妆\" AND orders(all) = 0");
+    assert_eq!(shown["members"], 2);
+    let (_, shown) = app.api_get(&format!("/campaigns/{campaign}")).await;
+    assert_eq!(shown["audience"], json!({"tag": "兴趣/彩妆"}));
+
+    let (status, body) =
+        app.api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "活跃/美妆粉"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("tag_exists")), "{body}");
+    let (status, _) =
+        app.api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "a/b/c/d"}))).await;
+    assert_eq!(status, 422);
+    let (status, _) = app.api_call(reqwest::Method::PATCH, "/tags/999999", Some(json!({"path": "x/y"}))).await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "x/y", "sensitive": true})))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'rename'").await, 1);
+}
+
+#[tokio::test]
+async fn a_rename_wechat_refuses_is_kept_as_a_dead_job_and_a_busy_wechat_is_asked_again() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    create_rule(&app, json!({"on": "click", "key": "K", "add": ["活动/双11"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("K"), now())).await;
+    app.run_pending_jobs().await;
+    let wechat_tag = wechat_id(&app, "活动/双11").await;
+    let id: i64 = app.query("SELECT id FROM tags WHERE path = '活动/双11'", &[]).await[0].get(0);
+    let at = format!("/tags/{id}");
+    let rename = |path: &str| app.api_call(reqwest::Method::PATCH, &at, Some(json!({"path": path})));
+    let name_on_wechat = || app.wechat.tags().into_iter().find(|t| t.0 == wechat_tag).map(|t| t.1);
+
+    // -1 (system busy) once: the client asks again and the rename gets through.
+    app.wechat.fail_next("/cgi-bin/tags/update", 1, -1);
+    assert_eq!(rename("活动/双十一").await.0, 200);
+    app.run_pending_jobs().await;
+    assert_eq!(name_on_wechat().as_deref(), Some("活动/双十一"));
+
+    // 45157 (the name is taken on WeChat): refused for good, kept as a dead job; the local
+    // rename stands and WeChat keeps the old name.
+    app.wechat.fail_next("/cgi-bin/tags/update", 1, 45157);
+    assert_eq!(rename("活动/大促").await.0, 200);
+    app.run_pending_jobs().await;
+    assert_eq!(name_on_wechat().as_deref(), Some("活动/双十一"));
+    let jobs = app
+        .query("SELECT state, coalesce(last_error, '') FROM jobs WHERE kind = 'rename_wechat_tag' ORDER BY id", &[])
+        .await;
+    let jobs: Vec<(String, String)> = jobs.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[0].0, "done");
+    assert!(jobs[1].0 == "dead" && jobs[1].1.contains("45157"), "{jobs:?}");
+    assert_eq!(tags_of(&app, &fans[0]).await, ["活动/大促"]);
+}
+
+#[tokio::test]
 async fn self_service_commands_list_and_delete_a_followers_tags() {
     let app = spawn_app().await;
     let fans = app.wechat.seed_followers(1);

@@ -173,6 +173,23 @@ impl Expr {
         paths
     }
 
+    /// Points every reference to the tag `from` at `to` (a tag was renamed); true when any did.
+    pub fn rename_tag(&mut self, from: &str, to: &TagPath) -> bool {
+        match self {
+            Self::Tag(path) if path.as_str() == from => {
+                *path = to.clone();
+                true
+            }
+            Self::Not(inner) => inner.rename_tag(from, to),
+            Self::And(lhs, rhs) | Self::Or(lhs, rhs) => {
+                // Both sides, not `||`: the second must be renamed even when the first was.
+                let left = lhs.rename_tag(from, to);
+                rhs.rename_tag(from, to) | left
+            }
+            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } => false,
+        }
+    }
+
     /// The windows the expression's event predicates use; see [`WindowSummary`].
     pub fn windows(&self) -> WindowSummary {
         let mut summary = WindowSummary::default();
@@ -389,6 +406,16 @@ pub(crate) mod tests {
 
     fn or(a: Expr, b: Expr) -> Expr {
         Expr::Or(Box::new(a), Box::new(b))
+    }
+
+    #[test]
+    fn renaming_a_tag_rewrites_every_reference_and_nothing_else() {
+        let mut e = parse(r#""兴趣/美妆" AND NOT ("兴趣/美妆" OR "兴趣/美妆2") AND orders(30d) >= 1"#).unwrap();
+        let to = TagPath::parse("兴趣/彩妆").unwrap();
+        assert!(e.rename_tag("兴趣/美妆", &to));
+        assert_eq!(e.to_string(), r#""兴趣/彩妆" AND NOT ("兴趣/彩妆" OR "兴趣/美妆2") AND orders(30d) >= 1"#);
+        assert!(!e.rename_tag("兴趣/美妆", &to), "nothing left to rename");
+        assert_eq!(parse(&e.to_string()), Ok(e));
     }
 
     #[test]

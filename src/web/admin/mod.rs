@@ -8,6 +8,7 @@
 
 mod auth;
 mod board;
+mod campaigns;
 mod charts;
 mod error;
 mod followers;
@@ -56,6 +57,7 @@ pub struct AdminState {
     pub simulator: SimulatorTarget,
     pub board: board::BoardCache,
     pub tag_members: board::TagMembersCache,
+    pub strategies: campaigns::StrategiesCache,
 }
 
 impl AdminState {
@@ -67,6 +69,7 @@ impl AdminState {
             simulator,
             board: board::BoardCache::default(),
             tag_members: board::TagMembersCache::default(),
+            strategies: campaigns::StrategiesCache::default(),
         })
     }
 }
@@ -125,6 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/tags", web::get().to(pages::list_tags))
             .route("/tags", web::post().to(pages::create_tag))
             .route("/tags/{id}/delete", web::post().to(pages::delete_tag))
+            .route("/tags/{id}/rename", web::post().to(pages::rename_tag))
             .route("/rules", web::get().to(pages::list_rules))
             .route("/rules", web::post().to(pages::create_rule))
             .route("/rules/{id}/delete", web::post().to(pages::delete_rule))
@@ -133,6 +137,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/segments", web::get().to(pages::show_segments))
             .route("/segments", web::post().to(pages::create_segment))
             .route("/segments/count", web::get().to(pages::count_segment))
+            .route("/campaigns", web::get().to(campaigns::list_campaigns))
+            .route("/campaigns", web::post().to(campaigns::create_campaign))
+            .route("/campaigns/new", web::get().to(campaigns::new_campaign))
+            .route("/campaigns/approvals", web::get().to(campaigns::list_approvals))
+            .route("/campaigns/{id}", web::get().to(campaigns::show_campaign))
+            .route("/campaigns/{id}/preview", web::post().to(campaigns::preview_campaign))
+            .route("/campaigns/{id}/approve", web::post().to(campaigns::approve_campaign))
+            .route("/campaigns/{id}/send", web::post().to(campaigns::send_campaign))
+            .route("/campaigns/{id}/cancel", web::post().to(campaigns::cancel_campaign))
             .route("/followers", web::get().to(followers::search_followers))
             .route("/followers/{openid}", web::get().to(followers::show_follower))
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))

@@ -117,6 +117,13 @@ pub struct TagView {
     pub health: Vec<&'static str>,
 }
 
+/// Two tags that may mean the same thing, and why the page thinks so.
+pub struct MergeSuggestion {
+    pub a: String,
+    pub b: String,
+    pub why: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/tags/index.html")]
 struct TagsPage {
@@ -125,6 +132,16 @@ struct TagsPage {
     total: usize,
     error: Option<String>,
     form: TagForm,
+    similar: Vec<MergeSuggestion>,
+    /// Members overlapping ≥ 90%: only when asked for (`?overlap=1`), since it is a pass over
+    /// every membership.
+    overlapping: Option<Vec<MergeSuggestion>>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TagsQuery {
+    #[serde(default)]
+    overlap: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,11 +219,44 @@ async fn tags_page(
     state: &AdminState,
     error: Option<String>,
     form: TagForm,
+    overlap: bool,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
     let tags = super::board::tags_with_members(&client, &state.tag_members).await?;
     let total = tags.len();
-    render(&TagsPage { layout: user.layout("tags"), rows: tag_tree(tags, clock.now()), total, error, form })
+    let paths: Vec<&str> = tags.iter().map(|t| t.path.as_str()).collect();
+    let similar = crate::domain::tag::similar_names(&paths)
+        .into_iter()
+        .map(|(a, b, why)| MergeSuggestion { a: paths[a].to_owned(), b: paths[b].to_owned(), why: why.to_owned() })
+        .collect();
+    let overlapping = if overlap {
+        let pairs = store::campaigns::list_overlapping_tags(&client, crate::campaigns::MERGE_OVERLAP).await?;
+        Some(
+            pairs
+                .into_iter()
+                .map(|(a, b, common, na, nb)| MergeSuggestion {
+                    why: format!(
+                        "共同成员 {common} 人，占较小标签（{} 人）的 {:.0}%",
+                        na.min(nb),
+                        common as f64 * 100.0 / na.min(nb).max(1) as f64
+                    ),
+                    a,
+                    b,
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    render(&TagsPage {
+        layout: user.layout("tags"),
+        rows: tag_tree(tags, clock.now()),
+        total,
+        error,
+        form,
+        similar,
+        overlapping,
+    })
 }
 
 pub async fn list_tags(
@@ -214,8 +264,9 @@ pub async fn list_tags(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
     state: web::Data<Arc<AdminState>>,
+    query: web::Query<TagsQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    tags_page(&user, &pool, &clock, &state, None, TagForm::default()).await
+    tags_page(&user, &pool, &clock, &state, None, TagForm::default(), query.overlap.is_some()).await
 }
 
 pub async fn create_tag(
@@ -229,14 +280,14 @@ pub async fn create_tag(
         Ok(path) => path,
         Err(error) => {
             let message = format!("标签路径无效：{}", tag_path_problem(form.path.trim(), &error));
-            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await);
+            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     };
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
             let message = format!("动态条件第 {} 列：{}", error.position, error.message);
-            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await);
+            return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     }
     let request = tagging::TagRequest {
@@ -260,9 +311,61 @@ pub async fn create_tag(
         }
         Err(error) => {
             let message = tagging_message(error)?;
-            refused(tags_page(&user, &pool, &clock, &state, Some(message), form).await)
+            refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await)
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    path: String,
+}
+
+/// Renames a tag; everything that names it follows (see [`tagging::rename_tag`]).
+pub async fn rename_tag(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    state: web::Data<Arc<AdminState>>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<RenameForm>,
+) -> Result<HttpResponse, AdminError> {
+    let raw = form.path.trim();
+    let path = match TagPath::parse(raw) {
+        Ok(path) => path,
+        Err(error) => {
+            user.flash(format!("未改名：{}", tag_path_problem(raw, &error)));
+            return Ok(see_other("/admin/tags"));
+        }
+    };
+    match tagging::rename_tag(&pool, *id, &path, &user.username).await {
+        Ok(renamed) if renamed.from == renamed.to => user.flash("名称没有变化。"),
+        Ok(renamed) => {
+            state.tag_members.forget();
+            let mut followed = Vec::new();
+            for (n, what) in [
+                (renamed.rules, "条规则"),
+                (renamed.quizzes, "个测验"),
+                (renamed.segments, "个人群"),
+                (renamed.dynamic_tags, "个动态标签"),
+                (renamed.campaigns, "个群发"),
+            ] {
+                if n > 0 {
+                    followed.push(format!("{n} {what}"));
+                }
+            }
+            let followed = if followed.is_empty() {
+                String::new()
+            } else {
+                format!("引用它的 {} 已同步更新。", followed.join("、"))
+            };
+            let wechat = if renamed.wechat { "微信上的标签稍后改名。" } else { "" };
+            user.flash(format!("已将「{}」改名为「{}」。{followed}{wechat}", renamed.from, renamed.to));
+        }
+        Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
+        Err(error) => user.flash(format!("未改名：{}", tagging_message(error)?)),
+    }
+    Ok(see_other("/admin/tags"))
 }
 
 #[derive(Deserialize)]

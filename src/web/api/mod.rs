@@ -122,6 +122,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tags/health", web::get().to(campaigns::tag_health))
             .route("/tags/{id}", web::get().to(tags::get_tag))
             .route("/tags/{id}", web::delete().to(tags::delete_tag))
+            .route("/tags/{id}", web::patch().to(tags::rename_tag))
             .route("/rules", web::post().to(rules::create_rule))
             .route("/rules", web::get().to(rules::list_rules))
             .route("/rules/{id}", web::delete().to(rules::delete_rule))

@@ -101,3 +101,27 @@ pub async fn delete_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i6
     tagging::delete_tag(&pool, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameTag {
+    path: String,
+}
+
+/// `PATCH /tags/{id} {path}` (extension): renames a tag. Rules, quizzes, segments, dynamic-tag
+/// conditions and campaign audiences that name it follow; WeChat's copy is renamed by a job.
+/// Answers the tag and what else changed (`renamed`).
+pub async fn rename_tag(
+    pool: web::Data<Pool>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RenameTag>,
+) -> Result<HttpResponse, ApiError> {
+    let path = TagPath::parse(&body.path).map_err(|e| ApiError::unprocessable("invalid_tag", e.to_string()))?;
+    let renamed = tagging::rename_tag(&pool, *id, &path, &caller.name).await?;
+    let client = pool.get().await?;
+    let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
+    let mut body = serde_json::to_value(TagView::from(tag)).map_err(|_| ApiError::internal())?;
+    body["renamed"] = serde_json::to_value(&renamed).map_err(|_| ApiError::internal())?;
+    Ok(HttpResponse::Ok().json(body))
+}

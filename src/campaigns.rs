@@ -8,10 +8,10 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
+use crate::audience::index::AudienceIndex;
 use crate::clock::Clock;
 use crate::config::AccountType;
 use crate::domain::campaign::{self, Audience, Message, SendDecision, Status, Variant};
-use crate::audience::index::AudienceIndex;
 use crate::domain::expr::{self, Expr};
 use crate::domain::tag::TagPath;
 use crate::inbox::{Handler, HandlerError, HandlerFuture};

@@ -71,7 +71,8 @@ impl Timeline {
         // Stable, and the tail is its own run: sorting it and merging keeps equal times in the
         // order they arrived.
         entries.sort_by_key(|e| e.at);
-        let (at, who, value) = (std::mem::take(&mut self.at), std::mem::take(&mut self.who), std::mem::take(&mut self.value));
+        let (at, who, value) =
+            (std::mem::take(&mut self.at), std::mem::take(&mut self.who), std::mem::take(&mut self.value));
         let total = at.len() + entries.len();
         self.at.reserve_exact(total);
         self.who.reserve_exact(total);

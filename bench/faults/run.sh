@@ -21,7 +21,8 @@
 #   FAULTS_PARTS="scenarios wrk"   which parts
 #   FAULTS_WRK_DURATION=60s FAULTS_WRK_CONNECTIONS=32 (per wrk process)
 #   TAGCAST_FAULTS_*               see tests/it/faults/harness.rs (Scale::from_env)
-#   BENCH_SKIP_BUILD=0             1: use what is already built in target/release
+#   FAULTS_PROFILE=release         `debug`: the dev build (no release build needed; slower server)
+#   BENCH_SKIP_BUILD=0             1: use what is already built
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,6 +30,8 @@ cd "$ROOT"
 PARTS=${FAULTS_PARTS:-scenarios wrk}
 DURATION=${FAULTS_WRK_DURATION:-60s}
 CONNS=${FAULTS_WRK_CONNECTIONS:-32}
+PROFILE=${FAULTS_PROFILE:-release}
+if [[ $PROFILE == release ]]; then CARGO_PROFILE=--release; else CARGO_PROFILE=; fi
 
 TOKEN=benchtoken
 APPID=wxbench000000001
@@ -53,20 +56,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-  cargo build --release --bins
-  [[ $PARTS == *scenarios* ]] && cargo test --release --test it --no-run
+  cargo build $CARGO_PROFILE --bins
+  if [[ $PARTS == *scenarios* ]]; then cargo test $CARGO_PROFILE --test it --no-run; fi
 fi
 
 if [[ $PARTS == *scenarios* ]]; then
   echo "== scenarios (long) =="
-  TAGCAST_FAULTS_SCALE=long cargo test --release --test it faults:: -- --nocapture --test-threads=1 \
+  TAGCAST_FAULTS_SCALE=long cargo test $CARGO_PROFILE --test it faults:: -- --nocapture --test-threads=1 \
     2>&1 | tee "$WORK/scenarios.log" | grep -E '^(FAULTS|test |test result)' || true
   grep -q 'test result: ok' "$WORK/scenarios.log" || { echo "a scenario failed:"; tail -40 "$WORK/scenarios.log"; exit 1; }
 fi
 
 [[ $PARTS == *wrk* ]] || exit 0
 echo "== wrk: $DURATION of mixed pushes against two instances =="
-BIN=target/release/tagcast
+BIN=target/$PROFILE/tagcast
 $PG -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 PLAYBOOK=$WORK/faults.toml
 cp playbooks/skin-quiz.toml "$PLAYBOOK"
@@ -88,7 +91,7 @@ serve() { # name port
 serve tagcast-a $PORT_A
 serve tagcast-b $PORT_B
 env -i PATH="$PATH" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" WECHAT_APPID=$APPID \
-  WECHAT_APPSECRET=$SECRET WECHAT_TOKEN=$TOKEN WECHAT_API_BASE=http://127.0.0.1:$PORT_MOCK $BIN sync 2>/dev/null
+  WECHAT_APPSECRET=$SECRET WECHAT_TOKEN=$TOKEN WECHAT_API_BASE=http://127.0.0.1:$PORT_MOCK RUST_LOG=warn $BIN sync 2>/dev/null
 $PG -d $DB -c "SELECT openid FROM followers ORDER BY openid" >"$WORK/openids"
 echo "$(wc -l <"$WORK/openids") followers imported"
 
@@ -112,6 +115,13 @@ $PG -d $DB -c "SELECT dedupe_key FROM events" >"$WORK/events"
 $PG -d $DB -c "SELECT t.wechat_tag_id || ' ' || ft.openid FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
                WHERE t.mirrored" >"$WORK/tagged"
 curl -fs "http://127.0.0.1:$PORT_MOCK/mock/calls" >"$WORK/calls.json"
+# What each kind of row costs on disk (table, TOAST and indexes), for docs/deploy.md's sizing.
+$PG -d $DB -c "VACUUM ANALYZE"
+for t in events followers follower_tags; do
+  $PG -d $DB -c "SELECT '$t: ' || count(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('$t')) || ', '
+                 || (pg_total_relation_size('$t') / greatest(count(*), 1)) || ' bytes a row' FROM $t"
+done
+echo "database: $($PG -d $DB -c "SELECT pg_size_pretty(pg_database_size('$DB'))"); pg_dump -Fc: $(pg_dump -h 127.0.0.1 -U postgres -Fc $DB | wc -c) bytes"
 python3 - "$WORK" "$CONNS" <<'EOF'
 import collections, json, re, sys
 work, conns = sys.argv[1], int(sys.argv[2])

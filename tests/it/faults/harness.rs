@@ -134,6 +134,24 @@ impl Server {
         }
     }
 
+    /// SIGTERM, as systemd or Kubernetes stop a process; the exit status and how long it took.
+    pub async fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+        assert!(sent.success());
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("{} did not stop within 60 s of SIGTERM; log: {}", self.name, tail(&self.log));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
@@ -152,7 +170,7 @@ impl Server {
                     return;
                 }
             }
-            assert!(started.elapsed() < within, "{} not ready in {within:?}; log: {}", self.name, tail(&self.log));
+            assert!(started.elapsed() < within, "{} not ready in {within:?}; log {}: {}", self.name, self.log.display(), tail(&self.log));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -420,6 +438,16 @@ impl Cluster {
             .expect("pg_stat_activity");
         let name: String = rows.first()?.get(0);
         self.servers.iter().position(|s| s.name == name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The processes first, then their logs, which a failed test keeps for whoever looks.
+        self.servers.clear();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -100,6 +100,40 @@ async fn killing_an_instance_every_few_seconds_loses_no_push_and_no_tag_change()
     assert!(delivery.repeated <= kills * 8 * 50, "{delivery:?}");
 }
 
+/// Point 1 of issue 8: a stopped instance (SIGTERM) stops accepting, answers what it took, hands
+/// its work back and exits cleanly; the balancer's retries carry its share to the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_instance_answers_what_it_took_and_exits_cleanly_while_the_other_carries_on() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let scale = Scale::from_env();
+    let db = TestDb::create().await;
+    let mut cluster = Cluster::start(&db.url(), 2, &[]).await;
+    let followers = seeded(&cluster, 200_000).await;
+
+    let load = Load::new(cluster.urls(), followers);
+    let started = Instant::now();
+    let running = {
+        let load = load.clone();
+        let (concurrency, duration) = (scale.concurrency, scale.load);
+        tokio::spawn(async move { load.run(concurrency, duration).await })
+    };
+    tokio::time::sleep(scale.load / 3).await;
+    let (status, took) = cluster.servers[0].terminate().await;
+    running.await.expect("load");
+    let stats = load.into_stats();
+    println!("FAULTS sigterm: stopped in {took:?} with {status}; {}", stats.summary(started.elapsed()));
+
+    assert!(status.success(), "a clean exit, not {status}");
+    assert!(took < Duration::from_secs(15), "stopping took {took:?}");
+    assert_eq!(stats.given_up, 0);
+    assert_eq!(stats.acked(), stats.sent.len());
+    let stored = check_stored(&cluster.db().await, &stats).await;
+    assert_eq!(stored, stats.sent.len());
+    cluster.wait_outbox_drained(Duration::from_secs(30)).await;
+    let delivery = cluster.tag_delivery().await;
+    assert_eq!((delivery.missing, delivery.repeated, delivery.unexpected), (0, 0, 0), "{delivery:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarting_mid_load_gets_fast_503s_and_keeps_every_acknowledged_push() {
     let _serial = ONE_AT_A_TIME.lock().await;

@@ -170,7 +170,13 @@ impl Server {
                     return;
                 }
             }
-            assert!(started.elapsed() < within, "{} not ready in {within:?}; log {}: {}", self.name, self.log.display(), tail(&self.log));
+            assert!(
+                started.elapsed() < within,
+                "{} not ready in {within:?}; log {}: {}",
+                self.name,
+                self.log.display(),
+                tail(&self.log)
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

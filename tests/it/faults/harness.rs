@@ -472,16 +472,27 @@ pub struct PrivatePostgres {
     pub port: u16,
     data: PathBuf,
     as_postgres: bool,
+    bin: PathBuf,
 }
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The newest Debian-installed PostgreSQL's binaries (`/usr/lib/postgresql/<major>/bin`).
+fn pg_bin() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .max_by_key(|(major, _)| *major)
+        .map(|(_, bin)| bin)
+}
 
 impl PrivatePostgres {
-    /// `None` when this machine has no PostgreSQL 15 binaries to make a cluster with.
+    /// `None` when this machine has no PostgreSQL binaries to make a cluster with.
     pub fn init() -> Option<Self> {
-        if !Path::new(PG_BIN).join("initdb").exists() {
-            return None;
-        }
+        let bin = pg_bin()?;
         let dir = scratch_dir("pg");
         // initdb refuses to run as root: then the cluster belongs to the `postgres` user.
         let as_postgres = running_as_root();
@@ -490,7 +501,7 @@ impl PrivatePostgres {
             assert!(status.success());
         }
         let data = dir.join("data");
-        let pg = Self { port: free_port(), data, as_postgres };
+        let pg = Self { port: free_port(), data, as_postgres, bin };
         let status = pg
             .command("initdb")
             .args(["-U", "postgres", "--auth=trust", "--no-sync", "-D"])
@@ -504,7 +515,7 @@ impl PrivatePostgres {
     }
 
     fn command(&self, tool: &str) -> Command {
-        let path = Path::new(PG_BIN).join(tool);
+        let path = self.bin.join(tool);
         if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);

@@ -138,7 +138,7 @@ async fn a_terminated_instance_answers_what_it_took_and_exits_cleanly_while_the_
 async fn postgres_restarting_mid_load_gets_fast_503s_and_keeps_every_acknowledged_push() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let Some(pg) = PrivatePostgres::init() else {
-        println!("skipped: no /usr/lib/postgresql/15/bin/initdb to make a private cluster with");
+        println!("skipped: no /usr/lib/postgresql/<major>/bin/initdb to make a private cluster with");
         return;
     };
     let scale = Scale::from_env();

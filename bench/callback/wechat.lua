@@ -76,6 +76,8 @@ local function sign(parts)
   table.sort(parts)
   return sha1(table.concat(parts))
 end
+-- For scripts that load this one (bench/faults/mixed.lua).
+tagcast_sign = sign
 
 -- Self-test, run whenever the script loads: FIPS vectors, every padding boundary (lengths from
 -- Python's hashlib), and the WeChat docs' signature example (wechat-api.md §1).

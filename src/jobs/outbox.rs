@@ -14,7 +14,8 @@ use crate::wechat::api::{ErrCode, MAX_OPENIDS_PER_BATCH, WeChatError};
 
 /// Changes claimed per round.
 const CLAIM_LIMIT: i64 = 2_000;
-/// A worker that dies keeps its claim this long; then another takes the rows over.
+/// A claim whose session is still open lapses after this long. A worker that dies loses its
+/// claim sooner: with its session (see `store::outbox`).
 const LEASE: Duration = Duration::from_secs(60);
 /// Batch calls in flight at once (the client's per-API pace still applies).
 const CONCURRENT_CALLS: usize = 8;
@@ -25,9 +26,9 @@ const CONCURRENT_CALLS: usize = 8;
 /// The database failed; WeChat's failures are recorded on the rows.
 #[tracing::instrument(skip_all)]
 pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
-    let client = ctx.pool.get().await?;
-    let items = store::outbox::claim_due(&client, CLAIM_LIMIT, LEASE).await?;
-    drop(client);
+    // Held, idle, until the round is recorded: the claim lives as long as this session does.
+    let claim_session = ctx.pool.get().await?;
+    let items = store::outbox::claim_due(&claim_session, CLAIM_LIMIT, LEASE).await?;
     if items.is_empty() {
         return Ok(Outcome::Idle);
     }
@@ -50,6 +51,7 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         .buffer_unordered(CONCURRENT_CALLS)
         .collect()
         .await;
+    drop(claim_session);
     results.into_iter().collect::<Result<(), _>>()?;
     Ok(Outcome::Ran)
 }

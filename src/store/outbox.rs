@@ -2,6 +2,11 @@
 //! last word. Workers claim rows with a lease (`FOR UPDATE SKIP LOCKED`, then commit at once, so
 //! the callback never waits on a worker's WeChat call), send them, and delete a row only if it
 //! did not change meanwhile; a changed row is released and sent again with its new word.
+//!
+//! A claim names the session that took it (`claimed_by`, its backend pid). The claimer keeps that
+//! session open until the round is recorded, so when its process dies the session ends with it
+//! and the claim lapses at once; the lease only bounds claims whose session lives on (behind a
+//! transaction pooler, say).
 
 use std::time::Duration;
 
@@ -23,17 +28,20 @@ pub struct OutboxItem {
 const CLAIM: &str = "
     WITH due AS (
         SELECT openid, tag_id FROM tag_outbox
-        WHERE state = 'pending' AND run_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+        WHERE state = 'pending' AND run_at <= now()
+          AND (claimed_until IS NULL OR claimed_until < now()
+               OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))
         ORDER BY run_at, seq
         LIMIT $1
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE tag_outbox o SET claimed_until = now() + make_interval(secs => $2)
+    UPDATE tag_outbox o SET claimed_until = now() + make_interval(secs => $2), claimed_by = pg_backend_pid()
     FROM due, tags t
     WHERE o.openid = due.openid AND o.tag_id = due.tag_id AND t.id = o.tag_id
     RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id";
 
-/// Claims up to `limit` due changes for `lease`.
+/// Claims up to `limit` due changes for `lease`, or until `client`'s session ends: keep it open
+/// until the claimed rows are completed or failed.
 pub async fn claim_due(
     client: &impl GenericClient,
     limit: i64,
@@ -68,7 +76,7 @@ const COMPLETE: &str = "
     WHERE o.openid = c.openid AND o.tag_id = c.tag_id AND o.seq = c.seq";
 
 const RELEASE: &str = "
-    UPDATE tag_outbox o SET claimed_until = NULL
+    UPDATE tag_outbox o SET claimed_until = NULL, claimed_by = NULL
     FROM unnest($1::text[], $2::bigint[]) AS c(openid, tag_id)
     WHERE o.openid = c.openid AND o.tag_id = c.tag_id";
 
@@ -106,7 +114,7 @@ pub async fn complete(
 
 const FAIL: &str = "
     UPDATE tag_outbox o SET
-        attempts = o.attempts + 1, last_error = $4, claimed_until = NULL,
+        attempts = o.attempts + 1, last_error = $4, claimed_until = NULL, claimed_by = NULL,
         run_at = coalesce($5, o.run_at),
         state = CASE WHEN $5::timestamptz IS NULL THEN 'dead' ELSE 'pending' END
     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(openid, tag_id, seq)

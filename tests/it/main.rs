@@ -7,6 +7,7 @@ mod admins;
 mod audience;
 mod callback;
 mod campaigns;
+mod faults;
 mod mock;
 mod playbook;
 mod startup;

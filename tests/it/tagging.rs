@@ -441,6 +441,43 @@ async fn pending_changes_survive_a_killed_server_and_reach_wechat_exactly_once()
     other.kill().await;
 }
 
+/// A worker killed mid-round must not sit on its claimed changes for the whole lease (a minute):
+/// its session ended with it, and the next round takes the changes over.
+#[tokio::test]
+async fn changes_claimed_by_a_worker_whose_session_died_are_sent_at_once_and_once() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(5);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    for fan in &fans {
+        assert_eq!(app.push(&event(fan, "CLICK", Some("A"), now())).await.status(), 200);
+    }
+    let settings = &app.settings;
+    let pool = tagcast::store::connect_pool(&settings.database_url, 1).await.expect("pool");
+    let session = pool.get().await.expect("session");
+    let claimed =
+        tagcast::store::outbox::claim_due(&session, 100, std::time::Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(claimed.len(), 5);
+
+    // While the claimer's session lives, its claim holds.
+    app.run_pending_jobs().await;
+    assert!(batch_calls(&app, "/cgi-bin/tags/members/batchtagging").is_empty());
+
+    // The claimer dies (its connection goes with its process).
+    drop(deadpool_postgres::Object::take(session));
+    let started = std::time::Instant::now();
+    while app.count("SELECT count(*) FROM tag_outbox").await > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the dead worker's claim still holds");
+        app.run_pending_jobs().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent: Vec<String> = batch_calls(&app, "/cgi-bin/tags/members/batchtagging")
+        .iter()
+        .flat_map(|c| c["openid_list"].as_array().cloned().unwrap_or_default())
+        .map(|o| o.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 5, "each change sent once: {sent:?}");
+}
+
 #[tokio::test]
 async fn the_reconciler_repairs_drift_between_tagcast_and_wechat() {
     let app = spawn_app().await;

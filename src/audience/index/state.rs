@@ -37,6 +37,12 @@ struct Timeline {
     value: Vec<i64>,
     weighted: bool,
     unsorted: Vec<Entry>,
+    /// Weighted timelines only (orders: the longest, and `orders(all)` / `spent(all)` the
+    /// costliest terms to scan): each follower's count and sum over every entry, kept as entries
+    /// arrive, so a window of `all` is one pass in follower order instead of a scan of millions
+    /// of entries with a random write each.
+    all_counts: Vec<i64>,
+    all_sums: Vec<i64>,
 }
 
 impl Timeline {
@@ -45,6 +51,15 @@ impl Timeline {
     }
 
     fn push(&mut self, entry: Entry) {
+        if self.weighted {
+            let who = entry.who as usize;
+            if self.all_counts.len() <= who {
+                self.all_counts.resize(who + 1, 0);
+                self.all_sums.resize(who + 1, 0);
+            }
+            self.all_counts[who] += 1;
+            self.all_sums[who] = self.all_sums[who].saturating_add(entry.value);
+        }
         if self.unsorted.is_empty() && self.at.last().is_none_or(|&last| last <= entry.at) {
             self.push_sorted(entry);
             return;
@@ -102,6 +117,10 @@ impl Timeline {
     }
 
     fn forget(&mut self, who: u32) {
+        if let Some(count) = self.all_counts.get_mut(who as usize) {
+            *count = 0;
+            self.all_sums[who as usize] = 0;
+        }
         self.unsorted.retain(|e| e.who != who);
         let mut kept = 0;
         for i in 0..self.at.len() {
@@ -322,6 +341,21 @@ impl State {
         totals: &mut [i64],
     ) -> RoaringBitmap {
         let cutoff = window.cutoff(now);
+        let rhs_wide = i128::from(rhs);
+        let zero_holds = op.holds(0, rhs_wide);
+        if cutoff.is_none() && timeline.weighted {
+            let totals = match measure {
+                Measure::Count => &timeline.all_counts,
+                Measure::Sum => &timeline.all_sums,
+            };
+            let mut differing = RoaringBitmap::new();
+            for (n, &total) in totals.iter().enumerate() {
+                if total != 0 && op.holds(i128::from(total), rhs_wide) != zero_holds {
+                    differing.push(n as u32);
+                }
+            }
+            return if zero_holds { &self.subscribed - differing } else { differing & &self.subscribed };
+        }
         let start = timeline.start(cutoff);
         let who = &timeline.who[start..];
         match measure {
@@ -343,9 +377,7 @@ impl State {
             };
             totals[entry.who as usize] = totals[entry.who as usize].saturating_add(add);
         }
-        let rhs = i128::from(rhs);
-        let zero_holds = op.holds(0, rhs);
-        let differs = |total: i64| total != 0 && op.holds(i128::from(total), rhs) != zero_holds;
+        let differs = |total: i64| total != 0 && op.holds(i128::from(total), rhs_wide) != zero_holds;
         let touched = who.len() + timeline.unsorted.len();
         let differing = if touched < self.openids.len() / 16 {
             // Few entries: visit only the followers they name (inserting out of order is cheap
@@ -446,6 +478,11 @@ mod tests {
         state.apply_follower(&follower("a", None, &[]));
         state.apply_follower(&follower("a", Some(true), &[]));
         assert_eq!(count(&state, r#"clicked("SKIN", all) >= 1"#), 1, "only d's click is left");
+        assert_eq!(count(&state, "orders(all) = 2"), 1);
+        state.apply_follower(&follower("b", None, &[]));
+        state.apply_follower(&follower("b", Some(true), &[]));
+        assert_eq!(count(&state, "orders(all) >= 1"), 0, "b's orders went with the erasure");
+        assert_eq!(count(&state, "spent(all) = 0"), 3);
     }
 
     #[test]

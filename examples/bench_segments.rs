@@ -11,11 +11,9 @@
 //! and prints this process's peak memory. Not a test: it only measures. Defaults are the issue's
 //! scale (1M followers, 50 tags, 5M events); shrink with BENCH_FOLLOWERS/BENCH_EVENTS.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
@@ -24,37 +22,12 @@ use tagcast::domain::expr::{CmpOp, Expr, Window};
 use tagcast::domain::order::Order;
 use tagcast::domain::tag::TagPath;
 
+mod common;
+
+use common::{copy_in, env_or, peak_rss_kib, percentile, ts};
+
 const DAY: i64 = 86_400;
 const KEYS: [&str; 10] = ["SKIN_TEST", "NEW", "SALE", "CART", "MOM_BABY", "VIP_DAY", "COUPON", "LIVE", "FAQ", "SHOP"];
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Streams `rows` (already COPY text lines) into `COPY <target> FROM STDIN` in ~1 MiB chunks.
-async fn copy_in(
-    client: &tokio_postgres::Client,
-    target: &str,
-    rows: impl Iterator<Item = String>,
-) -> Result<u64, tokio_postgres::Error> {
-    let sink = client.copy_in(&format!("COPY {target} FROM STDIN")).await?;
-    futures_util::pin_mut!(sink);
-    let mut chunk = String::with_capacity(1 << 20);
-    for row in rows {
-        chunk.push_str(&row);
-        if chunk.len() >= 1 << 20 {
-            sink.send(VecDeque::from(std::mem::take(&mut chunk).into_bytes())).await?;
-        }
-    }
-    if !chunk.is_empty() {
-        sink.send(VecDeque::from(chunk.into_bytes())).await?;
-    }
-    sink.finish().await
-}
-
-fn ts(unix: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp(unix, 0).expect("in range").to_rfc3339()
-}
 
 fn openid(n: usize) -> String {
     format!("o_bench_{n:08}")
@@ -62,14 +35,6 @@ fn openid(n: usize) -> String {
 
 fn tag_path(i: usize) -> String {
     format!("压测/标签{i:02}")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -126,12 +91,6 @@ fn random_expr(rng: &mut StdRng, terms: usize, tags: usize) -> Expr {
         parts.insert(i, joined);
     }
     parts.pop().expect("one left")
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[tokio::main]

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark of the admin pages at a million followers: the release `tagcast serve` over the
+# audience benchmark's database (1M followers, 50 tags, 5M clicks and orders; made by
+# bench/segments/run.sh with BENCH_REUSE=1, which keeps it), signed in as an admin with curl,
+# each page fetched BENCH_ROUNDS times on loopback. Reported per page: the first fetch (cold
+# caches) and p50/p99/max of the rest, in ms. Issue 7's budget: 50 ms of server time a page.
+# Results: BENCHMARKS.md. Not a test: nothing here fails on a slow number.
+#
+#   BENCH_REUSE=1 bash bench/segments/run.sh   # once, to make the database
+#   bash bench/pages/run.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROUNDS=${BENCH_ROUNDS:-50}
+DB=${BENCH_DB:-tagcast_bench_segments}
+ADDR=127.0.0.1:18090
+BASE="http://$ADDR"
+PG="psql -h 127.0.0.1 -U postgres -X -q -At -d $DB"
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then cargo build --release --bin tagcast; fi
+followers=$($PG -c "SELECT count(*) FROM followers") || { echo "no database $DB: run BENCH_REUSE=1 bash bench/segments/run.sh first" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The bench database has no admin yet, and no WeChat: the API base points at a closed port, so
+# nothing reaches out; the web role runs no workers.
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB TAGCAST_BIND=$ADDR TAGCAST_ROLE=web \
+  WECHAT_APPID=wxbench000000001 WECHAT_APPSECRET=benchsecret WECHAT_TOKEN=benchtoken \
+  WECHAT_API_BASE=http://127.0.0.1:9 TAGCAST_API_TOKEN=bench-api-token-0123456789 \
+  TAGCAST_ADMIN_PASSWORD=bench-admin-pw RUST_LOG=warn \
+  ./target/release/tagcast serve >"$work/serve.log" 2>&1 &
+for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+
+jar="$work/cookies"
+csrf=$(curl -fs -c "$jar" -b "$jar" "$BASE/admin/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+curl -fs -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$csrf" --data-urlencode username=admin \
+  --data-urlencode password=bench-admin-pw "$BASE/admin/login"
+
+openid=$($PG -c "SELECT openid FROM followers ORDER BY openid OFFSET 500000 LIMIT 1")
+segment_expr=$(printf '%s' '"压测/标签00" AND NOT "压测/标签03" AND orders(30d) >= 1' | jq -sRr @uri)
+pages=(
+  "看板|/admin"
+  "标签|/admin/tags"
+  "规则|/admin/rules"
+  "测验|/admin/quizzes"
+  "人群|/admin/segments"
+  "人群+表达式|/admin/segments?expr=$segment_expr"
+  "人群计数|/admin/segments/count?expr=$segment_expr"
+  "粉丝搜索|/admin/followers?q=o_bench_0050"
+  "粉丝详情|/admin/followers/$openid"
+  "审计|/admin/audit"
+  "群发|/admin/campaigns"
+)
+echo "| page | path | status | first (ms) | p50 (ms) | p99 (ms) | max (ms) |"
+echo "|---|---|---|---|---|---|---|"
+for entry in "${pages[@]}"; do
+  name=${entry%%|*}
+  path=${entry#*|}
+  samples="$work/samples"
+  : >"$samples"
+  status=""
+  for i in $(seq 0 "$ROUNDS"); do
+    out=$(curl -s -o /dev/null -b "$jar" -w '%{http_code} %{time_total}' "$BASE$path")
+    status=${out%% *}
+    echo "${out#* }" >>"$samples"
+  done
+  first=$(head -1 "$samples")
+  tail -n +2 "$samples" | sort -g >"$samples.sorted"
+  n=$(wc -l <"$samples.sorted")
+  pick() { sed -n "$(awk -v n="$n" -v p="$1" 'BEGIN { i = int(n * p + 0.999); if (i < 1) i = 1; print i }')p" "$samples.sorted"; }
+  printf '| %s | `%s` | %s | %.1f | %.1f | %.1f | %.1f |\n' "$name" "${path:0:40}" "$status" \
+    "$(echo "$first * 1000" | bc -l)" "$(echo "$(pick 0.5) * 1000" | bc -l)" \
+    "$(echo "$(pick 0.99) * 1000" | bc -l)" "$(echo "$(pick 1.0) * 1000" | bc -l)"
+done
+echo
+echo "followers in the database: $followers; rounds per page: $ROUNDS (after one cold fetch)"

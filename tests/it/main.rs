@@ -8,6 +8,7 @@ mod audience;
 mod callback;
 mod campaigns;
 mod mock;
+mod ops;
 mod playbook;
 mod startup;
 mod support;

@@ -168,7 +168,7 @@ fn scrape_registry(pools: &[(&'static str, deadpool_postgres::Status)], queues: 
     let available = Family::<PoolLabel, Gauge>::default();
     let waiting = Family::<PoolLabel, Gauge>::default();
     for (pool, status) in pools {
-        let label = PoolLabel { pool: *pool };
+        let label = PoolLabel { pool };
         max_size.get_or_create(&label).set(gauge(status.max_size));
         size.get_or_create(&label).set(gauge(status.size));
         available.get_or_create(&label).set(gauge(status.available));

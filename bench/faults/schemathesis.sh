@@ -91,7 +91,7 @@ ARGS=(
     --no-color
 )
 [ -n "${SCHEMATHESIS_SEED:-}" ] && ARGS+=(--seed "$SCHEMATHESIS_SEED")
-[ -n "${SCHEMATHESIS_REPORT_DIR:-}" ] && ARGS+=(--report junit,ndjson --report-dir "$SCHEMATHESIS_REPORT_DIR")
+[ -n "${SCHEMATHESIS_REPORT_DIR:-}" ] && ARGS+=(--report junit,ndjson --report-dir "$(realpath -m "$SCHEMATHESIS_REPORT_DIR")")
 
 status=0
 # From the work directory, so schemathesis's cache (.schemathesis/) goes with it.

@@ -182,7 +182,7 @@ async fn store_push(
     };
     // WeChat sends the plain signature in every mode; safe mode adds msg_signature over the ciphertext.
     if !safe_mode || query.signature.is_some() {
-        state.check_signature(&query)?;
+        state.check_signature(query)?;
     }
     let body = payload.to_bytes_limited(MAX_BODY_BYTES).await.map_err(|_| CallbackError::TooLarge)?;
     let body = body.map_err(CallbackError::Body)?;

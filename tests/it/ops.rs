@@ -165,3 +165,22 @@ async fn values_postgres_cannot_store_are_refused_as_bad_input_not_as_an_outage(
     let (status, body) = app.api_post("/rules", json!({"on": "keyword", "key": "k\u{0}", "reply": "hi"})).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_known_api_path_asked_with_another_method_answers_405_naming_the_allowed_ones() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .put(format!("{}/api/v1/tags", app.address))
+        .bearer_auth(crate::support::app::API_TOKEN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST, GET");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    // Unknown paths stay 404, and the calls themselves still work.
+    assert_eq!(app.api_get("/nowhere").await.0, 404);
+    assert_eq!(app.api_get("/tags").await.0, 200);
+}

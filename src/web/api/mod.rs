@@ -170,8 +170,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path)
         .app_data(query)
         .route("/openapi.json", web::get().to(openapi::serve));
+    // One resource per path, in the table's order, so a known path asked with another method
+    // answers 405 with `Allow` rather than falling through to "no such API call".
+    let mut paths: Vec<(&'static str, Vec<ApiRoute>)> = Vec::new();
     for call in routes() {
-        scope = scope.route(call.path, call.route);
+        match paths.iter_mut().find(|(path, _)| *path == call.path) {
+            Some((_, calls)) => calls.push(call),
+            None => paths.push((call.path, vec![call])),
+        }
+    }
+    for (path, calls) in paths {
+        let allow = calls.iter().map(|c| c.method.as_str()).collect::<Vec<_>>().join(", ");
+        let mut resource = web::resource(path);
+        for call in calls {
+            resource = resource.route(call.route);
+        }
+        scope = scope.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("this call takes {allow}"),
+                ));
+                if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+                }
+                response
+            }
+        })));
     }
     cfg.service(scope.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))

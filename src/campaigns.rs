@@ -295,7 +295,7 @@ fn beijing_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// What a send request did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SendAccepted {
     pub id: i64,
     pub status: &'static str,
@@ -840,7 +840,7 @@ pub async fn stats(
 }
 
 /// One strategy's results over the account's history (SEED.md §3's table).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct StrategyStats {
     pub strategy: &'static str,
     pub campaigns: i64,
@@ -888,7 +888,7 @@ pub async fn strategies(
 }
 
 /// What the admin page shows about tag health (SEED.md §5).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TagHealth {
     /// Tags whose campaigns of the last 30 days reached followers who clicked less than 5%.
     pub low_click_tags: Vec<serde_json::Value>,

@@ -111,6 +111,8 @@ pub struct Settings {
     pub wechat: WeChatSettings,
     pub admin_password: Option<SecretString>,
     pub api_token: Option<SecretString>,
+    /// `TAGCAST_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
+    pub metrics_token: Option<SecretString>,
     /// `TAGCAST_SESSION_KEY`: signs and encrypts admin session cookies. Unset: a random key per
     /// start, so sessions end at a restart and are not shared between instances.
     pub session_key: Option<SecretString>,
@@ -233,6 +235,12 @@ impl Settings {
                 return Err(ConfigError::new("TAGCAST_API_TOKEN", "must be at least 16 characters"));
             }
         }
+        let metrics_token = get("TAGCAST_METRICS_TOKEN").map(SecretString::from);
+        if let Some(t) = &metrics_token {
+            if t.expose_secret().len() < 16 {
+                return Err(ConfigError::new("TAGCAST_METRICS_TOKEN", "must be at least 16 characters"));
+            }
+        }
         let session_key = get("TAGCAST_SESSION_KEY").map(SecretString::from);
         if let Some(k) = &session_key {
             if k.expose_secret().len() < 32 {
@@ -292,6 +300,7 @@ impl Settings {
             },
             admin_password,
             api_token,
+            metrics_token,
             session_key,
             playbook,
             monthly_tag_cap,
@@ -364,6 +373,7 @@ mod tests {
             (&[("TAGCAST_ROLE", "everything")], "TAGCAST_ROLE"),
             (&[("TAGCAST_HTTP_WORKERS", "0")], "TAGCAST_HTTP_WORKERS"),
             (&[("TAGCAST_QUIZ_EXPIRY_MINS", "0")], "TAGCAST_QUIZ_EXPIRY_MINS"),
+            (&[("TAGCAST_METRICS_TOKEN", "short")], "TAGCAST_METRICS_TOKEN"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);

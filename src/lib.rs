@@ -23,6 +23,7 @@ pub mod domain;
 pub mod engine;
 pub mod inbox;
 pub mod jobs;
+pub mod metrics;
 pub mod mock_wechat;
 pub mod playbook;
 pub mod startup;

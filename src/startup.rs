@@ -15,12 +15,14 @@ use crate::demo::{self, Demo};
 use crate::engine::TaggingEngine;
 use crate::inbox::{Dispatcher, Inbox};
 use crate::jobs::{self, JobCtx};
+use crate::metrics::Metrics;
 use crate::playbook::{self, PlaybookError};
 use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
 use crate::web::admin::{AdminState, SimulatorTarget};
 use crate::web::api::ApiAuth;
 use crate::web::callback::CallbackState;
+use crate::web::metrics::MetricsAuth;
 use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
 use tokio_util::sync::CancellationToken;
@@ -32,11 +34,21 @@ const POOL_SIZE: usize = 12;
 /// The WeChat API client for the configured account, its token shared through PostgreSQL.
 /// `None` in demo mode, where no account is configured.
 pub fn api_client(settings: &Settings, pool: &deadpool_postgres::Pool) -> Option<ApiClient> {
+    counted_api_client(settings, pool, crate::wechat::api::ApiMetrics::default())
+}
+
+/// [`api_client`] counting its calls in `metrics`.
+fn counted_api_client(
+    settings: &Settings,
+    pool: &deadpool_postgres::Pool,
+    metrics: crate::wechat::api::ApiMetrics,
+) -> Option<ApiClient> {
     let appid = settings.wechat.appid.as_ref()?;
     let secret = settings.wechat.app_secret.clone()?;
     let mut config = ApiConfig::new(settings.wechat.api_base.clone(), appid.clone(), secret);
     config.rate_limits = settings.wechat.rate_limits.clone();
     config.retry = settings.wechat.retry.clone();
+    config.metrics = metrics;
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
 
@@ -104,6 +116,8 @@ impl Application {
     pub async fn build_with(mut settings: Settings, dispatcher: Dispatcher) -> Result<Self, StartupError> {
         store::prepare_database(&settings.database_url).await?;
         let pool = store::connect_pool(&settings.database_url, POOL_SIZE).await?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.watch_pool("shared", pool.clone());
         // Before serving, so the first push already meets the playbook's rules.
         if settings.is_demo() {
             playbook::apply_at_start(&pool, playbook::SAMPLE_FILE, playbook::SAMPLE)
@@ -140,7 +154,7 @@ impl Application {
         } else {
             None
         };
-        let api = api_client(&settings, &pool);
+        let api = counted_api_client(&settings, &pool, metrics.wechat.clone());
         let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
         let campaign_settings = crate::campaigns::CampaignSettings {
             account_type: settings.wechat.account_type,
@@ -189,6 +203,8 @@ impl Application {
         let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
         let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());
+        let metrics_auth = web::Data::new(MetricsAuth(settings.metrics_token.clone()));
+        let metrics_data = web::Data::new(Arc::clone(&metrics));
         let campaign_web =
             web::Data::new(crate::web::api::CampaignContext { settings: campaign_settings, api: api.clone() });
         let server = HttpServer::new(move || {
@@ -196,11 +212,13 @@ impl Application {
             // never changes threads between arriving, being committed and being answered.
             let inbox_pool = store::build_pool(&database_url, crate::inbox::WRITERS)
                 .expect("the URL was checked when the shared pool connected");
+            metrics.watch_pool("inbox", inbox_pool.clone());
             let callback = web::Data::new(CallbackState {
                 token: token.clone(),
                 crypt: crypt.clone(),
                 replay_window,
                 inbox: Inbox::start(inbox_pool, dispatcher.clone()),
+                metrics: Arc::clone(&metrics),
             });
             App::new()
                 .wrap(TracingLogger::default())
@@ -211,6 +229,8 @@ impl Application {
                 .app_data(audience_index.clone())
                 .app_data(campaign_web.clone())
                 .app_data(admin.clone())
+                .app_data(metrics_auth.clone())
+                .app_data(metrics_data.clone())
                 .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
         })
         .workers(settings.http_workers)

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What an admin user may do. The JSON API's bearer token acts as user `api` with [`AdminRole::Admin`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminRole {
     /// Everything, including managing admin users.

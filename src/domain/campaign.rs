@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who a campaign goes to (CONTRACT.md §4). Everyone must be asked for by name (`{"all": true}`),
 /// so no mistake can widen a tag or segment send into one to every follower.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Audience {
     /// A tag path.
@@ -39,7 +39,7 @@ impl Audience {
 }
 
 /// What a campaign sends: text, or a media_id WeChat already holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Message {
     Text { content: String },
@@ -72,7 +72,7 @@ impl Message {
 }
 
 /// An A/B variant: a name and its own message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     pub name: String,
@@ -83,7 +83,7 @@ pub struct Variant {
 pub const MAX_VARIANTS: usize = 4;
 
 /// Where a campaign is (CONTRACT.md §4, plus `cancelled`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,

@@ -12,7 +12,7 @@ use super::tag::TagPath;
 pub const EXIT_WORD: &str = "退出";
 
 /// A quiz as operators write it (`POST /quizzes`, playbooks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuizSpec {
     pub id: String,
@@ -24,14 +24,14 @@ pub struct QuizSpec {
     pub results: Vec<QuizResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
     pub text: String,
     pub options: Vec<QuizOption>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuizOption {
     /// What the follower sends: `A`, `B`, ...
@@ -44,7 +44,7 @@ pub struct QuizOption {
     pub add: Vec<TagPath>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuizResult {
     pub tag: TagPath,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::tag::TagPath;
 
 /// What a rule reacts to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// A menu CLICK; key = the button's EventKey.
@@ -95,7 +95,7 @@ impl Geofence {
 }
 
 /// A rule as operators write it (`POST /rules`, playbooks).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     pub on: Trigger,

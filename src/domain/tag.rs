@@ -12,8 +12,9 @@ pub const ADVISED_MAX_CHARS: usize = 8;
 pub const MAX_LEVELS: usize = 3;
 
 /// A validated tag path such as `肤质/油性`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "肤质/油性")]
 pub struct TagPath(String);
 
 /// Why a path is not a tag path.

@@ -117,3 +117,19 @@ pub async fn connect_pool(url: &SecretString, max_size: usize) -> Result<Pool, D
     client.simple_query("SELECT 1").await?;
     Ok(pool)
 }
+
+/// The newest migration this build carries: `/readyz` wants the database at least this far.
+pub fn expected_schema_version() -> i64 {
+    embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+}
+
+/// The newest migration applied to the database, `None` before the first.
+///
+/// # Errors
+/// The database failed.
+pub async fn schema_version(
+    client: &impl deadpool_postgres::GenericClient,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let row = client.query_one("SELECT max(version)::bigint FROM refinery_schema_history", &[]).await?;
+    Ok(row.get(0))
+}

@@ -11,6 +11,7 @@ pub mod database;
 pub mod events;
 pub mod followers;
 pub mod jobs;
+pub mod ops;
 pub mod orders;
 pub mod outbox;
 pub mod quizzes;

@@ -30,6 +30,7 @@ pub struct CallbackState {
     pub crypt: Option<MsgCrypt>,
     pub replay_window: Option<Duration>,
     pub inbox: Inbox,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// The query string WeChat signs its requests with.
@@ -72,6 +73,24 @@ pub enum CallbackError {
     Decrypt(#[from] CryptoError),
     #[error("the push could not be stored")]
     Store(#[from] InboxError),
+}
+
+impl CallbackError {
+    /// The `result` label of `tagcast_callback_replies`.
+    fn metric_result(&self) -> &'static str {
+        match self {
+            Self::Stale => "stale",
+            Self::BadSignature => "bad_signature",
+            Self::MissingParameter(_) | Self::BadTimestamp | Self::UnknownEncryptType | Self::SafeModeOff => {
+                "bad_request"
+            }
+            Self::Body(_) => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::NotUtf8 | Self::Parse(_) | Self::NoEncrypt => "bad_xml",
+            Self::Decrypt(_) => "bad_encryption",
+            Self::Store(_) => "unavailable",
+        }
+    }
 }
 
 impl ResponseError for CallbackError {
@@ -136,6 +155,26 @@ pub async fn receive_push(
     query: web::Query<CallbackQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, CallbackError> {
+    let started = std::time::Instant::now();
+    let mut kind = "none";
+    let outcome = store_push(&state, &query, payload, &mut kind).await;
+    let result = match &outcome {
+        Ok((_, true)) => "ok",
+        Ok((_, false)) => "dup",
+        Err(error) => error.metric_result(),
+    };
+    state.metrics.callback.observe(kind, result, started.elapsed());
+    outcome.map(|(response, _)| response)
+}
+
+/// The work of [`receive_push`]: the answer, and whether the push was new. `kind` is set once
+/// the push is parsed.
+async fn store_push(
+    state: &CallbackState,
+    query: &CallbackQuery,
+    payload: web::Payload,
+    kind: &mut &'static str,
+) -> Result<(HttpResponse, bool), CallbackError> {
     let safe_mode = match query.encrypt_type.as_deref() {
         None | Some("raw") => false,
         Some("aes") => true,
@@ -143,7 +182,7 @@ pub async fn receive_push(
     };
     // WeChat sends the plain signature in every mode; safe mode adds msg_signature over the ciphertext.
     if !safe_mode || query.signature.is_some() {
-        state.check_signature(&query)?;
+        state.check_signature(query)?;
     }
     let body = payload.to_bytes_limited(MAX_BODY_BYTES).await.map_err(|_| CallbackError::TooLarge)?;
     let body = body.map_err(CallbackError::Body)?;
@@ -151,17 +190,18 @@ pub async fn receive_push(
 
     let (message, crypt) = if safe_mode {
         let crypt = state.crypt.as_ref().ok_or(CallbackError::SafeModeOff)?;
-        (open_safe_mode(&state, crypt, &query, text)?, Some(crypt))
+        (open_safe_mode(state, crypt, query, text)?, Some(crypt))
     } else {
         (message::parse(text)?, None)
     };
+    *kind = message.kind();
     let span = tracing::Span::current();
-    span.record("event.kind", message.kind());
+    span.record("event.kind", *kind);
     span.record("user.openid", message.from_user.as_str());
 
     let stored = state.inbox.submit(message, STORE_DEADLINE).await?;
     span.record("retry", !stored.first_time);
-    Ok(match (stored.reply, crypt) {
+    let response = match (stored.reply, crypt) {
         (None, _) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("success"),
         (Some(xml), None) => HttpResponse::Ok().content_type(ContentType::xml()).body(xml),
         (Some(xml), Some(crypt)) => {
@@ -171,7 +211,8 @@ pub async fn receive_push(
             let sealed = crypt.seal(state.token.expose_secret(), xml.as_bytes(), timestamp, nonce);
             HttpResponse::Ok().content_type(ContentType::xml()).body(sealed)
         }
-    })
+    };
+    Ok((response, stored.first_time))
 }
 
 /// Verifies `msg_signature` over the ciphertext, then decrypts and parses the inner push.

@@ -1,4 +1,4 @@
-//! HTTP: the WeChat callback, health checks, the JSON API, and the admin pages.
+//! HTTP: the WeChat callback, health checks and metrics, the JSON API, and the admin pages.
 //! Handlers parse, call the inbox or the store, and choose status codes; no SQL here.
 
 pub mod admin;
@@ -6,14 +6,17 @@ pub mod api;
 pub mod callback;
 mod health;
 mod links;
+pub mod metrics;
 
 use actix_web::web;
 
 use crate::config::Role;
 
-/// Registers every route; a worker-only process serves just the health check.
+/// Registers every route; a worker-only process serves just the health checks and metrics.
 pub fn configure(cfg: &mut web::ServiceConfig, role: Role, session_key: actix_web::cookie::Key) {
     cfg.route("/healthz", web::get().to(health::healthz));
+    cfg.route("/readyz", web::get().to(health::readyz));
+    cfg.route("/metrics", web::get().to(metrics::metrics));
     if role.serves_http() {
         cfg.service(
             web::resource("/wechat")

@@ -9,6 +9,7 @@ mod callback;
 mod campaigns;
 mod faults;
 mod mock;
+mod ops;
 mod playbook;
 mod startup;
 mod support;

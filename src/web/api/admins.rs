@@ -5,21 +5,23 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::accounts::{self, AccountError};
 use crate::domain::admin::AdminRole;
 use crate::store;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdmin {
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,64}$")]
     username: String,
+    #[schema(min_length = 8)]
     password: String,
     role: AdminRole,
 }
 
-#[derive(Serialize)]
-struct AdminView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminView {
     id: i64,
     username: String,
     role: AdminRole,
@@ -28,12 +30,20 @@ struct AdminView {
     disabled: bool,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminCreated {
+    id: i64,
+    username: String,
+    role: AdminRole,
+}
+
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
             AccountError::Invalid(message) => ApiError::invalid_request(message),
             AccountError::Exists(_) => ApiError::conflict("admin_exists", error.to_string()),
-            AccountError::Hash | AccountError::Pool(_) | AccountError::Query(_) => {
+            AccountError::Pool(_) | AccountError::Query(_) => ApiError::database(&error, "creating an admin user"),
+            AccountError::Hash => {
                 tracing::error!(error = ?error, "creating an admin user failed");
                 ApiError::internal()
             }
@@ -41,6 +51,10 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/admins", tag = "admins", request_body = NewAdmin,
+    responses((status = 201, body = AdminCreated), (status = 403, body = ErrorBody),
+        (status = 409, description = "`admin_exists`", body = ErrorBody)))]
 pub async fn create_admin(
     pool: web::Data<Pool>,
     caller: Caller,
@@ -49,9 +63,12 @@ pub async fn create_admin(
     caller.require(caller.role.may_manage_admins(), "manage admin users")?;
     let NewAdmin { username, password, role } = body.into_inner();
     let id = accounts::create_admin(&pool, &username, &password, role, &caller.name).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id, "username": username, "role": role })))
+    Ok(HttpResponse::Created().json(AdminCreated { id, username, role }))
 }
 
+/// Admins only.
+#[utoipa::path(get, path = "/api/v1/admins", tag = "admins",
+    responses((status = 200, body = Vec<AdminView>), (status = 403, body = ErrorBody)))]
 pub async fn list_admins(pool: web::Data<Pool>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_manage_admins(), "see admin users")?;
     let client = pool.get().await?;

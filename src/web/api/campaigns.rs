@@ -4,10 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
 use crate::domain::campaign::{Audience, Message, Variant};
 use crate::store;
@@ -24,7 +24,7 @@ pub struct CampaignContext {
 const MAX_PAGE: i64 = 100;
 const DEFAULT_PAGE: i64 = 20;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     name: String,
@@ -36,19 +36,122 @@ pub struct NewCampaign {
     send_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// The `next` of the previous page: campaigns with a smaller id.
     #[serde(default)]
     before: Option<i64>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
+    /// Followers who get the preview on their phone. Each is one WeChat call, paced at one a
+    /// second, made while the caller waits.
+    #[schema(min_items = 1, max_items = 10)]
     openids: Vec<String>,
+}
+
+/// A campaign's id and where it is.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CampaignStatus {
+    id: i64,
+    status: String,
+    /// Absent from approve and cancel answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CampaignSummary {
+    id: i64,
+    name: String,
+    status: String,
+    #[schema(value_type = Audience)]
+    audience: serde_json::Value,
+    send_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CampaignPage {
+    campaigns: Vec<CampaignSummary>,
+    /// The `before` of the next page; `null` on the last.
+    next: Option<i64>,
+}
+
+/// A campaign in full (CONTRACT.md §4 `GET /campaigns/{id}`); the nested objects are described
+/// in the README.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that `get_campaign` builds")]
+pub struct CampaignDetail {
+    id: i64,
+    name: String,
+    status: String,
+    audience: Audience,
+    message: Message,
+    variants: Vec<serde_json::Value>,
+    send_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    created_by: String,
+    approvals: Vec<serde_json::Value>,
+    send_requested_at: Option<DateTime<Utc>>,
+    send_requested_by: Option<String>,
+    delivered_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    wechat_msg_ids: Vec<i64>,
+    msg_data_ids: Vec<i64>,
+    counts: CampaignCounts,
+    /// Planned WeChat calls by state.
+    #[schema(value_type = Object)]
+    calls: serde_json::Map<String, serde_json::Value>,
+    links: Vec<Link>,
+    /// Deliveries, reads, clicks, conversions, unsubscribes and the A/B test.
+    #[schema(value_type = Object)]
+    stats: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Followers of the send, as WeChat reported them.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that `get_campaign` builds")]
+pub struct CampaignCounts {
+    total: i64,
+    filter: i64,
+    sent: i64,
+    error: i64,
+}
+
+/// A short link of a campaign.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Link {
+    code: String,
+    /// `/r/{code}`.
+    path: String,
+    url: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewResults {
+    results: Vec<PreviewResult>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewResult {
+    openid: String,
+    ok: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Strategies {
+    days: i64,
+    strategies: Vec<campaigns::StrategyStats>,
 }
 
 impl From<CampaignError> for ApiError {
@@ -76,14 +179,14 @@ impl From<CampaignError> for ApiError {
                 ApiError::new(StatusCode::BAD_GATEWAY, "wechat_error", format!("{message}: {source}"))
             }
             CampaignError::NoAccount => ApiError::conflict("no_account", message),
-            CampaignError::Pool(_) | CampaignError::Query(_) => {
-                tracing::error!(error = ?error, "campaign call failed on the database");
-                ApiError::internal()
-            }
+            CampaignError::Pool(_) | CampaignError::Query(_) => ApiError::database(&error, "campaign call"),
         }
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = NewCampaign,
+    responses((status = 201, body = CampaignStatus),
+        (status = 422, description = "`unknown_tag`, `unknown_segment`", body = ErrorBody)))]
 pub async fn create_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
@@ -93,9 +196,12 @@ pub async fn create_campaign(
     let NewCampaign { name, audience, message, variants, send_at } = body.into_inner();
     let request = CampaignRequest { name, audience, message, variants, send_at };
     let row = campaigns::create_campaign(&pool, &ctx.settings, &request, &caller.name).await?;
-    Ok(HttpResponse::Created().json(json!({ "id": row.id, "status": row.status, "name": row.name })))
+    Ok(HttpResponse::Created().json(CampaignStatus { id: row.id, status: row.status, name: Some(row.name) }))
 }
 
+/// Newest first.
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(Page),
+    responses((status = 200, body = CampaignPage)))]
 pub async fn list_campaigns(
     pool: web::Data<Pool>,
     _caller: Caller,
@@ -105,18 +211,23 @@ pub async fn list_campaigns(
     let client = pool.get().await?;
     let rows = store::campaigns::list_campaigns(&client, page.before, limit).await?;
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
-    let items: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id, "name": r.name, "status": r.status, "audience": r.audience,
-                "send_at": r.send_at, "created_at": r.created_at, "created_by": r.created_by,
-            })
+    let campaigns = rows
+        .into_iter()
+        .map(|r| CampaignSummary {
+            id: r.id,
+            name: r.name,
+            status: r.status,
+            audience: r.audience,
+            send_at: r.send_at,
+            created_at: r.created_at,
+            created_by: r.created_by,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "campaigns": items, "next": next })))
+    Ok(HttpResponse::Ok().json(CampaignPage { campaigns, next }))
 }
 
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = CampaignDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
@@ -178,6 +289,11 @@ pub async fn get_campaign(
     })))
 }
 
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/send", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 202, body = campaigns::SendAccepted), (status = 404, body = ErrorBody),
+        (status = 409, description = "`needs_approval`, `frequency_cap` (with `tag`, `frees_at`, `frees_on`), \
+            `quota_exhausted` (with `next_send_from`), `invalid_status`", body = ErrorBody),
+        (status = 422, description = "`empty_audience`, `audience_too_small`", body = ErrorBody)))]
 pub async fn send_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
@@ -188,6 +304,10 @@ pub async fn send_campaign(
     Ok(HttpResponse::Accepted().json(accepted))
 }
 
+/// By an admin or approver who is not the creator.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/approve", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = CampaignStatus), (status = 403, description = "`self_approval`, `forbidden`", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "`invalid_status`", body = ErrorBody)))]
 pub async fn approve_campaign(
     pool: web::Data<Pool>,
     caller: Caller,
@@ -195,18 +315,27 @@ pub async fn approve_campaign(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_approve(), "approve campaigns")?;
     let row = campaigns::approve(&pool, *id, &caller.name).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": row.id, "status": row.status })))
+    Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = CampaignStatus), (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_status`", body = ErrorBody)))]
 pub async fn cancel_campaign(
     pool: web::Data<Pool>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let row = campaigns::cancel(&pool, *id, &caller.name).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": row.id, "status": row.status })))
+    Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 
+/// Sends the message to a few followers' phones (WeChat's preview call).
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/preview", tag = "campaigns", params(("id" = i64, Path)),
+    request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResults), (status = 404, body = ErrorBody),
+        (status = 409, description = "`no_account`", body = ErrorBody),
+        (status = 502, description = "`wechat_error`: WeChat refused", body = ErrorBody)))]
 pub async fn preview_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
@@ -215,20 +344,22 @@ pub async fn preview_campaign(
     body: web::Json<PreviewRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let results = campaigns::preview(&pool, ctx.api.as_ref(), *id, &body.openids, &caller.name).await?;
-    let results: Vec<serde_json::Value> = results
-        .into_iter()
-        .map(|(openid, error)| json!({ "openid": openid, "ok": error.is_none(), "error": error }))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+    let results =
+        results.into_iter().map(|(openid, error)| PreviewResult { openid, ok: error.is_none(), error }).collect();
+    Ok(HttpResponse::Ok().json(PreviewResults { results }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
+    /// http or https.
+    #[schema(example = "https://shop.example/sale")]
     url: String,
 }
 
 /// `POST /campaigns/{id}/links {url}` → `201 {code, path}`: a short link to put in the message.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/links", tag = "campaigns", params(("id" = i64, Path)),
+    request_body = NewLink, responses((status = 201, body = Link), (status = 404, body = ErrorBody)))]
 pub async fn create_link(
     pool: web::Data<Pool>,
     _caller: Caller,
@@ -236,17 +367,23 @@ pub async fn create_link(
     body: web::Json<NewLink>,
 ) -> Result<HttpResponse, ApiError> {
     let code = campaigns::create_link(&pool, *id, &body.url).await?;
-    Ok(HttpResponse::Created().json(json!({ "code": code, "path": format!("/r/{code}"), "url": body.url })))
+    let path = format!("/r/{code}");
+    Ok(HttpResponse::Created().json(Link { code, path, url: body.into_inner().url }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
+    /// Default 90.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 365)]
     days: Option<i64>,
 }
 
 /// `GET /campaigns/strategies?days=90`: broadcast vs single tag vs segment.
+#[utoipa::path(get, path = "/api/v1/campaigns/strategies", tag = "campaigns", params(Window),
+    responses((status = 200, body = Strategies)))]
 pub async fn compare_strategies(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
@@ -258,10 +395,11 @@ pub async fn compare_strategies(
         return Err(ApiError::invalid_request("`days` must be 1 to 365"));
     }
     let strategies = campaigns::strategies(&pool, &ctx.settings, days).await?;
-    Ok(HttpResponse::Ok().json(json!({ "days": days, "strategies": strategies })))
+    Ok(HttpResponse::Ok().json(Strategies { days, strategies }))
 }
 
 /// `GET /tags/health`: low-click tags and merge candidates.
+#[utoipa::path(get, path = "/api/v1/tags/health", tag = "tags", responses((status = 200, body = campaigns::TagHealth)))]
 pub async fn tag_health(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,

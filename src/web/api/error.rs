@@ -66,6 +66,56 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not answering; try again")
     }
+
+    /// A failure on the database: `400 invalid_request` when PostgreSQL refused a value the
+    /// caller sent (a NUL character, a number or date out of its range), else logged and
+    /// `503 unavailable`. `error` is searched down its chain of causes.
+    pub fn database(error: &(dyn std::error::Error + 'static), doing: &str) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(code) = e.downcast_ref::<tokio_postgres::Error>().and_then(tokio_postgres::Error::code) {
+                if let Some(what) = refused_value(code) {
+                    return Self::invalid_request(format!("a value {what}"));
+                }
+            }
+            cause = e.source();
+        }
+        tracing::error!(error = %error, source = ?error.source(), "{doing} failed on the database");
+        Self::internal()
+    }
+}
+
+/// The body of every non-2xx answer (CONTRACT.md §4); [`ApiError::error_response`] writes it.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that `error_response` builds")]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// `code` is what callers branch on; some codes add fields (`position`, `tag`, `frees_at`, ...).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that `error_response` builds")]
+pub struct ErrorDetail {
+    /// snake_case: `invalid_request`, `unauthorized`, `not_found`, `tag_exists`, ...
+    #[schema(pattern = "^[a-z_]+$")]
+    code: String,
+    message: String,
+}
+
+/// The SQLSTATEs by which PostgreSQL refuses a value itself rather than failing.
+fn refused_value(code: &tokio_postgres::error::SqlState) -> Option<&'static str> {
+    use tokio_postgres::error::SqlState;
+    Some(match code {
+        c if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *c == SqlState::UNTRANSLATABLE_CHARACTER => {
+            "contains a character that cannot be stored (such as NUL)"
+        }
+        c if *c == SqlState::NUMERIC_VALUE_OUT_OF_RANGE => "is a number out of range",
+        c if *c == SqlState::DATETIME_FIELD_OVERFLOW || *c == SqlState::DATETIME_VALUE_OUT_OF_RANGE => {
+            "is a date out of range"
+        }
+        c if *c == SqlState::STRING_DATA_RIGHT_TRUNCATION => "is too long",
+        _ => return None,
+    })
 }
 
 impl ResponseError for ApiError {
@@ -97,10 +147,7 @@ impl From<TaggingError> for ApiError {
             TaggingError::InvalidWhen(ref expr) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_expression", message).with("position", expr.position)
             }
-            TaggingError::Pool(_) | TaggingError::Query(_) => {
-                tracing::error!(error = %error, "API call failed on the database");
-                Self::internal()
-            }
+            TaggingError::Pool(_) | TaggingError::Query(_) => Self::database(&error, "API call"),
         }
     }
 }
@@ -114,14 +161,12 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(error: tokio_postgres::Error) -> Self {
-        tracing::error!(%error, "API call failed on the database");
-        Self::internal()
+        Self::database(&error, "API call")
     }
 }
 
 impl From<AudienceError> for ApiError {
     fn from(error: AudienceError) -> Self {
-        tracing::error!(error = %error, source = ?std::error::Error::source(&error), "API call failed on the database");
-        Self::internal()
+        Self::database(&error, "API call")
     }
 }

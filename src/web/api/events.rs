@@ -5,8 +5,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller};
 use crate::audience;
@@ -16,16 +15,35 @@ use crate::domain::order::Order;
 /// Most orders per call.
 pub const MAX_BATCH: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
+    /// The shop's order id: a re-sent id is a duplicate.
     id: String,
     openid: String,
+    /// Only `order` for now.
     #[serde(rename = "type")]
+    #[schema(example = "order")]
     kind: String,
     /// Yuan, at most two decimals.
+    #[schema(value_type = f64, example = 129.9)]
     amount: serde_json::Number,
     occurred_at: DateTime<Utc>,
+}
+
+/// One event or an array of up to [`MAX_BATCH`].
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "describes what `record_events` parses by hand")]
+pub enum EventsBody {
+    One(EventBody),
+    Many(Vec<EventBody>),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventsRecorded {
+    accepted: usize,
+    duplicates: usize,
 }
 
 fn to_order(index: Option<usize>, body: EventBody) -> Result<Order, ApiError> {
@@ -37,6 +55,9 @@ fn to_order(index: Option<usize>, body: EventBody) -> Result<Order, ApiError> {
         .map_err(|e| ApiError::invalid_request(format!("{at}{e}")))
 }
 
+/// Idempotent by `id`.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventsBody,
+    responses((status = 202, body = EventsRecorded)))]
 pub async fn record_events(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
@@ -63,5 +84,5 @@ pub async fn record_events(
         one => vec![to_order(None, serde_json::from_value(one).map_err(|e| invalid(String::new(), e))?)?],
     };
     let recorded = audience::record_orders(&pool, &orders, &clock).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "accepted": recorded.accepted, "duplicates": recorded.duplicates })))
+    Ok(HttpResponse::Accepted().json(EventsRecorded { accepted: recorded.accepted, duplicates: recorded.duplicates }))
 }

@@ -5,12 +5,14 @@ mod admins;
 mod campaigns;
 mod error;
 mod events;
+pub mod openapi;
 mod quizzes;
 mod rules;
 mod segments;
 mod tags;
 mod users;
 
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine as _;
 use deadpool_postgres::Pool;
@@ -19,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 pub use campaigns::CampaignContext;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 
 use crate::accounts::Authenticator;
 use crate::domain::admin::AdminRole;
@@ -102,6 +104,60 @@ fn credentials(req: &HttpRequest) -> Option<Credentials> {
     Some(Credentials::Basic { username: username.to_owned(), password: password.to_owned() })
 }
 
+/// One `/api/v1` call. [`routes`] is the one table both the server and the OpenAPI check read,
+/// so a call cannot be served without being checked against the description.
+pub struct ApiRoute {
+    pub method: Method,
+    /// Relative to `/api/v1`, in actix's `{param}` syntax (which OpenAPI shares).
+    pub path: &'static str,
+    route: actix_web::Route,
+}
+
+fn call<F, Args>(method: Method, path: &'static str, handler: F) -> ApiRoute
+where
+    F: actix_web::Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    ApiRoute { route: web::method(method.clone()).to(handler), method, path }
+}
+
+/// Every call of `/api/v1`. Literal paths come before the `{id}` paths they would match.
+pub fn routes() -> Vec<ApiRoute> {
+    use Method as M;
+    vec![
+        call(M::POST, "/admins", admins::create_admin),
+        call(M::GET, "/admins", admins::list_admins),
+        call(M::POST, "/tags", tags::create_tag),
+        call(M::GET, "/tags", tags::list_tags),
+        call(M::GET, "/tags/health", campaigns::tag_health),
+        call(M::GET, "/tags/{id}", tags::get_tag),
+        call(M::DELETE, "/tags/{id}", tags::delete_tag),
+        call(M::PATCH, "/tags/{id}", tags::rename_tag),
+        call(M::POST, "/rules", rules::create_rule),
+        call(M::GET, "/rules", rules::list_rules),
+        call(M::DELETE, "/rules/{id}", rules::delete_rule),
+        call(M::POST, "/quizzes", quizzes::save_quiz),
+        call(M::GET, "/quizzes", quizzes::list_quizzes),
+        call(M::GET, "/users/{openid}", users::get_user),
+        call(M::DELETE, "/users/{openid}", users::erase_user),
+        call(M::POST, "/events", events::record_events),
+        call(M::POST, "/segments", segments::create_segment),
+        call(M::POST, "/segments/preview", segments::preview_segment),
+        call(M::GET, "/segments/{id}", segments::get_segment),
+        call(M::GET, "/segments/{id}/members", segments::list_segment_members),
+        call(M::POST, "/campaigns", campaigns::create_campaign),
+        call(M::GET, "/campaigns", campaigns::list_campaigns),
+        call(M::GET, "/campaigns/strategies", campaigns::compare_strategies),
+        call(M::GET, "/campaigns/{id}", campaigns::get_campaign),
+        call(M::POST, "/campaigns/{id}/links", campaigns::create_link),
+        call(M::POST, "/campaigns/{id}/send", campaigns::send_campaign),
+        call(M::POST, "/campaigns/{id}/approve", campaigns::approve_campaign),
+        call(M::POST, "/campaigns/{id}/cancel", campaigns::cancel_campaign),
+        call(M::POST, "/campaigns/{id}/preview", campaigns::preview_campaign),
+    ]
+}
+
 /// Registers `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
@@ -110,42 +166,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let query =
         web::QueryConfig::default().error_handler(|error, _| ApiError::invalid_request(error.to_string()).into());
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into());
-    cfg.service(
-        web::scope("/api/v1")
-            .app_data(json)
-            .app_data(path)
-            .app_data(query)
-            .route("/admins", web::post().to(admins::create_admin))
-            .route("/admins", web::get().to(admins::list_admins))
-            .route("/tags", web::post().to(tags::create_tag))
-            .route("/tags", web::get().to(tags::list_tags))
-            .route("/tags/health", web::get().to(campaigns::tag_health))
-            .route("/tags/{id}", web::get().to(tags::get_tag))
-            .route("/tags/{id}", web::delete().to(tags::delete_tag))
-            .route("/tags/{id}", web::patch().to(tags::rename_tag))
-            .route("/rules", web::post().to(rules::create_rule))
-            .route("/rules", web::get().to(rules::list_rules))
-            .route("/rules/{id}", web::delete().to(rules::delete_rule))
-            .route("/quizzes", web::post().to(quizzes::save_quiz))
-            .route("/quizzes", web::get().to(quizzes::list_quizzes))
-            .route("/users/{openid}", web::get().to(users::get_user))
-            .route("/users/{openid}", web::delete().to(users::erase_user))
-            .route("/events", web::post().to(events::record_events))
-            .route("/segments", web::post().to(segments::create_segment))
-            .route("/segments/preview", web::post().to(segments::preview_segment))
-            .route("/segments/{id}", web::get().to(segments::get_segment))
-            .route("/segments/{id}/members", web::get().to(segments::list_segment_members))
-            .route("/campaigns", web::post().to(campaigns::create_campaign))
-            .route("/campaigns", web::get().to(campaigns::list_campaigns))
-            .route("/campaigns/strategies", web::get().to(campaigns::compare_strategies))
-            .route("/campaigns/{id}", web::get().to(campaigns::get_campaign))
-            .route("/campaigns/{id}/links", web::post().to(campaigns::create_link))
-            .route("/campaigns/{id}/send", web::post().to(campaigns::send_campaign))
-            .route("/campaigns/{id}/approve", web::post().to(campaigns::approve_campaign))
-            .route("/campaigns/{id}/cancel", web::post().to(campaigns::cancel_campaign))
-            .route("/campaigns/{id}/preview", web::post().to(campaigns::preview_campaign))
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
-            })),
-    );
+    let mut scope = web::scope("/api/v1")
+        .app_data(json)
+        .app_data(path)
+        .app_data(query)
+        .route("/openapi.json", web::get().to(openapi::serve));
+    // One resource per path, in the table's order, so a known path asked with another method
+    // answers 405 with `Allow` rather than falling through to "no such API call".
+    let mut paths: Vec<(&'static str, Vec<ApiRoute>)> = Vec::new();
+    for call in routes() {
+        match paths.iter_mut().find(|(path, _)| *path == call.path) {
+            Some((_, calls)) => calls.push(call),
+            None => paths.push((call.path, vec![call])),
+        }
+    }
+    for (path, calls) in paths {
+        let allow = calls.iter().map(|c| c.method.as_str()).collect::<Vec<_>>().join(", ");
+        let mut resource = web::resource(path);
+        for call in calls {
+            resource = resource.route(call.route);
+        }
+        scope = scope.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("this call takes {allow}"),
+                ));
+                if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+                }
+                response
+            }
+        })));
+    }
+    cfg.service(scope.default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
+    })));
 }

@@ -3,11 +3,14 @@
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::Pool;
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::domain::quiz::QuizSpec;
 use crate::store;
 use crate::tagging;
 
+/// Creates or replaces the quiz with this `id`.
+#[utoipa::path(post, path = "/api/v1/quizzes", tag = "quizzes", request_body = QuizSpec,
+    responses((status = 201, body = QuizSpec), (status = 422, description = "`invalid_quiz`", body = ErrorBody)))]
 pub async fn save_quiz(
     pool: web::Data<Pool>,
     caller: Caller,
@@ -18,6 +21,7 @@ pub async fn save_quiz(
     Ok(HttpResponse::Created().json(spec))
 }
 
+#[utoipa::path(get, path = "/api/v1/quizzes", tag = "quizzes", responses((status = 200, body = Vec<QuizSpec>)))]
 pub async fn list_quizzes(pool: web::Data<Pool>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
     let mut quizzes: Vec<QuizSpec> = store::quizzes::list_quizzes(&client).await?.into_values().collect();

@@ -2,11 +2,11 @@
 //! members page by page, and a preview count for an expression being typed.
 
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::audience::{self, index::AudienceIndex};
 use crate::clock::Clock;
 use crate::domain::expr::{self, Expr};
@@ -16,25 +16,56 @@ use crate::store;
 pub const MAX_PAGE: i64 = 1000;
 const DEFAULT_PAGE: i64 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSegment {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    #[schema(example = "\"肤质/油性\" AND orders(30d) = 0")]
     expr: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preview {
     expr: String,
 }
 
-#[derive(Deserialize)]
+/// A saved segment, its members counted now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SegmentView {
+    id: i64,
+    name: String,
+    /// The expression in canonical form.
+    expr: String,
+    members: i64,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MembersPage {
+    /// openids in order.
+    members: Vec<String>,
+    /// The `after` of the next page; `null` on the last.
+    next: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewCount {
+    expr: String,
+    members: i64,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// The `next` of the previous page.
     #[serde(default)]
     after: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -42,6 +73,9 @@ fn parse_expr(text: &str) -> Result<Expr, ApiError> {
     expr::parse(text).map_err(|e| ApiError::invalid_expression(&e))
 }
 
+#[utoipa::path(post, path = "/api/v1/segments", tag = "segments", request_body = CreateSegment,
+    responses((status = 201, body = SegmentView),
+        (status = 400, description = "`invalid_request`, `invalid_expression` (with `position`)", body = ErrorBody)))]
 pub async fn create_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
@@ -56,15 +90,18 @@ pub async fn create_segment(
     let expr = parse_expr(&body.expr)?;
     let segment = store::segments::insert_segment(&pool.get().await?, name, &expr, &caller.name).await?;
     let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": segment.id,
-        "name": segment.name,
-        "expr": segment.expr,
-        "members": members,
-        "created_at": segment.created_at,
-    })))
+    Ok(HttpResponse::Created().json(SegmentView {
+        id: segment.id,
+        name: segment.name,
+        expr: segment.expr,
+        members,
+        created_at: segment.created_at,
+        created_by: segment.created_by,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
 pub async fn get_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
@@ -77,18 +114,20 @@ pub async fn get_segment(
         .ok_or_else(|| ApiError::not_found("no such segment"))?;
     let expr = parse_expr(&segment.expr)?;
     let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": segment.id,
-        "name": segment.name,
-        "expr": segment.expr,
-        "members": members,
-        "created_at": segment.created_at,
-        "created_by": segment.created_by,
-    })))
+    Ok(HttpResponse::Ok().json(SegmentView {
+        id: segment.id,
+        name: segment.name,
+        expr: segment.expr,
+        members,
+        created_at: segment.created_at,
+        created_by: segment.created_by,
+    }))
 }
 
 /// `GET /segments/{id}/members?after=<openid>&limit=<n>`: openids in order; `next` is the `after`
 /// of the following page, `null` on the last.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/members", tag = "segments", params(("id" = i64, Path), Page),
+    responses((status = 200, body = MembersPage), (status = 404, body = ErrorBody)))]
 pub async fn list_segment_members(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
@@ -104,10 +143,12 @@ pub async fn list_segment_members(
     let after = page.after.as_deref().unwrap_or("");
     let members = store::segments::list_members(&client, &expr, clock.unix(), after, limit).await?;
     let next = (members.len() as i64 == limit).then(|| members.last().cloned()).flatten();
-    Ok(HttpResponse::Ok().json(json!({ "members": members, "next": next })))
+    Ok(HttpResponse::Ok().json(MembersPage { members, next }))
 }
 
 /// `POST /segments/preview {expr}` → `{expr, members}`: the live count while an operator types.
+#[utoipa::path(post, path = "/api/v1/segments/preview", tag = "segments", request_body = Preview,
+    responses((status = 200, body = PreviewCount), (status = 400, body = ErrorBody)))]
 pub async fn preview_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
@@ -117,5 +158,5 @@ pub async fn preview_segment(
 ) -> Result<HttpResponse, ApiError> {
     let expr = parse_expr(&body.expr)?;
     let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "expr": expr.to_string(), "members": members })))
+    Ok(HttpResponse::Ok().json(PreviewCount { expr: expr.to_string(), members }))
 }

@@ -5,15 +5,17 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::domain::tag::TagPath;
 use crate::store;
 use crate::store::tags::TagRow;
 use crate::tagging::{self, TagRequest};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTag {
+    /// 1 to 3 levels split by `/`.
+    #[schema(example = "肤质/油性")]
     path: String,
     #[serde(default)]
     sensitive: bool,
@@ -28,7 +30,7 @@ pub struct CreateTag {
 }
 
 /// A tag as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TagView {
     id: i64,
     path: String,
@@ -67,6 +69,9 @@ impl From<TagRow> for TagView {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", request_body = CreateTag,
+    responses((status = 201, body = TagView), (status = 409, description = "`tag_exists`", body = ErrorBody),
+        (status = 422, description = "`invalid_tag`, `tag_limit`", body = ErrorBody)))]
 pub async fn create_tag(
     pool: web::Data<Pool>,
     caller: Caller,
@@ -85,24 +90,30 @@ pub async fn create_tag(
     Ok(HttpResponse::Created().json(TagView::from(tag)))
 }
 
+#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<TagView>)))]
 pub async fn list_tags(pool: web::Data<Pool>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
     let tags: Vec<TagView> = store::tags::list_tags(&client).await?.into_iter().map(TagView::from).collect();
     Ok(HttpResponse::Ok().json(tags))
 }
 
+#[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]
 pub async fn get_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
     let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
     Ok(HttpResponse::Ok().json(TagView::from(tag)))
 }
 
+/// Removes it on WeChat too.
+#[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     tagging::delete_tag(&pool, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameTag {
     path: String,
@@ -111,6 +122,11 @@ pub struct RenameTag {
 /// `PATCH /tags/{id} {path}` (extension): renames a tag. Rules, quizzes, segments, dynamic-tag
 /// conditions and campaign audiences that name it follow; WeChat's copy is renamed by a job.
 /// Answers the tag and what else changed (`renamed`).
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)), request_body = RenameTag,
+    responses(
+        (status = 200, description = "the tag (as `GET /tags/{id}`) and `renamed`: the rules, quizzes, segments, \
+            dynamic tags and campaigns that now name the new path", body = serde_json::Value),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn rename_tag(
     pool: web::Data<Pool>,
     caller: Caller,

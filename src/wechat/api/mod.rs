@@ -10,6 +10,7 @@ mod error;
 pub mod limit;
 mod mass;
 mod messaging;
+pub mod metrics;
 mod tags;
 pub mod token;
 mod users;
@@ -29,6 +30,7 @@ pub use error::{ErrCode, WeChatError};
 pub use limit::{RateLimits, RetryPolicy};
 pub use mass::*;
 pub use messaging::*;
+pub use metrics::ApiMetrics;
 pub use tags::*;
 pub use token::{AccessToken, MemoryTokenStore, TokenStore};
 pub use users::*;
@@ -57,6 +59,8 @@ pub struct ApiConfig {
     /// Per request; WeChat usually answers in well under a second.
     pub timeout: Duration,
     pub token_mode: TokenMode,
+    /// Where calls and token refreshes are counted (registered by the application).
+    pub metrics: ApiMetrics,
 }
 
 impl ApiConfig {
@@ -70,6 +74,7 @@ impl ApiConfig {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             token_mode: TokenMode::Stable,
+            metrics: ApiMetrics::default(),
         }
     }
 }
@@ -89,6 +94,7 @@ struct Inner {
     token_mode: TokenMode,
     tokens: TokenCache,
     limiter: RateLimiter,
+    metrics: ApiMetrics,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -125,6 +131,7 @@ impl ApiClient {
                 token_mode: config.token_mode,
                 tokens: TokenCache::new(store),
                 limiter: RateLimiter::new(config.rate_limits),
+                metrics: config.metrics,
             }),
         }
     }
@@ -180,6 +187,7 @@ impl ApiClient {
             }
         };
         tracing::info!(force_refresh, expires_in_s = answer.expires_in, "fetched a WeChat access token");
+        self.inner.metrics.token_refreshes.inc();
         Ok(AccessToken {
             token: answer.access_token.into(),
             expires_at: chrono::Utc::now() + chrono::Duration::seconds(answer.expires_in.max(0)),
@@ -271,6 +279,20 @@ impl ApiClient {
         if let Some(body) = body {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
         }
+        let outcome = Self::answer(request).await;
+        let errcode = match &outcome {
+            Ok(_) => std::borrow::Cow::Borrowed("0"),
+            Err(WeChatError::Api { code, .. }) => code.code().to_string().into(),
+            Err(WeChatError::Http(status)) => format!("http_{status}").into(),
+            Err(WeChatError::Transport(_)) => "transport".into(),
+            Err(_) => "decode".into(),
+        };
+        self.inner.metrics.record(path, &errcode);
+        serde_json::from_value(outcome?).map_err(WeChatError::Decode)
+    }
+
+    /// WeChat's JSON answer, or the error it stands for (`errcode` is checked even on HTTP 200).
+    async fn answer(request: reqwest::RequestBuilder) -> Result<serde_json::Value, WeChatError> {
         let response = request.send().await?;
         let status = response.status();
         if !status.is_success() {
@@ -283,7 +305,7 @@ impl ApiClient {
             let msg_id = value.get("msg_id").and_then(serde_json::Value::as_i64);
             return Err(WeChatError::Api { code: ErrCode::from_code(code), message, msg_id });
         }
-        serde_json::from_value(value).map_err(WeChatError::Decode)
+        Ok(value)
     }
 }
 

@@ -1,6 +1,8 @@
 //! 看板: the data board of SEED.md §5. Figures are computed at most once a minute and shared by
 //! every viewer, so a board refresh costs nothing at a million followers; WeChat's datacube
-//! figures are asked with a short timeout and left out when WeChat is slow or refuses.
+//! figures are asked with a short timeout and left out when WeChat is slow or refuses. Computing
+//! them takes seconds at that size, so once there are figures nobody waits for new ones: a view
+//! of figures older than a minute shows them (with their time) and starts one recount behind it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,46 +27,91 @@ const FLOW_DAYS: u64 = 30;
 type MemberCounts = Arc<HashMap<i64, i64>>;
 
 /// Followers per tag, counted at most once a minute: counting is a pass over every tag
-/// membership, too slow for every view of the tags page at a million followers.
+/// membership (half a second at 5M), too slow for every view of the tags page. Once counted,
+/// views never wait: counts older than a minute, or from before a change, are shown while one
+/// recount runs behind them.
 #[derive(Default)]
 pub struct TagMembersCache {
+    inner: Arc<TagCounts>,
+}
+
+#[derive(Default)]
+struct TagCounts {
     counts: Mutex<Option<(Instant, MemberCounts)>>,
+    stale: std::sync::atomic::AtomicBool,
+    recounting: std::sync::atomic::AtomicBool,
 }
 
 impl TagMembersCache {
-    pub async fn get(&self, client: &impl GenericClient) -> Result<MemberCounts, AdminError> {
-        if let Some((at, counts)) = self.counts.lock().expect("no panics while holding the lock").clone() {
-            if at.elapsed() < FRESH_FOR {
-                return Ok(counts);
+    pub async fn get(&self, client: &impl GenericClient, pool: &Pool) -> Result<MemberCounts, AdminError> {
+        use std::sync::atomic::Ordering;
+        let current = self.inner.counts.lock().expect("no panics while holding the lock").clone();
+        match current {
+            Some((at, counts)) => {
+                if at.elapsed() >= FRESH_FOR || self.inner.stale.load(Ordering::Acquire) {
+                    self.recount_behind(pool.clone());
+                }
+                Ok(counts)
             }
+            None => self.recount(client).await,
         }
+    }
+
+    /// Counts now and keeps the result.
+    pub async fn recount(&self, client: &impl GenericClient) -> Result<MemberCounts, AdminError> {
+        self.inner.stale.store(false, std::sync::atomic::Ordering::Release);
         let counts = Arc::new(store::tags::count_members_by_tag(client).await?);
-        *self.counts.lock().expect("no panics while holding the lock") = Some((Instant::now(), counts.clone()));
+        *self.inner.counts.lock().expect("no panics while holding the lock") = Some((Instant::now(), counts.clone()));
         Ok(counts)
     }
 
-    /// After a change an operator expects to see at once (a tag created, deleted or used).
+    /// After a change an operator expects to see soon (a tag created, deleted or used): the next
+    /// view starts a recount.
     pub fn forget(&self) {
-        *self.counts.lock().expect("no panics while holding the lock") = None;
+        self.inner.stale.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn recount_behind(&self, pool: Pool) {
+        use std::sync::atomic::Ordering;
+        if self.inner.recounting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cache = Self { inner: Arc::clone(&self.inner) };
+        actix_web::rt::spawn(async move {
+            let recounted = match pool.get().await {
+                Ok(client) => cache.recount(&client).await.map(drop),
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = recounted {
+                tracing::warn!(error = ?error, "tag member counts could not be recounted");
+            }
+            cache.inner.recounting.store(false, Ordering::Release);
+        });
     }
 }
 
 /// Tags by path with their member counts from `cache`.
 pub async fn tags_with_members(
     client: &impl GenericClient,
+    pool: &Pool,
     cache: &TagMembersCache,
 ) -> Result<Vec<store::tags::TagRow>, AdminError> {
-    let counts = cache.get(client).await?;
-    let mut tags = store::tags::list_tag_rows(client).await?;
+    let counts = cache.get(client, pool).await?;
+    Ok(with_counts(store::tags::list_tag_rows(client).await?, &counts))
+}
+
+fn with_counts(mut tags: Vec<store::tags::TagRow>, counts: &HashMap<i64, i64>) -> Vec<store::tags::TagRow> {
     for tag in &mut tags {
         tag.members = counts.get(&tag.id).copied().unwrap_or(0);
     }
-    Ok(tags)
+    tags
 }
 
 #[derive(Default)]
 pub struct BoardCache {
     figures: Mutex<Option<(Instant, Arc<Figures>)>>,
+    /// A recount is under way; views in the meantime show the figures at hand.
+    recounting: std::sync::atomic::AtomicBool,
 }
 
 /// One of SEED.md §5's four dimensions: what it measures, the figure, and what to adjust.
@@ -114,7 +161,12 @@ pub async fn show_board(
 ) -> Result<HttpResponse, AdminError> {
     let cached = state.board.figures.lock().expect("no panics while holding the lock").clone();
     let figures = match cached {
-        Some((at, figures)) if at.elapsed() < FRESH_FOR && query.refresh.is_none() => figures,
+        Some((at, figures)) if query.refresh.is_none() => {
+            if at.elapsed() >= FRESH_FOR {
+                recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state));
+            }
+            figures
+        }
         _ => {
             let figures = Arc::new(compute(&pool, &clock, &state).await?);
             *state.board.figures.lock().expect("no panics while holding the lock") =
@@ -123,6 +175,24 @@ pub async fn show_board(
         }
     };
     render(&BoardPage { layout: user.layout("board"), figures })
+}
+
+/// Recounts the figures after the answer, unless a recount is already under way.
+fn recount_behind(pool: Arc<Pool>, clock: Arc<Clock>, state: Arc<AdminState>) {
+    use std::sync::atomic::Ordering;
+    if state.board.recounting.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        match compute(&pool, &clock, &state).await {
+            Ok(figures) => {
+                *state.board.figures.lock().expect("no panics while holding the lock") =
+                    Some((Instant::now(), Arc::new(figures)));
+            }
+            Err(error) => tracing::warn!(error = ?error, "the board's figures could not be recounted"),
+        }
+        state.board.recounting.store(false, Ordering::Release);
+    });
 }
 
 fn percent(part: i64, whole: i64) -> String {
@@ -150,9 +220,11 @@ async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figur
     let flow_points: Vec<_> = flow.iter().map(|d| (d.day, d.subscribes, d.unsubscribes)).collect();
 
     let tagged = store::board::count_tagged_followers(&client).await?;
-    state.tag_members.forget();
-    let mut tags: Vec<(String, i64)> =
-        tags_with_members(&client, &state.tag_members).await?.into_iter().map(|t| (t.path, t.members)).collect();
+    let counts = state.tag_members.recount(&client).await?;
+    let mut tags: Vec<(String, i64)> = with_counts(store::tags::list_tag_rows(&client).await?, &counts)
+        .into_iter()
+        .map(|t| (t.path, t.members))
+        .collect();
     let tag_count = tags.len();
     tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 

@@ -222,7 +222,7 @@ async fn tags_page(
     overlap: bool,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let tags = super::board::tags_with_members(&client, &state.tag_members).await?;
+    let tags = super::board::tags_with_members(&client, pool, &state.tag_members).await?;
     let total = tags.len();
     let paths: Vec<&str> = tags.iter().map(|t| t.path.as_str()).collect();
     let similar = crate::domain::tag::similar_names(&paths)

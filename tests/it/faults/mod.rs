@@ -156,10 +156,11 @@ async fn postgres_restarting_mid_load_gets_fast_503s_and_keeps_every_acknowledge
     tokio::time::sleep(scale.load / 3).await;
     let stopped_at = Instant::now();
     tokio::task::block_in_place(|| pg.stop());
-    // While it is down, the API and the health check say so at once too.
+    // While it is down, the API and the readiness check say so at once too (`/healthz` is
+    // liveness only: the process still serves).
     let mut probes = Vec::new();
     while stopped_at.elapsed() < scale.pg_down {
-        for (path, auth) in [("/healthz", false), ("/api/v1/tags", true)] {
+        for (path, auth) in [("/readyz", false), ("/api/v1/tags", true)] {
             let mut request = cluster.http.get(format!("{}{path}", cluster.servers[probes.len() % 2].url()));
             if auth {
                 request = request.bearer_auth(harness::API_TOKEN);

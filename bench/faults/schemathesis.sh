@@ -12,7 +12,8 @@
 # and seeded followers) on a fresh database, with an API token; everything stays on loopback.
 #
 # Environment (all optional):
-#   TAGCAST_BIN=target/debug/tagcast  binary to run (built with `cargo build` when missing)
+#   TAGCAST_BIN=target/debug/tagcast  binary to run (built with `cargo build` when missing; under
+#                                     $CARGO_TARGET_DIR when that is set)
 #   SCHEMATHESIS_MAX_TIME=30          seconds of testing
 #   SCHEMATHESIS_EXAMPLES=25          most generated cases per operation and phase
 #   SCHEMATHESIS_SEED=                a seed, to repeat a run
@@ -24,7 +25,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
-BIN=${TAGCAST_BIN:-target/debug/tagcast}
+BIN=${TAGCAST_BIN:-${CARGO_TARGET_DIR:-target}/debug/tagcast}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-30}
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-25}
 # Every check but positive_data_acceptance: a schema-valid body may still be refused for what it
@@ -74,7 +76,7 @@ trap cleanup EXIT
     TAGCAST_BIND="$ADDR" \
     TAGCAST_API_TOKEN="$API_TOKEN" \
     RUST_LOG=warn \
-    "$ROOT/$BIN" serve >"$WORK/server.log" 2>&1) &
+    "$BIN" serve >"$WORK/server.log" 2>&1) &
 SERVER_PID=$!
 
 for _ in $(seq 1 60); do

@@ -43,6 +43,19 @@ pub struct SegmentView {
     created_by: String,
 }
 
+impl SegmentView {
+    fn counted(segment: store::segments::SegmentRow, members: i64) -> Self {
+        Self {
+            id: segment.id,
+            name: segment.name,
+            expr: segment.expr,
+            members,
+            created_at: segment.created_at,
+            created_by: segment.created_by,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MembersPage {
     /// openids in order.
@@ -90,14 +103,7 @@ pub async fn create_segment(
     let expr = parse_expr(&body.expr)?;
     let segment = store::segments::insert_segment(&pool.get().await?, name, &expr, &caller.name).await?;
     let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
-    Ok(HttpResponse::Created().json(SegmentView {
-        id: segment.id,
-        name: segment.name,
-        expr: segment.expr,
-        members,
-        created_at: segment.created_at,
-        created_by: segment.created_by,
-    }))
+    Ok(HttpResponse::Created().json(SegmentView::counted(segment, members)))
 }
 
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
@@ -114,14 +120,7 @@ pub async fn get_segment(
         .ok_or_else(|| ApiError::not_found("no such segment"))?;
     let expr = parse_expr(&segment.expr)?;
     let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
-    Ok(HttpResponse::Ok().json(SegmentView {
-        id: segment.id,
-        name: segment.name,
-        expr: segment.expr,
-        members,
-        created_at: segment.created_at,
-        created_by: segment.created_by,
-    }))
+    Ok(HttpResponse::Ok().json(SegmentView::counted(segment, members)))
 }
 
 /// `GET /segments/{id}/members?after=<openid>&limit=<n>`: openids in order; `next` is the `after`

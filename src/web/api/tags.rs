@@ -126,7 +126,8 @@ pub struct RenameTag {
     responses(
         (status = 200, description = "the tag (as `GET /tags/{id}`) and `renamed`: the rules, quizzes, segments, \
             dynamic tags and campaigns that now name the new path", body = serde_json::Value),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn rename_tag(
     pool: web::Data<Pool>,
     caller: Caller,

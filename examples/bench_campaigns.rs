@@ -12,7 +12,7 @@
 //! Checks that every member was sent exactly once. Not a test: it only measures.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -20,16 +20,11 @@ use tagcast::audience::index::{AudienceIndex, IndexSettings};
 use tagcast::campaigns::{CampaignRequest, CampaignSettings};
 use tagcast::domain::campaign::{Audience, Message};
 use tagcast::jobs::JobCtx;
-use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat};
-use tagcast::store::tokens::PgTokenStore;
-use tagcast::wechat::api::{ApiClient, ApiConfig, RateLimits};
 
 mod common;
 
 use common::{copy_in, env_or, percentile, ts};
 
-const APPID: &str = "wxbench000000001";
-const SECRET: &str = "benchsecret";
 const MASS_SEND: &str = "/cgi-bin/message/mass/send";
 const AUDIENCE_TAG: &str = "压测/群发";
 const EXCLUDED_TAG: &str = "压测/排除";
@@ -46,15 +41,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = SecretString::from(url);
     tagcast::store::prepare_database(&url).await?;
     let pool = tagcast::store::connect_pool(&url, 16).await?;
-    let mock = MockWeChat::new(MockConfig {
-        appid: APPID.into(),
-        secret: SECRET.into(),
-        account_type: MockAccountType::Service,
-        callback: None,
-    });
-    let openids = mock.seed_followers(followers);
-    let running = mock.start(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    mock.set_latency(Duration::from_millis(latency_ms));
+    let (mock, running, openids, api) =
+        common::mock_and_client(&pool, followers, Duration::from_millis(latency_ms), MASS_SEND, pace)?;
 
     // Every follower carries the audience tag, every 20th also the excluded one.
     let started = Instant::now();
@@ -135,9 +123,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         audience_index: Some(index.clone()),
         ..CampaignSettings::default()
     };
-    let mut config = ApiConfig::new(url::Url::parse(&running.url())?, APPID, SecretString::from(SECRET));
-    config.rate_limits = RateLimits::parse(&format!("{MASS_SEND}={pace}"))?;
-    let api = ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), APPID)));
     let ctx = JobCtx {
         pool: pool.clone(),
         api,

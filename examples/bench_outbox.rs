@@ -8,18 +8,13 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use tagcast::jobs::JobCtx;
-use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat};
 use tagcast::store::tags::TagChange;
-use tagcast::store::tokens::PgTokenStore;
-use tagcast::wechat::api::{ApiClient, ApiConfig, RateLimits};
 
-const APPID: &str = "wxbench000000001";
-const SECRET: &str = "benchsecret";
 const BATCHTAGGING: &str = "/cgi-bin/tags/members/batchtagging";
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
+
+use common::env_or;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,19 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tagcast::store::prepare_database(&url).await?;
     let pool = tagcast::store::connect_pool(&url, 16).await?;
 
-    let mock = MockWeChat::new(MockConfig {
-        appid: APPID.into(),
-        secret: SECRET.into(),
-        account_type: MockAccountType::Service,
-        callback: None,
-    });
-    let followers = mock.seed_followers(changes);
-    let running = mock.start(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    mock.set_latency(Duration::from_millis(latency_ms));
+    let (mock, running, followers, api) =
+        common::mock_and_client(&pool, changes, Duration::from_millis(latency_ms), BATCHTAGGING, pace)?;
 
-    let mut config = ApiConfig::new(url::Url::parse(&running.url())?, APPID, SecretString::from(SECRET));
-    config.rate_limits = RateLimits::parse(&format!("{BATCHTAGGING}={pace}"))?;
-    let api = ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), APPID)));
     let ctx = JobCtx {
         pool: pool.clone(),
         api,

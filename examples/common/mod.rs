@@ -6,6 +6,41 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::SinkExt;
+use secrecy::SecretString;
+use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat, RunningMock};
+use tagcast::store::tokens::PgTokenStore;
+use tagcast::wechat::api::{ApiClient, ApiConfig, RateLimits};
+
+pub const APPID: &str = "wxbench000000001";
+pub const SECRET: &str = "benchsecret";
+
+/// A running mock WeChat, its handle, its followers' openids, and a client for it.
+pub type MockAndClient = (MockWeChat, RunningMock, Vec<String>, ApiClient);
+
+/// The in-process mock WeChat of a service account with `followers` seeded (their openids are
+/// returned) and `latency` on every call, and tagcast's client for it, paced at `pace` calls a
+/// second on `paced_path`.
+pub fn mock_and_client(
+    pool: &deadpool_postgres::Pool,
+    followers: usize,
+    latency: Duration,
+    paced_path: &str,
+    pace: f64,
+) -> Result<MockAndClient, Box<dyn std::error::Error>> {
+    let mock = MockWeChat::new(MockConfig {
+        appid: APPID.into(),
+        secret: SECRET.into(),
+        account_type: MockAccountType::Service,
+        callback: None,
+    });
+    let openids = mock.seed_followers(followers);
+    let running = mock.start(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    mock.set_latency(latency);
+    let mut config = ApiConfig::new(url::Url::parse(&running.url())?, APPID, SecretString::from(SECRET));
+    config.rate_limits = RateLimits::parse(&format!("{paced_path}={pace}"))?;
+    let api = ApiClient::new(config, std::sync::Arc::new(PgTokenStore::new(pool.clone(), APPID)));
+    Ok((mock, running, openids, api))
+}
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -663,6 +663,12 @@ impl Load {
         })
     }
 
+    /// [`Load::run`] in the background, so the test can break things meanwhile.
+    pub fn spawn_run(self: &Arc<Self>, concurrency: usize, duration: Duration) -> tokio::task::JoinHandle<()> {
+        let load = Arc::clone(self);
+        tokio::spawn(async move { load.run(concurrency, duration).await })
+    }
+
     /// Runs `concurrency` senders for `duration`.
     pub async fn run(self: &Arc<Self>, concurrency: usize, duration: Duration) {
         let deadline = Instant::now() + duration;

@@ -64,11 +64,7 @@ async fn killing_an_instance_every_few_seconds_loses_no_push_and_no_tag_change()
 
     let load = Load::new(cluster.urls(), followers);
     let started = Instant::now();
-    let running = {
-        let load = load.clone();
-        let (concurrency, duration) = (scale.concurrency, scale.load);
-        tokio::spawn(async move { load.run(concurrency, duration).await })
-    };
+    let running = load.spawn_run(scale.concurrency, scale.load);
     let mut victim = 0;
     while started.elapsed() + scale.kill_every < scale.load {
         tokio::time::sleep(scale.kill_every).await;
@@ -112,11 +108,7 @@ async fn a_terminated_instance_answers_what_it_took_and_exits_cleanly_while_the_
 
     let load = Load::new(cluster.urls(), followers);
     let started = Instant::now();
-    let running = {
-        let load = load.clone();
-        let (concurrency, duration) = (scale.concurrency, scale.load);
-        tokio::spawn(async move { load.run(concurrency, duration).await })
-    };
+    let running = load.spawn_run(scale.concurrency, scale.load);
     tokio::time::sleep(scale.load / 3).await;
     let (status, took) = cluster.servers[0].terminate().await;
     running.await.expect("load");
@@ -148,11 +140,7 @@ async fn postgres_restarting_mid_load_gets_fast_503s_and_keeps_every_acknowledge
     let load = Load::new(cluster.urls(), followers);
     let total = scale.load + scale.pg_down;
     let started = Instant::now();
-    let running = {
-        let load = load.clone();
-        let concurrency = scale.concurrency;
-        tokio::spawn(async move { load.run(concurrency, total).await })
-    };
+    let running = load.spawn_run(scale.concurrency, total);
     tokio::time::sleep(scale.load / 3).await;
     let stopped_at = Instant::now();
     tokio::task::block_in_place(|| pg.stop());
@@ -210,11 +198,7 @@ async fn wechat_down_then_45009_storms_drain_the_outbox_with_nothing_lost_while_
     let load = Load::new(cluster.urls(), followers);
     let total = scale.load + scale.wechat_down;
     let started = Instant::now();
-    let running = {
-        let load = load.clone();
-        let concurrency = scale.concurrency;
-        tokio::spawn(async move { load.run(concurrency, total).await })
-    };
+    let running = load.spawn_run(scale.concurrency, total);
     tokio::time::sleep(scale.load / 3).await;
     let down_at = Instant::now();
     cluster.mock.stop().await;

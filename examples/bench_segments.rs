@@ -181,6 +181,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         (rss_after.saturating_sub(rss_before)) as f64 / 1024.0
     );
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        // One expression, timed again and again (for a profiler).
+        let expr = tagcast::domain::expr::parse(&only).map_err(|e| format!("{e:?}"))?;
+        let mut samples = Vec::new();
+        for _ in 0..env_or("BENCH_REPEAT", 50usize) {
+            let started = Instant::now();
+            index.count(&expr, clock.unix()).await.ok_or("the index stopped answering")?;
+            samples.push(started.elapsed());
+        }
+        report(&format!("index: `{expr}`"), samples);
+        return Ok(());
+    }
     let sql_exprs: usize = env_or("BENCH_SQL_EXPRS", 20);
     for terms in [3, 10] {
         let shapes: Vec<Expr> = (0..exprs).map(|_| random_expr(&mut rng, terms, tags)).collect();
@@ -191,18 +203,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             members += index.count(expr, clock.unix()).await.ok_or("the index stopped answering")?;
             samples.push(started.elapsed());
         }
+        let mut slowest: Vec<(Duration, &Expr)> = samples.iter().copied().zip(&shapes).collect();
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+        for (took, expr) in slowest.iter().take(3) {
+            println!("  slowest: {:.1} ms  {expr}", took.as_secs_f64() * 1e3);
+        }
         report(
             &format!("index: segment count, {terms} terms (mean members {})", members / exprs.max(1) as i64),
             samples,
         );
         let mut samples = Vec::with_capacity(sql_exprs);
         for expr in shapes.iter().take(sql_exprs) {
+            // One moment for both: an event crossing a window's edge in between would differ.
+            let now = clock.unix();
             let started = Instant::now();
             let txn = client.transaction().await?;
-            let by_sql = tagcast::store::segments::count_members(&txn, expr, clock.unix()).await?;
+            let by_sql = tagcast::store::segments::count_members(&txn, expr, now).await?;
             txn.commit().await?;
             samples.push(started.elapsed());
-            let by_index = index.count(expr, clock.unix()).await.ok_or("the index stopped answering")?;
+            let by_index = index.count(expr, now).await.ok_or("the index stopped answering")?;
             if by_sql != by_index {
                 return Err(format!("index and SQL disagree on {expr}: {by_index} vs {by_sql}").into());
             }

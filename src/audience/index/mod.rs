@@ -15,6 +15,7 @@
 //!   [`IndexSettings::rebuild_every`], bounding what any writer that forgot the epoch could skew.
 
 pub mod state;
+mod timeline;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

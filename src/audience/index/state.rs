@@ -12,136 +12,8 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use super::timeline::{Entry, Measure, Timeline};
 use crate::domain::expr::{CmpOp, Expr, Window};
-
-/// Entries appended out of time order wait in a tail until it holds this many, or an eighth of
-/// the sorted part if that is more, and are then merged in one sort: a backfill of old orders
-/// costs a few merges, and a bulk load of millions costs O(n log n), not one merge per 4,096.
-const UNSORTED_LIMIT: usize = 4_096;
-
-/// One timed event of one follower; `value` is an order's amount in cents, 1 for a click.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    at: i64,
-    who: u32,
-    value: i64,
-}
-
-/// Events of one kind in time order, stored column by column: a count over a window reads only
-/// the followers' numbers (4 bytes an entry), a sum also the amounts. Plus a short unsorted tail.
-#[derive(Debug, Default, Clone)]
-struct Timeline {
-    at: Vec<i64>,
-    who: Vec<u32>,
-    /// Amounts in cents, in the order of `at`; empty unless `weighted` (clicks all count 1).
-    value: Vec<i64>,
-    weighted: bool,
-    unsorted: Vec<Entry>,
-    /// Weighted timelines only (orders: the longest, and `orders(all)` / `spent(all)` the
-    /// costliest terms to scan): each follower's count and sum over every entry, kept as entries
-    /// arrive, so a window of `all` is one pass in follower order instead of a scan of millions
-    /// of entries with a random write each.
-    all_counts: Vec<i64>,
-    all_sums: Vec<i64>,
-}
-
-impl Timeline {
-    fn weighted() -> Self {
-        Self { weighted: true, ..Self::default() }
-    }
-
-    fn push(&mut self, entry: Entry) {
-        if self.weighted {
-            let who = entry.who as usize;
-            if self.all_counts.len() <= who {
-                self.all_counts.resize(who + 1, 0);
-                self.all_sums.resize(who + 1, 0);
-            }
-            self.all_counts[who] += 1;
-            self.all_sums[who] = self.all_sums[who].saturating_add(entry.value);
-        }
-        if self.unsorted.is_empty() && self.at.last().is_none_or(|&last| last <= entry.at) {
-            self.push_sorted(entry);
-            return;
-        }
-        self.unsorted.push(entry);
-        if self.unsorted.len() >= UNSORTED_LIMIT.max(self.at.len() / 8) {
-            self.settle();
-        }
-    }
-
-    fn push_sorted(&mut self, entry: Entry) {
-        self.at.push(entry.at);
-        self.who.push(entry.who);
-        if self.weighted {
-            self.value.push(entry.value);
-        }
-    }
-
-    fn settle(&mut self) {
-        if self.unsorted.is_empty() {
-            return;
-        }
-        let mut entries = std::mem::take(&mut self.unsorted);
-        // Stable, and the tail is its own run: sorting it and merging keeps equal times in the
-        // order they arrived.
-        entries.sort_by_key(|e| e.at);
-        let (at, who, value) =
-            (std::mem::take(&mut self.at), std::mem::take(&mut self.who), std::mem::take(&mut self.value));
-        let total = at.len() + entries.len();
-        self.at.reserve_exact(total);
-        self.who.reserve_exact(total);
-        if self.weighted {
-            self.value.reserve_exact(total);
-        }
-        let mut old = 0;
-        for entry in entries {
-            while old < at.len() && at[old] <= entry.at {
-                self.push_sorted(Entry { at: at[old], who: who[old], value: value.get(old).copied().unwrap_or(1) });
-                old += 1;
-            }
-            self.push_sorted(entry);
-        }
-        for i in old..at.len() {
-            self.push_sorted(Entry { at: at[i], who: who[i], value: value.get(i).copied().unwrap_or(1) });
-        }
-    }
-
-    /// Where the sorted part reaches `cutoff` (0 for `None`: every entry).
-    fn start(&self, cutoff: Option<i64>) -> usize {
-        cutoff.map_or(0, |c| self.at.partition_point(|&at| at < c))
-    }
-
-    fn unsorted_since(&self, cutoff: Option<i64>) -> impl Iterator<Item = &Entry> {
-        self.unsorted.iter().filter(move |e| cutoff.is_none_or(|c| e.at >= c))
-    }
-
-    fn forget(&mut self, who: u32) {
-        if let Some(count) = self.all_counts.get_mut(who as usize) {
-            *count = 0;
-            self.all_sums[who as usize] = 0;
-        }
-        self.unsorted.retain(|e| e.who != who);
-        let mut kept = 0;
-        for i in 0..self.at.len() {
-            if self.who[i] != who {
-                self.at[kept] = self.at[i];
-                self.who[kept] = self.who[i];
-                if self.weighted {
-                    self.value[kept] = self.value[i];
-                }
-                kept += 1;
-            }
-        }
-        self.at.truncate(kept);
-        self.who.truncate(kept);
-        self.value.truncate(kept);
-    }
-
-    fn len(&self) -> usize {
-        self.at.len() + self.unsorted.len()
-    }
-}
 
 /// What one follower is now, as read from `followers` and `follower_tags`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,8 +201,7 @@ impl State {
     /// The subscribed followers whose count (or sum) of `timeline` entries inside `window`
     /// compares true to `rhs`. Followers without entries have 0: when 0 satisfies the test, the
     /// answer is everyone except those whose total fails it. A total that comes to 0 (an order
-    /// and its refund) is no different from no entries, so `totals` needs no "seen" marks, and is
-    /// left zeroed for the next term.
+    /// and its refund) is no different from no entries, so `totals` needs no "seen" marks.
     fn compare(
         &self,
         timeline: &Timeline,
@@ -340,75 +211,13 @@ impl State {
         (op, rhs): (CmpOp, i64),
         totals: &mut [i64],
     ) -> RoaringBitmap {
-        let cutoff = window.cutoff(now);
-        let rhs_wide = i128::from(rhs);
-        let zero_holds = op.holds(0, rhs_wide);
-        if cutoff.is_none() && timeline.weighted {
-            let totals = match measure {
-                Measure::Count => &timeline.all_counts,
-                Measure::Sum => &timeline.all_sums,
-            };
-            let mut differing = RoaringBitmap::new();
-            for (n, &total) in totals.iter().enumerate() {
-                if total != 0 && op.holds(i128::from(total), rhs_wide) != zero_holds {
-                    differing.push(n as u32);
-                }
-            }
-            return if zero_holds { &self.subscribed - differing } else { differing & &self.subscribed };
-        }
-        let start = timeline.start(cutoff);
-        let who = &timeline.who[start..];
-        match measure {
-            Measure::Count => {
-                for &n in who {
-                    totals[n as usize] += 1;
-                }
-            }
-            Measure::Sum => {
-                for (&n, &cents) in who.iter().zip(&timeline.value[start..]) {
-                    totals[n as usize] = totals[n as usize].saturating_add(cents);
-                }
-            }
-        }
-        for entry in timeline.unsorted_since(cutoff) {
-            let add = match measure {
-                Measure::Count => 1,
-                Measure::Sum => entry.value,
-            };
-            totals[entry.who as usize] = totals[entry.who as usize].saturating_add(add);
-        }
-        let differs = |total: i64| total != 0 && op.holds(i128::from(total), rhs_wide) != zero_holds;
-        let touched = who.len() + timeline.unsorted.len();
-        let differing = if touched < self.openids.len() / 16 {
-            // Few entries: visit only the followers they name (inserting out of order is cheap
-            // at this size), zeroing each slot the first time.
-            let mut differing = RoaringBitmap::new();
-            for n in who.iter().copied().chain(timeline.unsorted_since(cutoff).map(|e| e.who)) {
-                let total = std::mem::take(&mut totals[n as usize]);
-                if differs(total) {
-                    differing.insert(n);
-                }
-            }
-            differing
-        } else {
-            // Many: one pass over every follower in number order builds the bitmap by appending.
-            let mut differing = RoaringBitmap::new();
-            for (n, slot) in totals.iter_mut().enumerate().take(self.openids.len()) {
-                let total = std::mem::take(slot);
-                if differs(total) {
-                    differing.push(n as u32);
-                }
-            }
-            differing
-        };
+        let rhs = i128::from(rhs);
+        let zero_holds = op.holds(0, rhs);
+        let differing = timeline.differing(window.cutoff(now), measure, self.openids.len(), totals, |total| {
+            op.holds(i128::from(total), rhs) != zero_holds
+        });
         if zero_holds { &self.subscribed - differing } else { differing & &self.subscribed }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Measure {
-    Count,
-    Sum,
 }
 
 thread_local! {
@@ -422,6 +231,7 @@ thread_local! {
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::timeline::UNSORTED_LIMIT;
     use super::*;
     use crate::domain::expr::parse;
     use crate::domain::expr::{Click, FollowerFacts, Order};
@@ -442,9 +252,9 @@ mod tests {
         state.apply_follower(&follower("c", Some(false), &[1]));
         state.apply_follower(&follower("d", Some(true), &[]));
         state.add_click("a", "SKIN", NOW - DAY);
+        state.add_order("b", 30_000, NOW - 10 * DAY);
         state.add_click("a", "SKIN", NOW - 2 * DAY);
         state.add_click("d", "SKIN", NOW - 40 * DAY);
-        state.add_order("b", 30_000, NOW - 10 * DAY);
         state.add_order("b", -5_000, NOW - 5 * DAY);
         state.add_order("e", 9_900, NOW);
         state
@@ -483,6 +293,8 @@ mod tests {
         state.apply_follower(&follower("b", Some(true), &[]));
         assert_eq!(count(&state, "orders(all) >= 1"), 0, "b's orders went with the erasure");
         assert_eq!(count(&state, "spent(all) = 0"), 3);
+        assert_eq!(count(&state, "orders(30d) >= 1"), 0, "nor are they inside any window");
+        assert_eq!(count(&state, r#"clicked("SKIN", 60d) >= 1"#), 1);
     }
 
     #[test]
@@ -492,6 +304,7 @@ mod tests {
             state.add_order("d", 1, NOW - 100 * DAY - n as i64);
         }
         assert_eq!(count(&state, "orders(all) > 4000"), 1);
+        assert_eq!(count(&state, "orders(200d) > 4000"), 1);
         assert_eq!(count(&state, "orders(30d) >= 1"), 1, "only b's recent orders");
     }
 

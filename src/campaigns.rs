@@ -40,6 +40,10 @@ pub struct CampaignSettings {
     pub mass_interval: std::time::Duration,
     /// Send times, the cap's window and scheduled sends follow this clock.
     pub clock: Clock,
+    /// `TAGCAST_MASS_RESULT_WAIT_SECS`: an accepted call whose MASSSENDJOBFINISH has not come
+    /// this long after is asked about with `mass/get`, so a lost push cannot leave its campaign
+    /// `sending` for ever.
+    pub result_wait: std::time::Duration,
     /// Resolves tag and segment audiences from memory (a million openids in well under a
     /// second); `None`, or an index not built yet, means SQL.
     pub audience_index: Option<AudienceIndex>,
@@ -52,6 +56,7 @@ impl Default for CampaignSettings {
             monthly_tag_cap: 4,
             conversion_window: std::time::Duration::from_secs(72 * 3600),
             mass_interval: std::time::Duration::from_secs(1),
+            result_wait: std::time::Duration::from_secs(1800),
             clock: Clock::system(),
             audience_index: None,
         }
@@ -550,7 +555,7 @@ pub async fn plan(pool: &Pool, settings: &CampaignSettings, row: &CampaignRow) -
         _ => None,
     };
     if let Some(chunk) = whole {
-        store::campaigns::insert_recipients(&txn, row.id, &openids, 0).await?;
+        store::campaigns::insert_recipients(&txn, row.id, openids.iter().map(|o| (o.as_str(), 0)).collect()).await?;
         chunks.push(chunk);
     } else {
         let mut by_variant: Vec<Vec<String>> = vec![Vec::new(); variants];
@@ -644,13 +649,45 @@ async fn record_finish(
     client: &impl GenericClient,
     finish: &store::campaigns::Finish<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    let Some((campaign_id, kind, wechat_tag_id)) = store::campaigns::record_finish(client, finish).await? else {
+    let Some(call) = store::campaigns::record_finish(client, finish).await? else {
         tracing::info!(
             mass.msg_id = finish.msg_id,
             "MASSSENDJOBFINISH for a job no campaign has recorded (yet); kept by msg_id"
         );
         return Ok(());
     };
+    after_result(client, call).await
+}
+
+/// Takes in a job's final status read back with `mass/get` (`SEND_SUCCESS`, `SEND_FAIL` or
+/// `DELETE`) when its MASSSENDJOBFINISH did not come: the call counts as finished, without
+/// counts. `SENDING` (or anything else) records nothing.
+///
+/// # Errors
+/// The database.
+pub async fn record_read_back(
+    client: &impl GenericClient,
+    msg_id: i64,
+    msg_status: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    // The `Status` strings MASSSENDJOBFINISH would have carried.
+    let status = match msg_status {
+        "SEND_SUCCESS" => "send success",
+        "SEND_FAIL" => "send fail",
+        "DELETE" => "deleted",
+        _ => return Ok(false),
+    };
+    if let Some(call) = store::campaigns::record_read_back(client, msg_id, status).await? {
+        after_result(client, call).await?;
+    }
+    Ok(true)
+}
+
+/// A call's job has finished: its temporary tag goes, and the campaign's status follows.
+async fn after_result(
+    client: &impl GenericClient,
+    (campaign_id, kind, wechat_tag_id): (i64, String, Option<i64>),
+) -> Result<(), tokio_postgres::Error> {
     if let (Some(tag), "temp_tag") = (wechat_tag_id, kind.as_str()) {
         store::jobs::enqueue(client, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": tag })).await?;
     }

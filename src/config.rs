@@ -121,6 +121,8 @@ pub struct Settings {
     /// Orders this long after a campaign's delivery count as its conversions
     /// (`TAGCAST_CONVERSION_WINDOW_HOURS`, default 72).
     pub conversion_window: Duration,
+    /// `TAGCAST_MASS_RESULT_WAIT_SECS` (default 1800): see `CampaignSettings::result_wait`.
+    pub mass_result_wait: Duration,
     /// `None` turns the replay check off (`TAGCAST_REPLAY_WINDOW_SECS=0`).
     pub replay_window: Option<Duration>,
     /// `TAGCAST_ROLE`.
@@ -262,6 +264,11 @@ impl Settings {
         if !(1..=24 * 90).contains(&conversion_hours) {
             return Err(ConfigError::new("TAGCAST_CONVERSION_WINDOW_HOURS", "must be between 1 and 2160 (90 days)"));
         }
+        let result_wait_secs: u64 =
+            parse_or("TAGCAST_MASS_RESULT_WAIT_SECS", get("TAGCAST_MASS_RESULT_WAIT_SECS"), "1800")?;
+        if result_wait_secs > 7 * 86_400 {
+            return Err(ConfigError::new("TAGCAST_MASS_RESULT_WAIT_SECS", "must be at most 604800 (7 days)"));
+        }
         let replay_secs: u64 = parse_or("TAGCAST_REPLAY_WINDOW_SECS", get("TAGCAST_REPLAY_WINDOW_SECS"), "600")?;
         let role = parse_or("TAGCAST_ROLE", get("TAGCAST_ROLE"), "all")?;
         // The callback waits on PostgreSQL, which usually shares the host: half the cores for HTTP
@@ -305,6 +312,7 @@ impl Settings {
             playbook,
             monthly_tag_cap,
             conversion_window: Duration::from_secs(conversion_hours * 3600),
+            mass_result_wait: Duration::from_secs(result_wait_secs),
             replay_window: (replay_secs > 0).then(|| Duration::from_secs(replay_secs)),
             role,
             http_workers,

@@ -161,6 +161,7 @@ impl Application {
             monthly_tag_cap: settings.monthly_tag_cap,
             conversion_window: settings.conversion_window,
             mass_interval: mass_interval(&settings.wechat.rate_limits),
+            result_wait: settings.mass_result_wait,
             clock: settings.clock.clone(),
             audience_index: Some(audience_index.clone()),
         };

@@ -15,7 +15,9 @@ use crate::campaigns::{self, CampaignError};
 use crate::domain::campaign::Status;
 use crate::store;
 use crate::store::campaigns::ChunkRow;
-use crate::wechat::api::{ErrCode, MAX_OPENIDS_PER_BATCH, MassMessage, SendAllAudience, WeChatError};
+use crate::wechat::api::{
+    ErrCode, MASS_SEND_MIN_OPENIDS, MAX_OPENIDS_PER_BATCH, MassMessage, SendAllAudience, WeChatError,
+};
 
 /// Moves due scheduled campaigns to `sending` and queues their job, in one transaction; returns
 /// how many fired.
@@ -157,6 +159,16 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
             }
             pace(ctx).await?;
             ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
+        }
+        "openids" if chunk.openids.len() < MASS_SEND_MIN_OPENIDS => {
+            // Erasure took recipients out of a call not made yet, leaving fewer than WeChat sends.
+            let client = ctx.pool.get().await.map_err(db)?;
+            let reason = format!(
+                "{} recipient(s) left after erasure; WeChat sends lists of at least {MASS_SEND_MIN_OPENIDS}",
+                chunk.openids.len()
+            );
+            store::campaigns::skip_chunk(&client, chunk.campaign_id, chunk.seq, &reason).await.map_err(db)?;
+            return Ok(());
         }
         "openids" => {
             pace(ctx).await?;
@@ -317,6 +329,68 @@ async fn prepare_temp_tag(ctx: &JobCtx, chunk: &ChunkRow) -> Result<Option<i64>,
 pub const FETCH_READS_JOB: &str = "fetch_article_reads";
 /// datacube follows an article for 30 days after publishing.
 const READ_DAYS: i64 = 31;
+
+pub const CHECK_RESULTS_JOB: &str = "check_mass_results";
+
+/// Calls asked about per `check_mass_results` run; more wait for the next.
+const CHECK_RESULTS_BATCH: i64 = 200;
+
+/// Queues a `check_mass_results` job when some accepted call has waited longer than
+/// `result_wait` for its MASSSENDJOBFINISH and no check is pending.
+///
+/// # Errors
+/// The database.
+pub async fn enqueue_result_check(
+    client: &impl deadpool_postgres::GenericClient,
+    result_wait: std::time::Duration,
+) -> Result<bool, tokio_postgres::Error> {
+    if store::campaigns::list_overdue_results(client, result_wait, 1).await?.is_empty() {
+        return Ok(false);
+    }
+    let pending = client
+        .query_opt("SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' LIMIT 1", &[&CHECK_RESULTS_JOB])
+        .await?;
+    if pending.is_none() {
+        store::jobs::enqueue(client, CHECK_RESULTS_JOB, &serde_json::json!({})).await?;
+    }
+    Ok(true)
+}
+
+/// `check_mass_results`: asks `mass/get` about each call whose MASSSENDJOBFINISH is overdue
+/// (WeChat pushes it once, to whatever answered then: a push lost to an outage, a proxy or a
+/// callback URL changed mid-send would otherwise leave the campaign `sending` for ever) and
+/// records the final ones, so campaigns finish; their counts stay unknown.
+pub async fn check_results(ctx: &JobCtx) -> Result<(), JobError> {
+    let client = ctx.pool.get().await.map_err(db)?;
+    let overdue = store::campaigns::list_overdue_results(&client, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
+        .await
+        .map_err(db)?;
+    let mut still_sending = 0;
+    for (campaign_id, msg_id) in overdue {
+        let status = match ctx.api.mass_status(msg_id).await {
+            Ok(status) => status.msg_status,
+            Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),
+            Err(error) => {
+                tracing::warn!(campaign.id = campaign_id, mass.msg_id = msg_id, %error, "mass/get refused; asking again later");
+                continue;
+            }
+        };
+        if campaigns::record_read_back(&client, msg_id, &status).await.map_err(db)? {
+            tracing::warn!(
+                campaign.id = campaign_id,
+                mass.msg_id = msg_id,
+                %status,
+                "MASSSENDJOBFINISH never came; the job's status was read back with mass/get (no counts)"
+            );
+        } else {
+            still_sending += 1;
+        }
+    }
+    if still_sending > 0 {
+        tracing::info!(calls = still_sending, "mass jobs still sending on WeChat; asking again later");
+    }
+    Ok(())
+}
 
 /// Queues a fetch of article reads unless one is pending.
 ///

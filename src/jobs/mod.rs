@@ -1,6 +1,6 @@
 //! Background work: delivering the tag outbox to WeChat, queued jobs (deleting a tag on WeChat,
-//! reconciling tags, the scheduled pass over dynamic tags, sending campaigns and fetching their
-//! reads), firing scheduled campaigns, and housekeeping (abandoned quizzes). Any number of
+//! reconciling tags, the scheduled pass over dynamic tags, sending campaigns, fetching their
+//! reads and reading back results WeChat never pushed), firing scheduled campaigns, and housekeeping (abandoned quizzes). Any number of
 //! processes may run workers on one database: rows are claimed with `FOR UPDATE SKIP LOCKED`.
 //!
 //! `run_pending(&ctx)` does everything due once and is what tests call; production runs
@@ -87,6 +87,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
         crate::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
         campaigns::FETCH_READS_JOB => campaigns::fetch_article_reads(ctx).await,
+        campaigns::CHECK_RESULTS_JOB => campaigns::check_results(ctx).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     match result {
@@ -111,6 +112,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 /// The database failed.
 pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
     sweep_quizzes(ctx).await;
+    schedule_result_check(ctx).await;
     loop {
         let fired = campaigns::fire_scheduled(ctx).await?;
         let delivered = outbox::deliver_due(ctx).await?;
@@ -129,6 +131,7 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
         // The first pass comes one period after start, like the quiz sweep.
         let mut last_refresh = tokio::time::Instant::now();
         let mut last_reads = tokio::time::Instant::now();
+        let mut last_result_check = tokio::time::Instant::now();
         loop {
             let fired = campaigns::fire_scheduled(&ctx).await;
             let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
@@ -149,6 +152,10 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
             if last_reads.elapsed() > READS_EVERY {
                 last_reads = tokio::time::Instant::now();
                 schedule_read_fetch(&ctx).await;
+            }
+            if last_result_check.elapsed() > RESULT_CHECK_EVERY {
+                last_result_check = tokio::time::Instant::now();
+                schedule_result_check(&ctx).await;
             }
             if !busy {
                 tokio::select! {
@@ -173,6 +180,21 @@ async fn schedule_read_fetch(ctx: &JobCtx) {
             }
         }
         Err(error) => tracing::warn!(%error, "queueing the article read fetch failed"),
+    }
+}
+
+/// How often workers look for calls whose MASSSENDJOBFINISH is overdue.
+const RESULT_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+async fn schedule_result_check(ctx: &JobCtx) {
+    let queued = match ctx.pool.get().await {
+        Ok(client) => {
+            campaigns::enqueue_result_check(&client, ctx.campaigns.result_wait).await.map_err(|e| e.to_string())
+        }
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = queued {
+        tracing::warn!(%error, "looking for overdue mass-send results failed");
     }
 }
 

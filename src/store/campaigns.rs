@@ -347,55 +347,53 @@ pub struct NewChunk {
     pub openids: Vec<String>,
 }
 
-/// Stores a campaign's whole plan and its recipients (with their variants) at once.
+/// Stores a campaign's whole plan and its recipients (with their variants) at once, in the
+/// caller's transaction.
 pub async fn insert_plan(
-    client: &impl GenericClient,
+    txn: &deadpool_postgres::Transaction<'_>,
     campaign_id: i64,
     chunks: &[NewChunk],
 ) -> Result<(), tokio_postgres::Error> {
-    let insert = client
+    let insert = txn
         .prepare_cached(
             "INSERT INTO campaign_chunks (campaign_id, seq, variant, kind, wechat_tag_id, openids, clientmsgid)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
-    let recipients = client
-        .prepare_cached(
-            "INSERT INTO campaign_recipients (campaign_id, openid, variant) SELECT $1, o, $3 FROM unnest($2::text[]) AS o
-             ON CONFLICT DO NOTHING",
         )
         .await?;
     for (seq, chunk) in chunks.iter().enumerate() {
         let seq = seq as i32;
         // ≤ 64 bytes as WeChat requires; unique per call, stable across retries and processes.
         let clientmsgid = format!("tagcast-c{campaign_id}-s{seq}");
-        client
-            .execute(
-                &insert,
-                &[&campaign_id, &seq, &chunk.variant, &chunk.kind, &chunk.wechat_tag_id, &chunk.openids, &clientmsgid],
-            )
-            .await?;
-        if !chunk.openids.is_empty() {
-            client.execute(&recipients, &[&campaign_id, &chunk.openids, &chunk.variant]).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Records recipients that are not in any chunk's list (tag and everyone sends).
-pub async fn insert_recipients(
-    client: &impl GenericClient,
-    campaign_id: i64,
-    openids: &[String],
-    variant: i32,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "INSERT INTO campaign_recipients (campaign_id, openid, variant) SELECT $1, o, $3 FROM unnest($2::text[]) AS o
-             ON CONFLICT DO NOTHING",
-            &[&campaign_id, &openids, &variant],
+        txn.execute(
+            &insert,
+            &[&campaign_id, &seq, &chunk.variant, &chunk.kind, &chunk.wechat_tag_id, &chunk.openids, &clientmsgid],
         )
         .await?;
+    }
+    let recipients: Vec<(&str, i32)> =
+        chunks.iter().flat_map(|chunk| chunk.openids.iter().map(|openid| (openid.as_str(), chunk.variant))).collect();
+    insert_recipients(txn, campaign_id, recipients).await
+}
+
+/// Records a campaign's recipients (distinct openids, none recorded before), by COPY: a
+/// million-follower segment is a million rows written before the first call goes out.
+pub async fn insert_recipients(
+    txn: &deadpool_postgres::Transaction<'_>,
+    campaign_id: i64,
+    mut recipients: Vec<(&str, i32)>,
+) -> Result<(), tokio_postgres::Error> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+
+    // Sorted, the rows extend both indexes in order instead of landing on random pages.
+    recipients.sort_unstable();
+    let sink = txn.copy_in("COPY campaign_recipients (campaign_id, openid, variant) FROM STDIN BINARY").await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::INT4]);
+    let mut writer = std::pin::pin!(writer);
+    for (openid, variant) in &recipients {
+        writer.as_mut().write(&[&campaign_id, openid, variant]).await?;
+    }
+    writer.finish().await?;
     Ok(())
 }
 
@@ -465,6 +463,23 @@ pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) 
         .await
 }
 
+/// Stops one call not made yet, saying why.
+pub async fn skip_chunk(
+    client: &impl GenericClient,
+    campaign_id: i64,
+    seq: i32,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaign_chunks SET state = 'skipped', last_error = $3
+             WHERE campaign_id = $1 AND seq = $2 AND state = 'pending'",
+            &[&campaign_id, &seq, &reason],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The temporary WeChat tag of a `temp_tag` call, once created.
 pub async fn set_chunk_tag(
     client: &impl GenericClient,
@@ -508,7 +523,8 @@ pub struct Finish<'a> {
     pub error: i64,
 }
 
-/// Stores a job's result (once: WeChat may push it again) and returns (campaign id, kind,
+/// Stores a job's result (once: WeChat may push it again; a push replaces a status read back
+/// with `mass/get`, which has no counts) and returns (campaign id, kind,
 /// WeChat tag id) of the call that made the job, or `None` when the call is not recorded (yet:
 /// the sender may still be recording its msg_id; or ever: a console send).
 pub async fn record_finish(
@@ -518,7 +534,11 @@ pub async fn record_finish(
     client
         .execute(
             "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (msg_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
+                 filter_count = excluded.filter_count, sent_count = excluded.sent_count,
+                 error_count = excluded.error_count, source = 'push', received_at = now()
+             WHERE mass_job_results.source = 'mass_get'",
             &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error],
         )
         .await?;
@@ -526,6 +546,47 @@ pub async fn record_finish(
         .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&finish.msg_id])
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Stores a job's final status as `mass/get` read it back (no counts), unless a result is
+/// already there; returns what [`record_finish`] does.
+pub async fn record_read_back(
+    client: &impl GenericClient,
+    msg_id: i64,
+    status: &str,
+) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
+             ON CONFLICT (msg_id) DO NOTHING",
+            &[&msg_id, &status],
+        )
+        .await?;
+    let row = client
+        .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&msg_id])
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Accepted calls of campaigns still `sending` whose result has not arrived `patience` after
+/// WeChat accepted them (by the database's clock, which `submitted_at` is in): (campaign id,
+/// msg_id), oldest first.
+pub async fn list_overdue_results(
+    client: &impl GenericClient,
+    patience: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.campaign_id, c.msg_id FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             WHERE k.status = 'sending' AND c.state = 'submitted' AND c.msg_id IS NOT NULL
+               AND c.submitted_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id)
+             ORDER BY c.submitted_at LIMIT $2",
+            &[&patience.as_secs_f64(), &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Whether WeChat's result for `msg_id` has arrived.
@@ -541,8 +602,10 @@ pub struct Progress {
     pub submitted: i64,
     pub failed: i64,
     pub finished: i64,
-    /// Finished with `send success`.
+    /// Finished with `send success` (or sent and later deleted).
     pub succeeded: i64,
+    /// Finished by a status read back with `mass/get`: their counts are unknown.
+    pub uncounted: i64,
     pub total: i64,
     pub filter: i64,
     pub sent: i64,
@@ -554,9 +617,10 @@ pub async fn progress(client: &impl GenericClient, campaign_id: i64) -> Result<P
         .query_one(
             "SELECT count(*), count(*) FILTER (WHERE c.state = 'pending'), count(*) FILTER (WHERE c.state = 'submitted'),
                     count(*) FILTER (WHERE c.state = 'failed'), count(r.msg_id),
-                    count(*) FILTER (WHERE r.status = 'send success'),
+                    count(*) FILTER (WHERE r.status IN ('send success', 'deleted')),
                     coalesce(sum(r.total_count), 0)::bigint, coalesce(sum(r.filter_count), 0)::bigint,
-                    coalesce(sum(r.sent_count), 0)::bigint, coalesce(sum(r.error_count), 0)::bigint
+                    coalesce(sum(r.sent_count), 0)::bigint, coalesce(sum(r.error_count), 0)::bigint,
+                    count(*) FILTER (WHERE r.source = 'mass_get')
              FROM campaign_chunks c LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id
              WHERE c.campaign_id = $1",
             &[&campaign_id],
@@ -573,6 +637,7 @@ pub async fn progress(client: &impl GenericClient, campaign_id: i64) -> Result<P
         filter: r.get(7),
         sent: r.get(8),
         error: r.get(9),
+        uncounted: r.get(10),
     })
 }
 

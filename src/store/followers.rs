@@ -107,6 +107,10 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
         "DELETE FROM follower_wechat_tags WHERE openid = $1",
         "DELETE FROM events WHERE openid = $1",
         "DELETE FROM orders WHERE openid = $1",
+        // Planned calls name their recipients: one not yet made must not reach the erased
+        // follower, and one made keeps no trace of them. Only their campaigns' rows are read.
+        "UPDATE campaign_chunks SET openids = array_remove(openids, $1)
+         WHERE campaign_id IN (SELECT campaign_id FROM campaign_recipients WHERE openid = $1) AND $1 = ANY(openids)",
         "DELETE FROM campaign_recipients WHERE openid = $1",
         "DELETE FROM follower_mass_receipts WHERE openid = $1",
         // The click stays counted, no longer naming anyone.

@@ -703,3 +703,63 @@ async fn two_processes_sending_at_once_keep_the_accounts_mass_send_pace_together
     assert_eq!(app.wechat.mass_jobs().len(), 10);
     assert!(elapsed >= Duration::from_millis(2_200), "{elapsed:?}");
 }
+
+#[tokio::test]
+async fn a_result_wechat_never_pushes_is_read_back_with_mass_get_and_the_campaign_finishes() {
+    let app = spawn(|vars| {
+        vars.insert("TAGCAST_MASS_RESULT_WAIT_SECS".into(), "0".into());
+    })
+    .await;
+    followers(&app, 4).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    let id =
+        create_campaign(&app, json!({"name": "失联", "audience": {"segment": segment}, "message": text("hi")})).await;
+    // The push is lost: nothing answers WeChat's MASSSENDJOBFINISH.
+    app.wechat.set_callback(None);
+    assert_eq!(send(&app, id).await.0, 202);
+    app.run_pending_jobs().await;
+    app.wechat.wait_for_callbacks().await;
+    let sending = campaign(&app, id).await;
+    assert_eq!(sending["status"], "sending", "{sending}");
+    assert_eq!(app.wechat.call_count("/cgi-bin/message/mass/get"), 0);
+
+    app.run_pending_jobs().await;
+    let body = campaign(&app, id).await;
+    assert_eq!(body["status"], "sent", "{body}");
+    assert_eq!(app.wechat.call_count("/cgi-bin/message/mass/get"), 1);
+    assert_eq!(body["calls"]["finished"], 1);
+    assert_eq!(body["calls"]["uncounted"], 1, "mass/get says how a job ended, not how many it reached");
+    assert_eq!(body["counts"]["sent"], 0);
+    // Finished calls are not asked about again.
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.call_count("/cgi-bin/message/mass/get"), 1);
+}
+
+#[tokio::test]
+async fn erasing_a_recipient_takes_them_out_of_calls_not_yet_made() {
+    let app = spawn(|_| {}).await;
+    let fans = followers(&app, 5).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    let id =
+        create_campaign(&app, json!({"name": "待发", "audience": {"segment": segment}, "message": text("hi")})).await;
+    // WeChat is down for longer than the client's own retries.
+    app.wechat.fail_next_http("/cgi-bin/message/mass/send", 50, 502);
+    assert_eq!(send(&app, id).await.0, 202);
+    app.run_pending_jobs().await;
+    let waiting = campaign(&app, id).await;
+    assert_eq!(waiting["calls"]["pending"], 1, "the call waits for WeChat to recover: {waiting}");
+
+    let (status, _) = app.api_delete(&format!("/users/{}", fans[0])).await;
+    assert_eq!(status, 204);
+    let naming: i64 =
+        app.query("SELECT count(*) FROM campaign_chunks WHERE $1 = ANY(openids)", &[&fans[0]]).await[0].get(0);
+    assert_eq!(naming, 0, "no planned call names the erased follower");
+    app.wechat.clear_failures("/cgi-bin/message/mass/send");
+    app.query("UPDATE jobs SET run_at = now() WHERE state = 'pending'", &[]).await;
+    deliver(&app).await;
+    let calls = mass_calls(&app);
+    let touser: BTreeSet<String> =
+        calls.last().unwrap().1["touser"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    assert_eq!(touser, fans[1..].iter().cloned().collect());
+    assert_eq!(campaign(&app, id).await["status"], "sent");
+}

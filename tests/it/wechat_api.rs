@@ -257,6 +257,7 @@ async fn busy_and_quota_answers_are_retried_with_backoff_and_permanent_errors_ar
     app.wechat.fail_next("/cgi-bin/tags/get", 10, -1);
     let exhausted = api.list_tags().await.expect_err("gives up");
     assert!(matches!(exhausted, WeChatError::RetriesExhausted { attempts: 5, .. }), "{exhausted:?}");
+    assert!(exhausted.is_transient(), "giving up on a busy WeChat leaves the work for a later retry");
     assert_eq!(app.wechat.call_count("/cgi-bin/tags/get"), 5);
     app.wechat.clear_failures("/cgi-bin/tags/get");
 

@@ -701,6 +701,8 @@ struct DetailPage {
     last_error: Option<String>,
     /// (planned, pending, submitted, failed, finished) WeChat calls.
     calls: (i64, i64, i64, i64, i64),
+    /// Finished calls whose status was read back with `mass/get`: no counts.
+    uncounted: i64,
     /// (total, filtered out, sent, failed) from MASSSENDJOBFINISH.
     counts: (i64, i64, i64, i64),
     reported: bool,
@@ -872,6 +874,7 @@ async fn detail_page(
         delivered: row.delivered_at.map_or_else(|| "—".to_owned(), show_time),
         last_error: row.last_error.clone(),
         calls: (progress.chunks, progress.pending, progress.submitted, progress.failed, progress.finished),
+        uncounted: progress.uncounted,
         counts: (progress.total, filtered_out(progress.total, progress.filter), progress.sent, progress.error),
         reported,
         delivery_svg: if reported {

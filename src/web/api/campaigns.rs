@@ -283,6 +283,7 @@ pub async fn get_campaign(
             "submitted": progress.submitted,
             "failed": progress.failed,
             "finished": progress.finished,
+            "uncounted": progress.uncounted,
         },
         "links": links,
         "stats": stats,

@@ -219,9 +219,11 @@ impl WeChatError {
     }
 
     /// Busy, quota and minute-limit answers, 5xx and timeouts pass with time; anything else would
-    /// fail the same way again.
+    /// fail the same way again. The client giving up on a transient error leaves it transient: an
+    /// outage longer than the client's own retries is for the caller's later retry, not a verdict.
     pub fn is_transient(&self) -> bool {
         match self {
+            Self::RetriesExhausted { last, .. } => last.is_transient(),
             Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
             Self::Http(status) => *status >= 500 || *status == 429,
             Self::Api { code, .. } => {

@@ -202,6 +202,9 @@ impl Application {
             demo.is_some(),
         );
         let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
+        if role.serves_http() {
+            crate::web::admin::warm_up_board(pool.get_ref().clone(), settings.clock.clone(), admin.get_ref().clone());
+        }
         let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());
         let metrics_auth = web::Data::new(MetricsAuth(settings.metrics_token.clone()));

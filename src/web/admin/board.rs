@@ -112,6 +112,36 @@ pub struct BoardCache {
     figures: Mutex<Option<(Instant, Arc<Figures>)>>,
     /// A recount is under way; views in the meantime show the figures at hand.
     recounting: std::sync::atomic::AtomicBool,
+    /// Held while figures are computed: a view with no figures to show waits for the
+    /// computation under way (the one started at boot) instead of starting a second.
+    computing: tokio::sync::Mutex<()>,
+}
+
+/// Accounts with more followers than this get their board computed at start, in the
+/// background: computing takes seconds there, and the first operator should not wait for it.
+const WARM_UP_ABOVE: i64 = 100_000;
+
+/// Computes the board's figures in the background at start on a large account.
+pub fn warm_up(pool: Pool, clock: Clock, state: Arc<AdminState>) {
+    tokio::spawn(async move {
+        let large = match pool.get().await {
+            Ok(client) => store::board::estimate_followers(&client).await.ok().flatten().unwrap_or(0) > WARM_UP_ABOVE,
+            Err(_) => false,
+        };
+        if !large {
+            return;
+        }
+        let started = Instant::now();
+        let _turn = state.board.computing.lock().await;
+        match compute(&pool, &clock, &state).await {
+            Ok(figures) => {
+                *state.board.figures.lock().expect("no panics while holding the lock") =
+                    Some((Instant::now(), Arc::new(figures)));
+                tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "board figures computed at start");
+            }
+            Err(error) => tracing::warn!(error = ?error, "the board's figures could not be computed at start"),
+        }
+    });
 }
 
 /// One of SEED.md §5's four dimensions: what it measures, the figure, and what to adjust.
@@ -168,10 +198,18 @@ pub async fn show_board(
             figures
         }
         _ => {
-            let figures = Arc::new(compute(&pool, &clock, &state).await?);
-            *state.board.figures.lock().expect("no panics while holding the lock") =
-                Some((Instant::now(), figures.clone()));
-            figures
+            let asked = Instant::now();
+            let _turn = state.board.computing.lock().await;
+            let computed_meanwhile = state.board.figures.lock().expect("no panics while holding the lock").clone();
+            match computed_meanwhile {
+                Some((at, figures)) if at >= asked || (query.refresh.is_none() && at.elapsed() < FRESH_FOR) => figures,
+                _ => {
+                    let figures = Arc::new(compute(&pool, &clock, &state).await?);
+                    *state.board.figures.lock().expect("no panics while holding the lock") =
+                        Some((Instant::now(), figures.clone()));
+                    figures
+                }
+            }
         }
     };
     render(&BoardPage { layout: user.layout("board"), figures })
@@ -184,6 +222,7 @@ fn recount_behind(pool: Arc<Pool>, clock: Arc<Clock>, state: Arc<AdminState>) {
         return;
     }
     actix_web::rt::spawn(async move {
+        let _turn = state.board.computing.lock().await;
         match compute(&pool, &clock, &state).await {
             Ok(figures) => {
                 *state.board.figures.lock().expect("no panics while holding the lock") =

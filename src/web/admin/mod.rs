@@ -17,6 +17,7 @@ mod playbook;
 mod simulator;
 mod throttle;
 
+pub use board::warm_up as warm_up_board;
 use std::sync::Arc;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};

@@ -182,7 +182,7 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     fill(&client, "textarea[name=add]", "兴趣/新品，敏感/价格敏感").await;
     fill(&client, "input[name=reply]", "新品上架啦").await;
     click(&client, "form[action='/admin/rules'] button[type=submit]").await;
-    assert!(text_of(&client, "table").await.contains("NEW_ARRIVALS"));
+    wait_for_text(&client, "table", "NEW_ARRIVALS").await;
     screenshot(&client, "rules").await;
 
     // The simulator presses that menu as a test follower.

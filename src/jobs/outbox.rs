@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::{JobCtx, Outcome, WorkerError, retry_at};
 use crate::store;
-use crate::store::outbox::OutboxItem;
+use crate::store::outbox::{Failure, OutboxItem};
 use crate::wechat::api::{ErrCode, MAX_OPENIDS_PER_BATCH, WeChatError};
 
 /// Changes claimed per round.
@@ -19,6 +19,25 @@ const CLAIM_LIMIT: i64 = 2_000;
 const LEASE: Duration = Duration::from_secs(60);
 /// Batch calls in flight at once (the client's per-API pace still applies).
 const CONCURRENT_CALLS: usize = 8;
+/// Changes that failed this many times in a row wait out their backoff even when WeChat answers
+/// other calls again (the backoff before the 8th attempt is about two minutes).
+const PULL_FORWARD_BELOW: i32 = 8;
+
+/// Whether WeChat answered a batch call with success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Yes,
+    No,
+}
+
+/// WeChat's own trouble (down, busy, rate-limited) as opposed to something about the change.
+fn failure_of(error: &WeChatError) -> Failure {
+    if error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_)) {
+        Failure::WeChatTrouble
+    } else {
+        Failure::OfTheChange
+    }
+}
 
 /// Claims due changes and sends them.
 ///
@@ -46,13 +65,19 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
             }
         }
     }
-    let results: Vec<Result<(), WorkerError>> = stream::iter(chunks)
+    let results: Vec<Result<Answered, WorkerError>> = stream::iter(chunks)
         .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk))
         .buffer_unordered(CONCURRENT_CALLS)
         .collect()
         .await;
     drop(claim_session);
-    results.into_iter().collect::<Result<(), _>>()?;
+    let answered = results.into_iter().collect::<Result<Vec<Answered>, _>>()?;
+    if answered.contains(&Answered::Yes) {
+        let pulled = store::outbox::pull_forward_after_recovery(&ctx.pool.get().await?, PULL_FORWARD_BELOW).await?;
+        if pulled > 0 {
+            tracing::info!(changes = pulled, "WeChat answers again; changes held back by its trouble are due now");
+        }
+    }
     Ok(Outcome::Ran)
 }
 
@@ -84,13 +109,14 @@ async fn wechat_tag_for(ctx: &JobCtx, items: &[OutboxItem]) -> Result<Option<i64
             let dead = error.code() == Some(ErrCode::TooManyTags);
             let next = if dead { None } else { retry_at(first.attempts) };
             tracing::warn!(tag.path = %first.path, %error, "cannot create the tag on WeChat");
-            store::outbox::fail(&client, &refs, &format!("creating the WeChat tag: {error}"), next).await?;
+            let message = format!("creating the WeChat tag: {error}");
+            store::outbox::fail(&client, &refs, &message, next, failure_of(&error)).await?;
             Ok(None)
         }
     }
 }
 
-async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) -> Result<(), WorkerError> {
+async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) -> Result<Answered, WorkerError> {
     let mut outcome = call(ctx, wechat_tag_id, &chunk).await;
     if outcome.as_ref().is_err_and(|e| e.code() == Some(ErrCode::InvalidTagId)) {
         // WeChat may not know a tag for a moment after creating it.
@@ -101,24 +127,35 @@ async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) ->
     let client = ctx.pool.get().await?;
     let refs: Vec<&OutboxItem> = chunk.iter().collect();
     match outcome {
-        Ok(()) => Ok(store::outbox::complete(&client, &refs, wechat_tag_id).await?),
+        Ok(()) => {
+            store::outbox::complete(&client, &refs, wechat_tag_id).await?;
+            Ok(Answered::Yes)
+        }
         Err(error) => match error.code() {
             // Still unknown: the tag was deleted on WeChat behind our back; create it anew next round.
             Some(ErrCode::InvalidTagId) => {
                 store::outbox::unlink_wechat_tag(&client, chunk[0].tag_id, wechat_tag_id).await?;
-                Ok(record_failure(&client, &refs, &error).await?)
+                record_failure(&client, &refs, &error).await?;
+                Ok(Answered::No)
             }
             // One bad follower fails the whole call: find them by sending one at a time.
             Some(ErrCode::InvalidOpenId | ErrCode::OpenIdNotOfThisApp | ErrCode::UserTagLimit) if chunk.len() > 1 => {
+                let mut answered = Answered::No;
                 for item in &chunk {
                     match call(ctx, wechat_tag_id, std::slice::from_ref(item)).await {
-                        Ok(()) => store::outbox::complete(&client, &[item], wechat_tag_id).await?,
+                        Ok(()) => {
+                            store::outbox::complete(&client, &[item], wechat_tag_id).await?;
+                            answered = Answered::Yes;
+                        }
                         Err(error) => record_failure(&client, &[item], &error).await?,
                     }
                 }
-                Ok(())
+                Ok(answered)
             }
-            _ => Ok(record_failure(&client, &refs, &error).await?),
+            _ => {
+                record_failure(&client, &refs, &error).await?;
+                Ok(Answered::No)
+            }
         },
     }
 }
@@ -144,5 +181,5 @@ async fn record_failure(
     let attempts = items.iter().map(|i| i.attempts).max().unwrap_or(0);
     let next = if permanent { None } else { retry_at(attempts) };
     tracing::warn!(%error, changes = items.len(), dead = next.is_none(), "WeChat refused tag changes");
-    store::outbox::fail(client, items, &error.to_string(), next).await
+    store::outbox::fail(client, items, &error.to_string(), next, failure_of(error)).await
 }

@@ -115,10 +115,19 @@ pub async fn complete(
 const FAIL: &str = "
     UPDATE tag_outbox o SET
         attempts = o.attempts + 1, last_error = $4, claimed_until = NULL, claimed_by = NULL,
-        run_at = coalesce($5, o.run_at),
+        run_at = coalesce($5, o.run_at), waits_on_wechat = $6,
         state = CASE WHEN $5::timestamptz IS NULL THEN 'dead' ELSE 'pending' END
     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(openid, tag_id, seq)
     WHERE o.openid = c.openid AND o.tag_id = c.tag_id AND o.seq = c.seq";
+
+/// Why a change failed, as far as retrying it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// WeChat was down, busy or rate-limited: retried as soon as WeChat answers again.
+    WeChatTrouble,
+    /// Something about the change or its tag: retried only after its backoff.
+    OfTheChange,
+}
 
 /// Records a failure: retried at `retry_at`, or dead (kept for an operator) when `None`. Rows that
 /// changed meanwhile are only released: their new word is tried afresh.
@@ -127,14 +136,33 @@ pub async fn fail(
     items: &[&OutboxItem],
     error: &str,
     retry_at: Option<DateTime<Utc>>,
+    failure: Failure,
 ) -> Result<(), tokio_postgres::Error> {
     if items.is_empty() {
         return Ok(());
     }
     let (openids, tags, seqs) = keys(items);
-    client.execute(FAIL, &[&openids, &tags, &seqs, &error, &retry_at]).await?;
+    let waits_on_wechat = failure == Failure::WeChatTrouble;
+    client.execute(FAIL, &[&openids, &tags, &seqs, &error, &retry_at, &waits_on_wechat]).await?;
     client.execute(RELEASE, &[&openids, &tags]).await?;
     Ok(())
+}
+
+/// After WeChat answered a call again: the changes that failed only because WeChat was in
+/// trouble are due now, not when their backoff (up to an hour after a long outage) runs out.
+/// Each is pulled forward once per failure, and not after `max_attempts` failures in a row, so a
+/// change WeChat keeps refusing still backs off. Reads only rows in backoff (the `run_at` index).
+pub async fn pull_forward_after_recovery(
+    client: &impl GenericClient,
+    max_attempts: i32,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE tag_outbox SET run_at = now(), waits_on_wechat = false
+             WHERE state = 'pending' AND run_at > now() AND waits_on_wechat AND attempts < $1",
+            &[&max_attempts],
+        )
+        .await
 }
 
 /// Links a local tag to the WeChat tag created for it, and records the WeChat tag.

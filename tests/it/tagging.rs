@@ -526,6 +526,39 @@ async fn wechat_failures_are_retried_and_a_tag_is_created_before_first_use() {
     assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
 }
 
+/// After a long outage the failed changes' backoff has grown to minutes; the first call WeChat
+/// answers again pulls them forward, except a change that has failed too often in a row.
+#[tokio::test]
+async fn changes_held_back_by_a_wechat_outage_go_out_once_wechat_answers_again() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(4);
+    create_rule(&app, json!({"on": "click", "key": "A", "add": ["兴趣/甲"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("A"), now())).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[0]).len(), 1);
+
+    app.wechat.fail_next_http("/cgi-bin/tags/members/batchtagging", 50, 503);
+    app.push(&event(&fans[1], "CLICK", Some("A"), now())).await;
+    app.push(&event(&fans[2], "CLICK", Some("A"), now())).await;
+    app.run_pending_jobs().await;
+    let waiting: i64 = app.query("SELECT count(*) FROM tag_outbox WHERE waits_on_wechat", &[]).await[0].get(0);
+    assert_eq!(waiting, 2, "both failed on WeChat's trouble");
+    // As after a long outage: backoffs of a minute and more.
+    app.query("UPDATE tag_outbox SET attempts = 6, run_at = now() + interval '1 hour' WHERE openid = $1", &[&fans[1]])
+        .await;
+    app.query("UPDATE tag_outbox SET attempts = 9, run_at = now() + interval '1 hour' WHERE openid = $1", &[&fans[2]])
+        .await;
+    app.wechat.clear_failures("/cgi-bin/tags/members/batchtagging");
+
+    app.push(&event(&fans[3], "CLICK", Some("A"), now())).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[3]).len(), 1);
+    assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1, "pulled forward once WeChat answered");
+    assert!(app.wechat.user_tags(&fans[2]).is_empty(), "nine failures in a row: it keeps its backoff");
+    let left: Vec<String> = app.query("SELECT openid FROM tag_outbox", &[]).await.iter().map(|r| r.get(0)).collect();
+    assert_eq!(left, vec![fans[2].clone()]);
+}
+
 #[tokio::test]
 async fn a_follower_at_wechats_twenty_tags_does_not_hold_up_the_batch() {
     let app = spawn_app().await;

@@ -207,7 +207,27 @@ async fn wechat_down_then_45009_storms_drain_the_outbox_with_nothing_lost_while_
     let up_at = Instant::now();
     // Back, but refusing: the daily quota answer, over and over.
     cluster.mock.wechat.fail_next("/cgi-bin/tags/members/batchtagging", scale.storm_calls, 45009);
+    // While the load goes on: how soon every change that failed on WeChat's trouble is through.
+    let held_back_sent_after = {
+        let db = cluster.db().await;
+        let deadline = up_at + scale.load.max(Duration::from_secs(30));
+        loop {
+            let held: i64 = db
+                .query_one("SELECT count(*) FROM tag_outbox WHERE state = 'pending' AND attempts > 0", &[])
+                .await
+                .expect("held-back changes")
+                .get(0);
+            if held == 0 {
+                break Some(up_at.elapsed());
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
     running.await.expect("load");
+    let load_ended = Instant::now();
     let stats = load.into_stats();
     println!("FAULTS wechat: {}", stats.summary(started.elapsed()));
     let before = p99_between(&stats, started, down_at).unwrap_or_default();
@@ -222,14 +242,19 @@ async fn wechat_down_then_45009_storms_drain_the_outbox_with_nothing_lost_while_
     let stored = check_stored(&cluster.db().await, &stats).await;
     assert_eq!(stored, stats.sent.len());
     cluster.wait_outbox_drained(Duration::from_secs(if scale.long { 300 } else { 40 })).await;
-    let drained_after_recovery = up_at.elapsed();
+    let drained_after_load = load_ended.elapsed();
     let storm_answers =
         cluster.mock.wechat.calls().iter().filter(|c| c.path.ends_with("batchtagging") && c.errcode == 45009).count();
     let delivery = cluster.tag_delivery().await;
     println!(
-        "FAULTS wechat: down {:?}; {storm_answers} calls answered 45009; outbox empty {drained_after_recovery:?} \
-         after WeChat came back; tag changes {delivery:?}",
+        "FAULTS wechat: down {:?}; {storm_answers} calls answered 45009; every change held back by the outage \
+         and the storm sent {held_back_sent_after:?} after WeChat came back; outbox empty {drained_after_load:?} \
+         after the load; tag changes {delivery:?}",
         up_at - down_at,
+    );
+    assert!(
+        held_back_sent_after.is_some(),
+        "changes held back by WeChat's trouble were still waiting when the load ended"
     );
     assert!(storm_answers > 0, "the storm reached the outbox");
     let dead: i64 = cluster

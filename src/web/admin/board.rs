@@ -175,6 +175,13 @@ struct BoardPage {
     figures: Arc<Figures>,
 }
 
+/// What the board shows while its first figures are computed; it reloads itself.
+#[derive(Template)]
+#[template(path = "admin/board/pending.html")]
+struct BoardPending {
+    layout: Layout,
+}
+
 #[derive(serde::Deserialize)]
 pub struct BoardQuery {
     /// `?refresh=1`: compute now instead of showing figures up to a minute old.
@@ -196,6 +203,11 @@ pub async fn show_board(
                 recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state));
             }
             figures
+        }
+        None if query.refresh.is_none() && state.board.computing.try_lock().is_err() => {
+            // The first figures are being computed (at start, on a large account): say so at
+            // once rather than hold the page for seconds.
+            return render(&BoardPending { layout: user.layout("board") });
         }
         _ => {
             let asked = Instant::now();

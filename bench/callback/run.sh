@@ -35,6 +35,8 @@
 #   BENCH_KEEP=0             1: keep the work directory (logs, generated pushes, perf data)
 #   BENCH_WAIT_FOR_QUIET=900 seconds to wait, in all, for other load (fuzzers, builds) to stop
 #   BENCH_HTTP_WORKERS=N     tagcast's TAGCAST_HTTP_WORKERS (default: its own, half the cores)
+#   BENCH_ROLE=web           tagcast's TAGCAST_ROLE (default `all`: the outbox worker runs too, and
+#                            retries its batch calls against the closed WeChat port)
 #   BENCH_SCENARIOS="..."    only these scenarios (space-separated names), in the order above
 set -euo pipefail
 
@@ -162,7 +164,7 @@ env -i PATH="$PATH" HOME="${HOME:-/root}" \
   TAGCAST_BIND="$TAGCAST_ADDR" RUST_LOG=warn TAGCAST_API_TOKEN=bench-api-token-0123456789 \
   WECHAT_APPID="$APPID" WECHAT_APPSECRET=benchsecret WECHAT_TOKEN="$TOKEN" \
   WECHAT_ENCODING_AES_KEY="$AES_KEY" WECHAT_API_BASE=http://127.0.0.1:9 \
-  ${BENCH_HTTP_WORKERS:+TAGCAST_HTTP_WORKERS=$BENCH_HTTP_WORKERS} \
+  ${BENCH_HTTP_WORKERS:+TAGCAST_HTTP_WORKERS=$BENCH_HTTP_WORKERS} ${BENCH_ROLE:+TAGCAST_ROLE=$BENCH_ROLE} \
   "$TAGCAST_BIN" serve >"$WORK/tagcast.log" 2>&1 &
 TAGCAST_PID=$!
 cd "$ROOT"

@@ -376,18 +376,26 @@ impl Cluster {
 
     /// Waits until WeChat has learned every tag change (no pending outbox row); the time it took.
     pub async fn wait_outbox_drained(&self, within: Duration) -> Duration {
+        match self.wait_for_no_outbox_rows("state = 'pending'", within).await {
+            Ok(took) => took,
+            Err(pending) => panic!("{pending} tag changes still pending after {within:?}"),
+        }
+    }
+
+    /// Waits until no outbox row matches `condition` (SQL); the time it took, or how many rows
+    /// still matched after `within`.
+    pub async fn wait_for_no_outbox_rows(&self, condition: &str, within: Duration) -> Result<Duration, i64> {
         let db = self.db().await;
         let started = Instant::now();
+        let sql = format!("SELECT count(*) FROM tag_outbox WHERE {condition}");
         loop {
-            let pending: i64 = db
-                .query_one("SELECT count(*) FROM tag_outbox WHERE state = 'pending'", &[])
-                .await
-                .expect("outbox depth")
-                .get(0);
-            if pending == 0 {
-                return started.elapsed();
+            let matching: i64 = db.query_one(&sql, &[]).await.expect("outbox rows").get(0);
+            if matching == 0 {
+                return Ok(started.elapsed());
             }
-            assert!(started.elapsed() < within, "{pending} tag changes still pending after {within:?}");
+            if started.elapsed() >= within {
+                return Err(matching);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -649,14 +649,14 @@ async fn record_finish(
     client: &impl GenericClient,
     finish: &store::campaigns::Finish<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    let Some(call) = store::campaigns::record_finish(client, finish).await? else {
+    let Some((call, arrival)) = store::campaigns::record_finish(client, finish).await? else {
         tracing::info!(
             mass.msg_id = finish.msg_id,
-            "MASSSENDJOBFINISH for a job no campaign has recorded (yet); kept by msg_id"
+            "MASSSENDJOBFINISH repeated, or for a job no campaign has recorded (yet); kept by msg_id"
         );
         return Ok(());
     };
-    after_result(client, call).await
+    after_result(client, call, arrival == store::campaigns::Arrival::First).await
 }
 
 /// Takes in a job's final status read back with `mass/get` (`SEND_SUCCESS`, `SEND_FAIL` or
@@ -678,17 +678,19 @@ pub async fn record_read_back(
         _ => return Ok(false),
     };
     if let Some(call) = store::campaigns::record_read_back(client, msg_id, status).await? {
-        after_result(client, call).await?;
+        after_result(client, call, true).await?;
     }
     Ok(true)
 }
 
-/// A call's job has finished: its temporary tag goes, and the campaign's status follows.
+/// A call's job has finished: its temporary tag goes (once: `first` result heard), and the
+/// campaign's status follows.
 async fn after_result(
     client: &impl GenericClient,
     (campaign_id, kind, wechat_tag_id): (i64, String, Option<i64>),
+    first: bool,
 ) -> Result<(), tokio_postgres::Error> {
-    if let (Some(tag), "temp_tag") = (wechat_tag_id, kind.as_str()) {
+    if let (Some(tag), "temp_tag", true) = (wechat_tag_id, kind.as_str(), first) {
         store::jobs::enqueue(client, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": tag })).await?;
     }
     settle(client, campaign_id).await
@@ -699,6 +701,9 @@ async fn after_result(
 /// # Errors
 /// The database.
 pub async fn settle(client: &impl GenericClient, campaign_id: i64) -> Result<(), tokio_postgres::Error> {
+    // Two results settling at once in two transactions would each miss the other's: inside a
+    // transaction the campaign's row lock makes the second wait and then see the first.
+    store::campaigns::lock_campaign(client, campaign_id).await?;
     let p = store::campaigns::progress(client, campaign_id).await?;
     if p.chunks == 0 || p.pending > 0 || p.finished < p.submitted {
         return Ok(());

@@ -85,6 +85,12 @@ pub async fn send(ctx: &JobCtx, payload: &serde_json::Value) -> Result<(), JobEr
             tracing::info!(campaign.id = id, "campaign cancelled mid-send; the remaining calls are skipped");
             return Ok(());
         }
+        // As it is now: an erasure since the plan may have taken recipients out of its list.
+        let client = ctx.pool.get().await.map_err(db)?;
+        let current = store::campaigns::get_chunk(&client, id, chunk.seq).await.map_err(db)?;
+        drop(client);
+        let Some(chunk) = current.filter(|c| c.state == "pending") else { continue };
+        let chunk = &chunk;
         let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
         if let Err(error) = send_chunk(ctx, chunk, message).await {
             match error {
@@ -335,6 +341,28 @@ pub const CHECK_RESULTS_JOB: &str = "check_mass_results";
 /// Calls asked about per `check_mass_results` run; more wait for the next.
 const CHECK_RESULTS_BATCH: i64 = 200;
 
+/// The minute's look at campaigns under way: a send whose job died (WeChat down for longer
+/// than its retries) gets a new job, a campaign with nothing left to hear about is settled (two
+/// results arriving at once may each have missed the other), and a `check_mass_results` job is
+/// queued when a result is overdue.
+///
+/// # Errors
+/// The database.
+pub async fn sweep(
+    client: &impl deadpool_postgres::GenericClient,
+    result_wait: std::time::Duration,
+) -> Result<(), tokio_postgres::Error> {
+    for id in store::campaigns::list_stalled_sends(client).await? {
+        tracing::warn!(campaign.id = id, "a campaign's send job ended with calls left; queueing it again");
+        store::jobs::enqueue(client, campaigns::SEND_JOB, &serde_json::json!({ "campaign_id": id })).await?;
+    }
+    for id in store::campaigns::list_sending(client).await? {
+        campaigns::settle(client, id).await?;
+    }
+    enqueue_result_check(client, result_wait).await?;
+    Ok(())
+}
+
 /// Queues a `check_mass_results` job when some accepted call has waited longer than
 /// `result_wait` for its MASSSENDJOBFINISH and no check is pending.
 ///
@@ -361,7 +389,7 @@ pub async fn enqueue_result_check(
 /// callback URL changed mid-send would otherwise leave the campaign `sending` for ever) and
 /// records the final ones, so campaigns finish; their counts stay unknown.
 pub async fn check_results(ctx: &JobCtx) -> Result<(), JobError> {
-    let client = ctx.pool.get().await.map_err(db)?;
+    let mut client = ctx.pool.get().await.map_err(db)?;
     let overdue = store::campaigns::list_overdue_results(&client, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
         .await
         .map_err(db)?;
@@ -375,7 +403,11 @@ pub async fn check_results(ctx: &JobCtx) -> Result<(), JobError> {
                 continue;
             }
         };
-        if campaigns::record_read_back(&client, msg_id, &status).await.map_err(db)? {
+        // The result, the temporary tag's removal and the campaign's status together.
+        let txn = client.transaction().await.map_err(db)?;
+        let recorded = campaigns::record_read_back(&txn, msg_id, &status).await.map_err(db)?;
+        txn.commit().await.map_err(db)?;
+        if recorded {
             tracing::warn!(
                 campaign.id = campaign_id,
                 mass.msg_id = msg_id,

@@ -112,7 +112,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 /// The database failed.
 pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
     sweep_quizzes(ctx).await;
-    schedule_result_check(ctx).await;
+    sweep_campaigns(ctx).await;
     loop {
         let fired = campaigns::fire_scheduled(ctx).await?;
         let delivered = outbox::deliver_due(ctx).await?;
@@ -131,7 +131,7 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
         // The first pass comes one period after start, like the quiz sweep.
         let mut last_refresh = tokio::time::Instant::now();
         let mut last_reads = tokio::time::Instant::now();
-        let mut last_result_check = tokio::time::Instant::now();
+        let mut last_campaign_sweep = tokio::time::Instant::now();
         loop {
             let fired = campaigns::fire_scheduled(&ctx).await;
             let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
@@ -153,9 +153,9 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
                 last_reads = tokio::time::Instant::now();
                 schedule_read_fetch(&ctx).await;
             }
-            if last_result_check.elapsed() > RESULT_CHECK_EVERY {
-                last_result_check = tokio::time::Instant::now();
-                schedule_result_check(&ctx).await;
+            if last_campaign_sweep.elapsed() > CAMPAIGN_SWEEP_EVERY {
+                last_campaign_sweep = tokio::time::Instant::now();
+                sweep_campaigns(&ctx).await;
             }
             if !busy {
                 tokio::select! {
@@ -183,18 +183,16 @@ async fn schedule_read_fetch(ctx: &JobCtx) {
     }
 }
 
-/// How often workers look for calls whose MASSSENDJOBFINISH is overdue.
-const RESULT_CHECK_EVERY: Duration = Duration::from_secs(60);
+/// How often workers look over campaigns under way (stalled sends, overdue results).
+const CAMPAIGN_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-async fn schedule_result_check(ctx: &JobCtx) {
+async fn sweep_campaigns(ctx: &JobCtx) {
     let queued = match ctx.pool.get().await {
-        Ok(client) => {
-            campaigns::enqueue_result_check(&client, ctx.campaigns.result_wait).await.map_err(|e| e.to_string())
-        }
+        Ok(client) => campaigns::sweep(&client, ctx.campaigns.result_wait).await.map_err(|e| e.to_string()),
         Err(error) => Err(error.to_string()),
     };
     if let Err(error) = queued {
-        tracing::warn!(%error, "looking for overdue mass-send results failed");
+        tracing::warn!(%error, "looking over campaigns under way failed");
     }
 }
 

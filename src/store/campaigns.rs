@@ -397,6 +397,16 @@ pub async fn insert_recipients(
     Ok(())
 }
 
+/// One planned call as it is now.
+pub async fn get_chunk(
+    client: &impl GenericClient,
+    campaign_id: i64,
+    seq: i32,
+) -> Result<Option<ChunkRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {CHUNK_COLUMNS} FROM campaign_chunks WHERE campaign_id = $1 AND seq = $2");
+    Ok(client.query_opt(&sql, &[&campaign_id, &seq]).await?.as_ref().map(chunk_from_row))
+}
+
 pub async fn list_chunks(
     client: &impl GenericClient,
     campaign_id: i64,
@@ -461,6 +471,28 @@ pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) 
             &[&campaign_id],
         )
         .await
+}
+
+/// Campaigns `sending` with a call not made and no send job waiting: their job died (WeChat
+/// down for longer than its retries) or never ran.
+pub async fn list_stalled_sends(client: &impl GenericClient) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.id FROM campaigns c
+             WHERE c.status = 'sending'
+               AND EXISTS (SELECT 1 FROM campaign_chunks k WHERE k.campaign_id = c.id AND k.state = 'pending')
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'send_campaign' AND j.state = 'pending'
+                                 AND j.payload->>'campaign_id' = c.id::text)",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Campaigns `sending`.
+pub async fn list_sending(client: &impl GenericClient) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let rows = client.query("SELECT id FROM campaigns WHERE status = 'sending'", &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Stops one call not made yet, saying why.
@@ -530,45 +562,65 @@ pub struct Finish<'a> {
 pub async fn record_finish(
     client: &impl GenericClient,
     finish: &Finish<'_>,
-) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
-    client
-        .execute(
+) -> Result<Option<((i64, String, Option<i64>), Arrival)>, tokio_postgres::Error> {
+    let stored = client
+        .query_opt(
             "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
                  filter_count = excluded.filter_count, sent_count = excluded.sent_count,
                  error_count = excluded.error_count, source = 'push', received_at = now()
-             WHERE mass_job_results.source = 'mass_get'",
+             WHERE mass_job_results.source = 'mass_get'
+             RETURNING xmax = 0",
             &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error],
         )
         .await?;
-    let row = client
-        .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&finish.msg_id])
-        .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    let Some(stored) = stored else { return Ok(None) };
+    let arrival = if stored.get(0) { Arrival::First } else { Arrival::AfterReadBack };
+    Ok(call_of(client, finish.msg_id).await?.map(|call| (call, arrival)))
 }
 
-/// Stores a job's final status as `mass/get` read it back (no counts), unless a result is
-/// already there; returns what [`record_finish`] does.
-pub async fn record_read_back(
+/// Whether a job's result is the first heard of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    First,
+    /// The push came after its status had been read back with `mass/get`.
+    AfterReadBack,
+}
+
+/// (campaign id, kind, WeChat tag id) of the call WeChat answered with `msg_id`.
+async fn call_of(
     client: &impl GenericClient,
     msg_id: i64,
-    status: &str,
 ) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
-    client
-        .execute(
-            "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
-             ON CONFLICT (msg_id) DO NOTHING",
-            &[&msg_id, &status],
-        )
-        .await?;
     let row = client
         .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&msg_id])
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
-/// Accepted calls of campaigns still `sending` whose result has not arrived `patience` after
+/// Stores a job's final status as `mass/get` read it back (no counts), unless a result is
+/// already there (then `None`); returns the call as [`record_finish`] does.
+pub async fn record_read_back(
+    client: &impl GenericClient,
+    msg_id: i64,
+    status: &str,
+) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
+    let inserted = client
+        .execute(
+            "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
+             ON CONFLICT (msg_id) DO NOTHING",
+            &[&msg_id, &status],
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    call_of(client, msg_id).await
+}
+
+/// Accepted calls of campaigns still `sending` (or cancelled mid-send: a temporary tag waits on
+/// the result to be deleted) whose result has not arrived `patience` after
 /// WeChat accepted them (by the database's clock, which `submitted_at` is in): (campaign id,
 /// msg_id), oldest first.
 pub async fn list_overdue_results(
@@ -579,7 +631,7 @@ pub async fn list_overdue_results(
     let rows = client
         .query(
             "SELECT c.campaign_id, c.msg_id FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
-             WHERE k.status = 'sending' AND c.state = 'submitted' AND c.msg_id IS NOT NULL
+             WHERE k.status IN ('sending', 'cancelled') AND c.state = 'submitted' AND c.msg_id IS NOT NULL
                AND c.submitted_at < now() - make_interval(secs => $1)
                AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id)
              ORDER BY c.submitted_at LIMIT $2",

@@ -109,7 +109,10 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
         "DELETE FROM orders WHERE openid = $1",
         // Planned calls name their recipients: one not yet made must not reach the erased
         // follower, and one made keeps no trace of them. Only their campaigns' rows are read.
-        "UPDATE campaign_chunks SET openids = array_remove(openids, $1)
+        // `tagged` counts the list's head already added to a temporary tag: it moves with it.
+        "UPDATE campaign_chunks
+         SET tagged = tagged - CASE WHEN array_position(openids, $1) <= tagged THEN 1 ELSE 0 END,
+             openids = array_remove(openids, $1)
          WHERE campaign_id IN (SELECT campaign_id FROM campaign_recipients WHERE openid = $1) AND $1 = ANY(openids)",
         "DELETE FROM campaign_recipients WHERE openid = $1",
         "DELETE FROM follower_mass_receipts WHERE openid = $1",

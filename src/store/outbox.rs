@@ -150,16 +150,18 @@ pub async fn fail(
 
 /// After WeChat answered a call again: the changes that failed only because WeChat was in
 /// trouble are due now, not when their backoff (up to an hour after a long outage) runs out.
-/// Each is pulled forward once per failure, and not after `max_attempts` failures in a row, so a
-/// change WeChat keeps refusing still backs off. Reads only rows in backoff (the `run_at` index).
+/// A change is pulled forward at most once in five minutes, and not after `max_attempts`
+/// failures in a row, so one that keeps failing while others succeed still backs off. Reads
+/// only rows in backoff (the `run_at` index).
 pub async fn pull_forward_after_recovery(
     client: &impl GenericClient,
     max_attempts: i32,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE tag_outbox SET run_at = now(), waits_on_wechat = false
-             WHERE state = 'pending' AND run_at > now() AND waits_on_wechat AND attempts < $1",
+            "UPDATE tag_outbox SET run_at = now(), waits_on_wechat = false, pulled_forward_at = now()
+             WHERE state = 'pending' AND run_at > now() AND waits_on_wechat AND attempts < $1
+               AND (pulled_forward_at IS NULL OR pulled_forward_at < now() - interval '5 minutes')",
             &[&max_attempts],
         )
         .await

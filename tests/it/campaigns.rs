@@ -763,3 +763,28 @@ async fn erasing_a_recipient_takes_them_out_of_calls_not_yet_made() {
     assert_eq!(touser, fans[1..].iter().cloned().collect());
     assert_eq!(campaign(&app, id).await["status"], "sent");
 }
+
+/// A send job that runs out of retries while WeChat is down leaves calls not made; the workers'
+/// sweep gives the campaign a new job instead of leaving it `sending` for ever.
+#[tokio::test]
+async fn a_send_whose_job_died_in_an_outage_gets_a_new_job_and_finishes() {
+    let app = spawn(|_| {}).await;
+    followers(&app, 3).await;
+    let segment = create_segment(&app, "orders(all) = 0").await;
+    let id =
+        create_campaign(&app, json!({"name": "断网", "audience": {"segment": segment}, "message": text("hi")})).await;
+    app.wechat.fail_next_http("/cgi-bin/message/mass/send", 50, 502);
+    assert_eq!(send(&app, id).await.0, 202);
+    app.run_pending_jobs().await;
+    // As if every retry had been used up during a long outage.
+    app.query("UPDATE jobs SET state = 'dead' WHERE kind = 'send_campaign'", &[]).await;
+    app.wechat.clear_failures("/cgi-bin/message/mass/send");
+    assert_eq!(campaign(&app, id).await["calls"]["pending"], 1);
+
+    deliver(&app).await;
+    let body = campaign(&app, id).await;
+    assert_eq!(body["status"], "sent", "{body}");
+    assert_eq!(body["counts"]["sent"], 3);
+    let jobs: i64 = app.query("SELECT count(*) FROM jobs WHERE kind = 'send_campaign'", &[]).await[0].get(0);
+    assert_eq!(jobs, 2, "one new job, not one per sweep");
+}

@@ -32,7 +32,9 @@ enum Answered {
 
 /// WeChat's own trouble (down, busy, rate-limited) as opposed to something about the change.
 fn failure_of(error: &WeChatError) -> Failure {
-    if error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_)) {
+    // A transport error that is not a timeout or a refused connection still says nothing
+    // against the change itself; an HTTP 4xx (not 429) does.
+    if error.is_transient() || matches!(error, WeChatError::Transport(_)) {
         Failure::WeChatTrouble
     } else {
         Failure::OfTheChange

@@ -385,6 +385,9 @@ pub async fn insert_recipients(
     use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::Type;
 
+    if recipients.is_empty() {
+        return Ok(());
+    }
     // Sorted, the rows extend both indexes in order instead of landing on random pages.
     recipients.sort_unstable();
     let sink = txn.copy_in("COPY campaign_recipients (campaign_id, openid, variant) FROM STDIN BINARY").await?;

@@ -425,7 +425,7 @@ pub async fn has_plan(client: &impl GenericClient, campaign_id: i64) -> Result<b
         .is_some())
 }
 
-/// WeChat accepted the call.
+/// WeChat accepted the call. Its list is emptied: who was sent to is in `campaign_recipients`.
 pub async fn mark_submitted(
     client: &impl GenericClient,
     campaign_id: i64,
@@ -436,7 +436,7 @@ pub async fn mark_submitted(
     client
         .execute(
             "UPDATE campaign_chunks SET state = 'submitted', msg_id = $3, msg_data_id = coalesce($4, msg_data_id),
-                 submitted_at = now(), attempts = attempts + 1
+                 submitted_at = now(), attempts = attempts + 1, openids = '{}'
              WHERE campaign_id = $1 AND seq = $2",
             &[&campaign_id, &seq, &msg_id, &msg_data_id],
         )
@@ -458,7 +458,8 @@ pub async fn mark_chunk_failed(
     client
         .execute(
             "UPDATE campaign_chunks SET attempts = attempts + 1, last_error = $3,
-                 state = CASE WHEN $4 THEN 'failed' ELSE state END
+                 state = CASE WHEN $4 THEN 'failed' ELSE state END,
+                 openids = CASE WHEN $4 THEN '{}' ELSE openids END
              WHERE campaign_id = $1 AND seq = $2",
             &[&campaign_id, &seq, &error, &permanent],
         )
@@ -470,7 +471,7 @@ pub async fn mark_chunk_failed(
 pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE campaign_chunks SET state = 'skipped' WHERE campaign_id = $1 AND state = 'pending'",
+            "UPDATE campaign_chunks SET state = 'skipped', openids = '{}' WHERE campaign_id = $1 AND state = 'pending'",
             &[&campaign_id],
         )
         .await
@@ -507,7 +508,7 @@ pub async fn skip_chunk(
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE campaign_chunks SET state = 'skipped', last_error = $3
+            "UPDATE campaign_chunks SET state = 'skipped', last_error = $3, openids = '{}'
              WHERE campaign_id = $1 AND seq = $2 AND state = 'pending'",
             &[&campaign_id, &seq, &reason],
         )

@@ -107,13 +107,14 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
         "DELETE FROM follower_wechat_tags WHERE openid = $1",
         "DELETE FROM events WHERE openid = $1",
         "DELETE FROM orders WHERE openid = $1",
-        // Planned calls name their recipients: one not yet made must not reach the erased
-        // follower, and one made keeps no trace of them. Only their campaigns' rows are read.
-        // `tagged` counts the list's head already added to a temporary tag: it moves with it.
+        // A call not made yet names its recipients and must not reach the erased follower (made
+        // calls keep no list). Only their campaigns' pending calls are read. `tagged` counts the
+        // list's head already added to a temporary tag: it moves with it.
         "UPDATE campaign_chunks
          SET tagged = tagged - CASE WHEN array_position(openids, $1) <= tagged THEN 1 ELSE 0 END,
              openids = array_remove(openids, $1)
-         WHERE campaign_id IN (SELECT campaign_id FROM campaign_recipients WHERE openid = $1) AND $1 = ANY(openids)",
+         WHERE state = 'pending' AND $1 = ANY(openids)
+           AND campaign_id IN (SELECT campaign_id FROM campaign_recipients WHERE openid = $1)",
         "DELETE FROM campaign_recipients WHERE openid = $1",
         "DELETE FROM follower_mass_receipts WHERE openid = $1",
         // The click stays counted, no longer naming anyone.

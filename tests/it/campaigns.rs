@@ -762,6 +762,9 @@ async fn erasing_a_recipient_takes_them_out_of_calls_not_yet_made() {
         calls.last().unwrap().1["touser"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     assert_eq!(touser, fans[1..].iter().cloned().collect());
     assert_eq!(campaign(&app, id).await["status"], "sent");
+    let listed: i64 =
+        app.query("SELECT count(*) FROM campaign_chunks WHERE cardinality(openids) > 0", &[]).await[0].get(0);
+    assert_eq!(listed, 0, "a call made keeps no openid list: who was sent to is in campaign_recipients");
 }
 
 /// A send job that runs out of retries while WeChat is down leaves calls not made; the workers'

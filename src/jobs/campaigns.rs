@@ -73,23 +73,23 @@ pub async fn send(ctx: &JobCtx, payload: &serde_json::Value) -> Result<(), JobEr
         }
     }
     let client = ctx.pool.get().await.map_err(db)?;
-    let chunks = store::campaigns::list_chunks(&client, id).await.map_err(db)?;
+    let pending = store::campaigns::list_pending_seqs(&client, id).await.map_err(db)?;
     drop(client);
     let mut retry = None;
-    for chunk in chunks.iter().filter(|c| c.state == "pending") {
-        // A cancel between calls stops the rest.
+    for seq in pending {
+        // Each call is read just before it is made: a cancel since the last call stops the rest,
+        // and an erasure since the plan may have taken recipients out of its list.
         let client = ctx.pool.get().await.map_err(db)?;
-        let status = store::campaigns::get_campaign(&client, id).await.map_err(db)?.map(|r| r.status);
+        let current = store::campaigns::get_chunk(&client, id, seq).await.map_err(db)?;
         drop(client);
-        if status.as_deref() != Some(Status::Sending.as_str()) {
+        let Some((chunk, status)) = current else { continue };
+        if status != Status::Sending.as_str() {
             tracing::info!(campaign.id = id, "campaign cancelled mid-send; the remaining calls are skipped");
             return Ok(());
         }
-        // As it is now: an erasure since the plan may have taken recipients out of its list.
-        let client = ctx.pool.get().await.map_err(db)?;
-        let current = store::campaigns::get_chunk(&client, id, chunk.seq).await.map_err(db)?;
-        drop(client);
-        let Some(chunk) = current.filter(|c| c.state == "pending") else { continue };
+        if chunk.state != "pending" {
+            continue;
+        }
         let chunk = &chunk;
         let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
         if let Err(error) = send_chunk(ctx, chunk, message).await {

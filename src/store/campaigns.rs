@@ -400,22 +400,32 @@ pub async fn insert_recipients(
     Ok(())
 }
 
-/// One planned call as it is now.
+/// The calls not made yet, in order.
+pub async fn list_pending_seqs(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Vec<i32>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT seq FROM campaign_chunks WHERE campaign_id = $1 AND state = 'pending' ORDER BY seq",
+            &[&campaign_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// One planned call as it is now, with its campaign's status.
 pub async fn get_chunk(
     client: &impl GenericClient,
     campaign_id: i64,
     seq: i32,
-) -> Result<Option<ChunkRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {CHUNK_COLUMNS} FROM campaign_chunks WHERE campaign_id = $1 AND seq = $2");
-    Ok(client.query_opt(&sql, &[&campaign_id, &seq]).await?.as_ref().map(chunk_from_row))
-}
-
-pub async fn list_chunks(
-    client: &impl GenericClient,
-    campaign_id: i64,
-) -> Result<Vec<ChunkRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {CHUNK_COLUMNS} FROM campaign_chunks WHERE campaign_id = $1 ORDER BY seq");
-    Ok(client.query(&sql, &[&campaign_id]).await?.iter().map(chunk_from_row).collect())
+) -> Result<Option<(ChunkRow, String)>, tokio_postgres::Error> {
+    let columns = CHUNK_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns}, k.status FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+         WHERE c.campaign_id = $1 AND c.seq = $2"
+    );
+    Ok(client.query_opt(&sql, &[&campaign_id, &seq]).await?.map(|r| (chunk_from_row(&r), r.get(11))))
 }
 
 pub async fn has_plan(client: &impl GenericClient, campaign_id: i64) -> Result<bool, tokio_postgres::Error> {

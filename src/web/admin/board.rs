@@ -117,6 +117,20 @@ pub struct BoardCache {
     computing: tokio::sync::Mutex<()>,
 }
 
+impl BoardCache {
+    /// The figures at hand, with when they were computed.
+    fn current(&self) -> Option<(Instant, Arc<Figures>)> {
+        self.figures.lock().expect("no panics while holding the lock").clone()
+    }
+
+    /// Keeps freshly computed figures for every viewer.
+    fn keep(&self, figures: Figures) -> Arc<Figures> {
+        let figures = Arc::new(figures);
+        *self.figures.lock().expect("no panics while holding the lock") = Some((Instant::now(), Arc::clone(&figures)));
+        figures
+    }
+}
+
 /// Accounts with more followers than this get their board computed at start, in the
 /// background: computing takes seconds there, and the first operator should not wait for it.
 const WARM_UP_ABOVE: i64 = 100_000;
@@ -135,8 +149,7 @@ pub fn warm_up(pool: Pool, clock: Clock, state: Arc<AdminState>) {
         let _turn = state.board.computing.lock().await;
         match compute(&pool, &clock, &state).await {
             Ok(figures) => {
-                *state.board.figures.lock().expect("no panics while holding the lock") =
-                    Some((Instant::now(), Arc::new(figures)));
+                state.board.keep(figures);
                 tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "board figures computed at start");
             }
             Err(error) => tracing::warn!(error = ?error, "the board's figures could not be computed at start"),
@@ -196,8 +209,7 @@ pub async fn show_board(
     clock: web::Data<Clock>,
     state: web::Data<Arc<AdminState>>,
 ) -> Result<HttpResponse, AdminError> {
-    let cached = state.board.figures.lock().expect("no panics while holding the lock").clone();
-    let figures = match cached {
+    let figures = match state.board.current() {
         Some((at, figures)) if query.refresh.is_none() => {
             if at.elapsed() >= FRESH_FOR {
                 recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state));
@@ -212,15 +224,9 @@ pub async fn show_board(
         _ => {
             let asked = Instant::now();
             let _turn = state.board.computing.lock().await;
-            let computed_meanwhile = state.board.figures.lock().expect("no panics while holding the lock").clone();
-            match computed_meanwhile {
+            match state.board.current() {
                 Some((at, figures)) if at >= asked || (query.refresh.is_none() && at.elapsed() < FRESH_FOR) => figures,
-                _ => {
-                    let figures = Arc::new(compute(&pool, &clock, &state).await?);
-                    *state.board.figures.lock().expect("no panics while holding the lock") =
-                        Some((Instant::now(), figures.clone()));
-                    figures
-                }
+                _ => state.board.keep(compute(&pool, &clock, &state).await?),
             }
         }
     };
@@ -237,8 +243,7 @@ fn recount_behind(pool: Arc<Pool>, clock: Arc<Clock>, state: Arc<AdminState>) {
         let _turn = state.board.computing.lock().await;
         match compute(&pool, &clock, &state).await {
             Ok(figures) => {
-                *state.board.figures.lock().expect("no panics while holding the lock") =
-                    Some((Instant::now(), Arc::new(figures)));
+                state.board.keep(figures);
             }
             Err(error) => tracing::warn!(error = ?error, "the board's figures could not be recounted"),
         }

@@ -27,15 +27,29 @@ async fn seeded(cluster: &Cluster, n: usize) -> Vec<String> {
     cluster.mock.wechat.seed_followers(n)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixed_load_on_two_instances_stores_each_push_once_and_tells_wechat_each_tag_once() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+/// What most scenarios start from: the machine to themselves, two instances on a fresh database,
+/// 200,000 followers on the mock and a load generator over them.
+struct TwoInstances {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+    scale: Scale,
+    _db: TestDb,
+    cluster: Cluster,
+    load: std::sync::Arc<Load>,
+}
+
+async fn two_instances() -> TwoInstances {
+    let serial = ONE_AT_A_TIME.lock().await;
     let scale = Scale::from_env();
     let db = TestDb::create().await;
     let cluster = Cluster::start(&db.url(), 2, &[]).await;
     let followers = seeded(&cluster, 200_000).await;
-
     let load = Load::new(cluster.urls(), followers);
+    TwoInstances { _serial: serial, scale, _db: db, cluster, load }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_load_on_two_instances_stores_each_push_once_and_tells_wechat_each_tag_once() {
+    let TwoInstances { _serial, scale, _db, cluster, load } = two_instances().await;
     let started = Instant::now();
     load.run(scale.concurrency, scale.load).await;
     let elapsed = started.elapsed();
@@ -56,13 +70,7 @@ async fn mixed_load_on_two_instances_stores_each_push_once_and_tells_wechat_each
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_instance_every_few_seconds_loses_no_push_and_no_tag_change() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let scale = Scale::from_env();
-    let db = TestDb::create().await;
-    let mut cluster = Cluster::start(&db.url(), 2, &[]).await;
-    let followers = seeded(&cluster, 200_000).await;
-
-    let load = Load::new(cluster.urls(), followers);
+    let TwoInstances { _serial, scale, _db, mut cluster, load } = two_instances().await;
     let started = Instant::now();
     let running = load.spawn_run(scale.concurrency, scale.load);
     let mut victim = 0;
@@ -100,13 +108,7 @@ async fn killing_an_instance_every_few_seconds_loses_no_push_and_no_tag_change()
 /// its work back and exits cleanly; the balancer's retries carry its share to the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_instance_answers_what_it_took_and_exits_cleanly_while_the_other_carries_on() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let scale = Scale::from_env();
-    let db = TestDb::create().await;
-    let mut cluster = Cluster::start(&db.url(), 2, &[]).await;
-    let followers = seeded(&cluster, 200_000).await;
-
-    let load = Load::new(cluster.urls(), followers);
+    let TwoInstances { _serial, scale, _db, mut cluster, load } = two_instances().await;
     let started = Instant::now();
     let running = load.spawn_run(scale.concurrency, scale.load);
     tokio::time::sleep(scale.load / 3).await;
@@ -189,13 +191,7 @@ async fn postgres_restarting_mid_load_gets_fast_503s_and_keeps_every_acknowledge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wechat_down_then_45009_storms_drain_the_outbox_with_nothing_lost_while_callbacks_stay_fast() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let scale = Scale::from_env();
-    let db = TestDb::create().await;
-    let mut cluster = Cluster::start(&db.url(), 2, &[]).await;
-    let followers = seeded(&cluster, 200_000).await;
-
-    let load = Load::new(cluster.urls(), followers);
+    let TwoInstances { _serial, scale, _db, mut cluster, load } = two_instances().await;
     let total = scale.load + scale.wechat_down;
     let started = Instant::now();
     let running = load.spawn_run(scale.concurrency, total);

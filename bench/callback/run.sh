@@ -38,6 +38,9 @@
 #   BENCH_ROLE=web           tagcast's TAGCAST_ROLE (default `all`: the outbox worker runs too, and
 #                            retries its batch calls against the closed WeChat port)
 #   BENCH_SCENARIOS="..."    only these scenarios (space-separated names), in the order above
+#   BENCH_ENV="K=V ..."      extra environment for tagcast (an A/B of one of its settings)
+#   BENCH_SQL="..."          SQL run on the bench database once tagcast has migrated it (an A/B
+#                            of a schema change, e.g. dropping an index), before any scenario
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -165,13 +168,17 @@ env -i PATH="$PATH" HOME="${HOME:-/root}" \
   WECHAT_APPID="$APPID" WECHAT_APPSECRET=benchsecret WECHAT_TOKEN="$TOKEN" \
   WECHAT_ENCODING_AES_KEY="$AES_KEY" WECHAT_API_BASE=http://127.0.0.1:9 \
   ${BENCH_HTTP_WORKERS:+TAGCAST_HTTP_WORKERS=$BENCH_HTTP_WORKERS} ${BENCH_ROLE:+TAGCAST_ROLE=$BENCH_ROLE} \
-  "$TAGCAST_BIN" serve >"$WORK/tagcast.log" 2>&1 &
+  ${BENCH_ENV:-} "$TAGCAST_BIN" serve >"$WORK/tagcast.log" 2>&1 &
 TAGCAST_PID=$!
 cd "$ROOT"
 "$BARE_BIN" "$BARE_ADDR" >"$WORK/bare.log" 2>&1 &
 BARE_PID=$!
 wait_healthy tagcast "$TAGCAST_PID" "http://$TAGCAST_ADDR/healthz"
 wait_healthy bare "$BARE_PID" "http://$BARE_ADDR/healthz"
+if [[ -n ${BENCH_SQL:-} ]]; then
+  log "== BENCH_SQL: $BENCH_SQL"
+  $PG -d "$DB" -c "$BENCH_SQL"
+fi
 
 # --- Measurement helpers ----------------------------------------------------------------------
 events() { $PG -d "$DB" -c 'SELECT count(*) FROM events'; }

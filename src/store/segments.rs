@@ -187,6 +187,11 @@ pub async fn refresh_dynamic_tag(
     expr: &Expr,
     now: i64,
 ) -> Result<(i64, i64), tokio_postgres::Error> {
+    // Held until commit, as a foreign key would: a concurrent delete of the tag waits, then
+    // removes what this adds (see `store::tags::delete_tag`); a tag already deleted is left alone.
+    if txn.query_opt("SELECT 1 FROM tags WHERE id = $1 FOR KEY SHARE", &[&tag_id]).await?.is_none() {
+        return Ok((0, 0));
+    }
     raise_work_mem(txn).await?;
     let (condition, params) = to_sql_set_based(expr, now, 2);
     let sql = format!(

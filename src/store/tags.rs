@@ -148,14 +148,18 @@ pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_po
     Ok(client.query_one("SELECT count(*) FROM tags WHERE mirrored", &[]).await?.get(0))
 }
 
-/// Deletes a tag (its memberships and pending outbox rows go with it); returns it as it was.
+/// Deletes a tag with its memberships and pending outbox rows; returns it as it was.
+///
+/// The tag goes first: deleting its row waits for every transaction that locked it to add rows
+/// naming it, and once it is gone no statement can lock it again. The rows are then deleted by
+/// statements that see all of those committed adds.
 pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!("DELETE FROM tags t WHERE t.id = $1 RETURNING {COLUMNS}");
-    let row = client.query_opt(&sql, &[&id]).await?;
-    if row.is_some() {
-        bump_config_version(client).await?;
-    }
-    Ok(row.map(|r| tag_from_row(&r, 0)))
+    let Some(row) = client.query_opt(&sql, &[&id]).await? else { return Ok(None) };
+    client.execute("DELETE FROM follower_tags WHERE tag_id = $1", &[&id]).await?;
+    client.execute("DELETE FROM tag_outbox WHERE tag_id = $1", &[&id]).await?;
+    bump_config_version(client).await?;
+    Ok(Some(tag_from_row(&row, 0)))
 }
 
 /// Records the WeChat id of a mirrored tag, once created there.
@@ -231,12 +235,18 @@ pub struct TagChange {
 // drops the tags of those who leave; they are re-sent when the follower returns). `last_used_at`
 // moves at most once a minute per tag: every batch touching the same row would otherwise queue
 // all concurrent batches behind one row lock until each commits.
+//
+// `follower_tags` and `tag_outbox` have no foreign key to `tags` (V18): its trigger locked the tag
+// once per inserted row. Every statement that adds rows naming a tag locks the tag itself, once,
+// with the same `FOR KEY SHARE` (see [`delete_tag`], which waits for it and then deletes the rows).
 const APPLY: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[]) AS c(openid, tag_id, source, add)
+    ), live AS (
+        SELECT id, mirrored FROM tags WHERE id IN (SELECT tag_id FROM input) FOR KEY SHARE
     ), added AS (
         INSERT INTO follower_tags (openid, tag_id, source)
-        SELECT openid, tag_id, source FROM input WHERE add
+        SELECT i.openid, i.tag_id, i.source FROM input i JOIN live l ON l.id = i.tag_id WHERE i.add
         ON CONFLICT DO NOTHING
         RETURNING openid, tag_id, true AS add
     ), removed AS (
@@ -247,7 +257,7 @@ const APPLY: &str = "
         SELECT * FROM added UNION ALL SELECT * FROM removed
     ), queued AS (
         INSERT INTO tag_outbox (openid, tag_id, add)
-        SELECT c.openid, c.tag_id, c.add FROM changed c JOIN tags t ON t.id = c.tag_id AND t.mirrored
+        SELECT c.openid, c.tag_id, c.add FROM changed c JOIN live l ON l.id = c.tag_id AND l.mirrored
         WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
         ON CONFLICT (openid, tag_id) DO UPDATE SET
             add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
@@ -265,6 +275,7 @@ const ENQUEUE: &str = "
     FROM unnest($1::text[], $2::bigint[], $3::bool[]) AS c(openid, tag_id, add)
     JOIN tags t ON t.id = c.tag_id AND t.mirrored
     WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
+    FOR KEY SHARE OF t
     ON CONFLICT (openid, tag_id) DO UPDATE SET
         add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
         attempts = 0, last_error = NULL, state = 'pending'";
@@ -351,6 +362,7 @@ pub async fn requeue_for_returning(client: &impl GenericClient, openids: &[&str]
             "INSERT INTO tag_outbox (openid, tag_id, add)
              SELECT f.openid, f.tag_id, true FROM follower_tags f JOIN tags t ON t.id = f.tag_id AND t.mirrored
              WHERE f.openid = ANY($1)
+             FOR KEY SHARE OF t
              ON CONFLICT (openid, tag_id) DO UPDATE SET add = true, seq = nextval('tag_outbox_seq'), run_at = now(),
                  attempts = 0, last_error = NULL, state = 'pending'",
             &[&openids],

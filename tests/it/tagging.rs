@@ -182,6 +182,47 @@ async fn deleting_a_mirrored_tag_deletes_it_on_wechat() {
     assert_eq!(app.count("SELECT count(*) FROM jobs WHERE state = 'done'").await, 1);
 }
 
+/// No foreign key guards `follower_tags` and `tag_outbox` (V18): a tagging batch locks the tags it
+/// names, and deleting a tag waits for it, then deletes every row naming the tag.
+#[tokio::test]
+async fn deleting_a_tag_waits_for_a_batch_tagging_with_it_and_leaves_no_row_naming_it() {
+    use tagcast::store::tags::{TagChange, apply_tag_changes};
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(3);
+    create_rule(&app, json!({"on": "click", "key": "K", "add": ["临时/活动"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("K"), now())).await;
+    let (_, tags) = app.api_get("/tags").await;
+    let id = tags[0]["id"].as_i64().expect("id");
+    let tagging =
+        |openid: &str| vec![TagChange { openid: openid.to_owned(), tag_id: id, add: true, source: "test".to_owned() }];
+
+    let mut client = app.jobs.pool.get().await.expect("connection");
+    let batch = client.transaction().await.expect("transaction");
+    assert_eq!(apply_tag_changes(&batch, &tagging(&fans[1])).await.expect("tagged").len(), 1);
+    let rows_naming_it = "SELECT (SELECT count(*) FROM follower_tags WHERE tag_id = $1) + (SELECT count(*) FROM tag_outbox WHERE tag_id = $1)";
+    let commit_once_the_delete_waits = async {
+        let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                       AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM tags%'";
+        for _ in 0..100 {
+            if app.count(waiting).await == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.count(waiting).await, 1, "the delete waits for the batch");
+        batch.commit().await.expect("committed");
+    };
+    let path = format!("/tags/{id}");
+    let ((status, _), ()) = tokio::join!(app.api_delete(&path), commit_once_the_delete_waits);
+    assert_eq!(status, 204);
+    let left = app.query(rows_naming_it, &[&id]).await;
+    assert_eq!(left[0].get::<_, i64>(0), 0, "the member the batch added went with the tag");
+
+    // Once the tag is gone, a batch naming it (its rules not reloaded yet) adds nothing.
+    assert!(apply_tag_changes(&client, &tagging(&fans[2])).await.expect("applied").is_empty());
+    assert_eq!(app.query(rows_naming_it, &[&id]).await[0].get::<_, i64>(0), 0);
+}
+
 #[tokio::test]
 async fn renaming_a_tag_carries_its_rules_segments_and_campaigns_along_and_renames_it_on_wechat() {
     let app = spawn_app().await;

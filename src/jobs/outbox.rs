@@ -58,8 +58,9 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         by_tag.entry(item.tag_id).or_default().push(item);
     }
     let mut chunks: Vec<(i64, Vec<OutboxItem>)> = Vec::new();
+    let mut wechat_trouble = None;
     for (_, items) in by_tag {
-        let Some(wechat_tag_id) = wechat_tag_for(ctx, &items).await? else { continue };
+        let Some(wechat_tag_id) = wechat_tag_for(ctx, &items, &mut wechat_trouble).await? else { continue };
         let (adds, removes): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.add);
         for group in [adds, removes] {
             for chunk in group.chunks(MAX_OPENIDS_PER_BATCH) {
@@ -85,10 +86,25 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 
 /// The WeChat id of the items' tag, creating the tag on WeChat first if needed. `None` when it
 /// cannot be had now (the items are rescheduled or declared dead).
-async fn wechat_tag_for(ctx: &JobCtx, items: &[OutboxItem]) -> Result<Option<i64>, WorkerError> {
+///
+/// `wechat_trouble` carries, through one round, why creating a tag failed for WeChat's own
+/// trouble. Once it is set, the round's other new tags are rescheduled without asking: each ask
+/// would spend the client's whole retry budget (seconds) on a WeChat that is down, one tag after
+/// another, and a worker asked to stop would wait for all of them.
+async fn wechat_tag_for(
+    ctx: &JobCtx,
+    items: &[OutboxItem],
+    wechat_trouble: &mut Option<String>,
+) -> Result<Option<i64>, WorkerError> {
     let first = &items[0];
     if let Some(id) = first.wechat_tag_id {
         return Ok(Some(id));
+    }
+    let refs: Vec<&OutboxItem> = items.iter().collect();
+    if let Some(message) = wechat_trouble {
+        let client = ctx.pool.get().await?;
+        store::outbox::fail(&client, &refs, message, retry_at(first.attempts), Failure::WeChatTrouble).await?;
+        return Ok(None);
     }
     let created = match ctx.api.create_tag(&first.path).await {
         Ok(tag) => Ok(tag.id),
@@ -100,7 +116,6 @@ async fn wechat_tag_for(ctx: &JobCtx, items: &[OutboxItem]) -> Result<Option<i64
         Err(error) => Err(error),
     };
     let client = ctx.pool.get().await?;
-    let refs: Vec<&OutboxItem> = items.iter().collect();
     match created {
         Ok(id) => {
             store::outbox::link_wechat_tag(&client, first.tag_id, id, &first.path).await?;
@@ -112,7 +127,11 @@ async fn wechat_tag_for(ctx: &JobCtx, items: &[OutboxItem]) -> Result<Option<i64
             let next = if dead { None } else { retry_at(first.attempts) };
             tracing::warn!(tag.path = %first.path, %error, "cannot create the tag on WeChat");
             let message = format!("creating the WeChat tag: {error}");
-            store::outbox::fail(&client, &refs, &message, next, failure_of(&error)).await?;
+            let failure = failure_of(&error);
+            store::outbox::fail(&client, &refs, &message, next, failure).await?;
+            if failure == Failure::WeChatTrouble {
+                *wechat_trouble = Some(message);
+            }
             Ok(None)
         }
     }

@@ -567,6 +567,45 @@ async fn wechat_failures_are_retried_and_a_tag_is_created_before_first_use() {
     assert_eq!(app.wechat.user_tags(&fans[1]).len(), 1);
 }
 
+/// While WeChat is down, a round asks to create one new tag, not each: every ask spends the
+/// client's whole retry budget. The other new tags' changes wait for their retry all the same.
+#[tokio::test]
+async fn a_wechat_outage_costs_one_failed_tag_creation_per_round_not_one_per_new_tag() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(3);
+    for (key, path) in [("A", "兴趣/甲"), ("B", "兴趣/乙"), ("C", "兴趣/丙")] {
+        create_rule(&app, json!({"on": "click", "key": key, "add": [path]})).await;
+    }
+    for (fan, key) in fans.iter().zip(["A", "B", "C"]) {
+        app.push(&event(fan, "CLICK", Some(key), now())).await;
+    }
+    app.wechat.fail_next_http("/cgi-bin/tags/create", 1_000, 503);
+    app.run_pending_jobs().await;
+    let asked: Vec<String> = app
+        .wechat
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/cgi-bin/tags/create")
+        .map(|c| c.body["tag"]["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|name| *name == asked[0]), "only one tag was asked for: {asked:?}");
+    let rows =
+        app.query("SELECT attempts, state, waits_on_wechat, last_error FROM tag_outbox ORDER BY openid", &[]).await;
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert_eq!((row.get::<_, i32>(0), row.get::<_, &str>(1), row.get::<_, bool>(2)), (1, "pending", true));
+        assert!(row.get::<_, &str>(3).starts_with("creating the WeChat tag"), "{:?}", row.get::<_, &str>(3));
+    }
+
+    app.wechat.clear_failures("/cgi-bin/tags/create");
+    app.query("UPDATE tag_outbox SET run_at = now()", &[]).await;
+    app.run_pending_jobs().await;
+    for fan in &fans {
+        assert_eq!(app.wechat.user_tags(fan).len(), 1, "every change arrives once WeChat is back");
+    }
+}
+
 /// After a long outage the failed changes' backoff has grown to minutes; the first call WeChat
 /// answers again pulls them forward, except a change that has failed too often in a row.
 #[tokio::test]

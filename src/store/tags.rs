@@ -150,16 +150,16 @@ pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_po
 
 /// Deletes a tag with its memberships and pending outbox rows; returns it as it was.
 ///
-/// The tag goes first: deleting its row waits for every transaction that locked it to add rows
-/// naming it, and once it is gone no statement can lock it again. The rows are then deleted by
-/// statements that see all of those committed adds.
+/// Deleting the row waits for every transaction that locked the tag to add rows naming it, and
+/// once it is gone no statement can lock it again; the trigger of V18 then deletes the rows with
+/// a snapshot that sees all of those committed adds.
 pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!("DELETE FROM tags t WHERE t.id = $1 RETURNING {COLUMNS}");
-    let Some(row) = client.query_opt(&sql, &[&id]).await? else { return Ok(None) };
-    client.execute("DELETE FROM follower_tags WHERE tag_id = $1", &[&id]).await?;
-    client.execute("DELETE FROM tag_outbox WHERE tag_id = $1", &[&id]).await?;
-    bump_config_version(client).await?;
-    Ok(Some(tag_from_row(&row, 0)))
+    let row = client.query_opt(&sql, &[&id]).await?;
+    if row.is_some() {
+        bump_config_version(client).await?;
+    }
+    Ok(row.map(|r| tag_from_row(&r, 0)))
 }
 
 /// Records the WeChat id of a mirrored tag, once created there.
@@ -238,7 +238,10 @@ pub struct TagChange {
 //
 // `follower_tags` and `tag_outbox` have no foreign key to `tags` (V18): its trigger locked the tag
 // once per inserted row. Every statement that adds rows naming a tag locks the tag itself, once,
-// with the same `FOR KEY SHARE` (see [`delete_tag`], which waits for it and then deletes the rows).
+// with the same `FOR KEY SHARE` (see [`delete_tag`], which waits for it). `touched` reads the tags
+// it updates through `live`: Postgres runs the leftover data-modifying CTEs after the main query
+// in its own order, and a row this statement has already updated cannot be locked by it any more
+// (`live` would skip it, and a remove-only batch would queue nothing for WeChat).
 const APPLY: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[]) AS c(openid, tag_id, source, add)
@@ -264,7 +267,7 @@ const APPLY: &str = "
             attempts = 0, last_error = NULL, state = 'pending'
     ), touched AS (
         UPDATE tags SET last_used_at = now()
-        WHERE id IN (SELECT tag_id FROM changed)
+        WHERE id IN (SELECT l.id FROM live l JOIN changed c ON c.tag_id = l.id)
           AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
     )
     SELECT openid, tag_id FROM changed";

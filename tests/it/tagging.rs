@@ -182,8 +182,30 @@ async fn deleting_a_mirrored_tag_deletes_it_on_wechat() {
     assert_eq!(app.count("SELECT count(*) FROM jobs WHERE state = 'done'").await, 1);
 }
 
+/// A remove that comes long after the add (the tag's `last_used_at` is moved in the same statement
+/// that locks the tag) still reaches WeChat.
+#[tokio::test]
+async fn a_tag_removed_a_while_after_it_was_last_used_is_removed_on_wechat_too() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(1);
+    create_rule(&app, json!({"on": "click", "key": "VIP_CENTER", "add": ["兴趣/会员"]})).await;
+    create_rule(&app, json!({"on": "keyword", "key": "不要会员", "remove": ["兴趣/会员"]})).await;
+    app.push(&event(&fans[0], "CLICK", Some("VIP_CENTER"), now())).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.wechat.user_tags(&fans[0]).len(), 1);
+
+    app.query("UPDATE tags SET last_used_at = now() - interval '1 hour'", &[]).await;
+    app.push(&text_message(&fans[0], "不要会员", 9_001)).await;
+    assert!(tags_of(&app, &fans[0]).await.is_empty());
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox WHERE NOT add").await, 1, "the remove is queued");
+    app.run_pending_jobs().await;
+    assert!(app.wechat.user_tags(&fans[0]).is_empty(), "removed on WeChat too");
+    let used: bool = app.query("SELECT last_used_at > now() - interval '1 minute' FROM tags", &[]).await[0].get(0);
+    assert!(used, "last_used_at moved");
+}
+
 /// No foreign key guards `follower_tags` and `tag_outbox` (V18): a tagging batch locks the tags it
-/// names, and deleting a tag waits for it, then deletes every row naming the tag.
+/// names, and deleting a tag waits for it; a trigger then deletes every row naming the tag.
 #[tokio::test]
 async fn deleting_a_tag_waits_for_a_batch_tagging_with_it_and_leaves_no_row_naming_it() {
     use tagcast::store::tags::{TagChange, apply_tag_changes};
@@ -221,6 +243,15 @@ async fn deleting_a_tag_waits_for_a_batch_tagging_with_it_and_leaves_no_row_nami
     // Once the tag is gone, a batch naming it (its rules not reloaded yet) adds nothing.
     assert!(apply_tag_changes(&client, &tagging(&fans[2])).await.expect("applied").is_empty());
     assert_eq!(app.query(rows_naming_it, &[&id]).await[0].get::<_, i64>(0), 0);
+
+    // Whoever deletes a tag (the release before V18 relied on the cascade, an operator in psql)
+    // takes its rows along.
+    create_rule(&app, json!({"on": "click", "key": "K2", "add": ["临时/二"]})).await;
+    app.push(&event(&fans[2], "CLICK", Some("K2"), now())).await;
+    let other: i64 = app.query("SELECT id FROM tags WHERE path = '临时/二'", &[]).await[0].get(0);
+    assert_eq!(app.query(rows_naming_it, &[&other]).await[0].get::<_, i64>(0), 2, "a member and its outbox row");
+    app.query("DELETE FROM tags WHERE id = $1", &[&other]).await;
+    assert_eq!(app.query(rows_naming_it, &[&other]).await[0].get::<_, i64>(0), 0);
 }
 
 #[tokio::test]

@@ -68,8 +68,12 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
             }
         }
     }
+    // As with new tags: once a call fails for WeChat's own trouble, the round's calls not yet
+    // started are rescheduled without being made, so an outage round costs one call's retries
+    // instead of one per batch of 50 (a stopping worker waits for its round).
+    let wechat_trouble = std::sync::Mutex::new(wechat_trouble);
     let results: Vec<Result<Answered, WorkerError>> = stream::iter(chunks)
-        .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk))
+        .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk, &wechat_trouble))
         .buffer_unordered(CONCURRENT_CALLS)
         .collect()
         .await;
@@ -137,7 +141,20 @@ async fn wechat_tag_for(
     }
 }
 
-async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) -> Result<Answered, WorkerError> {
+async fn send_chunk(
+    ctx: &JobCtx,
+    wechat_tag_id: i64,
+    chunk: Vec<OutboxItem>,
+    wechat_trouble: &std::sync::Mutex<Option<String>>,
+) -> Result<Answered, WorkerError> {
+    let known_trouble = wechat_trouble.lock().map(|t| t.clone()).unwrap_or_default();
+    if let Some(message) = known_trouble {
+        let refs: Vec<&OutboxItem> = chunk.iter().collect();
+        let attempts = chunk.iter().map(|i| i.attempts).max().unwrap_or(0);
+        store::outbox::fail(&ctx.pool.get().await?, &refs, &message, retry_at(attempts), Failure::WeChatTrouble)
+            .await?;
+        return Ok(Answered::No);
+    }
     let mut outcome = call(ctx, wechat_tag_id, &chunk).await;
     if outcome.as_ref().is_err_and(|e| e.code() == Some(ErrCode::InvalidTagId)) {
         // WeChat may not know a tag for a moment after creating it.
@@ -175,6 +192,11 @@ async fn send_chunk(ctx: &JobCtx, wechat_tag_id: i64, chunk: Vec<OutboxItem>) ->
             }
             _ => {
                 record_failure(&client, &refs, &error).await?;
+                if failure_of(&error) == Failure::WeChatTrouble {
+                    if let Ok(mut trouble) = wechat_trouble.lock() {
+                        trouble.get_or_insert_with(|| error.to_string());
+                    }
+                }
                 Ok(Answered::No)
             }
         },

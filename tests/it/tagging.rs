@@ -637,6 +637,40 @@ async fn a_wechat_outage_costs_one_failed_tag_creation_per_round_not_one_per_new
     }
 }
 
+/// While WeChat is down, a round makes the calls it starts at once (8), and reschedules the rest
+/// without making them; every change still arrives once WeChat is back.
+#[tokio::test]
+async fn a_wechat_outage_costs_the_calls_in_flight_not_one_per_batch_of_fifty() {
+    let app = spawn_app().await;
+    let fans = app.wechat.seed_followers(451);
+    create_rule(&app, json!({"on": "click", "key": "VIP_CENTER", "add": ["兴趣/会员"]})).await;
+    app.push(&event(&fans[450], "CLICK", Some("VIP_CENTER"), now())).await;
+    app.run_pending_jobs().await;
+    let pushes: Vec<String> = fans[..450].iter().map(|f| event(f, "CLICK", Some("VIP_CENTER"), now())).collect();
+    for chunk in pushes.chunks(50) {
+        join_all(chunk.iter().map(|xml| app.push(xml))).await;
+    }
+    app.wechat.fail_next_http("/cgi-bin/tags/members/batchtagging", 10_000, 503);
+    app.run_pending_jobs().await;
+    let lists: std::collections::HashSet<String> = app
+        .wechat
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/cgi-bin/tags/members/batchtagging" && c.errcode != 0)
+        .map(|c| c.body["openid_list"].to_string())
+        .collect();
+    assert_eq!(lists.len(), 8, "nine batches of 50: the eight in flight were tried, the ninth was not");
+    let waiting =
+        app.count("SELECT count(*) FROM tag_outbox WHERE attempts = 1 AND waits_on_wechat AND state = 'pending'").await;
+    assert_eq!(waiting, 450);
+
+    app.wechat.clear_failures("/cgi-bin/tags/members/batchtagging");
+    app.query("UPDATE tag_outbox SET run_at = now()", &[]).await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox").await, 0);
+    assert!(fans.iter().all(|f| app.wechat.user_tags(f).len() == 1), "every change arrived");
+}
+
 /// After a long outage the failed changes' backoff has grown to minutes; the first call WeChat
 /// answers again pulls them forward, except a change that has failed too often in a row.
 #[tokio::test]

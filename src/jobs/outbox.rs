@@ -41,6 +41,33 @@ fn failure_of(error: &WeChatError) -> Failure {
     }
 }
 
+/// Why WeChat failed this round for its own trouble, once a tag creation or a call has: the
+/// round's tag creations and calls not started yet are rescheduled without being tried (each
+/// would spend the client's whole retry budget, seconds apiece, on a WeChat that is down, and a
+/// worker asked to stop waits for its round).
+#[derive(Default)]
+struct RoundTrouble(std::sync::Mutex<Option<String>>);
+
+impl RoundTrouble {
+    fn note(&self, failure: Failure, message: impl FnOnce() -> String) {
+        if failure == Failure::WeChatTrouble {
+            if let Ok(mut trouble) = self.0.lock() {
+                trouble.get_or_insert_with(message);
+            }
+        }
+    }
+
+    /// Reschedules `items` unsent if WeChat is known to be in trouble this round; true if so.
+    async fn held_back(&self, ctx: &JobCtx, items: &[OutboxItem]) -> Result<bool, WorkerError> {
+        let Some(message) = self.0.lock().ok().and_then(|trouble| trouble.clone()) else { return Ok(false) };
+        let refs: Vec<&OutboxItem> = items.iter().collect();
+        let attempts = items.iter().map(|i| i.attempts).max().unwrap_or(0);
+        let client = ctx.pool.get().await?;
+        store::outbox::fail(&client, &refs, &message, retry_at(attempts), Failure::WeChatTrouble).await?;
+        Ok(true)
+    }
+}
+
 /// Claims due changes and sends them.
 ///
 /// # Errors
@@ -58,9 +85,9 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         by_tag.entry(item.tag_id).or_default().push(item);
     }
     let mut chunks: Vec<(i64, Vec<OutboxItem>)> = Vec::new();
-    let mut wechat_trouble = None;
+    let trouble = RoundTrouble::default();
     for (_, items) in by_tag {
-        let Some(wechat_tag_id) = wechat_tag_for(ctx, &items, &mut wechat_trouble).await? else { continue };
+        let Some(wechat_tag_id) = wechat_tag_for(ctx, &items, &trouble).await? else { continue };
         let (adds, removes): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.add);
         for group in [adds, removes] {
             for chunk in group.chunks(MAX_OPENIDS_PER_BATCH) {
@@ -68,12 +95,8 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
             }
         }
     }
-    // As with new tags: once a call fails for WeChat's own trouble, the round's calls not yet
-    // started are rescheduled without being made, so an outage round costs one call's retries
-    // instead of one per batch of 50 (a stopping worker waits for its round).
-    let wechat_trouble = std::sync::Mutex::new(wechat_trouble);
     let results: Vec<Result<Answered, WorkerError>> = stream::iter(chunks)
-        .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk, &wechat_trouble))
+        .map(|(wechat_tag_id, chunk)| send_chunk(ctx, wechat_tag_id, chunk, &trouble))
         .buffer_unordered(CONCURRENT_CALLS)
         .collect()
         .await;
@@ -90,24 +113,16 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
 
 /// The WeChat id of the items' tag, creating the tag on WeChat first if needed. `None` when it
 /// cannot be had now (the items are rescheduled or declared dead).
-///
-/// `wechat_trouble` carries, through one round, why creating a tag failed for WeChat's own
-/// trouble. Once it is set, the round's other new tags are rescheduled without asking: each ask
-/// would spend the client's whole retry budget (seconds) on a WeChat that is down, one tag after
-/// another, and a worker asked to stop would wait for all of them.
 async fn wechat_tag_for(
     ctx: &JobCtx,
     items: &[OutboxItem],
-    wechat_trouble: &mut Option<String>,
+    trouble: &RoundTrouble,
 ) -> Result<Option<i64>, WorkerError> {
     let first = &items[0];
     if let Some(id) = first.wechat_tag_id {
         return Ok(Some(id));
     }
-    let refs: Vec<&OutboxItem> = items.iter().collect();
-    if let Some(message) = wechat_trouble {
-        let client = ctx.pool.get().await?;
-        store::outbox::fail(&client, &refs, message, retry_at(first.attempts), Failure::WeChatTrouble).await?;
+    if trouble.held_back(ctx, items).await? {
         return Ok(None);
     }
     let created = match ctx.api.create_tag(&first.path).await {
@@ -120,6 +135,7 @@ async fn wechat_tag_for(
         Err(error) => Err(error),
     };
     let client = ctx.pool.get().await?;
+    let refs: Vec<&OutboxItem> = items.iter().collect();
     match created {
         Ok(id) => {
             store::outbox::link_wechat_tag(&client, first.tag_id, id, &first.path).await?;
@@ -131,11 +147,8 @@ async fn wechat_tag_for(
             let next = if dead { None } else { retry_at(first.attempts) };
             tracing::warn!(tag.path = %first.path, %error, "cannot create the tag on WeChat");
             let message = format!("creating the WeChat tag: {error}");
-            let failure = failure_of(&error);
-            store::outbox::fail(&client, &refs, &message, next, failure).await?;
-            if failure == Failure::WeChatTrouble {
-                *wechat_trouble = Some(message);
-            }
+            store::outbox::fail(&client, &refs, &message, next, failure_of(&error)).await?;
+            trouble.note(failure_of(&error), || message);
             Ok(None)
         }
     }
@@ -145,14 +158,9 @@ async fn send_chunk(
     ctx: &JobCtx,
     wechat_tag_id: i64,
     chunk: Vec<OutboxItem>,
-    wechat_trouble: &std::sync::Mutex<Option<String>>,
+    trouble: &RoundTrouble,
 ) -> Result<Answered, WorkerError> {
-    let known_trouble = wechat_trouble.lock().map(|t| t.clone()).unwrap_or_default();
-    if let Some(message) = known_trouble {
-        let refs: Vec<&OutboxItem> = chunk.iter().collect();
-        let attempts = chunk.iter().map(|i| i.attempts).max().unwrap_or(0);
-        store::outbox::fail(&ctx.pool.get().await?, &refs, &message, retry_at(attempts), Failure::WeChatTrouble)
-            .await?;
+    if trouble.held_back(ctx, &chunk).await? {
         return Ok(Answered::No);
     }
     let mut outcome = call(ctx, wechat_tag_id, &chunk).await;
@@ -192,11 +200,7 @@ async fn send_chunk(
             }
             _ => {
                 record_failure(&client, &refs, &error).await?;
-                if failure_of(&error) == Failure::WeChatTrouble {
-                    if let Ok(mut trouble) = wechat_trouble.lock() {
-                        trouble.get_or_insert_with(|| error.to_string());
-                    }
-                }
+                trouble.note(failure_of(&error), || error.to_string());
                 Ok(Answered::No)
             }
         },

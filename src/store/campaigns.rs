@@ -420,12 +420,12 @@ pub async fn get_chunk(
     campaign_id: i64,
     seq: i32,
 ) -> Result<Option<(ChunkRow, String)>, tokio_postgres::Error> {
-    let columns = CHUNK_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {columns}, k.status FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
-         WHERE c.campaign_id = $1 AND c.seq = $2"
+        "SELECT {CHUNK_COLUMNS}, (SELECT status FROM campaigns WHERE id = $1) AS campaign_status
+         FROM campaign_chunks WHERE campaign_id = $1 AND seq = $2"
     );
-    Ok(client.query_opt(&sql, &[&campaign_id, &seq]).await?.map(|r| (chunk_from_row(&r), r.get(11))))
+    let row = client.query_opt(&sql, &[&campaign_id, &seq]).await?;
+    Ok(row.and_then(|r| Some((chunk_from_row(&r), r.get::<_, Option<String>>("campaign_status")?))))
 }
 
 pub async fn has_plan(client: &impl GenericClient, campaign_id: i64) -> Result<bool, tokio_postgres::Error> {

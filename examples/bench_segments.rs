@@ -279,6 +279,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             openid(rng.gen_range(0..followers)),
             "99.9",
             clock.now(),
+            clock.now(),
         )?;
         let started = Instant::now();
         tagcast::audience::record_orders(&pool, &[order], &clock).await?;

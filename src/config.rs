@@ -102,6 +102,29 @@ pub struct WeChatSettings {
     pub retry: crate::wechat::api::RetryPolicy,
 }
 
+/// What a slow or greedy client may hold of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `TAGCAST_MAX_CONNECTIONS` (default 10,000): open connections per instance; more wait in
+    /// the listen backlog until one closes.
+    pub max_connections: usize,
+    /// `TAGCAST_HEADER_TIMEOUT_SECS` (default 5): from accepting a connection (or the end of the
+    /// previous request on it) to the end of the request's headers.
+    pub header_timeout: Duration,
+    /// `TAGCAST_BODY_TIMEOUT_SECS` (default 10): from the headers to the last byte of the body.
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Everything tagcast reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -113,6 +136,11 @@ pub struct Settings {
     pub api_token: Option<SecretString>,
     /// `TAGCAST_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<SecretString>,
+    /// `TAGCAST_METRICS_BIND`: a listener of its own for `/metrics` (and the health checks),
+    /// which the main listener then no longer serves.
+    pub metrics_bind: Option<SocketAddr>,
+    /// How long a client may take to send a request, and how many may be connected at once.
+    pub http_limits: HttpLimits,
     /// `TAGCAST_SESSION_KEY`: signs and encrypts admin session cookies. Unset: a random key per
     /// start, so sessions end at a restart and are not shared between instances.
     pub session_key: Option<SecretString>,
@@ -243,6 +271,31 @@ impl Settings {
                 return Err(ConfigError::new("TAGCAST_METRICS_TOKEN", "must be at least 16 characters"));
             }
         }
+        let metrics_bind = match get("TAGCAST_METRICS_BIND") {
+            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new("TAGCAST_METRICS_BIND", format!("must be an address and port like 127.0.0.1:9090, not {text:?}"))
+            })?),
+            None => None,
+        };
+        let http_limits = HttpLimits {
+            max_connections: parse_or("TAGCAST_MAX_CONNECTIONS", get("TAGCAST_MAX_CONNECTIONS"), "10000")?,
+            header_timeout: Duration::from_secs(parse_or(
+                "TAGCAST_HEADER_TIMEOUT_SECS",
+                get("TAGCAST_HEADER_TIMEOUT_SECS"),
+                "5",
+            )?),
+            body_timeout: Duration::from_secs(parse_or("TAGCAST_BODY_TIMEOUT_SECS", get("TAGCAST_BODY_TIMEOUT_SECS"), "10")?),
+        };
+        if !(1..=1_000_000).contains(&http_limits.max_connections) {
+            return Err(ConfigError::new("TAGCAST_MAX_CONNECTIONS", "must be between 1 and 1000000"));
+        }
+        for (name, limit) in
+            [("TAGCAST_HEADER_TIMEOUT_SECS", http_limits.header_timeout), ("TAGCAST_BODY_TIMEOUT_SECS", http_limits.body_timeout)]
+        {
+            if !(1..=300).contains(&limit.as_secs()) {
+                return Err(ConfigError::new(name, "must be between 1 and 300 seconds"));
+            }
+        }
         let session_key = get("TAGCAST_SESSION_KEY").map(SecretString::from);
         if let Some(k) = &session_key {
             if k.expose_secret().len() < 32 {
@@ -308,6 +361,8 @@ impl Settings {
             admin_password,
             api_token,
             metrics_token,
+            metrics_bind,
+            http_limits,
             session_key,
             playbook,
             monthly_tag_cap,
@@ -382,6 +437,10 @@ mod tests {
             (&[("TAGCAST_HTTP_WORKERS", "0")], "TAGCAST_HTTP_WORKERS"),
             (&[("TAGCAST_QUIZ_EXPIRY_MINS", "0")], "TAGCAST_QUIZ_EXPIRY_MINS"),
             (&[("TAGCAST_METRICS_TOKEN", "short")], "TAGCAST_METRICS_TOKEN"),
+            (&[("TAGCAST_METRICS_BIND", "9090")], "TAGCAST_METRICS_BIND"),
+            (&[("TAGCAST_MAX_CONNECTIONS", "0")], "TAGCAST_MAX_CONNECTIONS"),
+            (&[("TAGCAST_HEADER_TIMEOUT_SECS", "0")], "TAGCAST_HEADER_TIMEOUT_SECS"),
+            (&[("TAGCAST_BODY_TIMEOUT_SECS", "3600")], "TAGCAST_BODY_TIMEOUT_SECS"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);

@@ -65,6 +65,10 @@ pub struct Metrics {
     registry: Registry,
     pub callback: CallbackMetrics,
     pub wechat: ApiMetrics,
+    /// Open HTTP connections of this instance.
+    pub http_connections: Gauge,
+    /// Connections accepted while the instance was at `TAGCAST_MAX_CONNECTIONS`.
+    pub http_connection_cap_reached: Counter,
     /// Pools whose use is reported, by name; the inbox has one per HTTP worker, summed.
     pools: Mutex<Vec<(&'static str, Pool)>>,
 }
@@ -101,7 +105,22 @@ impl Metrics {
         );
         let wechat = ApiMetrics::default();
         wechat.register(&mut registry);
-        Self { registry, callback, wechat, pools: Mutex::new(Vec::new()) }
+        let http_connections = Gauge::default();
+        registry.register("tagcast_http_connections", "Open HTTP connections", http_connections.clone());
+        let http_connection_cap_reached = Counter::default();
+        registry.register(
+            "tagcast_http_connection_cap_reached",
+            "Connections that brought the instance to TAGCAST_MAX_CONNECTIONS (later ones wait in the backlog)",
+            http_connection_cap_reached.clone(),
+        );
+        Self {
+            registry,
+            callback,
+            wechat,
+            http_connections,
+            http_connection_cap_reached,
+            pools: Mutex::new(Vec::new()),
+        }
     }
 
     /// Reports `pool`'s use under `name`.

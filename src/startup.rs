@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
@@ -22,6 +23,9 @@ use crate::store::{self, DatabaseError};
 use crate::web::admin::{AdminState, SimulatorTarget};
 use crate::web::api::ApiAuth;
 use crate::web::callback::CallbackState;
+use crate::web::limits::{
+    BodyDeadline, ConnectionCount, MetricsListener, body_deadline as body_deadline_middleware, split_listeners,
+};
 use crate::web::metrics::MetricsAuth;
 use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
@@ -149,6 +153,14 @@ impl Application {
         let listener =
             TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr().map_err(StartupError::Server)?),
+            None => None,
+        };
         let demo = if settings.is_demo() {
             Some(Arc::new(demo::start(&mut settings, port).map_err(StartupError::Demo)?))
         } else {
@@ -207,7 +219,16 @@ impl Application {
         }
         let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());
-        let metrics_auth = web::Data::new(MetricsAuth(settings.metrics_token.clone()));
+        let metrics_auth =
+            web::Data::new(MetricsAuth::new(settings.metrics_token.clone(), metrics_addr.is_some(), demo.is_some()));
+        let metrics_listener_data = web::Data::new(MetricsListener(metrics_addr));
+        let body_deadline = web::Data::new(BodyDeadline(settings.http_limits.body_timeout));
+        let connections = ConnectionCount::new(
+            settings.http_limits.max_connections,
+            metrics.http_connections.clone(),
+            metrics.http_connection_cap_reached.clone(),
+        );
+        let per_worker_connections = connections.per_worker(settings.http_workers);
         let metrics_data = web::Data::new(Arc::clone(&metrics));
         let campaign_web =
             web::Data::new(crate::web::api::CampaignContext { settings: campaign_settings, api: api.clone() });
@@ -225,7 +246,11 @@ impl Application {
                 metrics: Arc::clone(&metrics),
             });
             App::new()
+                .wrap(from_fn(split_listeners))
+                .wrap(from_fn(body_deadline_middleware))
                 .wrap(TracingLogger::default())
+                .app_data(metrics_listener_data.clone())
+                .app_data(body_deadline.clone())
                 .app_data(callback)
                 .app_data(api_auth.clone())
                 .app_data(pool.clone())
@@ -238,9 +263,16 @@ impl Application {
                 .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
         })
         .workers(settings.http_workers)
+        .client_request_timeout(settings.http_limits.header_timeout)
+        .max_connections(per_worker_connections)
+        .on_connect(move |_, extensions| connections.on_connect(extensions))
         .shutdown_timeout(10)
         .listen(listener)
-        .map_err(StartupError::Server)?
+        .map_err(StartupError::Server)?;
+        let server = match metrics_listener {
+            Some(listener) => server.listen(listener).map_err(StartupError::Server)?,
+            None => server,
+        }
         .run();
         Ok(Self { port, server, demo, api, pool: seed_pool, jobs, workers, cancel })
     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod campaign;
 pub mod expr;
+pub mod follower;
 pub mod order;
 pub mod playbook;
 pub mod quiz;

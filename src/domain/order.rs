@@ -1,7 +1,7 @@
 //! An order as `POST /api/v1/events` receives it: checked and converted to whole cents, so sums in
 //! `spent(..)` are exact. Pure; the store keeps it and the audience module re-evaluates tags.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::expr::MAX_AMOUNT_CENTS;
 
@@ -9,6 +9,12 @@ use super::expr::MAX_AMOUNT_CENTS;
 pub const MAX_ID_BYTES: usize = 128;
 /// Longest accepted openid, in bytes (WeChat's are 28).
 pub const MAX_OPENID_BYTES: usize = 64;
+/// WeChat Official Accounts' tagging began well after this; an older order is a wrong clock or
+/// a unit error (milliseconds read as seconds), and it would sit in every `orders(all)` forever.
+const EARLIEST_ORDER_YEAR: i32 = 2010;
+/// Shops' clocks drift and time zones get mixed up, but an order more than a day ahead is an
+/// error: it would count as "recent" in every window until that day comes.
+const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// A checked order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,18 +31,40 @@ impl Order {
     /// Checks the fields of an incoming order; `amount` is the JSON number in yuan as written
     /// (at most two decimals; negative for a refund).
     ///
+    /// `now` bounds `occurred_at`: from 2010 to a day ahead of it.
+    ///
     /// # Errors
     /// A sentence naming the field at fault.
-    pub fn new(id: String, openid: String, amount: &str, occurred_at: DateTime<Utc>) -> Result<Self, String> {
-        if id.trim().is_empty() || id.len() > MAX_ID_BYTES {
-            return Err(format!("`id` must be 1 to {MAX_ID_BYTES} bytes"));
+    pub fn new(
+        id: String,
+        openid: String,
+        amount: &str,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, String> {
+        if id.trim().is_empty() || id.len() > MAX_ID_BYTES || has_control(&id) {
+            return Err(format!("`id` must be 1 to {MAX_ID_BYTES} bytes without control characters"));
         }
-        if openid.trim().is_empty() || openid.len() > MAX_OPENID_BYTES {
-            return Err(format!("`openid` must be 1 to {MAX_OPENID_BYTES} bytes"));
+        if openid.trim().is_empty() || openid.len() > MAX_OPENID_BYTES || has_control(&openid) {
+            return Err(format!("`openid` must be 1 to {MAX_OPENID_BYTES} bytes without control characters"));
         }
         let amount_cents = parse_yuan(amount).map_err(|e| format!("`amount`: {e}"))?;
+        if occurred_at.year() < EARLIEST_ORDER_YEAR {
+            return Err(format!("`occurred_at` {occurred_at} is before {EARLIEST_ORDER_YEAR}; send the time the order was placed, in RFC 3339"));
+        }
+        if occurred_at > now + MAX_FUTURE {
+            return Err(format!(
+                "`occurred_at` {occurred_at} is more than a day after now ({now}); check the shop's clock and time zone"
+            ));
+        }
         Ok(Self { id, openid, amount_cents, occurred_at })
     }
+}
+
+/// NUL cannot be stored in PostgreSQL text at all, and other control characters in an id or
+/// openid are never legitimate: refusing them keeps one bad order from failing its batch with a 500.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 /// Yuan with at most two decimals, as cents: `199.9` → 19990, `-5` → -500. Up to

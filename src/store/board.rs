@@ -17,7 +17,7 @@ pub async fn estimate_followers(client: &impl GenericClient) -> Result<Option<i6
 
 /// Followers and subscribed followers, counted; only used while the table is small or fresh.
 pub async fn count_followers(client: &impl GenericClient) -> Result<(i64, i64), tokio_postgres::Error> {
-    let row = client.query_one("SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers", &[]).await?;
+    let row = client.query_one(concat!("SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers WHERE ", not_test_follower!("openid")), &[]).await?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -36,11 +36,14 @@ pub async fn list_daily_flow(
 ) -> Result<Vec<DayFlow>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
+            concat!(
+                "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
                     count(*) FILTER (WHERE kind = 'subscribe'),
                     count(*) FILTER (WHERE kind = 'unsubscribe')
-             FROM events WHERE kind IN ('subscribe', 'unsubscribe') AND occurred_at >= $1
-             GROUP BY day ORDER BY day",
+             FROM events WHERE kind IN ('subscribe', 'unsubscribe') AND occurred_at >= $1 AND ",
+                not_test_follower!("openid"),
+                " GROUP BY day ORDER BY day"
+            ),
             &[&since],
         )
         .await?;
@@ -54,7 +57,13 @@ pub async fn count_actors(
     since: DateTime<Utc>,
 ) -> Result<i64, tokio_postgres::Error> {
     let row = client
-        .query_one("SELECT count(DISTINCT openid) FROM events WHERE kind = $1 AND occurred_at >= $2", &[&kind, &since])
+        .query_one(
+            concat!(
+                "SELECT count(DISTINCT openid) FROM events WHERE kind = $1 AND occurred_at >= $2 AND ",
+                not_test_follower!("openid")
+            ),
+            &[&kind, &since],
+        )
         .await?;
     Ok(row.get(0))
 }
@@ -66,7 +75,10 @@ pub async fn count_buyers(
 ) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = client
         .query_one(
-            "SELECT count(DISTINCT openid), count(*) FROM orders WHERE occurred_at >= $1 AND amount_cents > 0",
+            concat!(
+                "SELECT count(DISTINCT openid), count(*) FROM orders WHERE occurred_at >= $1 AND amount_cents > 0 AND ",
+                not_test_follower!("openid")
+            ),
             &[&since],
         )
         .await?;
@@ -83,15 +95,19 @@ pub async fn retention(
 ) -> Result<(i64, i64, i64), tokio_postgres::Error> {
     let row = client
         .query_one(
-            "WITH joined AS (
+            concat!(
+                "WITH joined AS (
                  SELECT openid, min(occurred_at) AS at FROM events
-                 WHERE kind = 'subscribe' AND occurred_at >= $1 AND occurred_at < $2 GROUP BY openid)
+                 WHERE kind = 'subscribe' AND occurred_at >= $1 AND occurred_at < $2 AND ",
+                not_test_follower!("openid"),
+                " GROUP BY openid)
              SELECT count(*),
                     count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
                         AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '1 day')),
                     count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
                         AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '7 days'))
-             FROM joined j",
+             FROM joined j"
+            ),
             &[&from, &to],
         )
         .await?;
@@ -100,7 +116,7 @@ pub async fn retention(
 
 /// Followers carrying at least one tag. Costs a scan of `follower_tags`; the board caches it.
 pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one("SELECT count(DISTINCT openid) FROM follower_tags", &[]).await?.get(0))
+    Ok(client.query_one(concat!("SELECT count(DISTINCT openid) FROM follower_tags WHERE ", not_test_follower!("openid")), &[]).await?.get(0))
 }
 
 /// Followers whose openid starts with `prefix`, after `after` in openid order (keyset paging).

@@ -256,8 +256,12 @@ pub async fn insert_tag_sends(
 pub async fn list_tag_members(client: &impl GenericClient, tag_id: i64) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT ft.openid FROM follower_tags ft JOIN followers f ON f.openid = ft.openid AND f.subscribed
-             WHERE ft.tag_id = $1 ORDER BY ft.openid",
+            concat!(
+                "SELECT ft.openid FROM follower_tags ft JOIN followers f ON f.openid = ft.openid AND f.subscribed
+                 WHERE ft.tag_id = $1 AND ",
+                not_test_follower!("ft.openid"),
+                " ORDER BY ft.openid"
+            ),
             &[&tag_id],
         )
         .await?;
@@ -266,7 +270,7 @@ pub async fn list_tag_members(client: &impl GenericClient, tag_id: i64) -> Resul
 
 /// Every subscribed follower, in openid order.
 pub async fn list_subscribed(client: &impl GenericClient) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client.query("SELECT openid FROM followers WHERE subscribed ORDER BY openid", &[]).await?;
+    let rows = client.query(concat!("SELECT openid FROM followers WHERE subscribed AND ", not_test_follower!("openid"), " ORDER BY openid"), &[]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 

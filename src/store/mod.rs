@@ -2,6 +2,14 @@
 //! `&impl deadpool_postgres::GenericClient`, so a pooled client or a transaction both work;
 //! nothing here knows about HTTP or WeChat's wire format.
 
+/// SQL for "`$openid` is not a simulated test follower" ([`crate::domain::follower`]), as a
+/// literal so statements that use it stay literals (and `prepare_cached` keys).
+macro_rules! not_test_follower {
+    ($openid:literal) => {
+        concat!("NOT starts_with(", $openid, ", 'test_')")
+    };
+}
+
 pub mod admins;
 pub mod audience_feed;
 pub mod audit;
@@ -20,5 +28,14 @@ pub mod segments;
 pub mod sync;
 pub mod tags;
 pub mod tokens;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sql_rule_for_test_followers_is_the_domain_rule() {
+        let expected = format!("NOT starts_with(f.openid, '{}')", crate::domain::follower::TEST_OPENID_PREFIX);
+        assert_eq!(not_test_follower!("f.openid"), expected);
+    }
+}
 
 pub use database::{DatabaseError, build_pool, connect_pool, prepare_database};

@@ -109,7 +109,7 @@ pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Resu
     raise_work_mem(txn).await?;
     let client = txn;
     let (condition, params) = to_sql_set_based(expr, now, 1);
-    let sql = format!("SELECT count(*) FROM followers f WHERE f.subscribed AND ({condition})");
+    let sql = format!(concat!("SELECT count(*) FROM followers f WHERE f.subscribed AND ", not_test_follower!("f.openid"), " AND ({})"), condition);
     let params = bind(params);
     // Not cached: an operator typing produces a new shape per keystroke.
     Ok(client.query_one(sql.as_str(), &refs(&[], &params)).await?.get(0))
@@ -128,8 +128,13 @@ pub async fn list_members(
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let (condition, params) = to_sql(expr, now, 3);
     let sql = format!(
-        "SELECT f.openid FROM followers f WHERE f.subscribed AND f.openid > $1::text AND ({condition})
+        concat!(
+            "SELECT f.openid FROM followers f WHERE f.subscribed AND ",
+            not_test_follower!("f.openid"),
+            " AND f.openid > $1::text AND ({})
          ORDER BY f.openid LIMIT $2::bigint"
+        ),
+        condition
     );
     let params = bind(params);
     let rows = client.query(sql.as_str(), &refs(&[&after, &limit], &params)).await?;
@@ -259,7 +264,14 @@ pub async fn list_all_members(
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     raise_work_mem(txn).await?;
     let (condition, params) = to_sql_set_based(expr, now, 1);
-    let sql = format!("SELECT f.openid FROM followers f WHERE f.subscribed AND ({condition}) ORDER BY f.openid");
+    let sql = format!(
+        concat!(
+            "SELECT f.openid FROM followers f WHERE f.subscribed AND ",
+            not_test_follower!("f.openid"),
+            " AND ({}) ORDER BY f.openid"
+        ),
+        condition
+    );
     let params = bind(params);
     let rows = txn.query(sql.as_str(), &refs(&[], &params)).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

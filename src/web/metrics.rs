@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus scrapes it. Usually reached only on a private network; with
-//! `TAGCAST_METRICS_TOKEN` set it wants that bearer token too.
+//! `GET /metrics`: Prometheus scrapes it. With `TAGCAST_METRICS_TOKEN` set it wants that bearer
+//! token; on a real account without one it answers only to loopback clients that did not come
+//! through a proxy, or on `TAGCAST_METRICS_BIND`'s listener. Demo mode leaves it open.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,38 @@ use crate::metrics::Metrics;
 /// `tagcast_db_up` reads 0.
 const QUEUE_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The bearer token `/metrics` wants, if any.
+/// Who may read `/metrics`.
 #[derive(Clone)]
-pub struct MetricsAuth(pub Option<SecretString>);
+pub enum MetricsAuth {
+    /// Demo mode: nothing to hide.
+    Open,
+    /// `Authorization: Bearer <TAGCAST_METRICS_TOKEN>`.
+    Token(SecretString),
+    /// Its own listener (`TAGCAST_METRICS_BIND`), reachable only where the deployer bound it.
+    OwnListener,
+    /// A real account with neither: loopback clients only.
+    LoopbackOnly,
+}
+
+impl MetricsAuth {
+    pub fn new(token: Option<SecretString>, own_listener: bool, demo: bool) -> Self {
+        match (token, own_listener, demo) {
+            (Some(token), _, _) => Self::Token(token),
+            (None, true, _) => Self::OwnListener,
+            (None, false, true) => Self::Open,
+            (None, false, false) => Self::LoopbackOnly,
+        }
+    }
+}
+
+/// A proxy on the same host makes every client look like loopback; what it forwards says so.
+const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// Whether `req` came straight from this host rather than through a proxy.
+fn from_this_host(req: &HttpRequest) -> bool {
+    let direct = PROXY_HEADERS.iter().all(|name| !req.headers().contains_key(*name));
+    direct && req.peer_addr().is_some_and(|peer| peer.ip().is_loopback())
+}
 
 pub async fn metrics(
     req: HttpRequest,
@@ -25,7 +55,13 @@ pub async fn metrics(
     metrics: web::Data<Arc<Metrics>>,
     pool: web::Data<Pool>,
 ) -> HttpResponse {
-    if let Some(expected) = &auth.0 {
+    if matches!(auth.get_ref(), MetricsAuth::LoopbackOnly) && !from_this_host(&req) {
+        return HttpResponse::Forbidden().content_type("text/plain").body(
+            "/metrics answers only on loopback here: set TAGCAST_METRICS_TOKEN or TAGCAST_METRICS_BIND to scrape it \
+             from elsewhere",
+        );
+    }
+    if let MetricsAuth::Token(expected) = auth.get_ref() {
         let given = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -48,4 +84,34 @@ pub async fn metrics(
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(metrics.render(queues.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn only_a_direct_loopback_client_counts_as_this_host() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("an address");
+        let elsewhere: std::net::SocketAddr = "203.0.113.9:5000".parse().expect("an address");
+        assert!(from_this_host(&TestRequest::default().peer_addr(loopback).to_http_request()));
+        assert!(from_this_host(&TestRequest::default().peer_addr("[::1]:5000".parse().expect("v6")).to_http_request()));
+        assert!(!from_this_host(&TestRequest::default().peer_addr(elsewhere).to_http_request()));
+        assert!(!from_this_host(&TestRequest::default().to_http_request()), "no peer is not loopback");
+        for header in PROXY_HEADERS {
+            let proxied = TestRequest::default().peer_addr(loopback).insert_header((header, "203.0.113.9"));
+            assert!(!from_this_host(&proxied.to_http_request()), "{header}");
+        }
+    }
+
+    #[test]
+    fn a_real_account_without_a_token_or_listener_is_loopback_only() {
+        let token = || Some(SecretString::from("0123456789abcdef".to_owned()));
+        assert!(matches!(MetricsAuth::new(None, false, false), MetricsAuth::LoopbackOnly));
+        assert!(matches!(MetricsAuth::new(None, false, true), MetricsAuth::Open));
+        assert!(matches!(MetricsAuth::new(None, true, false), MetricsAuth::OwnListener));
+        assert!(matches!(MetricsAuth::new(token(), true, false), MetricsAuth::Token(_)));
+    }
 }

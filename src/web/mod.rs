@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod callback;
 mod health;
+pub mod limits;
 mod links;
 pub mod metrics;
 

@@ -147,8 +147,10 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     app.create_admin("olivia", PASSWORD, "operator").await;
     app.create_admin("amy", PASSWORD, "approver").await;
     seed_history(&app).await;
-    // The simulated follower is one the mock WeChat knows, so the campaign below reaches it.
+    // The simulated follower is one the mock WeChat knows; a test follower still never counts in
+    // an audience, so the segment and the campaign below reach only the real follower.
     app.wechat.add_follower("test_e2e");
+    app.wechat.add_follower("o_e2e_real");
     tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let driver = start_driver().await;
     let client = browser(&driver).await;
@@ -194,10 +196,12 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     assert!(text_of(&client, "#sim-tags").await.contains("兴趣/新品"));
     assert!(text_of(&client, "#sim-tags").await.contains("敏感/价格敏感"));
     screenshot(&client, "simulator").await;
+    // A real follower presses the same menu.
+    assert_eq!(app.push(&event("o_e2e_real", "CLICK", Some("NEW_ARRIVALS"), now())).await.status(), 200);
     // The tags reach WeChat in the background.
     app.run_pending_jobs().await;
 
-    // A segment of that tag counts the follower (without relying on the script).
+    // A segment of that tag counts the real follower, not the test one (without relying on the script).
     client.goto(&format!("{base}/admin/segments")).await.expect("segments");
     fill(&client, "#segment-expr", "\"兴趣/新品\"").await;
     click(&client, "#segment-form button[type=submit]").await;

@@ -258,6 +258,32 @@ async fn orders_are_idempotent_by_id_and_checked() {
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 3, "a refused batch stores nothing");
 }
 
+/// A shop with a broken clock, a unit error or hostile bytes in a field must not plant orders
+/// that count in every window (or fail the batch with a 500): each is a 400 naming the field,
+/// and a batch holding one stores nothing.
+#[tokio::test]
+async fn orders_from_a_wrong_clock_or_with_control_bytes_are_refused_and_store_nothing() {
+    let app = spawn_app().await;
+    let t = now();
+    let refused = [
+        ("before 2010", order("T-1", "o_shop", 1.0, 1_262_303_999)),
+        ("two days ahead", order("T-2", "o_shop", 1.0, t + 2 * DAY)),
+        ("NUL in the openid", order("T-3", "o_sh\u{0}op", 1.0, t)),
+        ("NUL in the id", order("T-\u{0}4", "o_shop", 1.0, t)),
+        ("control character in the id", order("T-\u{1b}[2J", "o_shop", 1.0, t)),
+    ];
+    for (why, body) in refused {
+        let batch = json!([order("T-ok", "o_shop", 1.0, t), body]);
+        let (status, answer) = app.api_post("/events", batch).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{why}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap_or_default().starts_with("event 1: "), "{why}: {answer}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0, "a refused batch stores nothing");
+    // The edges: 2010-01-01 and just under a day ahead are accepted.
+    let edges = json!([order("E-1", "o_shop", 1.0, 1_262_304_000), order("E-2", "o_shop", 1.0, t + DAY - 60)]);
+    assert_eq!(post_events(&app, edges).await, json!({"accepted": 2, "duplicates": 0}));
+}
+
 #[tokio::test]
 async fn the_third_distinct_order_makes_a_follower_vip_and_wechat_is_told_once() {
     let app = spawn_app().await;

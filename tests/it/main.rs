@@ -8,6 +8,7 @@ mod audience;
 mod callback;
 mod campaigns;
 mod faults;
+mod hardening;
 mod mock;
 mod ops;
 mod playbook;

@@ -18,8 +18,9 @@ use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render};
 use crate::store;
 use crate::wechat::{message, signature};
 
-/// On a real account, simulated followers must carry this prefix, so a test never tags a person.
-pub const TEST_PREFIX: &str = "test_";
+/// On a real account, simulated followers must carry this prefix, so a test never tags a person
+/// and never counts in an audience or the board.
+pub use crate::domain::follower::TEST_OPENID_PREFIX as TEST_PREFIX;
 const ACCOUNT: &str = "gh_tagcast_simulator";
 
 /// Where and how the simulator reaches this server's own callback.

@@ -46,12 +46,12 @@ pub struct EventsRecorded {
     duplicates: usize,
 }
 
-fn to_order(index: Option<usize>, body: EventBody) -> Result<Order, ApiError> {
+fn to_order(index: Option<usize>, body: EventBody, now: DateTime<Utc>) -> Result<Order, ApiError> {
     let at = index.map(|i| format!("event {i}: ")).unwrap_or_default();
     if body.kind != "order" {
         return Err(ApiError::invalid_request(format!("{at}`type` must be \"order\", not {:?}", body.kind)));
     }
-    Order::new(body.id, body.openid, &body.amount.to_string(), body.occurred_at)
+    Order::new(body.id, body.openid, &body.amount.to_string(), body.occurred_at, now)
         .map_err(|e| ApiError::invalid_request(format!("{at}{e}")))
 }
 
@@ -65,6 +65,7 @@ pub async fn record_events(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     // One object or an array of them; parsed by hand so the error names the field at fault.
+    let now = clock.now();
     let invalid = |at: String, e: serde_json::Error| ApiError::invalid_request(format!("{at}{e}"));
     let orders = match body.into_inner() {
         serde_json::Value::Array(many) => {
@@ -77,11 +78,11 @@ pub async fn record_events(
             let mut orders = Vec::with_capacity(many.len());
             for (i, value) in many.into_iter().enumerate() {
                 let body = serde_json::from_value(value).map_err(|e| invalid(format!("event {i}: "), e))?;
-                orders.push(to_order(Some(i), body)?);
+                orders.push(to_order(Some(i), body, now)?);
             }
             orders
         }
-        one => vec![to_order(None, serde_json::from_value(one).map_err(|e| invalid(String::new(), e))?)?],
+        one => vec![to_order(None, serde_json::from_value(one).map_err(|e| invalid(String::new(), e))?, now)?],
     };
     let recorded = audience::record_orders(&pool, &orders, &clock).await?;
     Ok(HttpResponse::Accepted().json(EventsRecorded { accepted: recorded.accepted, duplicates: recorded.duplicates }))

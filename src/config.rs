@@ -117,11 +117,7 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            header_timeout: Duration::from_secs(5),
-            body_timeout: Duration::from_secs(10),
-        }
+        Self { max_connections: 10_000, header_timeout: Duration::from_secs(5), body_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -273,7 +269,10 @@ impl Settings {
         }
         let metrics_bind = match get("TAGCAST_METRICS_BIND") {
             Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
-                ConfigError::new("TAGCAST_METRICS_BIND", format!("must be an address and port like 127.0.0.1:9090, not {text:?}"))
+                ConfigError::new(
+                    "TAGCAST_METRICS_BIND",
+                    format!("must be an address and port like 127.0.0.1:9090, not {text:?}"),
+                )
             })?),
             None => None,
         };
@@ -284,14 +283,19 @@ impl Settings {
                 get("TAGCAST_HEADER_TIMEOUT_SECS"),
                 "5",
             )?),
-            body_timeout: Duration::from_secs(parse_or("TAGCAST_BODY_TIMEOUT_SECS", get("TAGCAST_BODY_TIMEOUT_SECS"), "10")?),
+            body_timeout: Duration::from_secs(parse_or(
+                "TAGCAST_BODY_TIMEOUT_SECS",
+                get("TAGCAST_BODY_TIMEOUT_SECS"),
+                "10",
+            )?),
         };
         if !(1..=1_000_000).contains(&http_limits.max_connections) {
             return Err(ConfigError::new("TAGCAST_MAX_CONNECTIONS", "must be between 1 and 1000000"));
         }
-        for (name, limit) in
-            [("TAGCAST_HEADER_TIMEOUT_SECS", http_limits.header_timeout), ("TAGCAST_BODY_TIMEOUT_SECS", http_limits.body_timeout)]
-        {
+        for (name, limit) in [
+            ("TAGCAST_HEADER_TIMEOUT_SECS", http_limits.header_timeout),
+            ("TAGCAST_BODY_TIMEOUT_SECS", http_limits.body_timeout),
+        ] {
             if !(1..=300).contains(&limit.as_secs()) {
                 return Err(ConfigError::new(name, "must be between 1 and 300 seconds"));
             }

@@ -50,7 +50,9 @@ impl Order {
         }
         let amount_cents = parse_yuan(amount).map_err(|e| format!("`amount`: {e}"))?;
         if occurred_at.year() < EARLIEST_ORDER_YEAR {
-            return Err(format!("`occurred_at` {occurred_at} is before {EARLIEST_ORDER_YEAR}; send the time the order was placed, in RFC 3339"));
+            return Err(format!(
+                "`occurred_at` {occurred_at} is before {EARLIEST_ORDER_YEAR}; send the time the order was placed, in RFC 3339"
+            ));
         }
         if occurred_at > now + MAX_FUTURE {
             return Err(format!(

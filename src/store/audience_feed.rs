@@ -67,7 +67,12 @@ pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<
     state.set_tags(tags.iter().map(|r| (r.get(0), r.get(1))));
 
     let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
-    let rows = client.query_raw(concat!("SELECT openid, subscribed AND ", not_test_follower!("openid"), " FROM followers"), no_params).await?;
+    let rows = client
+        .query_raw(
+            concat!("SELECT openid, subscribed AND ", not_test_follower!("openid"), " FROM followers"),
+            no_params,
+        )
+        .await?;
     pin_mut!(rows);
     while let Some(row) = rows.try_next().await? {
         let who = state.number(row.get(0));
@@ -171,15 +176,13 @@ pub async fn follower_states(
     openids: &[&str],
 ) -> Result<Vec<FollowerState>, tokio_postgres::Error> {
     let statement = client
-        .prepare_cached(
-            concat!(
-                "SELECT o.openid, f.subscribed AND ",
-                not_test_follower!("f.openid"),
-                ",
+        .prepare_cached(concat!(
+            "SELECT o.openid, f.subscribed AND ",
+            not_test_follower!("f.openid"),
+            ",
                     coalesce((SELECT array_agg(ft.tag_id) FROM follower_tags ft WHERE ft.openid = o.openid), '{}')
              FROM unnest($1::text[]) AS o(openid) LEFT JOIN followers f ON f.openid = o.openid"
-            ),
-        )
+        ))
         .await?;
     Ok(client
         .query(&statement, &[&openids])

@@ -17,7 +17,15 @@ pub async fn estimate_followers(client: &impl GenericClient) -> Result<Option<i6
 
 /// Followers and subscribed followers, counted; only used while the table is small or fresh.
 pub async fn count_followers(client: &impl GenericClient) -> Result<(i64, i64), tokio_postgres::Error> {
-    let row = client.query_one(concat!("SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers WHERE ", not_test_follower!("openid")), &[]).await?;
+    let row = client
+        .query_one(
+            concat!(
+                "SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers WHERE ",
+                not_test_follower!("openid")
+            ),
+            &[],
+        )
+        .await?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -116,7 +124,13 @@ pub async fn retention(
 
 /// Followers carrying at least one tag. Costs a scan of `follower_tags`; the board caches it.
 pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one(concat!("SELECT count(DISTINCT openid) FROM follower_tags WHERE ", not_test_follower!("openid")), &[]).await?.get(0))
+    Ok(client
+        .query_one(
+            concat!("SELECT count(DISTINCT openid) FROM follower_tags WHERE ", not_test_follower!("openid")),
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 /// Followers whose openid starts with `prefix`, after `after` in openid order (keyset paging).

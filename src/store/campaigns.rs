@@ -270,7 +270,16 @@ pub async fn list_tag_members(client: &impl GenericClient, tag_id: i64) -> Resul
 
 /// Every subscribed follower, in openid order.
 pub async fn list_subscribed(client: &impl GenericClient) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client.query(concat!("SELECT openid FROM followers WHERE subscribed AND ", not_test_follower!("openid"), " ORDER BY openid"), &[]).await?;
+    let rows = client
+        .query(
+            concat!(
+                "SELECT openid FROM followers WHERE subscribed AND ",
+                not_test_follower!("openid"),
+                " ORDER BY openid"
+            ),
+            &[],
+        )
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 

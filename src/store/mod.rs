@@ -29,6 +29,8 @@ pub mod sync;
 pub mod tags;
 pub mod tokens;
 
+pub use database::{DatabaseError, build_pool, connect_pool, prepare_database};
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -37,5 +39,3 @@ mod tests {
         assert_eq!(not_test_follower!("f.openid"), expected);
     }
 }
-
-pub use database::{DatabaseError, build_pool, connect_pool, prepare_database};

@@ -109,7 +109,14 @@ pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Resu
     raise_work_mem(txn).await?;
     let client = txn;
     let (condition, params) = to_sql_set_based(expr, now, 1);
-    let sql = format!(concat!("SELECT count(*) FROM followers f WHERE f.subscribed AND ", not_test_follower!("f.openid"), " AND ({})"), condition);
+    let sql = format!(
+        concat!(
+            "SELECT count(*) FROM followers f WHERE f.subscribed AND ",
+            not_test_follower!("f.openid"),
+            " AND ({})"
+        ),
+        condition
+    );
     let params = bind(params);
     // Not cached: an operator typing produces a new shape per keystroke.
     Ok(client.query_one(sql.as_str(), &refs(&[], &params)).await?.get(0))

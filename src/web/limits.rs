@@ -151,11 +151,8 @@ pub async fn split_listeners(
     };
     let on_metrics_listener = req.app_config().local_addr() == metrics_addr;
     let path = req.path();
-    let allowed = if on_metrics_listener {
-        matches!(path, "/metrics" | "/healthz" | "/readyz")
-    } else {
-        path != "/metrics"
-    };
+    let allowed =
+        if on_metrics_listener { matches!(path, "/metrics" | "/healthz" | "/readyz") } else { path != "/metrics" };
     if allowed {
         next.call(req).await.map(ServiceResponse::map_into_boxed_body)
     } else {

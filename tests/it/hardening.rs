@@ -67,7 +67,8 @@ async fn a_client_dripping_its_body_gets_408_and_the_connection_is_closed() {
         vars.insert("TAGCAST_BODY_TIMEOUT_SECS".into(), "1".into());
     })
     .await;
-    for (path, auth) in [("/api/v1/events", format!("Authorization: Bearer {API_TOKEN}\r\n")), ("/wechat", String::new())]
+    for (path, auth) in
+        [("/api/v1/events", format!("Authorization: Bearer {API_TOKEN}\r\n")), ("/wechat", String::new())]
     {
         let mut slow = TcpStream::connect(host_port(&app)).await.expect("connect");
         let head = format!(
@@ -241,7 +242,8 @@ async fn simulated_test_followers_never_count_in_segments_sends_or_the_board() {
         .await["id"]
             .as_i64()
             .expect("id");
-        let preview = api_ok(&app, &format!("/campaigns/{to_segment}/preview"), json!({"openids": ["test_sim"]}), 200).await;
+        let preview =
+            api_ok(&app, &format!("/campaigns/{to_segment}/preview"), json!({"openids": ["test_sim"]}), 200).await;
         assert!(preview.to_string().contains("test_sim"), "{preview}");
         let sent = api_ok(&app, &format!("/campaigns/{to_segment}/send"), json!({}), 202).await;
         assert!(sent.to_string().contains('2'), "{sent}");

@@ -34,20 +34,34 @@ pub struct BodyDeadline(pub Duration);
 
 struct DeadlineBody {
     inner: Payload,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    expires_at: tokio::time::Instant,
+    /// Armed only once the body stalls: a push's body usually arrives with its headers, so the
+    /// callback's hot path never touches the timer.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: Rc<Cell<bool>>,
+}
+
+impl DeadlineBody {
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let expires_at = self.expires_at;
+        self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(expires_at))).as_mut().poll(cx)
+    }
 }
 
 impl Stream for DeadlineBody {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.deadline.as_mut().poll(cx).is_ready() {
-            self.expired.set(true);
-            let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body took too long");
-            return Poll::Ready(Some(Err(PayloadError::Io(late))));
+        let expired = match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(item) => return Poll::Ready(item),
+            Poll::Pending => self.poll_deadline(cx).is_ready(),
+        };
+        if !expired {
+            return Poll::Pending;
         }
-        Pin::new(&mut self.inner).poll_next(cx)
+        self.expired.set(true);
+        let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body took too long");
+        Poll::Ready(Some(Err(PayloadError::Io(late))))
     }
 }
 
@@ -60,7 +74,8 @@ pub async fn body_deadline(
     let expired = Rc::new(Cell::new(false));
     let body = DeadlineBody {
         inner: req.take_payload(),
-        deadline: Box::pin(tokio::time::sleep(limit)),
+        expires_at: tokio::time::Instant::now() + limit,
+        deadline: None,
         expired: Rc::clone(&expired),
     };
     let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(body);

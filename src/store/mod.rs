@@ -3,6 +3,7 @@
 //! nothing here knows about HTTP or WeChat's wire format.
 
 pub mod admins;
+pub mod approvals;
 pub mod audience_feed;
 pub mod audit;
 pub mod board;

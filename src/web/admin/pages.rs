@@ -283,6 +283,10 @@ pub async fn create_tag(
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     };
+    if form.sensitive.is_some() && !user.role.may_change_sensitivity() {
+        let message = "只有管理员可以把标签标为敏感：敏感标签决定哪些群发需要审批。请去掉勾选后创建，再请管理员标记。";
+        return refused(tags_page(&user, &pool, &clock, &state, Some(message.to_owned()), form, false).await);
+    }
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
@@ -364,6 +368,37 @@ pub async fn rename_tag(
         }
         Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
         Err(error) => user.flash(format!("未改名：{}", tagging_message(error)?)),
+    }
+    Ok(see_other("/admin/tags"))
+}
+
+#[derive(Deserialize)]
+pub struct SensitiveForm {
+    /// `1` marks the tag sensitive, anything else unmarks it.
+    #[serde(default)]
+    to: String,
+}
+
+/// Marks or unmarks a tag sensitive: admins only, audited (see [`tagging::set_sensitive`]).
+pub async fn set_tag_sensitive(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SensitiveForm>,
+) -> Result<HttpResponse, AdminError> {
+    user.require(user.role.may_change_sensitivity())?;
+    let sensitive = form.to == "1";
+    match tagging::set_sensitive(&pool, *id, sensitive, &user.username).await {
+        Ok(Some(tag)) if sensitive => {
+            user.flash(format!("已将「{}」标为敏感：受众包含它的群发需另一位审批人或管理员审批。", tag.path));
+        }
+        Ok(Some(tag)) => user.flash(format!(
+            "「{}」不再是敏感标签。已审批、受众包含它的群发，审批已失效，需重新审批。",
+            tag.path
+        )),
+        Ok(None) => user.flash("没有变化。"),
+        Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
+        Err(error) => user.flash(tagging_message(error)?),
     }
     Ok(see_other("/admin/tags"))
 }

@@ -157,11 +157,14 @@ pub fn describe(changes: &[Change]) -> String {
     }
 }
 
-/// Approves a campaign as it is now. The caller's role was checked by the web layer.
+/// Approves a campaign as it is now. `shown` is the fingerprint of what the approver was shown
+/// (the admin pages send it): when the campaign changed since, nothing is approved. The caller's
+/// role was checked by the web layer.
 ///
 /// # Errors
-/// [`CampaignError::SelfApproval`] for the creator, a campaign past approval, or the database.
-pub async fn approve(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, CampaignError> {
+/// [`CampaignError::SelfApproval`] for the creator, [`CampaignError::ChangedSinceShown`], a
+/// campaign past approval, or the database.
+pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> Result<CampaignRow, CampaignError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
@@ -174,6 +177,9 @@ pub async fn approve(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, C
     }
     let covered = covered(&txn, &row).await?;
     let fingerprint = covered.fingerprint();
+    if shown.is_some_and(|shown| shown != fingerprint) {
+        return Err(CampaignError::ChangedSinceShown);
+    }
     let covered_json = serde_json::to_value(&covered).expect("a snapshot serialises to JSON");
     store::approvals::upsert_approval(&txn, id, actor, &covered_json, &fingerprint).await?;
     store::approvals::clear_review(&txn, id).await?;

@@ -91,6 +91,8 @@ pub enum CampaignError {
     NotCreatorOrApprover { creator: String, approver: String },
     #[error("the creator of a campaign cannot approve it")]
     SelfApproval,
+    #[error("the campaign, or a tag or segment it reaches, changed since it was shown; look again before approving")]
+    ChangedSinceShown,
     #[error("the audience has no subscribed followers")]
     EmptyAudience,
     #[error("{0}")]

@@ -34,6 +34,9 @@ pub enum TaggingError {
     InvalidQuiz(Vec<String>),
     #[error("no such tag")]
     NoSuchTag,
+    /// Deleting a sensitive tag and creating it again unmarked would be unmarking it.
+    #[error("the tag `{0}` is sensitive; only an admin may delete it (or unmark it first)")]
+    SensitiveTag(String),
     #[error("`when`: {0}")]
     InvalidWhen(#[source] crate::domain::expr::ExprError),
     #[error("no database connection")]
@@ -244,13 +247,20 @@ pub async fn save_quiz_in(txn: &Transaction<'_>, spec: &QuizSpec, actor: &str) -
     Ok(store::quizzes::upsert_quiz(txn, spec).await?)
 }
 
-/// Deletes a tag locally and queues its deletion on WeChat.
+/// Deletes a tag locally and queues its deletion on WeChat; a sensitive one only when
+/// `may_change_sensitivity` (an admin).
 ///
 /// # Errors
-/// [`TaggingError::NoSuchTag`], or the database.
-pub async fn delete_tag(pool: &Pool, id: i64) -> Result<TagRow, TaggingError> {
+/// [`TaggingError::NoSuchTag`], [`TaggingError::SensitiveTag`], or the database.
+pub async fn delete_tag(pool: &Pool, id: i64, may_change_sensitivity: bool) -> Result<TagRow, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
+    // Not locked here: the delete below must be the statement that waits for batches adding
+    // rows naming the tag (see `store::tags::delete_tag`).
+    let current = store::tags::get_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    if current.sensitive && !may_change_sensitivity {
+        return Err(TaggingError::SensitiveTag(current.path));
+    }
     let tag = store::tags::delete_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
         store::jobs::enqueue(&txn, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": wechat_tag_id })).await?;

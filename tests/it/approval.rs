@@ -169,8 +169,11 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     let (status, body) =
         call(&app, OLGA, Method::PATCH, &format!("/tags/{id}"), Some(json!({ "sensitive": false }))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    // Deleting it and creating it again would unmark it too.
+    let (status, body) = call(&app, OLGA, Method::DELETE, &format!("/tags/{id}"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
 
-    // The tag page: the create form's tick box, and the mark/unmark button's form.
+    // The tag page: the create form's tick box, the mark/unmark button's form, deleting.
     let mut operator = Browser::log_in(&app, "olga", PASSWORD).await;
     let page = operator.get("/admin/tags").await;
     assert!(!page.body.contains("取消敏感"), "operators are not offered the button");
@@ -179,6 +182,11 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     assert!(page.body.contains("只有管理员可以把标签标为敏感"), "{}", page.body);
     let page = operator.post(&format!("/admin/tags/{id}/sensitive"), &[("to", "0")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    operator.get("/admin/tags").await;
+    operator.post(&format!("/admin/tags/{id}/delete"), &[("confirm", "on")]).await;
+    let page = operator.get("/admin/tags").await;
+    assert!(page.body.contains("只有管理员可以删除"), "{}", page.body);
+    assert!(is_sensitive(&app, SENSITIVE).await, "still there, still sensitive");
 
     // A playbook imported in the console.
     operator.get("/admin/playbook").await;
@@ -398,4 +406,29 @@ async fn a_rejected_campaign_shows_its_creator_why_and_goes_back_to_the_queue_wh
         vec![("amy".to_owned(), "折扣写错了，应为 8 折".to_owned()), ("amy".to_owned(), "图片侵权".to_owned())]
     );
     assert!(app.wechat.mass_jobs().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_on_the_page_is_for_what_the_page_showed_not_for_what_changed_since() {
+    let (app, _) = app().await;
+    create_tag_as(&app, OLGA, json!({ "path": "人群/准妈妈", "wechat": false, "when": format!("\"{SENSITIVE}\"") }))
+        .await;
+    app.run_pending_jobs().await;
+    let id = create_campaign(&app, OLGA, json!({ "tag": "人群/准妈妈" }), "看过的").await;
+    refused_for_approval(&send(&app, OLGA, id).await);
+    let mut approver = Browser::log_in(&app, "amy", PASSWORD).await;
+    let page = approver.get(&format!("/admin/campaigns/{id}")).await;
+    let start = page.body.find("name=\"shown\" value=\"").expect("the approve form carries what it shows") + 20;
+    let shown = page.body[start..start + 64].to_owned();
+
+    // Between the look and the click, the operator widens the dynamic tag.
+    let mut operator = Browser::log_in(&app, "olga", PASSWORD).await;
+    operator.get("/admin/playbook").await;
+    let source = format!("[[tag]]\npath = \"人群/准妈妈\"\nwhen = '\"{SENSITIVE}\" OR orders(all) >= 0'\n");
+    assert_eq!(operator.post("/admin/playbook/import", &[("source", &source)]).await.status, StatusCode::OK);
+
+    approver.post(&format!("/admin/campaigns/{id}/approve"), &[("shown", &shown)]).await;
+    let page = approver.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains("你查看之后，该群发或它涉及的标签、人群有了变化"), "{}", page.body);
+    assert_eq!(campaign(&app, id).await["status"], "pending_approval");
 }

@@ -138,6 +138,9 @@ fn problem(error: CampaignError) -> Problem {
         CampaignError::NotCreatorOrApprover { creator, approver } => say(format!(
             "该群发已审批：只有创建人（{creator}）或审批人（{approver}）可以发送。请联系他们发送。"
         )),
+        CampaignError::ChangedSinceShown => {
+            say("未审批：你查看之后，该群发或它涉及的标签、人群有了变化。请重新查看后再审批。".to_owned())
+        }
         CampaignError::SelfApproval => say("不能审批自己创建的群发：请另一位审批人或管理员审批。".to_owned()),
         CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
         CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
@@ -532,6 +535,8 @@ pub struct QueueRow {
     pub id: i64,
     /// Back in the queue because its approval lapsed: why.
     pub lapsed: Option<String>,
+    /// Of what the row shows, sent with the approval.
+    pub fingerprint: String,
     pub name: String,
     pub audience: String,
     pub sensitive: String,
@@ -554,10 +559,10 @@ pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<Ht
     let waiting = store::campaigns::list_campaigns_in_status(&client, Status::PendingApproval.as_str(), QUEUE).await?;
     let mut rows = Vec::with_capacity(waiting.len());
     for row in waiting {
-        let sensitive = match approval::sensitive_tags(&client, &row).await {
-            Ok(tags) => tags.join("、"),
+        let (sensitive, fingerprint) = match approval::covered(&client, &row).await {
+            Ok(covered) => (covered.sensitive().join("、"), covered.fingerprint()),
             Err(error) => match problem(error) {
-                Problem::Say(message) => message,
+                Problem::Say(message) => (message, String::new()),
                 Problem::Fail(error) => return Err(error),
             },
         };
@@ -567,6 +572,7 @@ pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<Ht
         let lapsed = stored_lapse(&store::approvals::get_review(&client, row.id).await?);
         rows.push(QueueRow {
             lapsed,
+            fingerprint,
             id: row.id,
             own: row.created_by == user.username,
             name: row.name,
@@ -585,6 +591,9 @@ pub struct ApproveForm {
     /// `queue` to come back to the approval queue, else the campaign's page.
     #[serde(default)]
     back: String,
+    /// The fingerprint of what the page showed: an approval is for what the approver saw.
+    #[serde(default)]
+    shown: Option<String>,
 }
 
 pub async fn approve_campaign(
@@ -595,7 +604,7 @@ pub async fn approve_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    match approval::approve(&pool, id, &user.username).await {
+    match approval::approve(&pool, id, &user.username, form.shown.as_deref()).await {
         Ok(row) => user.flash(format!("已审批群发「{}」。创建人或你现在可以发送。", row.name)),
         Err(error) => match problem(error) {
             Problem::Say(message) => user.flash(message),
@@ -811,6 +820,8 @@ struct DetailPage {
     strategies_svg: String,
     can_send: bool,
     can_approve: bool,
+    /// Of what the page shows, sent with the approval.
+    fingerprint: String,
     can_reject: bool,
     own: bool,
     may_approve: bool,
@@ -860,6 +871,7 @@ async fn detail_page(
         .map(|s| s.covered.sensitive().into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     let needs_approval = standing.as_ref().is_some_and(approval::Standing::needs_approval);
+    let fingerprint = standing.as_ref().map(|s| s.covered.fingerprint()).unwrap_or_default();
     let approvals = store::approvals::list_approvals(&client, id).await?;
     let review = store::approvals::get_review(&client, id).await?;
     // Shown before anyone presses send: the approval no longer covers what would go out.
@@ -970,6 +982,7 @@ async fn detail_page(
             && status.may_approve()
             && (!sensitive.is_empty() || status == Status::PendingApproval),
         can_reject: user.role.may_approve() && status == Status::PendingApproval,
+        fingerprint,
         sensitive,
         approvals: approvals.iter().map(|a| format!("{}（{}）", a.by, show_time(a.at))).collect(),
         lapsed,

@@ -60,6 +60,9 @@ fn tagging_message(error: TaggingError) -> Result<String, AdminError> {
         TaggingError::Pool(e) => Err(AdminError::Pool(e)),
         TaggingError::Query(e) => Err(AdminError::Query(e)),
         TaggingError::TagExists(path) => Ok(format!("标签「{path}」已存在。")),
+        TaggingError::SensitiveTag(path) => {
+            Ok(format!("「{path}」是敏感标签，只有管理员可以删除（删除后重建即等于取消敏感）。请联系管理员。"))
+        }
         TaggingError::WeChatTagLimit => {
             Ok("微信每个账号最多 100 个标签，已用完：请取消勾选「同步到微信」，创建仅本地使用的标签。".to_owned())
         }
@@ -420,7 +423,7 @@ pub async fn delete_tag(
         user.flash("未删除：请勾选「确认」后再点删除。");
         return Ok(see_other("/admin/tags"));
     }
-    match tagging::delete_tag(&pool, *id).await {
+    match tagging::delete_tag(&pool, *id, user.role.may_change_sensitivity()).await {
         Ok(tag) => {
             audit(&pool, &user.username, "delete", "tag", &tag.path, serde_json::json!({})).await?;
             state.tag_members.forget();
@@ -428,6 +431,10 @@ pub async fn delete_tag(
             Ok(see_other("/admin/tags"))
         }
         Err(TaggingError::NoSuchTag) => Err(AdminError::NotFound),
+        Err(error @ TaggingError::SensitiveTag(_)) => {
+            user.flash(format!("未删除：{}", tagging_message(error)?));
+            Ok(see_other("/admin/tags"))
+        }
         Err(error) => Err(tagging_message(error).err().unwrap_or(AdminError::Internal)),
     }
 }

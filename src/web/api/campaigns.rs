@@ -194,6 +194,7 @@ impl From<CampaignError> for ApiError {
                 .with("frees_at", frees_at.to_rfc3339())
                 .with("frees_on", frees_at.date_naive().to_string()),
             CampaignError::SelfApproval => ApiError::new(StatusCode::FORBIDDEN, "self_approval", message),
+            CampaignError::ChangedSinceShown => ApiError::conflict("changed", message),
             CampaignError::EmptyAudience => ApiError::unprocessable("empty_audience", message),
             CampaignError::AudienceTooSmall(_) => ApiError::unprocessable("audience_too_small", message),
             CampaignError::QuotaExhausted { next } => {
@@ -361,7 +362,7 @@ pub async fn approve_campaign(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_approve(), "approve campaigns")?;
-    let row = approval::approve(&pool, *id, &caller.name).await?;
+    let row = approval::approve(&pool, *id, &caller.name, None).await?;
     Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 

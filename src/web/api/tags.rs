@@ -110,11 +110,13 @@ pub async fn get_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>)
     Ok(HttpResponse::Ok().json(TagView::from(tag)))
 }
 
-/// Removes it on WeChat too.
+/// Removes it on WeChat too. A sensitive tag only by an admin.
 #[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    tagging::delete_tag(&pool, *id).await?;
+    responses((status = 204, description = "deleted"),
+        (status = 403, description = "`forbidden`: a sensitive tag, by a non-admin", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_tag(pool: web::Data<Pool>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    tagging::delete_tag(&pool, *id, caller.role.may_change_sensitivity()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -49,16 +49,30 @@ pub enum Change {
     Audience,
     Content,
     /// The saved segment's expression.
-    Segment { id: i64 },
+    Segment {
+        id: i64,
+    },
     /// A tag reached then was renamed.
-    Renamed { from: String, to: String },
-    Sensitivity { path: String, to: bool },
+    Renamed {
+        from: String,
+        to: String,
+    },
+    Sensitivity {
+        path: String,
+        to: bool,
+    },
     /// A dynamic tag's `when` (or whether it is dynamic at all).
-    Definition { path: String },
+    Definition {
+        path: String,
+    },
     /// A tag is reached now that was not when approved.
-    Reached { path: String },
+    Reached {
+        path: String,
+    },
     /// A tag reached when approved no longer is (deleted, or no longer named).
-    Unreached { path: String },
+    Unreached {
+        path: String,
+    },
 }
 
 impl std::fmt::Display for Change {

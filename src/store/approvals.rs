@@ -25,7 +25,10 @@ pub async fn list_approvals(
             &[&campaign_id],
         )
         .await?;
-    Ok(rows.iter().map(|r| ApprovalRow { by: r.get(0), at: r.get(1), fingerprint: r.get(2), covered: r.get(3) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| ApprovalRow { by: r.get(0), at: r.get(1), fingerprint: r.get(2), covered: r.get(3) })
+        .collect())
 }
 
 /// Records (or renews) `by`'s approval of what `covered` describes.

@@ -123,10 +123,7 @@ pub async fn list_definitions(
     paths: &[&str],
 ) -> Result<Vec<(i64, String, bool, Option<String>)>, tokio_postgres::Error> {
     let rows = client
-        .query(
-            "SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) ORDER BY path",
-            &[&paths],
-        )
+        .query("SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) ORDER BY path", &[&paths])
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }

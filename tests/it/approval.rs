@@ -131,14 +131,8 @@ async fn a_dynamic_tag_over_a_sensitive_tag_needs_approval_even_two_levels_down_
 
     let one_level = create_campaign(&app, OLGA, json!({ "tag": "人群/准妈妈" }), "一层").await;
     refused_for_approval(&send(&app, OLGA, one_level).await);
-    let (status, segment) = call(
-        &app,
-        OLGA,
-        Method::POST,
-        "/segments",
-        Some(json!({ "name": "高意向", "expr": "\"人群/高意向\"" })),
-    )
-    .await;
+    let (status, segment) =
+        call(&app, OLGA, Method::POST, "/segments", Some(json!({ "name": "高意向", "expr": "\"人群/高意向\"" }))).await;
     assert_eq!(status, 201, "{segment}");
     let two_levels = create_campaign(&app, OLGA, json!({ "segment": segment["id"] }), "两层").await;
     refused_for_approval(&send(&app, OLGA, two_levels).await);
@@ -147,7 +141,10 @@ async fn a_dynamic_tag_over_a_sensitive_tag_needs_approval_even_two_levels_down_
 
     for id in [one_level, two_levels, cycle] {
         let shown = campaign(&app, id).await;
-        assert_eq!((shown["status"].as_str(), &shown["sensitive_tags"]), (Some("pending_approval"), &json!([SENSITIVE])));
+        assert_eq!(
+            (shown["status"].as_str(), &shown["sensitive_tags"]),
+            (Some("pending_approval"), &json!([SENSITIVE]))
+        );
     }
     let mut approver = Browser::log_in(&app, "amy", PASSWORD).await;
     let queue = approver.get("/admin/campaigns/approvals").await;
@@ -195,7 +192,11 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(page.body.contains("只有管理员可以标记或取消敏感标签"), "{}", page.body);
     assert!(is_sensitive(&app, SENSITIVE).await);
-    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path IN ('健康/过敏', '兴趣/美妆')").await, 0, "nothing applied");
+    assert_eq!(
+        app.count("SELECT count(*) FROM tags WHERE path IN ('健康/过敏', '兴趣/美妆')").await,
+        0,
+        "nothing applied"
+    );
 
     // Admins can, each change audited with who, which tag, from and to.
     let root = ("root", PASSWORD);
@@ -399,7 +400,8 @@ async fn a_rejected_campaign_shows_its_creator_why_and_goes_back_to_the_queue_wh
     assert!(page.body.contains("驳回，原因：图片侵权"), "{}", page.body);
     assert_eq!(campaign(&app, id).await["status"], "draft");
 
-    let rows = app.query("SELECT actor, detail->>'reason' FROM audit_log WHERE action = 'reject' ORDER BY id", &[]).await;
+    let rows =
+        app.query("SELECT actor, detail->>'reason' FROM audit_log WHERE action = 'reject' ORDER BY id", &[]).await;
     let log: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         log,

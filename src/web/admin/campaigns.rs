@@ -135,9 +135,9 @@ fn problem(error: CampaignError) -> Problem {
             "审批已失效：{}。受众包含敏感标签（{tags}），已放回审批队列，需重新审批后才能发送。",
             lapse_text(&changes)
         )),
-        CampaignError::NotCreatorOrApprover { creator, approver } => say(format!(
-            "该群发已审批：只有创建人（{creator}）或审批人（{approver}）可以发送。请联系他们发送。"
-        )),
+        CampaignError::NotCreatorOrApprover { creator, approver } => {
+            say(format!("该群发已审批：只有创建人（{creator}）或审批人（{approver}）可以发送。请联系他们发送。"))
+        }
         CampaignError::ChangedSinceShown => {
             say("未审批：你查看之后，该群发或它涉及的标签、人群有了变化。请重新查看后再审批。".to_owned())
         }
@@ -866,10 +866,8 @@ async fn detail_page(
         Err(CampaignError::UnknownSegment(_) | CampaignError::Invalid(_)) => None,
         Err(error) => return Err(say(error)),
     };
-    let sensitive: Vec<String> = standing
-        .as_ref()
-        .map(|s| s.covered.sensitive().into_iter().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let sensitive: Vec<String> =
+        standing.as_ref().map(|s| s.covered.sensitive().into_iter().map(str::to_owned).collect()).unwrap_or_default();
     let needs_approval = standing.as_ref().is_some_and(approval::Standing::needs_approval);
     let fingerprint = standing.as_ref().map(|s| s.covered.fingerprint()).unwrap_or_default();
     let approvals = store::approvals::list_approvals(&client, id).await?;

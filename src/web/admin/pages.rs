@@ -395,10 +395,9 @@ pub async fn set_tag_sensitive(
         Ok(Some(tag)) if sensitive => {
             user.flash(format!("已将「{}」标为敏感：受众包含它的群发需另一位审批人或管理员审批。", tag.path));
         }
-        Ok(Some(tag)) => user.flash(format!(
-            "「{}」不再是敏感标签。已审批、受众包含它的群发，审批已失效，需重新审批。",
-            tag.path
-        )),
+        Ok(Some(tag)) => {
+            user.flash(format!("「{}」不再是敏感标签。已审批、受众包含它的群发，审批已失效，需重新审批。", tag.path))
+        }
         Ok(None) => user.flash("没有变化。"),
         Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
         Err(error) => user.flash(tagging_message(error)?),

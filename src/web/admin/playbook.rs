@@ -61,10 +61,8 @@ pub async fn import_playbook(
         changes,
         summary,
     };
-    let applier = playbook::Applier {
-        actor: &user.username,
-        may_change_sensitivity: user.role.may_change_sensitivity(),
-    };
+    let applier =
+        playbook::Applier { actor: &user.username, may_change_sensitivity: user.role.may_change_sensitivity() };
     match playbook::apply_as(&pool, FILE, &form.source, applier).await {
         Ok(applied) => {
             audit(

@@ -279,9 +279,9 @@ pub async fn get_campaign(
         Err(error) => return Err(error.into()),
     };
     let review = store::approvals::get_review(&client, row.id).await?;
-    let rejection = review.rejected_by.map(|by| {
-        json!({ "by": by, "at": review.rejected_at, "reason": review.rejection_reason.unwrap_or_default() })
-    });
+    let rejection = review
+        .rejected_by
+        .map(|by| json!({ "by": by, "at": review.rejected_at, "reason": review.rejection_reason.unwrap_or_default() }));
     let lapse = review.lapsed_at.map(|at| {
         let changes: Vec<crate::domain::approval::Change> =
             review.lapse.and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();

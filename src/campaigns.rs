@@ -8,9 +8,11 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
+use crate::approval;
 use crate::audience::index::AudienceIndex;
 use crate::clock::Clock;
 use crate::config::AccountType;
+use crate::domain::approval::Change;
 use crate::domain::campaign::{self, Audience, Message, SendDecision, Status, Variant};
 use crate::domain::expr::{self, Expr};
 use crate::domain::tag::TagPath;
@@ -80,8 +82,17 @@ pub enum CampaignError {
     NeedsApproval(String),
     #[error("the tag `{tag}` already had {cap} sends in the last 30 days; it frees up on {frees_at}")]
     FrequencyCap { tag: String, cap: u32, frees_at: DateTime<Utc> },
+    #[error(
+        "the approval lapsed ({}); the audience touches the sensitive tag(s) {tags}, so the campaign is back in the approval queue",
+        approval::describe(changes)
+    )]
+    ApprovalLapsed { tags: String, changes: Vec<Change> },
+    #[error("once approved, only its creator ({creator}) or its approver ({approver}) may send it")]
+    NotCreatorOrApprover { creator: String, approver: String },
     #[error("the creator of a campaign cannot approve it")]
     SelfApproval,
+    #[error("the campaign, or a tag or segment it reaches, changed since it was shown; look again before approving")]
+    ChangedSinceShown,
     #[error("the audience has no subscribed followers")]
     EmptyAudience,
     #[error("{0}")]
@@ -234,16 +245,6 @@ async fn touched_tags(client: &impl GenericClient, audience: &Audience) -> Resul
     Ok(store::campaigns::find_tags(client, &refs).await?)
 }
 
-/// The sensitive tags a stored campaign's audience touches: when any, someone other than its
-/// creator must approve before it goes out.
-///
-/// # Errors
-/// A row not written by [`create_campaign`], a segment gone, or the database.
-pub async fn sensitive_tags(client: &impl GenericClient, row: &CampaignRow) -> Result<Vec<String>, CampaignError> {
-    let audience = audience_of(row)?;
-    Ok(touched_tags(client, &audience).await?.into_iter().filter(|t| t.2).map(|t| t.1).collect())
-}
-
 /// The subscribed followers the audience reaches now, in openid order.
 async fn resolve(
     txn: &deadpool_postgres::Transaction<'_>,
@@ -333,13 +334,24 @@ pub async fn request_send(
         return Err(CampaignError::WrongStatus { status: row.status, action: "sent" });
     }
     let audience = audience_of(&row)?;
+    // The monthly cap counts the tags the audience names; approval looks at every tag it reaches.
     let tags = touched_tags(&txn, &audience).await?;
-    let sensitive: Vec<&str> = tags.iter().filter(|t| t.2).map(|t| t.1.as_str()).collect();
-    let approvals = store::campaigns::list_approvals(&txn, id).await?;
-    let approved_by_other = approvals.iter().any(|(by, _)| *by != row.created_by);
+    let standing = approval::standing(&txn, &row).await?;
+    let sensitive = standing.covered.sensitive();
+    if let (Some(changes), false) = (&standing.lapsed, sensitive.is_empty()) {
+        approval::lapse(&txn, id, changes, actor).await?;
+        txn.commit().await?;
+        return Err(CampaignError::ApprovalLapsed { tags: sensitive.join(", "), changes: changes.clone() });
+    }
+    if let Some(approver) = standing.approved_by.as_deref().filter(|a| *a != actor && row.created_by != actor) {
+        let detail = serde_json::json!({ "refused": "not_creator_or_approver", "approved_by": approver });
+        store::audit::record(&txn, actor, "send", "campaign", &id.to_string(), &detail).await?;
+        txn.commit().await?;
+        return Err(CampaignError::NotCreatorOrApprover { creator: row.created_by, approver: approver.to_owned() });
+    }
     let decision = campaign::decide_send(
         !sensitive.is_empty(),
-        approved_by_other,
+        standing.approved_by.is_some(),
         row.send_at.map(|t| t.timestamp()),
         now.timestamp(),
     );
@@ -418,29 +430,6 @@ pub async fn request_send(
         "campaign send accepted"
     );
     Ok(SendAccepted { id, status: next.as_str(), recipients: openids.len(), will_be_filtered, send_at: row.send_at })
-}
-
-/// Approves a campaign. The caller's role was checked by the web layer.
-///
-/// # Errors
-/// [`CampaignError::SelfApproval`] for the creator, a campaign past approval, or the database.
-pub async fn approve(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, CampaignError> {
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
-    if row.created_by == actor {
-        return Err(CampaignError::SelfApproval);
-    }
-    let status = Status::parse(&row.status).unwrap_or(Status::Failed);
-    if !status.may_approve() {
-        return Err(CampaignError::WrongStatus { status: row.status, action: "approved" });
-    }
-    store::campaigns::insert_approval(&txn, id, actor).await?;
-    store::campaigns::update_status(&txn, id, Status::Approved.as_str(), None).await?;
-    store::audit::record(&txn, actor, "approve", "campaign", &id.to_string(), &serde_json::json!({})).await?;
-    let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
-    txn.commit().await?;
-    Ok(row)
 }
 
 /// Cancels a campaign: calls not made yet are skipped (a send under way stops before its next
@@ -531,6 +520,16 @@ pub async fn plan(pool: &Pool, settings: &CampaignSettings, row: &CampaignRow) -
     store::campaigns::lock_campaign(&txn, row.id).await?;
     if store::campaigns::has_plan(&txn, row.id).await? {
         return Ok(());
+    }
+    // Approval is checked again when the send starts: a scheduled send waits for hours, and a
+    // segment or dynamic tag can change in between.
+    let standing = approval::standing(&txn, row).await?;
+    if standing.needs_approval() {
+        let changes = standing.lapsed.unwrap_or_default();
+        approval::lapse(&txn, row.id, &changes, SEND_JOB).await?;
+        txn.commit().await?;
+        let tags = standing.covered.sensitive().join(", ");
+        return Err(CampaignError::ApprovalLapsed { tags, changes });
     }
     let audience = audience_of(row)?;
     let variants = 1 + store::campaigns::list_variants(&txn, row.id).await?.len();

@@ -25,6 +25,20 @@ pub const SAMPLE_FILE: &str = "playbooks/skin-quiz.toml";
 /// `created_by` of what a playbook creates.
 pub const ACTOR: &str = "playbook";
 
+/// Who applies a playbook, as the audit log names them, and whether they may change which tags
+/// are sensitive (an admin, or the deployer).
+#[derive(Debug, Clone, Copy)]
+pub struct Applier<'a> {
+    pub actor: &'a str,
+    pub may_change_sensitivity: bool,
+}
+
+/// `tagcast playbook apply` and `TAGCAST_PLAYBOOK`: whoever deploys may change anything.
+pub const DEPLOYER: Applier<'static> = Applier { actor: ACTOR, may_change_sensitivity: true };
+
+/// A sensitivity the playbook would change: (path, from (`None`: a new tag), to).
+pub type SensitivityChange = (String, Option<bool>, bool);
+
 /// Why a playbook was not applied (or did not pass its check).
 #[derive(Debug, thiserror::Error)]
 pub enum PlaybookError {
@@ -36,6 +50,11 @@ pub enum PlaybookError {
     },
     #[error("{} has {}", .0.file, count(.0.problems.len(), "problem"))]
     Invalid(#[source] Problems),
+    #[error(
+        "{file} would change which tags are sensitive ({}); only an admin may mark or unmark a tag sensitive",
+        .changes.iter().map(|(path, _, to)| format!("{path} → {}", if *to { "sensitive" } else { "not sensitive" })).collect::<Vec<_>>().join(", ")
+    )]
+    Sensitivity { file: String, changes: Vec<SensitivityChange> },
     #[error("applying {file} failed")]
     Apply {
         file: String,
@@ -151,9 +170,19 @@ async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String
 /// [`PlaybookError::Invalid`] with every problem (quizzes are looked up in the same transaction),
 /// or [`PlaybookError::Apply`] when a write is refused (WeChat's tag limit, say) or the database fails.
 pub async fn apply(pool: &Pool, file: &str, source: &str) -> Result<Applied, PlaybookError> {
+    apply_as(pool, file, source, DEPLOYER).await
+}
+
+/// [`apply`] by `applier`: a playbook that would mark or unmark a tag sensitive is refused as a
+/// whole ([`PlaybookError::Sensitivity`], nothing applied) unless they may.
+///
+/// # Errors
+/// As [`apply`], and [`PlaybookError::Sensitivity`].
+pub async fn apply_as(pool: &Pool, file: &str, source: &str, applier: Applier<'_>) -> Result<Applied, PlaybookError> {
     let parsed = playbook::parse(source);
-    apply_parsed(pool, parsed).await.map_err(|failure| match failure {
+    apply_parsed(pool, parsed, applier).await.map_err(|failure| match failure {
         Failure::Invalid(problems) => PlaybookError::Invalid(Problems { file: file.to_owned(), problems }),
+        Failure::Sensitivity(changes) => PlaybookError::Sensitivity { file: file.to_owned(), changes },
         Failure::Tagging(source) => PlaybookError::Apply { file: file.to_owned(), source },
     })
 }
@@ -173,6 +202,7 @@ pub async fn apply_at_start(pool: &Pool, file: &str, source: &str) -> Result<App
 
 enum Failure {
     Invalid(Vec<Problem>),
+    Sensitivity(Vec<SensitivityChange>),
     Tagging(TaggingError),
 }
 
@@ -195,15 +225,20 @@ impl From<tokio_postgres::Error> for Failure {
 }
 
 #[tracing::instrument(skip_all)]
-async fn apply_parsed(pool: &Pool, parsed: Parsed) -> Result<Applied, Failure> {
+async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Result<Applied, Failure> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     store::tags::lock_config_writes(&txn).await?;
     let quizzes = store::quizzes::list_quizzes(&txn).await?;
     let playbook = parsed.finish(|id| quizzes.contains_key(id)).map_err(Failure::Invalid)?;
     let mut applied = Applied { changes: Vec::new(), warnings: playbook.warnings.clone() };
+    let mut sensitivity = Vec::new();
     for tag in &playbook.tags {
-        applied.changes.push(apply_tag(&txn, &tag.item).await?);
+        applied.changes.push(apply_tag(&txn, &tag.item, applier, &mut sensitivity).await?);
+    }
+    if !applier.may_change_sensitivity && !sensitivity.is_empty() {
+        // Dropping the transaction undoes what was written so far.
+        return Err(Failure::Sensitivity(sensitivity));
     }
     // Quizzes before rules: a rule may start a quiz this playbook defines.
     for quiz in &playbook.quizzes {
@@ -219,7 +254,14 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed) -> Result<Applied, Failure> {
 
 /// Creates a tag, or updates what the playbook says about it; where it lives is never changed
 /// (moving a tag on or off WeChat needs calls a playbook does not make).
-async fn apply_tag(txn: &Transaction<'_>, spec: &TagSpec) -> Result<Change, TaggingError> {
+/// Every sensitivity it would change is added to `sensitivity` (and audited, for the case the
+/// applier may change it).
+async fn apply_tag(
+    txn: &Transaction<'_>,
+    spec: &TagSpec,
+    applier: Applier<'_>,
+    sensitivity: &mut Vec<SensitivityChange>,
+) -> Result<Change, TaggingError> {
     let what = format!("tag {}", spec.path);
     let Some(row) = store::tags::get_tag_by_path(txn, &spec.path).await? else {
         let request = TagRequest {
@@ -229,7 +271,11 @@ async fn apply_tag(txn: &Transaction<'_>, spec: &TagSpec) -> Result<Change, Tagg
             wechat: spec.wechat.unwrap_or(true),
             when_expr: spec.when.clone(),
         };
-        tagging::create_tag_in(txn, &request, ACTOR).await?;
+        let created = tagging::create_tag_in(txn, &request, ACTOR).await?;
+        if created.sensitive {
+            sensitivity.push((created.path.clone(), None, true));
+            tagging::record_sensitivity(txn, applier.actor, &created, None).await?;
+        }
         let note = (!request.wechat).then(|| "local-only".to_owned());
         return Ok(Change { outcome: Outcome::Created, what, note });
     };
@@ -254,6 +300,11 @@ async fn apply_tag(txn: &Transaction<'_>, spec: &TagSpec) -> Result<Change, Tagg
         return Ok(Change { outcome: Outcome::Unchanged, what, note: moved });
     }
     store::tags::update_tag_meta(txn, row.id, description, sensitive, when).await?;
+    if sensitive != row.sensitive {
+        sensitivity.push((row.path.clone(), Some(row.sensitive), sensitive));
+        let updated = store::tags::TagRow { sensitive, ..row.clone() };
+        tagging::record_sensitivity(txn, applier.actor, &updated, Some(row.sensitive)).await?;
+    }
     if when.is_some() && when != row.when_expr.as_deref() {
         tagging::queue_dynamic_fill(txn, row.id).await?;
     }

@@ -34,6 +34,9 @@ pub enum TaggingError {
     InvalidQuiz(Vec<String>),
     #[error("no such tag")]
     NoSuchTag,
+    /// Deleting a sensitive tag and creating it again unmarked would be unmarking it.
+    #[error("the tag `{0}` is sensitive; only an admin may delete it (or unmark it first)")]
+    SensitiveTag(String),
     #[error("`when`: {0}")]
     InvalidWhen(#[source] crate::domain::expr::ExprError),
     #[error("no database connection")]
@@ -74,11 +77,15 @@ pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Resul
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let row = create_tag_in(&txn, request, actor).await?;
+    if row.sensitive {
+        record_sensitivity(&txn, actor, &row, None).await?;
+    }
     txn.commit().await?;
     Ok(row)
 }
 
-/// [`create_tag`] inside the caller's transaction (a playbook applies everything in one).
+/// [`create_tag`] inside the caller's transaction (a playbook applies everything in one); the
+/// caller audits a tag created sensitive ([`record_sensitivity`]).
 ///
 /// # Errors
 /// As [`create_tag`].
@@ -119,6 +126,41 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
         queue_dynamic_fill(txn, row.id).await?;
     }
     Ok(row)
+}
+
+/// Writes the audit row every change of a tag's sensitivity gets: who, which tag, from → to
+/// (`from` is null for a tag created sensitive).
+///
+/// # Errors
+/// The database.
+pub async fn record_sensitivity(
+    client: &impl GenericClient,
+    actor: &str,
+    tag: &TagRow,
+    from: Option<bool>,
+) -> Result<(), tokio_postgres::Error> {
+    let detail = serde_json::json!({ "path": tag.path, "from": from, "to": tag.sensitive });
+    store::audit::record(client, actor, "sensitivity", "tag", &tag.id.to_string(), &detail).await
+}
+
+/// Marks a tag sensitive or not, audited; `None` when it already was. The caller checked that
+/// the actor may (an admin, or the deployer's playbook).
+///
+/// # Errors
+/// [`TaggingError::NoSuchTag`], or the database.
+pub async fn set_sensitive(pool: &Pool, id: i64, sensitive: bool, actor: &str) -> Result<Option<TagRow>, TaggingError> {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let mut tag = store::tags::lock_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    if tag.sensitive == sensitive {
+        return Ok(None);
+    }
+    store::tags::update_tag_meta(&txn, id, &tag.description, sensitive, tag.when_expr.as_deref()).await?;
+    tag.sensitive = sensitive;
+    record_sensitivity(&txn, actor, &tag, Some(!sensitive)).await?;
+    txn.commit().await?;
+    tracing::info!(tag.id = id, sensitive, "tag sensitivity changed");
+    Ok(Some(tag))
 }
 
 /// Queues the first computation of a dynamic tag's members (or a recomputation after its `when`
@@ -205,13 +247,20 @@ pub async fn save_quiz_in(txn: &Transaction<'_>, spec: &QuizSpec, actor: &str) -
     Ok(store::quizzes::upsert_quiz(txn, spec).await?)
 }
 
-/// Deletes a tag locally and queues its deletion on WeChat.
+/// Deletes a tag locally and queues its deletion on WeChat; a sensitive one only when
+/// `may_change_sensitivity` (an admin).
 ///
 /// # Errors
-/// [`TaggingError::NoSuchTag`], or the database.
-pub async fn delete_tag(pool: &Pool, id: i64) -> Result<TagRow, TaggingError> {
+/// [`TaggingError::NoSuchTag`], [`TaggingError::SensitiveTag`], or the database.
+pub async fn delete_tag(pool: &Pool, id: i64, may_change_sensitivity: bool) -> Result<TagRow, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
+    // Not locked here: the delete below must be the statement that waits for batches adding
+    // rows naming the tag (see `store::tags::delete_tag`).
+    let current = store::tags::get_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    if current.sensitive && !may_change_sensitivity {
+        return Err(TaggingError::SensitiveTag(current.path));
+    }
     let tag = store::tags::delete_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
         store::jobs::enqueue(&txn, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": wechat_tag_id })).await?;

@@ -48,6 +48,12 @@ impl AdminRole {
     pub fn may_manage_admins(self) -> bool {
         self == Self::Admin
     }
+
+    /// Marking a tag sensitive (or not) decides which sends need a second person, so only
+    /// admins do it (issue 15): an operator who could unmark a tag could skip approval.
+    pub fn may_change_sensitivity(self) -> bool {
+        self == Self::Admin
+    }
 }
 
 /// Passwords shorter than this are refused (NIST SP 800-63B's floor).

@@ -2,6 +2,7 @@
 //! Nothing here touches the database, HTTP or WeChat; `store`, `web` and `inbox` wire it up.
 
 pub mod admin;
+pub mod approval;
 pub mod campaign;
 pub mod expr;
 pub mod follower;

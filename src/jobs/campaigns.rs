@@ -67,6 +67,8 @@ pub async fn send(ctx: &JobCtx, payload: &serde_json::Value) -> Result<(), JobEr
     match campaigns::plan(&ctx.pool, &ctx.campaigns, &row).await {
         Ok(()) => {}
         Err(error @ (CampaignError::Pool(_) | CampaignError::Query(_))) => return Err(db(error)),
+        // Back in the approval queue, not failed: it may go out once approved as it is now.
+        Err(CampaignError::ApprovalLapsed { .. }) => return Ok(()),
         Err(error) => {
             fail_campaign(ctx, id, &error.to_string()).await?;
             return Ok(());

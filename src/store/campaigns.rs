@@ -165,34 +165,6 @@ pub async fn take_due_scheduled(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn insert_approval(
-    client: &impl GenericClient,
-    campaign_id: i64,
-    by: &str,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "INSERT INTO campaign_approvals (campaign_id, approved_by) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&campaign_id, &by],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Who approved, oldest first.
-pub async fn list_approvals(
-    client: &impl GenericClient,
-    campaign_id: i64,
-) -> Result<Vec<(String, DateTime<Utc>)>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT approved_by, approved_at FROM campaign_approvals WHERE campaign_id = $1 ORDER BY approved_at",
-            &[&campaign_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
 /// (tag id, path, sensitive) of the tags with these paths.
 pub async fn find_tags(
     client: &impl GenericClient,

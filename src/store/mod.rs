@@ -11,6 +11,7 @@ macro_rules! not_test_follower {
 }
 
 pub mod admins;
+pub mod approvals;
 pub mod audience_feed;
 pub mod audit;
 pub mod board;

@@ -117,6 +117,17 @@ pub async fn get_tag_by_path(
     Ok(client.query_opt(&sql, &[&path.as_str()]).await?.map(|r| tag_from_row(&r, r.get(10))))
 }
 
+/// (id, path, sensitive, `when`) of the tags with these paths, by path: what approval covers.
+pub async fn list_definitions(
+    client: &impl GenericClient,
+    paths: &[&str],
+) -> Result<Vec<(i64, String, bool, Option<String>)>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) ORDER BY path", &[&paths])
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+}
+
 /// Sets what an operator says about a tag (not where it lives: mirroring needs WeChat calls).
 pub async fn update_tag_meta(
     client: &impl GenericClient,

@@ -7,20 +7,20 @@ use serde_json::json;
 
 use crate::support::app::{TestApp, spawn_app, spawn_app_with, text_message};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser without JavaScript: keeps the session cookie and reads the CSRF token from pages.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     csrf: String,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
     headers: reqwest::header::HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 fn csrf_of(body: &str) -> Option<String> {
@@ -46,13 +46,13 @@ impl Browser {
         Page { status, location, headers, body }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request sent");
         self.read(response).await
     }
 
     /// Posts a form with the CSRF token of the last page read.
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         let csrf = self.csrf.clone();
         fields.push(("csrf", &csrf));
@@ -64,7 +64,7 @@ impl Browser {
         self.read(response).await
     }
 
-    async fn log_in(app: &TestApp, username: &str, password: &str) -> Self {
+    pub(crate) async fn log_in(app: &TestApp, username: &str, password: &str) -> Self {
         let mut browser = Self::new(app);
         browser.get("/admin/login").await;
         let page = browser.post("/admin/login", &[("username", username), ("password", password)]).await;

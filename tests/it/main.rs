@@ -4,6 +4,7 @@
 mod admin_browser;
 mod admin_pages;
 mod admins;
+mod approval;
 mod audience;
 mod callback;
 mod campaigns;

@@ -323,7 +323,7 @@ async fn renaming_a_tag_carries_its_rules_segments_and_campaigns_along_and_renam
     let (status, _) = app.api_call(reqwest::Method::PATCH, "/tags/999999", Some(json!({"path": "x/y"}))).await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "x/y", "sensitive": true})))
+        .api_call(reqwest::Method::PATCH, &format!("/tags/{id}"), Some(json!({"path": "x/y", "colour": "red"})))
         .await;
     assert_eq!(status, 400);
     assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'rename'").await, 1);

@@ -1,5 +1,5 @@
-//! 群发: the campaign list, compose, preview to test followers, the approval queue, send and
-//! cancel, and one campaign's delivery counts and results. Every decision (validation, approval,
+//! 群发: the campaign list, compose, preview to test followers, the approval queue (approve,
+//! 驳回), send and cancel, and one campaign's delivery counts and results. Every decision (validation, approval,
 //! the cap, the quota, the plan) belongs to [`crate::campaigns`]; these handlers turn its
 //! answers into view rows and Chinese sentences.
 
@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use super::pages::{Choice, PAGE, show_time};
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render, see_other};
+use crate::approval;
 use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignStats, StrategyStats};
+use crate::domain::approval::Change;
 use crate::domain::campaign::{self as rules, Audience, Message, Status, Variant};
 use crate::store;
 use crate::store::campaigns::CampaignRow;
@@ -116,6 +118,7 @@ fn problem(error: CampaignError) -> Problem {
             let action = match action {
                 "sent" => "发送",
                 "approved" => "审批",
+                "rejected" => "驳回",
                 "cancelled" => "取消",
                 other => other,
             };
@@ -128,6 +131,16 @@ fn problem(error: CampaignError) -> Problem {
             "标签「{tag}」近 30 天已群发 {cap} 次，达到上限（TAGCAST_MONTHLY_TAG_CAP）；{} 之后可再发。",
             show_time(frees_at)
         )),
+        CampaignError::ApprovalLapsed { tags, changes } => say(format!(
+            "审批已失效：{}。受众包含敏感标签（{tags}），已放回审批队列，需重新审批后才能发送。",
+            lapse_text(&changes)
+        )),
+        CampaignError::NotCreatorOrApprover { creator, approver } => {
+            say(format!("该群发已审批：只有创建人（{creator}）或审批人（{approver}）可以发送。请联系他们发送。"))
+        }
+        CampaignError::ChangedSinceShown => {
+            say("未审批：你查看之后，该群发或它涉及的标签、人群有了变化。请重新查看后再审批。".to_owned())
+        }
         CampaignError::SelfApproval => say("不能审批自己创建的群发：请另一位审批人或管理员审批。".to_owned()),
         CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
         CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
@@ -157,6 +170,10 @@ fn invalid_problem(message: &str) -> String {
         "每个对比方案都需要名称。".to_owned()
     } else if message.contains("subscription account") {
         "订阅号每天只能群发一次，而每个 A/B 方案都是一次单独的群发：订阅号不能使用对比方案。".to_owned()
+    } else if message.starts_with("`reason` is required") {
+        "驳回需填写原因：告诉创建人需要修改什么。".to_owned()
+    } else if message.starts_with("`reason` must be at most") {
+        format!("驳回原因最多 {} 字。", approval::MAX_REASON_CHARS)
     } else if message.contains("`openids` must list") {
         "请填写 1–10 个测试粉丝的 openid。".to_owned()
     } else if message.starts_with("a preview makes") {
@@ -166,6 +183,29 @@ fn invalid_problem(message: &str) -> String {
         )
     } else {
         message.to_owned()
+    }
+}
+
+/// What made an approval lapse, in the operator's words.
+fn change_text(change: &Change) -> String {
+    match change {
+        Change::Audience => "受众已修改".to_owned(),
+        Change::Content => "内容已修改".to_owned(),
+        Change::Segment { id } => format!("人群 #{id} 的条件已修改"),
+        Change::Renamed { from, to } => format!("标签「{from}」已改名为「{to}」"),
+        Change::Sensitivity { path, to: true } => format!("标签「{path}」被标为敏感"),
+        Change::Sensitivity { path, to: false } => format!("标签「{path}」不再是敏感标签"),
+        Change::Definition { path } => format!("动态标签「{path}」的条件已修改"),
+        Change::Reached { path } => format!("受众现在包含标签「{path}」"),
+        Change::Unreached { path } => format!("受众不再包含标签「{path}」"),
+    }
+}
+
+fn lapse_text(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        "该审批来自旧版本，没有记录审批时的受众与内容".to_owned()
+    } else {
+        changes.iter().map(change_text).collect::<Vec<_>>().join("；")
     }
 }
 
@@ -493,6 +533,10 @@ pub async fn create_campaign(
 
 pub struct QueueRow {
     pub id: i64,
+    /// Back in the queue because its approval lapsed: why.
+    pub lapsed: Option<String>,
+    /// Of what the row shows, sent with the approval.
+    pub fingerprint: String,
     pub name: String,
     pub audience: String,
     pub sensitive: String,
@@ -515,17 +559,20 @@ pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<Ht
     let waiting = store::campaigns::list_campaigns_in_status(&client, Status::PendingApproval.as_str(), QUEUE).await?;
     let mut rows = Vec::with_capacity(waiting.len());
     for row in waiting {
-        let sensitive = match campaigns::sensitive_tags(&client, &row).await {
-            Ok(tags) => tags.join("、"),
+        let (sensitive, fingerprint) = match approval::covered(&client, &row).await {
+            Ok(covered) => (covered.sensitive().join("、"), covered.fingerprint()),
             Err(error) => match problem(error) {
-                Problem::Say(message) => message,
+                Problem::Say(message) => (message, String::new()),
                 Problem::Fail(error) => return Err(error),
             },
         };
         let audience = campaigns::audience_of(&row).map_or_else(|_| "？".to_owned(), |a| audience_text(&a, None));
         let message = serde_json::from_value::<Message>(row.message.clone())
             .map_or_else(|_| String::new(), |m| message_text(&m).1);
+        let lapsed = stored_lapse(&store::approvals::get_review(&client, row.id).await?);
         rows.push(QueueRow {
+            lapsed,
+            fingerprint,
             id: row.id,
             own: row.created_by == user.username,
             name: row.name,
@@ -544,6 +591,9 @@ pub struct ApproveForm {
     /// `queue` to come back to the approval queue, else the campaign's page.
     #[serde(default)]
     back: String,
+    /// The fingerprint of what the page showed: an approval is for what the approver saw.
+    #[serde(default)]
+    shown: Option<String>,
 }
 
 pub async fn approve_campaign(
@@ -554,8 +604,49 @@ pub async fn approve_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    match campaigns::approve(&pool, id, &user.username).await {
+    match approval::approve(&pool, id, &user.username, form.shown.as_deref()).await {
         Ok(row) => user.flash(format!("已审批群发「{}」。创建人或你现在可以发送。", row.name)),
+        Err(error) => match problem(error) {
+            Problem::Say(message) => user.flash(message),
+            Problem::Fail(error) => return Err(error),
+        },
+    }
+    Ok(see_other(&if form.back == "queue" {
+        "/admin/campaigns/approvals".to_owned()
+    } else {
+        format!("/admin/campaigns/{id}")
+    }))
+}
+
+/// Why a campaign's approval lapsed, as recorded when it did.
+fn stored_lapse(review: &store::approvals::Review) -> Option<String> {
+    review.lapsed_at.map(|at| {
+        let changes: Vec<Change> =
+            review.lapse.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        format!("{}（{}）", lapse_text(&changes), show_time(at))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RejectForm {
+    #[serde(default)]
+    reason: String,
+    /// `queue` to come back to the approval queue, else the campaign's page.
+    #[serde(default)]
+    back: String,
+}
+
+/// 驳回: the campaign goes back to its creator as a draft, with the reason on its page.
+pub async fn reject_campaign(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<RejectForm>,
+) -> Result<HttpResponse, AdminError> {
+    user.require(user.role.may_approve())?;
+    let id = id.into_inner();
+    match approval::reject(&pool, id, &user.username, &form.reason).await {
+        Ok(row) => user.flash(format!("已驳回群发「{}」，创建人会在群发页面看到原因。", row.name)),
         Err(error) => match problem(error) {
             Problem::Say(message) => user.flash(message),
             Problem::Fail(error) => return Err(error),
@@ -675,6 +766,13 @@ pub struct StrategyView {
     pub unsubscribe_rate: String,
 }
 
+/// The last 驳回, shown to the creator.
+pub struct Rejection {
+    pub by: String,
+    pub at: String,
+    pub reason: String,
+}
+
 pub struct PreviewResult {
     pub openid: String,
     pub error: Option<String>,
@@ -691,6 +789,9 @@ struct DetailPage {
     audience: String,
     sensitive: Vec<String>,
     approvals: Vec<String>,
+    /// 审批已失效: what changed since the approval.
+    lapsed: Option<String>,
+    rejection: Option<Rejection>,
     needs_approval: bool,
     messages: Vec<MessageView>,
     send_at: String,
@@ -719,6 +820,9 @@ struct DetailPage {
     strategies_svg: String,
     can_send: bool,
     can_approve: bool,
+    /// Of what the page shows, sent with the approval.
+    fingerprint: String,
+    can_reject: bool,
     own: bool,
     may_approve: bool,
     can_cancel: bool,
@@ -757,13 +861,27 @@ async fn detail_page(
     };
     // A segment deleted (or no longer parsing) after the campaign was written names no tags:
     // sending it is refused by the domain anyway, and the page still shows what was stored.
-    let sensitive = match campaigns::sensitive_tags(&client, &row).await {
-        Ok(tags) => tags,
-        Err(CampaignError::UnknownSegment(_) | CampaignError::Invalid(_)) => Vec::new(),
+    let standing = match approval::standing(&client, &row).await {
+        Ok(standing) => Some(standing),
+        Err(CampaignError::UnknownSegment(_) | CampaignError::Invalid(_)) => None,
         Err(error) => return Err(say(error)),
     };
-    let approvals = store::campaigns::list_approvals(&client, id).await?;
-    let approved_by_other = approvals.iter().any(|(by, _)| *by != row.created_by);
+    let sensitive: Vec<String> =
+        standing.as_ref().map(|s| s.covered.sensitive().into_iter().map(str::to_owned).collect()).unwrap_or_default();
+    let needs_approval = standing.as_ref().is_some_and(approval::Standing::needs_approval);
+    let fingerprint = standing.as_ref().map(|s| s.covered.fingerprint()).unwrap_or_default();
+    let approvals = store::approvals::list_approvals(&client, id).await?;
+    let review = store::approvals::get_review(&client, id).await?;
+    // Shown before anyone presses send: the approval no longer covers what would go out.
+    let lapsed = match standing.as_ref().and_then(|s| s.lapsed.as_ref()) {
+        Some(changes) if needs_approval => Some(lapse_text(changes)),
+        _ => stored_lapse(&review),
+    };
+    let rejection = review.rejected_by.clone().map(|by| Rejection {
+        by,
+        at: review.rejected_at.map_or_else(String::new, show_time),
+        reason: review.rejection_reason.clone().unwrap_or_default(),
+    });
     let mut messages = Vec::new();
     let variant_names: Vec<String> =
         store::campaigns::list_variants(&client, id).await?.into_iter().map(|(_, name, _)| name).collect();
@@ -856,13 +974,17 @@ async fn detail_page(
         status: status_label(&row.status),
         status_code: row.status.clone(),
         audience: audience_text(&audience, segment_name.as_deref()),
-        needs_approval: !sensitive.is_empty() && !approved_by_other,
+        needs_approval,
         can_approve: user.role.may_approve()
             && !own
             && status.may_approve()
             && (!sensitive.is_empty() || status == Status::PendingApproval),
+        can_reject: user.role.may_approve() && status == Status::PendingApproval,
+        fingerprint,
         sensitive,
-        approvals: approvals.iter().map(|(by, at)| format!("{by}（{}）", show_time(*at))).collect(),
+        approvals: approvals.iter().map(|a| format!("{}（{}）", a.by, show_time(a.at))).collect(),
+        lapsed,
+        rejection,
         messages,
         send_at: row.send_at.map_or_else(|| "立即".to_owned(), show_time),
         created: show_time(row.created_at),

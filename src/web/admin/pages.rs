@@ -60,6 +60,9 @@ fn tagging_message(error: TaggingError) -> Result<String, AdminError> {
         TaggingError::Pool(e) => Err(AdminError::Pool(e)),
         TaggingError::Query(e) => Err(AdminError::Query(e)),
         TaggingError::TagExists(path) => Ok(format!("标签「{path}」已存在。")),
+        TaggingError::SensitiveTag(path) => {
+            Ok(format!("「{path}」是敏感标签，只有管理员可以删除（删除后重建即等于取消敏感）。请联系管理员。"))
+        }
         TaggingError::WeChatTagLimit => {
             Ok("微信每个账号最多 100 个标签，已用完：请取消勾选「同步到微信」，创建仅本地使用的标签。".to_owned())
         }
@@ -283,6 +286,10 @@ pub async fn create_tag(
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     };
+    if form.sensitive.is_some() && !user.role.may_change_sensitivity() {
+        let message = "只有管理员可以把标签标为敏感：敏感标签决定哪些群发需要审批。请去掉勾选后创建，再请管理员标记。";
+        return refused(tags_page(&user, &pool, &clock, &state, Some(message.to_owned()), form, false).await);
+    }
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
@@ -369,6 +376,36 @@ pub async fn rename_tag(
 }
 
 #[derive(Deserialize)]
+pub struct SensitiveForm {
+    /// `1` marks the tag sensitive, anything else unmarks it.
+    #[serde(default)]
+    to: String,
+}
+
+/// Marks or unmarks a tag sensitive: admins only, audited (see [`tagging::set_sensitive`]).
+pub async fn set_tag_sensitive(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SensitiveForm>,
+) -> Result<HttpResponse, AdminError> {
+    user.require(user.role.may_change_sensitivity())?;
+    let sensitive = form.to == "1";
+    match tagging::set_sensitive(&pool, *id, sensitive, &user.username).await {
+        Ok(Some(tag)) if sensitive => {
+            user.flash(format!("已将「{}」标为敏感：受众包含它的群发需另一位审批人或管理员审批。", tag.path));
+        }
+        Ok(Some(tag)) => {
+            user.flash(format!("「{}」不再是敏感标签。已审批、受众包含它的群发，审批已失效，需重新审批。", tag.path))
+        }
+        Ok(None) => user.flash("没有变化。"),
+        Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
+        Err(error) => user.flash(tagging_message(error)?),
+    }
+    Ok(see_other("/admin/tags"))
+}
+
+#[derive(Deserialize)]
 pub struct ConfirmForm {
     #[serde(default)]
     confirm: Option<String>,
@@ -385,7 +422,7 @@ pub async fn delete_tag(
         user.flash("未删除：请勾选「确认」后再点删除。");
         return Ok(see_other("/admin/tags"));
     }
-    match tagging::delete_tag(&pool, *id).await {
+    match tagging::delete_tag(&pool, *id, user.role.may_change_sensitivity()).await {
         Ok(tag) => {
             audit(&pool, &user.username, "delete", "tag", &tag.path, serde_json::json!({})).await?;
             state.tag_members.forget();
@@ -393,6 +430,10 @@ pub async fn delete_tag(
             Ok(see_other("/admin/tags"))
         }
         Err(TaggingError::NoSuchTag) => Err(AdminError::NotFound),
+        Err(error @ TaggingError::SensitiveTag(_)) => {
+            user.flash(format!("未删除：{}", tagging_message(error)?));
+            Ok(see_other("/admin/tags"))
+        }
         Err(error) => Err(tagging_message(error).err().unwrap_or(AdminError::Internal)),
     }
 }

@@ -61,7 +61,9 @@ pub async fn import_playbook(
         changes,
         summary,
     };
-    match playbook::apply(&pool, FILE, &form.source).await {
+    let applier =
+        playbook::Applier { actor: &user.username, may_change_sensitivity: user.role.may_change_sensitivity() };
+    match playbook::apply_as(&pool, FILE, &form.source, applier).await {
         Ok(applied) => {
             audit(
                 &pool,
@@ -80,6 +82,25 @@ pub async fn import_playbook(
             let problems = problems.problems.iter().map(|p| format!("第 {} 行：{}", p.line, p.message)).collect();
             render(&page(problems, Vec::new(), None)).map(|mut r| {
                 *r.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+                r
+            })
+        }
+        Err(PlaybookError::Sensitivity { changes, .. }) => {
+            let problems = changes
+                .iter()
+                .map(|(path, from, to)| {
+                    let change = match (from, to) {
+                        (None, _) => "新建为敏感标签",
+                        (Some(_), true) => "标为敏感",
+                        (Some(_), false) => "取消敏感",
+                    };
+                    format!(
+                        "标签「{path}」：配置文件会{change}。只有管理员可以标记或取消敏感标签（决定哪些群发需要审批）；                         请删去该标签的 sensitive 一行后再导入，或请管理员导入。"
+                    )
+                })
+                .collect();
+            render(&page(problems, Vec::new(), None)).map(|mut r| {
+                *r.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
                 r
             })
         }

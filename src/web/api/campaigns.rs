@@ -1,4 +1,4 @@
-//! `/api/v1/campaigns` (CONTRACT.md §4): create, list, show, send, approve, cancel, preview.
+//! `/api/v1/campaigns` (CONTRACT.md §4): create, list, show, send, approve, reject, cancel, preview.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::approval;
 use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
 use crate::domain::campaign::{Audience, Message, Variant};
 use crate::store;
@@ -101,6 +102,15 @@ pub struct CampaignDetail {
     created_at: DateTime<Utc>,
     created_by: String,
     approvals: Vec<serde_json::Value>,
+    /// Every sensitive tag the audience reaches: named, through its segment, or through dynamic
+    /// tags' conditions (extension).
+    sensitive_tags: Vec<String>,
+    /// The last 驳回 since the last approval: `{by, at, reason}` (extension).
+    rejection: Option<Rejection>,
+    /// The last time an approval lapsed because the campaign or what it reaches changed:
+    /// `{at, why, changes}` (extension).
+    #[schema(value_type = Option<Object>)]
+    approval_lapsed: Option<serde_json::Value>,
     send_requested_at: Option<DateTime<Utc>>,
     send_requested_by: Option<String>,
     delivered_at: Option<DateTime<Utc>>,
@@ -115,6 +125,15 @@ pub struct CampaignDetail {
     /// Deliveries, reads, clicks, conversions, unsubscribes and the A/B test.
     #[schema(value_type = Object)]
     stats: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Who rejected a campaign, when, and why.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that `get_campaign` builds")]
+pub struct Rejection {
+    by: String,
+    at: DateTime<Utc>,
+    reason: String,
 }
 
 /// Followers of the send, as WeChat reported them.
@@ -164,11 +183,18 @@ impl From<CampaignError> for ApiError {
             CampaignError::UnknownSegment(_) => ApiError::unprocessable("unknown_segment", message),
             CampaignError::WrongStatus { .. } => ApiError::conflict("invalid_status", message),
             CampaignError::NeedsApproval(_) => ApiError::conflict("needs_approval", message),
+            // Still "no valid approval" (CONTRACT.md §4); `lapsed` says what changed since.
+            CampaignError::ApprovalLapsed { ref changes, .. } => ApiError::conflict("needs_approval", message)
+                .with("lapsed", changes.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            CampaignError::NotCreatorOrApprover { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "not_creator_or_approver", message)
+            }
             CampaignError::FrequencyCap { ref tag, frees_at, .. } => ApiError::conflict("frequency_cap", message)
                 .with("tag", tag.clone())
                 .with("frees_at", frees_at.to_rfc3339())
                 .with("frees_on", frees_at.date_naive().to_string()),
             CampaignError::SelfApproval => ApiError::new(StatusCode::FORBIDDEN, "self_approval", message),
+            CampaignError::ChangedSinceShown => ApiError::conflict("changed", message),
             CampaignError::EmptyAudience => ApiError::unprocessable("empty_audience", message),
             CampaignError::AudienceTooSmall(_) => ApiError::unprocessable("audience_too_small", message),
             CampaignError::QuotaExhausted { next } => {
@@ -241,11 +267,26 @@ pub async fn get_campaign(
         .into_iter()
         .map(|(idx, name, message)| json!({ "index": idx, "name": name, "message": message }))
         .collect();
-    let approvals: Vec<serde_json::Value> = store::campaigns::list_approvals(&client, row.id)
+    let approvals: Vec<serde_json::Value> = store::approvals::list_approvals(&client, row.id)
         .await?
         .into_iter()
-        .map(|(by, at)| json!({ "by": by, "at": at }))
+        .map(|a| json!({ "by": a.by, "at": a.at }))
         .collect();
+    // A segment deleted after the campaign was written reaches nothing that can be named.
+    let sensitive_tags = match approval::sensitive_tags(&client, &row).await {
+        Ok(tags) => tags,
+        Err(CampaignError::UnknownSegment(_) | CampaignError::Invalid(_)) => Vec::new(),
+        Err(error) => return Err(error.into()),
+    };
+    let review = store::approvals::get_review(&client, row.id).await?;
+    let rejection = review
+        .rejected_by
+        .map(|by| json!({ "by": by, "at": review.rejected_at, "reason": review.rejection_reason.unwrap_or_default() }));
+    let lapse = review.lapsed_at.map(|at| {
+        let changes: Vec<crate::domain::approval::Change> =
+            review.lapse.and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        json!({ "at": at, "why": approval::describe(&changes), "changes": changes })
+    });
     let msg_ids = store::campaigns::list_msg_ids(&client, row.id).await?;
     let progress = store::campaigns::progress(&client, row.id).await?;
     let stats = campaigns::stats(&client, &ctx.settings, row.id).await?;
@@ -265,6 +306,9 @@ pub async fn get_campaign(
         "created_at": row.created_at,
         "created_by": row.created_by,
         "approvals": approvals,
+        "sensitive_tags": sensitive_tags,
+        "rejection": rejection,
+        "approval_lapsed": lapse,
         "send_requested_at": row.send_requested_at,
         "send_requested_by": row.send_requested_by,
         "delivered_at": row.delivered_at,
@@ -292,7 +336,10 @@ pub async fn get_campaign(
 
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/send", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 202, body = campaigns::SendAccepted), (status = 404, body = ErrorBody),
-        (status = 409, description = "`needs_approval`, `frequency_cap` (with `tag`, `frees_at`, `frees_on`), \
+        (status = 403, description = "`not_creator_or_approver`: approved, and the caller is neither its creator \
+            nor its approver", body = ErrorBody),
+        (status = 409, description = "`needs_approval` (with `lapsed` when an approval no longer covers the campaign \
+            as it is), `frequency_cap` (with `tag`, `frees_at`, `frees_on`), \
             `quota_exhausted` (with `next_send_from`), `invalid_status`", body = ErrorBody),
         (status = 422, description = "`empty_audience`, `audience_too_small`", body = ErrorBody)))]
 pub async fn send_campaign(
@@ -315,7 +362,34 @@ pub async fn approve_campaign(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_approve(), "approve campaigns")?;
-    let row = campaigns::approve(&pool, *id, &caller.name).await?;
+    let row = approval::approve(&pool, *id, &caller.name, None).await?;
+    Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// What the creator should change; shown to them on the campaign.
+    #[schema(min_length = 1, max_length = 500, example = "折扣写错了，应为 8 折")]
+    reason: String,
+}
+
+/// 驳回 (extension): by an admin or approver, of a campaign waiting for approval. It goes back
+/// to `draft` with the reason; sending it again puts it back in the queue.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/reject", tag = "campaigns", params(("id" = i64, Path)),
+    request_body = RejectRequest,
+    responses((status = 200, body = CampaignStatus),
+        (status = 400, description = "`invalid_request`: no reason, or a reason over 500 characters", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin or approver", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "`invalid_status`", body = ErrorBody)))]
+pub async fn reject_campaign(
+    pool: web::Data<Pool>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RejectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(caller.role.may_approve(), "reject campaigns")?;
+    let row = approval::reject(&pool, *id, &caller.name, &body.reason).await?;
     Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 

@@ -153,6 +153,7 @@ pub fn routes() -> Vec<ApiRoute> {
         call(M::POST, "/campaigns/{id}/links", campaigns::create_link),
         call(M::POST, "/campaigns/{id}/send", campaigns::send_campaign),
         call(M::POST, "/campaigns/{id}/approve", campaigns::approve_campaign),
+        call(M::POST, "/campaigns/{id}/reject", campaigns::reject_campaign),
         call(M::POST, "/campaigns/{id}/cancel", campaigns::cancel_campaign),
         call(M::POST, "/campaigns/{id}/preview", campaigns::preview_campaign),
     ]

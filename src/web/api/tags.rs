@@ -17,6 +17,8 @@ pub struct CreateTag {
     /// 1 to 3 levels split by `/`.
     #[schema(example = "肤质/油性")]
     path: String,
+    /// Sends reaching it need a second person's approval. Admins only (`403 forbidden`
+    /// otherwise): who may mark tags sensitive decides which sends need approval.
     #[serde(default)]
     sensitive: bool,
     #[serde(default)]
@@ -78,6 +80,9 @@ pub async fn create_tag(
     body: web::Json<CreateTag>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if body.sensitive {
+        caller.require(caller.role.may_change_sensitivity(), "mark tags sensitive; ask an admin")?;
+    }
     let path = TagPath::parse(&body.path).map_err(|e| ApiError::unprocessable("invalid_tag", e.to_string()))?;
     let request = TagRequest {
         path,
@@ -105,40 +110,72 @@ pub async fn get_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>)
     Ok(HttpResponse::Ok().json(TagView::from(tag)))
 }
 
-/// Removes it on WeChat too.
+/// Removes it on WeChat too. A sensitive tag only by an admin.
 #[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    tagging::delete_tag(&pool, *id).await?;
+    responses((status = 204, description = "deleted"),
+        (status = 403, description = "`forbidden`: a sensitive tag, by a non-admin", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_tag(pool: web::Data<Pool>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    tagging::delete_tag(&pool, *id, caller.role.may_change_sensitivity()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RenameTag {
-    path: String,
+pub struct UpdateTag {
+    /// A new path: renames the tag.
+    #[serde(default)]
+    path: Option<String>,
+    /// Marks or unmarks the tag sensitive. Admins only (`403 forbidden` otherwise, unless it
+    /// already is as asked); audited.
+    #[serde(default)]
+    sensitive: Option<bool>,
 }
 
-/// `PATCH /tags/{id} {path}` (extension): renames a tag. Rules, quizzes, segments, dynamic-tag
-/// conditions and campaign audiences that name it follow; WeChat's copy is renamed by a job.
-/// Answers the tag and what else changed (`renamed`).
-#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)), request_body = RenameTag,
+/// `PATCH /tags/{id} {path?, sensitive?}` (extension): renames a tag, marks it sensitive or not.
+/// On a rename, rules, quizzes, segments, dynamic-tag conditions and campaign audiences that
+/// name it follow; WeChat's copy is renamed by a job. Answers the tag and, for a rename, what
+/// else changed (`renamed`). Either change makes approvals of campaigns reaching the tag lapse.
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)), request_body = UpdateTag,
     responses(
-        (status = 200, description = "the tag (as `GET /tags/{id}`) and `renamed`: the rules, quizzes, segments, \
-            dynamic tags and campaigns that now name the new path", body = serde_json::Value),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 200, description = "the tag (as `GET /tags/{id}`) and, for a rename, `renamed`: the rules, \
+            quizzes, segments, dynamic tags and campaigns that now name the new path", body = serde_json::Value),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "`forbidden`: changing `sensitive` by a non-admin", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn rename_tag(
     pool: web::Data<Pool>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<RenameTag>,
+    body: web::Json<UpdateTag>,
 ) -> Result<HttpResponse, ApiError> {
-    let path = TagPath::parse(&body.path).map_err(|e| ApiError::unprocessable("invalid_tag", e.to_string()))?;
-    let renamed = tagging::rename_tag(&pool, *id, &path, &caller.name).await?;
+    let UpdateTag { path, sensitive } = body.into_inner();
+    if path.is_none() && sensitive.is_none() {
+        return Err(ApiError::invalid_request("give `path`, `sensitive` or both"));
+    }
+    let path = path
+        .map(|p| TagPath::parse(&p).map_err(|e| ApiError::unprocessable("invalid_tag", e.to_string())))
+        .transpose()?;
+    if let Some(sensitive) = sensitive {
+        let client = pool.get().await?;
+        let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
+        if tag.sensitive != sensitive {
+            let what = if sensitive { "mark tags sensitive" } else { "unmark sensitive tags" };
+            caller.require(caller.role.may_change_sensitivity(), &format!("{what}; ask an admin"))?;
+        }
+        drop(client);
+        tagging::set_sensitive(&pool, *id, sensitive, &caller.name).await?;
+    }
+    let renamed = match &path {
+        Some(path) => Some(tagging::rename_tag(&pool, *id, path, &caller.name).await?),
+        None => None,
+    };
     let client = pool.get().await?;
     let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
     let mut body = serde_json::to_value(TagView::from(tag)).map_err(|_| ApiError::internal())?;
-    body["renamed"] = serde_json::to_value(&renamed).map_err(|_| ApiError::internal())?;
+    if let Some(renamed) = renamed {
+        body["renamed"] = serde_json::to_value(&renamed).map_err(|_| ApiError::internal())?;
+    }
     Ok(HttpResponse::Ok().json(body))
 }

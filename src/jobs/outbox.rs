@@ -80,6 +80,13 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     if items.is_empty() {
         return Ok(Outcome::Idle);
     }
+    // A simulated test follower is not on WeChat: telling WeChat would only earn 40003 and a
+    // dead change, and a send by WeChat tag must not count them.
+    let (simulated, items): (Vec<OutboxItem>, Vec<OutboxItem>) =
+        items.into_iter().partition(|i| crate::domain::follower::is_test_follower(&i.openid));
+    if !simulated.is_empty() {
+        store::outbox::discard(&ctx.pool.get().await?, &simulated.iter().collect::<Vec<_>>()).await?;
+    }
     let mut by_tag: BTreeMap<i64, Vec<OutboxItem>> = BTreeMap::new();
     for item in items {
         by_tag.entry(item.tag_id).or_default().push(item);

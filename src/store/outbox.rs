@@ -82,6 +82,18 @@ const RELEASE: &str = "
 
 /// Records that WeChat learned `items` (all of one WeChat tag and direction): rows that did not
 /// change are deleted, changed ones released, and the mirror of WeChat's state updated.
+/// Deletes `items` unsent: changes WeChat must never hear of (a simulated test follower's, whom
+/// WeChat does not know), so the mirror of WeChat's state is left as it is.
+pub async fn discard(client: &impl GenericClient, items: &[&OutboxItem]) -> Result<(), tokio_postgres::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let (openids, tags, seqs) = keys(items);
+    client.execute(COMPLETE, &[&openids, &tags, &seqs]).await?;
+    client.execute(RELEASE, &[&openids, &tags]).await?;
+    Ok(())
+}
+
 pub async fn complete(
     client: &impl GenericClient,
     items: &[&OutboxItem],

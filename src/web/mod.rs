@@ -7,6 +7,7 @@ pub mod callback;
 mod health;
 mod links;
 pub mod metrics;
+pub mod request_span;
 
 use actix_web::web;
 

@@ -75,6 +75,7 @@ struct Submission {
 #[derive(Clone, Debug)]
 pub struct Inbox {
     queue: mpsc::Sender<Submission>,
+    pool: Pool,
 }
 
 impl Inbox {
@@ -91,7 +92,18 @@ impl Inbox {
             let writer = writer::Writer { pool: pool.clone(), dispatcher: dispatcher.clone(), signature_retention };
             tokio::spawn(writer.run(Arc::clone(&receiver)));
         }
-        Self { queue }
+        Self { queue, pool }
+    }
+
+    /// Claims a plaintext signature that came with no push (the URL check's), as storing a push
+    /// under it would.
+    ///
+    /// # Errors
+    /// The database could not be reached or refused the write.
+    pub async fn claim_signature(&self, signature: &[u8]) -> Result<(), StoreFailure> {
+        let client = self.pool.get().await?;
+        crate::store::events::insert_signature(&client, signature).await?;
+        Ok(())
     }
 
     /// Stores `message` (or recognises it as a retry) and returns the reply to send.

@@ -61,6 +61,15 @@ pub async fn insert_new_events<P: serde::Serialize + std::fmt::Debug + Sync>(
     Ok(rows.into_iter().map(|row| row.get(0)).collect())
 }
 
+const CLAIM_SIGNATURE: &str = "INSERT INTO callback_signatures (signature) VALUES ($1) ON CONFLICT DO NOTHING";
+
+/// Claims a plaintext signature that carries no push (the URL check's), so it cannot carry one later.
+pub async fn insert_signature(client: &impl GenericClient, signature: &[u8]) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached(CLAIM_SIGNATURE).await?;
+    client.execute(&statement, &[&signature]).await?;
+    Ok(())
+}
+
 const DELETE_EXPIRED_SIGNATURES: &str =
     "DELETE FROM callback_signatures WHERE seen_at < now() - make_interval(secs => $1)";
 

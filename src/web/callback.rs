@@ -161,6 +161,14 @@ pub async fn verify_url(
 ) -> Result<HttpResponse, CallbackError> {
     state.check_signature(&query)?;
     let echostr = required(&query.echostr, "echostr")?;
+    // In plain mode a signature could carry a push: one seen on a URL check (in a proxy's log, say)
+    // must not carry one later. A database failure does not stop the check, which WeChat needs.
+    if state.mode == MessageMode::Plain {
+        let signature = query.signature.as_deref().and_then(|s| hex::decode(s).ok()).unwrap_or_default();
+        if let Err(error) = state.inbox.claim_signature(&signature).await {
+            tracing::warn!(%error, "could not claim the URL check's signature");
+        }
+    }
     Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(echostr.to_owned()))
 }
 

@@ -108,6 +108,17 @@ async fn a_plaintext_signature_reused_with_another_body_is_refused_and_its_own_r
 }
 
 #[tokio::test]
+async fn the_signature_of_a_url_check_cannot_carry_a_push_afterwards() {
+    let app = spawn_app_with(mode("plain")).await;
+    let query = app.signed_query(now(), &fresh_nonce());
+    let check = app.get(&format!("/wechat?{query}&echostr=e_42")).await;
+    assert_eq!(check.text().await.expect("body"), "e_42");
+    // Seen in a proxy's access log, the URL check's query is replayed as a push.
+    assert_eq!(app.post(&query, text_message("o_victim", "删除我的标签", 650)).await.status(), 403);
+    assert_eq!(app.stored_events().await, 0);
+}
+
+#[tokio::test]
 async fn signatures_are_forgotten_once_past_the_replay_window() {
     let app = spawn_app_with(mode("plain")).await;
     let query = app.signed_query(now(), &fresh_nonce());

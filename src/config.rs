@@ -50,6 +50,40 @@ impl FromStr for AccountType {
     }
 }
 
+/// How WeChat delivers pushes (`WECHAT_MESSAGE_MODE`), as chosen in the account's console
+/// (明文 / 兼容 / 安全模式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageMode {
+    /// 明文模式: plaintext pushes. Their signature covers only timestamp and nonce, so each
+    /// signature is accepted once (see the callback). Encrypted pushes are accepted too when a key is
+    /// set, so switching the console to safe mode before the server loses nothing.
+    Plain,
+    /// 兼容模式: WeChat sends the plaintext fields and `<Encrypt>` in one body with
+    /// `encrypt_type=aes`; only the ciphertext is signed, so only it is read.
+    Compat,
+    /// 安全模式: only encrypted pushes under a valid `msg_signature` are accepted.
+    Safe,
+}
+
+impl MessageMode {
+    /// Whether a push must arrive encrypted under a valid `msg_signature`.
+    pub fn requires_encryption(self) -> bool {
+        matches!(self, Self::Compat | Self::Safe)
+    }
+}
+
+impl FromStr for MessageMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(Self::Plain),
+            "compat" => Ok(Self::Compat),
+            "safe" => Ok(Self::Safe),
+            other => Err(format!("expected `plain`, `compat` or `safe`, got `{other}`")),
+        }
+    }
+}
+
 /// What one `serve` process runs: several processes can share one database and split the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -93,6 +127,8 @@ pub struct WeChatSettings {
     pub token: SecretString,
     /// 43-character EncodingAESKey; when set, safe and compatible modes are accepted.
     pub encoding_aes_key: Option<SecretString>,
+    /// `WECHAT_MESSAGE_MODE`: `safe` by default when the key is set, `plain` otherwise.
+    pub message_mode: MessageMode,
     pub api_base: Url,
     pub account_type: AccountType,
     /// Client-side pace per WeChat API (`TAGCAST_WECHAT_RATE_LIMITS`).
@@ -240,6 +276,15 @@ impl Settings {
             }
             None => None,
         };
+        let default_mode = if encoding_aes_key.is_some() { "safe" } else { "plain" };
+        let message_mode: MessageMode = parse_or("WECHAT_MESSAGE_MODE", get("WECHAT_MESSAGE_MODE"), default_mode)?;
+        if message_mode.requires_encryption() && encoding_aes_key.is_none() {
+            return Err(ConfigError::new(
+                "WECHAT_MESSAGE_MODE",
+                "compat and safe need WECHAT_ENCODING_AES_KEY (the EncodingAESKey of the account's console); \
+                 set it, or use plain",
+            ));
+        }
         let api_base_raw = get("WECHAT_API_BASE").unwrap_or_else(|| "https://api.weixin.qq.com".to_owned());
         let api_base = Url::parse(&api_base_raw)
             .ok()
@@ -357,6 +402,7 @@ impl Settings {
                 app_secret,
                 token,
                 encoding_aes_key,
+                message_mode,
                 api_base,
                 account_type,
                 rate_limits,
@@ -445,6 +491,9 @@ mod tests {
             (&[("TAGCAST_MAX_CONNECTIONS", "0")], "TAGCAST_MAX_CONNECTIONS"),
             (&[("TAGCAST_HEADER_TIMEOUT_SECS", "0")], "TAGCAST_HEADER_TIMEOUT_SECS"),
             (&[("TAGCAST_BODY_TIMEOUT_SECS", "3600")], "TAGCAST_BODY_TIMEOUT_SECS"),
+            (&[("WECHAT_MESSAGE_MODE", "secure")], "WECHAT_MESSAGE_MODE"),
+            (&[("WECHAT_MESSAGE_MODE", "safe")], "WECHAT_MESSAGE_MODE"),
+            (&[("WECHAT_MESSAGE_MODE", "compat")], "WECHAT_MESSAGE_MODE"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);
@@ -465,6 +514,19 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("topsecretvalue") && !debug.contains("tokenvalue") && !debug.contains(&"A".repeat(43)));
         assert!(!s.is_demo());
+    }
+
+    #[test]
+    fn message_mode_defaults_to_safe_exactly_when_a_key_is_set() {
+        let account = [("WECHAT_APPID", "wx1234567890"), ("WECHAT_APPSECRET", "s"), ("WECHAT_TOKEN", "tok")];
+        let key = "A".repeat(43);
+        let with_key = [&account[..], &[("WECHAT_ENCODING_AES_KEY", key.as_str())]].concat();
+        assert_eq!(settings(&account).expect("valid").wechat.message_mode, MessageMode::Plain);
+        assert_eq!(settings(&with_key).expect("valid").wechat.message_mode, MessageMode::Safe);
+        let plain_with_key = [&with_key[..], &[("WECHAT_MESSAGE_MODE", "plain")]].concat();
+        assert_eq!(settings(&plain_with_key).expect("valid").wechat.message_mode, MessageMode::Plain);
+        let compat = [&with_key[..], &[("WECHAT_MESSAGE_MODE", "compat")]].concat();
+        assert_eq!(settings(&compat).expect("valid").wechat.message_mode, MessageMode::Compat);
     }
 
     #[test]

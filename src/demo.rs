@@ -133,7 +133,9 @@ async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str
             let nonce = n.to_string();
             let sig = signature::sign(&[DEMO_TOKEN, &ts, &nonce]);
             let url = format!("{callback_url}?signature={sig}&timestamp={ts}&nonce={nonce}");
-            http.post(url).body(xml).timeout(Duration::from_secs(10)).send().await?.error_for_status()
+            // reqwest's errors carry the URL, and with it the signature: keep it out of logs.
+            let response = http.post(url).body(xml).timeout(Duration::from_secs(10)).send().await;
+            response.and_then(reqwest::Response::error_for_status).map_err(reqwest::Error::without_url)
         }
     }))
     .buffer_unordered(16);

@@ -100,7 +100,7 @@ impl Metrics {
         registry.register(
             "tagcast_callback_replies",
             "Answers to POST /wechat, by result (ok, dup, bad_signature, stale, bad_request, bad_xml, \
-             bad_encryption, too_large, unavailable)",
+             bad_encryption, too_large, downgrade, replayed, bad_field, unavailable)",
             callback.replies.clone(),
         );
         let wechat = ApiMetrics::default();

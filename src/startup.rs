@@ -198,6 +198,11 @@ impl Application {
 
         let token = settings.wechat.token.clone();
         let replay_window = settings.replay_window;
+        let message_mode = settings.wechat.message_mode;
+        // A push is accepted while its timestamp is within the window either side of now, so its
+        // signature can come back for up to twice the window. Without a window nothing expires a
+        // captured signature; a day bounds the table.
+        let signature_retention = replay_window.map_or(Duration::from_secs(86_400), |window| 2 * window);
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
         let users = Authenticator::default();
@@ -210,6 +215,7 @@ impl Application {
         let simulator = SimulatorTarget::new(
             format!("http://{}/wechat", std::net::SocketAddr::new(own_ip, port)),
             settings.wechat.token.clone(),
+            crypt.clone(),
             // demo::start has filled in the mock's credentials by now, so ask whether it ran.
             demo.is_some(),
         );
@@ -241,14 +247,15 @@ impl Application {
             let callback = web::Data::new(CallbackState {
                 token: token.clone(),
                 crypt: crypt.clone(),
+                mode: message_mode,
                 replay_window,
-                inbox: Inbox::start(inbox_pool, dispatcher.clone()),
+                inbox: Inbox::start(inbox_pool, dispatcher.clone(), signature_retention),
                 metrics: Arc::clone(&metrics),
             });
             App::new()
                 .wrap(from_fn(split_listeners))
                 .wrap(from_fn(body_deadline_middleware))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::web::request_span::PathOnlySpan>::new())
                 .app_data(metrics_listener_data.clone())
                 .app_data(body_deadline.clone())
                 .app_data(callback)

@@ -160,7 +160,8 @@ function request()
   local n = sent
   sent = n + 1
   local ts = tostring(os.time())
-  local nonce = tostring(n)
+  -- With the TAG, so no two runs sign alike: a plaintext signature carries one push.
+  local nonce = format("%d%09d", tag, n)
   if mode == "safe" then
     local i = n % loaded + 1
     if n >= loaded then reused = reused + 1 end -- a retry, not a first-time push: run.sh flags it

@@ -82,7 +82,8 @@ function request()
     if earlier >= 20 then earlier = earlier - 20 end
     body = text(ids[earlier % #ids + 1], "你好", msg_id(earlier), ts)
   end
-  local nonce = tostring(n)
+  -- The process's TAG keeps two wrk processes' nonces apart: a plaintext signature carries one push.
+  local nonce = format("%d%09d", tag, n)
   local query = "?signature=" .. tagcast_sign({ os.getenv("BENCH_TOKEN") or "benchtoken", ts, nonce }) .. "&timestamp="
     .. ts .. "&nonce=" .. nonce
   return wrk.format("POST", wrk.path .. query, headers, body)

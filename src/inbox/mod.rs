@@ -24,8 +24,9 @@ pub const WRITERS: usize = 2;
 /// Pushes waiting beyond this are refused at once rather than queued past WeChat's patience.
 const QUEUE_DEPTH: usize = 16_384;
 
-/// Why a push could not be stored; the callback answers 503 and WeChat retries.
-#[derive(Debug, thiserror::Error)]
+/// Why a push could not be stored; the callback answers 503 (WeChat retries), or 400/403 for a
+/// push that is itself at fault.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InboxError {
     #[error("the inbox is full")]
     Overloaded,
@@ -33,6 +34,13 @@ pub enum InboxError {
     Closed,
     #[error("storing the push failed")]
     Store(#[source] Arc<StoreFailure>),
+    /// The push failed on its own, tried alone, with an error tied to its data (a byte
+    /// PostgreSQL cannot store, a value out of range): bad input that a retry cannot fix.
+    #[error("the push cannot be stored")]
+    Unstorable(#[source] Arc<StoreFailure>),
+    /// A plaintext push under a signature that already carried another push.
+    #[error("the signature was already used for another push")]
+    Replayed,
     #[error("storing the push took longer than {0:?}")]
     Timeout(Duration),
 }
@@ -58,6 +66,8 @@ pub struct Stored {
 struct Submission {
     message: Message,
     dedupe_key: String,
+    /// See [`Inbox::submit`].
+    signature: Option<Vec<u8>>,
     done: oneshot::Sender<Result<Stored, InboxError>>,
 }
 
@@ -65,29 +75,55 @@ struct Submission {
 #[derive(Clone, Debug)]
 pub struct Inbox {
     queue: mpsc::Sender<Submission>,
+    pool: Pool,
 }
 
 impl Inbox {
     /// Starts the writer tasks on the current runtime. They stop once every `Inbox` clone is dropped
     /// and the queue is drained (the HTTP server waits for in-flight requests, which wait for
     /// their batch).
-    pub fn start(pool: Pool, dispatcher: Dispatcher) -> Self {
+    ///
+    /// `signature_retention` is how long a plaintext push's signature stays claimed: past it, the
+    /// push's timestamp is outside the replay window.
+    pub fn start(pool: Pool, dispatcher: Dispatcher, signature_retention: Duration) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..WRITERS {
-            tokio::spawn(writer::run(pool.clone(), dispatcher.clone(), Arc::clone(&receiver)));
+            let writer = writer::Writer { pool: pool.clone(), dispatcher: dispatcher.clone(), signature_retention };
+            tokio::spawn(writer.run(Arc::clone(&receiver)));
         }
-        Self { queue }
+        Self { queue, pool }
+    }
+
+    /// Claims a plaintext signature that came with no push (the URL check's), as storing a push
+    /// under it would.
+    ///
+    /// # Errors
+    /// The database could not be reached or refused the write.
+    pub async fn claim_signature(&self, signature: &[u8]) -> Result<(), StoreFailure> {
+        let client = self.pool.get().await?;
+        crate::store::events::insert_signature(&client, signature).await?;
+        Ok(())
     }
 
     /// Stores `message` (or recognises it as a retry) and returns the reply to send.
     ///
+    /// `signature` is the plaintext-mode request signature (`None` for encrypted pushes): the
+    /// first push stored under it owns it, and another push under it is refused
+    /// ([`InboxError::Replayed`]) while a retry of the same push still gets its stored reply.
+    ///
     /// # Errors
-    /// The push could not be stored within `deadline`; nothing was acknowledged to WeChat.
-    pub async fn submit(&self, message: Message, deadline: Duration) -> Result<Stored, InboxError> {
+    /// The push could not be stored within `deadline`, was refused as a replay, or cannot be
+    /// stored at all; nothing was acknowledged to WeChat.
+    pub async fn submit(
+        &self,
+        message: Message,
+        signature: Option<Vec<u8>>,
+        deadline: Duration,
+    ) -> Result<Stored, InboxError> {
         let (done, result) = oneshot::channel();
         let dedupe_key = message.dedupe_key();
-        self.queue.try_send(Submission { message, dedupe_key, done }).map_err(|e| match e {
+        self.queue.try_send(Submission { message, dedupe_key, signature, done }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => InboxError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => InboxError::Closed,
         })?;

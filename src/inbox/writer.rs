@@ -1,7 +1,10 @@
 //! A writer task: takes every waiting push, stores the lot in one transaction, answers each.
+//! A batch that fails on one push's data is stored again push by push, so one bad push never
+//! fails its neighbours.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc};
@@ -9,7 +12,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::activity::{follower_activity, occurred_at};
 use super::dispatch::BatchContext;
 use super::{Dispatcher, HandlerError, InboxError, MAX_BATCH, StoreFailure, Stored, Submission};
-use crate::store::events::{NewEvent, insert_new_events, list_replies, update_replies};
+use crate::store::events::{NewEvent, delete_expired_signatures, insert_new_events, list_replies, update_replies};
 use crate::store::followers::upsert_followers;
 use crate::wechat::message::Message;
 use crate::wechat::reply::Reply;
@@ -17,21 +20,121 @@ use crate::wechat::reply::Reply;
 /// How often a batch is tried again after a deadlock or serialization failure.
 const DB_RETRIES: usize = 2;
 
-pub(super) async fn run(pool: Pool, dispatcher: Dispatcher, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>) {
-    loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else { return };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(submission) => batch.push(submission),
-                    Err(_) => break,
+/// How often a writer deletes signatures past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// One writer task's share of the inbox.
+pub(super) struct Writer {
+    pub pool: Pool,
+    pub dispatcher: Dispatcher,
+    pub signature_retention: Duration,
+}
+
+impl Writer {
+    pub(super) async fn run(self, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>) {
+        let mut last_prune = Instant::now();
+        loop {
+            let batch = {
+                let mut receiver = receiver.lock().await;
+                let Some(first) = receiver.recv().await else { return };
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(submission) => batch.push(submission),
+                        Err(_) => break,
+                    }
+                }
+                batch
+            };
+            self.store_batch(batch).await;
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = Instant::now();
+                self.prune_signatures().await;
+            }
+        }
+    }
+
+    async fn prune_signatures(&self) {
+        let deleted = match self.pool.get().await {
+            Ok(client) => {
+                delete_expired_signatures(&client, self.signature_retention).await.map_err(StoreFailure::from)
+            }
+            Err(error) => Err(StoreFailure::from(error)),
+        };
+        match deleted {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(signatures = n, "forgot callback signatures past the replay window"),
+            Err(error) => {
+                tracing::warn!(%error, "deleting expired callback signatures failed; trying again in a minute")
+            }
+        }
+    }
+
+    /// Stores a batch and answers each of its requests. When the batch fails on something tied to
+    /// one row (data PostgreSQL refuses), its pushes are stored one by one, so only the offending
+    /// push is refused and its neighbours are stored and answered as usual.
+    #[tracing::instrument(skip_all, fields(batch.size = batch.len()))]
+    async fn store_batch(&self, batch: Vec<Submission>) {
+        let mut grouped: Grouped = BTreeMap::new();
+        for submission in batch {
+            grouped.entry(submission.dedupe_key.clone()).or_default().push(submission);
+        }
+        match commit(&self.pool, &self.dispatcher, &grouped).await {
+            Err(failure) if is_row_level(&failure) && grouped.len() > 1 => {
+                tracing::warn!(error = %failure, batch.size = grouped.len(), "a batch failed on its data; storing its pushes one by one");
+                for (key, submissions) in grouped {
+                    let single: Grouped = BTreeMap::from([(key, submissions)]);
+                    let outcome = commit(&self.pool, &self.dispatcher, &single).await;
+                    answer(single, outcome);
                 }
             }
-            batch
-        };
-        store_batch(&pool, &dispatcher, batch).await;
+            outcome => answer(grouped, outcome),
+        }
+    }
+}
+
+/// Whether a failed statement is about the data of a row (SQLSTATE classes 22 data exception,
+/// 23 integrity constraint violation, 54 program limit exceeded) rather than the database.
+fn is_row_level(failure: &StoreFailure) -> bool {
+    match failure {
+        StoreFailure::Query(e) => e.code().is_some_and(|c| matches!(&c.code()[..2], "22" | "23" | "54")),
+        StoreFailure::Pool(_) => false,
+    }
+}
+
+/// Sends each request its answer: the stored reply; a refusal for a push whose signature another
+/// push had claimed; or the batch's failure.
+fn answer(grouped: Grouped, outcome: Result<HashMap<String, Stored>, StoreFailure>) {
+    match outcome {
+        Ok(mut stored) => {
+            for (key, submissions) in grouped {
+                let first = stored.remove(&key);
+                for (i, submission) in submissions.into_iter().enumerate() {
+                    let answer = match &first {
+                        Some(first) => {
+                            Ok(Stored { reply: first.reply.clone(), first_time: first.first_time && i == 0 })
+                        }
+                        None => Err(InboxError::Replayed),
+                    };
+                    // The request may have timed out and gone; nothing to do then.
+                    let _ = submission.done.send(answer);
+                }
+            }
+        }
+        Err(failure) => {
+            let row_level = is_row_level(&failure) && grouped.len() == 1;
+            let failure = Arc::new(failure);
+            let error = if row_level {
+                tracing::warn!(error = %failure, "a push was refused by the database; answering 400");
+                InboxError::Unstorable(failure)
+            } else {
+                tracing::error!(error = %failure, "storing a batch of pushes failed");
+                InboxError::Store(failure)
+            };
+            for submission in grouped.into_values().flatten() {
+                let _ = submission.done.send(Err(error.clone()));
+            }
+        }
     }
 }
 
@@ -60,17 +163,18 @@ fn first_key(grouped: &Grouped) -> String {
     grouped.keys().next().cloned().unwrap_or_default()
 }
 
-#[tracing::instrument(skip_all, fields(batch.size = batch.len()))]
-async fn store_batch(pool: &Pool, dispatcher: &Dispatcher, batch: Vec<Submission>) {
-    let mut grouped: Grouped = BTreeMap::new();
-    for submission in batch {
-        grouped.entry(submission.dedupe_key.clone()).or_default().push(submission);
-    }
+/// Stores `grouped` in one transaction: tried again after a deadlock, and push by push for the
+/// handlers when one of them fails. The map holds every key that was stored or found stored.
+async fn commit(
+    pool: &Pool,
+    dispatcher: &Dispatcher,
+    grouped: &Grouped,
+) -> Result<HashMap<String, Stored>, StoreFailure> {
     let mut mode = HandlerMode::Batch;
     let mut db_failures = 0;
-    let outcome = loop {
-        match try_store(pool, dispatcher, &grouped, &mode).await {
-            Ok(stored) => break Ok(stored),
+    loop {
+        match try_store(pool, dispatcher, grouped, &mode).await {
+            Ok(stored) => return Ok(stored),
             Err(BatchError::Handler { dedupe_key, error }) => match &mut mode {
                 // Find the push that fails by trying them one at a time.
                 HandlerMode::Batch => mode = HandlerMode::OneByOne { skip: HashSet::new() },
@@ -85,28 +189,26 @@ async fn store_batch(pool: &Pool, dispatcher: &Dispatcher, batch: Vec<Submission
                 db_failures += 1;
                 tracing::warn!(error = %failure, "batch conflicted with another; trying again");
             }
-            Err(BatchError::Store(failure)) => break Err(failure),
-        }
-    };
-    match outcome {
-        Ok(mut stored) => {
-            for (key, submissions) in grouped {
-                let first = stored.remove(&key).unwrap_or(Stored { reply: None, first_time: false });
-                for (i, submission) in submissions.into_iter().enumerate() {
-                    let answer = Stored { reply: first.reply.clone(), first_time: first.first_time && i == 0 };
-                    // The request may have timed out and gone; nothing to do then.
-                    let _ = submission.done.send(Ok(answer));
-                }
-            }
-        }
-        Err(failure) => {
-            tracing::error!(error = %failure, "storing a batch of pushes failed");
-            let failure = Arc::new(failure);
-            for submission in grouped.into_values().flatten() {
-                let _ = submission.done.send(Err(InboxError::Store(Arc::clone(&failure))));
-            }
+            Err(BatchError::Store(failure)) => return Err(failure),
         }
     }
+}
+
+/// The error that failed a pipelined batch. Once one statement fails the transaction is aborted and
+/// every statement after it fails with 25P02, which says nothing about why; whichever of them
+/// completes first must not hide the real cause (a push's data, say).
+fn first_cause(errors: [Option<BatchError>; 4]) -> BatchError {
+    let aborted = |error: &BatchError| {
+        let db = match error {
+            BatchError::Store(StoreFailure::Query(e)) => Some(e),
+            BatchError::Handler { error, .. } => error.downcast_ref::<tokio_postgres::Error>(),
+            BatchError::Store(StoreFailure::Pool(_)) => None,
+        };
+        db.and_then(tokio_postgres::Error::code) == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    };
+    let mut errors: Vec<BatchError> = errors.into_iter().flatten().collect();
+    let cause = errors.iter().position(|error| !aborted(error)).unwrap_or(0);
+    errors.swap_remove(cause)
 }
 
 fn is_transient(failure: &StoreFailure) -> bool {
@@ -155,6 +257,7 @@ async fn store_in_transaction(
                 event_key: message.event_key(),
                 occurred_at: occurred_at(message),
                 payload: message,
+                signature: subs[0].signature.as_deref(),
             }
         })
         .collect();
@@ -173,12 +276,18 @@ async fn store_in_transaction(
             _ => Ok(BatchContext::default()),
         }
     };
-    let ((), inserted, (), context) = tokio::try_join!(
+    let joined = tokio::join!(
         async { txn.batch_execute("BEGIN").await.map_err(BatchError::from) },
         async { insert_new_events(txn, &events).await.map_err(BatchError::from) },
         async { upsert_followers(txn, &activity).await.map_err(BatchError::from) },
         prefetch,
-    )?;
+    );
+    let (inserted, context) = match joined {
+        (Ok(()), Ok(inserted), Ok(()), Ok(context)) => (inserted, context),
+        (begin, inserted, upserted, context) => {
+            return Err(first_cause([begin.err(), inserted.err(), upserted.err(), context.err()]));
+        }
+    };
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
     let new: Vec<(&String, &Message)> =

@@ -167,7 +167,8 @@ async fn push(http: &reqwest::Client, target: &CallbackTarget, appid: &str, xml:
         match sent {
             Ok(response) if response.status() == reqwest::StatusCode::OK => return (attempt, true),
             Ok(response) => tracing::debug!(status = response.status().as_u16(), attempt, "push refused"),
-            Err(error) => tracing::debug!(error = %error, attempt, "push failed"),
+            // Without the URL: it holds the push's signature.
+            Err(error) => tracing::debug!(error = %error.without_url(), attempt, "push failed"),
         }
         if attempt < ATTEMPTS {
             tokio::time::sleep(RETRY_PAUSE).await;

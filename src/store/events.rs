@@ -13,19 +13,36 @@ pub struct NewEvent<'a, P> {
     pub event_key: Option<&'a str>,
     pub occurred_at: DateTime<Utc>,
     pub payload: &'a P,
+    /// The plaintext-mode `signature` the push came under (20 bytes), claimed once and for all
+    /// in `callback_signatures`; `None` for encrypted pushes, whose signature covers the body.
+    pub signature: Option<&'a [u8]>,
 }
 
 const INSERT_NEW: &str = "
+    WITH input AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::bytea[])
+            AS i(dedupe_key, openid, kind, event_key, occurred_at, payload, signature)
+    ), claimed AS (
+        INSERT INTO callback_signatures (signature)
+        SELECT signature FROM input WHERE signature IS NOT NULL
+        ON CONFLICT (signature) DO NOTHING
+        RETURNING signature
+    )
     INSERT INTO events (dedupe_key, openid, kind, event_key, occurred_at, payload)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+    SELECT dedupe_key, openid, kind, event_key, occurred_at, payload FROM input
+    WHERE signature IS NULL OR signature IN (SELECT signature FROM claimed)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING dedupe_key";
 
 /// Inserts the events whose dedupe key is not stored yet and returns those keys.
 ///
-/// A key another transaction is inserting makes this wait for that transaction, so a retry that
-/// races its original is recognised as a retry. Callers pass keys sorted, which keeps two
-/// concurrent batches from locking each other's keys in opposite orders.
+/// An event that carries a signature is inserted only if this statement is the first to claim
+/// that signature: a key neither returned nor already stored was refused as a replay. A retry
+/// under its original signature is not inserted, and is found stored.
+///
+/// A key or signature another transaction is inserting makes this wait for that transaction, so
+/// a retry that races its original is recognised as a retry. Callers pass keys sorted, which
+/// keeps two concurrent batches from locking each other's keys in opposite orders.
 #[tracing::instrument(skip_all, fields(batch.size = events.len()))]
 pub async fn insert_new_events<P: serde::Serialize + std::fmt::Debug + Sync>(
     client: &impl GenericClient,
@@ -37,9 +54,33 @@ pub async fn insert_new_events<P: serde::Serialize + std::fmt::Debug + Sync>(
     let event_keys: Vec<Option<&str>> = events.iter().map(|e| e.event_key).collect();
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
     let payloads: Vec<Json<&P>> = events.iter().map(|e| Json(e.payload)).collect();
+    let signatures: Vec<Option<&[u8]>> = events.iter().map(|e| e.signature).collect();
     let statement = client.prepare_cached(INSERT_NEW).await?;
-    let rows = client.query(&statement, &[&keys, &openids, &kinds, &event_keys, &occurred, &payloads]).await?;
+    let rows =
+        client.query(&statement, &[&keys, &openids, &kinds, &event_keys, &occurred, &payloads, &signatures]).await?;
     Ok(rows.into_iter().map(|row| row.get(0)).collect())
+}
+
+const CLAIM_SIGNATURE: &str = "INSERT INTO callback_signatures (signature) VALUES ($1) ON CONFLICT DO NOTHING";
+
+/// Claims a plaintext signature that carries no push (the URL check's), so it cannot carry one later.
+pub async fn insert_signature(client: &impl GenericClient, signature: &[u8]) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached(CLAIM_SIGNATURE).await?;
+    client.execute(&statement, &[&signature]).await?;
+    Ok(())
+}
+
+const DELETE_EXPIRED_SIGNATURES: &str =
+    "DELETE FROM callback_signatures WHERE seen_at < now() - make_interval(secs => $1)";
+
+/// Forgets signatures first seen more than `older_than` ago: their timestamps are past the
+/// replay window by then, so the callback refuses them as stale anyway. Returns how many went.
+pub async fn delete_expired_signatures(
+    client: &impl GenericClient,
+    older_than: std::time::Duration,
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = client.prepare_cached(DELETE_EXPIRED_SIGNATURES).await?;
+    client.execute(&statement, &[&older_than.as_secs_f64()]).await
 }
 
 const SET_REPLIES: &str = "

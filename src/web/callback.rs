@@ -1,9 +1,11 @@
 //! `/wechat`: the URL check (GET) and every push WeChat delivers (POST), in plaintext,
 //! compatible and safe modes (CONTRACT.md §3).
 //!
-//! Order of checks: query parameters, replay window, signature, body size and encoding, XML,
-//! decryption. A request that fails any of them gets 400 or 403 and nothing is stored; once a push
-//! is stored the answer is always 200.
+//! Order of checks: message mode (compat and safe refuse a push that is not encrypted under a
+//! `msg_signature`), query parameters, replay window, signature, body size and encoding, XML,
+//! decryption, field rules ([`crate::wechat::fields`]), and in plaintext mode that the signature
+//! has not carried another push. A request that fails any of them gets 400 or 403 and nothing is
+//! stored; once a push is stored the answer is always 200.
 
 use std::time::Duration;
 
@@ -13,8 +15,10 @@ use actix_web::{HttpResponse, ResponseError, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::config::MessageMode;
 use crate::inbox::{Inbox, InboxError};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
+use crate::wechat::fields::{self, FieldError};
 use crate::wechat::message::{self, Message, ParseError};
 use crate::wechat::signature;
 
@@ -28,6 +32,8 @@ pub struct CallbackState {
     pub token: SecretString,
     /// Present when `WECHAT_ENCODING_AES_KEY` is set: safe and compatible modes are accepted.
     pub crypt: Option<MsgCrypt>,
+    /// `WECHAT_MESSAGE_MODE`: compat and safe accept only encrypted pushes.
+    pub mode: MessageMode,
     pub replay_window: Option<Duration>,
     pub inbox: Inbox,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -55,6 +61,8 @@ pub enum CallbackError {
     Stale,
     #[error("signature does not match")]
     BadSignature,
+    #[error("this account accepts only encrypted pushes (encrypt_type=aes with msg_signature)")]
+    Downgrade,
     #[error("unknown `encrypt_type`")]
     UnknownEncryptType,
     #[error("safe mode is not configured (WECHAT_ENCODING_AES_KEY is unset)")]
@@ -71,6 +79,8 @@ pub enum CallbackError {
     NoEncrypt,
     #[error("cannot decrypt the push")]
     Decrypt(#[from] CryptoError),
+    #[error("a field of the push breaks WeChat's rules: {0}")]
+    Field(#[from] FieldError),
     #[error("the push could not be stored")]
     Store(#[from] InboxError),
 }
@@ -88,6 +98,9 @@ impl CallbackError {
             Self::TooLarge => "too_large",
             Self::NotUtf8 | Self::Parse(_) | Self::NoEncrypt => "bad_xml",
             Self::Decrypt(_) => "bad_encryption",
+            Self::Downgrade => "downgrade",
+            Self::Field(_) | Self::Store(InboxError::Unstorable(_)) => "bad_field",
+            Self::Store(InboxError::Replayed) => "replayed",
             Self::Store(_) => "unavailable",
         }
     }
@@ -96,7 +109,10 @@ impl CallbackError {
 impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Stale | Self::BadSignature => StatusCode::FORBIDDEN,
+            Self::Stale | Self::BadSignature | Self::Downgrade | Self::Store(InboxError::Replayed) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Store(InboxError::Unstorable(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -145,6 +161,14 @@ pub async fn verify_url(
 ) -> Result<HttpResponse, CallbackError> {
     state.check_signature(&query)?;
     let echostr = required(&query.echostr, "echostr")?;
+    // In plain mode a signature could carry a push: one seen on a URL check (in a proxy's log, say)
+    // must not carry one later. A database failure does not stop the check, which WeChat needs.
+    if state.mode == MessageMode::Plain {
+        let signature = query.signature.as_deref().and_then(|s| hex::decode(s).ok()).unwrap_or_default();
+        if let Err(error) = state.inbox.claim_signature(&signature).await {
+            tracing::warn!(%error, "could not claim the URL check's signature");
+        }
+    }
     Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(echostr.to_owned()))
 }
 
@@ -175,31 +199,43 @@ async fn store_push(
     payload: web::Payload,
     kind: &mut &'static str,
 ) -> Result<(HttpResponse, bool), CallbackError> {
-    let safe_mode = match query.encrypt_type.as_deref() {
-        None | Some("raw") => false,
+    let encrypted = match query.encrypt_type.as_deref() {
         Some("aes") => true,
+        _ if state.mode.requires_encryption() => return Err(CallbackError::Downgrade),
+        None | Some("raw") => false,
         Some(_) => return Err(CallbackError::UnknownEncryptType),
     };
+    if state.mode.requires_encryption() && query.msg_signature.is_none() {
+        return Err(CallbackError::Downgrade);
+    }
     // WeChat sends the plain signature in every mode; safe mode adds msg_signature over the ciphertext.
-    if !safe_mode || query.signature.is_some() {
+    if !encrypted || query.signature.is_some() {
         state.check_signature(query)?;
     }
     let body = payload.to_bytes_limited(MAX_BODY_BYTES).await.map_err(|_| CallbackError::TooLarge)?;
     let body = body.map_err(CallbackError::Body)?;
     let text = std::str::from_utf8(&body).map_err(|_| CallbackError::NotUtf8)?;
+    fields::check_body(text)?;
 
-    let (message, crypt) = if safe_mode {
+    let (message, crypt) = if encrypted {
         let crypt = state.crypt.as_ref().ok_or(CallbackError::SafeModeOff)?;
         (open_safe_mode(state, crypt, query, text)?, Some(crypt))
     } else {
         (message::parse(text)?, None)
+    };
+    fields::check_message(&message)?;
+    // The plain signature covers timestamp and nonce, not the body: it may carry one push only.
+    // check_signature found it to be 40 hex digits.
+    let claimed_signature = match (encrypted, query.signature.as_deref()) {
+        (false, Some(signature)) => hex::decode(signature).ok(),
+        _ => None,
     };
     *kind = message.kind();
     let span = tracing::Span::current();
     span.record("event.kind", *kind);
     span.record("user.openid", message.from_user.as_str());
 
-    let stored = state.inbox.submit(message, STORE_DEADLINE).await?;
+    let stored = state.inbox.submit(message, claimed_signature, STORE_DEADLINE).await?;
     span.record("retry", !stored.first_time);
     let response = match (stored.reply, crypt) {
         (None, _) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("success"),
@@ -231,7 +267,10 @@ fn open_safe_mode(
     if !signature::verify_msg(state.token.expose_secret(), timestamp, nonce, &encrypt, msg_signature) {
         return Err(CallbackError::BadSignature);
     }
+    // In compatible mode the plaintext fields beside <Encrypt> are covered by no signature: only
+    // the decrypted message is read.
     let plain = crypt.decrypt(&encrypt)?;
     let plain = std::str::from_utf8(&plain).map_err(|_| CallbackError::NotUtf8)?;
+    fields::check_body(plain)?;
     Ok(message::parse(plain)?)
 }

@@ -8,6 +8,7 @@ mod health;
 pub mod limits;
 mod links;
 pub mod metrics;
+pub mod request_span;
 
 use actix_web::web;
 

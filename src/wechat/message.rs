@@ -1009,13 +1009,27 @@ fn tag_end(bytes: &[u8], from: usize) -> Result<Option<usize>, ParseError> {
     Ok(None)
 }
 
-/// serde ignores the root element's name; WeChat's is always `<xml>`. Reads only the prolog.
+/// serde ignores the root element's name (WeChat's is always `<xml>`) and stops reading at its end
+/// tag, so this checks both: the root is `<xml>`, and nothing but whitespace, comments or
+/// processing instructions follows it. `<xml>..</xml><xml>..</xml>` would otherwise be stored as
+/// its first document while a logger, a proxy or an older parser sees the second.
 fn check_root(xml: &str) -> Result<(), ParseError> {
     let mut reader = Reader::from_str(xml);
     loop {
         match reader.read_event()? {
-            Event::Start(start) | Event::Empty(start) => {
-                return if start.name().as_ref() == b"xml" { Ok(()) } else { Err(ParseError::NotXmlRoot) };
+            Event::Start(start) => {
+                if start.name().as_ref() != b"xml" {
+                    return Err(ParseError::NotXmlRoot);
+                }
+                let end = start.to_end().into_owned();
+                reader.read_to_end(end.name())?;
+                return check_epilogue(&mut reader);
+            }
+            Event::Empty(start) => {
+                if start.name().as_ref() != b"xml" {
+                    return Err(ParseError::NotXmlRoot);
+                }
+                return check_epilogue(&mut reader);
             }
             Event::Text(text) if is_xml_whitespace(&text) => {}
             Event::Text(_) | Event::CData(_) | Event::End(_) => {
@@ -1024,6 +1038,19 @@ fn check_root(xml: &str) -> Result<(), ParseError> {
             Event::DocType(_) => return Err(ParseError::Doctype),
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::Eof => return Err(ParseError::NoRoot),
+        }
+    }
+}
+
+/// What may follow the root element: XML's `Misc` (whitespace, comments, PIs), as [`flatten`] allows.
+fn check_epilogue(reader: &mut Reader<&[u8]>) -> Result<(), ParseError> {
+    loop {
+        match reader.read_event()? {
+            Event::Eof => return Ok(()),
+            Event::Text(text) if is_xml_whitespace(&text) => {}
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::DocType(_) => return Err(ParseError::Doctype),
+            _ => return Err(ParseError::TrailingContent),
         }
     }
 }
@@ -2093,6 +2120,28 @@ mod tests {
         for xml in ["<xml><a>1</a></xml><xml/>", "<xml><a>1</a></xml>tail", "<xml/><![CDATA[x]]>"] {
             assert!(matches!(flatten(xml), Err(ParseError::TrailingContent)), "{xml}");
         }
+    }
+
+    #[test]
+    fn content_after_the_root_is_refused_by_parse_and_parse_envelope() {
+        let one = push("text", "<Content>hi</Content><MsgId>1</MsgId>");
+        let two = push("text", "<Content>evil</Content><MsgId>2</MsgId>");
+        for xml in [
+            format!("{one}{two}"),
+            format!("{one}garbage"),
+            format!("{one}\n<![CDATA[x]]>"),
+            format!("{one}<a/>"),
+            format!("{one}</xml>"),
+            "<xml/><xml/>".to_owned(),
+        ] {
+            assert!(matches!(parse(&xml), Err(ParseError::TrailingContent | ParseError::Syntax(_))), "{xml}");
+            assert!(parse_envelope(&xml).is_err(), "{xml}");
+        }
+        for xml in [format!("{one}\r\n  \t"), format!("{one}<!-- done --><?pi x?>\n")] {
+            assert!(parse(&xml).is_ok(), "{xml}");
+        }
+        let envelope = "<xml><ToUserName>gh</ToUserName><Encrypt>a</Encrypt></xml><xml><Encrypt>b</Encrypt></xml>";
+        assert!(matches!(parse_envelope(envelope), Err(ParseError::TrailingContent)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod crypto;
+pub mod fields;
 pub mod message;
 pub mod reply;
 pub mod signature;

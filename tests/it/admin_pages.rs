@@ -294,7 +294,11 @@ async fn hostile_tag_paths_and_follower_messages_are_shown_escaped() {
 
 #[tokio::test]
 async fn the_simulator_clicks_a_menu_through_the_signed_callback_and_shows_the_new_tag() {
-    let app = app_with_users().await;
+    // Safe mode, where only encrypted pushes are taken: the simulator encrypts as WeChat does.
+    let app =
+        crate::support::app::spawn_app_with(|v| drop(v.insert("WECHAT_MESSAGE_MODE".into(), "safe".into()))).await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    app.create_admin("olivia", PASSWORD, "operator").await;
     let mut browser = Browser::log_in(&app, "root", PASSWORD).await;
     browser.get("/admin/tags").await;
     assert_eq!(browser.post("/admin/tags", &[("path", "兴趣/新品")]).await.status, StatusCode::SEE_OTHER);

@@ -345,7 +345,8 @@ async fn concurrent_retries_are_acted_on_once_and_get_the_same_reply() {
     let (app, counter) = counting_app().await;
     for round in 0..20u64 {
         let xml = event(&format!("o_race_{round}"), "CLICK", Some("K"), now());
-        let query = app.signed_query(now(), "6");
+        // One signature per push: in plain mode it carries that push only.
+        let query = app.signed_query(now(), &format!("6{round}"));
         let responses = join_all((0..3).map(|_| app.post(&query, xml.clone()))).await;
         let mut bodies = Vec::new();
         for r in responses {

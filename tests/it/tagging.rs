@@ -485,7 +485,7 @@ async fn pending_changes_survive_a_killed_server_and_reach_wechat_exactly_once()
     let t = now();
     for fan in &fans {
         let response =
-            app.post_to(&web_only.address, &app.signed_query(now(), "1"), event(fan, "CLICK", Some("A"), t)).await;
+            app.post_to(&web_only.address, &app.signed_query(now(), fan), event(fan, "CLICK", Some("A"), t)).await;
         assert_eq!(response.status(), 200);
     }
     web_only.kill().await;

@@ -1,7 +1,8 @@
 //! 模拟器: act as a follower. The server builds the push WeChat would send, signs it with the
 //! configured token and posts it to its own `/wechat`, so the test goes through exactly what a
 //! real follower's message goes through (signature, inbox, rules, quizzes), then shows the reply
-//! and the follower's tags before and after.
+//! and the follower's tags before and after. With an EncodingAESKey it encrypts the push and
+//! decrypts the reply as WeChat does in safe mode, so it works in every message mode.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render};
 use crate::store;
+use crate::wechat::crypto::MsgCrypt;
 use crate::wechat::{message, signature};
 
 /// On a real account, simulated followers must carry this prefix, so a test never tags a person
@@ -27,6 +29,8 @@ const ACCOUNT: &str = "gh_tagcast_simulator";
 pub struct SimulatorTarget {
     pub callback_url: String,
     pub token: SecretString,
+    /// Set when the account has an EncodingAESKey: pushes go out encrypted, as in safe mode.
+    pub crypt: Option<MsgCrypt>,
     /// Demo mode: every signed-in user may simulate; otherwise only admins.
     pub demo: bool,
     http: reqwest::Client,
@@ -36,12 +40,12 @@ pub struct SimulatorTarget {
 }
 
 impl SimulatorTarget {
-    pub fn new(callback_url: String, token: SecretString, demo: bool) -> Self {
+    pub fn new(callback_url: String, token: SecretString, crypt: Option<MsgCrypt>, demo: bool) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(6))
             .build()
             .expect("a client without TLS roots to load builds");
-        Self { callback_url, token, demo, http, last_create_time: AtomicI64::new(0) }
+        Self { callback_url, token, crypt, demo, http, last_create_time: AtomicI64::new(0) }
     }
 
     fn create_time(&self) -> i64 {
@@ -165,23 +169,21 @@ pub async fn simulate(
     let before = tags_of(&client, &openid).await?;
     let timestamp = chrono::Utc::now().timestamp().to_string();
     let nonce = rand::thread_rng().gen_range(100_000_000u64..999_999_999).to_string();
-    let signature = signature::sign(&[target.token.expose_secret(), &timestamp, &nonce]);
-    let answer = target
-        .http
-        .post(&target.callback_url)
-        .query(&[("signature", &signature), ("timestamp", &timestamp), ("nonce", &nonce), ("openid", &openid)])
-        .header("content-type", "text/xml")
-        .body(xml)
-        .send()
-        .await;
+    let (query, body) = signed_push(target, xml, &timestamp, &nonce, &openid);
+    let answer =
+        target.http.post(&target.callback_url).query(&query).header("content-type", "text/xml").body(body).send().await;
     let reply = match answer {
-        Ok(response) if response.status().is_success() => response.text().await.unwrap_or_default(),
+        Ok(response) if response.status().is_success() => {
+            let body = response.text().await.unwrap_or_default();
+            target.crypt.as_ref().map_or_else(|| body.clone(), |crypt| open_reply(crypt, &body))
+        }
         Ok(response) => {
             let message = format!("回调返回 {}，消息未被处理。", response.status());
             return render(&page(None, Some(message))).map(unprocessable);
         }
         Err(error) => {
-            tracing::warn!(error = %error, "the simulator could not reach the callback");
+            // reqwest puts the URL, signature and all, into its errors.
+            tracing::warn!(error = %error.without_url(), "the simulator could not reach the callback");
             return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()))).map(unprocessable);
         }
     };
@@ -196,6 +198,37 @@ pub async fn simulate(
     };
     tracing::info!(admin.username = %user.username, user.openid = %openid, "simulated a push");
     render(&page(Some(outcome), None))
+}
+
+/// The query and body WeChat would send for `xml`: encrypted under `msg_signature` when the
+/// account has a key (accepted in every mode), plaintext otherwise.
+fn signed_push(
+    target: &SimulatorTarget,
+    xml: String,
+    timestamp: &str,
+    nonce: &str,
+    openid: &str,
+) -> (Vec<(&'static str, String)>, String) {
+    let token = target.token.expose_secret();
+    let mut query = vec![
+        ("signature", signature::sign(&[token, timestamp, nonce])),
+        ("timestamp", timestamp.to_owned()),
+        ("nonce", nonce.to_owned()),
+        ("openid", openid.to_owned()),
+    ];
+    let Some(crypt) = &target.crypt else { return (query, xml) };
+    let encrypt = crypt.encrypt(xml.as_bytes());
+    query.push(("encrypt_type", "aes".to_owned()));
+    query.push(("msg_signature", signature::sign(&[token, timestamp, nonce, &encrypt])));
+    (query, format!("<xml><ToUserName>{}</ToUserName><Encrypt>{}</Encrypt></xml>", cdata(ACCOUNT), cdata(&encrypt)))
+}
+
+/// The plaintext of an encrypted passive reply; `success` and empty replies come unencrypted.
+fn open_reply(crypt: &MsgCrypt, body: &str) -> String {
+    let Some(encrypt) = message::parse_envelope(body).ok().and_then(|envelope| envelope.encrypt) else {
+        return body.to_owned();
+    };
+    crypt.decrypt(&encrypt).ok().and_then(|plain| String::from_utf8(plain).ok()).unwrap_or_default()
 }
 
 fn unprocessable(mut response: HttpResponse) -> HttpResponse {

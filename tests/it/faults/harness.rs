@@ -780,7 +780,8 @@ impl Load {
         for attempt in 0..WECHAT_ATTEMPTS {
             let target = &self.targets[(first + attempt) % self.targets.len()];
             let ts = chrono::Utc::now().timestamp().to_string();
-            let nonce = rand::random::<u32>().to_string();
+            // Unique: in plain mode a signature carries one push, and random ones could collide.
+            let nonce = crate::support::app::fresh_nonce();
             let sig = signature::sign(&[TOKEN, &ts, &nonce]);
             let started = Instant::now();
             let result = self

@@ -61,6 +61,9 @@ pub fn base_vars(db_url: &str) -> HashMap<String, String> {
         ("WECHAT_APPSECRET", SECRET),
         ("WECHAT_TOKEN", TOKEN),
         ("WECHAT_ENCODING_AES_KEY", AES_KEY),
+        // Most tests push plaintext, which safe mode (the default with a key) refuses; plain mode
+        // still takes encrypted pushes. Tests of the modes set their own.
+        ("WECHAT_MESSAGE_MODE", "plain"),
         ("WECHAT_API_BASE", "http://127.0.0.1:9"),
         ("TAGCAST_API_TOKEN", API_TOKEN),
         ("TAGCAST_ROLE", "web"),
@@ -172,6 +175,12 @@ impl Instance {
     }
 }
 
+/// A nonce no other request of this test run uses.
+pub fn fresh_nonce() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("n{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -227,9 +236,10 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// A plaintext-mode push, signed now.
+    /// A plaintext-mode push, signed now under a nonce of its own (a plaintext signature carries
+    /// one push only).
     pub async fn push(&self, xml: &str) -> reqwest::Response {
-        self.post(&self.signed_query(now(), "1234"), xml.to_owned()).await
+        self.post(&self.signed_query(now(), &fresh_nonce()), xml.to_owned()).await
     }
 
     /// A push, and the text of the passive reply (empty for `success`).

@@ -10,9 +10,11 @@
 //! - [`playbook`]: applying TOML playbooks of tags, rules and quizzes (checked in [`domain::playbook`]).
 //! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
 //! - [`campaigns`]: campaign sends (approval, caps, quotas, planning) and MASSSENDJOBFINISH.
+//! - [`accounts`]: admin users and bounded password checks; [`client_addr`]: who sent a request.
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod accounts;
+pub mod client_addr;
 pub mod audience;
 pub mod campaigns;
 pub mod cli;

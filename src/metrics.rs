@@ -65,6 +65,7 @@ pub struct Metrics {
     registry: Registry,
     pub callback: CallbackMetrics,
     pub wechat: ApiMetrics,
+    pub passwords: crate::accounts::PasswordMetrics,
     /// Pools whose use is reported, by name; the inbox has one per HTTP worker, summed.
     pools: Mutex<Vec<(&'static str, Pool)>>,
 }
@@ -101,7 +102,9 @@ impl Metrics {
         );
         let wechat = ApiMetrics::default();
         wechat.register(&mut registry);
-        Self { registry, callback, wechat, pools: Mutex::new(Vec::new()) }
+        let passwords = crate::accounts::PasswordMetrics::default();
+        passwords.register(&mut registry);
+        Self { registry, callback, wechat, passwords, pools: Mutex::new(Vec::new()) }
     }
 
     /// Reports `pool`'s use under `name`.

@@ -2,6 +2,7 @@
 //! `&impl deadpool_postgres::GenericClient`, so a pooled client or a transaction both work;
 //! nothing here knows about HTTP or WeChat's wire format.
 
+pub mod admin_sessions;
 pub mod admins;
 pub mod audience_feed;
 pub mod audit;

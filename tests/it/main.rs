@@ -11,6 +11,7 @@ mod faults;
 mod mock;
 mod ops;
 mod playbook;
+mod security_auth;
 mod startup;
 mod support;
 mod sync;

@@ -82,11 +82,8 @@ async fn real_sign_in(base: &str, user: &str, password: &str) -> Result<(Duratio
                 return Ok((started.elapsed(), attempt));
             }
             429 => {
-                let wait = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .unwrap_or(1);
+                let wait =
+                    response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait)).await;
             }
             other => return Err(format!("the correct sign-in answered {other}").into()),

@@ -123,11 +123,17 @@ pub enum SignIn {
     Ok(Admin),
     /// Wrong password, unknown or disabled user (indistinguishable on purpose); `locked` when
     /// this failure locked the (username, address) pair.
-    Wrong { locked: bool },
+    Wrong {
+        locked: bool,
+    },
     /// The pair is locked out; the password was not checked.
-    Locked { retry_after: Duration },
+    Locked {
+        retry_after: Duration,
+    },
     /// No password check was free (too many at once, or the per-second cap for unknown names).
-    Busy { retry_after: Duration },
+    Busy {
+        retry_after: Duration,
+    },
 }
 
 struct Verified {

@@ -296,8 +296,9 @@ impl Settings {
             ..crate::audience::index::IndexSettings::default()
         };
 
-        let trusted_proxies = crate::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
-            .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
+        let trusted_proxies =
+            crate::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
         let default_checks = crate::accounts::GateSettings::default();
         let concurrent: usize = parse_or(
             "TAGCAST_PASSWORD_CHECKS",

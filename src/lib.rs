@@ -14,10 +14,10 @@
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod accounts;
-pub mod client_addr;
 pub mod audience;
 pub mod campaigns;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod demo;

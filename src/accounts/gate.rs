@@ -184,7 +184,8 @@ mod tests {
 
     #[tokio::test]
     async fn never_more_than_the_configured_checks_run_and_the_rest_are_refused() {
-        let gate = Arc::new(PasswordGate::new(GateSettings { concurrent: 2, per_sec: 1000 }, PasswordMetrics::default()));
+        let gate =
+            Arc::new(PasswordGate::new(GateSettings { concurrent: 2, per_sec: 1000 }, PasswordMetrics::default()));
         let attempts = (0..12).map(|_| {
             let gate = Arc::clone(&gate);
             tokio::spawn(async move {

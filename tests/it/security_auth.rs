@@ -283,7 +283,10 @@ async fn usernames_of_machine_actors_such_as_api_cannot_be_taken() {
     root.get("/admin/users").await;
     let page = root.post("/admin/users", &[("username", "api"), ("password", PASSWORD), ("role", "admin")]).await;
     assert!(page.body.contains("保留名"), "{}", page.body);
-    assert_eq!(app.count("SELECT count(*) FROM admins WHERE lower(username) IN ('api', 'system', 'playbook')").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM admins WHERE lower(username) IN ('api', 'system', 'playbook')").await,
+        0
+    );
 }
 
 #[tokio::test]

@@ -70,10 +70,8 @@ pub async fn log_in(
         SignIn::Busy { retry_after } => {
             tracing::warn!(admin.username = %username, "sign-in refused: no password check free");
             let seconds = crate::web::api::retry_after_secs(retry_after);
-            let mut page = again(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("同时登录的请求过多，请等待 {seconds} 秒后重新提交。"),
-            )?;
+            let mut page =
+                again(StatusCode::TOO_MANY_REQUESTS, format!("同时登录的请求过多，请等待 {seconds} 秒后重新提交。"))?;
             if let Ok(value) = seconds.to_string().parse() {
                 page.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
             }

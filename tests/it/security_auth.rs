@@ -136,26 +136,46 @@ async fn a_flood_of_wrong_basic_attempts_gets_429_and_never_runs_more_than_the_c
     .await;
     app.create_admin("root", PASSWORD, "admin").await;
 
+    // Half by HTTP Basic, half by the login form, each with a made-up username.
     let attempts = (0..64).map(|i| {
-        let http = app.http.clone();
-        let url = format!("{}/api/v1/tags", app.address);
+        let base = app.address.clone();
         async move {
-            let response =
-                http.get(url).basic_auth(format!("random-{i}"), Some("wrong password")).send().await.expect("sent");
+            let username = format!("random-{i}");
+            let response = if i % 2 == 0 {
+                let http = reqwest::Client::new();
+                http.get(format!("{base}/api/v1/tags")).basic_auth(username, Some("wrong password")).send().await
+            } else {
+                let mut browser = Browser::new(&base);
+                browser.get("/admin/login").await;
+                browser
+                    .http
+                    .post(format!("{base}/admin/login"))
+                    .header(COOKIE, &browser.cookie)
+                    .form(&[("username", username.as_str()), ("password", "wrong password"), ("csrf", &browser.csrf)])
+                    .send()
+                    .await
+            }
+            .expect("sent");
             let retry = response.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
-            let status = response.status().as_u16();
-            (status, retry, response.json::<serde_json::Value>().await.expect("JSON"))
+            (i % 2 == 0, response.status().as_u16(), retry, response.text().await.expect("body"))
         }
     });
     let answers = futures_util::future::join_all(attempts).await;
 
-    let refused: Vec<_> = answers.iter().filter(|(status, _, _)| *status == 429).collect();
-    assert!(!refused.is_empty(), "64 at once on 2 checks and 5 a second: some must be refused");
-    for (_, retry, body) in &refused {
-        assert!(retry.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)), "{retry:?}");
-        assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    assert!(answers.iter().all(|(_, status, _, _)| matches!(status, 401 | 429)));
+    for basic in [true, false] {
+        let refused: Vec<_> = answers.iter().filter(|(b, status, _, _)| *b == basic && *status == 429).collect();
+        assert!(!refused.is_empty(), "64 at once on 2 checks and 5 a second: some must be refused (basic: {basic})");
+        for (_, _, retry, body) in refused {
+            assert!(retry.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)), "{retry:?}");
+            if basic {
+                let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+                assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+            } else {
+                assert!(body.contains("请等待") && body.contains("重新提交"), "{body}");
+            }
+        }
     }
-    assert!(answers.iter().all(|(status, _, _)| matches!(status, 401 | 429)));
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
     assert!(metric(&metrics, "tagcast_password_checks_running_max") <= 2.0, "{metrics}");
     // The real admin still gets in (their name exists: only the bound on checks applies).

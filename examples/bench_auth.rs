@@ -134,8 +134,10 @@ async fn main() -> Result<(), Error> {
     let attackers: Vec<_> = (0..connections)
         .map(|_| tokio::spawn(attacker(base.clone(), Arc::clone(&next), total, Arc::clone(&counts))))
         .collect();
-    // Once the flood is under way.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once a tenth of the flood is sent (it lasts well under a second when most is refused).
+    while next.load(Ordering::Relaxed) < total / 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let sent_before = next.load(Ordering::Relaxed).min(total);
     let sign_in = real_sign_in(base, user, password).await;
     let sent_after = next.load(Ordering::Relaxed).min(total);

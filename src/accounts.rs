@@ -5,8 +5,16 @@
 //! tens of milliseconds of CPU, so it runs off the async threads, and a successful check is
 //! remembered for a minute keyed by a per-process keyed hash of the password: HTTP Basic
 //! callers of the API pay the hash once a minute, not on every request.
+//!
+//! Every attempt, from the login page or HTTP Basic, goes through [`Authenticator::sign_in`]:
+//! one throttle per (username, client address) pair and one bound on the checks running at
+//! once ([`gate`]), so neither entrance is cheaper to attack than the other.
+
+mod gate;
+mod throttle;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +27,12 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::admin::{self, AdminRole};
 use crate::store;
+
+pub use gate::{GateSettings, PasswordMetrics};
+pub use throttle::{LOCKOUT, MAX_FAILURES};
+
+use gate::PasswordGate;
+use throttle::LoginThrottle;
 
 /// How long a verified password is trusted without hashing it again. A changed password or a
 /// disabled user takes effect at once in this process, and within this long in the others.
@@ -88,7 +102,7 @@ pub async fn ensure_start_admin(pool: &Pool, username: &str, password: &str) -> 
     if store::admins::admin_exists(&pool.get().await?).await? {
         return Ok(false);
     }
-    match create_admin(pool, username, password, AdminRole::Admin, "system").await {
+    match create_admin(pool, username, password, AdminRole::Admin, admin::SYSTEM_ACTOR).await {
         Ok(_) => Ok(true),
         // Another instance starting at the same moment created it.
         Err(AccountError::Exists(_)) => Ok(false),
@@ -103,28 +117,59 @@ pub struct Admin {
     pub role: AdminRole,
 }
 
+/// What became of a sign-in attempt (login page or HTTP Basic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Ok(Admin),
+    /// Wrong password, unknown or disabled user (indistinguishable on purpose); `locked` when
+    /// this failure locked the (username, address) pair.
+    Wrong {
+        locked: bool,
+    },
+    /// The pair is locked out; the password was not checked.
+    Locked {
+        retry_after: Duration,
+    },
+    /// No password check was free (too many at once, or the per-second cap for unknown names).
+    Busy {
+        retry_after: Duration,
+    },
+}
+
 struct Verified {
     password_digest: [u8; 64],
     role: AdminRole,
     at: Instant,
 }
 
-/// Checks usernames and passwords against `admins`, remembering recent successes.
+/// Checks usernames and passwords against `admins`: remembers recent successes, throttles
+/// failures per (username, address) and bounds the argon2id checks running at once.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Arc<[u8; 32]>,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
+    throttle: Arc<LoginThrottle>,
+    gate: Arc<PasswordGate>,
 }
 
 impl Default for Authenticator {
     fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        Self { key: Arc::new(key), verified: Arc::default() }
+        Self::new(GateSettings::default(), PasswordMetrics::default())
     }
 }
 
 impl Authenticator {
+    pub fn new(gate: GateSettings, metrics: PasswordMetrics) -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self {
+            key: Arc::new(key),
+            verified: Arc::default(),
+            throttle: Arc::default(),
+            gate: Arc::new(PasswordGate::new(gate, metrics)),
+        }
+    }
+
     fn digest(&self, password: &str) -> [u8; 64] {
         let mut hasher = Blake2b512::new();
         hasher.update(*self.key);
@@ -132,46 +177,66 @@ impl Authenticator {
         hasher.finalize().into()
     }
 
-    /// The user, when the password is theirs and the account is enabled.
-    pub async fn verify(
+    /// Signs `username` in from `ip` (the client address, see [`crate::client_addr`]) when the
+    /// password is theirs, the account is enabled, the pair is not locked out and a check is free.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn sign_in(
         &self,
-        client: &impl GenericClient,
+        pool: &Pool,
         username: &str,
         password: &str,
-    ) -> Result<Option<Admin>, AccountError> {
+        ip: Option<IpAddr>,
+    ) -> Result<SignIn, AccountError> {
+        if let Some(retry_after) = self.throttle.locked_for(username, ip) {
+            return Ok(SignIn::Locked { retry_after });
+        }
         let digest = self.digest(password);
         {
             let verified = self.verified.lock().expect("no panics while holding the lock");
             if let Some(v) = verified.get(username) {
                 if v.at.elapsed() < VERIFIED_FOR && bool::from(v.password_digest.ct_eq(&digest)) {
-                    return Ok(Some(Admin { username: username.to_owned(), role: v.role }));
+                    return Ok(SignIn::Ok(Admin { username: username.to_owned(), role: v.role }));
                 }
             }
         }
-        let Some(row) = store::admins::find_by_username(client, username).await? else {
-            // Hash anyway, so an unknown name takes as long as a wrong password.
-            let password = password.to_owned();
-            let _ = tokio::task::spawn_blocking(move || verify_hash(&password, DUMMY_HASH)).await;
-            return Ok(None);
-        };
-        let password_owned = password.to_owned();
-        let phc = row.password_hash.clone();
-        let matches = tokio::task::spawn_blocking(move || verify_hash(&password_owned, &phc))
-            .await
-            .map_err(|_| AccountError::Hash)?;
-        if !matches || row.disabled {
-            return Ok(None);
+        // The connection goes back before any waiting: a flood of attempts must not hold the pool.
+        let row = store::admins::find_by_username(&pool.get().await?, username).await?;
+        let known = row.is_some();
+        if known {
+            let delay = self.throttle.username_delay(username);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
         }
+        // An unknown name is hashed too, under the same permit, so it takes as long as a wrong password.
+        let phc = row.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
+        let password_owned = password.to_owned();
+        let matches = match self.gate.run(known, move || verify_hash(&password_owned, &phc)).await {
+            Ok(matches) => matches,
+            Err(busy) => return Ok(SignIn::Busy { retry_after: busy.retry_after }),
+        };
+        let row = match row {
+            Some(row) if matches && !row.disabled => row,
+            _ => return Ok(SignIn::Wrong { locked: self.throttle.record_failure(username, ip, known) }),
+        };
+        self.throttle.record_success(username, ip);
         self.verified
             .lock()
             .expect("no panics while holding the lock")
             .insert(username.to_owned(), Verified { password_digest: digest, role: row.role, at: Instant::now() });
-        Ok(Some(Admin { username: row.username, role: row.role }))
+        Ok(SignIn::Ok(Admin { username: row.username, role: row.role }))
     }
 
     /// Forgets what was verified for `username` (password changed, user disabled).
     pub fn forget(&self, username: &str) {
         self.verified.lock().expect("no panics while holding the lock").remove(username);
+    }
+
+    /// How many password checks run now (tests read it while attacking).
+    pub fn checks_running(&self) -> i64 {
+        self.gate.running()
     }
 }
 

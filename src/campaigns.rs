@@ -526,7 +526,7 @@ pub async fn plan(pool: &Pool, settings: &CampaignSettings, row: &CampaignRow) -
     let standing = approval::standing(&txn, row).await?;
     if standing.needs_approval() {
         let changes = standing.lapsed.unwrap_or_default();
-        approval::lapse(&txn, row.id, &changes, SEND_JOB).await?;
+        approval::lapse(&txn, row.id, &changes, crate::domain::admin::SEND_JOB_ACTOR).await?;
         txn.commit().await?;
         let tags = standing.covered.sensitive().join(", ");
         return Err(CampaignError::ApprovalLapsed { tags, changes });

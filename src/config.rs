@@ -193,6 +193,10 @@ pub struct Settings {
     pub quiz_expiry: Duration,
     /// The in-memory audience index (`TAGCAST_AUDIENCE_INDEX`, `on` or `off`).
     pub audience_index: crate::audience::index::IndexSettings,
+    /// `TAGCAST_TRUSTED_PROXIES`: peers whose `X-Forwarded-For`/`X-Real-IP` name the client.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// `TAGCAST_PASSWORD_CHECKS` and `TAGCAST_PASSWORD_CHECKS_PER_SEC`: the bound on argon2id.
+    pub password_checks: crate::accounts::GateSettings,
     /// Not a variable: the clock segments and dynamic tags are evaluated at. Always the system
     /// clock when read from the environment; tests replace it with one they move.
     pub clock: crate::clock::Clock,
@@ -394,6 +398,27 @@ impl Settings {
             ..crate::audience::index::IndexSettings::default()
         };
 
+        let trusted_proxies =
+            crate::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
+        let default_checks = crate::accounts::GateSettings::default();
+        let concurrent: usize = parse_or(
+            "TAGCAST_PASSWORD_CHECKS",
+            get("TAGCAST_PASSWORD_CHECKS"),
+            &default_checks.concurrent.to_string(),
+        )?;
+        if !(1..=64).contains(&concurrent) {
+            return Err(ConfigError::new("TAGCAST_PASSWORD_CHECKS", "must be between 1 and 64 (each holds 19 MiB)"));
+        }
+        let per_sec: u32 = parse_or(
+            "TAGCAST_PASSWORD_CHECKS_PER_SEC",
+            get("TAGCAST_PASSWORD_CHECKS_PER_SEC"),
+            &default_checks.per_sec.to_string(),
+        )?;
+        if !(1..=10_000).contains(&per_sec) {
+            return Err(ConfigError::new("TAGCAST_PASSWORD_CHECKS_PER_SEC", "must be between 1 and 10000"));
+        }
+
         Ok(Self {
             database_url,
             bind,
@@ -423,6 +448,8 @@ impl Settings {
             http_workers,
             quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
             audience_index,
+            trusted_proxies,
+            password_checks: crate::accounts::GateSettings { concurrent, per_sec },
             clock: crate::clock::Clock::system(),
         })
     }
@@ -494,6 +521,9 @@ mod tests {
             (&[("WECHAT_MESSAGE_MODE", "secure")], "WECHAT_MESSAGE_MODE"),
             (&[("WECHAT_MESSAGE_MODE", "safe")], "WECHAT_MESSAGE_MODE"),
             (&[("WECHAT_MESSAGE_MODE", "compat")], "WECHAT_MESSAGE_MODE"),
+            (&[("TAGCAST_TRUSTED_PROXIES", "10.0.0.1, nginx")], "TAGCAST_TRUSTED_PROXIES"),
+            (&[("TAGCAST_PASSWORD_CHECKS", "0")], "TAGCAST_PASSWORD_CHECKS"),
+            (&[("TAGCAST_PASSWORD_CHECKS_PER_SEC", "none")], "TAGCAST_PASSWORD_CHECKS_PER_SEC"),
         ];
         for (vars, variable) in cases {
             let err = settings(vars).expect_err(variable);

@@ -11,6 +11,7 @@
 //! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
 //! - [`campaigns`]: campaign sends (caps, quotas, planning) and MASSSENDJOBFINISH; [`approval`]: what
 //!   a campaign reaches, approvals that lapse when it changes, rejection (驳回).
+//! - [`accounts`]: admin users and bounded password checks; [`client_addr`]: who sent a request.
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod approval;
 pub mod audience;
 pub mod campaigns;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod demo;

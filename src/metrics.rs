@@ -69,6 +69,7 @@ pub struct Metrics {
     pub http_connections: Gauge,
     /// Connections accepted while the instance was at `TAGCAST_MAX_CONNECTIONS`.
     pub http_connection_cap_reached: Counter,
+    pub passwords: crate::accounts::PasswordMetrics,
     /// Pools whose use is reported, by name; the inbox has one per HTTP worker, summed.
     pools: Mutex<Vec<(&'static str, Pool)>>,
 }
@@ -113,12 +114,15 @@ impl Metrics {
             "Connections that brought the instance to TAGCAST_MAX_CONNECTIONS (later ones wait in the backlog)",
             http_connection_cap_reached.clone(),
         );
+        let passwords = crate::accounts::PasswordMetrics::default();
+        passwords.register(&mut registry);
         Self {
             registry,
             callback,
             wechat,
             http_connections,
             http_connection_cap_reached,
+            passwords,
             pools: Mutex::new(Vec::new()),
         }
     }

@@ -23,7 +23,7 @@ pub const SAMPLE: &str = include_str!("../playbooks/skin-quiz.toml");
 /// How messages name the sample.
 pub const SAMPLE_FILE: &str = "playbooks/skin-quiz.toml";
 /// `created_by` of what a playbook creates.
-pub const ACTOR: &str = "playbook";
+pub const ACTOR: &str = crate::domain::admin::PLAYBOOK_ACTOR;
 
 /// Who applies a playbook, as the audit log names them, and whether they may change which tags
 /// are sensitive (an admin, or the deployer).

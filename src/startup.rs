@@ -205,7 +205,8 @@ impl Application {
         let signature_retention = replay_window.map_or(Duration::from_secs(86_400), |window| 2 * window);
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
-        let users = Authenticator::default();
+        let users = Authenticator::new(settings.password_checks, metrics.passwords.clone());
+        let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         let api_auth = web::Data::new(ApiAuth { token: settings.api_token.clone(), users: users.clone() });
         // The simulator posts to this very listener; an unspecified bind address is reached on loopback.
         let own_ip = match settings.bind.ip() {
@@ -260,6 +261,7 @@ impl Application {
                 .app_data(body_deadline.clone())
                 .app_data(callback)
                 .app_data(api_auth.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(pool.clone())
                 .app_data(clock.clone())
                 .app_data(audience_index.clone())

@@ -56,6 +56,24 @@ impl AdminRole {
     }
 }
 
+/// The audit log's actor for the JSON API's bearer token.
+pub const API_ACTOR: &str = "api";
+/// The audit log's actor for what tagcast does by itself (the start-up admin).
+pub const SYSTEM_ACTOR: &str = "system";
+/// The audit log's actor for playbooks applied at start or by the CLI.
+pub const PLAYBOOK_ACTOR: &str = "playbook";
+/// The audit log's actor for the campaign send job (an approval that lapsed when it fired).
+pub const SEND_JOB_ACTOR: &str = "send_campaign";
+
+/// Names no admin user may take: the audit log's machine actors (and two kept for ones to come),
+/// so an entry's actor always says whether a person or tagcast itself acted.
+pub const RESERVED_USERNAMES: [&str; 6] = [API_ACTOR, SYSTEM_ACTOR, PLAYBOOK_ACTOR, SEND_JOB_ACTOR, "demo", "worker"];
+
+/// Whether `username` is a machine actor's name, in any letter case.
+pub fn is_reserved(username: &str) -> bool {
+    RESERVED_USERNAMES.iter().any(|r| r.eq_ignore_ascii_case(username.trim()))
+}
+
 /// Passwords shorter than this are refused (NIST SP 800-63B's floor).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -66,6 +84,12 @@ pub fn check_new_admin(username: &str, password: &str) -> Result<(), String> {
         && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if !valid_name {
         return Err("username: 1–64 characters of a–z, 0–9, `_`, `-`, `.`, `@`".to_owned());
+    }
+    if is_reserved(username) {
+        return Err(format!(
+            "username: `{username}` is reserved for what tagcast records as machine actors ({}); choose another",
+            RESERVED_USERNAMES.join(", ")
+        ));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("password: at least {MIN_PASSWORD_CHARS} characters"));
@@ -99,5 +123,10 @@ mod tests {
         assert!(check_new_admin("alice", "short").is_err());
         // Eight Chinese characters are eight characters, not 24 bytes' worth of length check.
         assert!(check_new_admin("alice", "八个汉字的密码啊").is_ok());
+        for reserved in ["api", "API", "system", "playbook", "Demo", "worker"] {
+            let error = check_new_admin(reserved, "correct horse").expect_err(reserved);
+            assert!(error.contains("reserved"), "{error}");
+        }
+        assert!(check_new_admin("api2", "correct horse").is_ok());
     }
 }

@@ -10,6 +10,7 @@ macro_rules! not_test_follower {
     };
 }
 
+pub mod admin_sessions;
 pub mod admins;
 pub mod approvals;
 pub mod audience_feed;

@@ -30,3 +30,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, role: Role, session_key: actix_we
         admin::configure(cfg, session_key);
     }
 }
+
+/// The client's address for throttling: the TCP peer, or what a trusted proxy says it saw
+/// (see [`crate::client_addr`]). Without the setting in `app_data`, the peer.
+pub fn client_ip(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let Some(proxies) = req.app_data::<web::Data<crate::client_addr::TrustedProxies>>() else {
+        return peer;
+    };
+    if proxies.is_empty() {
+        return peer;
+    }
+    let headers = req.headers();
+    let forwarded_for: Vec<&str> = headers.get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+    let real_ip = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
+    proxies.client_ip(peer, &forwarded_for, real_ip)
+}

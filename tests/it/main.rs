@@ -13,6 +13,7 @@ mod hardening;
 mod mock;
 mod ops;
 mod playbook;
+mod security_auth;
 mod security_callback;
 mod startup;
 mod support;

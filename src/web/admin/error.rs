@@ -16,6 +16,8 @@ pub enum AdminError {
     Csrf,
     #[error("malformed request")]
     BadRequest,
+    #[error("the form is larger than the admin pages accept")]
+    TooLarge,
     #[error("no such page or object")]
     NotFound,
     #[error("no database connection")]
@@ -63,12 +65,17 @@ impl ResponseError for AdminError {
             Self::NotSignedIn => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        let too_large = format!(
+            "提交的内容超过 {} KiB，未被接受。请缩短内容（例如把配置文件分成几份分别导入）后重试。",
+            super::MAX_FORM_BYTES / 1024
+        );
         let (title, message) = match self {
             Self::NotSignedIn => {
                 return HttpResponse::SeeOther().insert_header(("Location", "/admin/login")).finish();
@@ -76,6 +83,7 @@ impl ResponseError for AdminError {
             Self::Forbidden => ("无权操作", "你的角色不能访问这个页面或执行这个操作。如需权限，请联系管理员。"),
             Self::Csrf => ("表单已过期", "表单的安全令牌无效或已过期。请返回上一页，刷新后再提交。"),
             Self::BadRequest => ("请求无效", "提交的内容无法识别，请返回检查后重试。"),
+            Self::TooLarge => ("表单过大", too_large.as_str()),
             Self::NotFound => ("找不到页面", "你要找的页面或对象不存在，可能已被删除。"),
             Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => {
                 tracing::error!(error = ?self, "an admin page failed");

@@ -1,10 +1,12 @@
 //! `/admin`: the operators' pages, server-rendered with askama in Simplified Chinese.
 //!
 //! Sessions live in an encrypted, signed cookie (actix-session's cookie store: HttpOnly,
-//! SameSite=Strict); the cookie holds only the username, the sign-in time and the CSRF token, and
-//! the user's row is read again on every request so that disabling an account takes effect at
-//! once. Every form posts a CSRF token that [`CsrfForm`] checks before a handler runs. Pages call
-//! the same domain and store functions as the JSON API; no SQL here.
+//! SameSite=Strict) holding a random session id, the username, the sign-in time and the CSRF
+//! token. The id must name a live row of `admin_sessions` whose user is enabled, read together
+//! with the user's row on every request: signing out, disabling a user or changing their role or
+//! password ends the session at once, on every instance. Every form posts a CSRF token that
+//! [`CsrfForm`] checks before a handler runs. Pages call the same domain and store functions as
+//! the JSON API; no SQL here.
 
 mod auth;
 mod board;
@@ -15,7 +17,6 @@ mod followers;
 mod pages;
 mod playbook;
 mod simulator;
-mod throttle;
 
 pub use board::warm_up as warm_up_board;
 use std::sync::Arc;
@@ -42,9 +43,11 @@ use crate::wechat::api::ApiClient;
 
 /// A session older than this must sign in again, whatever the browser keeps.
 const SESSION_HOURS: i64 = 12;
-/// The largest form accepted (a playbook pasted into the import box).
-const MAX_FORM_BYTES: usize = 512 * 1024;
+/// The largest form accepted (a playbook pasted into the import box), as README documents;
+/// a larger one is refused with 413 before it is read further.
+pub const MAX_FORM_BYTES: usize = 512 * 1024;
 
+const SESSION_ID: &str = "sid";
 const SESSION_USER: &str = "user";
 const SESSION_SIGNED_IN_AT: &str = "signed_in_at";
 const SESSION_CSRF: &str = "csrf";
@@ -54,7 +57,6 @@ const SESSION_FLASH: &str = "flash";
 pub struct AdminState {
     pub api: Option<ApiClient>,
     pub users: Authenticator,
-    pub throttle: throttle::LoginThrottle,
     pub simulator: SimulatorTarget,
     pub board: board::BoardCache,
     pub tag_members: board::TagMembersCache,
@@ -66,7 +68,6 @@ impl AdminState {
         Arc::new(Self {
             api,
             users,
-            throttle: throttle::LoginThrottle::default(),
             simulator,
             board: board::BoardCache::default(),
             tag_members: board::TagMembersCache::default(),
@@ -117,6 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
         web::scope("/admin")
             .wrap(session)
             .wrap(headers)
+            .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
             .app_data(web::QueryConfig::default().error_handler(|_, _| AdminError::BadRequest.into()))
             .app_data(web::PathConfig::default().error_handler(|_, _| AdminError::NotFound.into()))
             .route("/static/admin.css", web::get().to(static_css))
@@ -222,7 +224,7 @@ impl FromRequest for AdminUser {
         let session = req.get_session();
         let pool = req.app_data::<web::Data<Pool>>().cloned();
         Box::pin(async move {
-            let username = session.get::<String>(SESSION_USER).ok().flatten().ok_or(AdminError::NotSignedIn)?;
+            let sid = session.get::<String>(SESSION_ID).ok().flatten().ok_or(AdminError::NotSignedIn)?;
             let at = session.get::<i64>(SESSION_SIGNED_IN_AT).ok().flatten().unwrap_or(0);
             if chrono::Utc::now().timestamp() - at > SESSION_HOURS * 3600 {
                 session.purge();
@@ -230,16 +232,31 @@ impl FromRequest for AdminUser {
             }
             let pool = pool.ok_or(AdminError::Internal)?;
             let client = pool.get().await.map_err(AdminError::pool)?;
-            let row = crate::store::admins::find_by_username(&client, &username).await.map_err(AdminError::query)?;
+            let row = crate::store::admin_sessions::get_session_user(&client, &session_id_hash(&sid))
+                .await
+                .map_err(AdminError::query)?;
             match row {
-                Some(row) if !row.disabled => Ok(Self { username: row.username, role: row.role, session }),
-                _ => {
+                Some(row) => Ok(Self { username: row.username, role: row.role, session }),
+                None => {
                     session.purge();
                     Err(AdminError::NotSignedIn)
                 }
             }
         })
     }
+}
+
+/// What `admin_sessions` stores of a session id: a hash, so the table alone opens no session.
+fn session_id_hash(sid: &str) -> Vec<u8> {
+    use blake2::{Blake2b, Digest, digest::consts::U32};
+    Blake2b::<U32>::digest(sid.as_bytes()).to_vec()
+}
+
+/// A new random session id for the cookie.
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// The session's CSRF token, created on first use.
@@ -266,10 +283,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let session = req.get_session();
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|_| AdminError::BadRequest)?;
-            if body.len() > MAX_FORM_BYTES {
-                return Err(AdminError::BadRequest);
-            }
+            let body = body.await.map_err(|error| {
+                let overflow = error
+                    .as_error::<actix_web::error::PayloadError>()
+                    .is_some_and(|e| matches!(e, actix_web::error::PayloadError::Overflow));
+                if overflow { AdminError::TooLarge } else { AdminError::BadRequest }
+            })?;
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&body).map_err(|_| AdminError::BadRequest)?;
             let given = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();

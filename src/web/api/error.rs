@@ -16,11 +16,13 @@ pub struct ApiError {
     /// More fields for the `error` object, for callers that act on them (`position` of an
     /// invalid expression).
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), extra: serde_json::Map::new() }
+        Self { status, code, message: message.into(), extra: serde_json::Map::new(), retry_after: None }
     }
     /// Adds a field to the `error` object.
     #[must_use]
@@ -50,6 +52,12 @@ impl ApiError {
             "unauthorized",
             "send `Authorization: Bearer <TAGCAST_API_TOKEN>` or HTTP Basic with an admin user",
         )
+    }
+    /// `429 too_many_requests` with `Retry-After`: sign-in attempts are throttled.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+        error.retry_after = Some(retry_after);
+        error
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -102,6 +110,11 @@ pub struct ErrorDetail {
     message: String,
 }
 
+/// `Retry-After` in whole seconds, never 0 (which would invite an immediate retry).
+pub fn retry_after_secs(after: std::time::Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
+}
+
 /// The SQLSTATEs by which PostgreSQL refuses a value itself rather than failing.
 fn refused_value(code: &tokio_postgres::error::SqlState) -> Option<&'static str> {
     use tokio_postgres::error::SqlState;
@@ -130,7 +143,11 @@ impl ResponseError for ApiError {
         for (key, value) in &self.extra {
             error.insert(key.clone(), value.clone());
         }
-        HttpResponse::build(self.status).json(serde_json::json!({ "error": error }))
+        let mut response = HttpResponse::build(self.status);
+        if let Some(after) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs(after).to_string()));
+        }
+        response.json(serde_json::json!({ "error": error }))
     }
 }
 

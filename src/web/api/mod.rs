@@ -21,9 +21,9 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 pub use campaigns::CampaignContext;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, retry_after_secs};
 
-use crate::accounts::Authenticator;
+use crate::accounts::{Authenticator, LOCKOUT, MAX_FAILURES, SignIn};
 use crate::domain::admin::AdminRole;
 
 /// Who may call the API: the bearer token, or an admin user by HTTP Basic.
@@ -57,6 +57,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let credentials = credentials(req);
+        let ip = crate::web::client_ip(req);
         let auth = req.app_data::<web::Data<ApiAuth>>().cloned();
         let pool = req.app_data::<web::Data<Pool>>().cloned();
         Box::pin(async move {
@@ -65,17 +66,25 @@ impl FromRequest for Caller {
                 Credentials::Bearer(given) => {
                     let expected = auth.token.as_ref().ok_or_else(ApiError::unauthorized)?;
                     if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-                        Ok(Caller { name: "api".to_owned(), role: AdminRole::Admin })
+                        Ok(Caller { name: crate::domain::admin::API_ACTOR.to_owned(), role: AdminRole::Admin })
                     } else {
                         Err(ApiError::unauthorized())
                     }
                 }
                 Credentials::Basic { username, password } => {
                     let pool = pool.ok_or_else(ApiError::internal)?;
-                    let client = pool.get().await?;
-                    match auth.users.verify(&client, &username, &password).await {
-                        Ok(Some(admin)) => Ok(Caller { name: admin.username, role: admin.role }),
-                        Ok(None) => Err(ApiError::unauthorized()),
+                    match auth.users.sign_in(&pool, &username, &password, ip).await {
+                        Ok(SignIn::Ok(admin)) => Ok(Caller { name: admin.username, role: admin.role }),
+                        Ok(SignIn::Wrong { locked: false }) => Err(ApiError::unauthorized()),
+                        Ok(SignIn::Wrong { locked: true }) => {
+                            tracing::warn!(admin.username = %username, "HTTP Basic: too many failures, pair locked");
+                            Err(locked(LOCKOUT))
+                        }
+                        Ok(SignIn::Locked { retry_after }) => Err(locked(retry_after)),
+                        Ok(SignIn::Busy { retry_after }) => Err(ApiError::too_many_requests(
+                            "too many password checks at once; retry after `Retry-After` seconds",
+                            retry_after,
+                        )),
                         Err(error) => {
                             tracing::error!(error = ?error, "checking an admin password failed");
                             Err(ApiError::internal())
@@ -85,6 +94,18 @@ impl FromRequest for Caller {
             }
         })
     }
+}
+
+/// The answer to a locked (username, address) pair, the login page's lockout in the API's words.
+fn locked(retry_after: std::time::Duration) -> ApiError {
+    ApiError::too_many_requests(
+        format!(
+            "{MAX_FAILURES} wrong passwords for this username from this address: locked for {} minutes; \
+             retry after `Retry-After` seconds",
+            LOCKOUT.as_secs() / 60
+        ),
+        retry_after,
+    )
 }
 
 enum Credentials {

@@ -65,7 +65,7 @@ impl utoipa::Modify for Common {
         );
         for item in openapi.paths.paths.values_mut() {
             let has_params = !item.parameters.as_ref().is_none_or(Vec::is_empty);
-            for operation in [&mut item.get, &mut item.post, &mut item.delete].into_iter().flatten() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
                 let takes_input = has_params
                     || operation.request_body.is_some()
                     || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
@@ -79,6 +79,13 @@ impl utoipa::Modify for Common {
                 responses
                     .entry("403".to_owned())
                     .or_insert_with(|| error_response("`forbidden`: the caller's role may not do this").into());
+                responses.entry("429".to_owned()).or_insert_with(|| {
+                    error_response(
+                        "`too_many_requests`: too many password checks at once, or this user and address are locked \
+                         after failed attempts; retry after `Retry-After` seconds",
+                    )
+                    .into()
+                });
                 responses.entry("503".to_owned()).or_insert_with(|| {
                     error_response("`unavailable`: the database is not answering; try again").into()
                 });

@@ -53,6 +53,13 @@ impl ApiError {
             "send `Authorization: Bearer <TAGCAST_API_TOKEN>` or HTTP Basic with an admin user",
         )
     }
+    /// `401 locked` with `Retry-After`: this username from this address failed too often. Still a
+    /// 401, as the login page answers: the credentials are refused, only the wait is new.
+    pub fn locked(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "locked", message);
+        error.retry_after = Some(retry_after);
+        error
+    }
     /// `429 too_many_requests` with `Retry-After`: sign-in attempts are throttled.
     pub fn too_many_requests(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
         let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);

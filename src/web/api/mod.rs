@@ -98,7 +98,7 @@ impl FromRequest for Caller {
 
 /// The answer to a locked (username, address) pair, the login page's lockout in the API's words.
 fn locked(retry_after: std::time::Duration) -> ApiError {
-    ApiError::too_many_requests(
+    ApiError::locked(
         format!(
             "{MAX_FAILURES} wrong passwords for this username from this address: locked for {} minutes; \
              retry after `Retry-After` seconds",

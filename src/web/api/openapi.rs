@@ -75,14 +75,18 @@ impl utoipa::Modify for Common {
                         .entry("400".to_owned())
                         .or_insert_with(|| error_response("`invalid_request`: the input is malformed").into());
                 }
-                responses.entry("401".to_owned()).or_insert_with(|| error_response("`unauthorized`").into());
+                responses.entry("401".to_owned()).or_insert_with(|| {
+                    error_response(
+                        "`unauthorized`, or `locked`: this user failed too often from this address (`Retry-After`)",
+                    )
+                    .into()
+                });
                 responses
                     .entry("403".to_owned())
                     .or_insert_with(|| error_response("`forbidden`: the caller's role may not do this").into());
                 responses.entry("429".to_owned()).or_insert_with(|| {
                     error_response(
-                        "`too_many_requests`: too many password checks at once, or this user and address are locked \
-                         after failed attempts; retry after `Retry-After` seconds",
+                        "`too_many_requests`: too many password checks at once; retry after `Retry-After` seconds",
                     )
                     .into()
                 });

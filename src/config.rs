@@ -149,11 +149,21 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// `TAGCAST_BODY_TIMEOUT_SECS` (default 10): from the headers to the last byte of the body.
     pub body_timeout: Duration,
+    /// `TAGCAST_KEEP_ALIVE_SECS` (default 5; 0 turns keep-alive off): how long an idle connection
+    /// is kept for its next request. actix bounds only the first request's headers on a
+    /// connection, so an instance facing clients directly, without a proxy that times every
+    /// request's headers, closes that gap with 0.
+    pub keep_alive: Option<Duration>,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self { max_connections: 10_000, header_timeout: Duration::from_secs(5), body_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            keep_alive: Some(Duration::from_secs(5)),
+        }
     }
 }
 
@@ -332,6 +342,11 @@ impl Settings {
                 get("TAGCAST_HEADER_TIMEOUT_SECS"),
                 "5",
             )?),
+            keep_alive: match parse_or::<u64>("TAGCAST_KEEP_ALIVE_SECS", get("TAGCAST_KEEP_ALIVE_SECS"), "5")? {
+                0 => None,
+                secs if secs <= 300 => Some(Duration::from_secs(secs)),
+                _ => return Err(ConfigError::new("TAGCAST_KEEP_ALIVE_SECS", "must be between 0 and 300 seconds")),
+            },
             body_timeout: Duration::from_secs(parse_or(
                 "TAGCAST_BODY_TIMEOUT_SECS",
                 get("TAGCAST_BODY_TIMEOUT_SECS"),
@@ -518,6 +533,7 @@ mod tests {
             (&[("TAGCAST_MAX_CONNECTIONS", "0")], "TAGCAST_MAX_CONNECTIONS"),
             (&[("TAGCAST_HEADER_TIMEOUT_SECS", "0")], "TAGCAST_HEADER_TIMEOUT_SECS"),
             (&[("TAGCAST_BODY_TIMEOUT_SECS", "3600")], "TAGCAST_BODY_TIMEOUT_SECS"),
+            (&[("TAGCAST_KEEP_ALIVE_SECS", "301")], "TAGCAST_KEEP_ALIVE_SECS"),
             (&[("WECHAT_MESSAGE_MODE", "secure")], "WECHAT_MESSAGE_MODE"),
             (&[("WECHAT_MESSAGE_MODE", "safe")], "WECHAT_MESSAGE_MODE"),
             (&[("WECHAT_MESSAGE_MODE", "compat")], "WECHAT_MESSAGE_MODE"),

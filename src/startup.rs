@@ -273,6 +273,10 @@ impl Application {
         })
         .workers(settings.http_workers)
         .client_request_timeout(settings.http_limits.header_timeout)
+        .keep_alive(match settings.http_limits.keep_alive {
+            Some(idle) => actix_web::http::KeepAlive::Timeout(idle),
+            None => actix_web::http::KeepAlive::Disabled,
+        })
         .max_connections(per_worker_connections)
         .on_connect(move |_, extensions| connections.on_connect(extensions))
         .shutdown_timeout(10)

@@ -55,6 +55,12 @@ pub async fn metrics(
     metrics: web::Data<Arc<Metrics>>,
     pool: web::Data<Pool>,
 ) -> HttpResponse {
+    // The listener split is also checked here, where routing has already decoded the path: the
+    // split middleware sees `/%6Detrics` as another path, the router as this one.
+    let own_listener = req.app_data::<web::Data<crate::web::limits::MetricsListener>>().and_then(|m| m.0);
+    if own_listener.is_some_and(|addr| req.app_config().local_addr() != addr) {
+        return HttpResponse::NotFound().finish();
+    }
     if matches!(auth.get_ref(), MetricsAuth::LoopbackOnly) && !from_this_host(&req) {
         return HttpResponse::Forbidden().content_type("text/plain").body(
             "/metrics answers only on loopback here: set TAGCAST_METRICS_TOKEN or TAGCAST_METRICS_BIND to scrape it \

@@ -80,6 +80,11 @@ pub enum CampaignError {
     WrongStatus { status: String, action: &'static str },
     #[error("the audience touches the sensitive tag(s) {0}; an admin or approver other than the creator must approve")]
     NeedsApproval(String),
+    #[error(
+        "{openids} carry the sensitive tag(s) {tags} this campaign reaches; until it is approved, preview it to \
+         followers who do not"
+    )]
+    PreviewReachesSensitive { openids: String, tags: String },
     #[error("the tag `{tag}` already had {cap} sends in the last 30 days; it frees up on {frees_at}")]
     FrequencyCap { tag: String, cap: u32, frees_at: DateTime<Utc> },
     #[error(
@@ -479,6 +484,7 @@ pub async fn preview(
     let client = pool.get().await?;
     let row = store::campaigns::get_campaign(&client, id).await?.ok_or(CampaignError::NotFound)?;
     let messages = messages_of(&client, &row).await?;
+    refuse_unapproved_sensitive_preview(&client, &row, openids).await?;
     drop(client);
     // Previews run while the caller waits, each paced by the client (1/s by default), and
     // WeChat allows 100 a day.
@@ -501,9 +507,41 @@ pub async fn preview(
         results.push((openid.clone(), outcome));
     }
     let client = pool.get().await?;
-    let detail = serde_json::json!({ "openids": openids.len() });
+    let detail = serde_json::json!({ "openids": openids });
     store::audit::record(&client, actor, "preview", "campaign", &id.to_string(), &detail).await?;
     Ok(results)
+}
+
+/// A preview is a real message: before approval, it may not go to a follower who carries a
+/// sensitive tag the campaign reaches, or ten previews at a time would reach them unapproved.
+async fn refuse_unapproved_sensitive_preview(
+    client: &impl GenericClient,
+    row: &CampaignRow,
+    openids: &[String],
+) -> Result<(), CampaignError> {
+    let standing = approval::standing(client, row).await?;
+    if !standing.needs_approval() {
+        return Ok(());
+    }
+    let sensitive: Vec<&str> = standing.covered.sensitive();
+    let asked: Vec<&str> = openids.iter().map(String::as_str).collect();
+    let carried = store::tags::list_follower_tag_paths(client, &asked).await?;
+    let mut refused: Vec<&str> = Vec::new();
+    let mut tags: Vec<&str> = Vec::new();
+    for openid in &asked {
+        let Some(paths) = carried.get(*openid) else { continue };
+        let hits: Vec<&str> = sensitive.iter().copied().filter(|s| paths.iter().any(|p| p == s)).collect();
+        if !hits.is_empty() {
+            refused.push(openid);
+            tags.extend(hits);
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    tags.sort_unstable();
+    tags.dedup();
+    Err(CampaignError::PreviewReachesSensitive { openids: refused.join(", "), tags: tags.join(", ") })
 }
 
 /// Plans a campaign's WeChat calls and its recipients, once: a mirrored tag without variants

@@ -434,3 +434,31 @@ async fn an_approval_on_the_page_is_for_what_the_page_showed_not_for_what_change
     assert!(page.body.contains("你查看之后，该群发或它涉及的标签、人群有了变化"), "{}", page.body);
     assert_eq!(campaign(&app, id).await["status"], "pending_approval");
 }
+
+/// A preview is a real message on a follower's phone: before approval, an operator cannot use
+/// it to reach the sensitive tag's members ten at a time.
+#[tokio::test]
+async fn previews_of_an_unapproved_sensitive_campaign_cannot_reach_the_tags_members() {
+    let (app, fans) = app().await;
+    app.wechat.add_follower("test_phone");
+    let id = create_campaign(&app, OLGA, json!({ "tag": SENSITIVE }), "孕期好物").await;
+    let path = format!("/campaigns/{id}/preview");
+    let preview = |openids: Value| call(&app, OLGA, Method::POST, &path, Some(openids));
+
+    let (status, body) = preview(json!({ "openids": [fans[0], "test_phone"] })).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("needs_approval")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains(&fans[0]), "{body}");
+    assert!(app.wechat.previews().is_empty(), "nothing was previewed");
+
+    let (status, body) = preview(json!({ "openids": ["test_phone"] })).await;
+    assert_eq!(status, 200, "a follower without the tag may get the preview: {body}");
+    assert_eq!(app.wechat.previews().len(), 1);
+    let audited =
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'preview' AND detail::text LIKE '%test_phone%'").await;
+    assert_eq!(audited, 1, "the audit log names who got the preview");
+
+    refused_for_approval(&send(&app, OLGA, id).await);
+    approve(&app, id).await;
+    let (status, body) = preview(json!({ "openids": [fans[0]] })).await;
+    assert_eq!(status, 200, "once approved, the audience may be previewed: {body}");
+}

@@ -127,6 +127,9 @@ fn problem(error: CampaignError) -> Problem {
         CampaignError::NeedsApproval(tags) => {
             say(format!("受众包含敏感标签（{tags}），需由创建人以外的审批人或管理员审批后才能发送。已放入审批队列。"))
         }
+        CampaignError::PreviewReachesSensitive { openids, tags } => say(format!(
+            "未预览：{openids} 带有本群发涉及的敏感标签（{tags}）。审批通过之前，只能预览给不带这些标签的粉丝（如测试粉丝）。"
+        )),
         CampaignError::FrequencyCap { tag, cap, frees_at } => say(format!(
             "标签「{tag}」近 30 天已群发 {cap} 次，达到上限（TAGCAST_MONTHLY_TAG_CAP）；{} 之后可再发。",
             show_time(frees_at)

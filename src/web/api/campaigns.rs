@@ -182,7 +182,9 @@ impl From<CampaignError> for ApiError {
             CampaignError::UnknownTag(_) => ApiError::unprocessable("unknown_tag", message),
             CampaignError::UnknownSegment(_) => ApiError::unprocessable("unknown_segment", message),
             CampaignError::WrongStatus { .. } => ApiError::conflict("invalid_status", message),
-            CampaignError::NeedsApproval(_) => ApiError::conflict("needs_approval", message),
+            CampaignError::NeedsApproval(_) | CampaignError::PreviewReachesSensitive { .. } => {
+                ApiError::conflict("needs_approval", message)
+            }
             // Still "no valid approval" (CONTRACT.md §4); `lapsed` says what changed since.
             CampaignError::ApprovalLapsed { ref changes, .. } => ApiError::conflict("needs_approval", message)
                 .with("lapsed", changes.iter().map(ToString::to_string).collect::<Vec<_>>()),
@@ -409,7 +411,7 @@ pub async fn cancel_campaign(
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/preview", tag = "campaigns", params(("id" = i64, Path)),
     request_body = PreviewRequest,
     responses((status = 200, body = PreviewResults), (status = 404, body = ErrorBody),
-        (status = 409, description = "`no_account`", body = ErrorBody),
+        (status = 409, description = "`no_account`; `needs_approval`: an openid carries a sensitive tag the unapproved campaign reaches", body = ErrorBody),
         (status = 502, description = "`wechat_error`: WeChat refused", body = ErrorBody)))]
 pub async fn preview_campaign(
     pool: web::Data<Pool>,

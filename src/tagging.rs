@@ -37,6 +37,8 @@ pub enum TaggingError {
     /// Deleting a sensitive tag and creating it again unmarked would be unmarking it.
     #[error("the tag `{0}` is sensitive; only an admin may delete it (or unmark it first)")]
     SensitiveTag(String),
+    #[error("only an admin may mark or unmark the tag `{0}` sensitive")]
+    SensitivityAdminOnly(String),
     #[error("`when`: {0}")]
     InvalidWhen(#[source] crate::domain::expr::ExprError),
     #[error("no database connection")]
@@ -148,12 +150,23 @@ pub async fn record_sensitivity(
 ///
 /// # Errors
 /// [`TaggingError::NoSuchTag`], or the database.
-pub async fn set_sensitive(pool: &Pool, id: i64, sensitive: bool, actor: &str) -> Result<Option<TagRow>, TaggingError> {
+pub async fn set_sensitive(
+    pool: &Pool,
+    id: i64,
+    sensitive: bool,
+    may_change: bool,
+    actor: &str,
+) -> Result<Option<TagRow>, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let mut tag = store::tags::lock_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if tag.sensitive == sensitive {
         return Ok(None);
+    }
+    // Decided under the tag's lock: a request that was a no-op when the caller's role was
+    // checked must not become a change because an admin changed the tag meanwhile.
+    if !may_change {
+        return Err(TaggingError::SensitivityAdminOnly(tag.path));
     }
     store::tags::update_tag_meta(&txn, id, &tag.description, sensitive, tag.when_expr.as_deref()).await?;
     tag.sensitive = sensitive;

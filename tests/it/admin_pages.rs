@@ -630,7 +630,13 @@ async fn a_preview_reaches_the_test_followers_and_too_many_are_refused_with_a_re
     let (app, fans) = app_for_campaigns().await;
     let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
     let id = compose(&mut operator, "预览", "敏感/价格敏感", "看看效果").await;
+    // Before approval a preview may not reach the sensitive tag's members…
     let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", &fans[0])]).await;
+    assert!(page.body.contains("审批通过之前，只能预览给不带这些标签的粉丝"), "{}", page.body);
+    assert!(app.wechat.previews().is_empty());
+    // …but reaches a test follower's phone.
+    app.wechat.add_follower("test_phone");
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", "test_phone")]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("已发送预览"), "{}", page.body);
     assert_eq!(app.wechat.previews().len(), 1);

@@ -391,7 +391,7 @@ pub async fn set_tag_sensitive(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_change_sensitivity())?;
     let sensitive = form.to == "1";
-    match tagging::set_sensitive(&pool, *id, sensitive, &user.username).await {
+    match tagging::set_sensitive(&pool, *id, sensitive, user.role.may_change_sensitivity(), &user.username).await {
         Ok(Some(tag)) if sensitive => {
             user.flash(format!("已将「{}」标为敏感：受众包含它的群发需另一位审批人或管理员审批。", tag.path));
         }

@@ -168,7 +168,7 @@ impl From<TaggingError> for ApiError {
             TaggingError::UnknownQuiz(_) => Self::unprocessable("unknown_quiz", message),
             TaggingError::InvalidQuiz(_) => Self::unprocessable("invalid_quiz", message),
             TaggingError::NoSuchTag => Self::not_found(message),
-            TaggingError::SensitiveTag(_) => Self::forbidden(message),
+            TaggingError::SensitiveTag(_) | TaggingError::SensitivityAdminOnly(_) => Self::forbidden(message),
             TaggingError::InvalidWhen(ref expr) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_expression", message).with("position", expr.position)
             }

@@ -165,12 +165,15 @@ pub async fn rename_tag(
             caller.require(caller.role.may_change_sensitivity(), &format!("{what}; ask an admin"))?;
         }
         drop(client);
-        tagging::set_sensitive(&pool, *id, sensitive, &caller.name).await?;
     }
+    // The rename first: when it is refused (a taken path), nothing has changed.
     let renamed = match &path {
         Some(path) => Some(tagging::rename_tag(&pool, *id, path, &caller.name).await?),
         None => None,
     };
+    if let Some(sensitive) = sensitive {
+        tagging::set_sensitive(&pool, *id, sensitive, caller.role.may_change_sensitivity(), &caller.name).await?;
+    }
     let client = pool.get().await?;
     let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
     let mut body = serde_json::to_value(TagView::from(tag)).map_err(|_| ApiError::internal())?;

@@ -151,7 +151,9 @@ pub async fn lapse(
 /// Why an approval lapsed, as one sentence.
 pub fn describe(changes: &[Change]) -> String {
     if changes.is_empty() {
-        "it was given before approvals recorded what they covered".to_owned()
+        "the audience reaches a sensitive tag that no valid approval covers (it became sensitive after the \
+         send was asked for, or the approval was given before approvals recorded what they covered)"
+            .to_owned()
     } else {
         changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     }

@@ -206,7 +206,8 @@ fn change_text(change: &Change) -> String {
 
 fn lapse_text(changes: &[Change]) -> String {
     if changes.is_empty() {
-        "该审批来自旧版本，没有记录审批时的受众与内容".to_owned()
+        "受众涉及的敏感标签没有有效审批（发送请求之后才成为敏感标签，或审批来自旧版本、没有记录审批时的受众与内容）"
+            .to_owned()
     } else {
         changes.iter().map(change_text).collect::<Vec<_>>().join("；")
     }

@@ -30,6 +30,18 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<St
     }
 }
 
+/// Sends `X-Slow: aaa…` one byte every 200 ms for about 10 s, until the server closes.
+fn drip_a_header(mut writer: tokio::net::tcp::OwnedWriteHalf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for byte in b"X-Slow: ".iter().chain([b'a'; 40].iter()) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
 #[tokio::test]
 async fn a_client_dripping_its_headers_is_cut_off_at_the_header_deadline() {
     let app = spawn_app_with(|vars| {
@@ -42,14 +54,7 @@ async fn a_client_dripping_its_headers_is_cut_off_at_the_header_deadline() {
     let started = Instant::now();
     // One header byte every 200 ms for 8 s: each arrives well within any per-read timeout, so
     // only a deadline on the whole head stops it.
-    let drip = tokio::spawn(async move {
-        for byte in b"X-Slow: ".iter().chain([b'a'; 40].iter()) {
-            if writer.write_all(&[*byte]).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
+    let drip = drip_a_header(writer);
     let mut received = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(8), reader.read_to_end(&mut received)).await;
     drip.abort();
@@ -76,16 +81,10 @@ async fn with_keep_alive_off_no_second_request_can_be_dripped_on_a_connection() 
     let (mut reader, mut writer) = slow.into_split();
     writer.write_all(b"GET /healthz HTTP/1.1\r\nHost: tagcast\r\n\r\n").await.expect("first request");
     let started = Instant::now();
-    let drip = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = writer.write_all(b"GET /healthz HTTP/1.1\r\n").await;
-        for byte in b"X-Slow: ".iter().chain([b'a'; 40].iter()) {
-            if writer.write_all(&[*byte]).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A closed connection may refuse this write already; the read below tells.
+    let _ = writer.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+    let drip = drip_a_header(writer);
     let mut received = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(8), reader.read_to_end(&mut received)).await;
     drip.abort();

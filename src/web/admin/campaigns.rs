@@ -608,14 +608,25 @@ pub async fn approve_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    match approval::approve(&pool, id, &user.username, form.shown.as_deref()).await {
-        Ok(row) => user.flash(format!("已审批群发「{}」。创建人或你现在可以发送。", row.name)),
+    let done = approval::approve(&pool, id, &user.username, form.shown.as_deref()).await;
+    after_review(&user, done.map(|row| format!("已审批群发「{}」。创建人或你现在可以发送。", row.name)), &form.back, id)
+}
+
+/// Says how an approval or a rejection went, then goes back where the reviewer came from.
+fn after_review(
+    user: &AdminUser,
+    done: Result<String, CampaignError>,
+    back: &str,
+    id: i64,
+) -> Result<HttpResponse, AdminError> {
+    match done {
+        Ok(message) => user.flash(message),
         Err(error) => match problem(error) {
             Problem::Say(message) => user.flash(message),
             Problem::Fail(error) => return Err(error),
         },
     }
-    Ok(see_other(&if form.back == "queue" {
+    Ok(see_other(&if back == "queue" {
         "/admin/campaigns/approvals".to_owned()
     } else {
         format!("/admin/campaigns/{id}")
@@ -649,18 +660,13 @@ pub async fn reject_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    match approval::reject(&pool, id, &user.username, &form.reason).await {
-        Ok(row) => user.flash(format!("已驳回群发「{}」，创建人会在群发页面看到原因。", row.name)),
-        Err(error) => match problem(error) {
-            Problem::Say(message) => user.flash(message),
-            Problem::Fail(error) => return Err(error),
-        },
-    }
-    Ok(see_other(&if form.back == "queue" {
-        "/admin/campaigns/approvals".to_owned()
-    } else {
-        format!("/admin/campaigns/{id}")
-    }))
+    let done = approval::reject(&pool, id, &user.username, &form.reason).await;
+    after_review(
+        &user,
+        done.map(|row| format!("已驳回群发「{}」，创建人会在群发页面看到原因。", row.name)),
+        &form.back,
+        id,
+    )
 }
 
 // ---------------------------------------------------------------- 发送、取消

@@ -189,9 +189,11 @@ impl Authenticator {
         password: &str,
         ip: Option<IpAddr>,
     ) -> Result<SignIn, AccountError> {
-        if let Some(retry_after) = self.throttle.locked_for(username, ip) {
-            return Ok(SignIn::Locked { retry_after });
-        }
+        // Reserved before anything is checked: parallel attempts count as they start.
+        let attempt = match self.throttle.reserve(username, ip) {
+            Ok(attempt) => attempt,
+            Err(retry_after) => return Ok(SignIn::Locked { retry_after }),
+        };
         let digest = self.digest(password);
         {
             let verified = self.verified.lock().expect("no panics while holding the lock");
@@ -219,9 +221,9 @@ impl Authenticator {
         };
         let row = match row {
             Some(row) if matches && !row.disabled => row,
-            _ => return Ok(SignIn::Wrong { locked: self.throttle.record_failure(username, ip, known) }),
+            _ => return Ok(SignIn::Wrong { locked: attempt.failed(known) }),
         };
-        self.throttle.record_success(username, ip);
+        attempt.succeeded();
         self.verified
             .lock()
             .expect("no panics while holding the lock")

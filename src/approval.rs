@@ -159,14 +159,24 @@ pub fn describe(changes: &[Change]) -> String {
     }
 }
 
+/// 双重审核 wants a second person: the API's bearer token (`api`, with the admin role) or any
+/// other machine actor neither approves nor rejects, whoever created the campaign.
+fn refuse_machine(actor: &str) -> Result<(), CampaignError> {
+    if crate::domain::admin::is_reserved(actor) {
+        return Err(CampaignError::MachineReviewer { actor: actor.to_owned() });
+    }
+    Ok(())
+}
+
 /// Approves a campaign as it is now. `shown` is the fingerprint of what the approver was shown
 /// (the admin pages send it): when the campaign changed since, nothing is approved. The caller's
 /// role was checked by the web layer.
 ///
 /// # Errors
-/// [`CampaignError::SelfApproval`] for the creator, [`CampaignError::ChangedSinceShown`], a
-/// campaign past approval, or the database.
+/// [`CampaignError::MachineReviewer`] for a machine actor, [`CampaignError::SelfApproval`] for
+/// the creator, [`CampaignError::ChangedSinceShown`], a campaign past approval, or the database.
 pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> Result<CampaignRow, CampaignError> {
+    refuse_machine(actor)?;
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
@@ -198,8 +208,10 @@ pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> 
 /// role was checked by the web layer.
 ///
 /// # Errors
-/// A missing or over-long reason, a campaign not waiting for approval, or the database.
+/// [`CampaignError::MachineReviewer`] for a machine actor, a missing or over-long reason, a
+/// campaign not waiting for approval, or the database.
 pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<CampaignRow, CampaignError> {
+    refuse_machine(actor)?;
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(CampaignError::Invalid("`reason` is required: say what the creator should change".into()));

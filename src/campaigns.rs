@@ -96,6 +96,11 @@ pub enum CampaignError {
     NotCreatorOrApprover { creator: String, approver: String },
     #[error("the creator of a campaign cannot approve it")]
     SelfApproval,
+    #[error(
+        "`{actor}` is a machine actor (the API's bearer token or tagcast itself): approving or rejecting a campaign \
+         takes a person, signed in as themselves (HTTP Basic or the admin pages)"
+    )]
+    MachineReviewer { actor: String },
     #[error("the campaign, or a tag or segment it reaches, changed since it was shown; look again before approving")]
     ChangedSinceShown,
     #[error("the audience has no subscribed followers")]

@@ -43,13 +43,24 @@ impl TrustedProxies {
 
     /// The client's address: the peer itself unless it is a trusted proxy; behind one, the
     /// right-most `X-Forwarded-For` address that is not a trusted proxy (the left part is
-    /// whatever the client chose to send), else `X-Real-IP`, else the peer.
-    pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: &[&str], real_ip: Option<&str>) -> Option<IpAddr> {
+    /// whatever the client chose to send). `forwarded_for` holds every `X-Forwarded-For` header,
+    /// read lossily: when there is one but it names no usable address, the client is the proxy
+    /// itself, never `X-Real-IP` (the client could have written that too, and made the other
+    /// header unreadable on purpose). `X-Real-IP` only when there is no `X-Forwarded-For` at all.
+    pub fn client_ip<S: AsRef<str>>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: &[S],
+        real_ip: Option<&str>,
+    ) -> Option<IpAddr> {
         let peer = peer.map(canonical);
         let Some(proxy) = peer.filter(|p| self.trusts(*p)) else {
             return peer;
         };
-        let mut hops = forwarded_for.iter().flat_map(|h| h.split(',')).map(str::trim).collect::<Vec<_>>();
+        if forwarded_for.is_empty() {
+            return real_ip.and_then(|r| parse_hop(r.trim())).filter(|ip| !self.trusts(*ip)).or(Some(proxy));
+        }
+        let mut hops = forwarded_for.iter().flat_map(|h| h.as_ref().split(',')).map(str::trim).collect::<Vec<_>>();
         hops.reverse();
         for hop in hops {
             // One unreadable hop means the chain cannot be followed further to the left.
@@ -58,7 +69,7 @@ impl TrustedProxies {
                 return Some(ip);
             }
         }
-        real_ip.and_then(parse_hop).filter(|ip| !self.trusts(*ip)).or(Some(proxy))
+        Some(proxy)
     }
 }
 
@@ -126,9 +137,24 @@ mod tests {
     fn behind_a_trusted_proxy_without_a_usable_forwarded_for_falls_back() {
         let proxies = TrustedProxies::parse("10.0.0.1").expect("valid");
         let peer = Some(ip("10.0.0.1"));
-        assert_eq!(proxies.client_ip(peer, &[], Some("198.51.100.3")), Some(ip("198.51.100.3")));
-        assert_eq!(proxies.client_ip(peer, &[], None), peer);
+        let none: &[&str] = &[];
+        assert_eq!(proxies.client_ip(peer, none, Some("198.51.100.3")), Some(ip("198.51.100.3")));
+        assert_eq!(proxies.client_ip(peer, none, None), peer);
         assert_eq!(proxies.client_ip(peer, &["garbage"], Some("198.51.100.3")), peer);
         assert_eq!(proxies.client_ip(peer, &["10.0.0.1"], Some("not an ip")), peer);
+    }
+
+    #[test]
+    fn a_forwarded_for_that_names_no_usable_address_is_the_proxy_never_the_clients_real_ip() {
+        let proxies = TrustedProxies::parse("10.0.0.1").expect("valid");
+        let peer = Some(ip("10.0.0.1"));
+        // The client made the header unreadable (a byte >= 0x80, read lossily) and chose X-Real-IP.
+        let lossy = String::from_utf8_lossy(b"\xff198.51.100.4").into_owned();
+        assert_eq!(proxies.client_ip(peer, &[lossy], Some("198.51.100.3")), peer);
+        assert_eq!(proxies.client_ip(peer, &[""], Some("198.51.100.3")), peer);
+        assert_eq!(proxies.client_ip(peer, &["10.0.0.1"], Some("198.51.100.3")), peer);
+        // nginx appends what it saw to whatever the client sent: that right-most hop still counts.
+        let appended = String::from_utf8_lossy(b"\xff1.1.1.1, 198.51.100.7").into_owned();
+        assert_eq!(proxies.client_ip(peer, &[appended], Some("198.51.100.3")), Some(ip("198.51.100.7")));
     }
 }

@@ -42,7 +42,9 @@ pub fn client_ip(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
         return peer;
     }
     let headers = req.headers();
-    let forwarded_for: Vec<&str> = headers.get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
-    let real_ip = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
-    proxies.client_ip(peer, &forwarded_for, real_ip)
+    // Lossily: a header that is not UTF-8 is still there, and must not make way for X-Real-IP.
+    let forwarded_for: Vec<std::borrow::Cow<'_, str>> =
+        headers.get_all("x-forwarded-for").map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+    let real_ip = headers.get("x-real-ip").map(|v| String::from_utf8_lossy(v.as_bytes()));
+    proxies.client_ip(peer, &forwarded_for, real_ip.as_deref())
 }

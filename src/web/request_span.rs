@@ -17,6 +17,7 @@ impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let connection = request.connection_info();
         let user_agent = request.headers().get("User-Agent").and_then(|h| h.to_str().ok()).unwrap_or("");
+        let client_ip = crate::web::client_ip(request.request());
         let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
         let request_id = request.extensions().get::<RequestId>().copied();
         tracing::info_span!(
@@ -26,7 +27,8 @@ impl RootSpanBuilder for PathOnlySpan {
             http.flavor = ?request.version(),
             http.scheme = %connection.scheme(),
             http.host = %connection.host(),
-            http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
+            // Forwarding headers only from a trusted proxy (`realip_remote_addr` believes anyone's).
+            http.client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             http.user_agent = %user_agent,
             http.target = %request.path(),
             http.status_code = tracing::field::Empty,
@@ -97,5 +99,50 @@ mod tests {
         {
             assert!(!log.contains(secret), "{secret} leaked into {log}");
         }
+    }
+
+    #[actix_web::test]
+    async fn the_logged_client_address_believes_forwarding_headers_only_from_a_trusted_proxy() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let proxies = crate::client_addr::TrustedProxies::parse("10.0.0.1").expect("valid");
+        let app = test::init_service(
+            App::new().wrap(TracingLogger::<PathOnlySpan>::new()).app_data(web::Data::new(proxies)).route(
+                "/",
+                web::get().to(|| async {
+                    tracing::info!("handled");
+                    HttpResponse::Ok().finish()
+                }),
+            ),
+        )
+        .await;
+        let log = || String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("utf-8");
+        // A client connecting directly writes an address of its choosing.
+        let request = test::TestRequest::get()
+            .uri("/")
+            .peer_addr("203.0.113.9:4000".parse().expect("addr"))
+            .insert_header(("x-forwarded-for", "198.51.100.66"))
+            .insert_header(("forwarded", "for=198.51.100.67"))
+            .insert_header(("x-real-ip", "198.51.100.68"))
+            .to_request();
+        test::call_service(&app, request).await;
+        let logged = log();
+        assert!(logged.contains("http.client_ip=203.0.113.9"), "{logged}");
+        assert!(!logged.contains("198.51.100.6"), "{logged}");
+        // Through the trusted proxy, what it saw.
+        let request = test::TestRequest::get()
+            .uri("/")
+            .peer_addr("10.0.0.1:4000".parse().expect("addr"))
+            .insert_header(("x-forwarded-for", "1.1.1.1, 198.51.100.70"))
+            .to_request();
+        test::call_service(&app, request).await;
+        let logged = log();
+        assert!(logged.contains("http.client_ip=198.51.100.70"), "{logged}");
     }
 }

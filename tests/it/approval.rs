@@ -462,3 +462,24 @@ async fn previews_of_an_unapproved_sensitive_campaign_cannot_reach_the_tags_memb
     let (status, body) = preview(json!({ "openids": [fans[0]] })).await;
     assert_eq!(status, 200, "once approved, the audience may be previewed: {body}");
 }
+
+#[tokio::test]
+async fn the_bearer_token_is_not_a_second_person_and_neither_approves_nor_rejects() {
+    let (app, _) = app().await;
+    let id = create_campaign(&app, OLGA, json!({ "tag": SENSITIVE }), "机器审批").await;
+    refused_for_approval(&send(&app, OLGA, id).await);
+
+    // The token acts as `api` with the admin role; it is not the creator, but not a person either.
+    let (status, body) = app.api_call(Method::POST, &format!("/campaigns/{id}/approve"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("machine_reviewer")), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("`api`")), "{body}");
+    let (status, body) = app.api_post(&format!("/campaigns/{id}/reject"), json!({ "reason": "机器说不行" })).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("machine_reviewer")), "{body}");
+    assert_eq!(campaign(&app, id).await["status"], "pending_approval");
+    assert_eq!(app.count("SELECT count(*) FROM campaign_approvals").await, 0);
+    refused_for_approval(&send(&app, OLGA, id).await);
+    assert!(app.wechat.mass_jobs().is_empty());
+
+    // A person still can.
+    approve(&app, id).await;
+}

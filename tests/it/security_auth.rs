@@ -330,3 +330,59 @@ async fn an_admin_form_at_the_documented_512_kib_is_accepted_and_one_byte_more_i
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(page.body.contains("表单过大") && page.body.contains("512 KiB"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn an_unreadable_forwarded_for_and_a_chosen_real_ip_do_not_escape_the_lockout_behind_a_proxy() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("TAGCAST_TRUSTED_PROXIES".to_owned(), "127.0.0.1".to_owned());
+    })
+    .await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    // A byte >= 0x80 makes the header unreadable as a string; X-Real-IP is new every time.
+    let attempt = |password: &'static str, real_ip: String| {
+        app.http
+            .get(format!("{}/api/v1/tags", app.address))
+            .basic_auth("root", Some(password))
+            .header("x-forwarded-for", reqwest::header::HeaderValue::from_bytes(b"\xff203.0.113.66").expect("obs-text"))
+            .header("x-real-ip", real_ip)
+            .send()
+    };
+    for i in 0..5 {
+        let response = attempt("guess", format!("192.0.2.{i}")).await.expect("sent");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = attempt(PASSWORD, "192.0.2.99".to_owned()).await.expect("sent");
+    let body = response.text().await.expect("body");
+    assert!(body.contains("\"locked\""), "the lockout holds on the proxy's address: {body}");
+}
+
+#[tokio::test]
+async fn a_parallel_burst_of_wrong_passwords_gets_no_more_than_five_checks() {
+    let app = spawn_app_with(|vars| {
+        // Enough checks at once that none of the burst is refused as busy: only the throttle limits it.
+        vars.insert("TAGCAST_PASSWORD_CHECKS".to_owned(), "32".to_owned());
+        vars.insert("TAGCAST_PASSWORD_CHECKS_PER_SEC".to_owned(), "1000".to_owned());
+    })
+    .await;
+    app.create_admin("root", PASSWORD, "admin").await;
+
+    let attempts = (0..30).map(|_| {
+        let (http, base) = (app.http.clone(), app.address.clone());
+        async move {
+            let response =
+                http.get(format!("{base}/api/v1/tags")).basic_auth("root", Some("guess")).send().await.expect("sent");
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.expect("JSON");
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    assert!(answers.iter().all(|(status, _)| *status == 401), "{answers:?}");
+    let checked = answers.iter().filter(|(_, code)| code == "unauthorized").count();
+    let locked = answers.iter().filter(|(_, code)| code == "locked").count();
+    assert!(checked <= 5 && checked + locked == 30, "{checked} checked, {locked} locked: {answers:?}");
+    // The answers alone do not show it (a check that ran after the lock also answers `locked`).
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let ran = metric(&metrics, "tagcast_password_checks_total{outcome=\"checked\"}");
+    assert!(ran <= 5.0, "{ran} password checks ran for one pair");
+}

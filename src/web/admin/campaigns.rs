@@ -145,6 +145,9 @@ fn problem(error: CampaignError) -> Problem {
             say("未审批：你查看之后，该群发或它涉及的标签、人群有了变化。请重新查看后再审批。".to_owned())
         }
         CampaignError::SelfApproval => say("不能审批自己创建的群发：请另一位审批人或管理员审批。".to_owned()),
+        CampaignError::MachineReviewer { actor } => {
+            say(format!("「{actor}」是系统身份，不能审批或驳回群发：请由审批人或管理员本人登录操作。"))
+        }
         CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
         CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
         CampaignError::QuotaExhausted { next } => {

@@ -196,6 +196,7 @@ impl From<CampaignError> for ApiError {
                 .with("frees_at", frees_at.to_rfc3339())
                 .with("frees_on", frees_at.date_naive().to_string()),
             CampaignError::SelfApproval => ApiError::new(StatusCode::FORBIDDEN, "self_approval", message),
+            CampaignError::MachineReviewer { .. } => ApiError::new(StatusCode::FORBIDDEN, "machine_reviewer", message),
             CampaignError::ChangedSinceShown => ApiError::conflict("changed", message),
             CampaignError::EmptyAudience => ApiError::unprocessable("empty_audience", message),
             CampaignError::AudienceTooSmall(_) => ApiError::unprocessable("audience_too_small", message),
@@ -354,9 +355,10 @@ pub async fn send_campaign(
     Ok(HttpResponse::Accepted().json(accepted))
 }
 
-/// By an admin or approver who is not the creator.
+/// By an admin or approver who is not the creator, signed in as a person (not the bearer token).
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/approve", tag = "campaigns", params(("id" = i64, Path)),
-    responses((status = 200, body = CampaignStatus), (status = 403, description = "`self_approval`, `forbidden`", body = ErrorBody),
+    responses((status = 200, body = CampaignStatus), (status = 403, description = "`self_approval`, `forbidden`, \
+        `machine_reviewer`: the bearer token is not a person", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "`invalid_status`", body = ErrorBody)))]
 pub async fn approve_campaign(
     pool: web::Data<Pool>,
@@ -382,7 +384,8 @@ pub struct RejectRequest {
     request_body = RejectRequest,
     responses((status = 200, body = CampaignStatus),
         (status = 400, description = "`invalid_request`: no reason, or a reason over 500 characters", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an admin or approver", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin or approver; `machine_reviewer`: the bearer token \
+            is not a person", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "`invalid_status`", body = ErrorBody)))]
 pub async fn reject_campaign(
     pool: web::Data<Pool>,

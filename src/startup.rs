@@ -199,10 +199,7 @@ impl Application {
         let token = settings.wechat.token.clone();
         let replay_window = settings.replay_window;
         let message_mode = settings.wechat.message_mode;
-        // A push is accepted while its timestamp is within the window either side of now, so its
-        // signature can come back for up to twice the window. Without a window nothing expires a
-        // captured signature; a day bounds the table.
-        let signature_retention = replay_window.map_or(Duration::from_secs(86_400), |window| 2 * window);
+        let signature_retention = crate::inbox::signature_retention(replay_window);
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
         let users = Authenticator::new(settings.password_checks, metrics.passwords.clone());

@@ -24,6 +24,21 @@ pub const WRITERS: usize = 2;
 /// Pushes waiting beyond this are refused at once rather than queued past WeChat's patience.
 const QUEUE_DEPTH: usize = 16_384;
 
+/// Slack for the clocks of the instances (which check a push's timestamp) against the database's
+/// (which stamps and expires its signature).
+pub const SIGNATURE_CLOCK_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// How long a signature stays claimed when no replay window is set: nothing else bounds the table.
+pub const SIGNATURE_RETENTION_WITHOUT_WINDOW: Duration = Duration::from_secs(86_400);
+
+/// How long a plaintext signature stays claimed. A push is accepted while its timestamp is within
+/// the window either side of the instance's clock, so its signature can come back up to twice the
+/// window after it was first seen; the margin covers an instance's clock being off the database's,
+/// so a signature is never forgotten while its timestamp would still pass. Without a window nothing
+/// makes a captured signature stale: it is remembered for a day, then replayable.
+pub fn signature_retention(replay_window: Option<Duration>) -> Duration {
+    replay_window.map_or(SIGNATURE_RETENTION_WITHOUT_WINDOW, |window| 2 * window + SIGNATURE_CLOCK_MARGIN)
+}
+
 /// Why a push could not be stored; the callback answers 503 (WeChat retries), or 400/403 for a
 /// push that is itself at fault.
 #[derive(Debug, Clone, thiserror::Error)]

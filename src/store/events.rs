@@ -24,13 +24,17 @@ const INSERT_NEW: &str = "
             AS i(dedupe_key, openid, kind, event_key, occurred_at, payload, signature)
     ), claimed AS (
         INSERT INTO callback_signatures (signature)
-        SELECT signature FROM input WHERE signature IS NOT NULL
+        SELECT DISTINCT signature FROM input WHERE signature IS NOT NULL
         ON CONFLICT (signature) DO NOTHING
         RETURNING signature
+    ), carriers AS (
+        SELECT DISTINCT ON (signature) dedupe_key FROM input
+        WHERE signature IN (SELECT signature FROM claimed)
+        ORDER BY signature, dedupe_key
     )
     INSERT INTO events (dedupe_key, openid, kind, event_key, occurred_at, payload)
     SELECT dedupe_key, openid, kind, event_key, occurred_at, payload FROM input
-    WHERE signature IS NULL OR signature IN (SELECT signature FROM claimed)
+    WHERE signature IS NULL OR dedupe_key IN (SELECT dedupe_key FROM carriers)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING dedupe_key";
 
@@ -38,7 +42,11 @@ const INSERT_NEW: &str = "
 ///
 /// An event that carries a signature is inserted only if this statement is the first to claim
 /// that signature: a key neither returned nor already stored was refused as a replay. A retry
-/// under its original signature is not inserted, and is found stored.
+/// under its original signature is not inserted, and is found stored. Several events under one
+/// signature in the same call (a captured query string replayed with other bodies into the same
+/// batch) claim it once: only the one with the least dedupe key is inserted, the others are
+/// refused. `ON CONFLICT` alone would let them all through, since it skips a signature once per
+/// statement, not once per row.
 ///
 /// A key or signature another transaction is inserting makes this wait for that transaction, so
 /// a retry that races its original is recognised as a retry. Callers pass keys sorted, which

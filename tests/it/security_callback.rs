@@ -119,18 +119,79 @@ async fn the_signature_of_a_url_check_cannot_carry_a_push_afterwards() {
 }
 
 #[tokio::test]
+async fn a_plaintext_signature_replayed_with_twenty_bodies_at_once_carries_one_push_only() {
+    let app = spawn_app_with(mode("plain")).await;
+    // Several rounds: each must hold whether the copies land in one group commit or several.
+    for round in 0..3u64 {
+        let query = app.signed_query(now(), &fresh_nonce());
+        // A captured query string fired with 20 different pushes from 20 connections at once, so
+        // they queue up together and share a batch.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let attempts: Vec<_> = (0..20u64)
+            .map(|i| {
+                let url = format!("{}/wechat?{query}", app.address);
+                let body = text_message(&format!("o_victim_{round}_{i}"), "删除我的标签", 10_000 * (round + 1) + i);
+                let barrier = std::sync::Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    barrier.wait().await;
+                    http.post(url).body(body).send().await.expect("sent").status().as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for attempt in attempts {
+            statuses.push(attempt.await.expect("joined"));
+        }
+        statuses.sort_unstable();
+        let mut expected = vec![200];
+        expected.extend([403; 19]);
+        assert_eq!(statuses, expected, "round {round}");
+        let stored = app.count(&format!("SELECT count(*) FROM events WHERE openid LIKE 'o_victim_{round}_%'")).await;
+        assert_eq!(stored, 1, "round {round}");
+    }
+    assert_eq!(replies_counted(&app, "replayed").await, 3 * 19);
+}
+
+#[tokio::test]
 async fn signatures_are_forgotten_once_past_the_replay_window() {
     let app = spawn_app_with(mode("plain")).await;
+    let window = app.settings.replay_window.expect("the default replay window");
+    let retention = tagcast::inbox::signature_retention(Some(window));
     let query = app.signed_query(now(), &fresh_nonce());
     assert_eq!(app.post(&query, text_message("o_bob", "一", 701)).await.status(), 200);
     assert_eq!(app.count("SELECT count(*) FROM callback_signatures").await, 1);
-    app.query("UPDATE callback_signatures SET seen_at = now() - interval '21 minutes'", &[]).await;
     let pool = tagcast::store::connect_pool(&app.settings.database_url, 1).await.expect("pool");
     let client = pool.get().await.expect("connection");
-    let window = std::time::Duration::from_secs(600);
-    let deleted = tagcast::store::events::delete_expired_signatures(&client, 2 * window).await.expect("delete");
+    let seen_ago = |age: std::time::Duration| {
+        let app = &app;
+        async move {
+            app.query(
+                "UPDATE callback_signatures SET seen_at = now() - make_interval(secs => $1)",
+                &[&age.as_secs_f64()],
+            )
+            .await;
+        }
+    };
+
+    // Just past twice the window the signature is kept: an instance whose clock is behind the
+    // database's could still accept its timestamp.
+    seen_ago(2 * window + std::time::Duration::from_secs(60)).await;
+    let deleted = tagcast::store::events::delete_expired_signatures(&client, retention).await.expect("delete");
+    assert_eq!(deleted, 0, "forgotten with no margin for the clocks");
+
+    seen_ago(retention + std::time::Duration::from_secs(1)).await;
+    let deleted = tagcast::store::events::delete_expired_signatures(&client, retention).await.expect("delete");
     assert_eq!(deleted, 1);
     assert_eq!(app.count("SELECT count(*) FROM callback_signatures").await, 0);
+
+    // Forgetting is safe: a signature first seen that long ago carries at most a timestamp one
+    // window after it was seen, and such a push is refused as stale, whatever its body.
+    let newest_forgotten = now() - i64::try_from((retention - window).as_secs()).expect("seconds");
+    let stale = app.signed_query(newest_forgotten, &fresh_nonce());
+    assert_eq!(app.post(&stale, text_message("o_bob", "删除我的标签", 702)).await.status(), 403);
+    assert_eq!(replies_counted(&app, "stale").await, 1);
+    assert_eq!(app.stored_events().await, 1);
 }
 
 /// The pushes of the interleaving test: `(body, innocent)`.

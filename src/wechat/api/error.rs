@@ -174,11 +174,20 @@ impl fmt::Display for ErrCode {
     }
 }
 
+/// A request's URL carries the access token, and the token call's the AppSecret: a transport
+/// error keeps neither, so no log line or error page can show them.
+impl From<reqwest::Error> for WeChatError {
+    fn from(error: reqwest::Error) -> Self {
+        Self::Transport(error.without_url())
+    }
+}
+
 /// What a WeChat API call failed with.
 #[derive(Debug, thiserror::Error)]
 pub enum WeChatError {
+    /// Without its URL (see the `From` below).
     #[error("request to WeChat failed")]
-    Transport(#[from] reqwest::Error),
+    Transport(#[source] reqwest::Error),
     #[error("WeChat answered HTTP {0}")]
     Http(u16),
     #[error("WeChat answered errcode {code}: {message}")]
@@ -231,5 +240,24 @@ impl WeChatError {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_error_never_carries_the_access_token_or_the_secret() {
+        // Port 9 (discard) is closed here, so the request fails at connect, as in an outage.
+        let sent = reqwest::Client::new()
+            .get("http://127.0.0.1:9/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=TOPSECRET&access_token=TOKEN123")
+            .send()
+            .await;
+        let error = WeChatError::from(sent.expect_err("nothing listens on port 9"));
+        for shown in [format!("{error}"), format!("{error:?}"), format!("{:?}", std::error::Error::source(&error))] {
+            assert!(!shown.contains("TOPSECRET") && !shown.contains("TOKEN123"), "{shown}");
+        }
+        assert!(error.is_transient(), "still an outage to retry");
     }
 }

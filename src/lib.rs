@@ -9,13 +9,12 @@
 //! - [`sync`]: the resumable import of followers and tags; [`demo`]: demo mode.
 //! - [`playbook`]: applying TOML playbooks of tags, rules and quizzes (checked in [`domain::playbook`]).
 //! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
-//! - [`campaigns`]: campaign sends (caps, quotas, planning) and MASSSENDJOBFINISH; [`approval`]: what
+//! - [`campaigns`]: campaign sends (caps, quotas, planning) and MASSSENDJOBFINISH; [`campaigns::approval`]: what
 //!   a campaign reaches, approvals that lapse when it changes, rejection (驳回).
 //! - [`accounts`]: admin users and bounded password checks; [`client_addr`]: who sent a request.
 //! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
 
 pub mod accounts;
-pub mod approval;
 pub mod audience;
 pub mod campaigns;
 pub mod cli;

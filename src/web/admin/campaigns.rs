@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::pages::{Choice, PAGE, show_time};
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render, see_other};
-use crate::approval;
+use crate::campaigns::approval;
 use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignStats, StrategyStats};
 use crate::domain::approval::Change;
 use crate::domain::campaign::{self as rules, Audience, Message, Status, Variant};

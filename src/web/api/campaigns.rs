@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, Caller, ErrorBody};
-use crate::approval;
+use crate::campaigns::approval;
 use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
 use crate::domain::campaign::{Audience, Message, Variant};
 use crate::store;

@@ -4,11 +4,12 @@
 //! MASSSENDJOBFINISH. Each state change is one transaction with its audit row. Only preview
 //! calls WeChat here; sends go through the `send_campaign` job.
 
+pub mod approval;
+
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
-use crate::approval;
 use crate::audience::index::AudienceIndex;
 use crate::clock::Clock;
 use crate::config::AccountType;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use crate::campaigns::{CampaignError, audience_of};
+use super::{CampaignError, audience_of};
 use crate::domain::approval::{Change, Covered, CoveredSegment, CoveredTag};
 use crate::domain::campaign::{Audience, Status};
 use crate::domain::expr;

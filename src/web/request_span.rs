@@ -69,8 +69,8 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
-    async fn the_callback_query_string_never_reaches_the_log() {
+    /// What this thread logs from now until the guard drops, as text.
+    fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -78,7 +78,12 @@ mod tests {
             .with_max_level(tracing::Level::INFO)
             .with_ansi(false)
             .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[actix_web::test]
+    async fn the_callback_query_string_never_reaches_the_log() {
+        let (captured, _guard) = capture_logs();
         let app = test::init_service(App::new().wrap(TracingLogger::<PathOnlySpan>::new()).route(
             "/wechat",
             web::post().to(|| async {
@@ -103,14 +108,7 @@ mod tests {
 
     #[actix_web::test]
     async fn the_logged_client_address_believes_forwarding_headers_only_from_a_trusted_proxy() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = capture_logs();
         let proxies = crate::client_addr::TrustedProxies::parse("10.0.0.1").expect("valid");
         let app = test::init_service(
             App::new().wrap(TracingLogger::<PathOnlySpan>::new()).app_data(web::Data::new(proxies)).route(

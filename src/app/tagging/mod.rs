@@ -1,6 +1,9 @@
 //! Tagging operations shared by the JSON API, playbooks and the admin pages: creating tags within
 //! WeChat's limits, rules and quizzes whose tags exist, deleting tags, and erasing a follower.
 //! Each runs in one transaction; none calls WeChat (the outbox and jobs do).
+//!
+//! The feature owns tags, rules and quizzes: these operations for the API, playbooks and pages,
+//! and [`engine`], the inbox handler that applies rules and quizzes to what followers do.
 
 pub mod engine;
 

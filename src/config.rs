@@ -44,14 +44,19 @@ pub enum Role {
     Worker,
 }
 
+/// A `TAGCAST_ROLE` that names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `all`, `web` or `worker`, got `{0}`")]
+pub struct UnknownRole(pub String);
+
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "all" => Ok(Self::All),
             "web" => Ok(Self::Web),
             "worker" => Ok(Self::Worker),
-            other => Err(format!("expected `all`, `web` or `worker`, got `{other}`")),
+            other => Err(UnknownRole(other.to_owned())),
         }
     }
 }

@@ -11,13 +11,18 @@ pub enum AccountType {
     Subscription,
 }
 
+/// A `WECHAT_ACCOUNT_TYPE` that names no kind of account.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `service` or `subscription`, got `{0}`")]
+pub struct UnknownAccountType(pub String);
+
 impl FromStr for AccountType {
-    type Err = String;
+    type Err = UnknownAccountType;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "service" => Ok(Self::Service),
             "subscription" => Ok(Self::Subscription),
-            other => Err(format!("expected `service` or `subscription`, got `{other}`")),
+            other => Err(UnknownAccountType(other.to_owned())),
         }
     }
 }

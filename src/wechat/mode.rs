@@ -24,14 +24,19 @@ impl MessageMode {
     }
 }
 
+/// A `WECHAT_MESSAGE_MODE` that names no mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `plain`, `compat` or `safe`, got `{0}`")]
+pub struct UnknownMessageMode(pub String);
+
 impl FromStr for MessageMode {
-    type Err = String;
+    type Err = UnknownMessageMode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "plain" => Ok(Self::Plain),
             "compat" => Ok(Self::Compat),
             "safe" => Ok(Self::Safe),
-            other => Err(format!("expected `plain`, `compat` or `safe`, got `{other}`")),
+            other => Err(UnknownMessageMode(other.to_owned())),
         }
     }
 }

@@ -525,25 +525,31 @@ pub(crate) mod tests {
         assert!(serde_json::from_str::<Expr>(r#""\"A\" AND""#).is_err());
     }
 
-    #[test]
-    fn the_longest_flat_chain_is_handled_on_a_small_stack() {
-        // A 4 KiB chain of ORs nests ~580 deep; displaying, evaluating and dropping it (compiling:
-        // `store::segments::compile`)
-        // must fit well within a worker thread's stack.
+    /// The longest input a flat OR chain can have: 4 KiB nesting ~580 deep.
+    pub(crate) fn longest_flat_chain() -> String {
         let mut input = String::from(r#""A""#);
         while input.len() + 7 <= MAX_INPUT_BYTES {
             input.push_str(r#" OR "B""#);
         }
-        let handle = std::thread::Builder::new()
-            .stack_size(1 << 20)
-            .spawn(move || {
-                let expr = parse(&input).unwrap();
-                assert_eq!(expr.to_string(), input);
-                let facts = FollowerFacts::default();
-                assert!(!expr.eval(&facts, 0));
-            })
-            .unwrap();
-        handle.join().unwrap();
+        input
+    }
+
+    /// Runs `check` on a thread with a 1 MiB stack, a worker thread's budget to spare.
+    pub(crate) fn on_a_small_stack(check: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(1 << 20).spawn(check).unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn the_longest_flat_chain_is_handled_on_a_small_stack() {
+        // Displaying, evaluating and dropping it must fit well within a worker thread's stack
+        // (compiling it to SQL is checked in `store::segments::compile`).
+        let input = longest_flat_chain();
+        on_a_small_stack(move || {
+            let expr = parse(&input).unwrap();
+            assert_eq!(expr.to_string(), input);
+            let facts = FollowerFacts::default();
+            assert!(!expr.eval(&facts, 0));
+        });
     }
 
     // ---- generators shared with eval's and sql's property tests ----

@@ -110,7 +110,7 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
         if expr.tag_paths().contains(&&request.path) {
             return Err(TaggingError::InvalidWhen(crate::domain::expr::ExprError {
                 position: 1,
-                message: format!("`{}` names itself; a dynamic tag cannot depend on itself", request.path),
+                kind: crate::domain::expr::ExprErrorKind::SelfReference { path: request.path.clone() },
             }));
         }
     }

@@ -47,7 +47,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::tag::TagPath;
+use super::order::YuanError;
+use super::tag::{TagPath, TagPathError};
 
 pub use eval::{Click, FollowerFacts, Order};
 pub use parser::parse;
@@ -122,18 +123,101 @@ pub enum CmpOp {
 /// Why an expression was refused: where (a 1-based column in characters) and what to fix.
 /// The API answers it as `400 invalid_expression` with the position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {position}: {message}")]
+#[error("column {position}: {kind}")]
 pub struct ExprError {
     /// 1-based column in characters (not bytes); one past the last character for "unexpected end".
     pub position: usize,
     /// What is wrong and, where it helps, what to write instead.
-    pub message: String,
+    #[source]
+    pub kind: ExprErrorKind,
 }
 
 impl ExprError {
+    /// A grammar or lexical problem, described in words.
     pub(crate) fn new(position: usize, message: impl Into<String>) -> Self {
-        Self { position, message: message.into() }
+        Self { position, kind: ExprErrorKind::Syntax(message.into()) }
     }
+
+    pub(crate) fn at(position: usize, kind: impl Into<ExprErrorKind>) -> Self {
+        Self { position, kind: kind.into() }
+    }
+}
+
+/// What is wrong at an [`ExprError`]'s position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExprErrorKind {
+    /// The grammar or a character is wrong: an unexpected token, a missing `)`, nesting too deep…
+    /// The text names the token found and says what to write instead.
+    #[error("{0}")]
+    Syntax(String),
+    /// A quoted tag path that is not a valid one.
+    #[error("invalid tag path: {0}")]
+    TagPath(#[source] TagPathError),
+    /// The menu key of `clicked("KEY", ..)`.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// The window of a predicate.
+    #[error("{0}")]
+    Window(#[from] WindowError),
+    /// The count compared against `clicked`/`orders`.
+    #[error("{0}")]
+    Count(#[from] CountError),
+    /// The amount compared against `spent`.
+    #[error("{0}")]
+    Amount(#[from] AmountError),
+    /// A dynamic tag's expression that names the tag itself (checked where the tag is known).
+    #[error("`{path}` names itself; a dynamic tag cannot depend on itself")]
+    SelfReference { path: TagPath },
+}
+
+/// Why the menu key of `clicked("KEY", ..)` was refused: WeChat allows 1–[`MAX_KEY_BYTES`] bytes
+/// without control characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the menu key is empty")]
+    Empty,
+    #[error("the menu key is {bytes} bytes; WeChat keys have at most {MAX_KEY_BYTES}")]
+    TooLong { bytes: usize },
+    #[error("the menu key contains a control character")]
+    ControlCharacter,
+}
+
+/// Why a window was refused; `word` is the window as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// Not digits followed by `d` or `h`, nor `all`.
+    #[error("bad window `{word}`: write days like `7d`, hours like `24h`, or `all`")]
+    Malformed { word: String },
+    /// `0d` or `0h`.
+    #[error("window `{word}` is empty; use at least 1")]
+    Empty { word: String },
+    /// More than [`MAX_WINDOW_DAYS`] days (or as many hours).
+    #[error("window `{word}` is longer than {MAX_WINDOW_DAYS} days ({}h)", u64::from(MAX_WINDOW_DAYS) * 24)]
+    TooLong { word: String },
+}
+
+/// Why the count in `orders(..) >= N` or `clicked(..) >= N` was refused; `text` is the number as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CountError {
+    /// A decimal such as `1.5`; `function` is `orders` or `clicked`.
+    #[error("`{text}`: {function} counts are whole numbers")]
+    Fraction { text: String, function: String },
+    #[error("expected a whole number, found `{text}`")]
+    NotWhole { text: String },
+    /// Above [`MAX_COUNT`].
+    #[error("`{text}` is too large; counts go up to {MAX_COUNT}")]
+    TooLarge { text: String },
+}
+
+/// Why the amount in `spent(..) >= N` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    /// A refund's sign has no place in a comparison.
+    #[error("expected an amount in yuan like `500` or `499.5`, found `{text}`")]
+    Negative { text: String },
+    /// Not an amount in yuan to the cent, or too large.
+    #[error("{0}")]
+    Yuan(#[from] YuanError),
 }
 
 /// What an expression needs from time, for scheduling dynamic tags.

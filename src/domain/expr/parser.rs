@@ -3,7 +3,10 @@
 //! [`MAX_DEPTH`]; `AND`/`OR` chains are built in a loop.
 
 use super::lexer::{Lexer, Tok, Token};
-use super::{CmpOp, Expr, ExprError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window};
+use super::{
+    AmountError, CmpOp, CountError, Expr, ExprError, ExprErrorKind, KeyError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES,
+    MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window, WindowError,
+};
 use crate::domain::tag::TagPath;
 
 /// The event predicates, as written in canonical form.
@@ -141,9 +144,9 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Ok(inner)
             }
-            Tok::Str(raw) => TagPath::parse(raw)
-                .map(Expr::Tag)
-                .map_err(|e| ExprError::new(token.col, format!("invalid tag path: {e}"))),
+            Tok::Str(raw) => {
+                TagPath::parse(raw).map(Expr::Tag).map_err(|e| ExprError::at(token.col, ExprErrorKind::TagPath(e)))
+            }
             Tok::Word(word) => {
                 let name = word.to_ascii_lowercase();
                 if FUNCTIONS.contains(&name.as_str()) {
@@ -199,7 +202,7 @@ impl Parser<'_> {
                     ),
                 ));
             };
-            check_key(raw).map_err(|message| ExprError::new(key.col, message))?;
+            check_key(raw).map_err(|e| ExprError::at(key.col, e))?;
             let comma = self.bump()?;
             if comma.tok != Tok::Comma {
                 return Err(ExprError::new(
@@ -245,8 +248,12 @@ impl Parser<'_> {
                 return Err(ExprError::new(number.col, message));
             }
         };
-        let parsed = if name == "spent" { parse_amount(text) } else { parse_count(text, name) };
-        let value = parsed.map_err(|message| ExprError::new(number.col, message))?;
+        let parsed = if name == "spent" {
+            parse_amount(text).map_err(ExprErrorKind::from)
+        } else {
+            parse_count(text, name).map_err(ExprErrorKind::from)
+        };
+        let value = parsed.map_err(|kind| ExprError::at(number.col, kind))?;
         Ok(match (name, key) {
             (_, Some(key)) => Expr::Clicked { key, window, op, count: value },
             ("orders", None) => Expr::Orders { window, op, count: value },
@@ -262,44 +269,43 @@ impl Parser<'_> {
                 format!("expected a window like `7d`, `24h` or `all`, found {}", token.describe()),
             ));
         };
-        parse_window(word).map_err(|message| ExprError::new(token.col, message))
+        parse_window(word).map_err(|e| ExprError::at(token.col, e))
     }
 }
 
 /// A menu key as WeChat allows it: 1–128 bytes, no control characters.
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err("the menu key is empty".to_owned());
+        return Err(KeyError::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!("the menu key is {} bytes; WeChat keys have at most {MAX_KEY_BYTES}", key.len()));
+        return Err(KeyError::TooLong { bytes: key.len() });
     }
     if key.chars().any(char::is_control) {
-        return Err("the menu key contains a control character".to_owned());
+        return Err(KeyError::ControlCharacter);
     }
     Ok(())
 }
 
-fn parse_window(word: &str) -> Result<Window, String> {
+fn parse_window(word: &str) -> Result<Window, WindowError> {
     if word.eq_ignore_ascii_case("all") {
         return Ok(Window::All);
     }
-    let bad = || format!("bad window `{word}`: write days like `7d`, hours like `24h`, or `all`");
+    let bad = || WindowError::Malformed { word: word.to_owned() };
     let (digits, unit) = word.split_at(word.len() - word.chars().last().map_or(0, char::len_utf8));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let max_hours = u64::from(MAX_WINDOW_DAYS) * 24;
     let (limit, make): (u64, fn(u32) -> Window) = match unit {
         "d" | "D" => (u64::from(MAX_WINDOW_DAYS), Window::Days),
-        "h" | "H" => (max_hours, Window::Hours),
+        "h" | "H" => (u64::from(MAX_WINDOW_DAYS) * 24, Window::Hours),
         _ => return Err(bad()),
     };
-    let too_long = || format!("window `{word}` is longer than {MAX_WINDOW_DAYS} days ({max_hours}h)");
+    let too_long = || WindowError::TooLong { word: word.to_owned() };
     // Digits only, so a parse failure means the number overflowed.
     let n: u64 = digits.parse().map_err(|_| too_long())?;
     if n == 0 {
-        return Err(format!("window `{word}` is empty; use at least 1"));
+        return Err(WindowError::Empty { word: word.to_owned() });
     }
     if n > limit {
         return Err(too_long());
@@ -307,27 +313,27 @@ fn parse_window(word: &str) -> Result<Window, String> {
     Ok(make(u32::try_from(n).map_err(|_| too_long())?))
 }
 
-/// A count: a whole number from 0 to [`MAX_COUNT`].
-fn parse_count(text: &str, name: &str) -> Result<i64, String> {
+/// A count: a whole number from 0 to [`MAX_COUNT`]; `name` is the function it is compared with.
+fn parse_count(text: &str, name: &str) -> Result<i64, CountError> {
     if text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("`{text}`: {name} counts are whole numbers"));
+        return Err(CountError::Fraction { text: text.to_owned(), function: name.to_owned() });
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("expected a whole number, found `{text}`"));
+        return Err(CountError::NotWhole { text: text.to_owned() });
     }
     match text.parse::<i64>() {
         Ok(n) if n <= MAX_COUNT => Ok(n),
-        _ => Err(format!("`{text}` is too large; counts go up to {MAX_COUNT}")),
+        _ => Err(CountError::TooLarge { text: text.to_owned() }),
     }
 }
 
 /// An amount in yuan with at most two decimals, as cents, from 0 to [`MAX_AMOUNT_CENTS`]: an
 /// order amount without the refund sign.
-fn parse_amount(text: &str) -> Result<i64, String> {
+fn parse_amount(text: &str) -> Result<i64, AmountError> {
     if text.starts_with('-') {
-        return Err(format!("expected an amount in yuan like `500` or `499.5`, found `{text}`"));
+        return Err(AmountError::Negative { text: text.to_owned() });
     }
-    crate::domain::order::parse_yuan(text)
+    Ok(crate::domain::order::parse_yuan(text)?)
 }
 
 /// The candidate `word` is probably a misspelling of (case-insensitive edit distance ≤ 2, or a
@@ -360,14 +366,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::order::YuanError;
+    use crate::domain::tag::TagPathError;
 
     /// Parses `input`, expecting an error at `col` whose message contains `fragment`.
     #[track_caller]
     fn rejects(input: &str, col: usize, fragment: &str) {
         let err = parse(input).expect_err(input);
         assert_eq!(err.position, col, "{input}: {err}");
-        assert!(err.message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
-        assert_eq!(err.to_string(), format!("column {col}: {}", err.message));
+        let message = err.kind.to_string();
+        assert!(message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
+        assert_eq!(err.to_string(), format!("column {col}: {message}"));
     }
 
     #[test]
@@ -471,6 +480,60 @@ mod tests {
         assert_eq!(parse_amount("1000000000"), Ok(crate::domain::expr::MAX_AMOUNT_CENTS));
         assert!(parse_amount("1000000000.01").is_err());
         assert!(parse_amount("1.2.3").is_err());
+    }
+
+    #[test]
+    fn value_errors_keep_their_kind_and_the_text_as_written() {
+        let kind = |input: &str| parse(input).expect_err(input).kind;
+        assert_eq!(kind(r#"clicked("", 7d)"#), ExprErrorKind::Key(KeyError::Empty));
+        let long = format!(r#"clicked("{}", 7d)"#, "k".repeat(129));
+        assert_eq!(kind(&long), ExprErrorKind::Key(KeyError::TooLong { bytes: 129 }));
+        assert_eq!(kind("clicked(\"a\u{7}b\", 7d)"), ExprErrorKind::Key(KeyError::ControlCharacter));
+        assert_eq!(kind("orders(7x) > 1"), ExprErrorKind::Window(WindowError::Malformed { word: "7x".into() }));
+        assert_eq!(kind("orders(0h) > 1"), ExprErrorKind::Window(WindowError::Empty { word: "0h".into() }));
+        assert_eq!(kind("orders(3651D) > 1"), ExprErrorKind::Window(WindowError::TooLong { word: "3651D".into() }));
+        let fraction = CountError::Fraction { text: "1.5".into(), function: "orders".into() };
+        assert_eq!(kind("orders(7d) > 1.5"), ExprErrorKind::Count(fraction));
+        assert_eq!(kind("orders(7d) > 1e3"), ExprErrorKind::Count(CountError::NotWhole { text: "1e3".into() }));
+        let huge = "1000000001";
+        assert_eq!(
+            kind(&format!("orders(7d) > {huge}")),
+            ExprErrorKind::Count(CountError::TooLarge { text: huge.into() })
+        );
+        let precise = YuanError::TooPrecise { text: "1.234".into() };
+        assert_eq!(kind("spent(7d) > 1.234"), ExprErrorKind::Amount(AmountError::Yuan(precise)));
+        assert_eq!(parse_amount("-5"), Err(AmountError::Negative { text: "-5".into() }));
+        assert_eq!(
+            kind(r#""a//b""#),
+            ExprErrorKind::TagPath(TagPathError::EmptyLevel { path: "a//b".into(), level: 2 })
+        );
+    }
+
+    #[test]
+    fn value_errors_read_as_before_and_keep_the_chain() {
+        assert_eq!(
+            KeyError::TooLong { bytes: 130 }.to_string(),
+            "the menu key is 130 bytes; WeChat keys have at most 128"
+        );
+        let too_long = WindowError::TooLong { word: "87601h".into() };
+        assert_eq!(too_long.to_string(), "window `87601h` is longer than 3650 days (87600h)");
+        let fraction = CountError::Fraction { text: "2.5".into(), function: "clicked".into() };
+        assert_eq!(fraction.to_string(), "`2.5`: clicked counts are whole numbers");
+        assert_eq!(
+            CountError::TooLarge { text: "9".into() }.to_string(),
+            "`9` is too large; counts go up to 1000000000"
+        );
+        let err = parse("spent(7d) > 1.234").unwrap_err();
+        assert_eq!(err.position, 13);
+        assert_eq!(
+            err.to_string(),
+            "column 13: `1.234` has more than 2 decimal places; amounts are in yuan to the cent (分)"
+        );
+        let kind = std::error::Error::source(&err).expect("the kind");
+        let amount = kind.source().expect("the amount error");
+        assert!(amount.downcast_ref::<AmountError>().is_some());
+        let yuan = amount.source().expect("the yuan error");
+        assert!(yuan.downcast_ref::<YuanError>().is_some());
     }
 
     #[test]

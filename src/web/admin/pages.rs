@@ -293,7 +293,7 @@ pub async fn create_tag(
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
-            let message = format!("动态条件第 {} 列：{}", error.position, error.message);
+            let message = format!("动态条件第 {} 列：{}", error.position, error.kind);
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     }
@@ -762,7 +762,7 @@ fn expr_problem(text: &str, error: &expr::ExprError) -> ExprProblem {
     let index = error.position.saturating_sub(1).min(chars.len());
     ExprProblem {
         position: error.position,
-        message: error.message.clone(),
+        message: error.kind.to_string(),
         before: chars[..index].iter().collect(),
         at: chars.get(index).map_or_else(|| "␣".to_owned(), char::to_string),
         after: chars.get(index + 1..).map(|c| c.iter().collect()).unwrap_or_default(),

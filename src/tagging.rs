@@ -27,7 +27,7 @@ pub enum TaggingError {
     #[error("tagcast keeps at most {LOCAL_TAG_LIMIT} tags")]
     LocalTagLimit,
     #[error("{0}")]
-    InvalidRule(String),
+    InvalidRule(#[source] crate::domain::rule::RuleError),
     #[error("no quiz `{0}`")]
     UnknownQuiz(String),
     #[error("the quiz has problems: {}", .0.join("; "))]

@@ -22,12 +22,29 @@ pub const DEMO_TOKEN: &str = "tagcastdemo";
 pub struct ConfigError {
     pub variable: &'static str,
     pub reason: String,
+    /// The parser's error the reason was rendered from, if any.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ConfigError {
     fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self { variable, reason: reason.into() }
+        Self { variable, reason: reason.into(), source: None }
     }
+
+    /// A value a parser refused: its error is the reason, and stays the source.
+    fn invalid(variable: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { variable, reason: error.to_string(), source: Some(Box::new(error)) }
+    }
+}
+
+/// A value that is none of a setting's choices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {expected}, got `{got}`")]
+pub struct UnknownChoice {
+    /// The choices, as the message lists them.
+    pub expected: &'static str,
+    pub got: String,
 }
 
 /// Which kind of Official Account this is; it decides mass-send quotas and how segments are sent.
@@ -40,12 +57,12 @@ pub enum AccountType {
 }
 
 impl FromStr for AccountType {
-    type Err = String;
+    type Err = UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "service" => Ok(Self::Service),
             "subscription" => Ok(Self::Subscription),
-            other => Err(format!("expected `service` or `subscription`, got `{other}`")),
+            other => Err(UnknownChoice { expected: "`service` or `subscription`", got: other.to_owned() }),
         }
     }
 }
@@ -73,13 +90,13 @@ impl MessageMode {
 }
 
 impl FromStr for MessageMode {
-    type Err = String;
+    type Err = UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "plain" => Ok(Self::Plain),
             "compat" => Ok(Self::Compat),
             "safe" => Ok(Self::Safe),
-            other => Err(format!("expected `plain`, `compat` or `safe`, got `{other}`")),
+            other => Err(UnknownChoice { expected: "`plain`, `compat` or `safe`", got: other.to_owned() }),
         }
     }
 }
@@ -96,13 +113,13 @@ pub enum Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "all" => Ok(Self::All),
             "web" => Ok(Self::Web),
             "worker" => Ok(Self::Worker),
-            other => Err(format!("expected `all`, `web` or `worker`, got `{other}`")),
+            other => Err(UnknownChoice { expected: "`all`, `web` or `worker`", got: other.to_owned() }),
         }
     }
 }
@@ -221,7 +238,7 @@ impl Settings {
         // A missing .env is normal; a broken one is the operator's mistake and must be said.
         if let Err(e) = dotenvy::dotenv() {
             if !e.not_found() {
-                return Err(ConfigError::new(".env", e.to_string()));
+                return Err(ConfigError::invalid(".env", e));
             }
         }
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -306,7 +323,7 @@ impl Settings {
             .ok_or_else(|| ConfigError::new("WECHAT_API_BASE", format!("not an http(s) URL: `{api_base_raw}`")))?;
         let account_type = parse_or("WECHAT_ACCOUNT_TYPE", get("WECHAT_ACCOUNT_TYPE"), "service")?;
         let rate_limits = crate::wechat::api::RateLimits::parse(&get("TAGCAST_WECHAT_RATE_LIMITS").unwrap_or_default())
-            .map_err(|reason| ConfigError::new("TAGCAST_WECHAT_RATE_LIMITS", reason))?;
+            .map_err(|error| ConfigError::invalid("TAGCAST_WECHAT_RATE_LIMITS", error))?;
 
         let admin_password = get("TAGCAST_ADMIN_PASSWORD").map(SecretString::from);
         if let Some(p) = &admin_password {
@@ -478,10 +495,14 @@ impl Settings {
 fn parse_or<T>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
 where
     T: FromStr,
-    T::Err: std::fmt::Display,
+    T::Err: std::error::Error + Send + Sync + 'static,
 {
     let raw = value.unwrap_or_else(|| default.to_owned());
-    raw.trim().parse().map_err(|e| ConfigError::new(variable, format!("cannot use `{raw}`: {e}")))
+    raw.trim().parse().map_err(|e| ConfigError {
+        variable,
+        reason: format!("cannot use `{raw}`: {e}"),
+        source: Some(Box::new(e)),
+    })
 }
 
 #[cfg(test)]

@@ -432,7 +432,7 @@ impl Settings {
 
         let trusted_proxies =
             crate::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
-                .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
+                .map_err(|error| ConfigError::invalid("TAGCAST_TRUSTED_PROXIES", error))?;
         let default_checks = crate::accounts::GateSettings::default();
         let concurrent: usize = parse_or(
             "TAGCAST_PASSWORD_CHECKS",

@@ -19,30 +19,20 @@ const FUNCTIONS: [&str; 3] = ["clicked", "orders", "spent"];
 pub fn parse(input: &str) -> Result<Expr, ExprError> {
     if input.len() > MAX_INPUT_BYTES {
         let col = input.char_indices().take_while(|(i, c)| i + c.len_utf8() <= MAX_INPUT_BYTES).count() + 1;
-        return Err(ExprError::new(
-            col,
-            format!("the expression is {} bytes long; at most {MAX_INPUT_BYTES} are allowed", input.len()),
-        ));
+        return Err(ExprError::at(col, ExprErrorKind::TooLong { bytes: input.len() }));
     }
     if input.trim().is_empty() {
-        return Err(ExprError::new(1, "empty expression: write a tag path such as \"肤质/油性\" or a predicate"));
+        return Err(ExprError::at(1, ExprErrorKind::Empty));
     }
     let mut parser = Parser { lexer: Lexer::new(input), peeked: None, depth: 0 };
     let expr = parser.or()?;
     let next = parser.bump()?;
     if next.tok != Tok::End {
-        let hint = match &next.tok {
-            Tok::RParen => "there is no `(` for this `)` to close".to_owned(),
-            Tok::Word(w) => match suggest(w, &["AND", "OR"]) {
-                Some(keyword) => format!("did you mean `{keyword}`?"),
-                None => "join expressions with AND or OR".to_owned(),
-            },
-            _ => "join expressions with AND or OR".to_owned(),
+        let suggestion = match &next.tok {
+            Tok::Word(w) => suggest(w, &["AND", "OR"]),
+            _ => None,
         };
-        return Err(ExprError::new(
-            next.col,
-            format!("unexpected {} after a complete expression; {hint}", next.describe()),
-        ));
+        return Err(ExprError::at(next.col, ExprErrorKind::Trailing { found: next.tok, suggestion }));
     }
     Ok(expr)
 }
@@ -81,7 +71,7 @@ impl Parser<'_> {
     fn enter(&mut self, at: &Token) -> Result<(), ExprError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ExprError::new(at.col, format!("nesting deeper than {MAX_DEPTH} levels of `(` and `NOT`")));
+            return Err(ExprError::at(at.col, ExprErrorKind::TooDeep));
         }
         Ok(())
     }
@@ -124,21 +114,9 @@ impl Parser<'_> {
                 let close = self.bump()?;
                 match close.tok {
                     Tok::RParen => {}
-                    Tok::End => {
-                        return Err(ExprError::new(
-                            close.col,
-                            format!("missing `)`: the `(` at column {} is never closed", token.col),
-                        ));
-                    }
-                    _ => {
-                        return Err(ExprError::new(
-                            close.col,
-                            format!(
-                                "expected AND, OR or `)` to close the `(` at column {}, found {}",
-                                token.col,
-                                close.describe()
-                            ),
-                        ));
+                    Tok::End => return Err(ExprError::at(close.col, ExprErrorKind::Unclosed { open: token.col })),
+                    found => {
+                        return Err(ExprError::at(close.col, ExprErrorKind::ExpectedClose { open: token.col, found }));
                     }
                 }
                 self.depth -= 1;
@@ -154,64 +132,45 @@ impl Parser<'_> {
                 }
                 Err(self.unknown_word(word, &token))
             }
-            Tok::End => Err(ExprError::new(
-                token.col,
-                "unexpected end of the expression: expected a tag path in double quotes, `NOT`, `(` or a \
-                 predicate such as orders(30d) >= 1",
-            )),
-            _ => Err(ExprError::new(
-                token.col,
-                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe()),
-            )),
+            Tok::End => Err(ExprError::at(token.col, ExprErrorKind::UnexpectedEnd)),
+            found => Err(ExprError::at(token.col, ExprErrorKind::ExpectedOperand { found: found.clone() })),
         }
     }
 
     /// The error for a word where an operand should start.
     fn unknown_word(&mut self, word: &str, token: &Token) -> ExprError {
+        let found = token.tok.clone();
         if ["AND", "OR", "NOT"].iter().any(|kw| token.is_keyword(kw)) {
-            let message = format!("expected a tag path, `NOT`, `(` or a predicate, found {}", token.describe());
-            return ExprError::new(token.col, message);
+            return ExprError::at(token.col, ExprErrorKind::KeywordAsOperand { found });
         }
         // A lexical error after the word (`肤质/干性`) must not hide the word's own problem.
         let called = matches!(self.peek(), Ok(next) if next.tok == Tok::LParen);
-        let message = match suggest(word, &FUNCTIONS) {
-            Some(name) => format!("unknown function `{word}`; did you mean `{name}`?"),
-            None if called => format!("unknown function `{word}`; the functions are clicked, orders and spent"),
-            None if word.starts_with(|c: char| c.is_ascii_digit()) => {
-                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe())
-            }
-            None => format!("unexpected {}; tag paths must be in double quotes, like \"{word}\"", token.describe()),
+        let word = word.to_owned();
+        let kind = match suggest(&word, &FUNCTIONS) {
+            suggestion @ Some(_) => ExprErrorKind::UnknownFunction { word, suggestion },
+            None if called => ExprErrorKind::UnknownFunction { word, suggestion: None },
+            None if word.starts_with(|c: char| c.is_ascii_digit()) => ExprErrorKind::ExpectedOperand { found },
+            None => ExprErrorKind::UnquotedPath { word },
         };
-        ExprError::new(token.col, message)
+        ExprError::at(token.col, kind)
     }
 
     /// After a function name: `(` arguments `)` and the comparison.
     fn predicate(&mut self, name: &str) -> Result<Expr, ExprError> {
         let open = self.bump()?;
         if open.tok != Tok::LParen {
-            return Err(ExprError::new(open.col, format!("expected `(` after `{name}`, found {}", open.describe())));
+            let kind = ExprErrorKind::ExpectedOpenParen { function: name.to_owned(), found: open.tok };
+            return Err(ExprError::at(open.col, kind));
         }
         let key = if name == "clicked" {
             let key = self.bump()?;
             let Tok::Str(raw) = &key.tok else {
-                return Err(ExprError::new(
-                    key.col,
-                    format!(
-                        "expected the menu key in double quotes, like clicked(\"KEY\", 7d), found {}",
-                        key.describe()
-                    ),
-                ));
+                return Err(ExprError::at(key.col, ExprErrorKind::ExpectedKey { found: key.tok.clone() }));
             };
             check_key(raw).map_err(|e| ExprError::at(key.col, e))?;
             let comma = self.bump()?;
             if comma.tok != Tok::Comma {
-                return Err(ExprError::new(
-                    comma.col,
-                    format!(
-                        "expected `,` and a window after the key, like clicked(\"KEY\", 7d), found {}",
-                        comma.describe()
-                    ),
-                ));
+                return Err(ExprError::at(comma.col, ExprErrorKind::ExpectedComma { found: comma.tok }));
             }
             Some(raw.clone())
         } else {
@@ -220,11 +179,11 @@ impl Parser<'_> {
         let window = self.window()?;
         let close = self.bump()?;
         if close.tok != Tok::RParen {
-            let message = match close.tok {
-                Tok::End => format!("missing `)`: the `(` of `{name}` at column {} is never closed", open.col),
-                _ => format!("expected `)` after the window, found {}", close.describe()),
+            let kind = match close.tok {
+                Tok::End => ExprErrorKind::UnclosedCall { function: name.to_owned(), open: open.col },
+                found => ExprErrorKind::ExpectedCallClose { found },
             };
-            return Err(ExprError::new(close.col, message));
+            return Err(ExprError::at(close.col, kind));
         }
         let op = if let Tok::Op(op) = self.peek()?.tok {
             self.bump()?;
@@ -234,18 +193,14 @@ impl Parser<'_> {
             return Ok(Expr::Clicked { key, window, op: CmpOp::Ge, count: 1 });
         } else {
             let next = self.bump()?;
-            let written = format!("{name}({window})");
-            return Err(ExprError::new(
-                next.col,
-                format!("missing comparison after `{written}`, like `{written} >= 1`; found {}", next.describe()),
-            ));
+            let kind = ExprErrorKind::MissingComparison { function: name.to_owned(), window, found: next.tok };
+            return Err(ExprError::at(next.col, kind));
         };
         let number = self.bump()?;
         let text = match &number.tok {
             Tok::Word(text) if text.starts_with(|c: char| c.is_ascii_digit() || c == '.') => text,
-            _ => {
-                let message = format!("expected a number after `{op}`, found {}", number.describe());
-                return Err(ExprError::new(number.col, message));
+            found => {
+                return Err(ExprError::at(number.col, ExprErrorKind::ExpectedNumber { op, found: found.clone() }));
             }
         };
         let parsed = if name == "spent" {
@@ -264,10 +219,7 @@ impl Parser<'_> {
     fn window(&mut self) -> Result<Window, ExprError> {
         let token = self.bump()?;
         let Tok::Word(word) = &token.tok else {
-            return Err(ExprError::new(
-                token.col,
-                format!("expected a window like `7d`, `24h` or `all`, found {}", token.describe()),
-            ));
+            return Err(ExprError::at(token.col, ExprErrorKind::ExpectedWindow { found: token.tok.clone() }));
         };
         parse_window(word).map_err(|e| ExprError::at(token.col, e))
     }
@@ -480,6 +432,68 @@ mod tests {
         assert_eq!(parse_amount("1000000000"), Ok(crate::domain::expr::MAX_AMOUNT_CENTS));
         assert!(parse_amount("1000000000.01").is_err());
         assert!(parse_amount("1.2.3").is_err());
+    }
+
+    #[test]
+    fn grammar_errors_carry_the_token_found() {
+        use ExprErrorKind as K;
+        let word = |w: &str| Tok::Word(w.to_owned());
+        let cases = [
+            ("   ", K::Empty),
+            (r#""A" "B""#, K::Trailing { found: Tok::Str("B".into()), suggestion: None }),
+            (r#""A" ANDD "B""#, K::Trailing { found: word("ANDD"), suggestion: Some("AND") }),
+            (r#""A")"#, K::Trailing { found: Tok::RParen, suggestion: None }),
+            (r#"("A" "B")"#, K::ExpectedClose { open: 1, found: Tok::Str("B".into()) }),
+            (r#" ("A""#, K::Unclosed { open: 2 }),
+            (r#""A" AND"#, K::UnexpectedEnd),
+            (r#""A" OR 30d"#, K::ExpectedOperand { found: word("30d") }),
+            (r#""A" OR ,"#, K::ExpectedOperand { found: Tok::Comma }),
+            (r#""A" AND and "B""#, K::KeywordAsOperand { found: word("and") }),
+            (r#"click("K", 7d)"#, K::UnknownFunction { word: "click".into(), suggestion: Some("clicked") }),
+            ("frobnicate(7d)", K::UnknownFunction { word: "frobnicate".into(), suggestion: None }),
+            ("VIP", K::UnquotedPath { word: "VIP".into() }),
+            ("orders >= 1", K::ExpectedOpenParen { function: "orders".into(), found: Tok::Op(CmpOp::Ge) }),
+            ("clicked(KEY, 7d)", K::ExpectedKey { found: word("KEY") }),
+            (r#"clicked("K")"#, K::ExpectedComma { found: Tok::RParen }),
+            ("orders()", K::ExpectedWindow { found: Tok::RParen }),
+            ("ORDERS(30d", K::UnclosedCall { function: "orders".into(), open: 7 }),
+            ("orders(30d >= 1", K::ExpectedCallClose { found: Tok::Op(CmpOp::Ge) }),
+            (
+                "spent(24h)",
+                K::MissingComparison { function: "spent".into(), window: Window::Hours(24), found: Tok::End },
+            ),
+            ("orders(30d) < AND", K::ExpectedNumber { op: CmpOp::Lt, found: word("AND") }),
+            ("orders(30d) == 1", K::DoubleEquals),
+            (r#"!"A""#, K::Bang),
+            ("orders(30d) <> 1", K::AngleNotEqual),
+            (r#""A" && "B""#, K::UnexpectedChar { ch: '&' }),
+            (r#""A" OR "B"#, K::UnterminatedString),
+            (r#""a\n""#, K::UnknownEscape { ch: 'n' }),
+        ];
+        for (input, kind) in cases {
+            assert_eq!(parse(input).expect_err(input).kind, kind, "{input}");
+        }
+        let too_long = "\"A\"".to_owned() + &" ".repeat(MAX_INPUT_BYTES);
+        assert_eq!(parse(&too_long).unwrap_err().kind, K::TooLong { bytes: MAX_INPUT_BYTES + 3 });
+        let deep = "NOT ".repeat(MAX_DEPTH + 1) + "\"A\"";
+        assert_eq!(parse(&deep).unwrap_err().kind, K::TooDeep);
+    }
+
+    #[test]
+    fn a_token_is_named_as_written_and_a_long_string_shortened() {
+        assert_eq!(
+            Tok::Str("一二三四五六七八九十一二三四五六七八九十一".into()).to_string(),
+            "`\"一二三四五六七八九十一二三四五六七八九十…\"`"
+        );
+        assert_eq!(Tok::Str("短".into()).to_string(), "`\"短\"`");
+        assert_eq!(Tok::Op(CmpOp::Ne).to_string(), "`!=`");
+        assert_eq!(Tok::End.to_string(), "the end of the expression");
+        let kind = ExprErrorKind::MissingComparison {
+            function: "orders".into(),
+            window: Window::Days(30),
+            found: Tok::Word("AND".into()),
+        };
+        assert_eq!(kind.to_string(), "missing comparison after `orders(30d)`, like `orders(30d) >= 1`; found `AND`");
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod api;
 pub mod crypto;
 pub mod fields;
 pub mod message;
+pub mod mode;
 pub mod reply;
 pub mod signature;

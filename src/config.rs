@@ -517,6 +517,32 @@ mod tests {
     }
 
     #[test]
+    fn a_parser_refusal_reads_as_before_and_stays_the_source() {
+        let source = |err: &ConfigError| std::error::Error::source(err).expect("the parser's error").to_string();
+        let err = settings(&[("WECHAT_ACCOUNT_TYPE", "enterprise")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "WECHAT_ACCOUNT_TYPE: cannot use `enterprise`: expected `service` or `subscription`, got `enterprise`"
+        );
+        let inner = std::error::Error::source(&err).expect("source");
+        let unknown = inner.downcast_ref::<crate::domain::account::UnknownAccountType>().expect("typed");
+        assert_eq!(unknown.got, "enterprise");
+        let err = settings(&[("WECHAT_MESSAGE_MODE", "secure")]).unwrap_err();
+        assert_eq!(source(&err), "expected `plain`, `compat` or `safe`, got `secure`");
+        let err = settings(&[("TAGCAST_ROLE", "everything")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TAGCAST_ROLE: cannot use `everything`: expected `all`, `web` or `worker`, got `everything`"
+        );
+        let err = settings(&[("TAGCAST_WECHAT_RATE_LIMITS", "default=fast")]).unwrap_err();
+        assert_eq!(err.to_string(), "TAGCAST_WECHAT_RATE_LIMITS: `fast` is not a number");
+        assert_eq!(source(&err), "`fast` is not a number");
+        let err = settings(&[("TAGCAST_TRUSTED_PROXIES", "10.0.0.1, nginx")]).unwrap_err();
+        assert_eq!(err.to_string(), "TAGCAST_TRUSTED_PROXIES: `nginx` is neither an IP address nor a CIDR network");
+        assert!(settings(&[("TAGCAST_MONTHLY_TAG_CAP", "0")]).unwrap_err().source.is_none());
+    }
+
+    #[test]
     fn secrets_stay_out_of_debug_output() {
         let s = settings(&[
             ("WECHAT_APPID", "wx1234567890"),

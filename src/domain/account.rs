@@ -11,10 +11,12 @@ pub enum AccountType {
     Subscription,
 }
 
-/// A `WECHAT_ACCOUNT_TYPE` that names no kind of account.
+/// A value that names no [`AccountType`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `service` or `subscription`, got `{0}`")]
-pub struct UnknownAccountType(pub String);
+#[error("expected `service` or `subscription`, got `{got}`")]
+pub struct UnknownAccountType {
+    pub got: String,
+}
 
 impl FromStr for AccountType {
     type Err = UnknownAccountType;
@@ -22,7 +24,7 @@ impl FromStr for AccountType {
         match s {
             "service" => Ok(Self::Service),
             "subscription" => Ok(Self::Subscription),
-            other => Err(UnknownAccountType(other.to_owned())),
+            other => Err(UnknownAccountType { got: other.to_owned() }),
         }
     }
 }

@@ -24,10 +24,12 @@ impl MessageMode {
     }
 }
 
-/// A `WECHAT_MESSAGE_MODE` that names no mode.
+/// A value that names no [`MessageMode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `plain`, `compat` or `safe`, got `{0}`")]
-pub struct UnknownMessageMode(pub String);
+#[error("expected `plain`, `compat` or `safe`, got `{got}`")]
+pub struct UnknownMessageMode {
+    pub got: String,
+}
 
 impl FromStr for MessageMode {
     type Err = UnknownMessageMode;
@@ -36,7 +38,7 @@ impl FromStr for MessageMode {
             "plain" => Ok(Self::Plain),
             "compat" => Ok(Self::Compat),
             "safe" => Ok(Self::Safe),
-            other => Err(UnknownMessageMode(other.to_owned())),
+            other => Err(UnknownMessageMode { got: other.to_owned() }),
         }
     }
 }

@@ -7,3 +7,6 @@ pub mod fields;
 pub mod message;
 pub mod reply;
 pub mod signature;
+
+#[cfg(test)]
+mod test_data;

@@ -2,6 +2,7 @@
 //! It imports nothing else from this crate, so it could become a crate of its own.
 
 pub mod api;
+mod cdata;
 pub mod crypto;
 pub mod fields;
 pub mod message;

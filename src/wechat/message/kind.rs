@@ -1,5 +1,5 @@
 //! Which push is which: the [`Kind`]s we model, decided from `MsgType` and `Event`, and the
-//! spellings WeChat documents for them (used in dedupe keys).
+//! spellings WeChat documents for them (used in dedupe keys and when writing a push).
 
 use super::Inbound;
 
@@ -118,7 +118,7 @@ impl Inbound {
     }
 }
 
-/// The `MsgType`/`Event` spelling WeChat documents for a kind (used in dedupe keys).
+/// The `MsgType`/`Event` spelling WeChat documents for a kind (used in dedupe keys and when writing a push).
 pub(super) fn documented_name(kind: Kind) -> &'static str {
     MESSAGE_TYPES.iter().chain(EVENTS.iter()).find(|(_, k)| *k == kind).map_or("", |(name, _)| name)
 }

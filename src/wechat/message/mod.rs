@@ -1,4 +1,5 @@
-//! Inbound pushes: the XML body WeChat POSTs to the callback URL, turned into a typed [`Message`].
+//! Inbound pushes: the XML body WeChat POSTs to the callback URL, turned into a typed [`Message`]
+//! and back.
 //!
 //! Owns: the vocabulary of ordinary messages and event pushes (wechat-api.md §3, §4, §9.8) as
 //! types, and what a push means once typed (its dedupe key for WeChat's retry rule, §5, its
@@ -7,7 +8,8 @@
 //! - `parse`: XML → [`Message`] ([`parse`]) and the safe/compatible-mode envelope
 //!   ([`parse_envelope`]);
 //! - `guard`: the checks every entry point runs on hostile input before parsing;
-//! - `flatten`: the generic path → text view of any push ([`flatten`]) for kinds we do not model.
+//! - `flatten`: the generic path → text view of any push ([`flatten`]) for kinds we do not model;
+//! - `write`: [`Message`] → the XML WeChat would send ([`Message::to_xml`], [`Envelope::to_xml`]).
 //!
 //! Must not: import anything else from this crate (the `wechat` module is the protocol layer and
 //! depends on nothing above it), decrypt (crypto.rs does), do I/O, log, or panic on any input:
@@ -24,6 +26,7 @@ mod flatten;
 mod guard;
 mod kind;
 mod parse;
+mod write;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use deadpool_postgres::Client;
 use futures::future::join_all;
 use tagcast::inbox::{Dispatcher, Handler, HandlerFuture};
 use tagcast::wechat::crypto::MsgCrypt;
-use tagcast::wechat::message::{self, Inbound, Message};
+use tagcast::wechat::message::{self, Envelope, Inbound, Message};
 use tagcast::wechat::reply::Reply;
 use tagcast::wechat::signature;
 
@@ -280,7 +280,7 @@ async fn every_bad_input_is_refused_and_nothing_is_stored() {
     cases.push((
         "envelope without Encrypt",
         app.safe_query("", ts, "8"),
-        format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName></xml>").into_bytes(),
+        Envelope { to_user: Some(ACCOUNT.to_owned()), encrypt: None }.to_xml().into_bytes(),
         400,
     ));
 

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use tagcast::app::tokens::PgTokenStore;
 use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat};
-use tagcast::store::tokens::PgTokenStore;
 use tagcast::wechat::api::{ApiClient, ApiConfig, RateLimits};
 
 const APPID: &str = "wxbench000000001";

@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use tagcast::audience::index::{AudienceIndex, IndexSettings};
-use tagcast::campaigns::{CampaignRequest, CampaignSettings};
+use tagcast::app::audience::index::{AudienceIndex, IndexSettings};
+use tagcast::app::campaigns::{CampaignRequest, CampaignSettings};
 use tagcast::domain::campaign::{Audience, Message};
 use tagcast::jobs::JobCtx;
 
@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pool: pool.clone(),
         api,
         quiz_expiry: Duration::from_secs(1800),
-        clock: tagcast::clock::Clock::system(),
+        clock: tagcast::domain::clock::Clock::system(),
         campaigns: settings.clone(),
     };
     let request = CampaignRequest {
@@ -137,9 +137,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         variants: Vec::new(),
         send_at: None,
     };
-    let campaign = tagcast::campaigns::create_campaign(&pool, &settings, &request, "bench").await?;
+    let campaign = tagcast::app::campaigns::create_campaign(&pool, &settings, &request, "bench").await?;
     let started = Instant::now();
-    let accepted = tagcast::campaigns::request_send(&pool, &settings, campaign.id, "bench").await?;
+    let accepted = tagcast::app::campaigns::request_send(&pool, &settings, campaign.id, "bench").await?;
     let requested = started.elapsed();
     let started = Instant::now();
     tagcast::jobs::run_pending(&ctx).await?;

@@ -35,8 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pool: pool.clone(),
         api,
         quiz_expiry: Duration::from_secs(1800),
-        clock: tagcast::clock::Clock::system(),
-        campaigns: tagcast::campaigns::CampaignSettings::default(),
+        clock: tagcast::domain::clock::Clock::system(),
+        campaigns: tagcast::app::campaigns::CampaignSettings::default(),
     };
 
     // The pending changes, written the way the engine writes them.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
-use tagcast::clock::Clock;
+use tagcast::domain::clock::Clock;
 use tagcast::domain::expr::{CmpOp, Expr, Window};
 use tagcast::domain::order::Order;
 use tagcast::domain::tag::TagPath;
@@ -169,9 +169,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rss_before = peak_rss_kib().unwrap_or(0);
     let started = Instant::now();
-    let index = tagcast::audience::index::AudienceIndex::new(
+    let index = tagcast::app::audience::index::AudienceIndex::new(
         pool.clone(),
-        tagcast::audience::index::IndexSettings { wait_for_build: Duration::from_secs(600), ..Default::default() },
+        tagcast::app::audience::index::IndexSettings { wait_for_build: Duration::from_secs(600), ..Default::default() },
     );
     let probe = Expr::Orders { window: Window::All, op: CmpOp::Ge, count: 0 };
     let everyone = index.count(&probe, clock.unix()).await.ok_or("the index did not build")?;
@@ -255,18 +255,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     client.batch_execute(&sql).await?;
     let started = Instant::now();
-    let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
     println!(
         "scheduled pass (time-dependent tags), first fill: {:.2} s, +{added} -{removed}",
         started.elapsed().as_secs_f64()
     );
-    for tag in tagcast::audience::load_dynamic_tags(&client).await? {
+    for tag in tagcast::app::audience::load_dynamic_tags(&client).await? {
         let started = Instant::now();
-        let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, Some(tag.id)).await?;
+        let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, Some(tag.id)).await?;
         println!("fill of {}: {:.2} s, +{added} -{removed}", tag.path, started.elapsed().as_secs_f64());
     }
     let started = Instant::now();
-    let (added, removed) = tagcast::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
     println!(
         "scheduled pass (time-dependent tags), steady state: {:.2} s, +{added} -{removed}",
         started.elapsed().as_secs_f64()
@@ -282,20 +282,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             clock.now(),
         )?;
         let started = Instant::now();
-        tagcast::audience::record_orders(&pool, &[order], &clock).await?;
+        tagcast::app::audience::record_orders(&pool, &[order], &clock).await?;
         samples.push(started.elapsed());
     }
     report("one order stored + dynamic tags re-evaluated (commit included)", samples);
 
     // The re-evaluation alone, as the engine runs it after a click (rolled back).
-    let dynamic = tagcast::audience::load_dynamic_tags(&client).await?;
-    let triggers = tagcast::audience::Triggers { ordered: true, clicked: vec!["NEW"], ..Default::default() };
+    let dynamic = tagcast::app::audience::load_dynamic_tags(&client).await?;
+    let triggers = tagcast::app::audience::Triggers { ordered: true, clicked: vec!["NEW"], ..Default::default() };
     let mut samples = Vec::with_capacity(reevaluations);
     for _ in 0..reevaluations {
         let one = openid(rng.gen_range(0..followers));
         let txn = client.transaction().await?;
         let started = Instant::now();
-        tagcast::audience::reevaluate(&txn, &dynamic, &[one.as_str()], &triggers, clock.unix()).await?;
+        tagcast::app::audience::reevaluate(&txn, &dynamic, &[one.as_str()], &triggers, clock.unix()).await?;
         samples.push(started.elapsed());
         txn.rollback().await?;
     }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use tagcast::metrics::Metrics;
+use tagcast::app::metrics::Metrics;
 
 fn main() {
     let metrics = Metrics::new();

@@ -10,6 +10,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+pub use crate::domain::account::AccountType;
+pub use crate::wechat::mode::MessageMode;
+
 /// Default database when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tagcast";
 /// Callback token used in demo mode, where no real account can sign requests: only the
@@ -27,60 +30,6 @@ pub struct ConfigError {
 impl ConfigError {
     fn new(variable: &'static str, reason: impl Into<String>) -> Self {
         Self { variable, reason: reason.into() }
-    }
-}
-
-/// Which kind of Official Account this is; it decides mass-send quotas and how segments are sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountType {
-    /// 服务号: per-follower monthly mass-send limit, may send by openid list.
-    Service,
-    /// 订阅号/公众号: one successful mass send a day, tag or everyone only.
-    Subscription,
-}
-
-impl FromStr for AccountType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "service" => Ok(Self::Service),
-            "subscription" => Ok(Self::Subscription),
-            other => Err(format!("expected `service` or `subscription`, got `{other}`")),
-        }
-    }
-}
-
-/// How WeChat delivers pushes (`WECHAT_MESSAGE_MODE`), as chosen in the account's console
-/// (明文 / 兼容 / 安全模式).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageMode {
-    /// 明文模式: plaintext pushes. Their signature covers only timestamp and nonce, so each
-    /// signature is accepted once (see the callback). Encrypted pushes are accepted too when a key is
-    /// set, so switching the console to safe mode before the server loses nothing.
-    Plain,
-    /// 兼容模式: WeChat sends the plaintext fields and `<Encrypt>` in one body with
-    /// `encrypt_type=aes`; only the ciphertext is signed, so only it is read.
-    Compat,
-    /// 安全模式: only encrypted pushes under a valid `msg_signature` are accepted.
-    Safe,
-}
-
-impl MessageMode {
-    /// Whether a push must arrive encrypted under a valid `msg_signature`.
-    pub fn requires_encryption(self) -> bool {
-        matches!(self, Self::Compat | Self::Safe)
-    }
-}
-
-impl FromStr for MessageMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "plain" => Ok(Self::Plain),
-            "compat" => Ok(Self::Compat),
-            "safe" => Ok(Self::Safe),
-            other => Err(format!("expected `plain`, `compat` or `safe`, got `{other}`")),
-        }
     }
 }
 
@@ -202,14 +151,14 @@ pub struct Settings {
     /// A quiz untouched this long is abandoned (`TAGCAST_QUIZ_EXPIRY_MINS`).
     pub quiz_expiry: Duration,
     /// The in-memory audience index (`TAGCAST_AUDIENCE_INDEX`, `on` or `off`).
-    pub audience_index: crate::audience::index::IndexSettings,
+    pub audience_index: crate::app::audience::index::IndexSettings,
     /// `TAGCAST_TRUSTED_PROXIES`: peers whose `X-Forwarded-For`/`X-Real-IP` name the client.
-    pub trusted_proxies: crate::client_addr::TrustedProxies,
+    pub trusted_proxies: crate::web::client_addr::TrustedProxies,
     /// `TAGCAST_PASSWORD_CHECKS` and `TAGCAST_PASSWORD_CHECKS_PER_SEC`: the bound on argon2id.
-    pub password_checks: crate::accounts::GateSettings,
+    pub password_checks: crate::app::admins::GateSettings,
     /// Not a variable: the clock segments and dynamic tags are evaluated at. Always the system
     /// clock when read from the environment; tests replace it with one they move.
-    pub clock: crate::clock::Clock,
+    pub clock: crate::domain::clock::Clock,
 }
 
 impl Settings {
@@ -404,19 +353,19 @@ impl Settings {
         if quiz_expiry_mins == 0 {
             return Err(ConfigError::new("TAGCAST_QUIZ_EXPIRY_MINS", "must be at least 1"));
         }
-        let audience_index = crate::audience::index::IndexSettings {
+        let audience_index = crate::app::audience::index::IndexSettings {
             enabled: match get("TAGCAST_AUDIENCE_INDEX").as_deref().map(str::trim) {
                 None | Some("on") => true,
                 Some("off") => false,
                 Some(_) => return Err(ConfigError::new("TAGCAST_AUDIENCE_INDEX", "must be `on` or `off`")),
             },
-            ..crate::audience::index::IndexSettings::default()
+            ..crate::app::audience::index::IndexSettings::default()
         };
 
         let trusted_proxies =
-            crate::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
+            crate::web::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
-        let default_checks = crate::accounts::GateSettings::default();
+        let default_checks = crate::app::admins::GateSettings::default();
         let concurrent: usize = parse_or(
             "TAGCAST_PASSWORD_CHECKS",
             get("TAGCAST_PASSWORD_CHECKS"),
@@ -464,8 +413,8 @@ impl Settings {
             quiz_expiry: Duration::from_secs(quiz_expiry_mins * 60),
             audience_index,
             trusted_proxies,
-            password_checks: crate::accounts::GateSettings { concurrent, per_sec },
-            clock: crate::clock::Clock::system(),
+            password_checks: crate::app::admins::GateSettings { concurrent, per_sec },
+            clock: crate::domain::clock::Clock::system(),
         })
     }
 

@@ -1,38 +1,30 @@
 //! tagcast: a server for a WeChat Official Account that tags followers from what they do and
 //! sends tag-targeted mass messages.
 //!
-//! - [`config`]: the CONTRACT.md §2 variables, validated.
-//! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies); imports nothing else.
-//! - [`store`]: all SQL.
-//! - [`inbox`]: durable, exactly-once intake of pushes with group commit, and the dispatcher.
-//! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`).
-//! - [`sync`]: the resumable import of followers and tags; [`demo`]: demo mode.
-//! - [`playbook`]: applying TOML playbooks of tags, rules and quizzes (checked in [`domain::playbook`]).
-//! - [`audience`]: orders, segment counts and dynamic tags, at the time of the [`clock`].
-//! - [`campaigns`]: campaign sends (caps, quotas, planning) and MASSSENDJOBFINISH; [`campaigns::approval`]: what
-//!   a campaign reaches, approvals that lapse when it changes, rejection (驳回).
-//! - [`accounts`]: admin users and bounded password checks; [`client_addr`]: who sent a request.
-//! - [`web`]: HTTP handlers; [`startup`] wires them into an [`startup::Application`].
+//! The layers, each using only those below it (the test `layers` in `tests/layers.rs` checks it):
+//!
+//! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
+//!   audience index's data, the clock); no I/O, no SQL. Imports nothing else from the crate.
+//! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies) and the API client;
+//!   imports nothing else from the crate.
+//! - [`store`]: all SQL, one file per table group; uses `domain` types.
+//! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`);
+//!   uses `wechat`.
+//! - [`app`]: the use cases, one folder per feature (intake, tagging, audiences, campaigns,
+//!   admins, playbooks, sync, tokens, metrics); wires `domain`, `store` and `wechat` together.
+//! - [`web`] (HTTP handlers) and [`jobs`] (background work): the entry points; they call `app`
+//!   (and read through `store`), never each other.
+//! - [`config`] (the CONTRACT.md §2 variables, validated), [`startup`] (wires everything into an
+//!   [`startup::Application`]; demo mode), [`cli`], [`telemetry`]: the top.
 
-pub mod accounts;
-pub mod audience;
-pub mod campaigns;
+pub mod app;
 pub mod cli;
-pub mod client_addr;
-pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod domain;
-pub mod engine;
-pub mod inbox;
 pub mod jobs;
-pub mod metrics;
 pub mod mock_wechat;
-pub mod playbook;
 pub mod startup;
 pub mod store;
-pub mod sync;
-pub mod tagging;
 pub mod telemetry;
 pub mod web;
 pub mod wechat;

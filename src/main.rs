@@ -2,9 +2,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tagcast::app::playbook::PlaybookError;
 use tagcast::cli::{Cli, Command, MockWechatArgs, PlaybookCommand};
 use tagcast::config::Settings;
-use tagcast::playbook::PlaybookError;
 use tagcast::startup::Application;
 
 /// Prints an error and its causes on one line, as an operator reads it at start-up.
@@ -68,13 +68,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             "demo mode (no WECHAT_APPID/WECHAT_APPSECRET set): mock WeChat API at {}; {} generated followers; \
              the callback accepts pushes signed with the token `{}`",
             demo.running.url(),
-            tagcast::demo::DEMO_FOLLOWERS,
+            tagcast::startup::demo::DEMO_FOLLOWERS,
             tagcast::config::DEMO_TOKEN,
         );
         let login = if settings.admin_password.is_some() {
             "admin / the TAGCAST_ADMIN_PASSWORD you set".to_owned()
         } else {
-            format!("{} / {}", tagcast::demo::DEMO_ADMIN_USER, tagcast::demo::DEMO_ADMIN_PASSWORD)
+            format!("{} / {}", tagcast::startup::demo::DEMO_ADMIN_USER, tagcast::startup::demo::DEMO_ADMIN_PASSWORD)
         };
         println!("tagcast demo: admin page {base}/admin  (login: {login})");
     }
@@ -91,7 +91,7 @@ async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
     let api = tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?;
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = tagcast::sync::run_sync(&pool, &api, |p| {
+    let report = tagcast::app::sync::run_sync(&pool, &api, |p| {
         let line = match p.phase {
             tagcast::store::sync::SyncPhase::Followers => match p.followers_total {
                 Some(total) => format!("followers {}/{total}", p.followers_imported),
@@ -141,8 +141,8 @@ fn print_warnings(file: &str, warnings: &[tagcast::domain::playbook::Problem]) {
 
 async fn playbook_check(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let name = file.display().to_string();
-    let source = tagcast::playbook::read(file)?;
-    let checked = tagcast::playbook::check(&settings.database_url, &name, &source).await?;
+    let source = tagcast::app::playbook::read(file)?;
+    let checked = tagcast::app::playbook::check(&settings.database_url, &name, &source).await?;
     print_warnings(&name, &checked.warnings);
     println!("ok: {}", checked.summary());
     Ok(())
@@ -151,10 +151,10 @@ async fn playbook_check(settings: &Settings, file: &Path) -> Result<(), Box<dyn 
 async fn playbook_apply(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let name = file.display().to_string();
     // Read first: a mistyped path should not create or migrate a database.
-    let source = tagcast::playbook::read(file)?;
+    let source = tagcast::app::playbook::read(file)?;
     tagcast::store::prepare_database(&settings.database_url).await?;
     let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
-    let applied = tagcast::playbook::apply(&pool, &name, &source).await?;
+    let applied = tagcast::app::playbook::apply(&pool, &name, &source).await?;
     print_warnings(&name, &applied.warnings);
     for change in &applied.changes {
         println!("{change}");

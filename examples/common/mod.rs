@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use secrecy::SecretString;
+use tagcast::app::tokens::PgTokenStore;
 use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat, RunningMock};
-use tagcast::store::tokens::PgTokenStore;
 use tagcast::wechat::api::{ApiClient, ApiConfig, RateLimits};
 
 pub const APPID: &str = "wxbench000000001";

@@ -5,7 +5,7 @@
 //! through dynamic tags' `when` conditions. [`Covered`] is that snapshot in a canonical order;
 //! its [`Covered::fingerprint`] is stored with the approval and compared at send time, and
 //! [`Covered::changes_since`] says in words what made an approval lapse. Pure: the database
-//! walk that fills it is `crate::campaigns::approval`.
+//! walk that fills it is `crate::app::campaigns::approval`.
 
 use blake2::{Blake2b512, Digest};
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,12 @@
 //! The tagging domain as pure types and decisions: tag paths, rules, quizzes, playbooks.
 //! Nothing here touches the database, HTTP or WeChat; `store`, `web` and `inbox` wire it up.
 
+pub mod account;
 pub mod admin;
 pub mod approval;
+pub mod audience_index;
 pub mod campaign;
+pub mod clock;
 pub mod expr;
 pub mod follower;
 pub mod order;

@@ -1,7 +1,7 @@
 //! Playbooks: the declarative TOML form of tags, rules and quizzes (CONTRACT.md §5). This module
 //! parses and checks one, finding every problem in a single pass and pointing each at its line,
 //! so an operator fixes a file in one go. Pure: whether a quiz already exists is asked through a
-//! closure, and applying (which needs the database) lives in `crate::playbook`.
+//! closure, and applying (which needs the database) lives in `crate::app::playbook`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;

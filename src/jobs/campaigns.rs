@@ -11,7 +11,7 @@
 //! variants) sets `is_to_all`; a tag send first checks that the tag still exists on WeChat.
 
 use super::{JobCtx, JobError};
-use crate::campaigns::{self, CampaignError};
+use crate::app::campaigns::{self, CampaignError};
 use crate::domain::campaign::Status;
 use crate::store;
 use crate::store::campaigns::ChunkRow;
@@ -221,7 +221,7 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     let mut client = ctx.pool.get().await.map_err(db)?;
     let txn = client.transaction().await.map_err(db)?;
     store::campaigns::mark_submitted(&txn, chunk.campaign_id, chunk.seq, msg_id, msg_data_id).await.map_err(db)?;
-    if ctx.campaigns.account_type == crate::config::AccountType::Service {
+    if ctx.campaigns.account_type == crate::domain::account::AccountType::Service {
         let month = campaigns::beijing_month(ctx.campaigns.clock.now());
         if chunk.openids.is_empty() {
             let recipients = list_recipients(&txn, chunk.campaign_id).await.map_err(db)?;

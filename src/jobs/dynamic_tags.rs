@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{JobCtx, JobError};
-use crate::audience;
+use crate::app::audience;
 use crate::store;
 
 /// The job kind.

@@ -27,9 +27,9 @@ pub struct JobCtx {
     /// A quiz untouched this long is abandoned.
     pub quiz_expiry: Duration,
     /// The time dynamic tags are evaluated at.
-    pub clock: crate::clock::Clock,
+    pub clock: crate::domain::clock::Clock,
     /// The account type, cap and clock campaigns are sent by.
-    pub campaigns: crate::campaigns::CampaignSettings,
+    pub campaigns: crate::app::campaigns::CampaignSettings,
 }
 
 /// Why a job failed: retried later, or never.
@@ -85,7 +85,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         "rename_wechat_tag" => wechat_tags::rename_wechat_tag(ctx, &job.payload).await,
         "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
         dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
-        crate::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
+        crate::app::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
         campaigns::FETCH_READS_JOB => campaigns::fetch_article_reads(ctx).await,
         campaigns::CHECK_RESULTS_JOB => campaigns::check_results(ctx).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),

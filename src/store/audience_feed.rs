@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures_util::{TryStreamExt, pin_mut};
 
-use crate::audience::index::state::{FollowerState, State};
+use crate::domain::audience_index::state::{FollowerState, State};
 
 /// The epoch that non-event changes bump (`audience_epoch`).
 pub async fn epoch(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {

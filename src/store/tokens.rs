@@ -1,32 +1,21 @@
-//! `access_tokens`: the shared home of the account's WeChat access token. Implements the WeChat
-//! client's `TokenStore` with a row lock, so one process at a time fetches and the rest reuse it.
+//! `access_tokens`: the shared home of each AppID's WeChat access token. The row lock in
+//! [`lock_token`] is what lets one process at a time fetch while the rest wait and reuse;
+//! `app::tokens` builds the WeChat client's token store on these statements.
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::GenericClient;
 
-use crate::wechat::api::token::{BoxFuture, Fetch};
-use crate::wechat::api::{AccessToken, TokenStore, WeChatError};
-
-/// The token store in PostgreSQL, for one AppID.
-pub struct PgTokenStore {
-    pool: Pool,
-    appid: String,
+/// A token as stored: both parts are empty until the first fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
 }
 
-impl PgTokenStore {
-    pub fn new(pool: Pool, appid: impl Into<String>) -> Self {
-        Self { pool, appid: appid.into() }
-    }
-}
-
-fn store_error(error: impl std::error::Error + Send + Sync + 'static) -> WeChatError {
-    WeChatError::TokenStore(Box::new(error))
-}
-
-fn token_of(row: &tokio_postgres::Row) -> Option<AccessToken> {
+fn token_of(row: &tokio_postgres::Row) -> Option<StoredToken> {
     let token: Option<String> = row.get(0);
     let expires_at: Option<DateTime<Utc>> = row.get(1);
-    Some(AccessToken { token: token?.into(), expires_at: expires_at? })
+    Some(StoredToken { token: token?, expires_at: expires_at? })
 }
 
 const SELECT: &str = "SELECT token, expires_at FROM access_tokens WHERE appid = $1";
@@ -36,30 +25,34 @@ const UPDATE: &str = "
     UPDATE access_tokens SET token = $2, expires_at = $3, fetched_at = now(), fetch_count = fetch_count + 1
     WHERE appid = $1";
 
-impl TokenStore for PgTokenStore {
-    fn load(&self) -> BoxFuture<'_, Result<Option<AccessToken>, WeChatError>> {
-        Box::pin(async move {
-            let client = self.pool.get().await.map_err(store_error)?;
-            let statement = client.prepare_cached(SELECT).await.map_err(store_error)?;
-            let row = client.query_opt(&statement, &[&self.appid]).await.map_err(store_error)?;
-            Ok(row.as_ref().and_then(token_of))
-        })
-    }
+/// The stored token, without waiting for a fetch in progress.
+pub async fn get_token(client: &impl GenericClient, appid: &str) -> Result<Option<StoredToken>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(SELECT).await?;
+    let row = client.query_opt(&statement, &[&appid]).await?;
+    Ok(row.as_ref().and_then(token_of))
+}
 
-    fn refresh<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<AccessToken, WeChatError>> {
-        Box::pin(async move {
-            let mut client = self.pool.get().await.map_err(store_error)?;
-            client.execute(ENSURE_ROW, &[&self.appid]).await.map_err(store_error)?;
-            let txn = client.transaction().await.map_err(store_error)?;
-            // Other processes wanting a token wait here until this one has stored its fetch.
-            let row = txn.query_one(SELECT_FOR_UPDATE, &[&self.appid]).await.map_err(store_error)?;
-            let stored = token_of(&row);
-            let token = fetch(stored.clone()).await?;
-            if stored.as_ref() != Some(&token) {
-                txn.execute(UPDATE, &[&self.appid, &&*token.token, &token.expires_at]).await.map_err(store_error)?;
-            }
-            txn.commit().await.map_err(store_error)?;
-            Ok(token)
-        })
-    }
+/// Makes sure the AppID has a row to lock (outside the locking transaction, so two first
+/// fetches do not both insert).
+pub async fn ensure_token_row(client: &impl GenericClient, appid: &str) -> Result<(), tokio_postgres::Error> {
+    client.execute(ENSURE_ROW, &[&appid]).await?;
+    Ok(())
+}
+
+/// Locks the AppID's row until the transaction ends and reads it: other processes wanting a
+/// token wait here until this one has stored its fetch.
+pub async fn lock_token(txn: &impl GenericClient, appid: &str) -> Result<Option<StoredToken>, tokio_postgres::Error> {
+    let row = txn.query_one(SELECT_FOR_UPDATE, &[&appid]).await?;
+    Ok(token_of(&row))
+}
+
+/// Stores a freshly fetched token and counts the fetch.
+pub async fn update_token(
+    txn: &impl GenericClient,
+    appid: &str,
+    token: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(UPDATE, &[&appid, &token, &expires_at]).await?;
+    Ok(())
 }

@@ -15,11 +15,11 @@ use actix_web::{HttpResponse, ResponseError, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::config::MessageMode;
-use crate::inbox::{Inbox, InboxError};
+use crate::app::inbox::{Inbox, InboxError};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
 use crate::wechat::fields::{self, FieldError};
 use crate::wechat::message::{self, Message, ParseError};
+use crate::wechat::mode::MessageMode;
 use crate::wechat::signature;
 
 /// WeChat documents no limit; real pushes are a few KiB, so anything larger is not WeChat.
@@ -36,7 +36,7 @@ pub struct CallbackState {
     pub mode: MessageMode,
     pub replay_window: Option<Duration>,
     pub inbox: Inbox,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
 }
 
 /// The query string WeChat signs its requests with.

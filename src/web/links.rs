@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
-use crate::campaigns;
-use crate::clock::Clock;
+use crate::app::campaigns;
+use crate::domain::clock::Clock;
 use crate::web::api::CampaignContext;
 
 /// The `state` WeChat hands back after OAuth; its presence means "do not ask again".

@@ -10,7 +10,7 @@ use deadpool_postgres::Pool;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use crate::metrics::Metrics;
+use crate::app::metrics::Metrics;
 
 /// A scrape must not hang on a stalled database: past this, queue gauges are left out and
 /// `tagcast_db_up` reads 0.

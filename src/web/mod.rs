@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod callback;
+pub mod client_addr;
 mod health;
 pub mod limits;
 mod links;
@@ -12,14 +13,13 @@ pub mod request_span;
 
 use actix_web::web;
 
-use crate::config::Role;
-
-/// Registers every route; a worker-only process serves just the health checks and metrics.
-pub fn configure(cfg: &mut web::ServiceConfig, role: Role, session_key: actix_web::cookie::Key) {
+/// Registers every route; a worker-only process (`serves_http` false) serves just the health
+/// checks and metrics.
+pub fn configure(cfg: &mut web::ServiceConfig, serves_http: bool, session_key: actix_web::cookie::Key) {
     cfg.route("/healthz", web::get().to(health::healthz));
     cfg.route("/readyz", web::get().to(health::readyz));
     cfg.route("/metrics", web::get().to(metrics::metrics));
-    if role.serves_http() {
+    if serves_http {
         cfg.service(
             web::resource("/wechat")
                 .route(web::get().to(callback::verify_url))
@@ -32,10 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, role: Role, session_key: actix_we
 }
 
 /// The client's address for throttling: the TCP peer, or what a trusted proxy says it saw
-/// (see [`crate::client_addr`]). Without the setting in `app_data`, the peer.
+/// (see [`crate::web::client_addr`]). Without the setting in `app_data`, the peer.
 pub fn client_ip(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip());
-    let Some(proxies) = req.app_data::<web::Data<crate::client_addr::TrustedProxies>>() else {
+    let Some(proxies) = req.app_data::<web::Data<crate::web::client_addr::TrustedProxies>>() else {
         return peer;
     };
     if proxies.is_empty() {

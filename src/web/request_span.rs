@@ -109,7 +109,7 @@ mod tests {
     #[actix_web::test]
     async fn the_logged_client_address_believes_forwarding_headers_only_from_a_trusted_proxy() {
         let (captured, _guard) = capture_logs();
-        let proxies = crate::client_addr::TrustedProxies::parse("10.0.0.1").expect("valid");
+        let proxies = crate::web::client_addr::TrustedProxies::parse("10.0.0.1").expect("valid");
         let app = test::init_service(
             App::new().wrap(TracingLogger::<PathOnlySpan>::new()).app_data(web::Data::new(proxies)).route(
                 "/",

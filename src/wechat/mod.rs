@@ -6,6 +6,7 @@ mod cdata;
 pub mod crypto;
 pub mod fields;
 pub mod message;
+pub mod mode;
 pub mod reply;
 pub mod signature;
 

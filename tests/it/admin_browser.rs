@@ -151,7 +151,7 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     // an audience, so the segment and the campaign below reach only the real follower.
     app.wechat.add_follower("test_e2e");
     app.wechat.add_follower("o_e2e_real");
-    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let driver = start_driver().await;
     let client = browser(&driver).await;
     let base = &app.address;

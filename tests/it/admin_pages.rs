@@ -424,7 +424,7 @@ async fn app_for_campaigns() -> (TestApp, Vec<String>) {
     app.create_admin("olivia", PASSWORD, "operator").await;
     app.create_admin("amy", PASSWORD, "approver").await;
     let fans = app.wechat.seed_followers(5);
-    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let (status, body) = app.api_post("/tags", json!({ "path": "敏感/价格敏感", "sensitive": true })).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) =

@@ -29,7 +29,7 @@ async fn app() -> (TestApp, Vec<String>) {
     app.create_admin("oscar", PASSWORD, "operator").await;
     app.create_admin("amy", PASSWORD, "approver").await;
     let fans = app.wechat.seed_followers(4);
-    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let (status, body) = app.api_post("/tags", json!({ "path": SENSITIVE, "sensitive": true })).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app.api_post("/rules", json!({ "on": "keyword", "key": "孕期", "add": [SENSITIVE] })).await;
@@ -214,7 +214,7 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     assert!(!is_sensitive(&app, SENSITIVE).await);
     // The deployer's `tagcast playbook apply` stays allowed.
     let marked = format!("[[tag]]\npath = \"{SENSITIVE}\"\nsensitive = true\n");
-    tagcast::playbook::apply(&app.jobs.pool, "playbook.toml", &marked).await.expect("the CLI may change it");
+    tagcast::app::playbook::apply(&app.jobs.pool, "playbook.toml", &marked).await.expect("the CLI may change it");
     assert!(is_sensitive(&app, SENSITIVE).await);
 
     let rows = app

@@ -441,7 +441,7 @@ async fn a_segment_stops_counting_followers_who_unsubscribe_or_are_erased() {
 async fn the_skin_quiz_playbook_keeps_vip_and_lapsed_customers_tagged() {
     let app = spawn_app().await;
     let pool = tagcast::store::connect_pool(&app.settings.database_url, 2).await.expect("pool");
-    tagcast::playbook::apply(&pool, tagcast::playbook::SAMPLE_FILE, tagcast::playbook::SAMPLE)
+    tagcast::app::playbook::apply(&pool, tagcast::app::playbook::SAMPLE_FILE, tagcast::app::playbook::SAMPLE)
         .await
         .expect("the sample applies");
     subscribe(&app, "o_regular").await;

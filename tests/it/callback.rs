@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use deadpool_postgres::Client;
 use futures::future::join_all;
-use tagcast::inbox::{Dispatcher, Handler, HandlerFuture};
+use tagcast::app::inbox::{Dispatcher, Handler, HandlerFuture};
 use tagcast::wechat::crypto::MsgCrypt;
 use tagcast::wechat::message::{self, Envelope, Inbound, Message};
 use tagcast::wechat::reply::Reply;

@@ -29,7 +29,7 @@ async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp 
 /// `n` followers on the mock, imported the way `tagcast sync` imports them.
 async fn followers(app: &TestApp, n: usize) -> Vec<String> {
     let openids = app.wechat.seed_followers(n);
-    tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     openids
 }
 

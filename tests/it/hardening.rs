@@ -250,7 +250,7 @@ async fn simulated_test_followers_never_count_in_segments_sends_or_the_board() {
         for openid in people.iter().chain(&["test_sim"]) {
             app.wechat.add_follower(openid);
         }
-        tagcast::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+        tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
         api_ok(&app, "/rules", json!({"on": "keyword", "key": "新品", "add": ["兴趣/新品"]}), 201).await;
         for (i, openid) in people.iter().chain(&["test_sim"]).enumerate() {
             assert_eq!(app.push(&text_message(openid, "新品", 9_100_000 + i as u64)).await.status(), 200);

@@ -171,8 +171,8 @@ async fn applying_the_sample_twice_changes_nothing_the_second_time() {
 async fn applying_an_edited_playbook_updates_what_changed_and_leaves_the_rest() {
     let app = spawn_app().await;
     let pool = tagcast::store::connect_pool(&app.settings.database_url, 2).await.expect("pool");
-    tagcast::playbook::apply(&pool, "skin-quiz.toml", tagcast::playbook::SAMPLE).await.expect("applies");
-    let edited = tagcast::playbook::SAMPLE
+    tagcast::app::playbook::apply(&pool, "skin-quiz.toml", tagcast::app::playbook::SAMPLE).await.expect("applies");
+    let edited = tagcast::app::playbook::SAMPLE
         .replace("description = \"肤质测试：出油分 ≥ 4\"", "description = \"油皮\"\nsensitive = true")
         .replace("intro = \"肤质小测试", "intro = \"新版肤质小测试")
         .replace(
@@ -180,12 +180,12 @@ async fn applying_an_edited_playbook_updates_what_changed_and_leaves_the_rest() 
             "key = \"我要测肤质\"\nstart_quiz = \"skin\"\nreply = \"好的\"",
         );
 
-    let applied = tagcast::playbook::apply(&pool, "skin-quiz.toml", &edited).await.expect("applies");
+    let applied = tagcast::app::playbook::apply(&pool, "skin-quiz.toml", &edited).await.expect("applies");
 
     let changed: Vec<String> = applied
         .changes
         .iter()
-        .filter(|c| c.outcome != tagcast::playbook::Outcome::Unchanged)
+        .filter(|c| c.outcome != tagcast::app::playbook::Outcome::Unchanged)
         .map(ToString::to_string)
         .collect();
     assert_eq!(changed.len(), 3, "{changed:#?}");
@@ -291,7 +291,7 @@ async fn the_skin_quiz_tags_followers_through_the_callback_survives_a_restart_an
     // Arrange: the sample applied through the wiring the CLI and start-up use.
     let mut app = spawn_app().await;
     let pool = tagcast::store::connect_pool(&app.settings.database_url, 2).await.expect("pool");
-    tagcast::playbook::apply(&pool, tagcast::playbook::SAMPLE_FILE, tagcast::playbook::SAMPLE)
+    tagcast::app::playbook::apply(&pool, tagcast::app::playbook::SAMPLE_FILE, tagcast::app::playbook::SAMPLE)
         .await
         .expect("the sample applies");
     for openid in ["o_quiz_done", "o_quiz_quit", "o_quiz_restart"] {

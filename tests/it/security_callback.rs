@@ -158,7 +158,7 @@ async fn a_plaintext_signature_replayed_with_twenty_bodies_at_once_carries_one_p
 async fn signatures_are_forgotten_once_past_the_replay_window() {
     let app = spawn_app_with(mode("plain")).await;
     let window = app.settings.replay_window.expect("the default replay window");
-    let retention = tagcast::inbox::signature_retention(Some(window));
+    let retention = tagcast::app::inbox::signature_retention(Some(window));
     let query = app.signed_query(now(), &fresh_nonce());
     assert_eq!(app.post(&query, text_message("o_bob", "一", 701)).await.status(), 200);
     assert_eq!(app.count("SELECT count(*) FROM callback_signatures").await, 1);

@@ -34,13 +34,12 @@
 //! - Hostile input is bounded: at most [`MAX_INPUT_BYTES`] bytes and [`MAX_DEPTH`] nested
 //!   parentheses/`NOT`s; numbers are checked, never overflow.
 //!
-//! Pure: [`parse`], [`Expr::eval`] (in memory, the reference semantics) and [`sql::to_sql`] (the
-//! same semantics as one SQL condition plus bind parameters). Nothing here runs a query.
+//! Pure: [`parse`] and [`Expr::eval`] (in memory, the reference semantics). The same semantics as
+//! one SQL condition plus bind parameters is `store::segments::compile`; nothing here is SQL.
 
 mod eval;
 mod lexer;
 mod parser;
-pub mod sql;
 
 use std::fmt;
 use std::str::FromStr;
@@ -528,7 +527,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_longest_flat_chain_is_handled_on_a_small_stack() {
-        // A 4 KiB chain of ORs nests ~580 deep; displaying, evaluating, compiling and dropping it
+        // A 4 KiB chain of ORs nests ~580 deep; displaying, evaluating and dropping it (compiling:
+        // `store::segments::compile`)
         // must fit well within a worker thread's stack.
         let mut input = String::from(r#""A""#);
         while input.len() + 7 <= MAX_INPUT_BYTES {
@@ -541,9 +541,6 @@ pub(crate) mod tests {
                 assert_eq!(expr.to_string(), input);
                 let facts = FollowerFacts::default();
                 assert!(!expr.eval(&facts, 0));
-                let (sql, params) = sql::to_sql(&expr, 0, 1);
-                assert!(sql.len() > input.len());
-                assert_eq!(params.len(), 2);
             })
             .unwrap();
         handle.join().unwrap();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{AdminError, AdminUser, CsrfForm, SESSION_ID, SESSION_SIGNED_IN_AT, SESSION_USER, csrf_token, render};
 use super::{AdminState, SESSION_HOURS, new_session_id, see_other, session_id_hash};
-use crate::accounts::{LOCKOUT, MAX_FAILURES, SignIn};
+use crate::app::admins::{LOCKOUT, MAX_FAILURES, SignIn};
 use crate::store;
 
 #[derive(Template)]
@@ -36,7 +36,7 @@ pub struct LoginForm {
     password: String,
 }
 
-/// Checks the password through [`crate::accounts::Authenticator::sign_in`] (the throttle and
+/// Checks the password through [`crate::app::admins::Authenticator::sign_in`] (the throttle and
 /// the bound on checks the API's HTTP Basic shares), then starts a fresh session with a row in
 /// `admin_sessions`.
 pub async fn log_in(

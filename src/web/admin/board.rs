@@ -14,7 +14,7 @@ use chrono::{Days, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{AdminError, AdminState, AdminUser, Layout, charts, render};
-use crate::clock::Clock;
+use crate::domain::clock::Clock;
 use crate::store;
 
 /// How long computed figures are shown before they are computed again.

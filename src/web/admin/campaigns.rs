@@ -1,6 +1,6 @@
 //! 群发: the campaign list, compose, preview to test followers, the approval queue (approve,
 //! 驳回), send and cancel, and one campaign's delivery counts and results. Every decision (validation, approval,
-//! the cap, the quota, the plan) belongs to [`crate::campaigns`]; these handlers turn its
+//! the cap, the quota, the plan) belongs to [`crate::app::campaigns`]; these handlers turn its
 //! answers into view rows and Chinese sentences.
 
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::pages::{Choice, PAGE, show_time};
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render, see_other};
-use crate::campaigns::approval;
-use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignStats, StrategyStats};
+use crate::app::campaigns::approval;
+use crate::app::campaigns::{self, CampaignError, CampaignRequest, CampaignStats, StrategyStats};
 use crate::domain::approval::Change;
 use crate::domain::campaign::{self as rules, Audience, Message, Status, Variant};
 use crate::store;
@@ -160,7 +160,7 @@ fn problem(error: CampaignError) -> Problem {
     }
 }
 
-/// [`crate::campaigns`]'s validation sentences in the operator's words; others pass through.
+/// [`crate::app::campaigns`]'s validation sentences in the operator's words; others pass through.
 fn invalid_problem(message: &str) -> String {
     if message.starts_with("`name`") {
         "群发名称需 1–100 个字。".to_owned()

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::pages::{PAGE, audit, show_time};
 use super::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
+use crate::app::tagging;
 use crate::store;
-use crate::tagging;
 
 pub struct FollowerView {
     pub openid: String,

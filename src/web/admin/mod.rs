@@ -37,7 +37,7 @@ use subtle::ConstantTimeEq;
 pub use error::AdminError;
 pub use simulator::SimulatorTarget;
 
-use crate::accounts::Authenticator;
+use crate::app::admins::Authenticator;
 use crate::domain::admin::AdminRole;
 use crate::wechat::api::ApiClient;
 

@@ -11,15 +11,15 @@ use deadpool_postgres::Pool;
 use serde::Deserialize;
 
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
-use crate::audience::index::AudienceIndex;
-use crate::clock::Clock;
+use crate::app::audience::index::AudienceIndex;
+use crate::app::tagging::{self, TaggingError};
 use crate::domain::admin::AdminRole;
+use crate::domain::clock::Clock;
 use crate::domain::expr;
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::{RuleSpec, Trigger};
 use crate::domain::tag::{TagPath, TagPathError};
 use crate::store;
-use crate::tagging::{self, TaggingError};
 
 /// Rows per page of every list that grows.
 pub const PAGE: i64 = 50;
@@ -233,7 +233,7 @@ async fn tags_page(
         .map(|(a, b, why)| MergeSuggestion { a: paths[a].to_owned(), b: paths[b].to_owned(), why: why.to_owned() })
         .collect();
     let overlapping = if overlap {
-        let pairs = store::campaigns::list_overlapping_tags(&client, crate::campaigns::MERGE_OVERLAP).await?;
+        let pairs = store::campaigns::list_overlapping_tags(&client, crate::app::campaigns::MERGE_OVERLAP).await?;
         Some(
             pairs
                 .into_iter()
@@ -812,9 +812,9 @@ async fn count(pool: &Pool, index: &AudienceIndex, clock: &Clock, text: &str) ->
         Err(error) => return Ok(Counted::Problem(expr_problem(text, &error))),
     };
     let members =
-        crate::audience::count_members(pool, index, &parsed, clock.unix()).await.map_err(|error| match error {
-            crate::audience::AudienceError::Pool(e) => AdminError::Pool(e),
-            crate::audience::AudienceError::Query(e) => AdminError::Query(e),
+        crate::app::audience::count_members(pool, index, &parsed, clock.unix()).await.map_err(|error| match error {
+            crate::app::audience::AudienceError::Pool(e) => AdminError::Pool(e),
+            crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
         })?;
     Ok(Counted::Members(members))
 }
@@ -1072,12 +1072,12 @@ pub async fn create_user(
         return refused(users_page(&user, &pool, Some("请选择角色。".to_owned()), &form).await);
     };
     let username = form.username.trim();
-    match crate::accounts::create_admin(&pool, username, &form.password, role, &user.username).await {
+    match crate::app::admins::create_admin(&pool, username, &form.password, role, &user.username).await {
         Ok(_) => {
             user.flash(format!("已创建用户「{username}」（{}）。", role.label_zh()));
             Ok(see_other("/admin/users"))
         }
-        Err(crate::accounts::AccountError::Invalid(reason)) => {
+        Err(crate::app::admins::AccountError::Invalid(reason)) => {
             let message = if reason.starts_with("password") {
                 format!("密码至少 {} 个字符。", crate::domain::admin::MIN_PASSWORD_CHARS)
             } else if crate::domain::admin::is_reserved(username) {
@@ -1090,7 +1090,7 @@ pub async fn create_user(
             };
             refused(users_page(&user, &pool, Some(message), &form).await)
         }
-        Err(crate::accounts::AccountError::Exists(name)) => {
+        Err(crate::app::admins::AccountError::Exists(name)) => {
             refused(users_page(&user, &pool, Some(format!("用户名「{name}」已被使用。")), &form).await)
         }
         Err(error) => {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::pages::audit;
 use super::{AdminError, AdminUser, CsrfForm, Layout, render};
-use crate::playbook::{self, PlaybookError};
+use crate::app::playbook::{self, PlaybookError};
 
 #[derive(Template)]
 #[template(path = "admin/playbook/index.html")]
@@ -106,8 +106,8 @@ pub async fn import_playbook(
         }
         Err(PlaybookError::Apply { source, .. }) => {
             let problem = match source {
-                crate::tagging::TaggingError::Pool(e) => return Err(AdminError::Pool(e)),
-                crate::tagging::TaggingError::Query(e) => return Err(AdminError::Query(e)),
+                crate::app::tagging::TaggingError::Pool(e) => return Err(AdminError::Pool(e)),
+                crate::app::tagging::TaggingError::Query(e) => return Err(AdminError::Query(e)),
                 other => other.to_string(),
             };
             render(&page(vec![problem], Vec::new(), None)).map(|mut r| {

@@ -6,7 +6,7 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, ErrorBody};
-use crate::accounts::{self, AccountError};
+use crate::app::admins::{self, AccountError};
 use crate::domain::admin::AdminRole;
 use crate::store;
 
@@ -62,7 +62,7 @@ pub async fn create_admin(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_manage_admins(), "manage admin users")?;
     let NewAdmin { username, password, role } = body.into_inner();
-    let id = accounts::create_admin(&pool, &username, &password, role, &caller.name).await?;
+    let id = admins::create_admin(&pool, &username, &password, role, &caller.name).await?;
     Ok(HttpResponse::Created().json(AdminCreated { id, username, role }))
 }
 

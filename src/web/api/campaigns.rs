@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, Caller, ErrorBody};
-use crate::campaigns::approval;
-use crate::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
+use crate::app::campaigns::approval;
+use crate::app::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
 use crate::domain::campaign::{Audience, Message, Variant};
 use crate::store;
 use crate::wechat::api::ApiClient;

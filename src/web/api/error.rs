@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::audience::AudienceError;
-use crate::tagging::TaggingError;
+use crate::app::audience::AudienceError;
+use crate::app::tagging::TaggingError;
 
 /// A refusal: HTTP status, a snake_case code callers branch on, and a sentence for people.
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,8 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller};
-use crate::audience;
-use crate::clock::Clock;
+use crate::app::audience;
+use crate::domain::clock::Clock;
 use crate::domain::order::Order;
 
 /// Most orders per call.

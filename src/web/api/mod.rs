@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 pub use campaigns::CampaignContext;
 pub use error::{ApiError, ErrorBody, retry_after_secs};
 
-use crate::accounts::{Authenticator, LOCKOUT, MAX_FAILURES, SignIn};
+use crate::app::admins::{Authenticator, LOCKOUT, MAX_FAILURES, SignIn};
 use crate::domain::admin::AdminRole;
 
 /// Who may call the API: the bearer token, or an admin user by HTTP Basic.

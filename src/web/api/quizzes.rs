@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, web};
 use deadpool_postgres::Pool;
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::app::tagging;
 use crate::domain::quiz::QuizSpec;
 use crate::store;
-use crate::tagging;
 
 /// Creates or replaces the quiz with this `id`.
 #[utoipa::path(post, path = "/api/v1/quizzes", tag = "quizzes", request_body = QuizSpec,

@@ -5,10 +5,10 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::app::tagging;
 use crate::domain::rule::{RuleSpec, Trigger};
 use crate::domain::tag::TagPath;
 use crate::store;
-use crate::tagging;
 
 /// A rule and its id. Spelled out rather than flattening [`RuleSpec`], whose description refuses
 /// fields it does not know (such as `id`).

@@ -7,8 +7,8 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, ErrorBody};
-use crate::audience::{self, index::AudienceIndex};
-use crate::clock::Clock;
+use crate::app::audience::{self, index::AudienceIndex};
+use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::store;
 

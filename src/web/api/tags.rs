@@ -6,10 +6,10 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::app::tagging::{self, TagRequest};
 use crate::domain::tag::TagPath;
 use crate::store;
 use crate::store::tags::TagRow;
-use crate::tagging::{self, TagRequest};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

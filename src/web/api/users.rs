@@ -6,8 +6,8 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::app::tagging;
 use crate::store;
-use crate::tagging;
 
 /// A follower as the API shows them.
 #[derive(Serialize, utoipa::ToSchema)]

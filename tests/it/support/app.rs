@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use actix_web::dev::ServerHandle;
 use secrecy::ExposeSecret;
+use tagcast::app::inbox::Dispatcher;
 use tagcast::config::Settings;
-use tagcast::inbox::Dispatcher;
 use tagcast::jobs::JobCtx;
 use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat};
 use tagcast::startup::Application;
@@ -36,7 +36,7 @@ pub struct TestApp {
     /// What the app's background workers use.
     pub jobs: JobCtx,
     /// The application's clock (shared with it): `app.clock.advance(..)` moves its now.
-    pub clock: tagcast::clock::Clock,
+    pub clock: tagcast::domain::clock::Clock,
     mock_server: ServerHandle,
     pub crypt: MsgCrypt,
     pub token: String,

@@ -35,7 +35,7 @@ const SCENES: &[&str] = &["poster_spring", "store_checkout", "live_stream"];
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("importing the demo followers failed")]
-    Sync(#[from] crate::sync::SyncError),
+    Sync(#[from] crate::app::sync::SyncError),
     #[error("no database connection")]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database statement failed")]
@@ -72,8 +72,8 @@ pub fn start(settings: &mut Settings, callback_port: u16) -> std::io::Result<Dem
         appid: DEMO_APPID.to_owned(),
         secret: secret.clone(),
         account_type: match settings.wechat.account_type {
-            crate::config::AccountType::Service => MockAccountType::Service,
-            crate::config::AccountType::Subscription => MockAccountType::Subscription,
+            crate::domain::account::AccountType::Service => MockAccountType::Service,
+            crate::domain::account::AccountType::Subscription => MockAccountType::Subscription,
         },
         callback: Some(CallbackTarget {
             url: format!("http://127.0.0.1:{callback_port}/wechat"),
@@ -106,7 +106,7 @@ async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str
     if known > 0 {
         return Ok(());
     }
-    crate::sync::run_sync(pool, api, |_| {}).await?;
+    crate::app::sync::run_sync(pool, api, |_| {}).await?;
     let http = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(2024);
     let now = chrono::Utc::now().timestamp();

@@ -177,7 +177,7 @@ impl Authenticator {
         hasher.finalize().into()
     }
 
-    /// Signs `username` in from `ip` (the client address, see [`crate::client_addr`]) when the
+    /// Signs `username` in from `ip` (the client address, see [`crate::web::client_addr`]) when the
     /// password is theirs, the account is enabled, the pair is not locked out and a check is free.
     ///
     /// # Errors

@@ -1,6 +1,6 @@
 //! Playbooks applied: read a file, check it (the database says which quizzes exist already), and
 //! bring the database in line with it in one transaction, saying what changed. Parsing and
-//! checking are pure, in [`crate::domain::playbook`]; the writes go through [`crate::tagging`]
+//! checking are pure, in [`crate::domain::playbook`]; the writes go through [`crate::app::tagging`]
 //! and [`crate::store`]. Applying only adds and updates: what the file does not mention is left
 //! alone, and applying the same file twice changes nothing.
 
@@ -11,15 +11,15 @@ use std::path::Path;
 use deadpool_postgres::{Pool, Transaction};
 use secrecy::SecretString;
 
+use crate::app::tagging::{self, TagRequest, TaggingError};
 use crate::domain::playbook::{self, Parsed, Playbook, Problem, Problems, TagSpec};
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSpec;
 use crate::domain::tag::TagPath;
 use crate::store;
-use crate::tagging::{self, TagRequest, TaggingError};
 
 /// The sample playbook demo mode applies, built in so demo mode works from any directory.
-pub const SAMPLE: &str = include_str!("../playbooks/skin-quiz.toml");
+pub const SAMPLE: &str = include_str!("../../playbooks/skin-quiz.toml");
 /// How messages name the sample.
 pub const SAMPLE_FILE: &str = "playbooks/skin-quiz.toml";
 /// `created_by` of what a playbook creates.

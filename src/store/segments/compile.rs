@@ -1,5 +1,5 @@
 //! Compiles an [`Expr`] into one SQL boolean condition over a follower row aliased `f`, with the
-//! same meaning as [`Expr::eval`]. Builds text only: `store` runs it, for example
+//! same meaning as [`Expr::eval`]. Builds text only: [`super`] runs it, for example
 //!
 //! ```sql
 //! SELECT f.openid FROM followers f WHERE f.subscribed AND (<condition>)
@@ -9,7 +9,7 @@
 //! parameters with an explicit cast (`$1::text`, `$2::bigint`, `$3::timestamptz`), never
 //! interpolated; the text depends only on the expression's shape, so it suits `prepare_cached`.
 //! Time is injected: the cutoffs are computed from the caller's `now`, with the same inclusive
-//! boundary as [`super::Window::contains`] (`occurred_at >= now - window`, no upper bound).
+//! boundary as [`Window::contains`] (`occurred_at >= now - window`, no upper bound).
 //! Every piece is `EXISTS`, a count or a `coalesce`d sum, so nothing is ever `NULL` and SQL's
 //! three-valued logic agrees with `eval`'s two values.
 //!
@@ -31,7 +31,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CmpOp, Expr, Window};
+use crate::domain::expr::{CmpOp, Expr, Window};
 
 /// A bind parameter; the caller converts each to the type its placeholder is cast to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,9 +248,9 @@ impl Compiler {
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::tests::{KEYS, PATHS, arb_expr};
-    use super::super::{MAX_AMOUNT_CENTS, MAX_COUNT, parse};
     use super::*;
+    use crate::domain::expr::tests::{KEYS, PATHS, arb_expr};
+    use crate::domain::expr::{MAX_AMOUNT_CENTS, MAX_COUNT, MAX_INPUT_BYTES, parse};
 
     const NOW: i64 = 1_750_000_000;
 
@@ -409,5 +409,23 @@ mod tests {
             }
             prop_assert_eq!(depth, 0);
         }
+    }
+
+    #[test]
+    fn the_longest_flat_chain_compiles_on_a_small_stack() {
+        let mut input = String::from(r#""A""#);
+        while input.len() + 7 <= MAX_INPUT_BYTES {
+            input.push_str(r#" OR "B""#);
+        }
+        let handle = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let expr = parse(&input).unwrap();
+                let (sql, params) = to_sql(&expr, 0, 1);
+                assert!(sql.len() > input.len());
+                assert_eq!(params.len(), 2);
+            })
+            .unwrap();
+        handle.join().unwrap();
     }
 }

@@ -1,15 +1,17 @@
 //! `segments`, and every query that runs a compiled segment expression
-//! ([`crate::domain::expr::sql::to_sql`]) over `followers f`: counting and listing a segment's
+//! ([`compile::to_sql`]) over `followers f`: counting and listing a segment's
 //! members, and the membership of dynamic tags (for a few followers, or set-based for all).
+
+pub mod compile;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use crate::domain::expr::Expr;
-use crate::domain::expr::sql::{SqlParam, to_sql, to_sql_set_based};
 use crate::store;
 use crate::store::tags::TagChange;
+use compile::{SqlParam, to_sql, to_sql_set_based};
 
 /// A segment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

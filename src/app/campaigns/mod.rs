@@ -10,14 +10,14 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
-use crate::audience::index::AudienceIndex;
-use crate::clock::Clock;
-use crate::config::AccountType;
+use crate::app::audience::index::AudienceIndex;
+use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
+use crate::domain::account::AccountType;
 use crate::domain::approval::Change;
 use crate::domain::campaign::{self, Audience, Message, SendDecision, Status, Variant};
+use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::domain::tag::TagPath;
-use crate::inbox::{Handler, HandlerError, HandlerFuture};
 use crate::store;
 use crate::store::campaigns::{CampaignRow, NewChunk};
 use crate::wechat::api::{MASS_SEND_MAX_OPENIDS, MASS_SEND_MIN_OPENIDS, MassMessage};

@@ -1,5 +1,6 @@
 //! The in-memory copy of what segment expressions ask about, and their evaluation over it.
-//! Pure data: [`super::feed`] fills it from Postgres; nothing here does I/O.
+//! Pure data: `store::audience_feed` fills it from Postgres and `app::audience::index` keeps it
+//! current; nothing here does I/O.
 //!
 //! Followers get dense numbers (`u32`) in the order they are first met, so a set of followers is
 //! a [`RoaringBitmap`]: a tag is its members' bitmap, and `AND`/`OR`/`NOT` are bitmap operations

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use deadpool_postgres::Client;
 
-use crate::audience;
-use crate::clock::Clock;
+use crate::app::audience;
+use crate::app::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
+use crate::domain::clock::Clock;
 use crate::domain::quiz::{self, QuizProgress, QuizStep};
 use crate::domain::rule::Action;
 use crate::domain::tag::TagPath;
-use crate::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
 use crate::store;
 use crate::store::tags::TagChange;
 use crate::wechat::message::{Inbound, Message};

@@ -9,14 +9,14 @@
 //! overwritten by the pass's older view of that follower, and is corrected by the next event or
 //! pass. Tags with no time window are only recomputed by events (and a fill when created).
 //!
-//! Evaluation is SQL over indexed tables ([`crate::domain::expr::sql`]): one follower's dynamic
+//! Evaluation is SQL over indexed tables ([`crate::store::segments::compile`]): one follower's dynamic
 //! tags are one indexed probe per tag; a whole tag is one set-based statement.
 
 pub mod index;
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use crate::clock::Clock;
+use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::domain::order::Order;
 use crate::store;

@@ -69,7 +69,7 @@ pub struct Metrics {
     pub http_connections: Gauge,
     /// Connections accepted while the instance was at `TAGCAST_MAX_CONNECTIONS`.
     pub http_connection_cap_reached: Counter,
-    pub passwords: crate::accounts::PasswordMetrics,
+    pub passwords: crate::app::admins::PasswordMetrics,
     /// Pools whose use is reported, by name; the inbox has one per HTTP worker, summed.
     pools: Mutex<Vec<(&'static str, Pool)>>,
 }
@@ -114,7 +114,7 @@ impl Metrics {
             "Connections that brought the instance to TAGCAST_MAX_CONNECTIONS (later ones wait in the backlog)",
             http_connection_cap_reached.clone(),
         );
-        let passwords = crate::accounts::PasswordMetrics::default();
+        let passwords = crate::app::admins::PasswordMetrics::default();
         passwords.register(&mut registry);
         Self {
             registry,

@@ -1,5 +1,7 @@
 //! `Application::build(Settings)`: everything `serve` runs, and what the tests spawn on port 0.
 
+pub mod demo;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,16 +11,15 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
-use crate::accounts::Authenticator;
-use crate::audience::index::AudienceIndex;
+use crate::app::admins::Authenticator;
+use crate::app::audience::index::AudienceIndex;
+use crate::app::inbox::{Dispatcher, Inbox};
+use crate::app::metrics::Metrics;
+use crate::app::playbook::{self, PlaybookError};
+use crate::app::tagging::engine::TaggingEngine;
+use crate::app::tokens::PgTokenStore;
 use crate::config::Settings;
-use crate::demo::{self, Demo};
-use crate::engine::TaggingEngine;
-use crate::inbox::{Dispatcher, Inbox};
 use crate::jobs::{self, JobCtx};
-use crate::metrics::Metrics;
-use crate::playbook::{self, PlaybookError};
-use crate::store::tokens::PgTokenStore;
 use crate::store::{self, DatabaseError};
 use crate::web::admin::{AdminState, SimulatorTarget};
 use crate::web::api::ApiAuth;
@@ -29,6 +30,7 @@ use crate::web::limits::{
 use crate::web::metrics::MetricsAuth;
 use crate::wechat::api::{ApiClient, ApiConfig};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
+use demo::Demo;
 use tokio_util::sync::CancellationToken;
 
 /// Connections of the shared pool (API, pages, background work); the callback's inbox writers
@@ -85,7 +87,7 @@ pub enum StartupError {
     #[error("the demo's sample playbook was not applied")]
     DemoPlaybook(#[source] PlaybookError),
     #[error("TAGCAST_ADMIN_PASSWORD: the start-up admin could not be created")]
-    Admin(#[source] crate::accounts::AccountError),
+    Admin(#[source] crate::app::admins::AccountError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -109,7 +111,7 @@ impl Application {
     /// See [`StartupError`]; nothing is left running on error.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let engine = TaggingEngine::new(settings.quiz_expiry, settings.clock.clone());
-        let dispatcher = Dispatcher::default().with(engine).with(crate::campaigns::MassResults);
+        let dispatcher = Dispatcher::default().with(engine).with(crate::app::campaigns::MassResults);
         Self::build_with(settings, dispatcher).await
     }
 
@@ -129,11 +131,11 @@ impl Application {
                 .map_err(StartupError::DemoPlaybook)?;
         }
         if let Some(password) = &settings.admin_password {
-            crate::accounts::ensure_start_admin(&pool, "admin", password.expose_secret())
+            crate::app::admins::ensure_start_admin(&pool, "admin", password.expose_secret())
                 .await
                 .map_err(StartupError::Admin)?;
         } else if settings.is_demo() {
-            crate::accounts::ensure_start_admin(&pool, demo::DEMO_ADMIN_USER, demo::DEMO_ADMIN_PASSWORD)
+            crate::app::admins::ensure_start_admin(&pool, demo::DEMO_ADMIN_USER, demo::DEMO_ADMIN_PASSWORD)
                 .await
                 .map_err(StartupError::Admin)?;
         }
@@ -168,7 +170,7 @@ impl Application {
         };
         let api = counted_api_client(&settings, &pool, metrics.wechat.clone());
         let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
-        let campaign_settings = crate::campaigns::CampaignSettings {
+        let campaign_settings = crate::app::campaigns::CampaignSettings {
             account_type: settings.wechat.account_type,
             monthly_tag_cap: settings.monthly_tag_cap,
             conversion_window: settings.conversion_window,
@@ -199,7 +201,7 @@ impl Application {
         let token = settings.wechat.token.clone();
         let replay_window = settings.replay_window;
         let message_mode = settings.wechat.message_mode;
-        let signature_retention = crate::inbox::signature_retention(replay_window);
+        let signature_retention = crate::app::inbox::signature_retention(replay_window);
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
         let users = Authenticator::new(settings.password_checks, metrics.passwords.clone());
@@ -239,7 +241,7 @@ impl Application {
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
             // never changes threads between arriving, being committed and being answered.
-            let inbox_pool = store::build_pool(&database_url, crate::inbox::WRITERS)
+            let inbox_pool = store::build_pool(&database_url, crate::app::inbox::WRITERS)
                 .expect("the URL was checked when the shared pool connected");
             metrics.watch_pool("inbox", inbox_pool.clone());
             let callback = web::Data::new(CallbackState {
@@ -266,7 +268,7 @@ impl Application {
                 .app_data(admin.clone())
                 .app_data(metrics_auth.clone())
                 .app_data(metrics_data.clone())
-                .configure(|cfg| crate::web::configure(cfg, role, session_key.clone()))
+                .configure(|cfg| crate::web::configure(cfg, role.serves_http(), session_key.clone()))
         })
         .workers(settings.http_workers)
         .client_request_timeout(settings.http_limits.header_timeout)

@@ -19,7 +19,7 @@ pub struct Loaded {
     /// path → (tag id, mirrored on WeChat)
     pub tags: HashMap<String, (i64, bool)>,
     /// Tags with `when`, parsed, in id order.
-    pub dynamic: Vec<crate::audience::DynamicTag>,
+    pub dynamic: Vec<crate::app::audience::DynamicTag>,
 }
 
 /// Shared by the writer tasks of one process.
@@ -44,7 +44,7 @@ impl ConfigCache {
             rules: RuleSet::new(store::rules::list_rules(client).await?),
             quizzes: store::quizzes::list_quizzes(client).await?,
             tags: store::tags::tag_index(client).await?,
-            dynamic: crate::audience::load_dynamic_tags(client).await?,
+            dynamic: crate::app::audience::load_dynamic_tags(client).await?,
         });
         *self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&loaded);
         tracing::info!(config.version = version, "reloaded rules, quizzes and tags");

@@ -1,6 +1,11 @@
 //! Tagging operations shared by the JSON API, playbooks and the admin pages: creating tags within
 //! WeChat's limits, rules and quizzes whose tags exist, deleting tags, and erasing a follower.
 //! Each runs in one transaction; none calls WeChat (the outbox and jobs do).
+//!
+//! The feature owns tags, rules and quizzes: these operations for the API, playbooks and pages,
+//! and [`engine`], the inbox handler that applies rules and quizzes to what followers do.
+
+pub mod engine;
 
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 
@@ -182,7 +187,7 @@ pub async fn set_sensitive(
 /// # Errors
 /// The database.
 pub async fn queue_dynamic_fill(client: &impl GenericClient, tag_id: i64) -> Result<(), tokio_postgres::Error> {
-    store::jobs::enqueue(client, crate::jobs::dynamic_tags::KIND, &serde_json::json!({ "tag_id": tag_id })).await?;
+    store::jobs::enqueue(client, "refresh_dynamic_tags", &serde_json::json!({ "tag_id": tag_id })).await?;
     Ok(())
 }
 

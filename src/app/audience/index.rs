@@ -1,7 +1,7 @@
 //! The in-memory audience index: segment counts (and member lists) in milliseconds at a million
 //! followers, where SQL must scan every follower and hash every term.
 //!
-//! Each process keeps its own copy ([`state::State`]), built from Postgres in the background at
+//! Each process keeps its own copy ([`State`]), built from Postgres in the background at
 //! start, and kept exact when asked:
 //! - every follower action and its effects (rules, quizzes, self-service, dynamic tags) commit
 //!   with an `events` row, and every order with an `orders` row; before answering, the index reads
@@ -14,9 +14,6 @@
 //! - tags created or deleted are followed on every catch-up; a full rebuild also runs every
 //!   [`IndexSettings::rebuild_every`], bounding what any writer that forgot the epoch could skew.
 
-pub mod state;
-mod timeline;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +22,10 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, RwLock, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::audience_index::state::State;
 use crate::domain::expr::Expr;
 use crate::store;
 use crate::store::audience_feed::Marks;
-use state::State;
 
 /// Rows read per catch-up query.
 const TAIL_BATCH: i64 = 20_000;

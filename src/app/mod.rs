@@ -1,0 +1,24 @@
+//! The use cases: what tagcast does, between the protocol and storage below (`wechat`, `domain`,
+//! `store`) and the entry points above (`web`, `jobs`, `startup`). One folder or file per feature;
+//! each `mod.rs` says what it owns. A feature reaches another only through that feature's public
+//! functions, never through its files.
+//!
+//! - [`inbox`]: durable, exactly-once intake of pushes with group commit, and the handler dispatch.
+//! - [`tagging`]: tags, rules and quizzes (create within WeChat's limits, delete, erase a follower)
+//!   and [`tagging::engine`], the inbox handler that tags followers from what they do.
+//! - [`audience`]: orders in, dynamic tags kept true, and the in-memory [`audience::index`].
+//! - [`campaigns`]: mass sends (caps, quotas, planning, approvals, results, stats).
+//! - [`admins`]: admin users and bounded password checks.
+//! - [`playbook`]: applying TOML playbooks; [`sync`]: importing followers and tags from WeChat.
+//! - [`tokens`]: the access token shared by every instance through Postgres.
+//! - [`metrics`]: the Prometheus registry the callback, the client and `/metrics` share.
+
+pub mod admins;
+pub mod audience;
+pub mod campaigns;
+pub mod inbox;
+pub mod metrics;
+pub mod playbook;
+pub mod sync;
+pub mod tagging;
+pub mod tokens;

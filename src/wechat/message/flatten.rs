@@ -9,6 +9,11 @@ use quick_xml::events::Event;
 use super::guard::{reject_doctype, strip_bom, trim_xml_whitespace};
 use super::{MAX_DEPTH, ParseError};
 
+/// Every leaf element of a body as `(path, text)`, in document order: the lossless view of a
+/// push kind we do not model, and the format of the peer vectors' `expected` maps.
+///
+/// Path = element names below `<xml>` joined by `.`; an `item` element, and any element with a
+/// same-named sibling, gets its 0-based position among those siblings (`PicList.item[0]`,
 /// `SubscribeMsgPopupEvent.List[1].TemplateId`). Text: CDATA verbatim, text outside CDATA
 /// trimmed, entities decoded, an empty element gives `""`. Elements with child elements give no
 /// entry of their own (their stray text is dropped); attributes are ignored.

@@ -227,11 +227,6 @@ pub fn parse_envelope(xml: &str) -> Result<Envelope, ParseError> {
     }
 }
 
-/// Every leaf element of a body as `(path, text)`, in document order: the lossless view of a
-/// push kind we do not model, and the format of the peer vectors' `expected` maps.
-///
-/// Path = element names below `<xml>` joined by `.`; an `item` element, and any element with a
-/// same-named sibling, gets its 0-based position among those siblings (`PicList.item[0]`,
 // ---------------------------------------------------------------------------------------------
 // Conversion from the raw shape. `None` = a required element is missing or malformed.
 

@@ -8,8 +8,8 @@
 //!   is skipped, saying so on stderr, when `../shared` is absent, and fails instead when
 //!   `TAGCAST_REQUIRE_SHARED=1` (CI sets it, so the replay cannot silently stop running).
 //!
-//! Only the checkout's sibling counts as `../shared`: walking further up could pick up an
-//! unrelated copy (a clone under /work/tmp would find /work/shared) and test against it.
+//! `../shared` is the nearest `shared/` holding `CONTRACT.md` beside the checkout or beside one of
+//! its parents: the layout CI has always been run with, so the replay is found wherever it was.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,8 @@ pub(crate) fn project_fixture(relative: &str) -> String {
 /// a failure. A shared folder that is there but lacks `relative` is a failure too.
 pub(crate) fn shared_path(relative: &str) -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = manifest.parent().map(|parent| parent.join("shared")).filter(|dir| dir.join("CONTRACT.md").is_file());
+    let shared =
+        manifest.ancestors().skip(1).map(|dir| dir.join("shared")).find(|dir| dir.join("CONTRACT.md").is_file());
     let Some(shared) = shared else {
         let top = relative.split('/').next().unwrap_or(relative);
         assert!(

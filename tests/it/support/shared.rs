@@ -4,7 +4,8 @@
 //!   and `../shared/peer-vectors`), never copied in. A test replaying it is skipped, saying so on
 //!   stderr, when `../shared` is absent, and fails instead when `TAGCAST_REQUIRE_SHARED=1` (CI).
 //!
-//! Only the checkout's sibling counts: walking further up could test against an unrelated copy.
+//! `../shared` is the nearest `shared/` holding `CONTRACT.md` beside the checkout or beside one of
+//! its parents: the layout CI has always been run with, so the replay is found wherever it was.
 //! The protocol module's unit tests find their data the same way (`src/wechat/test_data.rs`).
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ pub fn project_path(relative: &str) -> PathBuf {
 /// is absent (a failure under `TAGCAST_REQUIRE_SHARED=1`).
 pub fn shared_path(relative: &str) -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = manifest.parent().map(|parent| parent.join("shared")).filter(|dir| dir.join("CONTRACT.md").is_file());
+    let shared =
+        manifest.ancestors().skip(1).map(|dir| dir.join("shared")).find(|dir| dir.join("CONTRACT.md").is_file());
     let Some(shared) = shared else {
         let top = relative.split('/').next().unwrap_or(relative);
         assert!(

@@ -17,7 +17,7 @@ use crate::domain::admin::AdminRole;
 use crate::domain::clock::Clock;
 use crate::domain::expr;
 use crate::domain::quiz::QuizSpec;
-use crate::domain::rule::{RuleSpec, Trigger};
+use crate::domain::rule::{GeofenceError, RuleError, RuleSpec, Trigger};
 use crate::domain::tag::{TagPath, TagPathError};
 use crate::store;
 
@@ -87,20 +87,17 @@ pub fn tag_path_problem(raw: &str, error: &TagPathError) -> String {
     }
 }
 
-/// [`RuleSpec::validate`]'s sentences in the operator's words; others pass through.
-fn rule_problem(message: &str) -> String {
-    if message.contains("must add or remove a tag") {
-        "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned()
-    } else if message.starts_with("`key` must not be empty") {
-        "请填写 key。".to_owned()
-    } else if message.starts_with("`reply` must not be empty") {
-        "回复文字不能只有空格。".to_owned()
-    } else if message.ends_with("is both added and removed") {
-        format!("同一个标签不能既打上又移除：{message}")
-    } else if message.contains("geofence") || message.contains("place on Earth") || message.contains("radius") {
-        format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{message}）")
-    } else {
-        message.to_owned()
+/// [`RuleSpec::validate`]'s refusals in the operator's words.
+fn rule_problem(error: &RuleError) -> String {
+    match error {
+        RuleError::DoesNothing => "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned(),
+        RuleError::EmptyKey => "请填写 key。".to_owned(),
+        RuleError::EmptyReply => "回复文字不能只有空格。".to_owned(),
+        RuleError::AddedAndRemoved { .. } => format!("同一个标签不能既打上又移除：{error}"),
+        RuleError::Geofence(GeofenceError::NotANumber { .. }) => error.to_string(),
+        RuleError::Geofence(
+            GeofenceError::WrongShape { .. } | GeofenceError::OffEarth { .. } | GeofenceError::BadRadius { .. },
+        ) => format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{error}）"),
     }
 }
 
@@ -293,7 +290,7 @@ pub async fn create_tag(
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
-            let message = format!("动态条件第 {} 列：{}", error.position, error.message);
+            let message = format!("动态条件第 {} 列：{}", error.position, error.kind);
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     }
@@ -572,7 +569,7 @@ pub async fn create_rule(
             start_quiz: (!quiz.is_empty()).then(|| quiz.to_owned()),
         })
     })();
-    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|m| rule_problem(&m))) {
+    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|e| rule_problem(&e))) {
         Ok(spec) => spec,
         Err(message) => return refused(rules_page(&user, &pool, Some(message), form).await),
     };
@@ -762,7 +759,7 @@ fn expr_problem(text: &str, error: &expr::ExprError) -> ExprProblem {
     let index = error.position.saturating_sub(1).min(chars.len());
     ExprProblem {
         position: error.position,
-        message: error.message.clone(),
+        message: error.kind.to_string(),
         before: chars[..index].iter().collect(),
         at: chars.get(index).map_or_else(|| "␣".to_owned(), char::to_string),
         after: chars.get(index + 1..).map(|c| c.iter().collect()).unwrap_or_default(),
@@ -1078,15 +1075,18 @@ pub async fn create_user(
             Ok(see_other("/admin/users"))
         }
         Err(crate::app::admins::AccountError::Invalid(reason)) => {
-            let message = if reason.starts_with("password") {
-                format!("密码至少 {} 个字符。", crate::domain::admin::MIN_PASSWORD_CHARS)
-            } else if crate::domain::admin::is_reserved(username) {
-                format!(
+            use crate::domain::admin::{self, NewAdminError};
+            let message = match reason {
+                NewAdminError::PasswordTooShort { .. } | NewAdminError::PasswordTooLong { .. } => {
+                    format!("密码至少 {} 个字符。", admin::MIN_PASSWORD_CHARS)
+                }
+                NewAdminError::ReservedUsername { username } => format!(
                     "用户名「{username}」是保留名（审计日志用 {} 记录系统自身的操作），请换一个用户名。",
-                    crate::domain::admin::RESERVED_USERNAMES.join("、")
-                )
-            } else {
-                "用户名需 1–64 个字符，只能用字母、数字和 _ - . @。".to_owned()
+                    admin::RESERVED_USERNAMES.join("、")
+                ),
+                NewAdminError::BadUsername { .. } => {
+                    format!("用户名需 1–{} 个字符，只能用字母、数字和 _ - . @。", admin::MAX_USERNAME_BYTES)
+                }
             };
             refused(users_page(&user, &pool, Some(message), &form).await)
         }

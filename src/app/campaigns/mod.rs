@@ -17,15 +17,13 @@ use crate::domain::approval::Change;
 use crate::domain::campaign::{self, Audience, Message, SendDecision, Status, Variant};
 use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
+use crate::domain::job::{DeleteWechatTag, Job, SendCampaign};
 use crate::domain::tag::TagPath;
 use crate::store;
 use crate::store::campaigns::{CampaignRow, NewChunk};
 use crate::wechat::api::{MASS_SEND_MAX_OPENIDS, MASS_SEND_MIN_OPENIDS, MassMessage};
 use crate::wechat::message::{Inbound, Message as Push};
 use crate::wechat::reply::Reply;
-
-/// The job kind that delivers a campaign.
-pub const SEND_JOB: &str = "send_campaign";
 
 /// Mass messages a service account's follower receives per month before WeChat filters them.
 pub const WECHAT_MONTHLY_RECEIPTS: i32 = 4;
@@ -423,7 +421,7 @@ pub async fn request_send(
     store::campaigns::insert_tag_sends(&txn, id, &tag_ids, now).await?;
     store::campaigns::record_send_request(&txn, id, next.as_str(), actor, now).await?;
     if next == Status::Sending {
-        store::jobs::enqueue(&txn, SEND_JOB, &serde_json::json!({ "campaign_id": id })).await?;
+        store::jobs::enqueue(&txn, &Job::SendCampaign(SendCampaign { campaign_id: id })).await?;
     }
     let detail = serde_json::json!({
         "status": next.as_str(),
@@ -734,7 +732,7 @@ async fn after_result(
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if let (Some(tag), "temp_tag", true) = (wechat_tag_id, kind.as_str(), first) {
-        store::jobs::enqueue(client, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": tag })).await?;
+        store::jobs::enqueue(client, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag })).await?;
     }
     settle(client, campaign_id).await
 }

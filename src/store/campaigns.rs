@@ -129,6 +129,16 @@ pub async fn update_status(
     Ok(())
 }
 
+const FINISH_SENDING: &str =
+    "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = 'sending'";
+
+/// Moves a campaign that is still `sending` to `status` (`sent` or `failed`); any other status
+/// (cancelled meanwhile) stays.
+pub async fn finish_sending(client: &impl GenericClient, id: i64, status: &str) -> Result<(), tokio_postgres::Error> {
+    client.execute(FINISH_SENDING, &[&id, &status]).await?;
+    Ok(())
+}
+
 /// Records who asked to send and when (by the application's clock).
 pub async fn record_send_request(
     client: &impl GenericClient,
@@ -221,6 +231,14 @@ pub async fn insert_tag_sends(
             &[&campaign_id, &tag_ids, &at],
         )
         .await?;
+    Ok(())
+}
+
+const DELETE_TAG_SENDS: &str = "DELETE FROM campaign_tag_sends WHERE campaign_id = $1";
+
+/// Gives a campaign's slots under the monthly cap back (nothing of it reached WeChat).
+pub async fn delete_tag_sends(client: &impl GenericClient, campaign_id: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute(DELETE_TAG_SENDS, &[&campaign_id]).await?;
     Ok(())
 }
 

@@ -222,7 +222,7 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     let txn = client.transaction().await.map_err(db)?;
     store::campaigns::mark_submitted(&txn, chunk.campaign_id, chunk.seq, msg_id, msg_data_id).await.map_err(db)?;
     if ctx.campaigns.account_type == crate::domain::account::AccountType::Service {
-        let month = campaigns::beijing_month(ctx.campaigns.clock.now());
+        let month = crate::domain::calendar::beijing_month(ctx.campaigns.clock.now());
         if chunk.openids.is_empty() {
             let recipients = list_recipients(&txn, chunk.campaign_id).await.map_err(db)?;
             store::campaigns::bump_receipts(&txn, &recipients, month).await.map_err(db)?;
@@ -445,7 +445,7 @@ pub async fn enqueue_read_fetch(client: &impl deadpool_postgres::GenericClient) 
 /// the span WeChat allows) and keeps each campaign article's cumulative readers (the first
 /// article of a send: the one it is read by).
 pub async fn fetch_article_reads(ctx: &JobCtx) -> Result<(), JobError> {
-    let today = campaigns::beijing_date(ctx.campaigns.clock.now());
+    let today = crate::domain::calendar::beijing_date(ctx.campaigns.clock.now());
     let Some(yesterday) = today.pred_opt() else { return Ok(()) };
     let since = today - chrono::Duration::days(READ_DAYS);
     let client = ctx.pool.get().await.map_err(db)?;

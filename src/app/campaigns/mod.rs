@@ -6,7 +6,7 @@
 
 pub mod approval;
 
-use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
@@ -14,6 +14,7 @@ use crate::app::audience::index::AudienceIndex;
 use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
 use crate::domain::account::AccountType;
 use crate::domain::approval::Change;
+use crate::domain::calendar::{beijing_day_start, beijing_month};
 use crate::domain::campaign::{self, Audience, Message, SendDecision, Status, Variant};
 use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
@@ -288,29 +289,6 @@ async fn resolve(
     Ok(store::segments::list_all_members(txn, &expr, now).await?)
 }
 
-/// Beijing (UTC+8) knows no daylight saving: WeChat's days and months start at 16:00 UTC.
-fn beijing(at: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
-    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset"))
-}
-
-/// The first day of `at`'s Beijing calendar month.
-pub fn beijing_month(at: DateTime<Utc>) -> NaiveDate {
-    let local = beijing(at).date_naive();
-    local.with_day0(0).unwrap_or(local)
-}
-
-/// `at`'s Beijing calendar day.
-pub fn beijing_date(at: DateTime<Utc>) -> NaiveDate {
-    beijing(at).date_naive()
-}
-
-/// The start of `at`'s Beijing day, in UTC.
-fn beijing_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
-    let local = beijing(at).date_naive();
-    let midnight = local.and_hms_opt(0, 0, 0).expect("midnight exists");
-    DateTime::<Utc>::from_naive_utc_and_offset(midnight, Utc) - Duration::hours(8)
-}
-
 /// What a send request did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SendAccepted {
@@ -458,7 +436,7 @@ pub async fn cancel(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, Ca
     }
     let skipped = store::campaigns::skip_pending_chunks(&txn, id).await?;
     if store::campaigns::list_msg_ids(&txn, id).await?.is_empty() {
-        txn.execute("DELETE FROM campaign_tag_sends WHERE campaign_id = $1", &[&id]).await?;
+        store::campaigns::delete_tag_sends(&txn, id).await?;
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;
     let detail = serde_json::json!({ "was": row.status, "calls_skipped": skipped });
@@ -752,12 +730,7 @@ pub async fn settle(client: &impl GenericClient, campaign_id: i64) -> Result<(),
         return Ok(());
     }
     let status = if p.succeeded > 0 { Status::Sent } else { Status::Failed };
-    client
-        .execute(
-            "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = 'sending'",
-            &[&campaign_id, &status.as_str()],
-        )
-        .await?;
+    store::campaigns::finish_sending(client, campaign_id, status.as_str()).await?;
     tracing::info!(campaign.id = campaign_id, status = status.as_str(), sent = p.sent, "campaign finished");
     Ok(())
 }
@@ -1012,18 +985,4 @@ pub async fn tag_health(pool: &Pool, settings: &CampaignSettings) -> Result<TagH
         })
         .collect();
     Ok(TagHealth { low_click_tags, overlapping_tags })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn beijing_days_and_months_start_at_sixteen_utc() {
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(beijing_day_start(at("2026-03-31T16:30:00Z")), at("2026-03-31T16:00:00Z"));
-        assert_eq!(beijing_day_start(at("2026-03-31T15:59:00Z")), at("2026-03-30T16:00:00Z"));
-        assert_eq!(beijing_month(at("2026-03-31T16:30:00Z")), NaiveDate::from_ymd_opt(2026, 4, 1).unwrap());
-        assert_eq!(beijing_month(at("2026-03-31T15:30:00Z")), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
-    }
 }

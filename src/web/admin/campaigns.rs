@@ -474,7 +474,7 @@ fn parse_send_at(text: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>
     let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
         .map_err(|_| format!("定时发送时间「{text}」无法识别，请按 2026-05-20 09:30 的格式填写。"))?;
-    let at = local.and_utc() - chrono::Duration::hours(8);
+    let at = crate::domain::calendar::from_beijing(local);
     if at <= now {
         return Err("定时发送时间已过：留空即立即发送，或选择将来的时间。".to_owned());
     }

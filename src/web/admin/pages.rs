@@ -26,7 +26,7 @@ pub const PAGE: i64 = 50;
 
 /// How the pages show a time: Beijing time, to the minute.
 pub fn show_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M").to_string()
+    crate::domain::calendar::beijing_minute(at)
 }
 
 fn show_opt_time(at: Option<DateTime<Utc>>) -> String {

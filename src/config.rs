@@ -25,12 +25,27 @@ pub const DEMO_TOKEN: &str = "tagcastdemo";
 pub struct ConfigError {
     pub variable: &'static str,
     pub reason: String,
+    /// The parser's error the reason was rendered from, if any.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ConfigError {
     fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self { variable, reason: reason.into() }
+        Self { variable, reason: reason.into(), source: None }
     }
+
+    /// A value a parser refused: its error is the reason, and stays the source.
+    fn invalid(variable: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { variable, reason: error.to_string(), source: Some(Box::new(error)) }
+    }
+}
+
+/// A `TAGCAST_ROLE` that is none of the roles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `all`, `web` or `worker`, got `{got}`")]
+pub struct UnknownRole {
+    pub got: String,
 }
 
 /// What one `serve` process runs: several processes can share one database and split the work.
@@ -45,13 +60,13 @@ pub enum Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "all" => Ok(Self::All),
             "web" => Ok(Self::Web),
             "worker" => Ok(Self::Worker),
-            other => Err(format!("expected `all`, `web` or `worker`, got `{other}`")),
+            other => Err(UnknownRole { got: other.to_owned() }),
         }
     }
 }
@@ -170,7 +185,7 @@ impl Settings {
         // A missing .env is normal; a broken one is the operator's mistake and must be said.
         if let Err(e) = dotenvy::dotenv() {
             if !e.not_found() {
-                return Err(ConfigError::new(".env", e.to_string()));
+                return Err(ConfigError::invalid(".env", e));
             }
         }
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -255,7 +270,7 @@ impl Settings {
             .ok_or_else(|| ConfigError::new("WECHAT_API_BASE", format!("not an http(s) URL: `{api_base_raw}`")))?;
         let account_type = parse_or("WECHAT_ACCOUNT_TYPE", get("WECHAT_ACCOUNT_TYPE"), "service")?;
         let rate_limits = crate::wechat::api::RateLimits::parse(&get("TAGCAST_WECHAT_RATE_LIMITS").unwrap_or_default())
-            .map_err(|reason| ConfigError::new("TAGCAST_WECHAT_RATE_LIMITS", reason))?;
+            .map_err(|error| ConfigError::invalid("TAGCAST_WECHAT_RATE_LIMITS", error))?;
 
         let admin_password = get("TAGCAST_ADMIN_PASSWORD").map(SecretString::from);
         if let Some(p) = &admin_password {
@@ -364,7 +379,7 @@ impl Settings {
 
         let trusted_proxies =
             crate::web::client_addr::TrustedProxies::parse(&get("TAGCAST_TRUSTED_PROXIES").unwrap_or_default())
-                .map_err(|reason| ConfigError::new("TAGCAST_TRUSTED_PROXIES", reason))?;
+                .map_err(|error| ConfigError::invalid("TAGCAST_TRUSTED_PROXIES", error))?;
         let default_checks = crate::app::admins::GateSettings::default();
         let concurrent: usize = parse_or(
             "TAGCAST_PASSWORD_CHECKS",
@@ -427,10 +442,14 @@ impl Settings {
 fn parse_or<T>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
 where
     T: FromStr,
-    T::Err: std::fmt::Display,
+    T::Err: std::error::Error + Send + Sync + 'static,
 {
     let raw = value.unwrap_or_else(|| default.to_owned());
-    raw.trim().parse().map_err(|e| ConfigError::new(variable, format!("cannot use `{raw}`: {e}")))
+    raw.trim().parse().map_err(|e| ConfigError {
+        variable,
+        reason: format!("cannot use `{raw}`: {e}"),
+        source: Some(Box::new(e)),
+    })
 }
 
 #[cfg(test)]
@@ -495,6 +514,32 @@ mod tests {
             assert_eq!(err.variable, *variable, "{err}");
             assert!(err.to_string().starts_with(variable));
         }
+    }
+
+    #[test]
+    fn a_parser_refusal_reads_as_before_and_stays_the_source() {
+        let source = |err: &ConfigError| std::error::Error::source(err).expect("the parser's error").to_string();
+        let err = settings(&[("WECHAT_ACCOUNT_TYPE", "enterprise")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "WECHAT_ACCOUNT_TYPE: cannot use `enterprise`: expected `service` or `subscription`, got `enterprise`"
+        );
+        let inner = std::error::Error::source(&err).expect("source");
+        let unknown = inner.downcast_ref::<crate::domain::account::UnknownAccountType>().expect("typed");
+        assert_eq!(unknown.got, "enterprise");
+        let err = settings(&[("WECHAT_MESSAGE_MODE", "secure")]).unwrap_err();
+        assert_eq!(source(&err), "expected `plain`, `compat` or `safe`, got `secure`");
+        let err = settings(&[("TAGCAST_ROLE", "everything")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TAGCAST_ROLE: cannot use `everything`: expected `all`, `web` or `worker`, got `everything`"
+        );
+        let err = settings(&[("TAGCAST_WECHAT_RATE_LIMITS", "default=fast")]).unwrap_err();
+        assert_eq!(err.to_string(), "TAGCAST_WECHAT_RATE_LIMITS: `fast` is not a number");
+        assert_eq!(source(&err), "`fast` is not a number");
+        let err = settings(&[("TAGCAST_TRUSTED_PROXIES", "10.0.0.1, nginx")]).unwrap_err();
+        assert_eq!(err.to_string(), "TAGCAST_TRUSTED_PROXIES: `nginx` is neither an IP address nor a CIDR network");
+        assert!(settings(&[("TAGCAST_MONTHLY_TAG_CAP", "0")]).unwrap_err().source.is_none());
     }
 
     #[test]

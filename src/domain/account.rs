@@ -11,13 +11,20 @@ pub enum AccountType {
     Subscription,
 }
 
+/// A value that names no [`AccountType`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `service` or `subscription`, got `{got}`")]
+pub struct UnknownAccountType {
+    pub got: String,
+}
+
 impl FromStr for AccountType {
-    type Err = String;
+    type Err = UnknownAccountType;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "service" => Ok(Self::Service),
             "subscription" => Ok(Self::Subscription),
-            other => Err(format!("expected `service` or `subscription`, got `{other}`")),
+            other => Err(UnknownAccountType { got: other.to_owned() }),
         }
     }
 }

@@ -77,25 +77,51 @@ pub fn is_reserved(username: &str) -> bool {
 /// Passwords shorter than this are refused (NIST SP 800-63B's floor).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
+/// Longest accepted username, in bytes (they are ASCII).
+pub const MAX_USERNAME_BYTES: usize = 64;
+/// Longest accepted password, in bytes, so hashing cannot be made slow on purpose.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// Why a new admin user was refused.
-pub fn check_new_admin(username: &str, password: &str) -> Result<(), String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewAdminError {
+    /// Empty, too long, or a character outside a–z, 0–9, `_`, `-`, `.`, `@`.
+    #[error("username: 1–{MAX_USERNAME_BYTES} characters of a–z, 0–9, `_`, `-`, `.`, `@`")]
+    BadUsername { username: String },
+    /// One of [`RESERVED_USERNAMES`], in any letter case.
+    #[error(
+        "username: `{username}` is reserved for what tagcast records as machine actors ({}); choose another",
+        RESERVED_USERNAMES.join(", ")
+    )]
+    ReservedUsername { username: String },
+    /// Fewer than [`MIN_PASSWORD_CHARS`] characters; `chars` is how many it had.
+    #[error("password: at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort { chars: usize },
+    /// More than [`MAX_PASSWORD_BYTES`]; `bytes` is how many it had.
+    #[error("password: at most {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong { bytes: usize },
+}
+
+/// Why a new admin user was refused.
+///
+/// # Errors
+/// [`NewAdminError`]: the username or the password, the username first.
+pub fn check_new_admin(username: &str, password: &str) -> Result<(), NewAdminError> {
     let valid_name = !username.is_empty()
-        && username.len() <= 64
+        && username.len() <= MAX_USERNAME_BYTES
         && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if !valid_name {
-        return Err("username: 1–64 characters of a–z, 0–9, `_`, `-`, `.`, `@`".to_owned());
+        return Err(NewAdminError::BadUsername { username: username.to_owned() });
     }
     if is_reserved(username) {
-        return Err(format!(
-            "username: `{username}` is reserved for what tagcast records as machine actors ({}); choose another",
-            RESERVED_USERNAMES.join(", ")
-        ));
+        return Err(NewAdminError::ReservedUsername { username: username.to_owned() });
     }
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!("password: at least {MIN_PASSWORD_CHARS} characters"));
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(NewAdminError::PasswordTooShort { chars });
     }
-    if password.len() > 1024 {
-        return Err("password: at most 1024 bytes".to_owned());
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(NewAdminError::PasswordTooLong { bytes: password.len() });
     }
     Ok(())
 }
@@ -118,15 +144,31 @@ mod tests {
     #[test]
     fn new_admins_need_a_plain_name_and_a_real_password() {
         assert!(check_new_admin("alice", "correct horse").is_ok());
-        assert!(check_new_admin("", "correct horse").is_err());
-        assert!(check_new_admin("a b", "correct horse").is_err());
-        assert!(check_new_admin("alice", "short").is_err());
+        assert_eq!(check_new_admin("", "correct horse"), Err(NewAdminError::BadUsername { username: String::new() }));
+        assert_eq!(check_new_admin("a b", "correct horse"), Err(NewAdminError::BadUsername { username: "a b".into() }));
+        assert_eq!(check_new_admin("alice", "short"), Err(NewAdminError::PasswordTooShort { chars: 5 }));
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert_eq!(check_new_admin("alice", &long), Err(NewAdminError::PasswordTooLong { bytes: 1025 }));
         // Eight Chinese characters are eight characters, not 24 bytes' worth of length check.
         assert!(check_new_admin("alice", "八个汉字的密码啊").is_ok());
         for reserved in ["api", "API", "system", "playbook", "Demo", "worker"] {
             let error = check_new_admin(reserved, "correct horse").expect_err(reserved);
-            assert!(error.contains("reserved"), "{error}");
+            assert_eq!(error, NewAdminError::ReservedUsername { username: reserved.to_owned() });
+            assert!(error.to_string().contains("reserved"), "{error}");
         }
         assert!(check_new_admin("api2", "correct horse").is_ok());
+    }
+
+    #[test]
+    fn new_admin_errors_read_as_before() {
+        let text = |username: &str, password: &str| check_new_admin(username, password).unwrap_err().to_string();
+        assert_eq!(text("a b", "correct horse"), "username: 1–64 characters of a–z, 0–9, `_`, `-`, `.`, `@`");
+        assert_eq!(
+            text("api", "correct horse"),
+            "username: `api` is reserved for what tagcast records as machine actors \
+             (api, system, playbook, send_campaign, demo, worker); choose another"
+        );
+        assert_eq!(text("alice", "short"), "password: at least 8 characters");
+        assert_eq!(text("alice", &"x".repeat(2000)), "password: at most 1024 bytes");
     }
 }

@@ -241,8 +241,8 @@ impl<'s> Checker<'s> {
             let line = self.line(table.span().start);
             let start_quiz = value_span(&table, "start_quiz");
             if let Some((rule, clean)) = self.deserialize::<RuleSpec>(table) {
-                if let (true, Err(message)) = (clean, rule.validate()) {
-                    self.problems.push(Problem { line, message });
+                if let (true, Err(error)) = (clean, rule.validate()) {
+                    self.problems.push(Problem { line, message: error.to_string() });
                 }
                 if let Some(quiz) = &rule.start_quiz {
                     starts.push((start_quiz.map_or(line, |s| self.line(s.start)), quiz.clone()));

@@ -52,6 +52,25 @@ impl Trigger {
     }
 }
 
+/// Why a geofence key (`lat,lng,radius_km`) was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GeofenceError {
+    /// One of the comma-separated parts, trimmed, is not a number.
+    #[error("`{part}` is not a number")]
+    NotANumber { part: String },
+    /// Two or four numbers, say.
+    #[error("a geofence is `lat,lng,radius_km`, got `{key}`")]
+    WrongShape { key: String },
+    #[error("`{lat},{lng}` is not a place on Earth")]
+    OffEarth { lat: f64, lng: f64 },
+    /// Not above 0 or beyond [`MAX_RADIUS_KM`].
+    #[error("radius {radius_km} km must be above 0")]
+    BadRadius { radius_km: f64 },
+}
+
+/// Largest geofence radius: half the Earth's circumference, about.
+pub const MAX_RADIUS_KM: f64 = 20_000.0;
+
 /// A circle on the map: `lat,lng,radius_km`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Geofence {
@@ -64,20 +83,20 @@ impl Geofence {
     /// Parses `lat,lng,radius_km`.
     ///
     /// # Errors
-    /// Not three numbers, or out of range.
-    pub fn parse(key: &str) -> Result<Self, String> {
+    /// [`GeofenceError`]: not three numbers, or out of range.
+    pub fn parse(key: &str) -> Result<Self, GeofenceError> {
         let parts: Vec<f64> = key
             .split(',')
-            .map(|p| p.trim().parse::<f64>().map_err(|_| format!("`{}` is not a number", p.trim())))
+            .map(|p| p.trim().parse::<f64>().map_err(|_| GeofenceError::NotANumber { part: p.trim().to_owned() }))
             .collect::<Result<_, _>>()?;
         let [lat, lng, radius_km] = parts[..] else {
-            return Err(format!("a geofence is `lat,lng,radius_km`, got `{key}`"));
+            return Err(GeofenceError::WrongShape { key: key.to_owned() });
         };
         if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-            return Err(format!("`{lat},{lng}` is not a place on Earth"));
+            return Err(GeofenceError::OffEarth { lat, lng });
         }
-        if !(radius_km > 0.0 && radius_km <= 20_000.0) {
-            return Err(format!("radius {radius_km} km must be above 0"));
+        if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+            return Err(GeofenceError::BadRadius { radius_km });
         }
         Ok(Self { lat, lng, radius_km })
     }
@@ -92,6 +111,22 @@ impl Geofence {
         let distance = 2.0 * EARTH_RADIUS_KM * a.sqrt().atan2((1.0 - a).sqrt());
         distance <= self.radius_km
     }
+}
+
+/// Why a rule was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuleError {
+    #[error("`key` must not be empty")]
+    EmptyKey,
+    #[error("a rule must add or remove a tag, reply, or start a quiz")]
+    DoesNothing,
+    #[error("`{path}` is both added and removed")]
+    AddedAndRemoved { path: TagPath },
+    #[error("`reply` must not be empty")]
+    EmptyReply,
+    /// A location rule's key is not a geofence.
+    #[error("{0}")]
+    Geofence(#[from] GeofenceError),
 }
 
 /// A rule as operators write it (`POST /rules`, playbooks).
@@ -114,19 +149,19 @@ impl RuleSpec {
     /// Checks what the types cannot: a rule must do something, and its key must fit its trigger.
     ///
     /// # Errors
-    /// A sentence saying what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`RuleError`]: what is wrong.
+    pub fn validate(&self) -> Result<(), RuleError> {
         if self.key.trim().is_empty() {
-            return Err("`key` must not be empty".to_owned());
+            return Err(RuleError::EmptyKey);
         }
         if self.add.is_empty() && self.remove.is_empty() && self.reply.is_none() && self.start_quiz.is_none() {
-            return Err("a rule must add or remove a tag, reply, or start a quiz".to_owned());
+            return Err(RuleError::DoesNothing);
         }
         if let Some(both) = self.add.iter().find(|p| self.remove.contains(p)) {
-            return Err(format!("`{both}` is both added and removed"));
+            return Err(RuleError::AddedAndRemoved { path: both.clone() });
         }
         if self.reply.as_deref().is_some_and(|r| r.trim().is_empty()) {
-            return Err("`reply` must not be empty".to_owned());
+            return Err(RuleError::EmptyReply);
         }
         if self.on == Trigger::Location {
             Geofence::parse(&self.key)?;
@@ -254,9 +289,12 @@ mod tests {
 
     #[test]
     fn geofences_parse_and_measure() {
-        assert!(Geofence::parse("39.9,116.4").is_err());
-        assert!(Geofence::parse("91,0,1").is_err());
-        assert!(Geofence::parse("0,0,0").is_err());
+        assert_eq!(Geofence::parse("39.9,116.4"), Err(GeofenceError::WrongShape { key: "39.9,116.4".into() }));
+        assert_eq!(Geofence::parse("91,0,1"), Err(GeofenceError::OffEarth { lat: 91.0, lng: 0.0 }));
+        assert_eq!(Geofence::parse("0,0,0"), Err(GeofenceError::BadRadius { radius_km: 0.0 }));
+        assert_eq!(Geofence::parse("0, north ,1"), Err(GeofenceError::NotANumber { part: "north".into() }));
+        assert_eq!(Geofence::parse("91,0,1").unwrap_err().to_string(), "`91,0` is not a place on Earth");
+        assert_eq!(Geofence::parse("0,0,-1.5").unwrap_err().to_string(), "radius -1.5 km must be above 0");
         let beijing = Geofence::parse("39.9042, 116.4074, 30").unwrap();
         assert!(beijing.contains(40.0, 116.3));
         assert!(!beijing.contains(39.1, 117.2)); // Tianjin, ~110 km away
@@ -266,10 +304,30 @@ mod tests {
     fn a_rule_must_do_something_sensible() {
         let mut spec = rule(1, Trigger::Click, "K").spec;
         spec.reply = None;
-        assert!(spec.validate().is_err());
+        assert_eq!(spec.validate(), Err(RuleError::DoesNothing));
         spec.add = vec![TagPath::parse("a/b").unwrap()];
         assert!(spec.validate().is_ok());
         spec.remove = spec.add.clone();
-        assert!(spec.validate().is_err());
+        let error = spec.validate().unwrap_err();
+        assert_eq!(error, RuleError::AddedAndRemoved { path: TagPath::parse("a/b").unwrap() });
+        assert_eq!(error.to_string(), "`a/b` is both added and removed");
+        spec.remove.clear();
+        spec.key = " ".into();
+        assert_eq!(spec.validate(), Err(RuleError::EmptyKey));
+        spec.key = "K".into();
+        spec.reply = Some(" ".into());
+        assert_eq!(spec.validate(), Err(RuleError::EmptyReply));
+    }
+
+    #[test]
+    fn a_location_rule_keeps_the_geofence_error_as_its_source() {
+        let mut spec = rule(1, Trigger::Location, "39.9,116.4,5").spec;
+        spec.key = "39.9,116.4".into();
+        let error = spec.validate().unwrap_err();
+        let inner = GeofenceError::WrongShape { key: "39.9,116.4".into() };
+        assert_eq!(error.to_string(), inner.to_string());
+        assert_eq!(error, RuleError::Geofence(inner));
+        let source = std::error::Error::source(&error).expect("the geofence error");
+        assert!(source.downcast_ref::<GeofenceError>().is_some());
     }
 }

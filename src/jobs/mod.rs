@@ -187,12 +187,13 @@ async fn schedule_read_fetch(ctx: &JobCtx) {
 const CAMPAIGN_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 async fn sweep_campaigns(ctx: &JobCtx) {
-    let queued = match ctx.pool.get().await {
-        Ok(client) => campaigns::sweep(&client, ctx.campaigns.result_wait).await.map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    if let Err(error) = queued {
-        tracing::warn!(%error, "looking over campaigns under way failed");
+    match ctx.pool.get().await {
+        Ok(client) => {
+            if let Err(error) = campaigns::sweep(&client, ctx.campaigns.result_wait).await {
+                tracing::warn!(%error, "looking over campaigns under way failed");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "looking over campaigns under way failed"),
     }
 }
 

@@ -11,10 +11,10 @@
 //!
 //! This is the only file that uses the `wechat` protocol module.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::wechat;
+use crate::wechat::message::{ArticleUrl, Envelope, Inbound, Message};
 use rand::Rng;
 
 use super::mass::{self, Finished};
@@ -68,43 +68,22 @@ impl MockWeChat {
     }
 }
 
-/// `<![CDATA[..]]>` that survives a `]]>` inside the text.
-fn cdata(text: &str) -> String {
-    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
-}
-
-/// The MASSSENDJOBFINISH event, laid out as in §9.8.
+/// The MASSSENDJOBFINISH event (§9.8), from the sending admin, with one article URL when the
+/// job published one.
 pub(super) fn finish_xml(account_id: &str, create_time: i64, job: &Finished) -> String {
-    let mut xml = String::with_capacity(768);
-    let _ = write!(
-        xml,
-        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
-         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
-         <MsgID>{}</MsgID><Status>{}</Status><TotalCount>{}</TotalCount><FilterCount>{}</FilterCount>\
-         <SentCount>{}</SentCount><ErrorCount>{}</ErrorCount>\
-         <CopyrightCheckResult><Count>0</Count><ResultList></ResultList><CheckState>1</CheckState></CopyrightCheckResult>",
-        cdata(account_id),
-        cdata(ADMIN_OPENID),
-        job.msg_id,
-        cdata(&job.result),
-        job.total,
-        job.filter,
-        job.sent,
-        job.error,
-    );
-    match &job.article_url {
-        Some(url) => {
-            let _ = write!(
-                xml,
-                "<ArticleUrlResult><Count>1</Count><ResultList><item><ArticleIdx>1</ArticleIdx>\
-                 <ArticleUrl>{}</ArticleUrl></item></ResultList></ArticleUrlResult>",
-                cdata(url)
-            );
-        }
-        None => xml.push_str("<ArticleUrlResult><Count>0</Count><ResultList></ResultList></ArticleUrlResult>"),
-    }
-    xml.push_str("</xml>");
-    xml
+    let article_urls = job.article_url.iter().map(|url| ArticleUrl { idx: Some(1), url: url.clone() }).collect();
+    let body = Inbound::MassSendJobFinish {
+        msg_id: job.msg_id,
+        status: job.result.clone(),
+        total_count: job.total,
+        filter_count: job.filter,
+        sent_count: job.sent,
+        error_count: job.error,
+        // 1: no original found, so sendable (the mock runs no copyright check).
+        copyright_check_state: Some(1),
+        article_urls,
+    };
+    Message { to_user: account_id.to_owned(), from_user: ADMIN_OPENID.to_owned(), create_time, body }.to_xml()
 }
 
 /// A signed push: the query pairs and the body to POST.
@@ -134,11 +113,7 @@ pub(super) fn sign_push(
     let encrypt = wechat::crypto::MsgCrypt::new(key, appid)?.encrypt(xml.as_bytes());
     query.push(("encrypt_type", "aes".to_owned()));
     query.push(("msg_signature", wechat::signature::sign(&[&target.token, timestamp, nonce, &encrypt])));
-    let body = format!(
-        "<xml><ToUserName>{}</ToUserName><Encrypt>{}</Encrypt></xml>",
-        cdata(&target.account_id),
-        cdata(&encrypt)
-    );
+    let body = Envelope { to_user: Some(target.account_id.clone()), encrypt: Some(encrypt) }.to_xml();
     Ok(SignedPush { query, body })
 }
 
@@ -180,7 +155,7 @@ async fn push(http: &reqwest::Client, target: &CallbackTarget, appid: &str, xml:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wechat::message::{Inbound, parse};
+    use wechat::message::parse;
 
     fn finished(article_url: Option<&str>) -> Finished {
         Finished {

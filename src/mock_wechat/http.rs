@@ -102,14 +102,20 @@ pub(super) fn configure(mock: MockWeChat, cfg: &mut web::ServiceConfig) {
 /// What the API answers: a status and a JSON or text body.
 struct Answer {
     status: u16,
-    body: Result<Value, String>,
+    body: Body,
     errcode: i64,
+}
+
+/// An answer's body: WeChat's JSON, or plain text for an injected HTTP failure.
+enum Body {
+    Json(Value),
+    Text(String),
 }
 
 impl Answer {
     fn json(status: u16, body: Value) -> Self {
         let errcode = body.get("errcode").and_then(Value::as_i64).unwrap_or(0);
-        Self { status, body: Ok(body), errcode }
+        Self { status, body: Body::Json(body), errcode }
     }
 
     fn refusal(state: &mut State, status: u16, error: &ApiError) -> Self {
@@ -120,10 +126,10 @@ impl Answer {
     fn into_response(self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match self.body {
-            Ok(json) => {
+            Body::Json(json) => {
                 HttpResponse::build(status).content_type("application/json; encoding=utf-8").body(json.to_string())
             }
-            Err(text) => HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(text),
+            Body::Text(text) => HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(text),
         }
     }
 }
@@ -150,7 +156,7 @@ fn handle(state: &mut State, method: &str, path: &str, query: &str, raw: &[u8]) 
         Some(route) => match state.control.take_fault(path) {
             Some(FaultKind::Errcode(code)) => Answer::refusal(state, 200, &ApiError::new(code)),
             Some(FaultKind::Http(status)) => {
-                Answer { status, body: Err(format!("mock injected HTTP {status}")), errcode: SYSTEM_BUSY }
+                Answer { status, body: Body::Text(format!("mock injected HTTP {status}")), errcode: SYSTEM_BUSY }
             }
             None => run(state, route, query, raw),
         },

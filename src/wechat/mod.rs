@@ -2,9 +2,13 @@
 //! It imports nothing else from this crate, so it could become a crate of its own.
 
 pub mod api;
+mod cdata;
 pub mod crypto;
 pub mod fields;
 pub mod message;
 pub mod mode;
 pub mod reply;
 pub mod signature;
+
+#[cfg(test)]
+mod test_data;

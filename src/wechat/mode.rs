@@ -24,14 +24,21 @@ impl MessageMode {
     }
 }
 
+/// A value that names no [`MessageMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `plain`, `compat` or `safe`, got `{got}`")]
+pub struct UnknownMessageMode {
+    pub got: String,
+}
+
 impl FromStr for MessageMode {
-    type Err = String;
+    type Err = UnknownMessageMode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "plain" => Ok(Self::Plain),
             "compat" => Ok(Self::Compat),
             "safe" => Ok(Self::Safe),
-            other => Err(format!("expected `plain`, `compat` or `safe`, got `{other}`")),
+            other => Err(UnknownMessageMode { got: other.to_owned() }),
         }
     }
 }

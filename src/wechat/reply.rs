@@ -1,16 +1,20 @@
 //! Passive replies (被动回复, wechat-api.md §5): the XML body answering a push.
 //!
-//! Owns: the reply kinds and their XML form, including keeping that XML valid whatever the
-//! content (`]]>` split across CDATA sections, characters XML 1.0 forbids removed).
+//! Owns: the reply kinds and their XML form. Keeping that XML valid whatever the content (`]]>`
+//! split across CDATA sections, characters XML 1.0 forbids removed) is `wechat::cdata`'s, shared
+//! with the pushes message/write.rs writes.
 //!
 //! Must not: import anything else from this crate (the `wechat` module is the protocol layer),
 //! encrypt (crypto.rs wraps the result in safe mode), decide *what* to reply, or fail: every
 //! `Reply` has an XML form.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+
+use super::cdata::push_cdata_element;
+/// Re-exported from `wechat::cdata`, which writes the text of replies and pushes alike.
+pub use super::cdata::sanitize;
 
 /// WeChat shows at most 8 articles in a news reply; [`Reply::to_xml`] drops the rest.
 /// (Since 2018-10-12 a news reply to an ordinary *user message* may carry only 1: choosing how
@@ -158,49 +162,15 @@ impl Reply {
     }
 }
 
-/// `text` without the characters XML 1.0 forbids: C0 controls other than tab, newline and
-/// carriage return, and U+FFFE/U+FFFF (surrogates cannot occur in a Rust string). Borrowed when
-/// nothing had to go, which is the common case.
-pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if text.chars().any(is_forbidden) {
-        Cow::Owned(text.chars().filter(|&c| !is_forbidden(c)).collect())
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
-fn is_forbidden(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
-}
-
 fn push_optional(out: &mut String, name: &str, value: Option<&str>) {
     if let Some(value) = value {
         push_cdata_element(out, name, value);
     }
 }
 
-/// `<name><![CDATA[value]]></name>`, with `value` sanitised and every `]]>` in it written as
-/// `]]]]><![CDATA[>` (end the section after `]]`, start a new one holding `>`).
-fn push_cdata_element(out: &mut String, name: &str, value: &str) {
-    out.push('<');
-    out.push_str(name);
-    out.push_str("><![CDATA[");
-    let clean = sanitize(value);
-    let mut parts = clean.split("]]>");
-    if let Some(first) = parts.next() {
-        out.push_str(first);
-    }
-    for part in parts {
-        out.push_str("]]]]><![CDATA[>");
-        out.push_str(part);
-    }
-    out.push_str("]]></");
-    out.push_str(name);
-    out.push('>');
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;

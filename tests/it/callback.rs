@@ -8,14 +8,14 @@ use deadpool_postgres::Client;
 use futures::future::join_all;
 use tagcast::app::inbox::{Dispatcher, Handler, HandlerFuture};
 use tagcast::wechat::crypto::MsgCrypt;
-use tagcast::wechat::message::{self, Inbound, Message};
+use tagcast::wechat::message::{self, Envelope, Inbound, Message};
 use tagcast::wechat::reply::Reply;
 use tagcast::wechat::signature;
 
 use crate::support::app::{
     ACCOUNT, AES_KEY, TestApp, event, now, spawn_app, spawn_app_dispatching, spawn_app_with, text_message,
 };
-use crate::support::shared::{fixture, shared_dir};
+use crate::support::shared::{project_path, shared_fixture, shared_path};
 
 #[tokio::test]
 async fn url_check_echoes_echostr_only_under_a_valid_signature() {
@@ -86,7 +86,7 @@ async fn official_compatible_mode_sample_is_accepted() {
         v.insert("TAGCAST_REPLAY_WINDOW_SECS".into(), "0".into());
     })
     .await;
-    let body = fixture("request_compat_mode_sample.xml");
+    let Some(body) = shared_fixture("request_compat_mode_sample.xml") else { return };
     let query =
         "timestamp=1409735669&nonce=1320562132&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa";
     let response = app.post(query, body).await;
@@ -97,18 +97,26 @@ async fn official_compatible_mode_sample_is_accepted() {
 }
 
 #[tokio::test]
-async fn every_official_fixture_goes_through_safe_mode_into_the_database() {
+async fn every_sample_push_goes_through_safe_mode_into_the_database() {
     let app = spawn_app().await;
-    // The documentation reuses placeholder ids (MsgId 1234567890123456 in every message sample), so
-    // several fixtures share a dedupe key: the first one stored wins and the rest are retries of it.
+    // The documentation reuses placeholder ids (MsgId 1234567890123456 in every message sample), and
+    // the project's own samples share sender and time, so several share a dedupe key: the first one
+    // stored wins and the rest are retries of it.
     let mut first_kind: std::collections::BTreeMap<String, &'static str> = std::collections::BTreeMap::new();
-    let mut files: Vec<_> = std::fs::read_dir(shared_dir().join("fixtures"))
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 30, "fixtures missing: {}", files.len());
+    let xml_files = |dir: std::path::PathBuf| {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        files.sort();
+        files
+    };
+    let own = xml_files(project_path("pushes"));
+    assert_eq!(own.len(), 32, "own samples missing");
+    let official = shared_path("fixtures").map(xml_files).unwrap_or_default();
+    assert!(official.is_empty() || official.len() >= 30, "fixtures missing: {}", official.len());
+    let files: Vec<_> = own.into_iter().chain(official).collect();
     for path in &files {
         let xml = std::fs::read_to_string(path).expect("fixture");
         let parsed = message::parse(&xml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -272,7 +280,7 @@ async fn every_bad_input_is_refused_and_nothing_is_stored() {
     cases.push((
         "envelope without Encrypt",
         app.safe_query("", ts, "8"),
-        format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName></xml>").into_bytes(),
+        Envelope { to_user: Some(ACCOUNT.to_owned()), encrypt: None }.to_xml().into_bytes(),
         400,
     ));
 

@@ -5,9 +5,10 @@
 use std::collections::HashSet;
 
 use futures::{StreamExt, stream};
+use tagcast::wechat::message::Inbound;
 use tagcast::wechat::signature;
 
-use crate::support::app::{ACCOUNT, TestApp, event, fresh_nonce, now, spawn_app_with, text_message};
+use crate::support::app::{ACCOUNT, TestApp, event, fresh_nonce, now, push_from, spawn_app_with, text_message};
 
 fn mode(mode: &'static str) -> impl FnOnce(&mut std::collections::HashMap<String, String>) {
     move |vars| drop(vars.insert("WECHAT_MESSAGE_MODE".into(), mode.into()))
@@ -228,10 +229,14 @@ fn innocent_and_poison_pushes() -> Vec<(String, bool)> {
             0 => text_message(&openid, &format!("第{i}条 \\u0000 {{\"k\":\"\\u0000\"}}\n\t换行"), 100_000 + i),
             1 => event(&openid, "CLICK", Some(&format!("KEY_{i}")), now()),
             2 => event(&openid, "subscribe", Some(&format!("qrscene_{i}")), now()),
-            _ => format!(
-                "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
-                 <CreateTime>{}</CreateTime><MsgType><![CDATA[card]]></MsgType><Data><![CDATA[{{\"a\":\"\\u0000\"}}]]></Data></xml>",
-                now()
+            _ => push_from(
+                &openid,
+                now(),
+                Inbound::Unknown {
+                    msg_type: "card".to_owned(),
+                    event: None,
+                    fields: vec![("Data".to_owned(), r#"{"a":"\u0000"}"#.to_owned())],
+                },
             ),
         };
         pushes.push((body, true));

@@ -42,7 +42,7 @@ const VERIFIED_FOR: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[source] crate::domain::admin::NewAdminError),
     #[error("a user named `{0}` exists")]
     Exists(String),
     #[error("hashing the password failed")]

@@ -1,6 +1,9 @@
 //! Tagging operations shared by the JSON API, playbooks and the admin pages: creating tags within
 //! WeChat's limits, rules and quizzes whose tags exist, deleting tags, and erasing a follower.
 //! Each runs in one transaction; none calls WeChat (the outbox and jobs do).
+//!
+//! The feature owns tags, rules and quizzes: these operations for the API, playbooks and pages,
+//! and [`engine`], the inbox handler that applies rules and quizzes to what followers do.
 
 pub mod engine;
 
@@ -29,7 +32,7 @@ pub enum TaggingError {
     #[error("tagcast keeps at most {LOCAL_TAG_LIMIT} tags")]
     LocalTagLimit,
     #[error("{0}")]
-    InvalidRule(String),
+    InvalidRule(#[source] crate::domain::rule::RuleError),
     #[error("no quiz `{0}`")]
     UnknownQuiz(String),
     #[error("the quiz has problems: {}", .0.join("; "))]
@@ -104,7 +107,7 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
         if expr.tag_paths().contains(&&request.path) {
             return Err(TaggingError::InvalidWhen(crate::domain::expr::ExprError {
                 position: 1,
-                message: format!("`{}` names itself; a dynamic tag cannot depend on itself", request.path),
+                kind: crate::domain::expr::ExprErrorKind::SelfReference { path: request.path.clone() },
             }));
         }
     }

@@ -2,11 +2,14 @@
 //! parser reports the first error in reading order. It knows nothing of the grammar: numbers,
 //! windows, keywords and function names are all `Word`s the parser interprets in context.
 
-use super::{CmpOp, ExprError};
+use std::fmt;
 
-/// What a token is.
+use super::{CmpOp, ExprError, ExprErrorKind};
+
+/// What a token is. Errors name the token they found with it; `Display` shows it as written
+/// (a string shortened to 20 characters), in backquotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Tok {
+pub enum Tok {
     LParen,
     RParen,
     Comma,
@@ -25,26 +28,27 @@ pub(super) struct Token {
     pub(super) col: usize,
 }
 
-impl Token {
-    /// How error messages name the token.
-    pub(super) fn describe(&self) -> String {
-        match &self.tok {
-            Tok::LParen => "`(`".to_owned(),
-            Tok::RParen => "`)`".to_owned(),
-            Tok::Comma => "`,`".to_owned(),
-            Tok::Str(s) => {
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LParen => f.write_str("`(`"),
+            Self::RParen => f.write_str("`)`"),
+            Self::Comma => f.write_str("`,`"),
+            Self::Str(s) => {
                 let mut shown: String = s.chars().take(20).collect();
                 if shown.len() < s.len() {
                     shown.push('…');
                 }
-                format!("`\"{shown}\"`")
+                write!(f, "`\"{shown}\"`")
             }
-            Tok::Word(w) => format!("`{w}`"),
-            Tok::Op(op) => format!("`{op}`"),
-            Tok::End => "the end of the expression".to_owned(),
+            Self::Word(w) => write!(f, "`{w}`"),
+            Self::Op(op) => write!(f, "`{op}`"),
+            Self::End => f.write_str("the end of the expression"),
         }
     }
+}
 
+impl Token {
     /// Whether the token is the keyword `kw` (upper-case), in any case.
     pub(super) fn is_keyword(&self, kw: &str) -> bool {
         matches!(&self.tok, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
@@ -91,14 +95,14 @@ impl<'a> Lexer<'a> {
             ')' => token(Tok::RParen),
             ',' => token(Tok::Comma),
             '"' => self.string(col).map(|s| Token { tok: Tok::Str(s), col }),
-            '=' if self.rest.peek() == Some(&'=') => Err(ExprError::new(col, "`==` is not an operator; write `=`")),
+            '=' if self.rest.peek() == Some(&'=') => Err(ExprError::at(col, ExprErrorKind::DoubleEquals)),
             '=' => token(Tok::Op(CmpOp::Eq)),
             '!' if self.rest.peek() == Some(&'=') => {
                 self.bump();
                 token(Tok::Op(CmpOp::Ne))
             }
-            '!' => Err(ExprError::new(col, "unexpected `!`; write `NOT` to negate")),
-            '<' if self.rest.peek() == Some(&'>') => Err(ExprError::new(col, "`<>` is not an operator; write `!=`")),
+            '!' => Err(ExprError::at(col, ExprErrorKind::Bang)),
+            '<' if self.rest.peek() == Some(&'>') => Err(ExprError::at(col, ExprErrorKind::AngleNotEqual)),
             '<' | '>' => {
                 let or_equal = self.rest.peek() == Some(&'=');
                 if or_equal {
@@ -119,7 +123,7 @@ impl<'a> Lexer<'a> {
                 }
                 token(Tok::Word(word))
             }
-            other => Err(ExprError::new(col, unexpected_char(other))),
+            other => Err(ExprError::at(col, ExprErrorKind::UnexpectedChar { ch: other })),
         }
     }
 
@@ -130,19 +134,16 @@ impl<'a> Lexer<'a> {
             let col = self.col;
             match self.bump() {
                 None => {
-                    return Err(ExprError::new(open, "unterminated string: the `\"` opened here is never closed"));
+                    return Err(ExprError::at(open, ExprErrorKind::UnterminatedString));
                 }
                 Some('"') => return Ok(out),
                 Some('\\') => match self.bump() {
                     Some(c @ ('"' | '\\')) => out.push(c),
                     Some(c) => {
-                        return Err(ExprError::new(
-                            col,
-                            format!("unknown escape `\\{c}` in a string; only `\\\"` and `\\\\` are allowed"),
-                        ));
+                        return Err(ExprError::at(col, ExprErrorKind::UnknownEscape { ch: c }));
                     }
                     None => {
-                        return Err(ExprError::new(open, "unterminated string: the `\"` opened here is never closed"));
+                        return Err(ExprError::at(open, ExprErrorKind::UnterminatedString));
                     }
                 },
                 Some(c) => out.push(c),
@@ -153,20 +154,20 @@ impl<'a> Lexer<'a> {
 
 /// The message for a character no token starts with, with a hint for the usual slips
 /// (a Chinese input method's punctuation, C-style operators, negative numbers).
-fn unexpected_char(c: char) -> String {
+pub(super) fn write_unexpected_char(f: &mut fmt::Formatter<'_>, c: char) -> fmt::Result {
     match c {
         '“' | '”' | '‘' | '’' | '\'' | '「' | '」' => {
-            format!("unexpected `{c}`; quote tag paths and keys with straight double quotes (\")")
+            write!(f, "unexpected `{c}`; quote tag paths and keys with straight double quotes (\")")
         }
-        '（' => "unexpected full-width `（`; write `(`".to_owned(),
-        '）' => "unexpected full-width `）`; write `)`".to_owned(),
-        '，' => "unexpected full-width `，`; write `,`".to_owned(),
-        '＝' | '＞' | '＜' => format!("unexpected full-width `{c}`; write the ASCII operator"),
-        '&' => "unexpected `&`; write `AND`".to_owned(),
-        '|' => "unexpected `|`; write `OR`".to_owned(),
-        '-' => "unexpected `-`: numbers cannot be negative".to_owned(),
-        c if c.is_control() => format!("unexpected control character U+{:04X}", u32::from(c)),
-        c => format!("unexpected character `{c}`"),
+        '（' => f.write_str("unexpected full-width `（`; write `(`"),
+        '）' => f.write_str("unexpected full-width `）`; write `)`"),
+        '，' => f.write_str("unexpected full-width `，`; write `,`"),
+        '＝' | '＞' | '＜' => write!(f, "unexpected full-width `{c}`; write the ASCII operator"),
+        '&' => f.write_str("unexpected `&`; write `AND`"),
+        '|' => f.write_str("unexpected `|`; write `OR`"),
+        '-' => f.write_str("unexpected `-`: numbers cannot be negative"),
+        c if c.is_control() => write!(f, "unexpected control character U+{:04X}", u32::from(c)),
+        c => write!(f, "unexpected character `{c}`"),
     }
 }
 

@@ -3,7 +3,10 @@
 //! [`MAX_DEPTH`]; `AND`/`OR` chains are built in a loop.
 
 use super::lexer::{Lexer, Tok, Token};
-use super::{CmpOp, Expr, ExprError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES, MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window};
+use super::{
+    AmountError, CmpOp, CountError, Expr, ExprError, ExprErrorKind, KeyError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES,
+    MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window, WindowError,
+};
 use crate::domain::tag::TagPath;
 
 /// The event predicates, as written in canonical form.
@@ -16,30 +19,20 @@ const FUNCTIONS: [&str; 3] = ["clicked", "orders", "spent"];
 pub fn parse(input: &str) -> Result<Expr, ExprError> {
     if input.len() > MAX_INPUT_BYTES {
         let col = input.char_indices().take_while(|(i, c)| i + c.len_utf8() <= MAX_INPUT_BYTES).count() + 1;
-        return Err(ExprError::new(
-            col,
-            format!("the expression is {} bytes long; at most {MAX_INPUT_BYTES} are allowed", input.len()),
-        ));
+        return Err(ExprError::at(col, ExprErrorKind::TooLong { bytes: input.len() }));
     }
     if input.trim().is_empty() {
-        return Err(ExprError::new(1, "empty expression: write a tag path such as \"肤质/油性\" or a predicate"));
+        return Err(ExprError::at(1, ExprErrorKind::Empty));
     }
     let mut parser = Parser { lexer: Lexer::new(input), peeked: None, depth: 0 };
     let expr = parser.or()?;
     let next = parser.bump()?;
     if next.tok != Tok::End {
-        let hint = match &next.tok {
-            Tok::RParen => "there is no `(` for this `)` to close".to_owned(),
-            Tok::Word(w) => match suggest(w, &["AND", "OR"]) {
-                Some(keyword) => format!("did you mean `{keyword}`?"),
-                None => "join expressions with AND or OR".to_owned(),
-            },
-            _ => "join expressions with AND or OR".to_owned(),
+        let suggestion = match &next.tok {
+            Tok::Word(w) => suggest(w, &["AND", "OR"]),
+            _ => None,
         };
-        return Err(ExprError::new(
-            next.col,
-            format!("unexpected {} after a complete expression; {hint}", next.describe()),
-        ));
+        return Err(ExprError::at(next.col, ExprErrorKind::Trailing { found: next.tok, suggestion }));
     }
     Ok(expr)
 }
@@ -78,7 +71,7 @@ impl Parser<'_> {
     fn enter(&mut self, at: &Token) -> Result<(), ExprError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ExprError::new(at.col, format!("nesting deeper than {MAX_DEPTH} levels of `(` and `NOT`")));
+            return Err(ExprError::at(at.col, ExprErrorKind::TooDeep));
         }
         Ok(())
     }
@@ -121,29 +114,17 @@ impl Parser<'_> {
                 let close = self.bump()?;
                 match close.tok {
                     Tok::RParen => {}
-                    Tok::End => {
-                        return Err(ExprError::new(
-                            close.col,
-                            format!("missing `)`: the `(` at column {} is never closed", token.col),
-                        ));
-                    }
-                    _ => {
-                        return Err(ExprError::new(
-                            close.col,
-                            format!(
-                                "expected AND, OR or `)` to close the `(` at column {}, found {}",
-                                token.col,
-                                close.describe()
-                            ),
-                        ));
+                    Tok::End => return Err(ExprError::at(close.col, ExprErrorKind::Unclosed { open: token.col })),
+                    found => {
+                        return Err(ExprError::at(close.col, ExprErrorKind::ExpectedClose { open: token.col, found }));
                     }
                 }
                 self.depth -= 1;
                 Ok(inner)
             }
-            Tok::Str(raw) => TagPath::parse(raw)
-                .map(Expr::Tag)
-                .map_err(|e| ExprError::new(token.col, format!("invalid tag path: {e}"))),
+            Tok::Str(raw) => {
+                TagPath::parse(raw).map(Expr::Tag).map_err(|e| ExprError::at(token.col, ExprErrorKind::TagPath(e)))
+            }
             Tok::Word(word) => {
                 let name = word.to_ascii_lowercase();
                 if FUNCTIONS.contains(&name.as_str()) {
@@ -151,64 +132,45 @@ impl Parser<'_> {
                 }
                 Err(self.unknown_word(word, &token))
             }
-            Tok::End => Err(ExprError::new(
-                token.col,
-                "unexpected end of the expression: expected a tag path in double quotes, `NOT`, `(` or a \
-                 predicate such as orders(30d) >= 1",
-            )),
-            _ => Err(ExprError::new(
-                token.col,
-                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe()),
-            )),
+            Tok::End => Err(ExprError::at(token.col, ExprErrorKind::UnexpectedEnd)),
+            found => Err(ExprError::at(token.col, ExprErrorKind::ExpectedOperand { found: found.clone() })),
         }
     }
 
     /// The error for a word where an operand should start.
     fn unknown_word(&mut self, word: &str, token: &Token) -> ExprError {
+        let found = token.tok.clone();
         if ["AND", "OR", "NOT"].iter().any(|kw| token.is_keyword(kw)) {
-            let message = format!("expected a tag path, `NOT`, `(` or a predicate, found {}", token.describe());
-            return ExprError::new(token.col, message);
+            return ExprError::at(token.col, ExprErrorKind::KeywordAsOperand { found });
         }
         // A lexical error after the word (`肤质/干性`) must not hide the word's own problem.
         let called = matches!(self.peek(), Ok(next) if next.tok == Tok::LParen);
-        let message = match suggest(word, &FUNCTIONS) {
-            Some(name) => format!("unknown function `{word}`; did you mean `{name}`?"),
-            None if called => format!("unknown function `{word}`; the functions are clicked, orders and spent"),
-            None if word.starts_with(|c: char| c.is_ascii_digit()) => {
-                format!("expected a tag path in double quotes, `NOT`, `(` or a predicate, found {}", token.describe())
-            }
-            None => format!("unexpected {}; tag paths must be in double quotes, like \"{word}\"", token.describe()),
+        let word = word.to_owned();
+        let kind = match suggest(&word, &FUNCTIONS) {
+            suggestion @ Some(_) => ExprErrorKind::UnknownFunction { word, suggestion },
+            None if called => ExprErrorKind::UnknownFunction { word, suggestion: None },
+            None if word.starts_with(|c: char| c.is_ascii_digit()) => ExprErrorKind::ExpectedOperand { found },
+            None => ExprErrorKind::UnquotedPath { word },
         };
-        ExprError::new(token.col, message)
+        ExprError::at(token.col, kind)
     }
 
     /// After a function name: `(` arguments `)` and the comparison.
     fn predicate(&mut self, name: &str) -> Result<Expr, ExprError> {
         let open = self.bump()?;
         if open.tok != Tok::LParen {
-            return Err(ExprError::new(open.col, format!("expected `(` after `{name}`, found {}", open.describe())));
+            let kind = ExprErrorKind::ExpectedOpenParen { function: name.to_owned(), found: open.tok };
+            return Err(ExprError::at(open.col, kind));
         }
         let key = if name == "clicked" {
             let key = self.bump()?;
             let Tok::Str(raw) = &key.tok else {
-                return Err(ExprError::new(
-                    key.col,
-                    format!(
-                        "expected the menu key in double quotes, like clicked(\"KEY\", 7d), found {}",
-                        key.describe()
-                    ),
-                ));
+                return Err(ExprError::at(key.col, ExprErrorKind::ExpectedKey { found: key.tok.clone() }));
             };
-            check_key(raw).map_err(|message| ExprError::new(key.col, message))?;
+            check_key(raw).map_err(|e| ExprError::at(key.col, e))?;
             let comma = self.bump()?;
             if comma.tok != Tok::Comma {
-                return Err(ExprError::new(
-                    comma.col,
-                    format!(
-                        "expected `,` and a window after the key, like clicked(\"KEY\", 7d), found {}",
-                        comma.describe()
-                    ),
-                ));
+                return Err(ExprError::at(comma.col, ExprErrorKind::ExpectedComma { found: comma.tok }));
             }
             Some(raw.clone())
         } else {
@@ -217,11 +179,11 @@ impl Parser<'_> {
         let window = self.window()?;
         let close = self.bump()?;
         if close.tok != Tok::RParen {
-            let message = match close.tok {
-                Tok::End => format!("missing `)`: the `(` of `{name}` at column {} is never closed", open.col),
-                _ => format!("expected `)` after the window, found {}", close.describe()),
+            let kind = match close.tok {
+                Tok::End => ExprErrorKind::UnclosedCall { function: name.to_owned(), open: open.col },
+                found => ExprErrorKind::ExpectedCallClose { found },
             };
-            return Err(ExprError::new(close.col, message));
+            return Err(ExprError::at(close.col, kind));
         }
         let op = if let Tok::Op(op) = self.peek()?.tok {
             self.bump()?;
@@ -231,22 +193,22 @@ impl Parser<'_> {
             return Ok(Expr::Clicked { key, window, op: CmpOp::Ge, count: 1 });
         } else {
             let next = self.bump()?;
-            let written = format!("{name}({window})");
-            return Err(ExprError::new(
-                next.col,
-                format!("missing comparison after `{written}`, like `{written} >= 1`; found {}", next.describe()),
-            ));
+            let kind = ExprErrorKind::MissingComparison { function: name.to_owned(), window, found: next.tok };
+            return Err(ExprError::at(next.col, kind));
         };
         let number = self.bump()?;
         let text = match &number.tok {
             Tok::Word(text) if text.starts_with(|c: char| c.is_ascii_digit() || c == '.') => text,
-            _ => {
-                let message = format!("expected a number after `{op}`, found {}", number.describe());
-                return Err(ExprError::new(number.col, message));
+            found => {
+                return Err(ExprError::at(number.col, ExprErrorKind::ExpectedNumber { op, found: found.clone() }));
             }
         };
-        let parsed = if name == "spent" { parse_amount(text) } else { parse_count(text, name) };
-        let value = parsed.map_err(|message| ExprError::new(number.col, message))?;
+        let parsed = if name == "spent" {
+            parse_amount(text).map_err(ExprErrorKind::from)
+        } else {
+            parse_count(text, name).map_err(ExprErrorKind::from)
+        };
+        let value = parsed.map_err(|kind| ExprError::at(number.col, kind))?;
         Ok(match (name, key) {
             (_, Some(key)) => Expr::Clicked { key, window, op, count: value },
             ("orders", None) => Expr::Orders { window, op, count: value },
@@ -257,49 +219,45 @@ impl Parser<'_> {
     fn window(&mut self) -> Result<Window, ExprError> {
         let token = self.bump()?;
         let Tok::Word(word) = &token.tok else {
-            return Err(ExprError::new(
-                token.col,
-                format!("expected a window like `7d`, `24h` or `all`, found {}", token.describe()),
-            ));
+            return Err(ExprError::at(token.col, ExprErrorKind::ExpectedWindow { found: token.tok.clone() }));
         };
-        parse_window(word).map_err(|message| ExprError::new(token.col, message))
+        parse_window(word).map_err(|e| ExprError::at(token.col, e))
     }
 }
 
 /// A menu key as WeChat allows it: 1–128 bytes, no control characters.
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err("the menu key is empty".to_owned());
+        return Err(KeyError::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!("the menu key is {} bytes; WeChat keys have at most {MAX_KEY_BYTES}", key.len()));
+        return Err(KeyError::TooLong { bytes: key.len() });
     }
     if key.chars().any(char::is_control) {
-        return Err("the menu key contains a control character".to_owned());
+        return Err(KeyError::ControlCharacter);
     }
     Ok(())
 }
 
-fn parse_window(word: &str) -> Result<Window, String> {
+fn parse_window(word: &str) -> Result<Window, WindowError> {
     if word.eq_ignore_ascii_case("all") {
         return Ok(Window::All);
     }
-    let bad = || format!("bad window `{word}`: write days like `7d`, hours like `24h`, or `all`");
+    let bad = || WindowError::Malformed { word: word.to_owned() };
     let (digits, unit) = word.split_at(word.len() - word.chars().last().map_or(0, char::len_utf8));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let max_hours = u64::from(MAX_WINDOW_DAYS) * 24;
     let (limit, make): (u64, fn(u32) -> Window) = match unit {
         "d" | "D" => (u64::from(MAX_WINDOW_DAYS), Window::Days),
-        "h" | "H" => (max_hours, Window::Hours),
+        "h" | "H" => (u64::from(MAX_WINDOW_DAYS) * 24, Window::Hours),
         _ => return Err(bad()),
     };
-    let too_long = || format!("window `{word}` is longer than {MAX_WINDOW_DAYS} days ({max_hours}h)");
+    let too_long = || WindowError::TooLong { word: word.to_owned() };
     // Digits only, so a parse failure means the number overflowed.
     let n: u64 = digits.parse().map_err(|_| too_long())?;
     if n == 0 {
-        return Err(format!("window `{word}` is empty; use at least 1"));
+        return Err(WindowError::Empty { word: word.to_owned() });
     }
     if n > limit {
         return Err(too_long());
@@ -307,27 +265,27 @@ fn parse_window(word: &str) -> Result<Window, String> {
     Ok(make(u32::try_from(n).map_err(|_| too_long())?))
 }
 
-/// A count: a whole number from 0 to [`MAX_COUNT`].
-fn parse_count(text: &str, name: &str) -> Result<i64, String> {
+/// A count: a whole number from 0 to [`MAX_COUNT`]; `name` is the function it is compared with.
+fn parse_count(text: &str, name: &str) -> Result<i64, CountError> {
     if text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("`{text}`: {name} counts are whole numbers"));
+        return Err(CountError::Fraction { text: text.to_owned(), function: name.to_owned() });
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("expected a whole number, found `{text}`"));
+        return Err(CountError::NotWhole { text: text.to_owned() });
     }
     match text.parse::<i64>() {
         Ok(n) if n <= MAX_COUNT => Ok(n),
-        _ => Err(format!("`{text}` is too large; counts go up to {MAX_COUNT}")),
+        _ => Err(CountError::TooLarge { text: text.to_owned() }),
     }
 }
 
 /// An amount in yuan with at most two decimals, as cents, from 0 to [`MAX_AMOUNT_CENTS`]: an
 /// order amount without the refund sign.
-fn parse_amount(text: &str) -> Result<i64, String> {
+fn parse_amount(text: &str) -> Result<i64, AmountError> {
     if text.starts_with('-') {
-        return Err(format!("expected an amount in yuan like `500` or `499.5`, found `{text}`"));
+        return Err(AmountError::Negative { text: text.to_owned() });
     }
-    crate::domain::order::parse_yuan(text)
+    Ok(crate::domain::order::parse_yuan(text)?)
 }
 
 /// The candidate `word` is probably a misspelling of (case-insensitive edit distance ≤ 2, or a
@@ -360,14 +318,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::order::YuanError;
+    use crate::domain::tag::TagPathError;
 
     /// Parses `input`, expecting an error at `col` whose message contains `fragment`.
     #[track_caller]
     fn rejects(input: &str, col: usize, fragment: &str) {
         let err = parse(input).expect_err(input);
         assert_eq!(err.position, col, "{input}: {err}");
-        assert!(err.message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
-        assert_eq!(err.to_string(), format!("column {col}: {}", err.message));
+        let message = err.kind.to_string();
+        assert!(message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
+        assert_eq!(err.to_string(), format!("column {col}: {message}"));
     }
 
     #[test]
@@ -471,6 +432,122 @@ mod tests {
         assert_eq!(parse_amount("1000000000"), Ok(crate::domain::expr::MAX_AMOUNT_CENTS));
         assert!(parse_amount("1000000000.01").is_err());
         assert!(parse_amount("1.2.3").is_err());
+    }
+
+    #[test]
+    fn grammar_errors_carry_the_token_found() {
+        use ExprErrorKind as K;
+        let word = |w: &str| Tok::Word(w.to_owned());
+        let cases = [
+            ("   ", K::Empty),
+            (r#""A" "B""#, K::Trailing { found: Tok::Str("B".into()), suggestion: None }),
+            (r#""A" ANDD "B""#, K::Trailing { found: word("ANDD"), suggestion: Some("AND") }),
+            (r#""A")"#, K::Trailing { found: Tok::RParen, suggestion: None }),
+            (r#"("A" "B")"#, K::ExpectedClose { open: 1, found: Tok::Str("B".into()) }),
+            (r#" ("A""#, K::Unclosed { open: 2 }),
+            (r#""A" AND"#, K::UnexpectedEnd),
+            (r#""A" OR 30d"#, K::ExpectedOperand { found: word("30d") }),
+            (r#""A" OR ,"#, K::ExpectedOperand { found: Tok::Comma }),
+            (r#""A" AND and "B""#, K::KeywordAsOperand { found: word("and") }),
+            (r#"click("K", 7d)"#, K::UnknownFunction { word: "click".into(), suggestion: Some("clicked") }),
+            ("frobnicate(7d)", K::UnknownFunction { word: "frobnicate".into(), suggestion: None }),
+            ("VIP", K::UnquotedPath { word: "VIP".into() }),
+            ("orders >= 1", K::ExpectedOpenParen { function: "orders".into(), found: Tok::Op(CmpOp::Ge) }),
+            ("clicked(KEY, 7d)", K::ExpectedKey { found: word("KEY") }),
+            (r#"clicked("K")"#, K::ExpectedComma { found: Tok::RParen }),
+            ("orders()", K::ExpectedWindow { found: Tok::RParen }),
+            ("ORDERS(30d", K::UnclosedCall { function: "orders".into(), open: 7 }),
+            ("orders(30d >= 1", K::ExpectedCallClose { found: Tok::Op(CmpOp::Ge) }),
+            (
+                "spent(24h)",
+                K::MissingComparison { function: "spent".into(), window: Window::Hours(24), found: Tok::End },
+            ),
+            ("orders(30d) < AND", K::ExpectedNumber { op: CmpOp::Lt, found: word("AND") }),
+            ("orders(30d) == 1", K::DoubleEquals),
+            (r#"!"A""#, K::Bang),
+            ("orders(30d) <> 1", K::AngleNotEqual),
+            (r#""A" && "B""#, K::UnexpectedChar { ch: '&' }),
+            (r#""A" OR "B"#, K::UnterminatedString),
+            (r#""a\n""#, K::UnknownEscape { ch: 'n' }),
+        ];
+        for (input, kind) in cases {
+            assert_eq!(parse(input).expect_err(input).kind, kind, "{input}");
+        }
+        let too_long = "\"A\"".to_owned() + &" ".repeat(MAX_INPUT_BYTES);
+        assert_eq!(parse(&too_long).unwrap_err().kind, K::TooLong { bytes: MAX_INPUT_BYTES + 3 });
+        let deep = "NOT ".repeat(MAX_DEPTH + 1) + "\"A\"";
+        assert_eq!(parse(&deep).unwrap_err().kind, K::TooDeep);
+    }
+
+    #[test]
+    fn a_token_is_named_as_written_and_a_long_string_shortened() {
+        assert_eq!(
+            Tok::Str("一二三四五六七八九十一二三四五六七八九十一".into()).to_string(),
+            "`\"一二三四五六七八九十一二三四五六七八九十…\"`"
+        );
+        assert_eq!(Tok::Str("短".into()).to_string(), "`\"短\"`");
+        assert_eq!(Tok::Op(CmpOp::Ne).to_string(), "`!=`");
+        assert_eq!(Tok::End.to_string(), "the end of the expression");
+        let kind = ExprErrorKind::MissingComparison {
+            function: "orders".into(),
+            window: Window::Days(30),
+            found: Tok::Word("AND".into()),
+        };
+        assert_eq!(kind.to_string(), "missing comparison after `orders(30d)`, like `orders(30d) >= 1`; found `AND`");
+    }
+
+    #[test]
+    fn value_errors_keep_their_kind_and_the_text_as_written() {
+        let kind = |input: &str| parse(input).expect_err(input).kind;
+        assert_eq!(kind(r#"clicked("", 7d)"#), ExprErrorKind::Key(KeyError::Empty));
+        let long = format!(r#"clicked("{}", 7d)"#, "k".repeat(129));
+        assert_eq!(kind(&long), ExprErrorKind::Key(KeyError::TooLong { bytes: 129 }));
+        assert_eq!(kind("clicked(\"a\u{7}b\", 7d)"), ExprErrorKind::Key(KeyError::ControlCharacter));
+        assert_eq!(kind("orders(7x) > 1"), ExprErrorKind::Window(WindowError::Malformed { word: "7x".into() }));
+        assert_eq!(kind("orders(0h) > 1"), ExprErrorKind::Window(WindowError::Empty { word: "0h".into() }));
+        assert_eq!(kind("orders(3651D) > 1"), ExprErrorKind::Window(WindowError::TooLong { word: "3651D".into() }));
+        let fraction = CountError::Fraction { text: "1.5".into(), function: "orders".into() };
+        assert_eq!(kind("orders(7d) > 1.5"), ExprErrorKind::Count(fraction));
+        assert_eq!(kind("orders(7d) > 1e3"), ExprErrorKind::Count(CountError::NotWhole { text: "1e3".into() }));
+        let huge = "1000000001";
+        assert_eq!(
+            kind(&format!("orders(7d) > {huge}")),
+            ExprErrorKind::Count(CountError::TooLarge { text: huge.into() })
+        );
+        let precise = YuanError::TooPrecise { text: "1.234".into() };
+        assert_eq!(kind("spent(7d) > 1.234"), ExprErrorKind::Amount(AmountError::Yuan(precise)));
+        assert_eq!(parse_amount("-5"), Err(AmountError::Negative { text: "-5".into() }));
+        assert_eq!(
+            kind(r#""a//b""#),
+            ExprErrorKind::TagPath(TagPathError::EmptyLevel { path: "a//b".into(), level: 2 })
+        );
+    }
+
+    #[test]
+    fn value_errors_read_as_before_and_keep_the_chain() {
+        assert_eq!(
+            KeyError::TooLong { bytes: 130 }.to_string(),
+            "the menu key is 130 bytes; WeChat keys have at most 128"
+        );
+        let too_long = WindowError::TooLong { word: "87601h".into() };
+        assert_eq!(too_long.to_string(), "window `87601h` is longer than 3650 days (87600h)");
+        let fraction = CountError::Fraction { text: "2.5".into(), function: "clicked".into() };
+        assert_eq!(fraction.to_string(), "`2.5`: clicked counts are whole numbers");
+        assert_eq!(
+            CountError::TooLarge { text: "9".into() }.to_string(),
+            "`9` is too large; counts go up to 1000000000"
+        );
+        let err = parse("spent(7d) > 1.234").unwrap_err();
+        assert_eq!(err.position, 13);
+        assert_eq!(
+            err.to_string(),
+            "column 13: `1.234` has more than 2 decimal places; amounts are in yuan to the cent (分)"
+        );
+        let kind = std::error::Error::source(&err).expect("the kind");
+        let amount = kind.source().expect("the amount error");
+        assert!(amount.downcast_ref::<AmountError>().is_some());
+        let yuan = amount.source().expect("the yuan error");
+        assert!(yuan.downcast_ref::<YuanError>().is_some());
     }
 
     #[test]

@@ -249,8 +249,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::expr::tests::{KEYS, PATHS, arb_expr};
-    use crate::domain::expr::{MAX_AMOUNT_CENTS, MAX_COUNT, MAX_INPUT_BYTES, parse};
+    use crate::domain::expr::tests::{KEYS, PATHS, arb_expr, longest_flat_chain, on_a_small_stack};
+    use crate::domain::expr::{MAX_AMOUNT_CENTS, MAX_COUNT, parse};
 
     const NOW: i64 = 1_750_000_000;
 
@@ -413,19 +413,12 @@ mod tests {
 
     #[test]
     fn the_longest_flat_chain_compiles_on_a_small_stack() {
-        let mut input = String::from(r#""A""#);
-        while input.len() + 7 <= MAX_INPUT_BYTES {
-            input.push_str(r#" OR "B""#);
-        }
-        let handle = std::thread::Builder::new()
-            .stack_size(1 << 20)
-            .spawn(move || {
-                let expr = parse(&input).unwrap();
-                let (sql, params) = to_sql(&expr, 0, 1);
-                assert!(sql.len() > input.len());
-                assert_eq!(params.len(), 2);
-            })
-            .unwrap();
-        handle.join().unwrap();
+        let input = longest_flat_chain();
+        on_a_small_stack(move || {
+            let expr = parse(&input).unwrap();
+            let (sql, params) = to_sql(&expr, 0, 1);
+            assert!(sql.len() > input.len());
+            assert_eq!(params.len(), 2);
+        });
     }
 }

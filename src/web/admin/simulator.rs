@@ -18,7 +18,8 @@ use serde::Deserialize;
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render};
 use crate::store;
 use crate::wechat::crypto::MsgCrypt;
-use crate::wechat::{message, signature};
+use crate::wechat::message::{self, Envelope, Inbound, Message};
+use crate::wechat::signature;
 
 /// On a real account, simulated followers must carry this prefix, so a test never tags a person
 /// and never counts in an audience or the board.
@@ -105,11 +106,6 @@ pub async fn show_simulator(user: AdminUser, state: web::Data<Arc<AdminState>>) 
     })
 }
 
-fn cdata(text: &str) -> String {
-    // A `]]>` inside would end the section early; split it across two sections as XML allows.
-    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
-}
-
 pub async fn simulate(
     user: AdminUser,
     pool: web::Data<Pool>,
@@ -141,29 +137,21 @@ pub async fn simulate(
     }
     let create_time = target.create_time();
     let (body, sent) = match form.action.as_str() {
-        "click" if !form.key.trim().is_empty() => (
-            format!("<Event>{}</Event><EventKey>{}</EventKey></xml>", cdata("CLICK"), cdata(form.key.trim())),
-            format!("点击菜单 {}", form.key.trim()),
-        ),
-        "subscribe" => (format!("<Event>{}</Event></xml>", cdata("subscribe")), "关注公众号".to_owned()),
-        "unsubscribe" => (format!("<Event>{}</Event></xml>", cdata("unsubscribe")), "取消关注".to_owned()),
+        "click" if !form.key.trim().is_empty() => {
+            (Inbound::Click { key: form.key.trim().to_owned() }, format!("点击菜单 {}", form.key.trim()))
+        }
+        "subscribe" => (Inbound::Subscribe { event_key: None, scene: None, ticket: None }, "关注公众号".to_owned()),
+        "unsubscribe" => (Inbound::Unsubscribe, "取消关注".to_owned()),
         "text" if !form.content.trim().is_empty() => {
             let msg_id: u64 = rand::thread_rng().gen_range(1..i64::MAX as u64);
             (
-                format!("<Content>{}</Content><MsgId>{msg_id}</MsgId></xml>", cdata(&form.content)),
+                Inbound::Text { content: form.content.clone(), msg_id: Some(msg_id), msg_data_id: None, idx: None },
                 format!("发送消息「{}」", form.content),
             )
         }
         _ => return render(&page(None, Some("请输入消息内容或菜单 key。".to_owned()))).map(unprocessable),
     };
-    let msg_type = if form.action == "text" { "text" } else { "event" };
-    let xml = format!(
-        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
-         <MsgType>{}</MsgType>{body}",
-        cdata(ACCOUNT),
-        cdata(&openid),
-        cdata(msg_type),
-    );
+    let xml = Message { to_user: ACCOUNT.to_owned(), from_user: openid.clone(), create_time, body }.to_xml();
 
     let client = pool.get().await?;
     let before = tags_of(&client, &openid).await?;
@@ -220,7 +208,7 @@ fn signed_push(
     let encrypt = crypt.encrypt(xml.as_bytes());
     query.push(("encrypt_type", "aes".to_owned()));
     query.push(("msg_signature", signature::sign(&[token, timestamp, nonce, &encrypt])));
-    (query, format!("<xml><ToUserName>{}</ToUserName><Encrypt>{}</Encrypt></xml>", cdata(ACCOUNT), cdata(&encrypt)))
+    (query, Envelope { to_user: Some(ACCOUNT.to_owned()), encrypt: Some(encrypt) }.to_xml())
 }
 
 /// The plaintext of an encrypted passive reply; `success` and empty replies come unencrypted.

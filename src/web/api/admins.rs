@@ -40,7 +40,7 @@ pub struct AdminCreated {
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
-            AccountError::Invalid(message) => ApiError::invalid_request(message),
+            AccountError::Invalid(ref reason) => ApiError::invalid_request(reason.to_string()),
             AccountError::Exists(_) => ApiError::conflict("admin_exists", error.to_string()),
             AccountError::Pool(_) | AccountError::Query(_) => ApiError::database(&error, "creating an admin user"),
             AccountError::Hash => {

@@ -25,25 +25,41 @@ impl Default for RateLimits {
     }
 }
 
+/// Why a `TAGCAST_WECHAT_RATE_LIMITS` spec was refused: the part at fault, as written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RateSpecError {
+    /// No `=` in the part.
+    #[error("`{part}` is not name=rate")]
+    NotNameRate { part: String },
+    #[error("`{rate}` is not a number")]
+    NotANumber { rate: String },
+    /// Zero, negative, infinite or NaN.
+    #[error("rate for `{name}` must be above 0")]
+    NotPositive { name: String, rate: f64 },
+    #[error("`{name}` is neither `default` nor a path")]
+    UnknownName { name: String },
+}
+
 impl RateLimits {
     /// Parses `default=200,/cgi-bin/message/mass/sendall=1`: per-second rates, by path.
     ///
     /// # Errors
-    /// A part that is not `name=positive number`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    /// [`RateSpecError`]: a part that is not `name=positive number`.
+    pub fn parse(spec: &str) -> Result<Self, RateSpecError> {
         let mut limits = Self::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, rate) = part.split_once('=').ok_or_else(|| format!("`{part}` is not name=rate"))?;
-            let rate: f64 = rate.trim().parse().map_err(|_| format!("`{rate}` is not a number"))?;
+            let (name, rate) =
+                part.split_once('=').ok_or_else(|| RateSpecError::NotNameRate { part: part.to_owned() })?;
+            let rate: f64 = rate.trim().parse().map_err(|_| RateSpecError::NotANumber { rate: rate.to_owned() })?;
             if !(rate.is_finite() && rate > 0.0) {
-                return Err(format!("rate for `{name}` must be above 0"));
+                return Err(RateSpecError::NotPositive { name: name.to_owned(), rate });
             }
             match name.trim() {
                 "default" => limits.default_per_sec = rate,
                 path if path.starts_with('/') => {
                     limits.per_path.insert(path.to_owned(), rate);
                 }
-                other => return Err(format!("`{other}` is neither `default` nor a path")),
+                other => return Err(RateSpecError::UnknownName { name: other.to_owned() }),
             }
         }
         Ok(limits)
@@ -138,6 +154,19 @@ mod tests {
         for bad in ["default", "default=0", "x=1", "/a=fast", "/a=-1"] {
             assert!(RateLimits::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rate_spec_errors_name_the_part_at_fault() {
+        let error = |spec: &str| RateLimits::parse(spec).expect_err(spec);
+        assert_eq!(error("default"), RateSpecError::NotNameRate { part: "default".into() });
+        assert_eq!(error("/a= fast"), RateSpecError::NotANumber { rate: " fast".into() });
+        assert_eq!(error("default=0"), RateSpecError::NotPositive { name: "default".into(), rate: 0.0 });
+        assert_eq!(error(" x =1"), RateSpecError::UnknownName { name: "x".into() });
+        assert_eq!(error("/a= fast").to_string(), "` fast` is not a number");
+        assert_eq!(error("/a =-1").to_string(), "rate for `/a ` must be above 0");
+        assert_eq!(error("x=1").to_string(), "`x` is neither `default` nor a path");
+        assert_eq!(error("a;b").to_string(), "`a;b` is not name=rate");
     }
 
     #[test]

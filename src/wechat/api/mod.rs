@@ -27,7 +27,7 @@ use url::Url;
 
 pub use datacube::*;
 pub use error::{ErrCode, WeChatError};
-pub use limit::{RateLimits, RetryPolicy};
+pub use limit::{RateLimits, RateSpecError, RetryPolicy};
 pub use mass::*;
 pub use messaging::*;
 pub use metrics::ApiMetrics;

@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeChat, RunningMock};
+use tagcast::wechat::message::Inbound;
 use tagcast::wechat::signature;
 
-use crate::support::app::{ACCOUNT, APPID, SECRET, TOKEN};
+use crate::support::app::{ACCOUNT, APPID, SECRET, TOKEN, push_from};
 
 pub const API_TOKEN: &str = "faults-api-token-0123456789";
 /// The click that tags (one rule, one tag): every click is one tag change for WeChat.
@@ -832,20 +833,12 @@ impl Load {
 }
 
 pub fn text_xml(from: &str, content: &str, msg_id: u64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
-         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
-         <MsgId>{msg_id}</MsgId></xml>",
-        chrono::Utc::now().timestamp()
-    )
+    let body = Inbound::Text { content: content.to_owned(), msg_id: Some(msg_id), msg_data_id: None, idx: None };
+    push_from(from, chrono::Utc::now().timestamp(), body)
 }
 
 pub fn click_xml(from: &str, key: &str, create_time: i64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
-         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>\
-         <EventKey><![CDATA[{key}]]></EventKey></xml>"
-    )
+    push_from(from, create_time, Inbound::Click { key: key.to_owned() })
 }
 
 /// Every push answered 200 is stored, and nothing that was never sent is: the events table against

@@ -12,6 +12,7 @@ use tagcast::mock_wechat::{CallbackTarget, MockAccountType, MockConfig, MockWeCh
 use tagcast::startup::Application;
 use tagcast::wechat::api::ApiClient;
 use tagcast::wechat::crypto::MsgCrypt;
+use tagcast::wechat::message::{Envelope, Inbound, Message};
 use tagcast::wechat::signature;
 
 use super::db::TestDb;
@@ -257,7 +258,7 @@ impl TestApp {
     }
 
     pub fn envelope(encrypt: &str) -> String {
-        format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
+        Envelope { to_user: Some(ACCOUNT.to_owned()), encrypt: Some(encrypt.to_owned()) }.to_xml()
     }
 
     /// A safe-mode push: encrypted with the app's key, both signatures valid.
@@ -371,23 +372,38 @@ async fn send_json(mut request: reqwest::RequestBuilder, body: Option<serde_json
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
-/// A text message as WeChat pushes it.
-pub fn text_message(from: &str, content: &str, msg_id: u64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
-         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
-         <MsgId>{msg_id}</MsgId></xml>",
-        now()
-    )
+/// A push from `from` to the test account, as WeChat writes it.
+pub fn push_from(from: &str, create_time: i64, body: Inbound) -> String {
+    Message { to_user: ACCOUNT.to_owned(), from_user: from.to_owned(), create_time, body }.to_xml()
 }
 
-/// An event push (`subscribe`, `CLICK`, ...) at `create_time`.
+/// A text message as WeChat pushes it.
+pub fn text_message(from: &str, content: &str, msg_id: u64) -> String {
+    let body = Inbound::Text { content: content.to_owned(), msg_id: Some(msg_id), msg_data_id: None, idx: None };
+    push_from(from, now(), body)
+}
+
+/// An event push (`subscribe`, `CLICK`, ...) at `create_time`. An event the tests do not name
+/// here, or one without the key its kind needs, goes out as written (`MsgType`, `Event`, the key
+/// if any), which the server reads as an unknown push.
 pub fn event(from: &str, event: &str, key: Option<&str>, create_time: i64) -> String {
-    let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
-    format!(
-        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
-         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}</xml>"
-    )
+    let owned = key.map(str::to_owned);
+    let body = match (event, owned) {
+        ("subscribe", event_key) => {
+            let scene = event_key.as_deref().and_then(|k| k.strip_prefix("qrscene_")).map(str::to_owned);
+            Inbound::Subscribe { event_key, scene, ticket: None }
+        }
+        ("unsubscribe", None) => Inbound::Unsubscribe,
+        ("CLICK", Some(key)) => Inbound::Click { key },
+        ("VIEW", Some(url)) => Inbound::View { url, menu_id: None },
+        ("SCAN", Some(scene)) => Inbound::Scan { scene, ticket: None },
+        (event, key) => Inbound::Unknown {
+            msg_type: "event".to_owned(),
+            event: Some(event.to_owned()),
+            fields: key.map(|key| ("EventKey".to_owned(), key)).into_iter().collect(),
+        },
+    };
+    push_from(from, create_time, body)
 }
 
 /// The `Content` of a passive text reply, or "" for `success`.
@@ -405,10 +421,12 @@ pub fn reply_content(body: &str) -> String {
 
 /// A location message at a place.
 pub fn location_message(from: &str, lat: f64, lng: f64, msg_id: u64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
-         <CreateTime>{}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>{lat}</Location_X>\
-         <Location_Y>{lng}</Location_Y><Scale>15</Scale><Label><![CDATA[somewhere]]></Label><MsgId>{msg_id}</MsgId></xml>",
-        now()
-    )
+    let body = Inbound::Location {
+        latitude: lat,
+        longitude: lng,
+        scale: Some(15),
+        label: "somewhere".to_owned(),
+        msg_id: Some(msg_id),
+    };
+    push_from(from, now(), body)
 }

@@ -7,25 +7,22 @@ use serde::Deserialize;
 
 use super::{Choice, ConfirmForm, audit, refused, tag_path_problem, tagging_message};
 use crate::app::tagging;
-use crate::domain::rule::{RuleSpec, Trigger};
+use crate::domain::rule::{GeofenceError, RuleError, RuleSpec, Trigger};
 use crate::domain::tag::TagPath;
 use crate::store;
 use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
 
-/// [`RuleSpec::validate`]'s sentences in the operator's words; others pass through.
-fn rule_problem(message: &str) -> String {
-    if message.contains("must add or remove a tag") {
-        "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned()
-    } else if message.starts_with("`key` must not be empty") {
-        "请填写 key。".to_owned()
-    } else if message.starts_with("`reply` must not be empty") {
-        "回复文字不能只有空格。".to_owned()
-    } else if message.ends_with("is both added and removed") {
-        format!("同一个标签不能既打上又移除：{message}")
-    } else if message.contains("geofence") || message.contains("place on Earth") || message.contains("radius") {
-        format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{message}）")
-    } else {
-        message.to_owned()
+/// [`RuleSpec::validate`]'s refusals in the operator's words.
+fn rule_problem(error: &RuleError) -> String {
+    match error {
+        RuleError::DoesNothing => "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned(),
+        RuleError::EmptyKey => "请填写 key。".to_owned(),
+        RuleError::EmptyReply => "回复文字不能只有空格。".to_owned(),
+        RuleError::AddedAndRemoved { .. } => format!("同一个标签不能既打上又移除：{error}"),
+        RuleError::Geofence(GeofenceError::NotANumber { .. }) => error.to_string(),
+        RuleError::Geofence(
+            GeofenceError::WrongShape { .. } | GeofenceError::OffEarth { .. } | GeofenceError::BadRadius { .. },
+        ) => format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{error}）"),
     }
 }
 
@@ -155,7 +152,7 @@ pub async fn create_rule(
             start_quiz: (!quiz.is_empty()).then(|| quiz.to_owned()),
         })
     })();
-    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|m| rule_problem(&m))) {
+    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|e| rule_problem(&e))) {
         Ok(spec) => spec,
         Err(message) => return refused(rules_page(&user, &pool, Some(message), form).await),
     };

@@ -27,7 +27,7 @@ fn expr_problem(text: &str, error: &expr::ExprError) -> ExprProblem {
     let index = error.position.saturating_sub(1).min(chars.len());
     ExprProblem {
         position: error.position,
-        message: error.message.clone(),
+        message: error.kind.to_string(),
         before: chars[..index].iter().collect(),
         at: chars.get(index).map_or_else(|| "␣".to_owned(), char::to_string),
         after: chars.get(index + 1..).map(|c| c.iter().collect()).unwrap_or_default(),

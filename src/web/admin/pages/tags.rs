@@ -205,7 +205,7 @@ pub async fn create_tag(
     let when = form.when.trim();
     if !when.is_empty() {
         if let Err(error) = expr::parse(when) {
-            let message = format!("动态条件第 {} 列：{}", error.position, error.message);
+            let message = format!("动态条件第 {} 列：{}", error.position, error.kind);
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     }

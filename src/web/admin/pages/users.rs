@@ -92,15 +92,18 @@ pub async fn create_user(
             Ok(see_other("/admin/users"))
         }
         Err(crate::app::admins::AccountError::Invalid(reason)) => {
-            let message = if reason.starts_with("password") {
-                format!("密码至少 {} 个字符。", crate::domain::admin::MIN_PASSWORD_CHARS)
-            } else if crate::domain::admin::is_reserved(username) {
-                format!(
+            use crate::domain::admin::{self, NewAdminError};
+            let message = match reason {
+                NewAdminError::PasswordTooShort { .. } | NewAdminError::PasswordTooLong { .. } => {
+                    format!("密码至少 {} 个字符。", admin::MIN_PASSWORD_CHARS)
+                }
+                NewAdminError::ReservedUsername { username } => format!(
                     "用户名「{username}」是保留名（审计日志用 {} 记录系统自身的操作），请换一个用户名。",
-                    crate::domain::admin::RESERVED_USERNAMES.join("、")
-                )
-            } else {
-                "用户名需 1–64 个字符，只能用字母、数字和 _ - . @。".to_owned()
+                    admin::RESERVED_USERNAMES.join("、")
+                ),
+                NewAdminError::BadUsername { .. } => {
+                    format!("用户名需 1–{} 个字符，只能用字母、数字和 _ - . @。", admin::MAX_USERNAME_BYTES)
+                }
             };
             refused(users_page(&user, &pool, Some(message), &form).await)
         }

@@ -28,6 +28,10 @@ pub use stats::{
     VariantStats, stats, strategies, tag_health,
 };
 
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+
 use crate::app::audience::index::AudienceIndex;
 use crate::domain::account::AccountType;
 use crate::domain::approval::Change;
@@ -36,9 +40,6 @@ use crate::domain::clock::Clock;
 use crate::store;
 use crate::store::campaigns::CampaignRow;
 use crate::wechat::api::MassMessage;
-use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
-use serde::Serialize;
 
 /// The job kind that delivers a campaign.
 pub const SEND_JOB: &str = "send_campaign";

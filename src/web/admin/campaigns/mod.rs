@@ -16,6 +16,11 @@ pub use detail::{preview_campaign, show_campaign};
 pub use list::list_campaigns;
 pub use send::{cancel_campaign, send_campaign};
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+
 use super::AdminError;
 use super::pages::show_time;
 use crate::app::campaigns::approval;
@@ -23,9 +28,6 @@ use crate::app::campaigns::{self, CampaignError, StrategyStats};
 use crate::domain::approval::Change;
 use crate::domain::campaign::{self as rules, Audience, Message, Status};
 use crate::web::api::CampaignContext;
-use deadpool_postgres::Pool;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Strategy figures are computed over up to 500 campaigns; shown at most a minute old.
 const STRATEGIES_FRESH_FOR: Duration = Duration::from_secs(60);

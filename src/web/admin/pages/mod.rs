@@ -17,14 +17,15 @@ pub use segments::{count_segment, create_segment, show_segments};
 pub use tags::{ConfirmForm, create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
 pub use users::{create_user, disable_user, enable_user, list_users};
 
-use super::AdminError;
-use crate::app::tagging::TaggingError;
-use crate::domain::tag::TagPathError;
-use crate::store;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+
+use super::AdminError;
+use crate::app::tagging::TaggingError;
+use crate::domain::tag::TagPathError;
+use crate::store;
 
 /// Rows per page of every list that grows.
 pub const PAGE: i64 = 50;

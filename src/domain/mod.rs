@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod clock;
 pub mod expr;
 pub mod follower;
+pub mod job;
 pub mod order;
 pub mod playbook;
 pub mod quiz;

@@ -5,19 +5,28 @@
 //!
 //! `run_pending(&ctx)` does everything due once and is what tests call; production runs
 //! [`spawn_workers`], which loops until cancelled.
+//!
+//! A queued job is a [`Job`]: one file here per kind, each with its `run`, and [`run_job`]
+//! dispatches on the variant.
 
 pub mod campaigns;
-pub mod dynamic_tags;
+pub mod check_mass_results;
+pub mod delete_wechat_tag;
+pub mod fetch_article_reads;
 pub mod outbox;
-pub mod wechat_tags;
+pub mod reconcile_tags;
+pub mod refresh_dynamic_tags;
+pub mod rename_wechat_tag;
+pub mod send_campaign;
 
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::job::Job;
 use crate::store;
-use crate::wechat::api::ApiClient;
+use crate::wechat::api::{ApiClient, WeChatError};
 
 /// What jobs need.
 #[derive(Clone, Debug)]
@@ -39,6 +48,20 @@ pub enum JobError {
     Retry(String),
     #[error("{0}")]
     Permanent(String),
+}
+
+/// A failed WeChat call: retried when WeChat or the network may answer next time.
+fn classify(error: WeChatError) -> JobError {
+    if error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_)) {
+        JobError::Retry(error.to_string())
+    } else {
+        JobError::Permanent(error.to_string())
+    }
+}
+
+/// A failed database call: retried.
+fn db(error: impl std::fmt::Display) -> JobError {
+    JobError::Retry(format!("database: {error}"))
 }
 
 /// Why a round of background work stopped early; the loop tries again shortly.
@@ -80,15 +103,10 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let Some(job) = store::jobs::claim_next(&txn).await? else {
         return Ok(Outcome::Idle);
     };
-    let result = match job.kind.as_str() {
-        "delete_wechat_tag" => wechat_tags::delete_wechat_tag(ctx, &job.payload).await,
-        "rename_wechat_tag" => wechat_tags::rename_wechat_tag(ctx, &job.payload).await,
-        "reconcile_tags" => wechat_tags::reconcile(ctx).await.map(|_| ()),
-        dynamic_tags::KIND => dynamic_tags::refresh(ctx, &job.payload).await,
-        crate::app::campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
-        campaigns::FETCH_READS_JOB => campaigns::fetch_article_reads(ctx).await,
-        campaigns::CHECK_RESULTS_JOB => campaigns::check_results(ctx).await,
-        other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+    let result = match &job.job {
+        Ok(queued) => run_job(ctx, queued).await,
+        // A kind this release does not know, or a payload that does not fit its kind.
+        Err(error) => Err(JobError::Permanent(error.to_string())),
     };
     match result {
         Ok(()) => store::jobs::complete(&txn, job.id).await?,
@@ -104,6 +122,22 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     }
     txn.commit().await?;
     Ok(Outcome::Ran)
+}
+
+/// Runs one job.
+///
+/// # Errors
+/// The job's failure, to be retried or not.
+pub async fn run_job(ctx: &JobCtx, job: &Job) -> Result<(), JobError> {
+    match job {
+        Job::DeleteWechatTag(job) => delete_wechat_tag::run(ctx, job).await,
+        Job::RenameWechatTag(job) => rename_wechat_tag::run(ctx, job).await,
+        Job::ReconcileTags(_) => reconcile_tags::run(ctx).await,
+        Job::RefreshDynamicTags(job) => refresh_dynamic_tags::run(ctx, job).await,
+        Job::SendCampaign(job) => send_campaign::run(ctx, job).await,
+        Job::FetchArticleReads(_) => fetch_article_reads::run(ctx).await,
+        Job::CheckMassResults(_) => check_mass_results::run(ctx).await,
+    }
 }
 
 /// Everything due, until nothing is: what tests call instead of waiting for the loop.
@@ -145,7 +179,7 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
                 last_sweep = tokio::time::Instant::now();
                 sweep_quizzes(&ctx).await;
             }
-            if last_refresh.elapsed() > dynamic_tags::REFRESH_EVERY {
+            if last_refresh.elapsed() > refresh_dynamic_tags::REFRESH_EVERY {
                 last_refresh = tokio::time::Instant::now();
                 schedule_refresh(&ctx).await;
             }
@@ -175,7 +209,7 @@ const READS_EVERY: Duration = Duration::from_secs(3600);
 async fn schedule_read_fetch(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {
-            if let Err(error) = campaigns::enqueue_read_fetch(&client).await {
+            if let Err(error) = fetch_article_reads::enqueue_read_fetch(&client).await {
                 tracing::warn!(%error, "queueing the article read fetch failed");
             }
         }
@@ -200,7 +234,7 @@ async fn sweep_campaigns(ctx: &JobCtx) {
 async fn schedule_refresh(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {
-            if let Err(error) = dynamic_tags::enqueue_scheduled(&client).await {
+            if let Err(error) = refresh_dynamic_tags::enqueue_scheduled(&client).await {
                 tracing::warn!(%error, "queueing the dynamic tag pass failed");
             }
         }

@@ -1,47 +1,75 @@
 //! `jobs`: background work other than tag changes. Claimed with `FOR UPDATE SKIP LOCKED`, so any
 //! number of processes can run workers; failures are retried on a schedule and never deleted.
+//! A row is a [`Job`]'s kind and payload (see [`crate::domain::job`]).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::job::{Job, JobDecodeError, JobKind};
+
 /// A claimed job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+#[derive(Debug)]
+pub struct ClaimedJob {
     pub id: i64,
+    /// The kind as stored, for logs (also when it names no kind this release knows).
     pub kind: String,
-    pub payload: serde_json::Value,
+    /// The job, or why the row holds none this release can run.
+    pub job: Result<Job, JobDecodeError>,
     pub attempts: i32,
 }
 
+const ENQUEUE: &str = "INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id";
+
 /// Queues a job, in the caller's transaction.
-pub async fn enqueue(
-    client: &impl GenericClient,
-    kind: &str,
-    payload: &serde_json::Value,
-) -> Result<i64, tokio_postgres::Error> {
-    Ok(client
-        .query_one("INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id", &[&kind, payload])
-        .await?
-        .get(0))
+pub async fn enqueue(client: &impl GenericClient, job: &Job) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(ENQUEUE, &[&job.kind().as_str(), &job.payload()]).await?.get(0))
 }
 
-/// Takes the next due job, holding its row lock until the caller's transaction ends.
-pub async fn claim_next(client: &impl GenericClient) -> Result<Option<Job>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT id, kind, payload, attempts FROM jobs WHERE state = 'pending' AND run_at <= now()
-             ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-            &[],
-        )
-        .await?;
-    Ok(row.map(|r| Job { id: r.get(0), kind: r.get(1), payload: r.get(2), attempts: r.get(3) }))
+const CLAIM_NEXT: &str = "SELECT id, kind, payload, attempts FROM jobs WHERE state = 'pending' AND run_at <= now()
+             ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+/// Takes the next due job, holding its row lock until the caller's transaction ends. A row that
+/// holds no job this release can run is claimed all the same, with the reason in
+/// [`ClaimedJob::job`].
+pub async fn claim_next(client: &impl GenericClient) -> Result<Option<ClaimedJob>, tokio_postgres::Error> {
+    let row = client.query_opt(CLAIM_NEXT, &[]).await?;
+    Ok(row.map(|r| {
+        let kind: String = r.get(1);
+        let job = Job::decode(&kind, r.get(2));
+        ClaimedJob { id: r.get(0), kind, job, attempts: r.get(3) }
+    }))
 }
+
+const IS_PENDING: &str = "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' LIMIT 1";
+
+/// Whether a job of `kind` is waiting to run.
+pub async fn is_pending(client: &impl GenericClient, kind: JobKind) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(IS_PENDING, &[&kind.as_str()]).await?.is_some())
+}
+
+const IS_PENDING_WITHOUT_PAYLOAD: &str =
+    "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' AND payload = '{}'::jsonb LIMIT 1";
+
+/// Whether a job of `kind` with an empty payload (`{}`) is waiting to run.
+pub async fn is_pending_without_payload(
+    client: &impl GenericClient,
+    kind: JobKind,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(IS_PENDING_WITHOUT_PAYLOAD, &[&kind.as_str()]).await?.is_some())
+}
+
+const COMPLETE: &str = "UPDATE jobs SET state = 'done', updated_at = now() WHERE id = $1";
 
 /// Marks a job done.
 pub async fn complete(client: &impl GenericClient, id: i64) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE jobs SET state = 'done', updated_at = now() WHERE id = $1", &[&id]).await?;
+    client.execute(COMPLETE, &[&id]).await?;
     Ok(())
 }
+
+const FAIL: &str = "UPDATE jobs SET attempts = attempts + 1, last_error = $2, updated_at = now(),
+                 state = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END,
+                 run_at = coalesce($3, run_at)
+             WHERE id = $1";
 
 /// Records a failure: retried at `retry_at`, or dead when `None`.
 pub async fn fail(
@@ -50,19 +78,13 @@ pub async fn fail(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "UPDATE jobs SET attempts = attempts + 1, last_error = $2, updated_at = now(),
-                 state = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END,
-                 run_at = coalesce($3, run_at)
-             WHERE id = $1",
-            &[&id, &error, &retry_at],
-        )
-        .await?;
+    client.execute(FAIL, &[&id, &error, &retry_at]).await?;
     Ok(())
 }
 
+const COUNT_BY_STATE: &str = "SELECT count(*) FROM jobs WHERE state = $1";
+
 /// Counts jobs by state (tests and metrics).
 pub async fn count_by_state(client: &impl GenericClient, state: &str) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one("SELECT count(*) FROM jobs WHERE state = $1", &[&state]).await?.get(0))
+    Ok(client.query_one(COUNT_BY_STATE, &[&state]).await?.get(0))
 }

@@ -212,6 +212,17 @@ pub async fn unlink_wechat_tag(
     Ok(())
 }
 
+const LIST_PENDING_OPENIDS: &str = "SELECT openid FROM tag_outbox WHERE tag_id = $1";
+
+/// The followers with a change of `tag_id` still to send.
+pub async fn list_pending_openids(
+    client: &impl GenericClient,
+    tag_id: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client.query(LIST_PENDING_OPENIDS, &[&tag_id]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Pending changes and their age, for metrics and tests.
 pub async fn depth(client: &impl GenericClient) -> Result<(i64, Option<f64>), tokio_postgres::Error> {
     let row = client

@@ -489,3 +489,54 @@ pub async fn rename_wechat_tag_mirror(
     client.execute("UPDATE wechat_tags SET name = $2 WHERE id = $1", &[&wechat_tag_id, &name]).await?;
     Ok(())
 }
+
+const DELETE_WECHAT_TAG_MIRROR: &str = "DELETE FROM wechat_tags WHERE id = $1";
+
+/// Forgets a WeChat tag deleted there.
+pub async fn delete_wechat_tag_mirror(
+    client: &impl GenericClient,
+    wechat_tag_id: i64,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute(DELETE_WECHAT_TAG_MIRROR, &[&wechat_tag_id]).await?;
+    Ok(())
+}
+
+const LIST_MIRRORED_ON_WECHAT: &str =
+    "SELECT id, wechat_tag_id FROM tags WHERE mirrored AND wechat_tag_id IS NOT NULL ORDER BY id";
+
+/// Every mirrored tag created on WeChat: `(tag id, WeChat tag id)`, by tag id.
+pub async fn list_mirrored_on_wechat(client: &impl GenericClient) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let rows = client.query(LIST_MIRRORED_ON_WECHAT, &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+// A simulated test follower is never on WeChat (the outbox discards their changes): leaving
+// them out keeps the reconciler from seeing drift on every run.
+const LIST_MEMBERS_WECHAT_SHOULD_HAVE: &str =
+    "SELECT ft.openid FROM follower_tags ft JOIN followers f ON f.openid = ft.openid AND f.subscribed
+                 WHERE ft.tag_id = $1 AND NOT starts_with(ft.openid, $2)";
+
+/// The members of a tag WeChat should have too: subscribed, and not simulated test followers.
+pub async fn list_members_wechat_should_have(
+    client: &impl GenericClient,
+    tag_id: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows =
+        client.query(LIST_MEMBERS_WECHAT_SHOULD_HAVE, &[&tag_id, &crate::domain::follower::TEST_OPENID_PREFIX]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+const CLEAR_WECHAT_TAG_MEMBERS: &str = "DELETE FROM follower_wechat_tags WHERE tag_id = $1";
+const INSERT_WECHAT_TAG_MEMBERS: &str = "INSERT INTO follower_wechat_tags (openid, tag_id) SELECT o, $2 FROM unnest($1::text[]) AS o ON CONFLICT DO NOTHING";
+
+/// Replaces the mirror of a WeChat tag's members with what WeChat holds now, in the caller's
+/// transaction.
+pub async fn replace_wechat_tag_members(
+    client: &impl GenericClient,
+    wechat_tag_id: i64,
+    members: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    client.execute(CLEAR_WECHAT_TAG_MEMBERS, &[&wechat_tag_id]).await?;
+    client.execute(INSERT_WECHAT_TAG_MEMBERS, &[&members, &wechat_tag_id]).await?;
+    Ok(())
+}

@@ -72,7 +72,7 @@ async fn segment_members(app: &TestApp, expr: &str) -> i64 {
 /// Queues the scheduled pass as the worker loop does, and runs everything due.
 async fn run_scheduled_pass(app: &TestApp) {
     let client = app.jobs.pool.get().await.expect("pool");
-    tagcast::jobs::dynamic_tags::enqueue_scheduled(&client).await.expect("queued");
+    tagcast::jobs::refresh_dynamic_tags::enqueue_scheduled(&client).await.expect("queued");
     drop(client);
     app.run_pending_jobs().await;
 }

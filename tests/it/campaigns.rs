@@ -606,7 +606,7 @@ async fn the_read_rate_comes_from_datacube_by_msg_data_id_once_the_day_is_over()
 
     app.wechat.advance_time(Duration::from_secs(86_400));
     app.clock.advance(chrono::Duration::days(1));
-    let fetch = || async { tagcast::jobs::campaigns::fetch_article_reads(&app.jobs).await.expect("fetch") };
+    let fetch = || async { tagcast::jobs::fetch_article_reads::run(&app.jobs).await.expect("fetch") };
     fetch().await;
     fetch().await;
     // The day's token has expired on the mock (42001, refreshed and asked again); count answers.

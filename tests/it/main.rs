@@ -10,6 +10,7 @@ mod callback;
 mod campaigns;
 mod faults;
 mod hardening;
+mod jobs;
 mod layers;
 mod mock;
 mod ops;

@@ -563,12 +563,12 @@ async fn the_reconciler_repairs_drift_between_tagcast_and_wechat() {
     app.api.batch_untag(wechat_tag, &fans[..1]).await.expect("untag");
     app.api.batch_tag(wechat_tag, &fans[2..3]).await.expect("tag");
 
-    let report = tagcast::jobs::wechat_tags::reconcile(&app.jobs).await.expect("reconcile");
+    let report = tagcast::jobs::reconcile_tags::reconcile(&app.jobs).await.expect("reconcile");
     assert_eq!((report.tags_checked, report.added, report.removed), (1, 1, 1));
     app.run_pending_jobs().await;
     assert_eq!(app.wechat.user_tags(&fans[0]), [wechat_tag]);
     assert!(app.wechat.user_tags(&fans[2]).is_empty());
-    let again = tagcast::jobs::wechat_tags::reconcile(&app.jobs).await.expect("reconcile");
+    let again = tagcast::jobs::reconcile_tags::reconcile(&app.jobs).await.expect("reconcile");
     assert_eq!((again.added, again.removed), (0, 0), "in step now");
 }
 

@@ -41,9 +41,6 @@ use crate::store;
 use crate::store::campaigns::CampaignRow;
 use crate::wechat::api::MassMessage;
 
-/// The job kind that delivers a campaign.
-pub const SEND_JOB: &str = "send_campaign";
-
 /// Mass messages a service account's follower receives per month before WeChat filters them.
 pub const WECHAT_MONTHLY_RECEIPTS: i32 = 4;
 

@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use super::plan::{resolve, touched_tags};
 use super::{
-    CampaignError, CampaignRequest, CampaignSettings, SEND_JOB, WECHAT_MONTHLY_RECEIPTS, approval, audience_of, json,
+    CampaignError, CampaignRequest, CampaignSettings, WECHAT_MONTHLY_RECEIPTS, approval, audience_of, json,
     mass_message, messages_of,
 };
 use crate::domain::account::AccountType;
 use crate::domain::calendar::{beijing_day_start, beijing_month};
 use crate::domain::campaign::{self, Audience, SendDecision, Status};
+use crate::domain::job::{Job, SendCampaign};
 use crate::store;
 use crate::store::campaigns::CampaignRow;
 use crate::wechat::api::MASS_SEND_MIN_OPENIDS;
@@ -197,7 +198,7 @@ pub async fn request_send(
     store::campaigns::insert_tag_sends(&txn, id, &tag_ids, now).await?;
     store::campaigns::record_send_request(&txn, id, next.as_str(), actor, now).await?;
     if next == Status::Sending {
-        store::jobs::enqueue(&txn, SEND_JOB, &serde_json::json!({ "campaign_id": id })).await?;
+        store::jobs::enqueue(&txn, &Job::SendCampaign(SendCampaign { campaign_id: id })).await?;
     }
     let detail = serde_json::json!({
         "status": next.as_str(),

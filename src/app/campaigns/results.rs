@@ -5,6 +5,7 @@ use deadpool_postgres::GenericClient;
 
 use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
 use crate::domain::campaign::Status;
+use crate::domain::job::{DeleteWechatTag, Job};
 use crate::store;
 use crate::wechat::message::{Inbound, Message as Push};
 use crate::wechat::reply::Reply;
@@ -101,7 +102,7 @@ async fn after_result(
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if let (Some(tag), "temp_tag", true) = (wechat_tag_id, kind.as_str(), first) {
-        store::jobs::enqueue(client, "delete_wechat_tag", &serde_json::json!({ "wechat_tag_id": tag })).await?;
+        store::jobs::enqueue(client, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag })).await?;
     }
     settle(client, campaign_id).await
 }

@@ -177,6 +177,16 @@ pub async fn mark_chunk_failed(
     Ok(())
 }
 
+const LAST_CHUNK_ERROR: &str = "SELECT last_error FROM campaign_chunks WHERE campaign_id = $1 AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
+/// The error of the last call that has one.
+pub async fn last_chunk_error(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    Ok(client.query_opt(LAST_CHUNK_ERROR, &[&campaign_id]).await?.and_then(|r| r.get(0)))
+}
+
 /// Stops the calls not made yet (a cancelled campaign).
 pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) -> Result<u64, tokio_postgres::Error> {
     client
@@ -317,6 +327,17 @@ pub async fn list_msg_ids(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+const LIST_RECIPIENTS: &str = "SELECT openid FROM campaign_recipients WHERE campaign_id = $1";
+
+/// Everyone a campaign is sent to.
+pub async fn list_recipients(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client.query(LIST_RECIPIENTS, &[&campaign_id]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Per variant: (variant, recipients).

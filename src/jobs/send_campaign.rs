@@ -1,0 +1,297 @@
+//! `send_campaign {campaign_id}`: makes a campaign's planned WeChat calls one by one, recording
+//! each call's outcome as soon as WeChat answers.
+//!
+//! Exactly once: every call carries the clientmsgid stored with it. A process killed after
+//! WeChat accepted a call but before recording it leaves the call `pending`; the job (taken over
+//! by any process once the dead one's row lock is gone) repeats it, WeChat answers 45065 with
+//! the first job's msg_id, and that is recorded as the call's outcome. No one is sent to twice.
+//!
+//! Misdirection guards: only a call planned as `all` (an audience of `{"all": true}` without
+//! variants) sets `is_to_all`; a tag send first checks that the tag still exists on WeChat.
+
+use super::{JobCtx, JobError, db};
+use crate::app::campaigns::{self, CampaignError};
+use crate::domain::campaign::Status;
+use crate::domain::job::{DeleteWechatTag, Job, SendCampaign};
+use crate::store;
+use crate::store::campaigns::ChunkRow;
+use crate::wechat::api::{
+    ErrCode, MASS_SEND_MIN_OPENIDS, MAX_OPENIDS_PER_BATCH, MassMessage, SendAllAudience, WeChatError,
+};
+
+/// Runs the job.
+///
+/// # Errors
+/// A call WeChat may still take (retried, later calls wait), the database (retried), or a
+/// campaign that does not exist (for good).
+#[tracing::instrument(skip_all)]
+pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
+    let id = job.campaign_id;
+    let client = ctx.pool.get().await.map_err(db)?;
+    let Some(row) = store::campaigns::get_campaign(&client, id).await.map_err(db)? else {
+        return Err(JobError::Permanent(format!("no campaign {id}")));
+    };
+    if row.status != Status::Sending.as_str() {
+        tracing::info!(campaign.id = id, status = %row.status, "campaign no longer sending; nothing to do");
+        return Ok(());
+    }
+    let messages: Vec<MassMessage> = campaigns::messages_of(&client, &row)
+        .await
+        .map_err(|e| JobError::Permanent(e.to_string()))?
+        .iter()
+        .map(campaigns::mass_message)
+        .collect();
+    drop(client);
+    match campaigns::plan(&ctx.pool, &ctx.campaigns, &row).await {
+        Ok(()) => {}
+        Err(error @ (CampaignError::Pool(_) | CampaignError::Query(_))) => return Err(db(error)),
+        // Back in the approval queue, not failed: it may go out once approved as it is now.
+        Err(CampaignError::ApprovalLapsed { .. }) => return Ok(()),
+        Err(error) => {
+            fail_campaign(ctx, id, &error.to_string()).await?;
+            return Ok(());
+        }
+    }
+    let client = ctx.pool.get().await.map_err(db)?;
+    let pending = store::campaigns::list_pending_seqs(&client, id).await.map_err(db)?;
+    drop(client);
+    let mut retry = None;
+    for seq in pending {
+        // Each call is read just before it is made: a cancel since the last call stops the rest,
+        // and an erasure since the plan may have taken recipients out of its list.
+        let client = ctx.pool.get().await.map_err(db)?;
+        let current = store::campaigns::get_chunk(&client, id, seq).await.map_err(db)?;
+        drop(client);
+        let Some((chunk, status)) = current else { continue };
+        if status != Status::Sending.as_str() {
+            tracing::info!(campaign.id = id, "campaign cancelled mid-send; the remaining calls are skipped");
+            return Ok(());
+        }
+        if chunk.state != "pending" {
+            continue;
+        }
+        let chunk = &chunk;
+        let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
+        if let Err(error) = send_chunk(ctx, chunk, message).await {
+            match error {
+                JobError::Retry(e) => {
+                    // Later calls wait: their order does not matter, but WeChat's trouble usually
+                    // lasts longer than one call.
+                    retry = Some(e);
+                    break;
+                }
+                JobError::Permanent(e) => {
+                    tracing::warn!(campaign.id = id, chunk.seq = chunk.seq, error = %e, "a campaign call failed for good");
+                }
+            }
+        }
+    }
+    let client = ctx.pool.get().await.map_err(db)?;
+    campaigns::settle(&client, id).await.map_err(db)?;
+    let progress = store::campaigns::progress(&client, id).await.map_err(db)?;
+    if progress.failed == progress.chunks {
+        let last = store::campaigns::last_chunk_error(&client, id).await.map_err(db)?;
+        store::campaigns::update_status(&client, id, Status::Failed.as_str(), last.as_deref()).await.map_err(db)?;
+    }
+    match retry {
+        Some(error) => Err(JobError::Retry(error)),
+        None => Ok(()),
+    }
+}
+
+async fn fail_campaign(ctx: &JobCtx, id: i64, error: &str) -> Result<(), JobError> {
+    tracing::warn!(campaign.id = id, %error, "campaign cannot be sent");
+    let client = ctx.pool.get().await.map_err(db)?;
+    store::campaigns::update_status(&client, id, Status::Failed.as_str(), Some(error)).await.map_err(db)
+}
+
+/// Waits for the account's next mass-send slot, shared by every process.
+async fn pace(ctx: &JobCtx) -> Result<(), JobError> {
+    let client = ctx.pool.get().await.map_err(db)?;
+    let wait =
+        store::campaigns::reserve_mass_slot(&client, ctx.campaigns.mass_interval.as_secs_f64()).await.map_err(db)?;
+    drop(client);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    Ok(())
+}
+
+/// The temporary tag of a subscription-account send: unique per call, within WeChat's 30 bytes.
+fn temp_tag_name(chunk: &ChunkRow) -> String {
+    format!("tc-tmp-{}-{}", chunk.campaign_id, chunk.seq)
+}
+
+/// Makes one planned call and records its outcome.
+async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Result<(), JobError> {
+    let started = std::time::Instant::now();
+    let mut temp_tag = None;
+    let outcome = match chunk.kind.as_str() {
+        "all" => {
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Everyone, message, &chunk.clientmsgid).await
+        }
+        "tag" => {
+            let tag_id = chunk.wechat_tag_id.ok_or_else(|| JobError::Permanent("a tag call without a tag".into()))?;
+            if !check_tag_exists(ctx, chunk, tag_id).await? {
+                return Ok(());
+            }
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
+        }
+        "openids" if chunk.openids.len() < MASS_SEND_MIN_OPENIDS => {
+            // Erasure took recipients out of a call not made yet, leaving fewer than WeChat sends.
+            let client = ctx.pool.get().await.map_err(db)?;
+            let reason = format!(
+                "{} recipient(s) left after erasure; WeChat sends lists of at least {MASS_SEND_MIN_OPENIDS}",
+                chunk.openids.len()
+            );
+            store::campaigns::skip_chunk(&client, chunk.campaign_id, chunk.seq, &reason).await.map_err(db)?;
+            return Ok(());
+        }
+        "openids" => {
+            pace(ctx).await?;
+            ctx.api.mass_send_to(&chunk.openids, message, &chunk.clientmsgid).await
+        }
+        "temp_tag" => {
+            let Some(tag_id) = prepare_temp_tag(ctx, chunk).await? else { return Ok(()) };
+            temp_tag = Some(tag_id);
+            if !check_tag_exists(ctx, chunk, tag_id).await? {
+                return Ok(());
+            }
+            pace(ctx).await?;
+            ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
+        }
+        other => return Err(JobError::Permanent(format!("unknown call kind `{other}`"))),
+    };
+    let accepted = match outcome {
+        Ok(accepted) => Some((accepted.msg_id, accepted.msg_data_id)),
+        // Sent before, by this job in a process that died before recording it.
+        Err(WeChatError::Api { code: ErrCode::DuplicateClientMsgId, msg_id: Some(msg_id), .. }) => {
+            tracing::info!(
+                campaign.id = chunk.campaign_id,
+                chunk.seq = chunk.seq,
+                mass.msg_id = msg_id,
+                "call was made before; recording its job"
+            );
+            Some((msg_id, None))
+        }
+        Err(error) => {
+            let result = record_failure(ctx, chunk, &error).await;
+            if let (Some(tag), Err(JobError::Permanent(_))) = (temp_tag, &result) {
+                // Nothing will be sent by this temporary tag: do not leave it taking one of WeChat's 100.
+                let client = ctx.pool.get().await.map_err(db)?;
+                store::jobs::enqueue(&client, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
+                    .await
+                    .map_err(db)?;
+            }
+            return result;
+        }
+    };
+    let Some((msg_id, msg_data_id)) = accepted else { return Ok(()) };
+    let mut client = ctx.pool.get().await.map_err(db)?;
+    let txn = client.transaction().await.map_err(db)?;
+    store::campaigns::mark_submitted(&txn, chunk.campaign_id, chunk.seq, msg_id, msg_data_id).await.map_err(db)?;
+    if ctx.campaigns.account_type == crate::domain::account::AccountType::Service {
+        let month = crate::domain::calendar::beijing_month(ctx.campaigns.clock.now());
+        if chunk.openids.is_empty() {
+            let recipients = store::campaigns::list_recipients(&txn, chunk.campaign_id).await.map_err(db)?;
+            store::campaigns::bump_receipts(&txn, &recipients, month).await.map_err(db)?;
+        } else {
+            store::campaigns::bump_receipts(&txn, &chunk.openids, month).await.map_err(db)?;
+        }
+    }
+    // The result may have arrived before the msg_id was recorded.
+    if store::campaigns::has_result(&txn, msg_id).await.map_err(db)? {
+        if let (Some(tag), "temp_tag") = (chunk.wechat_tag_id, chunk.kind.as_str()) {
+            store::jobs::enqueue(&txn, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
+                .await
+                .map_err(db)?;
+        }
+    }
+    txn.commit().await.map_err(db)?;
+    tracing::info!(
+        campaign.id = chunk.campaign_id,
+        chunk.seq = chunk.seq,
+        mass.msg_id = msg_id,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "sent call {} of campaign {}",
+        chunk.seq,
+        chunk.campaign_id
+    );
+    Ok(())
+}
+
+async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> Result<(), JobError> {
+    let transient = error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_));
+    let message = match error.code() {
+        Some(ErrCode::NoMassSendQuota) => {
+            "WeChat says the account's mass-send quota is used up (subscription accounts: one send a day)".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    let permanent = !transient || chunk.attempts + 1 >= super::MAX_ATTEMPTS;
+    let client = ctx.pool.get().await.map_err(db)?;
+    store::campaigns::mark_chunk_failed(&client, chunk.campaign_id, chunk.seq, &message, permanent)
+        .await
+        .map_err(db)?;
+    if permanent { Err(JobError::Permanent(message)) } else { Err(JobError::Retry(message)) }
+}
+
+/// Guards the send right before it: the WeChat tag must still exist. A missing tag fails the
+/// call for good (false) rather than letting WeChat or a client library fall back to anyone else.
+async fn check_tag_exists(ctx: &JobCtx, chunk: &ChunkRow, tag_id: i64) -> Result<bool, JobError> {
+    match ctx.api.list_tags().await {
+        Ok(tags) if tags.iter().any(|t| t.id == tag_id) => Ok(true),
+        Ok(_) => {
+            let error = format!("WeChat tag {tag_id} no longer exists; nothing was sent");
+            let client = ctx.pool.get().await.map_err(db)?;
+            store::campaigns::mark_chunk_failed(&client, chunk.campaign_id, chunk.seq, &error, true)
+                .await
+                .map_err(db)?;
+            tracing::warn!(campaign.id = chunk.campaign_id, wechat.tag_id = tag_id, "campaign tag missing on WeChat");
+            Ok(false)
+        }
+        Err(error) => record_failure(ctx, chunk, &error).await.map(|()| false),
+    }
+}
+
+/// Creates the temporary tag of a subscription-account call (or adopts the one an earlier
+/// attempt made) and tags its followers, 50 per call, resuming where an earlier attempt stopped.
+/// `None` when the call failed for good.
+async fn prepare_temp_tag(ctx: &JobCtx, chunk: &ChunkRow) -> Result<Option<i64>, JobError> {
+    let tag_id = match chunk.wechat_tag_id {
+        Some(id) => id,
+        None => {
+            let name = temp_tag_name(chunk);
+            let created = match ctx.api.create_tag(&name).await {
+                Ok(tag) => Ok(tag.id),
+                Err(error) if error.code() == Some(ErrCode::TagNameTaken) => match ctx.api.list_tags().await {
+                    Ok(tags) => tags.into_iter().find(|t| t.name == name).map(|t| t.id).ok_or(error),
+                    Err(list_error) => Err(list_error),
+                },
+                Err(error) => Err(error),
+            };
+            let id = match created {
+                Ok(id) => id,
+                Err(error) => return record_failure(ctx, chunk, &error).await.map(|()| None),
+            };
+            let client = ctx.pool.get().await.map_err(db)?;
+            store::campaigns::set_chunk_tag(&client, chunk.campaign_id, chunk.seq, id).await.map_err(db)?;
+            id
+        }
+    };
+    let start = usize::try_from(chunk.tagged).unwrap_or(0).min(chunk.openids.len());
+    let mut done = start;
+    for batch in chunk.openids[start..].chunks(MAX_OPENIDS_PER_BATCH) {
+        if let Err(error) = ctx.api.batch_tag(tag_id, batch).await {
+            let client = ctx.pool.get().await.map_err(db)?;
+            store::campaigns::set_chunk_tagged(&client, chunk.campaign_id, chunk.seq, done as i32).await.map_err(db)?;
+            return record_failure(ctx, chunk, &error).await.map(|()| None);
+        }
+        done += batch.len();
+    }
+    let client = ctx.pool.get().await.map_err(db)?;
+    store::campaigns::set_chunk_tagged(&client, chunk.campaign_id, chunk.seq, done as i32).await.map_err(db)?;
+    Ok(Some(tag_id))
+}

@@ -4,7 +4,8 @@
 //! The layers, each using only those below it (the test `layers` in `tests/layers.rs` checks it):
 //!
 //! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
-//!   audience index's data, the clock); no I/O, no SQL. Imports nothing else from the crate.
+//!   audience index's data, the clock, WeChat's Beijing calendar); no I/O, no SQL. Imports
+//!   nothing else from the crate.
 //! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies) and the API client;
 //!   imports nothing else from the crate.
 //! - [`store`]: all SQL, one file per table group; uses `domain` types.

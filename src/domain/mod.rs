@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod approval;
 pub mod audience_index;
+pub mod calendar;
 pub mod campaign;
 pub mod clock;
 pub mod expr;

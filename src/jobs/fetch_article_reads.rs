@@ -2,7 +2,7 @@
 //! queues it every hour.
 
 use super::{JobCtx, JobError, db};
-use crate::app::campaigns;
+use crate::domain::calendar;
 use crate::domain::job::{FetchArticleReads, Job, JobKind};
 use crate::store;
 
@@ -28,7 +28,7 @@ pub async fn enqueue_read_fetch(client: &impl deadpool_postgres::GenericClient) 
 /// # Errors
 /// WeChat (retried when transient) or the database (retried).
 pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
-    let today = campaigns::beijing_date(ctx.campaigns.clock.now());
+    let today = calendar::beijing_date(ctx.campaigns.clock.now());
     let Some(yesterday) = today.pred_opt() else { return Ok(()) };
     let since = today - chrono::Duration::days(READ_DAYS);
     let client = ctx.pool.get().await.map_err(db)?;

@@ -193,7 +193,7 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     let txn = client.transaction().await.map_err(db)?;
     store::campaigns::mark_submitted(&txn, chunk.campaign_id, chunk.seq, msg_id, msg_data_id).await.map_err(db)?;
     if ctx.campaigns.account_type == crate::domain::account::AccountType::Service {
-        let month = campaigns::beijing_month(ctx.campaigns.clock.now());
+        let month = crate::domain::calendar::beijing_month(ctx.campaigns.clock.now());
         if chunk.openids.is_empty() {
             let recipients = store::campaigns::list_recipients(&txn, chunk.campaign_id).await.map_err(db)?;
             store::campaigns::bump_receipts(&txn, &recipients, month).await.map_err(db)?;

@@ -73,6 +73,20 @@ pub struct FollowerRow {
     pub last_seen_at: DateTime<Utc>,
 }
 
+const FOLLOWER_EXISTS: &str = "SELECT 1 FROM followers WHERE openid = $1";
+
+/// Whether tagcast has a row for this follower.
+pub async fn follower_exists(client: &impl GenericClient, openid: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(FOLLOWER_EXISTS, &[&openid]).await?.is_some())
+}
+
+const COUNT_FOLLOWERS: &str = "SELECT count(*) FROM followers";
+
+/// Every follower tagcast has a row for.
+pub async fn count_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_FOLLOWERS, &[]).await?.get(0))
+}
+
 /// A follower by openid.
 pub async fn get_follower(
     client: &impl GenericClient,

@@ -10,6 +10,16 @@ const INSERT: &str = "
     ON CONFLICT (id) DO NOTHING
     RETURNING openid";
 
+const LOCK_FOLLOWERS_ORDERS: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('order:' || o, 0)) FROM unnest($1::text[]) AS o";
+
+/// Serialises, until the caller's transaction ends, everything that takes this lock for the
+/// same followers: two posts about one follower then run one after the other.
+pub async fn lock_followers_orders(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+    client.execute(LOCK_FOLLOWERS_ORDERS, &[&openids]).await?;
+    Ok(())
+}
+
 /// Inserts the orders whose id is new; returns the openids of those inserted (one per order).
 /// A repeated id, stored before or earlier in the same batch, is skipped whatever it carries.
 #[tracing::instrument(skip_all, fields(batch.size = orders.len()))]

@@ -26,6 +26,13 @@ pub async fn upsert_quiz(client: &impl GenericClient, spec: &QuizSpec) -> Result
     Ok(changed)
 }
 
+const QUIZ_EXISTS: &str = "SELECT 1 FROM quizzes WHERE id = $1";
+
+/// Whether a quiz has this id.
+pub async fn quiz_exists(client: &impl GenericClient, id: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(QUIZ_EXISTS, &[&id]).await?.is_some())
+}
+
 /// Every quiz by id; rows that no longer parse are skipped.
 pub async fn list_quizzes(client: &impl GenericClient) -> Result<HashMap<String, QuizSpec>, tokio_postgres::Error> {
     let rows = client.query("SELECT id, spec FROM quizzes", &[]).await?;

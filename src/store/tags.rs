@@ -169,6 +169,37 @@ pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_po
     Ok(client.query_one("SELECT count(*) FROM tags WHERE mirrored", &[]).await?.get(0))
 }
 
+const LOCK_TAGS: &str = "LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE";
+
+/// Makes the caller's transaction the only one creating tags until it ends, so two requests
+/// cannot both take WeChat's last slot (or the local limit's).
+pub async fn lock_tags_for_create(client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+    client.execute(LOCK_TAGS, &[]).await?;
+    Ok(())
+}
+
+const COUNT_TAGS: &str = "SELECT count(*) FROM tags";
+
+/// Every tag, local-only and mirrored.
+pub async fn count_tags(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_TAGS, &[]).await?.get(0))
+}
+
+const TAG_EXISTS: &str = "SELECT 1 FROM tags WHERE path = $1";
+
+/// Whether a tag has this path.
+pub async fn tag_exists(client: &impl GenericClient, path: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(TAG_EXISTS, &[&path]).await?.is_some())
+}
+
+const COUNT_UNMANAGED_WECHAT_TAGS: &str = "SELECT count(*) FROM wechat_tags w WHERE w.id > 2
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.wechat_tag_id = w.id)";
+
+/// WeChat tags made outside tagcast (seen by `sync`), WeChat's reserved ones (ids 0 to 2) left out.
+pub async fn count_unmanaged_wechat_tags(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_UNMANAGED_WECHAT_TAGS, &[]).await?.get(0))
+}
+
 /// Deletes a tag with its memberships and pending outbox rows; returns it as it was.
 ///
 /// Deleting the row waits for every transaction that locked the tag to add rows naming it, and

@@ -181,11 +181,7 @@ pub async fn record_orders(pool: &Pool, orders: &[Order], clock: &Clock) -> Resu
     openids.dedup();
     // Two posts about the same follower re-evaluate one after the other, so the second sees the
     // first's orders (under READ COMMITTED it would not see them while both run).
-    txn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('order:' || o, 0)) FROM unnest($1::text[]) AS o",
-        &[&openids],
-    )
-    .await?;
+    store::orders::lock_followers_orders(&txn, &openids).await?;
     let inserted = store::orders::insert_orders(&txn, orders).await?;
     let mut changed: Vec<&str> = inserted.iter().map(String::as_str).collect();
     changed.sort_unstable();

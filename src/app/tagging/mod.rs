@@ -55,14 +55,7 @@ pub enum TaggingError {
 
 /// How many tags WeChat has room for: 100 minus those made outside tagcast (seen by `sync`).
 pub async fn wechat_tag_capacity(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    let unmanaged: i64 = client
-        .query_one(
-            "SELECT count(*) FROM wechat_tags w WHERE w.id > 2
-               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.wechat_tag_id = w.id)",
-            &[],
-        )
-        .await?
-        .get(0);
+    let unmanaged = store::tags::count_unmanaged_wechat_tags(client).await?;
     Ok(WECHAT_TAG_LIMIT - unmanaged)
 }
 
@@ -99,16 +92,15 @@ pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Resul
 /// As [`create_tag`].
 pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
     // One creator at a time, so two requests cannot both take WeChat's last slot.
-    txn.execute("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
-    let total: i64 = txn.query_one("SELECT count(*) FROM tags", &[]).await?.get(0);
+    store::tags::lock_tags_for_create(txn).await?;
+    let total = store::tags::count_tags(txn).await?;
     if total >= LOCAL_TAG_LIMIT {
         return Err(TaggingError::LocalTagLimit);
     }
     if request.wechat && store::tags::count_mirrored(txn).await? >= wechat_tag_capacity(txn).await? {
-        let exists = txn.query_opt("SELECT 1 FROM tags WHERE path = $1", &[&request.path.as_str()]).await?;
-        return Err(match exists {
-            Some(_) => TaggingError::TagExists(request.path.to_string()),
-            None => TaggingError::WeChatTagLimit,
+        return Err(match store::tags::tag_exists(txn, request.path.as_str()).await? {
+            true => TaggingError::TagExists(request.path.to_string()),
+            false => TaggingError::WeChatTagLimit,
         });
     }
     if let Some(when) = &request.when_expr {
@@ -202,7 +194,7 @@ async fn ensure_tags<'p>(
     if paths.is_empty() {
         return Ok(());
     }
-    client.execute("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
+    store::tags::lock_tags_for_create(client).await?;
     let capacity = wechat_tag_capacity(client).await?;
     store::tags::ensure_tags(client, &paths, actor, capacity).await?;
     Ok(())
@@ -228,7 +220,7 @@ pub async fn create_rule(pool: &Pool, spec: &RuleSpec, actor: &str) -> Result<i6
 pub async fn create_rule_in(txn: &Transaction<'_>, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
     spec.validate().map_err(TaggingError::InvalidRule)?;
     if let Some(quiz) = &spec.start_quiz {
-        if txn.query_opt("SELECT 1 FROM quizzes WHERE id = $1", &[quiz]).await?.is_none() {
+        if !store::quizzes::quiz_exists(txn, quiz).await? {
             return Err(TaggingError::UnknownQuiz(quiz.clone()));
         }
     }
@@ -369,7 +361,7 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
 pub async fn erase_follower(pool: &Pool, openid: &str) -> Result<bool, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let known = txn.query_opt("SELECT 1 FROM followers WHERE openid = $1", &[&openid]).await?.is_some();
+    let known = store::followers::follower_exists(&txn, openid).await?;
     let removals: Vec<TagChange> = store::tags::list_follower_tag_ids(&txn, openid)
         .await?
         .into_iter()

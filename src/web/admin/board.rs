@@ -358,10 +358,7 @@ async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figur
         tags_svg: charts::tag_chart(&tags),
         dimensions,
         wechat_followers,
-        computed_at: now
-            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-            .format("%Y-%m-%d %H:%M")
-            .to_string(),
+        computed_at: crate::domain::calendar::beijing_minute(now),
     })
 }
 

@@ -1,0 +1,106 @@
+//! What WeChat said about each call: MASSSENDJOBFINISH or a status read back with `mass/get`
+//! (`mass_job_results`).
+
+use deadpool_postgres::GenericClient;
+
+/// What MASSSENDJOBFINISH said about a job.
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    pub msg_id: i64,
+    pub status: &'a str,
+    pub total: i64,
+    pub filter: i64,
+    pub sent: i64,
+    pub error: i64,
+}
+
+/// Stores a job's result (once: WeChat may push it again; a push replaces a status read back
+/// with `mass/get`, which has no counts) and returns (campaign id, kind,
+/// WeChat tag id) of the call that made the job, or `None` when the call is not recorded (yet:
+/// the sender may still be recording its msg_id; or ever: a console send).
+pub async fn record_finish(
+    client: &impl GenericClient,
+    finish: &Finish<'_>,
+) -> Result<Option<((i64, String, Option<i64>), Arrival)>, tokio_postgres::Error> {
+    let stored = client
+        .query_opt(
+            "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
+                 filter_count = excluded.filter_count, sent_count = excluded.sent_count,
+                 error_count = excluded.error_count, source = 'push', received_at = now()
+             WHERE mass_job_results.source = 'mass_get'
+             RETURNING xmax = 0",
+            &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error],
+        )
+        .await?;
+    let Some(stored) = stored else { return Ok(None) };
+    let arrival = if stored.get(0) { Arrival::First } else { Arrival::AfterReadBack };
+    Ok(call_of(client, finish.msg_id).await?.map(|call| (call, arrival)))
+}
+
+/// Whether a job's result is the first heard of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    First,
+    /// The push came after its status had been read back with `mass/get`.
+    AfterReadBack,
+}
+
+/// (campaign id, kind, WeChat tag id) of the call WeChat answered with `msg_id`.
+async fn call_of(
+    client: &impl GenericClient,
+    msg_id: i64,
+) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&msg_id])
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Stores a job's final status as `mass/get` read it back (no counts), unless a result is
+/// already there (then `None`); returns the call as [`record_finish`] does.
+pub async fn record_read_back(
+    client: &impl GenericClient,
+    msg_id: i64,
+    status: &str,
+) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
+    let inserted = client
+        .execute(
+            "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
+             ON CONFLICT (msg_id) DO NOTHING",
+            &[&msg_id, &status],
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    call_of(client, msg_id).await
+}
+
+/// Accepted calls of campaigns still `sending` (or cancelled mid-send: a temporary tag waits on
+/// the result to be deleted) whose result has not arrived `patience` after
+/// WeChat accepted them (by the database's clock, which `submitted_at` is in): (campaign id,
+/// msg_id), oldest first.
+pub async fn list_overdue_results(
+    client: &impl GenericClient,
+    patience: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.campaign_id, c.msg_id FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             WHERE k.status IN ('sending', 'cancelled') AND c.state = 'submitted' AND c.msg_id IS NOT NULL
+               AND c.submitted_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id)
+             ORDER BY c.submitted_at LIMIT $2",
+            &[&patience.as_secs_f64(), &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Whether WeChat's result for `msg_id` has arrived.
+pub async fn has_result(client: &impl GenericClient, msg_id: i64) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt("SELECT 1 FROM mass_job_results WHERE msg_id = $1", &[&msg_id]).await?.is_some())
+}

@@ -1,0 +1,248 @@
+//! 群发: the campaign pages, one file per page family: the list, compose, the approval queue
+//! (approve, 驳回), send and cancel, and one campaign's page (delivery counts, results,
+//! preview to test followers). Every decision (validation, approval, the cap, the quota, the
+//! plan) belongs to [`crate::app::campaigns`]; these handlers turn its answers into view rows
+//! and Chinese sentences. This file holds the wording the pages share and the strategy cache.
+
+mod approvals;
+mod compose;
+mod detail;
+mod list;
+mod send;
+
+pub use approvals::{approve_campaign, list_approvals, reject_campaign};
+pub use compose::{create_campaign, new_campaign};
+pub use detail::{preview_campaign, show_campaign};
+pub use list::list_campaigns;
+pub use send::{cancel_campaign, send_campaign};
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+
+use super::AdminError;
+use super::pages::show_time;
+use crate::app::campaigns::approval;
+use crate::app::campaigns::{self, CampaignError, StrategyStats};
+use crate::domain::approval::Change;
+use crate::domain::campaign::{self as rules, Audience, Message, Status};
+use crate::web::api::CampaignContext;
+
+/// Strategy figures are computed over up to 500 campaigns; shown at most a minute old.
+const STRATEGIES_FRESH_FOR: Duration = Duration::from_secs(60);
+/// The window the strategy comparison covers.
+const STRATEGY_DAYS: i64 = 90;
+/// The approval queue shows this many of the longest waiting.
+const QUEUE: i64 = 100;
+
+/// The strategy comparison, shared by every viewer of a campaign page for a minute.
+#[derive(Default)]
+pub struct StrategiesCache {
+    figures: Mutex<Option<(Instant, Arc<Vec<StrategyStats>>)>>,
+}
+
+impl StrategiesCache {
+    async fn get(&self, pool: &Pool, ctx: &CampaignContext) -> Result<Arc<Vec<StrategyStats>>, AdminError> {
+        if let Some((at, figures)) = self.figures.lock().expect("no panics while holding the lock").clone() {
+            if at.elapsed() < STRATEGIES_FRESH_FOR {
+                return Ok(figures);
+            }
+        }
+        let figures = Arc::new(
+            campaigns::strategies(pool, &ctx.settings, STRATEGY_DAYS)
+                .await
+                .map_err(|e| problem(e).err_or_internal())?,
+        );
+        *self.figures.lock().expect("no panics while holding the lock") = Some((Instant::now(), figures.clone()));
+        Ok(figures)
+    }
+
+    /// A send just finished or started: the next view should count it.
+    fn forget(&self) {
+        *self.figures.lock().expect("no panics while holding the lock") = None;
+    }
+}
+
+// ---------------------------------------------------------------- words
+
+/// How the pages name a status.
+pub fn status_label(status: &str) -> &'static str {
+    match Status::parse(status) {
+        Some(Status::Draft) => "草稿",
+        Some(Status::PendingApproval) => "待审批",
+        Some(Status::Approved) => "已审批",
+        Some(Status::Scheduled) => "已定时",
+        Some(Status::Sending) => "发送中",
+        Some(Status::Sent) => "已发送",
+        Some(Status::Failed) => "失败",
+        Some(Status::Cancelled) => "已取消",
+        None => "未知",
+    }
+}
+
+fn strategy_label(kind: &str) -> &'static str {
+    match kind {
+        "all" => "全员群发",
+        "tag" => "单个标签",
+        "segment" => "人群（组合条件）",
+        _ => "其他",
+    }
+}
+
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "—".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// A refusal of the campaign domain as a sentence for the page, or the error page for what the
+/// user cannot fix.
+enum Problem {
+    Say(String),
+    Fail(AdminError),
+}
+
+impl Problem {
+    fn err_or_internal(self) -> AdminError {
+        match self {
+            Self::Fail(error) => error,
+            Self::Say(message) => {
+                tracing::error!(message, "a campaign figure could not be computed");
+                AdminError::Internal
+            }
+        }
+    }
+}
+
+fn problem(error: CampaignError) -> Problem {
+    let say = |s: String| Problem::Say(s);
+    match error {
+        CampaignError::Invalid(message) => say(invalid_problem(&message)),
+        CampaignError::NotFound => Problem::Fail(AdminError::NotFound),
+        CampaignError::UnknownTag(path) => say(format!("标签「{path}」不存在，请先在「标签」页创建。")),
+        CampaignError::UnknownSegment(id) => say(format!("人群 #{id} 不存在。")),
+        CampaignError::WrongStatus { status, action } => {
+            let action = match action {
+                "sent" => "发送",
+                "approved" => "审批",
+                "rejected" => "驳回",
+                "cancelled" => "取消",
+                other => other,
+            };
+            say(format!("该群发当前为「{}」，不能{action}。", status_label(&status)))
+        }
+        CampaignError::NeedsApproval(tags) => {
+            say(format!("受众包含敏感标签（{tags}），需由创建人以外的审批人或管理员审批后才能发送。已放入审批队列。"))
+        }
+        CampaignError::PreviewReachesSensitive { openids, tags } => say(format!(
+            "未预览：{openids} 带有本群发涉及的敏感标签（{tags}）。审批通过之前，只能预览给不带这些标签的粉丝（如测试粉丝）。"
+        )),
+        CampaignError::FrequencyCap { tag, cap, frees_at } => say(format!(
+            "标签「{tag}」近 30 天已群发 {cap} 次，达到上限（TAGCAST_MONTHLY_TAG_CAP）；{} 之后可再发。",
+            show_time(frees_at)
+        )),
+        CampaignError::ApprovalLapsed { tags, changes } => say(format!(
+            "审批已失效：{}。受众包含敏感标签（{tags}），已放回审批队列，需重新审批后才能发送。",
+            lapse_text(&changes)
+        )),
+        CampaignError::NotCreatorOrApprover { creator, approver } => {
+            say(format!("该群发已审批：只有创建人（{creator}）或审批人（{approver}）可以发送。请联系他们发送。"))
+        }
+        CampaignError::ChangedSinceShown => {
+            say("未审批：你查看之后，该群发或它涉及的标签、人群有了变化。请重新查看后再审批。".to_owned())
+        }
+        CampaignError::SelfApproval => say("不能审批自己创建的群发：请另一位审批人或管理员审批。".to_owned()),
+        CampaignError::MachineReviewer { actor } => {
+            say(format!("「{actor}」是系统身份，不能审批或驳回群发：请由审批人或管理员本人登录操作。"))
+        }
+        CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
+        CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
+        CampaignError::QuotaExhausted { next } => {
+            say(format!("订阅号每天只能群发一次，今天的次数已用完；{} 起可再发。", show_time(next)))
+        }
+        CampaignError::WeChat(source) => say(format!("微信拒绝了预览：{source}")),
+        CampaignError::NoAccount => say("没有配置微信公众号，无法预览。".to_owned()),
+        CampaignError::Pool(e) => Problem::Fail(AdminError::Pool(e)),
+        CampaignError::Query(e) => Problem::Fail(AdminError::Query(e)),
+    }
+}
+
+/// [`crate::app::campaigns`]'s validation sentences in the operator's words; others pass through.
+fn invalid_problem(message: &str) -> String {
+    if message.starts_with("`name`") {
+        "群发名称需 1–100 个字。".to_owned()
+    } else if message.contains("`content` must not be empty") {
+        "请填写群发内容。".to_owned()
+    } else if message.contains("over 2,000 characters") {
+        "文字内容最多 2,000 字。".to_owned()
+    } else if message.contains("`media_id` must not be empty") {
+        "请填写素材的 media_id。".to_owned()
+    } else if message.starts_with("at most") {
+        format!("最多 {} 个对比方案。", rules::MAX_VARIANTS)
+    } else if message.contains("every variant needs") {
+        "每个对比方案都需要名称。".to_owned()
+    } else if message.contains("subscription account") {
+        "订阅号每天只能群发一次，而每个 A/B 方案都是一次单独的群发：订阅号不能使用对比方案。".to_owned()
+    } else if message.starts_with("`reason` is required") {
+        "驳回需填写原因：告诉创建人需要修改什么。".to_owned()
+    } else if message.starts_with("`reason` must be at most") {
+        format!("驳回原因最多 {} 字。", approval::MAX_REASON_CHARS)
+    } else if message.contains("`openids` must list") {
+        "请填写 1–10 个测试粉丝的 openid。".to_owned()
+    } else if message.starts_with("a preview makes") {
+        format!(
+            "预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {} 次：请减少测试粉丝。",
+            campaigns::MAX_PREVIEW_CALLS
+        )
+    } else {
+        message.to_owned()
+    }
+}
+
+/// What made an approval lapse, in the operator's words.
+fn change_text(change: &Change) -> String {
+    match change {
+        Change::Audience => "受众已修改".to_owned(),
+        Change::Content => "内容已修改".to_owned(),
+        Change::Segment { id } => format!("人群 #{id} 的条件已修改"),
+        Change::Renamed { from, to } => format!("标签「{from}」已改名为「{to}」"),
+        Change::Sensitivity { path, to: true } => format!("标签「{path}」被标为敏感"),
+        Change::Sensitivity { path, to: false } => format!("标签「{path}」不再是敏感标签"),
+        Change::Definition { path } => format!("动态标签「{path}」的条件已修改"),
+        Change::Reached { path } => format!("受众现在包含标签「{path}」"),
+        Change::Unreached { path } => format!("受众不再包含标签「{path}」"),
+    }
+}
+
+fn lapse_text(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        "受众涉及的敏感标签没有有效审批（发送请求之后才成为敏感标签，或审批来自旧版本、没有记录审批时的受众与内容）"
+            .to_owned()
+    } else {
+        changes.iter().map(change_text).collect::<Vec<_>>().join("；")
+    }
+}
+
+/// WeChat's `FilterCount` is how many were left *after* its filters (the monthly 4, refusals),
+/// so the filtered-out are the rest of `TotalCount`.
+fn filtered_out(total: i64, filter_count: i64) -> i64 {
+    (total - filter_count).max(0)
+}
+
+fn audience_text(audience: &Audience, segment_name: Option<&str>) -> String {
+    match (audience, segment_name) {
+        (Audience::Tag(path), _) => format!("标签「{path}」"),
+        (Audience::Segment(id), Some(name)) => format!("人群「{name}」（#{id}）"),
+        (Audience::Segment(id), None) => format!("人群 #{id}"),
+        (Audience::All(_), _) => "全部粉丝".to_owned(),
+    }
+}
+
+fn message_text(message: &Message) -> (&'static str, String) {
+    match message {
+        Message::Text { content } => ("文字", content.clone()),
+        Message::Mpnews { media_id } => ("图文", media_id.clone()),
+        Message::Image { media_id } => ("图片", media_id.clone()),
+        Message::Voice { media_id } => ("语音", media_id.clone()),
+        Message::Mpvideo { media_id } => ("视频", media_id.clone()),
+    }
+}

@@ -1,0 +1,88 @@
+//! 发送、取消: asking to send a campaign, and cancelling it.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::Pool;
+use serde::Deserialize;
+
+use super::{Problem, problem, status_label};
+use crate::app::campaigns::{self, CampaignError};
+use crate::domain::campaign::Status;
+use crate::web::admin::pages::show_time;
+use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, see_other};
+use crate::web::api::CampaignContext;
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    /// The status the page showed when the button was pressed: the send's idempotency key. A
+    /// second press (or a reload that posts again) finds the campaign already on its way and
+    /// is told so instead of being refused.
+    #[serde(default)]
+    shown_status: String,
+}
+
+pub async fn send_campaign(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    ctx: web::Data<CampaignContext>,
+    state: web::Data<Arc<AdminState>>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SendForm>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    match campaigns::request_send(&pool, &ctx.settings, id, &user.username).await {
+        Ok(accepted) => {
+            state.strategies.forget();
+            let filtered = if accepted.will_be_filtered > 0 {
+                format!("其中 {} 位本月已收满 4 条群发，微信会过滤掉。", accepted.will_be_filtered)
+            } else {
+                String::new()
+            };
+            user.flash(match accepted.send_at.filter(|_| accepted.status == Status::Scheduled.as_str()) {
+                Some(at) => format!("已定时在 {} 发送给 {} 位粉丝。{filtered}", show_time(at), accepted.recipients),
+                None => {
+                    format!("已开始发送给 {} 位粉丝。{filtered}微信处理完成后这里会显示送达人数。", accepted.recipients)
+                }
+            });
+        }
+        Err(CampaignError::WrongStatus { status, .. })
+            if Status::parse(&form.shown_status).is_some_and(Status::may_send)
+                && Status::parse(&status).is_some_and(|s| !s.may_send() && s != Status::Cancelled) =>
+        {
+            user.flash(format!("该群发已提交（当前：{}），没有重复发送。", status_label(&status)));
+        }
+        Err(error) => match problem(error) {
+            Problem::Say(message) => user.flash(message),
+            Problem::Fail(error) => return Err(error),
+        },
+    }
+    Ok(see_other(&format!("/admin/campaigns/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+pub async fn cancel_campaign(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<CancelForm>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    if form.confirm.is_none() {
+        user.flash("未取消：请勾选「确认」后再点取消。");
+        return Ok(see_other(&format!("/admin/campaigns/{id}")));
+    }
+    match campaigns::cancel(&pool, id, &user.username).await {
+        Ok(row) => user.flash(format!("已取消群发「{}」：尚未发出的部分不会再发送。", row.name)),
+        Err(error) => match problem(error) {
+            Problem::Say(message) => user.flash(message),
+            Problem::Fail(error) => return Err(error),
+        },
+    }
+    Ok(see_other(&format!("/admin/campaigns/{id}")))
+}

@@ -1,0 +1,58 @@
+//! 审计: the audit log, newest first, filtered by actor.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use deadpool_postgres::Pool;
+use serde::Deserialize;
+
+use super::{PAGE, show_time};
+use crate::store;
+use crate::web::admin::{AdminError, AdminUser, Layout, render};
+
+pub struct AuditView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit/index.html")]
+struct AuditPage {
+    layout: Layout,
+    entries: Vec<AuditView>,
+    actor: String,
+    next: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+pub async fn list_audit(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let actor = query.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned);
+    let filter = store::audit::AuditFilter { before_id: query.before, actor: actor.clone(), ..Default::default() };
+    let client = pool.get().await?;
+    let rows = store::audit::list(&client, &filter, PAGE).await?;
+    let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
+    let entries = rows
+        .into_iter()
+        .map(|e| AuditView {
+            at: show_time(e.at),
+            actor: e.actor,
+            action: e.action,
+            object: format!("{} {}", e.object_kind, e.object_id),
+            detail: if e.detail == serde_json::json!({}) { String::new() } else { e.detail.to_string() },
+        })
+        .collect();
+    render(&AuditPage { layout: user.layout("audit"), entries, actor: actor.unwrap_or_default(), next })
+}

@@ -1,0 +1,193 @@
+//! 规则: the rules list and the form that adds one (the tags it names are created as needed).
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use deadpool_postgres::Pool;
+use serde::Deserialize;
+
+use super::{Choice, ConfirmForm, audit, refused, tag_path_problem, tagging_message};
+use crate::app::tagging;
+use crate::domain::rule::{GeofenceError, RuleError, RuleSpec, Trigger};
+use crate::domain::tag::TagPath;
+use crate::store;
+use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
+
+/// [`RuleSpec::validate`]'s refusals in the operator's words.
+fn rule_problem(error: &RuleError) -> String {
+    match error {
+        RuleError::DoesNothing => "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned(),
+        RuleError::EmptyKey => "请填写 key。".to_owned(),
+        RuleError::EmptyReply => "回复文字不能只有空格。".to_owned(),
+        RuleError::AddedAndRemoved { .. } => format!("同一个标签不能既打上又移除：{error}"),
+        RuleError::Geofence(GeofenceError::NotANumber { .. }) => error.to_string(),
+        RuleError::Geofence(
+            GeofenceError::WrongShape { .. } | GeofenceError::OffEarth { .. } | GeofenceError::BadRadius { .. },
+        ) => format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{error}）"),
+    }
+}
+
+pub fn trigger_label(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Click => "点击菜单",
+        Trigger::View => "打开菜单链接",
+        Trigger::Keyword => "发送关键词",
+        Trigger::Subscribe => "关注（场景值）",
+        Trigger::Scan => "扫码（场景值）",
+        Trigger::Location => "位置在范围内",
+    }
+}
+
+pub struct RuleView {
+    pub id: i64,
+    pub on: &'static str,
+    pub key: String,
+    pub add: String,
+    pub remove: String,
+    pub reply: String,
+    pub quiz: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/rules/index.html")]
+struct RulesPage {
+    layout: Layout,
+    rules: Vec<RuleView>,
+    triggers: Vec<Choice>,
+    quizzes: Vec<Choice>,
+    error: Option<String>,
+    form: RuleForm,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RuleForm {
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    add: String,
+    #[serde(default)]
+    remove: String,
+    #[serde(default)]
+    reply: String,
+    #[serde(default)]
+    start_quiz: String,
+}
+
+fn paths(list: &[TagPath]) -> String {
+    list.iter().map(TagPath::as_str).collect::<Vec<_>>().join("、")
+}
+
+async fn rules_page(
+    user: &AdminUser,
+    pool: &Pool,
+    error: Option<String>,
+    form: RuleForm,
+) -> Result<HttpResponse, AdminError> {
+    let client = pool.get().await?;
+    let rules = store::rules::list_rules(&client)
+        .await?
+        .into_iter()
+        .map(|r| RuleView {
+            id: r.id,
+            on: trigger_label(r.spec.on),
+            key: r.spec.key.clone(),
+            add: paths(&r.spec.add),
+            remove: paths(&r.spec.remove),
+            reply: r.spec.reply.clone().unwrap_or_default(),
+            quiz: r.spec.start_quiz.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut quiz_ids: Vec<String> = store::quizzes::list_quizzes(&client).await?.into_keys().collect();
+    quiz_ids.sort();
+    let triggers =
+        [Trigger::Click, Trigger::Keyword, Trigger::Subscribe, Trigger::Scan, Trigger::View, Trigger::Location]
+            .into_iter()
+            .map(|t| Choice {
+                value: t.as_str().to_owned(),
+                label: trigger_label(t).to_owned(),
+                selected: form.on == t.as_str(),
+            })
+            .collect();
+    let mut quizzes =
+        vec![Choice {
+            value: String::new(), label: "（不开始测验）".to_owned(), selected: form.start_quiz.is_empty()
+        }];
+    quizzes.extend(quiz_ids.into_iter().map(|id| Choice {
+        selected: form.start_quiz == id,
+        label: id.clone(),
+        value: id,
+    }));
+    render(&RulesPage { layout: user.layout("rules"), rules, triggers, quizzes, error, form })
+}
+
+pub async fn list_rules(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
+    rules_page(&user, &pool, None, RuleForm::default()).await
+}
+
+/// Tag paths typed one per line or separated by commas (either width) or 、.
+fn parse_paths(text: &str) -> Result<Vec<TagPath>, String> {
+    text.split(['\n', ',', '，', '、'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| TagPath::parse(p).map_err(|e| tag_path_problem(p, &e)))
+        .collect()
+}
+
+pub async fn create_rule(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    CsrfForm(form): CsrfForm<RuleForm>,
+) -> Result<HttpResponse, AdminError> {
+    let spec = (|| -> Result<RuleSpec, String> {
+        let on = Trigger::parse(&form.on).ok_or("请选择触发方式。")?;
+        let reply = form.reply.trim();
+        let quiz = form.start_quiz.trim();
+        Ok(RuleSpec {
+            on,
+            key: form.key.trim().to_owned(),
+            add: parse_paths(&form.add)?,
+            remove: parse_paths(&form.remove)?,
+            reply: (!reply.is_empty()).then(|| reply.to_owned()),
+            start_quiz: (!quiz.is_empty()).then(|| quiz.to_owned()),
+        })
+    })();
+    let spec = match spec.and_then(|s| s.validate().map(|()| s).map_err(|e| rule_problem(&e))) {
+        Ok(spec) => spec,
+        Err(message) => return refused(rules_page(&user, &pool, Some(message), form).await),
+    };
+    match tagging::create_rule(&pool, &spec, &user.username).await {
+        Ok(id) => {
+            audit(
+                &pool,
+                &user.username,
+                "create",
+                "rule",
+                &id.to_string(),
+                serde_json::to_value(&spec).unwrap_or_default(),
+            )
+            .await?;
+            user.flash(format!("已创建规则 #{id}。"));
+            Ok(see_other("/admin/rules"))
+        }
+        Err(error) => {
+            let message = tagging_message(error)?;
+            refused(rules_page(&user, &pool, Some(message), form).await)
+        }
+    }
+}
+
+pub async fn delete_rule(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<ConfirmForm>,
+) -> Result<HttpResponse, AdminError> {
+    let client = pool.get().await?;
+    if !store::rules::delete_rule(&client, *id).await? {
+        return Err(AdminError::NotFound);
+    }
+    audit(&pool, &user.username, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
+    user.flash(format!("已删除规则 #{id}。"));
+    Ok(see_other("/admin/rules"))
+}

@@ -125,14 +125,11 @@ fn sql_literals(code: &str) -> Vec<String> {
     found
 }
 
-/// Files whose statements are still being moved into `src/store/` (issue 16); this list only shrinks.
-const SQL_NOT_MOVED_YET: &[&str] = &[];
-
 #[test]
 fn sql_text_lives_only_in_the_store() {
     let mut stray = Vec::new();
     for (path, code) in sources() {
-        if layer_of(&path) == "store" || SQL_NOT_MOVED_YET.contains(&path.to_str().unwrap_or_default()) {
+        if layer_of(&path) == "store" {
             continue;
         }
         for hit in sql_literals(&code) {

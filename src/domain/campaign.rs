@@ -29,10 +29,10 @@ impl Audience {
     }
 
     /// Why the audience cannot be used, if it cannot.
-    pub fn problem(&self) -> Option<&'static str> {
+    pub fn problem(&self) -> Option<RequestProblem> {
         match self {
-            Self::All(false) => Some("`all` must be `true`; name a tag or a segment otherwise"),
-            Self::Tag(path) if path.trim().is_empty() => Some("`tag` must be a tag path"),
+            Self::All(false) => Some(RequestProblem::AllNotTrue),
+            Self::Tag(path) if path.trim().is_empty() => Some(RequestProblem::EmptyTag),
             _ => None,
         }
     }
@@ -51,12 +51,12 @@ pub enum Message {
 
 impl Message {
     /// Why WeChat would refuse it (44004 empty content, 40007 missing media_id), if it would.
-    pub fn problem(&self) -> Option<&'static str> {
+    pub fn problem(&self) -> Option<RequestProblem> {
         match self {
-            Self::Text { content } if content.trim().is_empty() => Some("text `content` must not be empty"),
+            Self::Text { content } if content.trim().is_empty() => Some(RequestProblem::EmptyContent),
             // WeChat's own bound on a text mass message is 600 characters for some account kinds.
-            Self::Text { content } if content.chars().count() > 2_000 => {
-                Some("text `content` is over 2,000 characters")
+            Self::Text { content } if content.chars().count() > MAX_TEXT_CHARS => {
+                Some(RequestProblem::ContentTooLong { chars: content.chars().count() })
             }
             Self::Mpnews { media_id }
             | Self::Image { media_id }
@@ -64,11 +64,29 @@ impl Message {
             | Self::Mpvideo { media_id }
                 if media_id.trim().is_empty() =>
             {
-                Some("`media_id` must not be empty")
+                Some(RequestProblem::EmptyMediaId)
             }
             _ => None,
         }
     }
+}
+
+/// Longest text a campaign may send, in characters.
+pub const MAX_TEXT_CHARS: usize = 2_000;
+
+/// Why an audience or a message cannot be sent as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestProblem {
+    #[error("`all` must be `true`; name a tag or a segment otherwise")]
+    AllNotTrue,
+    #[error("`tag` must be a tag path")]
+    EmptyTag,
+    #[error("text `content` must not be empty")]
+    EmptyContent,
+    #[error("text `content` is over 2,000 characters")]
+    ContentTooLong { chars: usize },
+    #[error("`media_id` must not be empty")]
+    EmptyMediaId,
 }
 
 /// An A/B variant: a name and its own message.

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use super::{CampaignError, audience_of};
+use super::{CampaignError, Invalid, audience_of};
 use crate::domain::approval::{Change, Covered, CoveredSegment, CoveredTag};
 use crate::domain::campaign::{Audience, Status};
 use crate::domain::expr;
@@ -33,8 +33,7 @@ pub async fn covered(client: &impl GenericClient, row: &CampaignRow) -> Result<C
         Audience::Tag(path) => (vec![path.clone()], None),
         Audience::Segment(id) => {
             let segment = store::segments::get_segment(client, *id).await?.ok_or(CampaignError::UnknownSegment(*id))?;
-            let parsed = expr::parse(&segment.expr)
-                .map_err(|e| CampaignError::Invalid(format!("the segment's expression no longer parses: {e}")))?;
+            let parsed = expr::parse(&segment.expr).map_err(|e| CampaignError::from(Invalid::SegmentUnparsable(e)))?;
             let paths = parsed.tag_paths().iter().map(|p| p.as_str().to_owned()).collect();
             (paths, Some(CoveredSegment { id: *id, expr: segment.expr }))
         }
@@ -214,10 +213,10 @@ pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<C
     refuse_machine(actor)?;
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(CampaignError::Invalid("`reason` is required: say what the creator should change".into()));
+        return Err(Invalid::ReasonRequired.into());
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(CampaignError::Invalid(format!("`reason` must be at most {MAX_REASON_CHARS} characters")));
+        return Err(Invalid::ReasonTooLong { max: MAX_REASON_CHARS }.into());
     }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;

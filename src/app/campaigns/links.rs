@@ -2,7 +2,7 @@
 
 use deadpool_postgres::Pool;
 
-use super::CampaignError;
+use super::{CampaignError, Invalid};
 use crate::domain::clock::Clock;
 use crate::store;
 
@@ -11,9 +11,9 @@ use crate::store;
 /// # Errors
 /// An unknown campaign, a URL that is not http(s), or the database.
 pub async fn create_link(pool: &Pool, campaign_id: i64, url: &str) -> Result<String, CampaignError> {
-    let parsed = url::Url::parse(url).map_err(|e| CampaignError::Invalid(format!("`url`: {e}")))?;
+    let parsed = url::Url::parse(url).map_err(|e| CampaignError::from(Invalid::Url(e)))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(CampaignError::Invalid("`url` must be http or https".into()));
+        return Err(Invalid::UrlNotHttp.into());
     }
     let client = pool.get().await?;
     store::campaigns::get_campaign(&client, campaign_id).await?.ok_or(CampaignError::NotFound)?;

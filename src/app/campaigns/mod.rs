@@ -35,8 +35,10 @@ use serde::Serialize;
 use crate::app::audience::index::AudienceIndex;
 use crate::domain::account::AccountType;
 use crate::domain::approval::Change;
-use crate::domain::campaign::{Audience, Message, Variant};
+use crate::domain::campaign::{Audience, Message, RequestProblem, Variant};
 use crate::domain::clock::Clock;
+use crate::domain::expr::ExprError;
+use crate::domain::tag::TagPathError;
 use crate::store;
 use crate::store::campaigns::CampaignRow;
 use crate::wechat::api::MassMessage;
@@ -80,11 +82,44 @@ impl Default for CampaignSettings {
     }
 }
 
+/// A request that cannot be carried out as written, with what its message needs.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("`name` must be 1 to 100 characters")]
+    Name,
+    #[error(transparent)]
+    Request(#[from] RequestProblem),
+    #[error("at most {max} variants")]
+    TooManyVariants { max: usize },
+    #[error("every variant needs a `name`")]
+    UnnamedVariant,
+    #[error("a subscription account may mass-send once a day, and each A/B variant is a send of its own")]
+    VariantsOnSubscription,
+    #[error("the segment's expression no longer parses: {0}")]
+    SegmentUnparsable(#[source] ExprError),
+    #[error("tag {path}: {source}")]
+    TagPath { path: String, source: TagPathError },
+    #[error("`reason` is required: say what the creator should change")]
+    ReasonRequired,
+    #[error("`reason` must be at most {max} characters")]
+    ReasonTooLong { max: usize },
+    #[error("`url`: {0}")]
+    Url(#[source] url::ParseError),
+    #[error("`url` must be http or https")]
+    UrlNotHttp,
+    #[error("`openids` must list 1 to 10 test followers")]
+    PreviewOpenids,
+    #[error("a preview makes one call per test follower and message; at most {max} at once ({messages} messages here)")]
+    PreviewTooManyCalls { max: usize, messages: usize },
+    #[error("stored {what}: {source}")]
+    Stored { what: &'static str, source: serde_json::Error },
+}
+
 /// Why a campaign operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] Invalid),
     #[error("no such campaign")]
     NotFound,
     #[error("no tag `{0}`")]
@@ -166,7 +201,7 @@ fn json<T: Serialize>(value: &T) -> serde_json::Value {
 /// # Errors
 /// A row not written by [`create_campaign`].
 pub fn audience_of(row: &CampaignRow) -> Result<Audience, CampaignError> {
-    serde_json::from_value(row.audience.clone()).map_err(|e| CampaignError::Invalid(format!("stored audience: {e}")))
+    serde_json::from_value(row.audience.clone()).map_err(|source| Invalid::Stored { what: "audience", source }.into())
 }
 
 /// The messages of a stored campaign, control first.
@@ -175,7 +210,8 @@ pub fn audience_of(row: &CampaignRow) -> Result<Audience, CampaignError> {
 /// The database, or rows not written by [`create_campaign`].
 pub async fn messages_of(client: &impl GenericClient, row: &CampaignRow) -> Result<Vec<Message>, CampaignError> {
     let parse = |v: serde_json::Value| {
-        serde_json::from_value::<Message>(v).map_err(|e| CampaignError::Invalid(format!("stored message: {e}")))
+        serde_json::from_value::<Message>(v)
+            .map_err(|source| CampaignError::from(Invalid::Stored { what: "message", source }))
     };
     let mut messages = vec![parse(row.message.clone())?];
     for (_, _, message) in store::campaigns::list_variants(client, row.id).await? {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::plan::{resolve, touched_tags};
 use super::{
-    CampaignError, CampaignRequest, CampaignSettings, WECHAT_MONTHLY_RECEIPTS, approval, audience_of, json,
+    CampaignError, CampaignRequest, CampaignSettings, Invalid, WECHAT_MONTHLY_RECEIPTS, approval, audience_of, json,
     mass_message, messages_of,
 };
 use crate::domain::account::AccountType;
@@ -31,26 +31,24 @@ pub async fn create_campaign(
 ) -> Result<CampaignRow, CampaignError> {
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(CampaignError::Invalid("`name` must be 1 to 100 characters".into()));
+        return Err(Invalid::Name.into());
     }
     if let Some(problem) = request.audience.problem() {
-        return Err(CampaignError::Invalid(problem.into()));
+        return Err(Invalid::Request(problem).into());
     }
     for message in std::iter::once(&request.message).chain(request.variants.iter().map(|v| &v.message)) {
         if let Some(problem) = message.problem() {
-            return Err(CampaignError::Invalid(problem.into()));
+            return Err(Invalid::Request(problem).into());
         }
     }
     if request.variants.len() > campaign::MAX_VARIANTS {
-        return Err(CampaignError::Invalid(format!("at most {} variants", campaign::MAX_VARIANTS)));
+        return Err(Invalid::TooManyVariants { max: campaign::MAX_VARIANTS }.into());
     }
     if request.variants.iter().any(|v| v.name.trim().is_empty()) {
-        return Err(CampaignError::Invalid("every variant needs a `name`".into()));
+        return Err(Invalid::UnnamedVariant.into());
     }
     if !request.variants.is_empty() && settings.account_type == AccountType::Subscription {
-        return Err(CampaignError::Invalid(
-            "a subscription account may mass-send once a day, and each A/B variant is a send of its own".into(),
-        ));
+        return Err(Invalid::VariantsOnSubscription.into());
     }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
@@ -260,7 +258,7 @@ pub async fn preview(
 ) -> Result<Vec<(String, Option<String>)>, CampaignError> {
     let api = api.ok_or(CampaignError::NoAccount)?;
     if openids.is_empty() || openids.len() > 10 {
-        return Err(CampaignError::Invalid("`openids` must list 1 to 10 test followers".into()));
+        return Err(Invalid::PreviewOpenids.into());
     }
     let client = pool.get().await?;
     let row = store::campaigns::get_campaign(&client, id).await?.ok_or(CampaignError::NotFound)?;
@@ -270,11 +268,7 @@ pub async fn preview(
     // Previews run while the caller waits, each paced by the client (1/s by default), and
     // WeChat allows 100 a day.
     if openids.len() * messages.len() > MAX_PREVIEW_CALLS {
-        return Err(CampaignError::Invalid(format!(
-            "a preview makes one call per test follower and message; at most {MAX_PREVIEW_CALLS} at once \
-             ({} messages here)",
-            messages.len()
-        )));
+        return Err(Invalid::PreviewTooManyCalls { max: MAX_PREVIEW_CALLS, messages: messages.len() }.into());
     }
     let mut results = Vec::with_capacity(openids.len());
     for openid in openids {

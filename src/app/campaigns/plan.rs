@@ -3,7 +3,7 @@
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use super::{CampaignError, CampaignSettings, approval, audience_of};
+use super::{CampaignError, CampaignSettings, Invalid, approval, audience_of};
 use crate::app::audience::index::AudienceIndex;
 use crate::domain::account::AccountType;
 use crate::domain::campaign::{self, Audience};
@@ -25,8 +25,7 @@ pub(super) async fn touched_tags(
         Audience::Tag(path) => vec![path.clone()],
         Audience::Segment(id) => {
             let segment = store::segments::get_segment(client, *id).await?.ok_or(CampaignError::UnknownSegment(*id))?;
-            let parsed = expr::parse(&segment.expr)
-                .map_err(|e| CampaignError::Invalid(format!("the segment's expression no longer parses: {e}")))?;
+            let parsed = expr::parse(&segment.expr).map_err(|e| CampaignError::from(Invalid::SegmentUnparsable(e)))?;
             parsed.tag_paths().iter().map(|p| p.as_str().to_owned()).collect()
         }
         Audience::All(_) => Vec::new(),
@@ -49,13 +48,13 @@ pub(super) async fn resolve(
             if index.is_none() {
                 return Ok(store::campaigns::list_tag_members(txn, *id).await?);
             }
-            let path = TagPath::parse(path).map_err(|e| CampaignError::Invalid(format!("tag {path}: {e}")))?;
+            let path = TagPath::parse(path)
+                .map_err(|source| CampaignError::from(Invalid::TagPath { path: path.clone(), source }))?;
             Expr::Tag(path)
         }
         Audience::Segment(id) => {
             let segment = store::segments::get_segment(txn, *id).await?.ok_or(CampaignError::UnknownSegment(*id))?;
-            expr::parse(&segment.expr)
-                .map_err(|e| CampaignError::Invalid(format!("the segment's expression no longer parses: {e}")))?
+            expr::parse(&segment.expr).map_err(|e| CampaignError::from(Invalid::SegmentUnparsable(e)))?
         }
         Audience::All(_) => return Ok(store::campaigns::list_subscribed(txn).await?),
     };

@@ -23,10 +23,9 @@ use deadpool_postgres::Pool;
 
 use super::AdminError;
 use super::pages::show_time;
-use crate::app::campaigns::approval;
-use crate::app::campaigns::{self, CampaignError, StrategyStats};
+use crate::app::campaigns::{self, CampaignError, Invalid, StrategyStats};
 use crate::domain::approval::Change;
-use crate::domain::campaign::{self as rules, Audience, Message, Status};
+use crate::domain::campaign::{Audience, Message, RequestProblem, Status};
 use crate::web::api::CampaignContext;
 
 /// Strategy figures are computed over up to 500 campaigns; shown at most a minute old.
@@ -167,34 +166,24 @@ fn problem(error: CampaignError) -> Problem {
 }
 
 /// [`crate::app::campaigns`]'s validation sentences in the operator's words; others pass through.
-fn invalid_problem(message: &str) -> String {
-    if message.starts_with("`name`") {
-        "群发名称需 1–100 个字。".to_owned()
-    } else if message.contains("`content` must not be empty") {
-        "请填写群发内容。".to_owned()
-    } else if message.contains("over 2,000 characters") {
-        "文字内容最多 2,000 字。".to_owned()
-    } else if message.contains("`media_id` must not be empty") {
-        "请填写素材的 media_id。".to_owned()
-    } else if message.starts_with("at most") {
-        format!("最多 {} 个对比方案。", rules::MAX_VARIANTS)
-    } else if message.contains("every variant needs") {
-        "每个对比方案都需要名称。".to_owned()
-    } else if message.contains("subscription account") {
-        "订阅号每天只能群发一次，而每个 A/B 方案都是一次单独的群发：订阅号不能使用对比方案。".to_owned()
-    } else if message.starts_with("`reason` is required") {
-        "驳回需填写原因：告诉创建人需要修改什么。".to_owned()
-    } else if message.starts_with("`reason` must be at most") {
-        format!("驳回原因最多 {} 字。", approval::MAX_REASON_CHARS)
-    } else if message.contains("`openids` must list") {
-        "请填写 1–10 个测试粉丝的 openid。".to_owned()
-    } else if message.starts_with("a preview makes") {
-        format!(
-            "预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {} 次：请减少测试粉丝。",
-            campaigns::MAX_PREVIEW_CALLS
-        )
-    } else {
-        message.to_owned()
+fn invalid_problem(invalid: &Invalid) -> String {
+    match invalid {
+        Invalid::Name => "群发名称需 1–100 个字。".to_owned(),
+        Invalid::Request(RequestProblem::EmptyContent) => "请填写群发内容。".to_owned(),
+        Invalid::Request(RequestProblem::ContentTooLong { .. }) => "文字内容最多 2,000 字。".to_owned(),
+        Invalid::Request(RequestProblem::EmptyMediaId) => "请填写素材的 media_id。".to_owned(),
+        Invalid::TooManyVariants { max } => format!("最多 {max} 个对比方案。"),
+        Invalid::UnnamedVariant => "每个对比方案都需要名称。".to_owned(),
+        Invalid::VariantsOnSubscription => {
+            "订阅号每天只能群发一次，而每个 A/B 方案都是一次单独的群发：订阅号不能使用对比方案。".to_owned()
+        }
+        Invalid::ReasonRequired => "驳回需填写原因：告诉创建人需要修改什么。".to_owned(),
+        Invalid::ReasonTooLong { max } => format!("驳回原因最多 {max} 字。"),
+        Invalid::PreviewOpenids => "请填写 1–10 个测试粉丝的 openid。".to_owned(),
+        Invalid::PreviewTooManyCalls { max, .. } => {
+            format!("预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {max} 次：请减少测试粉丝。")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -244,5 +233,37 @@ fn message_text(message: &Message) -> (&'static str, String) {
         Message::Image { media_id } => ("图片", media_id.clone()),
         Message::Voice { media_id } => ("语音", media_id.clone()),
         Message::Mpvideo { media_id } => ("视频", media_id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_chinese(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    #[test]
+    fn every_refusal_an_operator_can_cause_reads_in_chinese() {
+        let refusals = [
+            Invalid::Name,
+            Invalid::Request(RequestProblem::EmptyContent),
+            Invalid::Request(RequestProblem::ContentTooLong { chars: 2_001 }),
+            Invalid::Request(RequestProblem::EmptyMediaId),
+            Invalid::TooManyVariants { max: 4 },
+            Invalid::UnnamedVariant,
+            Invalid::VariantsOnSubscription,
+            Invalid::ReasonRequired,
+            Invalid::ReasonTooLong { max: 500 },
+            Invalid::PreviewOpenids,
+            Invalid::PreviewTooManyCalls { max: 20, messages: 3 },
+        ];
+        for refusal in &refusals {
+            let text = invalid_problem(refusal);
+            assert!(is_chinese(&text), "{refusal:?} reads {text}");
+        }
+        assert_eq!(invalid_problem(&Invalid::TooManyVariants { max: 4 }), "最多 4 个对比方案。");
+        assert_eq!(invalid_problem(&Invalid::ReasonTooLong { max: 500 }), "驳回原因最多 500 字。");
     }
 }

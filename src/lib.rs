@@ -1,7 +1,7 @@
 //! tagcast: a server for a WeChat Official Account that tags followers from what they do and
 //! sends tag-targeted mass messages.
 //!
-//! The layers, each using only those below it (the test `layers` in `tests/layers.rs` checks it):
+//! The layers, each using only those below it (`tests/it/layers.rs` checks it: `cargo test --test it layers`):
 //!
 //! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
 //!   audience index's data, the clock, WeChat's Beijing calendar); no I/O, no SQL. Imports

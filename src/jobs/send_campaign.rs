@@ -201,16 +201,13 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
             store::campaigns::bump_receipts(&txn, &chunk.openids, month).await.map_err(db)?;
         }
     }
-    // The result may have arrived before the msg_id was recorded: then nobody settled the
-    // campaign for it, and if this was the last call out it would stay `sending` until the
-    // minute's sweep.
+    // The result may have arrived before the msg_id was recorded.
     if store::campaigns::has_result(&txn, msg_id).await.map_err(db)? {
         if let (Some(tag), "temp_tag") = (chunk.wechat_tag_id, chunk.kind.as_str()) {
             store::jobs::enqueue(&txn, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
                 .await
                 .map_err(db)?;
         }
-        campaigns::settle(&txn, chunk.campaign_id).await.map_err(db)?;
     }
     txn.commit().await.map_err(db)?;
     tracing::info!(

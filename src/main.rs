@@ -7,13 +7,18 @@ use tagcast::cli::{Cli, Command, MockWechatArgs, PlaybookCommand};
 use tagcast::config::Settings;
 use tagcast::startup::Application;
 
-/// Prints an error and its causes on one line, as an operator reads it at start-up.
+/// Prints an error and its causes on one line, as an operator reads it at start-up. A cause
+/// whose words already end the line is not said twice: typed errors keep their cause as the
+/// source *and* in their own text (the API shows only the text).
 fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !line.ends_with(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
         source = cause.source();
     }
     line
@@ -185,4 +190,39 @@ async fn mock_wechat(args: MockWechatArgs) -> Result<(), Box<dyn std::error::Err
     tokio::signal::ctrl_c().await?;
     running.handle.stop(true).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("the start-up admin could not be created")]
+        Context(#[source] Inner),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("{0}")]
+        Wrapped(#[source] Leaf),
+        #[error("password: {0}")]
+        Prefixed(#[source] Leaf),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("at most 1024 bytes")]
+    struct Leaf;
+
+    #[test]
+    fn a_cause_already_in_the_text_is_said_once() {
+        assert_eq!(
+            one_line(&Outer::Context(Inner::Wrapped(Leaf))),
+            "the start-up admin could not be created: at most 1024 bytes"
+        );
+        assert_eq!(
+            one_line(&Outer::Context(Inner::Prefixed(Leaf))),
+            "the start-up admin could not be created: password: at most 1024 bytes"
+        );
+    }
 }

@@ -30,14 +30,21 @@ const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 impl MockWeChat {
-    /// Spawns the finish of each job the last call created.
+    /// Counts `n` results about to be spawned as pending; call it while the jobs are recorded.
+    pub(super) fn count_pending_finishes(&self, n: usize) {
+        if n > 0 {
+            self.inner.pending.send_modify(|pending| *pending += n);
+        }
+    }
+
+    /// Spawns the finish of each job the last call created, already counted by
+    /// [`Self::count_pending_finishes`].
     pub(super) fn spawn_finishes(&self, msg_ids: Vec<u64>) {
         if msg_ids.is_empty() {
             return;
         }
         let delay = self.state().control.callback_delay;
         for msg_id in msg_ids {
-            self.inner.pending.send_modify(|n| *n += 1);
             let mock = self.clone();
             let task = async move {
                 mock.finish_job(msg_id, delay).await;

@@ -143,7 +143,12 @@ async fn serve_api(request: HttpRequest, body: web::Bytes, mock: web::Data<MockW
     let (answer, finishing) = {
         let mut state = mock.state();
         let answer = handle(&mut state, request.method().as_str(), request.path(), request.query_string(), &body);
-        (answer, std::mem::take(&mut state.finishing))
+        let finishing = std::mem::take(&mut state.finishing);
+        // Counted before the lock is released: a job anyone can see is one `wait_for_callbacks`
+        // waits for (counted after, a test could see the job, find nothing pending, and move on
+        // while its result was still to come).
+        mock.count_pending_finishes(finishing.len());
+        (answer, finishing)
     };
     mock.spawn_finishes(finishing);
     answer.into_response()

@@ -126,6 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = JobCtx {
         pool: pool.clone(),
         api,
+        accounts: common::bare_accounts(&pool).await?,
+        account: tagcast::domain::account::AccountId::FIRST,
         quiz_expiry: Duration::from_secs(1800),
         clock: tagcast::domain::clock::Clock::system(),
         campaigns: settings.clone(),

@@ -250,7 +250,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         writeln!(
             sql,
-            "INSERT INTO tags (path, when_expr, created_by) VALUES ('{path}', '{when}', 'bench') ON CONFLICT (path) DO UPDATE SET when_expr = EXCLUDED.when_expr;"
+            "INSERT INTO tags (path, when_expr, created_by) VALUES ('{path}', '{when}', 'bench') ON CONFLICT (account_id, path) DO UPDATE SET when_expr = EXCLUDED.when_expr;"
         )?;
     }
     client.batch_execute(&sql).await?;

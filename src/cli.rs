@@ -15,7 +15,12 @@ pub enum Command {
     /// Run pending migrations, then serve HTTP and run the background workers.
     Serve,
     /// Run pending migrations and exit.
-    Migrate,
+    Migrate {
+        /// Also drop what only the previous release needed (run once every instance runs this
+        /// release; a second account can be created only after it). See docs/deploy.md §5.
+        #[arg(long)]
+        finish: bool,
+    },
     /// Serve the stateful mock of the WeChat API (for tests and trying tagcast without an account).
     MockWechat(MockWechatArgs),
     /// Check or apply a playbook: tags, rules and quizzes declared in a TOML file.

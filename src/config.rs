@@ -150,6 +150,9 @@ pub struct Settings {
     /// `TAGCAST_SESSION_KEY`: signs and encrypts admin session cookies. Unset: a random key per
     /// start, so sessions end at a restart and are not shared between instances.
     pub session_key: Option<SecretString>,
+    /// `TAGCAST_SECRET_KEY` (and `TAGCAST_SECRET_KEY_PREVIOUS` during a rotation): seals the
+    /// secrets of accounts created in the console. Required once any account has stored secrets.
+    pub secret_key: Option<std::sync::Arc<crate::app::accounts::sealing::Sealer>>,
     pub playbook: Option<PathBuf>,
     pub monthly_tag_cap: u32,
     /// Orders this long after a campaign's delivery count as its conversions
@@ -334,6 +337,15 @@ impl Settings {
                 return Err(ConfigError::new("TAGCAST_SESSION_KEY", "must be at least 32 characters"));
             }
         }
+        let secret_key = match get("TAGCAST_SECRET_KEY").map(SecretString::from) {
+            Some(key) => {
+                let previous = get("TAGCAST_SECRET_KEY_PREVIOUS").map(SecretString::from);
+                let sealer = crate::app::accounts::sealing::Sealer::new(&key, previous.as_ref())
+                    .map_err(|error| ConfigError::new("TAGCAST_SECRET_KEY", error.to_string()))?;
+                Some(std::sync::Arc::new(sealer))
+            }
+            None => None,
+        };
         let playbook = get("TAGCAST_PLAYBOOK").map(PathBuf::from);
         if let Some(path) = &playbook {
             if !path.is_file() {
@@ -418,6 +430,7 @@ impl Settings {
             metrics_bind,
             http_limits,
             session_key,
+            secret_key,
             playbook,
             monthly_tag_cap,
             conversion_window: Duration::from_secs(conversion_hours * 3600),

@@ -50,7 +50,12 @@ async fn main() -> ExitCode {
         tagcast::telemetry::init();
     }
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Migrate => tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into),
+        Command::Migrate { finish: false } => {
+            tagcast::store::prepare_database(&settings.database_url).await.map_err(Into::into)
+        }
+        Command::Migrate { finish: true } => {
+            tagcast::store::database::finish_upgrade(&settings.database_url).await.map_err(Into::into)
+        }
         Command::Serve => serve(settings).await,
         Command::Sync => sync(settings).await,
         Command::Playbook(command) => return playbook(settings, command).await,

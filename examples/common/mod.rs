@@ -84,3 +84,20 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A registry whose first account has no credentials: the benches hand `JobCtx` the mock's client
+/// themselves, and a job of the first account uses it whatever the registry holds.
+pub async fn bare_accounts(
+    pool: &deadpool_postgres::Pool,
+) -> Result<tagcast::app::accounts::Accounts, Box<dyn std::error::Error>> {
+    let env = tagcast::app::accounts::EnvAccount {
+        appid: None,
+        app_secret: None,
+        token: secrecy::SecretString::from("bench".to_owned()),
+        encoding_aes_key: None,
+        message_mode: tagcast::wechat::mode::MessageMode::Plain,
+        kind: tagcast::domain::account::AccountType::Service,
+        api_base: url::Url::parse(tagcast::app::accounts::DEFAULT_API_BASE)?,
+    };
+    Ok(tagcast::app::accounts::Accounts::load(pool.clone(), None, env, Default::default()).await?)
+}

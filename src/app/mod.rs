@@ -13,6 +13,7 @@
 //! - [`tokens`]: the access token shared by every instance through Postgres.
 //! - [`metrics`]: the Prometheus registry the callback, the client and `/metrics` share.
 
+pub mod accounts;
 pub mod admins;
 pub mod audience;
 pub mod campaigns;

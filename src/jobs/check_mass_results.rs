@@ -21,7 +21,12 @@ pub async fn enqueue_result_check(
         return Ok(false);
     }
     if !store::jobs::is_pending(client, JobKind::CheckMassResults).await? {
-        store::jobs::enqueue(client, &Job::CheckMassResults(CheckMassResults {})).await?;
+        store::jobs::enqueue(
+            client,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::CheckMassResults(CheckMassResults {}),
+        )
+        .await?;
     }
     Ok(true)
 }

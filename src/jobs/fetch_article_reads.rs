@@ -15,7 +15,12 @@ const READ_DAYS: i64 = 31;
 /// The database.
 pub async fn enqueue_read_fetch(client: &impl deadpool_postgres::GenericClient) -> Result<(), tokio_postgres::Error> {
     if !store::jobs::is_pending(client, JobKind::FetchArticleReads).await? {
-        store::jobs::enqueue(client, &Job::FetchArticleReads(FetchArticleReads {})).await?;
+        store::jobs::enqueue(
+            client,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::FetchArticleReads(FetchArticleReads {}),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -32,13 +32,41 @@ use crate::wechat::api::{ApiClient, WeChatError};
 #[derive(Clone, Debug)]
 pub struct JobCtx {
     pub pool: Pool,
+    /// The first account's client (jobs of other accounts take theirs from `accounts`).
     pub api: ApiClient,
+    pub accounts: crate::app::accounts::Accounts,
+    /// The account the job at hand belongs to; `api` and `campaigns.account_type` are its.
+    pub account: crate::domain::account::AccountId,
     /// A quiz untouched this long is abandoned.
     pub quiz_expiry: Duration,
     /// The time dynamic tags are evaluated at.
     pub clock: crate::domain::clock::Clock,
     /// The account type, cap and clock campaigns are sent by.
     pub campaigns: crate::app::campaigns::CampaignSettings,
+}
+
+impl JobCtx {
+    /// This context for a job of `account`: its WeChat client and kind.
+    ///
+    /// # Errors
+    /// Retry: the account is unknown here (created on another instance a moment ago) or has no
+    /// AppID and AppSecret yet.
+    pub fn scoped(&self, account: crate::domain::account::AccountId) -> Result<Self, JobError> {
+        if account == self.account {
+            return Ok(self.clone());
+        }
+        let live =
+            self.accounts.get(account).ok_or_else(|| JobError::Retry(format!("account {account} is not loaded")))?;
+        let api = live
+            .api
+            .clone()
+            .ok_or_else(|| JobError::Retry(format!("account `{}` has no AppID and AppSecret set", live.name)))?;
+        let mut scoped = self.clone();
+        scoped.api = api;
+        scoped.account = account;
+        scoped.campaigns.account_type = live.kind;
+        Ok(scoped)
+    }
 }
 
 /// Why a job failed: retried later, or never.
@@ -103,10 +131,11 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let Some(job) = store::jobs::claim_next(&txn).await? else {
         return Ok(Outcome::Idle);
     };
-    let result = match &job.job {
-        Ok(queued) => run_job(ctx, queued).await,
+    let result = match (&job.job, ctx.scoped(job.account)) {
+        (Ok(queued), Ok(ctx)) => run_job(&ctx, queued).await,
+        (Ok(_), Err(error)) => Err(error),
         // A kind this release does not know, or a payload that does not fit its kind.
-        Err(error) => Err(JobError::Permanent(error.to_string())),
+        (Err(error), _) => Err(JobError::Permanent(error.to_string())),
     };
     match result {
         Ok(()) => store::jobs::complete(&txn, job.id).await?,

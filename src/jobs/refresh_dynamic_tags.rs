@@ -33,7 +33,12 @@ pub async fn run(ctx: &JobCtx, job: &RefreshDynamicTags) -> Result<(), JobError>
 pub async fn enqueue_scheduled(client: &impl deadpool_postgres::GenericClient) -> Result<bool, tokio_postgres::Error> {
     let waiting = store::jobs::is_pending_without_payload(client, JobKind::RefreshDynamicTags).await?;
     if !waiting {
-        store::jobs::enqueue(client, &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: None })).await?;
+        store::jobs::enqueue(
+            client,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: None }),
+        )
+        .await?;
     }
     Ok(!waiting)
 }

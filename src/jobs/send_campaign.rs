@@ -181,9 +181,13 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
             if let (Some(tag), Err(JobError::Permanent(_))) = (temp_tag, &result) {
                 // Nothing will be sent by this temporary tag: do not leave it taking one of WeChat's 100.
                 let client = ctx.pool.get().await.map_err(db)?;
-                store::jobs::enqueue(&client, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
-                    .await
-                    .map_err(db)?;
+                store::jobs::enqueue(
+                    &client,
+                    crate::domain::account::AccountId::UNSCOPED,
+                    &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
+                )
+                .await
+                .map_err(db)?;
             }
             return result;
         }
@@ -204,9 +208,13 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     // The result may have arrived before the msg_id was recorded.
     if store::campaigns::has_result(&txn, msg_id).await.map_err(db)? {
         if let (Some(tag), "temp_tag") = (chunk.wechat_tag_id, chunk.kind.as_str()) {
-            store::jobs::enqueue(&txn, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
-                .await
-                .map_err(db)?;
+            store::jobs::enqueue(
+                &txn,
+                crate::domain::account::AccountId::UNSCOPED,
+                &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
+            )
+            .await
+            .map_err(db)?;
         }
     }
     txn.commit().await.map_err(db)?;

@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
+use crate::app::accounts::{Accounts, ClientDefaults, EnvAccount};
 use crate::app::admins::Authenticator;
 use crate::app::audience::index::AudienceIndex;
 use crate::app::inbox::{Dispatcher, Inbox};
@@ -58,6 +59,29 @@ fn counted_api_client(
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
 
+/// The registry of accounts, the first defined by the environment (the demo's mock in demo mode).
+async fn load_accounts(
+    settings: &Settings,
+    pool: &deadpool_postgres::Pool,
+    metrics: crate::wechat::api::ApiMetrics,
+) -> Result<Accounts, StartupError> {
+    let env = EnvAccount {
+        appid: settings.wechat.appid.clone(),
+        app_secret: settings.wechat.app_secret.clone(),
+        token: settings.wechat.token.clone(),
+        encoding_aes_key: settings.wechat.encoding_aes_key.clone(),
+        message_mode: settings.wechat.message_mode,
+        kind: settings.wechat.account_type,
+        api_base: settings.wechat.api_base.clone(),
+    };
+    let clients = ClientDefaults {
+        rate_limits: settings.wechat.rate_limits.clone(),
+        retry: settings.wechat.retry.clone(),
+        metrics,
+    };
+    Ok(Accounts::load(pool.clone(), settings.secret_key.clone(), env, clients).await?)
+}
+
 /// The pause between two mass sends: the slower of the two send APIs' configured paces.
 fn mass_interval(limits: &crate::wechat::api::RateLimits) -> Duration {
     let rate = ["/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send"]
@@ -90,6 +114,8 @@ pub enum StartupError {
     Admin(#[source] crate::app::admins::AccountError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
+    #[error(transparent)]
+    Accounts(#[from] crate::app::accounts::AccountsError),
 }
 
 /// A built, listening server and its background tasks.
@@ -168,7 +194,8 @@ impl Application {
         } else {
             None
         };
-        let api = counted_api_client(&settings, &pool, metrics.wechat.clone());
+        let accounts = load_accounts(&settings, &pool, metrics.wechat.clone()).await?;
+        let api = accounts.first().api.clone();
         let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
         let campaign_settings = crate::app::campaigns::CampaignSettings {
             account_type: settings.wechat.account_type,
@@ -183,11 +210,15 @@ impl Application {
         let jobs = api.clone().map(|api| JobCtx {
             pool: pool.clone(),
             api,
+            accounts: accounts.clone(),
+            account: crate::domain::account::AccountId::FIRST,
             quiz_expiry: settings.quiz_expiry,
             clock: settings.clock.clone(),
             campaigns: campaign_settings.clone(),
         });
         let cancel = CancellationToken::new();
+        accounts.spawn_refresh(cancel.clone());
+        let accounts_data = web::Data::new(accounts.clone());
         let workers = match &jobs {
             Some(ctx) if settings.role.runs_workers() => Some(jobs::spawn_workers(ctx.clone(), cancel.clone())),
             _ => None,
@@ -262,6 +293,7 @@ impl Application {
                 .app_data(api_auth.clone())
                 .app_data(trusted_proxies.clone())
                 .app_data(pool.clone())
+                .app_data(accounts_data.clone())
                 .app_data(clock.clone())
                 .app_data(audience_index.clone())
                 .app_data(campaign_web.clone())

@@ -63,13 +63,86 @@ pub async fn prepare_database(url: &SecretString) -> Result<(), DatabaseError> {
         Err(error) => return Err(DatabaseError::Connect(error)),
     };
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
-    let report = embedded::migrations::runner().run_async(&mut client).await;
+    let outcome = migrate_locked(&mut client, None).await;
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
-    let report = report?;
+    outcome
+}
+
+/// Applies the migrations up to `target` (all when `None`); a database created by this very run
+/// has no instance of an older release to wait for, so its contract steps are finished too.
+async fn migrate_locked(client: &mut tokio_postgres::Client, target: Option<u32>) -> Result<(), DatabaseError> {
+    let mut runner = embedded::migrations::runner();
+    if let Some(version) = target {
+        runner = runner.set_target(refinery::Target::Version(version));
+    }
+    let report = runner.run_async(client).await?;
     for migration in report.applied_migrations() {
         tracing::info!(migration = %migration, "applied migration");
     }
+    let fresh = report.applied_migrations().iter().any(|m| m.version() == 1);
+    if fresh && target.is_none() {
+        finish_steps(client).await?;
+    }
     Ok(())
+}
+
+/// The contract halves of expand/contract migrations, in order: each drops what only the
+/// previous release still needed. Idempotent.
+const FINISH_STEPS: &[(&str, &str)] = &[("accounts", include_str!("steps/finish_accounts.sql"))];
+
+async fn finish_steps(client: &mut tokio_postgres::Client) -> Result<(), DatabaseError> {
+    for (name, sql) in FINISH_STEPS {
+        let done = client.query_opt("SELECT 1 FROM schema_steps WHERE name = $1", &[name]).await?.is_some();
+        if !done {
+            let transaction = client.transaction().await?;
+            transaction.batch_execute(sql).await?;
+            transaction.commit().await?;
+            tracing::info!(step = name, "finished schema step");
+        }
+    }
+    Ok(())
+}
+
+/// `tagcast migrate --finish`: applies pending migrations, then drops what only the previous
+/// release needed. Run it once every instance runs this release.
+///
+/// # Errors
+/// As [`prepare_database`].
+pub async fn finish_upgrade(url: &SecretString) -> Result<(), DatabaseError> {
+    prepare_database(url).await?;
+    let config = parse(url)?;
+    let mut client = connect(&config).await.map_err(DatabaseError::Connect)?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    let outcome = finish_steps(&mut client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    outcome
+}
+
+/// Creates the database if needed and applies migrations up to `version` only: how the upgrade
+/// tests build a database as an older release left it.
+///
+/// # Errors
+/// As [`prepare_database`].
+pub async fn prepare_database_at(url: &SecretString, version: u32) -> Result<(), DatabaseError> {
+    let config = parse(url)?;
+    if connect(&config).await.is_err() {
+        create_database(&config).await?;
+    }
+    let mut client = connect(&config).await.map_err(DatabaseError::Connect)?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    let outcome = migrate_locked(&mut client, Some(version)).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    outcome
+}
+
+/// Whether every contract step this build knows is done (a second account needs it).
+///
+/// # Errors
+/// The database failed.
+pub async fn upgrade_finished(client: &impl deadpool_postgres::GenericClient) -> Result<bool, tokio_postgres::Error> {
+    let names: Vec<&str> = FINISH_STEPS.iter().map(|(name, _)| *name).collect();
+    let row = client.query_one("SELECT count(*) FROM schema_steps WHERE name = ANY($1)", &[&names]).await?;
+    Ok(row.get::<_, i64>(0) == i64::try_from(names.len()).unwrap_or(i64::MAX))
 }
 
 async fn create_database(config: &tokio_postgres::Config) -> Result<(), DatabaseError> {

@@ -27,7 +27,7 @@ const UPSERT: &str = "
            a.scene, a.first_seen, a.last_seen, a.changed_at
     FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::timestamptz[])
          AS a(openid, subscribed, changed_at, scene, first_seen, last_seen)
-    ON CONFLICT (openid) DO UPDATE SET
+    ON CONFLICT (account_id, openid) DO UPDATE SET
         first_seen_at = least(f.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(f.last_seen_at, EXCLUDED.last_seen_at),
         subscribed = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')

@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::job::{Job, JobDecodeError, JobKind};
 
 /// A claimed job.
 #[derive(Debug)]
 pub struct ClaimedJob {
     pub id: i64,
+    /// Whose work it is: the job runs with that account's client and touches only its rows.
+    pub account: AccountId,
     /// The kind as stored, for logs (also when it names no kind this release knows).
     pub kind: String,
     /// The job, or why the row holds none this release can run.
@@ -18,14 +21,15 @@ pub struct ClaimedJob {
     pub attempts: i32,
 }
 
-const ENQUEUE: &str = "INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id";
+const ENQUEUE: &str = "INSERT INTO jobs (account_id, kind, payload) VALUES ($1, $2, $3) RETURNING id";
 
-/// Queues a job, in the caller's transaction.
-pub async fn enqueue(client: &impl GenericClient, job: &Job) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one(ENQUEUE, &[&job.kind().as_str(), &job.payload()]).await?.get(0))
+/// Queues a job of `account`, in the caller's transaction.
+pub async fn enqueue(client: &impl GenericClient, account: AccountId, job: &Job) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(ENQUEUE, &[&account.get(), &job.kind().as_str(), &job.payload()]).await?.get(0))
 }
 
-const CLAIM_NEXT: &str = "SELECT id, kind, payload, attempts FROM jobs WHERE state = 'pending' AND run_at <= now()
+const CLAIM_NEXT: &str =
+    "SELECT id, kind, payload, attempts, account_id FROM jobs WHERE state = 'pending' AND run_at <= now()
              ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 
 /// Takes the next due job, holding its row lock until the caller's transaction ends. A row that
@@ -36,7 +40,7 @@ pub async fn claim_next(client: &impl GenericClient) -> Result<Option<ClaimedJob
     Ok(row.map(|r| {
         let kind: String = r.get(1);
         let job = Job::decode(&kind, r.get(2));
-        ClaimedJob { id: r.get(0), kind, job, attempts: r.get(3) }
+        ClaimedJob { id: r.get(0), account: AccountId(r.get(4)), kind, job, attempts: r.get(3) }
     }))
 }
 

@@ -10,6 +10,7 @@ macro_rules! not_test_follower {
     };
 }
 
+pub mod accounts;
 pub mod admin_sessions;
 pub mod admins;
 pub mod approvals;
@@ -24,6 +25,7 @@ pub mod jobs;
 pub mod ops;
 pub mod orders;
 pub mod outbox;
+pub mod ownership;
 pub mod quizzes;
 pub mod rules;
 pub mod segments;

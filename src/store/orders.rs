@@ -7,7 +7,7 @@ use crate::domain::order::Order;
 const INSERT: &str = "
     INSERT INTO orders (id, openid, amount_cents, occurred_at)
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (account_id, id) DO NOTHING
     RETURNING openid";
 
 const LOCK_FOLLOWERS_ORDERS: &str =

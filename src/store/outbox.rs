@@ -188,7 +188,7 @@ pub async fn link_wechat_tag(
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO wechat_tags (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
+            "INSERT INTO wechat_tags (id, name) VALUES ($1, $2) ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name",
             &[&wechat_tag_id, &name],
         )
         .await?;

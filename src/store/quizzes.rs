@@ -14,7 +14,7 @@ pub async fn upsert_quiz(client: &impl GenericClient, spec: &QuizSpec) -> Result
     let changed = client
         .execute(
             "INSERT INTO quizzes (id, spec) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()
+             ON CONFLICT (account_id, id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()
              WHERE quizzes.spec IS DISTINCT FROM EXCLUDED.spec",
             &[&spec.id, &json],
         )
@@ -88,7 +88,7 @@ pub async fn upsert_sessions(
         .execute(
             "INSERT INTO quiz_sessions (openid, quiz_id, progress)
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
-             ON CONFLICT (openid) DO UPDATE SET quiz_id = EXCLUDED.quiz_id, progress = EXCLUDED.progress,
+             ON CONFLICT (account_id, openid) DO UPDATE SET quiz_id = EXCLUDED.quiz_id, progress = EXCLUDED.progress,
                  started_at = CASE WHEN quiz_sessions.quiz_id = EXCLUDED.quiz_id AND EXCLUDED.progress->>'question' <> '0'
                                    THEN quiz_sessions.started_at ELSE now() END,
                  updated_at = now()",

@@ -80,7 +80,7 @@ pub async fn insert_run(client: &impl GenericClient) -> Result<SyncRun, tokio_po
 const UPSERT_FOLLOWERS: &str = "
     INSERT INTO followers (openid, subscribed, first_seen_at, last_seen_at, last_synced_at)
     SELECT o, true, now(), now(), $2 FROM unnest($1::text[]) AS o
-    ON CONFLICT (openid) DO UPDATE SET last_synced_at = $2,
+    ON CONFLICT (account_id, openid) DO UPDATE SET last_synced_at = $2,
         -- An unsubscribe the callback stored after the import began is newer than WeChat's list.
         subscribed = CASE WHEN followers.state_changed_at >= $2 THEN followers.subscribed ELSE true END";
 
@@ -115,7 +115,7 @@ pub async fn start_tags_phase(
         .execute(
             "INSERT INTO wechat_tags (id, name, fan_count, synced_at)
              SELECT * , now() FROM unnest($1::bigint[], $2::text[], $3::bigint[])
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, fan_count = EXCLUDED.fan_count, synced_at = now()",
+             ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name, fan_count = EXCLUDED.fan_count, synced_at = now()",
             &[&ids, &names, &counts],
         )
         .await?;

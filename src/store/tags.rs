@@ -62,7 +62,7 @@ pub async fn insert_tag(
 ) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(
         "INSERT INTO tags AS t (path, description, sensitive, mirrored, when_expr, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (path) DO NOTHING RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, path) DO NOTHING RETURNING {COLUMNS}"
     );
     let row = client
         .query_opt(

@@ -42,3 +42,14 @@ impl FromStr for MessageMode {
         }
     }
 }
+
+impl MessageMode {
+    /// The name stored and accepted by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Compat => "compat",
+            Self::Safe => "safe",
+        }
+    }
+}

@@ -132,7 +132,7 @@ async fn insert_follower(app: &TestApp, openid: &str, subscribed: bool, tags: &[
     .await;
     for path in tags {
         app.query(
-            "INSERT INTO tags (path, mirrored, created_by) VALUES ($1, false, 'test') ON CONFLICT (path) DO NOTHING",
+            "INSERT INTO tags (path, mirrored, created_by) VALUES ($1, false, 'test') ON CONFLICT (account_id, path) DO NOTHING",
             &[path],
         )
         .await;

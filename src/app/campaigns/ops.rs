@@ -196,7 +196,12 @@ pub async fn request_send(
     store::campaigns::insert_tag_sends(&txn, id, &tag_ids, now).await?;
     store::campaigns::record_send_request(&txn, id, next.as_str(), actor, now).await?;
     if next == Status::Sending {
-        store::jobs::enqueue(&txn, &Job::SendCampaign(SendCampaign { campaign_id: id })).await?;
+        store::jobs::enqueue(
+            &txn,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::SendCampaign(SendCampaign { campaign_id: id }),
+        )
+        .await?;
     }
     let detail = serde_json::json!({
         "status": next.as_str(),

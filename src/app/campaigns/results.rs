@@ -102,7 +102,12 @@ async fn after_result(
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if let (Some(tag), "temp_tag", true) = (wechat_tag_id, kind.as_str(), first) {
-        store::jobs::enqueue(client, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag })).await?;
+        store::jobs::enqueue(
+            client,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
+        )
+        .await?;
     }
     settle(client, campaign_id).await
 }

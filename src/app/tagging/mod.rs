@@ -180,7 +180,12 @@ pub async fn set_sensitive(
 /// # Errors
 /// The database.
 pub async fn queue_dynamic_fill(client: &impl GenericClient, tag_id: i64) -> Result<(), tokio_postgres::Error> {
-    store::jobs::enqueue(client, &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: Some(tag_id) })).await?;
+    store::jobs::enqueue(
+        client,
+        crate::domain::account::AccountId::UNSCOPED,
+        &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: Some(tag_id) }),
+    )
+    .await?;
     Ok(())
 }
 
@@ -274,7 +279,12 @@ pub async fn delete_tag(pool: &Pool, id: i64, may_change_sensitivity: bool) -> R
     }
     let tag = store::tags::delete_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
-        store::jobs::enqueue(&txn, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id })).await?;
+        store::jobs::enqueue(
+            &txn,
+            crate::domain::account::AccountId::UNSCOPED,
+            &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id }),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(tag)
@@ -343,7 +353,7 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
     renamed.campaigns = store::campaigns::rename_audience_tag(&txn, &from, to.as_str()).await?;
     if let (true, Some(wechat_tag_id)) = (tag.mirrored, tag.wechat_tag_id) {
         let job = Job::RenameWechatTag(RenameWechatTag { wechat_tag_id, name: to.as_str().to_owned() });
-        store::jobs::enqueue(&txn, &job).await?;
+        store::jobs::enqueue(&txn, crate::domain::account::AccountId::UNSCOPED, &job).await?;
         renamed.wechat = true;
     }
     let detail = serde_json::to_value(&renamed).unwrap_or_default();

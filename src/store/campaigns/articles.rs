@@ -40,7 +40,7 @@ pub async fn upsert_article_reads(
     client
         .execute(
             "INSERT INTO article_reads (msg_data_id, read_user) VALUES ($1, $2)
-             ON CONFLICT (msg_data_id) DO UPDATE SET read_user = EXCLUDED.read_user, updated_at = now()",
+             ON CONFLICT (account_id, msg_data_id) DO UPDATE SET read_user = EXCLUDED.read_user, updated_at = now()",
             &[&msg_data_id, &read_user],
         )
         .await?;

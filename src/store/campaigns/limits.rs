@@ -84,7 +84,7 @@ pub async fn bump_receipts(
     client
         .execute(
             "INSERT INTO follower_mass_receipts (openid, month, count) SELECT o, $2, 1 FROM unnest($1::text[]) AS o
-             ON CONFLICT (openid, month) DO UPDATE SET count = follower_mass_receipts.count + 1",
+             ON CONFLICT (account_id, openid, month) DO UPDATE SET count = follower_mass_receipts.count + 1",
             &[&openids, &month],
         )
         .await?;

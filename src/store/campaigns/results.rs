@@ -26,7 +26,7 @@ pub async fn record_finish(
         .query_opt(
             "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count)
              VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
+             ON CONFLICT (account_id, msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
                  filter_count = excluded.filter_count, sent_count = excluded.sent_count,
                  error_count = excluded.error_count, source = 'push', received_at = now()
              WHERE mass_job_results.source = 'mass_get'
@@ -68,7 +68,7 @@ pub async fn record_read_back(
     let inserted = client
         .execute(
             "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
-             ON CONFLICT (msg_id) DO NOTHING",
+             ON CONFLICT (account_id, msg_id) DO NOTHING",
             &[&msg_id, &status],
         )
         .await?;

@@ -20,6 +20,8 @@ pub enum AdminError {
     TooLarge,
     #[error("no such page or object")]
     NotFound,
+    #[error("the object belongs to another account")]
+    OtherAccount,
     #[error("no database connection")]
     Pool(#[source] deadpool_postgres::PoolError),
     #[error("database statement failed")]
@@ -63,7 +65,7 @@ impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotSignedIn => StatusCode::SEE_OTHER,
-            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Csrf | Self::OtherAccount => StatusCode::FORBIDDEN,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -85,6 +87,10 @@ impl ResponseError for AdminError {
             Self::BadRequest => ("请求无效", "提交的内容无法识别，请返回检查后重试。"),
             Self::TooLarge => ("表单过大", too_large.as_str()),
             Self::NotFound => ("找不到页面", "你要找的页面或对象不存在，可能已被删除。"),
+            Self::OtherAccount => (
+                "不属于当前公众号",
+                "这个对象属于另一个公众号。如果你在那个公众号有权限，请先在页面顶部切换公众号再打开。",
+            ),
             Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => {
                 tracing::error!(error = ?self, "an admin page failed");
                 ("服务器出错", "服务器暂时无法完成请求，请稍后重试；若持续出现，请联系技术人员查看日志。")

@@ -187,6 +187,8 @@ async fn static_js() -> HttpResponse {
 pub struct AdminUser {
     pub username: String,
     pub role: AdminRole,
+    /// The account chosen in the switcher; every page shows and changes only its objects.
+    pub account: crate::domain::account::AccountId,
     session: Session,
 }
 
@@ -216,6 +218,22 @@ impl AdminUser {
     }
 }
 
+impl AdminUser {
+    /// The error for an object `key` of `kind` not found in the chosen account: forbidden when
+    /// another account holds it, not found otherwise.
+    pub async fn missing(&self, pool: &Pool, kind: crate::store::ownership::Owned, key: &str) -> AdminError {
+        let client = match pool.get().await {
+            Ok(client) => client,
+            Err(error) => return AdminError::pool(error),
+        };
+        match crate::store::ownership::held_by_another_account(&client, kind, key, self.account).await {
+            Ok(true) => AdminError::OtherAccount,
+            Ok(false) => AdminError::NotFound,
+            Err(error) => AdminError::query(error),
+        }
+    }
+}
+
 impl FromRequest for AdminUser {
     type Error = AdminError;
     type Future = LocalBoxFuture<'static, Result<Self, AdminError>>;
@@ -236,7 +254,12 @@ impl FromRequest for AdminUser {
                 .await
                 .map_err(AdminError::query)?;
             match row {
-                Some(row) => Ok(Self { username: row.username, role: row.role, session }),
+                Some(row) => Ok(Self {
+                    username: row.username,
+                    role: row.role,
+                    account: crate::domain::account::AccountId::FIRST,
+                    session,
+                }),
                 None => {
                     session.purge();
                     Err(AdminError::NotSignedIn)

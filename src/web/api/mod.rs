@@ -24,6 +24,7 @@ pub use campaigns::CampaignContext;
 pub use error::{ApiError, ErrorBody, retry_after_secs};
 
 use crate::app::admins::{Authenticator, LOCKOUT, MAX_FAILURES, SignIn};
+use crate::domain::account::AccountId;
 use crate::domain::admin::AdminRole;
 
 /// Who may call the API: the bearer token, or an admin user by HTTP Basic.
@@ -38,6 +39,8 @@ pub struct ApiAuth {
 pub struct Caller {
     pub name: String,
     pub role: AdminRole,
+    /// The account the call works on; every object it names must belong to it.
+    pub account: AccountId,
 }
 
 impl Caller {
@@ -47,6 +50,30 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("the role `{}` may not {what}", self.role.as_str())))
+        }
+    }
+}
+
+impl Caller {
+    /// The answer for an object `key` of `kind` not found in the caller's account: `403` when
+    /// another account holds it (whatever the caller's roles there), `404` otherwise.
+    pub async fn missing(
+        &self,
+        pool: &Pool,
+        kind: crate::store::ownership::Owned,
+        key: &str,
+        not_found: impl Into<String>,
+    ) -> ApiError {
+        let elsewhere = match pool.get().await {
+            Ok(client) => crate::store::ownership::held_by_another_account(&client, kind, key, self.account).await,
+            Err(error) => return ApiError::from(error),
+        };
+        match elsewhere {
+            Ok(true) => ApiError::forbidden(
+                "this object belongs to another account; name that account in the `Tagcast-Account` header",
+            ),
+            Ok(false) => ApiError::not_found(not_found),
+            Err(error) => ApiError::from(error),
         }
     }
 }
@@ -66,7 +93,11 @@ impl FromRequest for Caller {
                 Credentials::Bearer(given) => {
                     let expected = auth.token.as_ref().ok_or_else(ApiError::unauthorized)?;
                     if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-                        Ok(Caller { name: crate::domain::admin::API_ACTOR.to_owned(), role: AdminRole::Admin })
+                        Ok(Caller {
+                            name: crate::domain::admin::API_ACTOR.to_owned(),
+                            role: AdminRole::Admin,
+                            account: AccountId::FIRST,
+                        })
                     } else {
                         Err(ApiError::unauthorized())
                     }
@@ -74,7 +105,9 @@ impl FromRequest for Caller {
                 Credentials::Basic { username, password } => {
                     let pool = pool.ok_or_else(ApiError::internal)?;
                     match auth.users.sign_in(&pool, &username, &password, ip).await {
-                        Ok(SignIn::Ok(admin)) => Ok(Caller { name: admin.username, role: admin.role }),
+                        Ok(SignIn::Ok(admin)) => {
+                            Ok(Caller { name: admin.username, role: admin.role, account: AccountId::FIRST })
+                        }
                         Ok(SignIn::Wrong { locked: false }) => Err(ApiError::unauthorized()),
                         Ok(SignIn::Wrong { locked: true }) => {
                             tracing::warn!(admin.username = %username, "HTTP Basic: too many failures, pair locked");

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives a spawned server over HTTP, on its own
 //! fresh PostgreSQL database.
 
+mod accounts;
 mod admin_browser;
 mod admin_pages;
 mod admins;

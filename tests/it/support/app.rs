@@ -68,6 +68,7 @@ pub fn base_vars(db_url: &str) -> HashMap<String, String> {
         ("WECHAT_API_BASE", "http://127.0.0.1:9"),
         ("TAGCAST_API_TOKEN", API_TOKEN),
         ("TAGCAST_ROLE", "web"),
+        ("TAGCAST_SECRET_KEY", super::accounts::SECRET_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -95,6 +95,13 @@ impl TestDb {
         Self { name }
     }
 
+    /// A database with no schema at all, for the tests that migrate it step by step.
+    pub async fn empty() -> Self {
+        let name = unique_name("db");
+        admin().await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        Self { name }
+    }
+
     pub fn url(&self) -> String {
         url_of(&self.name)
     }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {
@@ -15,9 +17,11 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
-/// Appends an entry; call it inside the transaction of the change it records.
+/// Appends an entry; call it inside the transaction of the change it records. `account` is the
+/// account the change belongs to, `None` for deployment-wide acts (accounts, users).
 pub async fn record(
     client: &impl GenericClient,
+    account: Option<AccountId>,
     actor: &str,
     action: &str,
     object_kind: &str,
@@ -26,8 +30,9 @@ pub async fn record(
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO audit_log (actor, action, object_kind, object_id, detail) VALUES ($1, $2, $3, $4, $5)",
-            &[&actor, &action, &object_kind, &object_id, detail],
+            "INSERT INTO audit_log (account_id, actor, action, object_kind, object_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&account.map(AccountId::get), &actor, &action, &object_kind, &object_id, detail],
         )
         .await?;
     Ok(())

@@ -90,8 +90,16 @@ pub async fn create_admin(
     let id = store::admins::insert_admin(&tx, username, &hash, role, created_by)
         .await?
         .ok_or_else(|| AccountError::Exists(username.to_owned()))?;
-    store::audit::record(&tx, created_by, "create", "admin", username, &serde_json::json!({ "role": role.as_str() }))
-        .await?;
+    store::audit::record(
+        &tx,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        created_by,
+        "create",
+        "admin",
+        username,
+        &serde_json::json!({ "role": role.as_str() }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }

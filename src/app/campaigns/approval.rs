@@ -142,7 +142,16 @@ pub async fn lapse(
     store::approvals::record_lapse(client, campaign_id, &changes_json).await?;
     let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
     let detail = serde_json::json!({ "changes": changes_json, "said": said });
-    store::audit::record(client, actor, "approval_lapsed", "campaign", &campaign_id.to_string(), &detail).await?;
+    store::audit::record(
+        client,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "approval_lapsed",
+        "campaign",
+        &campaign_id.to_string(),
+        &detail,
+    )
+    .await?;
     tracing::warn!(campaign.id = campaign_id, changes = said.join("; "), "campaign approval lapsed");
     Ok(())
 }
@@ -196,7 +205,16 @@ pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> 
     store::approvals::clear_review(&txn, id).await?;
     store::campaigns::update_status(&txn, id, Status::Approved.as_str(), None).await?;
     let detail = serde_json::json!({ "sensitive_tags": covered.sensitive(), "fingerprint": fingerprint });
-    store::audit::record(&txn, actor, "approve", "campaign", &id.to_string(), &detail).await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "approve",
+        "campaign",
+        &id.to_string(),
+        &detail,
+    )
+    .await?;
     let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)
@@ -227,8 +245,16 @@ pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<C
     store::approvals::delete_approvals(&txn, id).await?;
     store::approvals::record_rejection(&txn, id, actor, reason).await?;
     store::campaigns::update_status(&txn, id, Status::Draft.as_str(), None).await?;
-    store::audit::record(&txn, actor, "reject", "campaign", &id.to_string(), &serde_json::json!({ "reason": reason }))
-        .await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "reject",
+        "campaign",
+        &id.to_string(),
+        &serde_json::json!({ "reason": reason }),
+    )
+    .await?;
     let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     tracing::info!(campaign.id = id, "campaign rejected");

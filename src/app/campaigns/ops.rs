@@ -78,7 +78,16 @@ pub async fn create_campaign(
             .await?;
     }
     let detail = serde_json::json!({ "name": name, "audience": new.audience, "variants": request.variants.len() });
-    store::audit::record(&txn, actor, "create", "campaign", &row.id.to_string(), &detail).await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "create",
+        "campaign",
+        &row.id.to_string(),
+        &detail,
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(campaign.id = row.id, audience = request.audience.kind(), "campaign created");
     Ok(row)
@@ -129,7 +138,16 @@ pub async fn request_send(
     }
     if let Some(approver) = standing.approved_by.as_deref().filter(|a| *a != actor && row.created_by != actor) {
         let detail = serde_json::json!({ "refused": "not_creator_or_approver", "approved_by": approver });
-        store::audit::record(&txn, actor, "send", "campaign", &id.to_string(), &detail).await?;
+        store::audit::record(
+            &txn,
+            Some(crate::domain::account::AccountId::UNSCOPED),
+            actor,
+            "send",
+            "campaign",
+            &id.to_string(),
+            &detail,
+        )
+        .await?;
         txn.commit().await?;
         return Err(CampaignError::NotCreatorOrApprover { creator: row.created_by, approver: approver.to_owned() });
     }
@@ -142,7 +160,16 @@ pub async fn request_send(
     if decision == SendDecision::NeedsApproval {
         store::campaigns::update_status(&txn, id, Status::PendingApproval.as_str(), None).await?;
         let detail = serde_json::json!({ "refused": "needs_approval", "sensitive_tags": sensitive });
-        store::audit::record(&txn, actor, "send", "campaign", &id.to_string(), &detail).await?;
+        store::audit::record(
+            &txn,
+            Some(crate::domain::account::AccountId::UNSCOPED),
+            actor,
+            "send",
+            "campaign",
+            &id.to_string(),
+            &detail,
+        )
+        .await?;
         txn.commit().await?;
         return Err(CampaignError::NeedsApproval(sensitive.join(", ")));
     }
@@ -209,7 +236,16 @@ pub async fn request_send(
         "will_be_filtered": will_be_filtered,
         "send_at": row.send_at,
     });
-    store::audit::record(&txn, actor, "send", "campaign", &id.to_string(), &detail).await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "send",
+        "campaign",
+        &id.to_string(),
+        &detail,
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(
         campaign.id = id,
@@ -240,7 +276,16 @@ pub async fn cancel(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, Ca
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;
     let detail = serde_json::json!({ "was": row.status, "calls_skipped": skipped });
-    store::audit::record(&txn, actor, "cancel", "campaign", &id.to_string(), &detail).await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "cancel",
+        "campaign",
+        &id.to_string(),
+        &detail,
+    )
+    .await?;
     let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)
@@ -288,7 +333,16 @@ pub async fn preview(
     }
     let client = pool.get().await?;
     let detail = serde_json::json!({ "openids": openids });
-    store::audit::record(&client, actor, "preview", "campaign", &id.to_string(), &detail).await?;
+    store::audit::record(
+        &client,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "preview",
+        "campaign",
+        &id.to_string(),
+        &detail,
+    )
+    .await?;
     Ok(results)
 }
 

@@ -140,7 +140,16 @@ pub async fn record_sensitivity(
     from: Option<bool>,
 ) -> Result<(), tokio_postgres::Error> {
     let detail = serde_json::json!({ "path": tag.path, "from": from, "to": tag.sensitive });
-    store::audit::record(client, actor, "sensitivity", "tag", &tag.id.to_string(), &detail).await
+    store::audit::record(
+        client,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "sensitivity",
+        "tag",
+        &tag.id.to_string(),
+        &detail,
+    )
+    .await
 }
 
 /// Marks a tag sensitive or not, audited; `None` when it already was. The caller checked that
@@ -357,7 +366,16 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
         renamed.wechat = true;
     }
     let detail = serde_json::to_value(&renamed).unwrap_or_default();
-    store::audit::record(&txn, actor, "rename", "tag", &id.to_string(), &detail).await?;
+    store::audit::record(
+        &txn,
+        Some(crate::domain::account::AccountId::UNSCOPED),
+        actor,
+        "rename",
+        "tag",
+        &id.to_string(),
+        &detail,
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(tag.id = id, rules = renamed.rules, segments = renamed.segments, "tag renamed");
     Ok(renamed)

@@ -49,7 +49,8 @@ pub async fn audit(
     detail: serde_json::Value,
 ) -> Result<(), AdminError> {
     let client = pool.get().await?;
-    store::audit::record(&client, actor, action, kind, id, &detail).await?;
+    store::audit::record(&client, Some(crate::domain::account::AccountId::UNSCOPED), actor, action, kind, id, &detail)
+        .await?;
     Ok(())
 }
 

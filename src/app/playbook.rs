@@ -12,6 +12,7 @@ use deadpool_postgres::{Pool, Transaction};
 use secrecy::SecretString;
 
 use crate::app::tagging::{self, TagRequest, TaggingError};
+use crate::domain::account::AccountId;
 use crate::domain::playbook::{self, Parsed, Playbook, Problem, Problems, TagSpec};
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSpec;
@@ -25,16 +26,25 @@ pub const SAMPLE_FILE: &str = "playbooks/skin-quiz.toml";
 /// `created_by` of what a playbook creates.
 pub const ACTOR: &str = crate::domain::admin::PLAYBOOK_ACTOR;
 
-/// Who applies a playbook, as the audit log names them, and whether they may change which tags
-/// are sensitive (an admin, or the deployer).
+/// Who applies a playbook, as the audit log names them, to which account, and whether they may
+/// change which tags are sensitive (an admin of the account, or the deployer).
 #[derive(Debug, Clone, Copy)]
 pub struct Applier<'a> {
     pub actor: &'a str,
+    pub account: AccountId,
     pub may_change_sensitivity: bool,
 }
 
-/// `tagcast playbook apply` and `TAGCAST_PLAYBOOK`: whoever deploys may change anything.
-pub const DEPLOYER: Applier<'static> = Applier { actor: ACTOR, may_change_sensitivity: true };
+impl Applier<'static> {
+    /// `tagcast playbook apply --account`: whoever deploys may change anything.
+    pub fn deployer(account: AccountId) -> Self {
+        Self { actor: ACTOR, account, may_change_sensitivity: true }
+    }
+}
+
+/// `TAGCAST_PLAYBOOK` and `tagcast playbook apply` without `--account`: the first account.
+pub const DEPLOYER: Applier<'static> =
+    Applier { actor: ACTOR, account: AccountId::FIRST, may_change_sensitivity: true };
 
 /// A sensitivity the playbook would change: (path, from (`None`: a new tag), to).
 pub type SensitivityChange = (String, Option<bool>, bool);
@@ -143,12 +153,17 @@ pub fn read(path: &Path) -> Result<String, PlaybookError> {
 ///
 /// # Errors
 /// [`PlaybookError::Invalid`] with every problem.
-pub async fn check(database_url: &SecretString, file: &str, source: &str) -> Result<Playbook, PlaybookError> {
+pub async fn check(
+    database_url: &SecretString,
+    account: AccountId,
+    file: &str,
+    source: &str,
+) -> Result<Playbook, PlaybookError> {
     let parsed = playbook::parse(source);
     let finished = if parsed.outside_quizzes().is_empty() {
         parsed.finish(|_| false)
     } else {
-        match existing_quizzes(database_url).await {
+        match existing_quizzes(database_url, account).await {
             Some(existing) => parsed.finish(|id| existing.contains(id)),
             None => parsed.finish_unable_to_look_up(),
         }
@@ -156,8 +171,9 @@ pub async fn check(database_url: &SecretString, file: &str, source: &str) -> Res
     finished.map_err(|problems| PlaybookError::Invalid(Problems { file: file.to_owned(), problems }))
 }
 
-/// The ids of the stored quizzes, or `None` when the database cannot be read.
-async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String>> {
+/// The ids of `account`'s stored quizzes, or `None` when the database cannot be read.
+#[tracing::instrument(skip(database_url), fields(account = account.get()))]
+async fn existing_quizzes(database_url: &SecretString, account: AccountId) -> Option<BTreeSet<String>> {
     let pool = store::connect_pool(database_url, 1).await.ok()?;
     let client = pool.get().await.ok()?;
     Some(store::quizzes::list_quizzes(&client).await.ok()?.into_keys().collect())
@@ -171,6 +187,15 @@ async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String
 /// or [`PlaybookError::Apply`] when a write is refused (WeChat's tag limit, say) or the database fails.
 pub async fn apply(pool: &Pool, file: &str, source: &str) -> Result<Applied, PlaybookError> {
     apply_as(pool, file, source, DEPLOYER).await
+}
+
+/// [`apply`] to `account`. A playbook is a template: applied to several accounts, each gets its
+/// own tags, rules and quizzes, which share nothing but their definitions.
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_to(pool: &Pool, account: AccountId, file: &str, source: &str) -> Result<Applied, PlaybookError> {
+    apply_as(pool, file, source, Applier::deployer(account)).await
 }
 
 /// [`apply`] by `applier`: a playbook that would mark or unmark a tag sensitive is refused as a
@@ -224,7 +249,7 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(account = applier.account.get()))]
 async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Result<Applied, Failure> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
@@ -414,7 +439,8 @@ pub enum ExportError {
 ///
 /// # Errors
 /// See [`ExportError`].
-pub async fn export(pool: &Pool) -> Result<String, ExportError> {
+pub async fn export(pool: &Pool, account: AccountId) -> Result<String, ExportError> {
+    tracing::debug!(account = account.get(), "exporting the playbook");
     let client = pool.get().await?;
     let tags = crate::store::tags::list_tag_rows(&client).await?;
     let rules = crate::store::rules::list_rules(&client).await?;

@@ -158,15 +158,8 @@ pub async fn create_rule(
     };
     match tagging::create_rule(&pool, &spec, &user.username).await {
         Ok(id) => {
-            audit(
-                &pool,
-                &user.username,
-                "create",
-                "rule",
-                &id.to_string(),
-                serde_json::to_value(&spec).unwrap_or_default(),
-            )
-            .await?;
+            audit(&pool, &user, "create", "rule", &id.to_string(), serde_json::to_value(&spec).unwrap_or_default())
+                .await?;
             user.flash(format!("已创建规则 #{id}。"));
             Ok(see_other("/admin/rules"))
         }
@@ -187,7 +180,7 @@ pub async fn delete_rule(
     if !store::rules::delete_rule(&client, *id).await? {
         return Err(AdminError::NotFound);
     }
-    audit(&pool, &user.username, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
+    audit(&pool, &user, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
     user.flash(format!("已删除规则 #{id}。"));
     Ok(see_other("/admin/rules"))
 }

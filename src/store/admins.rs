@@ -127,19 +127,19 @@ pub async fn all_roles(client: &impl GenericClient) -> Result<Vec<(i64, AccountI
         .collect())
 }
 
-/// Replaces a user's roles with `roles`. Rows that stay the same are not written, so the trigger
-/// that ends the user's sessions fires only when something changed.
+/// Replaces a user's roles with `roles`; whether anything changed. Rows that stay the same are
+/// not written, so the trigger that ends the user's sessions fires only when something changed.
 pub async fn set_roles(
     client: &impl GenericClient,
     admin_id: i64,
     roles: &[(AccountId, AdminRole)],
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<bool, tokio_postgres::Error> {
     let accounts: Vec<i64> = roles.iter().map(|(a, _)| a.get()).collect();
     let names: Vec<&str> = roles.iter().map(|(_, r)| r.as_str()).collect();
-    client
+    let removed = client
         .execute("DELETE FROM admin_roles WHERE admin_id = $1 AND NOT (account_id = ANY($2))", &[&admin_id, &accounts])
         .await?;
-    client
+    let written = client
         .execute(
             "INSERT INTO admin_roles (admin_id, account_id, role)
              SELECT $1, account_id, role FROM unnest($2::bigint[], $3::text[]) AS r (account_id, role)
@@ -148,7 +148,7 @@ pub async fn set_roles(
             &[&admin_id, &accounts, &names],
         )
         .await?;
-    Ok(())
+    Ok(removed + written > 0)
 }
 
 /// What `username` (enabled) may do on `account`: whether they are a deployment admin, and their

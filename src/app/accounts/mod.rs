@@ -499,7 +499,9 @@ impl AccountInput {
             Ok(mode) => mode,
             Err(_) => return invalid("消息加解密方式只能是 plain（明文）、compat（兼容）或 safe（安全）"),
         };
-        if let Some(appid) = self.appid.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        // The first account's AppID is the environment's, checked at start.
+        let from_env = current.is_some_and(|c| c.from_env);
+        if let Some(appid) = self.appid.as_deref().map(str::trim).filter(|a| !a.is_empty() && !from_env) {
             if !appid.starts_with("wx") || appid.len() != 18 || !appid.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return invalid("AppID 应为 wx 开头的 18 位字母数字（在公众平台 设置与开发 → 基本配置 中查看）");
             }

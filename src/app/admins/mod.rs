@@ -130,8 +130,9 @@ fn roles_json(roles: &[(AccountId, AdminRole)]) -> serde_json::Value {
     roles.iter().map(|(a, r)| (a.get().to_string(), serde_json::Value::from(r.as_str()))).collect()
 }
 
-/// Replaces a user's roles per account (a deployment admin's act); ends the user's sessions when
-/// anything changed (the trigger on `admin_roles`). `None` when there is no such user.
+/// Replaces a user's roles per account (a deployment admin's act); when anything changed, ends
+/// the user's sessions (the trigger on `admin_roles`) and is audited. `None` when there is no
+/// such user.
 pub async fn set_roles(
     pool: &Pool,
     username: &str,
@@ -141,7 +142,9 @@ pub async fn set_roles(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let Some(row) = store::admins::find_by_username(&tx, username).await? else { return Ok(None) };
-    store::admins::set_roles(&tx, row.id, roles).await?;
+    if !store::admins::set_roles(&tx, row.id, roles).await? {
+        return Ok(Some(()));
+    }
     if row.role != AdminRole::Admin {
         store::admins::set_role(&tx, row.id, stored_role(false, roles)).await?;
     }

@@ -305,12 +305,15 @@ impl FromRequest for AdminUser {
             let holdings = Holdings { deployment_admin: row.role == AdminRole::Admin, roles: row.roles };
             let holds = holdings.accounts(&accounts);
             // The chosen account, unless the user no longer holds it: then the first they hold.
-            let (account, role) = holds
-                .iter()
-                .find(|(a, _)| a.id == row.account)
-                .or_else(|| holds.first())
-                .map(|(a, r)| (a.id, *r))
-                .ok_or(AdminError::NoAccount)?;
+            let chosen = holds.iter().find(|(a, _)| a.id == row.account).or_else(|| holds.first());
+            let Some((account, role)) = chosen.map(|(a, r)| (a.id, *r)) else {
+                // Nothing to show and nothing to switch to: sign out, so another user can sign in here.
+                crate::store::admin_sessions::delete_session(&client, &session_id_hash(&sid))
+                    .await
+                    .map_err(AdminError::query)?;
+                session.purge();
+                return Err(AdminError::NoAccount);
+            };
             Ok(Self {
                 username: row.username,
                 role,

@@ -166,6 +166,29 @@ impl FromRequest for Identity {
     }
 }
 
+/// A call naming an account is refused before anything else is read when the caller holds no role
+/// there: a handler extracts its body concurrently with the [`Caller`], and a malformed body must
+/// not answer before the refusal does. The checked caller is kept for the handler, so the
+/// credentials are checked (and counted by the throttle) once.
+async fn account_gate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::HttpMessage as _;
+    let lists_accounts = req.method() == Method::GET && req.path() == "/api/v1/accounts";
+    if !req.headers().contains_key(ACCOUNT_HEADER) || lists_accounts || req.path() == "/api/v1/openapi.json" {
+        return next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body);
+    }
+    let mut req = req;
+    match req.extract::<Caller>().await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body)
+        }
+        Err(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error))),
+    }
+}
+
 /// The account a call names in [`ACCOUNT_HEADER`]; `404` for a name no account has.
 fn requested_account(req: &HttpRequest) -> Result<AccountId, ApiError> {
     let Some(value) = req.headers().get(ACCOUNT_HEADER) else { return Ok(AccountId::FIRST) };
@@ -182,6 +205,10 @@ impl FromRequest for Caller {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage as _;
+        if let Some(checked) = req.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(checked) });
+        }
         let identity = Identity::from_request(req, payload);
         let account = requested_account(req);
         let pool = req.app_data::<web::Data<Pool>>().cloned();
@@ -332,7 +359,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         })));
     }
-    cfg.service(scope.default_service(web::to(|| async {
+    cfg.service(scope.wrap(actix_web::middleware::from_fn(account_gate)).default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
     })));
 }

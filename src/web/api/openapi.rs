@@ -87,9 +87,15 @@ impl utoipa::Modify for Common {
                     )
                     .into()
                 });
-                responses
-                    .entry("403".to_owned())
-                    .or_insert_with(|| error_response("`forbidden`: the caller's role may not do this").into());
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    error_response(
+                        "`forbidden`: the caller's role may not do this, or the caller holds no role on the account",
+                    )
+                    .into()
+                });
+                responses.entry("404".to_owned()).or_insert_with(|| {
+                    error_response("`not_found`: no account has the name given in `Tagcast-Account`").into()
+                });
                 responses.entry("429".to_owned()).or_insert_with(|| {
                     error_response(
                         "`too_many_requests`: too many password checks at once; retry after `Retry-After` seconds",

@@ -176,7 +176,7 @@ async fn account_gate(
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use actix_web::HttpMessage as _;
     let lists_accounts = req.method() == Method::GET && req.path() == "/api/v1/accounts";
-    if !req.headers().contains_key(ACCOUNT_HEADER) || lists_accounts || req.path() == "/api/v1/openapi.json" {
+    if !req.headers().contains_key(ACCOUNT_HEADER) || lists_accounts {
         return next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body);
     }
     let mut req = req;
@@ -272,7 +272,9 @@ where
     Args: FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    ApiRoute { route: web::method(method.clone()).to(handler), method, path }
+    // On the route, so the gate runs only for a call that exists (others answer 404 or 405 as before).
+    let route = web::method(method.clone()).to(handler).wrap(actix_web::middleware::from_fn(account_gate));
+    ApiRoute { route, method, path }
 }
 
 /// Every call of `/api/v1`. Literal paths come before the `{id}` paths they would match.
@@ -359,7 +361,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         })));
     }
-    cfg.service(scope.wrap(actix_web::middleware::from_fn(account_gate)).default_service(web::to(|| async {
+    cfg.service(scope.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such API call"))
     })));
 }

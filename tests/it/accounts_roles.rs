@@ -473,6 +473,51 @@ async fn a_playbook_applied_to_two_accounts_as_a_template_gives_each_its_own_tag
     }
 }
 
+/// `tagcast playbook` as the deployer runs it, on the test app's database.
+fn playbook_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tagcast"))
+        .arg("playbook")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.db_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("tagcast runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_playbook_command_names_its_accounts_and_refuses_an_unknown_one_before_applying() {
+    let app = spawn_app().await;
+    let _shop = app.add_account("shop", false).await;
+    let dir = std::env::temp_dir().join(format!("tagcast-accounts-{:x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("template.toml");
+    std::fs::write(&file, "[[tag]]\npath = \"命令行/模板\"\nwechat = false\n").expect("written");
+    let file = file.to_str().expect("utf-8 path");
+
+    let (code, stdout, stderr) = playbook_cli(&app, &["apply", "--account", "shop", "--account", "nosuch", file]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("--account nosuch: no such account (the accounts are: main, shop)"), "{stderr}");
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '命令行/模板'").await, 0, "nothing applied");
+
+    let (code, stdout, stderr) = playbook_cli(&app, &["apply", "--account", "main", "--account", "shop", file]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("== main") && stdout.contains("== shop"), "{stdout}");
+    let (code, stdout, stderr) = playbook_cli(&app, &["check", "--all-accounts", file]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("main: ok") && stdout.contains("shop: ok"), "{stdout}");
+    // Without --account, as before accounts: the first account, and the output unchanged.
+    let (code, stdout, _) = playbook_cli(&app, &["apply", file]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("=="), "{stdout}");
+}
+
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 //! Sessions live in an encrypted, signed cookie (actix-session's cookie store: HttpOnly,
 //! SameSite=Strict) holding a random session id, the username, the sign-in time and the CSRF
 //! token. The id must name a live row of `admin_sessions` whose user is enabled, read together
-//! with the user's row on every request: signing out, disabling a user or changing their role or
-//! password ends the session at once, on every instance. Every form posts a CSRF token that
+//! with the user's row and roles on every request: signing out, disabling a user or changing
+//! their role on any account or their password ends the session at once, on every instance. The
+//! row also holds the account chosen in the switcher; every page works on that account only. Every form posts a CSRF token that
 //! [`CsrfForm`] checks before a handler runs. Pages call the same domain and store functions as
 //! the JSON API; no SQL here.
 

@@ -559,11 +559,11 @@ async fn the_switcher_is_usable_at_390_px_in_chromium() {
     crate::admin_browser::screenshot(&client, "switcher-390-switched").await;
 }
 
-/// Needs the lookups by id to be scoped to the caller's account (engineers A and B): an id of
-/// another account's object answers 403 on the caller's own account too, by API and by page.
+/// Needs tags looked up by id within the caller's account (engineer A): another account's tag id
+/// answers 403 on the caller's own account, by API and by page, and nothing changes.
 #[tokio::test]
-#[ignore = "needs engineers A's and B's lookups by id scoped to the account"]
-async fn guessed_ids_of_another_accounts_tag_segment_and_campaign_are_refused_by_api_and_page() {
+#[ignore = "needs engineer A's tag lookups scoped to the account"]
+async fn a_guessed_tag_id_of_another_account_is_refused_by_api_and_page() {
     let app = spawn_app().await;
     let _shop = app.add_account("shop", false).await;
     user_with(&app, "olivia", json!({ "main": "admin" })).await;
@@ -571,8 +571,32 @@ async fn guessed_ids_of_another_accounts_tag_segment_and_campaign_are_refused_by
         app.api_call_on("shop", Method::POST, "/tags", Some(json!({ "path": "店铺/会员", "wechat": false }))).await;
     assert_eq!(status, 201, "{tag}");
     let tag = tag["id"].as_i64().expect("id");
-    let (status, segment) =
-        app.api_call_on("shop", Method::POST, "/segments", Some(json!({ "name": "s", "expr": "\"店铺/会员\"" }))).await;
+    for (method, path) in [(Method::GET, format!("/tags/{tag}")), (Method::DELETE, format!("/tags/{tag}"))] {
+        let (status, body) = call_as(&app, "olivia", None, method.clone(), &path, None).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    let (status, body) =
+        call_as(&app, "olivia", None, Method::PATCH, &format!("/tags/{tag}"), Some(json!({ "path": "店铺/改名" })))
+            .await;
+    assert_eq!(status, 403, "{body}");
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    olivia.get("/admin/tags").await;
+    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirm", "on")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("不属于当前公众号"), "{}", page.body);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM tags WHERE id = {tag} AND path = '店铺/会员'")).await, 1);
+}
+
+/// Needs segments and campaigns looked up by id within the caller's account (engineer B).
+#[tokio::test]
+#[ignore = "needs engineer B's segment and campaign lookups scoped to the account"]
+async fn guessed_segment_and_campaign_ids_of_another_account_are_refused_by_api_and_page() {
+    let app = spawn_app().await;
+    let _shop = app.add_account("shop", false).await;
+    user_with(&app, "olivia", json!({ "main": "admin" })).await;
+    let (status, segment) = app
+        .api_call_on("shop", Method::POST, "/segments", Some(json!({ "name": "s", "expr": "orders(all) >= 1" })))
+        .await;
     assert_eq!(status, 201, "{segment}");
     let segment = segment["id"].as_i64().expect("id");
     let (status, campaign) = app
@@ -585,11 +609,7 @@ async fn guessed_ids_of_another_accounts_tag_segment_and_campaign_are_refused_by
         .await;
     assert_eq!(status, 201, "{campaign}");
     let campaign = campaign["id"].as_i64().expect("id");
-
-    // On her own account, shop's ids are another account's objects: 403, never the object.
     for (method, path) in [
-        (Method::GET, format!("/tags/{tag}")),
-        (Method::DELETE, format!("/tags/{tag}")),
         (Method::GET, format!("/segments/{segment}")),
         (Method::GET, format!("/segments/{segment}/members")),
         (Method::GET, format!("/campaigns/{campaign}")),
@@ -599,9 +619,9 @@ async fn guessed_ids_of_another_accounts_tag_segment_and_campaign_are_refused_by
         assert_eq!(status, 403, "{method} {path}: {body}");
     }
     let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
-    olivia.get("/admin/tags").await;
-    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirm", "on")]).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert_eq!(olivia.get(&format!("/admin/campaigns/{campaign}")).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.count(&format!("SELECT count(*) FROM tags WHERE id = {tag}")).await, 1);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM campaigns WHERE id = {campaign} AND status = 'draft'")).await,
+        1
+    );
 }

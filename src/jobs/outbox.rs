@@ -1,6 +1,11 @@
 //! Delivering the tag outbox: claimed changes are grouped by tag and direction and sent in
 //! batchtagging / batchuntagging calls of at most 50 openids, several at a time within the
 //! client's pace. A tag is created on WeChat before its first use.
+//!
+//! Each account's changes go out with its own client, and accounts do not wait for each other: a
+//! round claims a share of each account's due changes and delivers every account's share at
+//! once, so a backlog or a WeChat outage on one account (whose failed changes back off, its own
+//! only) costs the others nothing but the time of their own calls.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,12 +13,15 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 
 use super::{JobCtx, Outcome, WorkerError, retry_at};
+use crate::domain::account::AccountId;
 use crate::store;
 use crate::store::outbox::{Failure, OutboxItem};
 use crate::wechat::api::{ErrCode, MAX_OPENIDS_PER_BATCH, WeChatError};
 
-/// Changes claimed per round.
+/// Changes claimed per round, shared out between the accounts with a WeChat client.
 const CLAIM_LIMIT: i64 = 2_000;
+/// The least share of a round an account gets, however many accounts there are.
+const MIN_PER_ACCOUNT: i64 = 100;
 /// A claim whose session is still open lapses after this long. A worker that dies loses its
 /// claim sooner: with its session (see `store::outbox`).
 const LEASE: Duration = Duration::from_secs(60);
@@ -68,18 +76,50 @@ impl RoundTrouble {
     }
 }
 
-/// Claims due changes and sends them.
+/// Claims due changes of every account that has a WeChat client and sends them, each account's
+/// with its own client, all accounts at once.
 ///
 /// # Errors
 /// The database failed; WeChat's failures are recorded on the rows.
 #[tracing::instrument(skip_all)]
 pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
+    // An account without AppID and AppSecret keeps its changes until it has them.
+    let accounts: Vec<AccountId> = ctx.accounts.all().iter().filter(|a| a.api.is_some()).map(|a| a.id).collect();
+    let share = i64::try_from(accounts.len()).unwrap_or(i64::MAX).max(1);
+    let per_account = (CLAIM_LIMIT / share).max(MIN_PER_ACCOUNT);
     // Held, idle, until the round is recorded: the claim lives as long as this session does.
     let claim_session = ctx.pool.get().await?;
-    let items = store::outbox::claim_due(&claim_session, CLAIM_LIMIT, LEASE).await?;
+    let items = store::outbox::claim_due_per_account(&claim_session, &accounts, per_account, LEASE).await?;
     if items.is_empty() {
         return Ok(Outcome::Idle);
     }
+    let mut by_account: BTreeMap<AccountId, Vec<OutboxItem>> = BTreeMap::new();
+    for item in items {
+        by_account.entry(item.account).or_default().push(item);
+    }
+    let rounds = by_account.into_iter().map(|(account, items)| async move {
+        match ctx.scoped(account) {
+            Ok(scoped) => deliver_for_account(&scoped, items).await,
+            Err(error) => {
+                // The account lost its client since the claim: the changes wait for it.
+                let refs: Vec<&OutboxItem> = items.iter().collect();
+                let attempts = items.iter().map(|i| i.attempts).max().unwrap_or(0);
+                let client = ctx.pool.get().await?;
+                store::outbox::fail(&client, &refs, &error.to_string(), retry_at(attempts), Failure::WeChatTrouble)
+                    .await?;
+                Ok(())
+            }
+        }
+    });
+    let delivered = futures_util::future::join_all(rounds).await;
+    drop(claim_session);
+    delivered.into_iter().collect::<Result<Vec<()>, WorkerError>>()?;
+    Ok(Outcome::Ran)
+}
+
+/// Sends one account's claimed changes with its client (`ctx` is scoped to the account).
+#[tracing::instrument(skip_all, fields(account = %ctx.account, changes = items.len()))]
+async fn deliver_for_account(ctx: &JobCtx, items: Vec<OutboxItem>) -> Result<(), WorkerError> {
     // A simulated test follower is not on WeChat: telling WeChat would only earn 40003 and a
     // dead change, and a send by WeChat tag must not count them.
     let (simulated, items): (Vec<OutboxItem>, Vec<OutboxItem>) =
@@ -107,15 +147,15 @@ pub async fn deliver_due(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         .buffer_unordered(CONCURRENT_CALLS)
         .collect()
         .await;
-    drop(claim_session);
     let answered = results.into_iter().collect::<Result<Vec<Answered>, _>>()?;
     if answered.contains(&Answered::Yes) {
-        let pulled = store::outbox::pull_forward_after_recovery(&ctx.pool.get().await?, PULL_FORWARD_BELOW).await?;
+        let client = ctx.pool.get().await?;
+        let pulled = store::outbox::pull_forward_after_recovery(&client, ctx.account, PULL_FORWARD_BELOW).await?;
         if pulled > 0 {
             tracing::info!(changes = pulled, "WeChat answers again; changes held back by its trouble are due now");
         }
     }
-    Ok(Outcome::Ran)
+    Ok(())
 }
 
 /// The WeChat id of the items' tag, creating the tag on WeChat first if needed. `None` when it
@@ -145,7 +185,7 @@ async fn wechat_tag_for(
     let refs: Vec<&OutboxItem> = items.iter().collect();
     match created {
         Ok(id) => {
-            store::outbox::link_wechat_tag(&client, first.tag_id, id, &first.path).await?;
+            store::outbox::link_wechat_tag(&client, ctx.account, first.tag_id, id, &first.path).await?;
             tracing::info!(tag.path = %first.path, wechat.tag_id = id, "created the tag on WeChat");
             Ok(Some(id))
         }
@@ -187,7 +227,7 @@ async fn send_chunk(
         Err(error) => match error.code() {
             // Still unknown: the tag was deleted on WeChat behind our back; create it anew next round.
             Some(ErrCode::InvalidTagId) => {
-                store::outbox::unlink_wechat_tag(&client, chunk[0].tag_id, wechat_tag_id).await?;
+                store::outbox::unlink_wechat_tag(&client, ctx.account, chunk[0].tag_id, wechat_tag_id).await?;
                 record_failure(&client, &refs, &error).await?;
                 Ok(Answered::No)
             }

@@ -11,10 +11,15 @@ const INSERT: &str = "
     ON CONFLICT (account_id, id) DO NOTHING
     RETURNING openid";
 
-const LOCK_FOLLOWERS_ORDERS: &str = "SELECT pg_advisory_xact_lock(hashtextextended('order:' || $2::bigint || ':' || o, 0)) FROM unnest($1::text[]) AS o";
+// The first account's keys are those of the release before accounts, which may still be running
+// during a rolling upgrade.
+const LOCK_FOLLOWERS_ORDERS: &str = "
+    SELECT pg_advisory_xact_lock(hashtextextended(
+        CASE WHEN $2::bigint = 1 THEN 'order:' || o ELSE 'order:' || $2::bigint || ':' || o END, 0))
+    FROM unnest($1::text[]) AS o";
 
 /// Serialises, until the caller's transaction ends, everything that takes this lock for the
-/// same followers: two posts about one follower then run one after the other.
+/// same followers of the account: two posts about one follower then run one after the other.
 pub async fn lock_followers_orders(
     client: &impl GenericClient,
     account: AccountId,

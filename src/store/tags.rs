@@ -261,10 +261,16 @@ pub async fn delete_tag(
 /// Records the WeChat id of a mirrored tag, once created there.
 pub async fn update_wechat_tag_id(
     client: &impl GenericClient,
+    account: AccountId,
     id: i64,
     wechat_tag_id: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&id, &wechat_tag_id]).await?;
+    client
+        .execute(
+            "UPDATE tags SET wechat_tag_id = $2 WHERE id = $1 AND account_id = $3",
+            &[&id, &wechat_tag_id, &account.get()],
+        )
+        .await?;
     Ok(())
 }
 

@@ -70,7 +70,7 @@ pub enum CallbackError {
     Downgrade,
     #[error("unknown `encrypt_type`")]
     UnknownEncryptType,
-    #[error("safe mode is not configured (WECHAT_ENCODING_AES_KEY is unset)")]
+    #[error("safe mode is not configured for this account (it has no EncodingAESKey)")]
     SafeModeOff,
     #[error("body is larger than 64 KiB")]
     TooLarge,

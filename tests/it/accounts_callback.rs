@@ -417,3 +417,37 @@ async fn sync_stores_unionids_and_the_follower_page_and_api_show_the_same_person
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("在其他公众号"));
 }
+
+#[tokio::test]
+async fn quizzes_of_the_same_id_and_their_sessions_stay_in_their_own_account() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    let quiz = |tag: &str| {
+        json!({
+            "id": "q1",
+            "question": [{"text": "选一个", "options": [{"label": "A", "text": "甲", "add": [tag]}, {"label": "B", "text": "乙"}]}]
+        })
+    };
+    assert_eq!(app.api_post("/quizzes", quiz("测验/主号")).await.0, 201);
+    let shop_quiz: tagcast::domain::quiz::QuizSpec = serde_json::from_value(quiz("测验/门店")).expect("quiz");
+    tagging::save_quiz(&app.jobs.pool, shop.id, &shop_quiz, "test").await.expect("quiz stored");
+    let start: RuleSpec = serde_json::from_value(json!({"on": "click", "key": "Q", "start_quiz": "q1"})).expect("rule");
+    create_rule_on(&app, shop.id, &start).await;
+    assert_eq!(app.count("SELECT count(*) FROM quizzes WHERE id = 'q1'").await, 2);
+    let (_, listed) = app.api_get("/quizzes").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // The quiz starts in shop only; an answer sent to the main account is just a message there.
+    let started = app.push_to(&shop, &event("o_same", "CLICK", Some("Q"), 1_700_000_000)).await;
+    assert!(started.text().await.expect("body").contains("选一个"));
+    assert_eq!(app.push(&text_message("o_same", "A", 1)).await.text().await.expect("body"), "success");
+    assert!(tags_in(&app, AccountId::FIRST, "o_same").await.is_empty());
+    assert_eq!(count_for(&app, "SELECT count(*) FROM quiz_sessions WHERE account_id = $1", shop.id).await, 1);
+
+    // Answered at shop: shop's quiz gives shop's tag.
+    assert_eq!(app.push_to(&shop, &text_message("o_same", "A", 2)).await.status(), 200);
+    assert_eq!(tags_in(&app, shop.id, "o_same").await, vec!["测验/门店"]);
+    assert!(tags_in(&app, AccountId::FIRST, "o_same").await.is_empty());
+    assert_eq!(count_for(&app, "SELECT count(*) FROM quiz_answers WHERE account_id = $1", shop.id).await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM quiz_sessions").await, 0);
+}

@@ -282,7 +282,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             clock.now(),
         )?;
         let started = Instant::now();
-        tagcast::app::audience::record_orders(&pool, &[order], &clock).await?;
+        tagcast::app::audience::record_orders(&pool, tagcast::domain::account::AccountId::FIRST, &[order], &clock)
+            .await?;
         samples.push(started.elapsed());
     }
     report("one order stored + dynamic tags re-evaluated (commit included)", samples);

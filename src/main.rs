@@ -95,15 +95,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    const DEMO: &str = "WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET";
     tagcast::store::prepare_database(&settings.database_url).await?;
     let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
-    let (account, api) = match account {
-        None => {
-            if settings.is_demo() {
-                return Err("WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET".into());
-            }
-            (AccountId::FIRST, tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?)
-        }
+    // Without --account, the first account's client is built from the environment as before accounts.
+    let target = match account {
+        None if settings.is_demo() => return Err(DEMO.into()),
+        None => None,
         Some(name) => {
             let accounts =
                 tagcast::startup::load_accounts(&settings, &pool, tagcast::wechat::api::ApiMetrics::default()).await?;
@@ -112,16 +110,13 @@ async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn
                 format!("--account {name}: no such account (the accounts are: {})", known.join(", "))
             })?;
             if live.from_env && settings.is_demo() {
-                return Err("WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET".into());
+                return Err(DEMO.into());
             }
-            let api = live.api.clone().ok_or_else(|| {
-                format!("--account {name}: its AppID and AppSecret are not both set (console: 公众号 → {name})")
-            })?;
-            (live.id, api)
+            Some(live)
         }
     };
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = run_sync(&pool, account, &api, |p| {
+    let progress = |p: &tagcast::app::sync::SyncProgress| {
         let line = match p.phase {
             tagcast::store::sync::SyncPhase::Followers => match p.followers_total {
                 Some(total) => format!("followers {}/{total}", p.followers_imported),
@@ -134,8 +129,14 @@ async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn
         } else {
             eprintln!("sync: {line}");
         }
-    })
-    .await?;
+    };
+    let report = match &target {
+        None => {
+            let api = tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?;
+            tagcast::app::sync::run_sync(&pool, &api, progress).await?
+        }
+        Some(live) => tagcast::app::sync::run(&pool, live, progress).await?,
+    };
     if on_terminal {
         eprintln!();
     }
@@ -147,22 +148,6 @@ async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn
         report.marked_unsubscribed
     );
     Ok(())
-}
-
-/// Imports into `account`. The import writes through `app::sync`, which does not yet say which
-/// account its rows belong to: until it does, another account's followers would land in the first.
-async fn run_sync(
-    pool: &deadpool_postgres::Pool,
-    account: AccountId,
-    api: &tagcast::wechat::api::ApiClient,
-    progress: impl FnMut(&tagcast::app::sync::SyncProgress),
-) -> Result<tagcast::app::sync::SyncReport, Box<dyn std::error::Error>> {
-    if account != AccountId::FIRST {
-        return Err(
-            "sync --account: importing into an account other than the first is not available in this build".into()
-        );
-    }
-    Ok(tagcast::app::sync::run_sync(pool, api, progress).await?)
 }
 
 /// `playbook check` and `playbook apply`: a playbook's problems go to stderr one per line, exit 1.

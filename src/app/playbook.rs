@@ -172,11 +172,10 @@ pub async fn check(
 }
 
 /// The ids of `account`'s stored quizzes, or `None` when the database cannot be read.
-#[tracing::instrument(skip(database_url), fields(account = account.get()))]
 async fn existing_quizzes(database_url: &SecretString, account: AccountId) -> Option<BTreeSet<String>> {
     let pool = store::connect_pool(database_url, 1).await.ok()?;
     let client = pool.get().await.ok()?;
-    Some(store::quizzes::list_quizzes(&client).await.ok()?.into_keys().collect())
+    Some(store::quizzes::list_quizzes(&client, account).await.ok()?.into_keys().collect())
 }
 
 /// Checks a playbook and applies it in one transaction: nothing changes unless all of it applies.
@@ -254,7 +253,8 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     store::tags::lock_config_writes(&txn).await?;
-    let quizzes = store::quizzes::list_quizzes(&txn).await?;
+    let account = applier.account;
+    let quizzes = store::quizzes::list_quizzes(&txn, account).await?;
     let playbook = parsed.finish(|id| quizzes.contains_key(id)).map_err(Failure::Invalid)?;
     let mut applied = Applied { changes: Vec::new(), warnings: playbook.warnings.clone() };
     let mut sensitivity = Vec::new();
@@ -267,11 +267,11 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     }
     // Quizzes before rules: a rule may start a quiz this playbook defines.
     for quiz in &playbook.quizzes {
-        apply_quiz(&txn, &quiz.item, quizzes.contains_key(&quiz.item.id), &mut applied.changes).await?;
+        apply_quiz(&txn, account, &quiz.item, quizzes.contains_key(&quiz.item.id), &mut applied.changes).await?;
     }
-    let rules = store::rules::list_rules(&txn).await?;
+    let rules = store::rules::list_rules(&txn, account).await?;
     for rule in &playbook.rules {
-        apply_rule(&txn, &rule.item, &rules, &mut applied.changes).await?;
+        apply_rule(&txn, account, &rule.item, &rules, &mut applied.changes).await?;
     }
     txn.commit().await?;
     Ok(applied)
@@ -288,7 +288,7 @@ async fn apply_tag(
     sensitivity: &mut Vec<SensitivityChange>,
 ) -> Result<Change, TaggingError> {
     let what = format!("tag {}", spec.path);
-    let Some(row) = store::tags::get_tag_by_path(txn, &spec.path).await? else {
+    let Some(row) = store::tags::get_tag_by_path(txn, applier.account, &spec.path).await? else {
         let request = TagRequest {
             path: spec.path.clone(),
             description: spec.description.clone().unwrap_or_default(),
@@ -296,10 +296,10 @@ async fn apply_tag(
             wechat: spec.wechat.unwrap_or(true),
             when_expr: spec.when.clone(),
         };
-        let created = tagging::create_tag_in(txn, &request, ACTOR).await?;
+        let created = tagging::create_tag_in(txn, applier.account, &request, ACTOR).await?;
         if created.sensitive {
             sensitivity.push((created.path.clone(), None, true));
-            tagging::record_sensitivity(txn, applier.actor, &created, None).await?;
+            tagging::record_sensitivity(txn, applier.account, applier.actor, &created, None).await?;
         }
         let note = (!request.wechat).then(|| "local-only".to_owned());
         return Ok(Change { outcome: Outcome::Created, what, note });
@@ -324,14 +324,14 @@ async fn apply_tag(
     if differ.is_empty() {
         return Ok(Change { outcome: Outcome::Unchanged, what, note: moved });
     }
-    store::tags::update_tag_meta(txn, row.id, description, sensitive, when).await?;
+    store::tags::update_tag_meta(txn, applier.account, row.id, description, sensitive, when).await?;
     if sensitive != row.sensitive {
         sensitivity.push((row.path.clone(), Some(row.sensitive), sensitive));
         let updated = store::tags::TagRow { sensitive, ..row.clone() };
-        tagging::record_sensitivity(txn, applier.actor, &updated, Some(row.sensitive)).await?;
+        tagging::record_sensitivity(txn, applier.account, applier.actor, &updated, Some(row.sensitive)).await?;
     }
     if when.is_some() && when != row.when_expr.as_deref() {
-        tagging::queue_dynamic_fill(txn, row.id).await?;
+        tagging::queue_dynamic_fill(txn, applier.account, row.id).await?;
     }
     let note = std::iter::once(differ.join(", ")).chain(moved).collect::<Vec<_>>().join("; ");
     Ok(Change { outcome: Outcome::Updated, what, note: Some(note) })
@@ -340,11 +340,12 @@ async fn apply_tag(
 /// The paths that do not exist yet, in order, once each.
 async fn missing_tags<'p>(
     txn: &Transaction<'_>,
+    account: AccountId,
     paths: impl IntoIterator<Item = &'p TagPath>,
 ) -> Result<Vec<&'p TagPath>, TaggingError> {
     let mut missing = Vec::new();
     for path in paths {
-        if !missing.contains(&path) && store::tags::get_tag_by_path(txn, path).await?.is_none() {
+        if !missing.contains(&path) && store::tags::get_tag_by_path(txn, account, path).await?.is_none() {
             missing.push(path);
         }
     }
@@ -357,13 +358,14 @@ fn created_for(path: &TagPath, by: &str) -> Change {
 
 async fn apply_quiz(
     txn: &Transaction<'_>,
+    account: AccountId,
     spec: &QuizSpec,
     existed: bool,
     changes: &mut Vec<Change>,
 ) -> Result<(), TaggingError> {
     let what = format!("quiz {}", spec.id);
-    let new_tags = missing_tags(txn, spec.tag_paths()).await?;
-    let changed = tagging::save_quiz_in(txn, spec, ACTOR).await?;
+    let new_tags = missing_tags(txn, account, spec.tag_paths()).await?;
+    let changed = tagging::save_quiz_in(txn, account, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let outcome = match (existed, changed) {
         (false, _) => Outcome::Created,
@@ -378,17 +380,18 @@ async fn apply_quiz(
 /// rule on the same trigger and key is left in place, and the report says so.
 async fn apply_rule(
     txn: &Transaction<'_>,
+    account: AccountId,
     spec: &RuleSpec,
     stored: &[crate::domain::rule::Rule],
     changes: &mut Vec<Change>,
 ) -> Result<(), TaggingError> {
     let what = format!("rule {} {}", spec.on.as_str(), spec.normalized_key());
-    if store::rules::find_rule(txn, spec).await?.is_some() {
+    if store::rules::find_rule(txn, account, spec).await?.is_some() {
         changes.push(Change { outcome: Outcome::Unchanged, what, note: None });
         return Ok(());
     }
-    let new_tags = missing_tags(txn, spec.add.iter().chain(&spec.remove)).await?;
-    tagging::create_rule_in(txn, spec, ACTOR).await?;
+    let new_tags = missing_tags(txn, account, spec.add.iter().chain(&spec.remove)).await?;
+    tagging::create_rule_in(txn, account, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let same_key: Vec<String> = stored
         .iter()
@@ -440,11 +443,10 @@ pub enum ExportError {
 /// # Errors
 /// See [`ExportError`].
 pub async fn export(pool: &Pool, account: AccountId) -> Result<String, ExportError> {
-    tracing::debug!(account = account.get(), "exporting the playbook");
     let client = pool.get().await?;
-    let tags = crate::store::tags::list_tag_rows(&client).await?;
-    let rules = crate::store::rules::list_rules(&client).await?;
-    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    let tags = crate::store::tags::list_tag_rows(&client, account).await?;
+    let rules = crate::store::rules::list_rules(&client, account).await?;
+    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client, account).await?.into_values().collect();
     quizzes.sort_by(|a, b| a.id.cmp(&b.id));
     let exported = Exported {
         tag: tags

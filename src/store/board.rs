@@ -136,6 +136,7 @@ pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, 
 /// Followers whose openid starts with `prefix`, after `after` in openid order (keyset paging).
 pub async fn search_followers(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     prefix: &str,
     after: &str,
     limit: i64,
@@ -146,9 +147,9 @@ pub async fn search_followers(
     let rows = client
         .query(
             "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at
-             FROM followers WHERE openid >= $1 AND openid < $2 AND openid > $3
+             FROM followers WHERE account_id = $5 AND openid >= $1 AND openid < $2 AND openid > $3
              ORDER BY openid LIMIT $4",
-            &[&prefix, &upper, &after, &limit],
+            &[&prefix, &upper, &after, &limit, &account.get()],
         )
         .await?;
     Ok(rows
@@ -161,6 +162,7 @@ pub async fn search_followers(
             subscribe_scene: r.get(4),
             first_seen_at: r.get(5),
             last_seen_at: r.get(6),
+            unionid: None,
         })
         .collect())
 }
@@ -179,6 +181,7 @@ pub struct TimelineEvent {
 /// A follower's pushes, newest first, older than event `before` (keyset paging).
 pub async fn list_follower_events(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     openid: &str,
     before: Option<i64>,
     limit: i64,
@@ -187,9 +190,9 @@ pub async fn list_follower_events(
         .query(
             "SELECT id, kind, event_key, occurred_at,
                     CASE WHEN kind = 'text' THEN payload #>> '{body,content}' END
-             FROM events WHERE openid = $1 AND ($2::bigint IS NULL OR id < $2)
+             FROM events WHERE openid = $1 AND account_id = $4 AND ($2::bigint IS NULL OR id < $2)
              ORDER BY id DESC LIMIT $3",
-            &[&openid, &before, &limit],
+            &[&openid, &before, &limit, &account.get()],
         )
         .await?;
     Ok(rows
@@ -214,12 +217,14 @@ pub struct QuizAnswer {
 
 pub async fn list_quiz_answers(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     openid: &str,
 ) -> Result<Vec<QuizAnswer>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT quiz_id, tags, finished_at FROM quiz_answers WHERE openid = $1 ORDER BY id DESC LIMIT 20",
-            &[&openid],
+            "SELECT quiz_id, tags, finished_at FROM quiz_answers WHERE openid = $1 AND account_id = $2
+             ORDER BY id DESC LIMIT 20",
+            &[&openid, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| QuizAnswer { quiz_id: r.get(0), tags: r.get(1), finished_at: r.get(2) }).collect())

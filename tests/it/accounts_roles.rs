@@ -448,7 +448,6 @@ async fn the_legacy_admin_calls_keep_their_meaning_on_the_first_account() {
 }
 
 #[tokio::test]
-#[ignore = "needs engineer A's store functions for tags, rules and quizzes to take the account"]
 async fn a_playbook_applied_to_two_accounts_as_a_template_gives_each_its_own_tags() {
     let app = spawn_app().await;
     let shop = app.add_account("shop", false).await;
@@ -518,6 +517,44 @@ async fn the_playbook_command_names_its_accounts_and_refuses_an_unknown_one_befo
     assert!(!stdout.contains("=="), "{stdout}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_with_account_imports_that_accounts_followers_only() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    let fans = shop.wechat.seed_followers(30);
+    app.wechat.seed_followers(5);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagcast"))
+            .arg("sync")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.db_url)
+            .env("WECHAT_APPID", crate::support::app::APPID)
+            .env("WECHAT_APPSECRET", crate::support::app::SECRET)
+            .env("WECHAT_TOKEN", &app.token)
+            .env("WECHAT_API_BASE", app.wechat.base_url().expect("mock started"))
+            .env("TAGCAST_SECRET_KEY", crate::support::accounts::SECRET_KEY)
+            .env("RUST_LOG", "warn")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("sync runs")
+    };
+    let output = run(&["--account", "nosuch"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--account nosuch: no such account"));
+
+    let output = run(&["--account", "shop"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let id = shop.id.get();
+    assert_eq!(app.count(&format!("SELECT count(*) FROM followers WHERE account_id = {id}")).await, fans.len() as i64);
+    assert_eq!(
+        app.count("SELECT count(*) FROM followers WHERE account_id = 1").await,
+        0,
+        "the first account untouched"
+    );
+}
+
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 #[tokio::test]
@@ -559,10 +596,9 @@ async fn the_switcher_is_usable_at_390_px_in_chromium() {
     crate::admin_browser::screenshot(&client, "switcher-390-switched").await;
 }
 
-/// Needs tags looked up by id within the caller's account (engineer A): another account's tag id
-/// answers 403 on the caller's own account, by API and by page, and nothing changes.
+/// Another account's tag id answers 403 on the caller's own account, by API and by page, and
+/// nothing changes.
 #[tokio::test]
-#[ignore = "needs engineer A's tag lookups scoped to the account"]
 async fn a_guessed_tag_id_of_another_account_is_refused_by_api_and_page() {
     let app = spawn_app().await;
     let _shop = app.add_account("shop", false).await;

@@ -173,7 +173,12 @@ pub struct Recorded {
 ///
 /// # Errors
 /// The database; nothing is stored then.
-pub async fn record_orders(pool: &Pool, orders: &[Order], clock: &Clock) -> Result<Recorded, AudienceError> {
+pub async fn record_orders(
+    pool: &Pool,
+    account: crate::domain::account::AccountId,
+    orders: &[Order],
+    clock: &Clock,
+) -> Result<Recorded, AudienceError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let mut openids: Vec<&str> = orders.iter().map(|o| o.openid.as_str()).collect();
@@ -181,8 +186,8 @@ pub async fn record_orders(pool: &Pool, orders: &[Order], clock: &Clock) -> Resu
     openids.dedup();
     // Two posts about the same follower re-evaluate one after the other, so the second sees the
     // first's orders (under READ COMMITTED it would not see them while both run).
-    store::orders::lock_followers_orders(&txn, &openids).await?;
-    let inserted = store::orders::insert_orders(&txn, orders).await?;
+    store::orders::lock_followers_orders(&txn, account, &openids).await?;
+    let inserted = store::orders::insert_orders(&txn, account, orders).await?;
     let mut changed: Vec<&str> = inserted.iter().map(String::as_str).collect();
     changed.sort_unstable();
     changed.dedup();

@@ -7,7 +7,7 @@ use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
 use crate::domain::campaign::Status;
 use crate::domain::job::{DeleteWechatTag, Job};
 use crate::store;
-use crate::wechat::message::{Inbound, Message as Push};
+use crate::wechat::message::Inbound;
 use crate::wechat::reply::Reply;
 
 /// Takes in MASSSENDJOBFINISH: the call's counts, then the campaign's status once every call
@@ -23,7 +23,7 @@ impl Handler for MassResults {
     fn handle<'a>(
         &'a self,
         txn: &'a deadpool_postgres::Client,
-        messages: &'a [&'a Push],
+        messages: &'a [crate::app::inbox::Received<'a>],
         _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {

@@ -55,13 +55,14 @@ fn to_order(index: Option<usize>, body: EventBody, now: DateTime<Utc>) -> Result
         .map_err(|e| ApiError::invalid_request(format!("{at}{e}")))
 }
 
-/// Idempotent by `id`.
+/// Idempotent by `id` within the caller's account (`Tagcast-Account`): the orders are that
+/// account's, about its followers.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventsBody,
     responses((status = 202, body = EventsRecorded)))]
 pub async fn record_events(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
-    _caller: Caller,
+    caller: Caller,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     // One object or an array of them; parsed by hand so the error names the field at fault.
@@ -84,6 +85,6 @@ pub async fn record_events(
         }
         one => vec![to_order(None, serde_json::from_value(one).map_err(|e| invalid(String::new(), e))?, now)?],
     };
-    let recorded = audience::record_orders(&pool, &orders, &clock).await?;
+    let recorded = audience::record_orders(&pool, caller.account, &orders, &clock).await?;
     Ok(HttpResponse::Accepted().json(EventsRecorded { accepted: recorded.accepted, duplicates: recorded.duplicates }))
 }

@@ -103,7 +103,7 @@ async fn compose_page(
     error: Option<String>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let tags = store::tags::list_tag_rows(&client)
+    let tags = store::tags::list_tag_rows(&client, user.account)
         .await?
         .into_iter()
         .map(|t| Choice {

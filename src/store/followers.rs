@@ -139,7 +139,7 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
     }
     if deleted > 0 {
         // The erased follower's rows are gone, so nothing in the tails would tell the indexes.
-        super::audience_feed::bump_epoch(client).await?;
+        super::audience_feed::bump_epoch(client, crate::domain::account::AccountId::UNSCOPED).await?;
     }
     Ok(deleted > 0)
 }

@@ -96,7 +96,7 @@ pub async fn import_followers_page(
     total: Option<i64>,
 ) -> Result<(), tokio_postgres::Error> {
     client.execute(UPSERT_FOLLOWERS, &[&openids, &run.started_at]).await?;
-    super::audience_feed::bump_epoch(client).await?;
+    super::audience_feed::bump_epoch(client, crate::domain::account::AccountId::UNSCOPED).await?;
     client.execute(ADVANCE_FOLLOWERS, &[&run.id, &next_openid, &total, &(openids.len() as i64)]).await?;
     Ok(())
 }
@@ -177,7 +177,7 @@ pub async fn finish_run(client: &impl GenericClient, run: &SyncRun) -> Result<u6
         )
         .await?;
     if gone > 0 {
-        super::audience_feed::bump_epoch(client).await?;
+        super::audience_feed::bump_epoch(client, crate::domain::account::AccountId::UNSCOPED).await?;
     }
     client
         .execute(

@@ -51,7 +51,7 @@ pub async fn search_followers(
 ) -> Result<HttpResponse, AdminError> {
     let q = query.q.trim().to_owned();
     let client = pool.get().await?;
-    let rows = store::board::search_followers(&client, &q, &query.after, PAGE).await?;
+    let rows = store::board::search_followers(&client, user.account, &q, &query.after, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.openid.clone())).flatten();
     let followers = rows.into_iter().map(view).collect();
     render(&SearchPage { layout: user.layout("followers"), q, followers, next })
@@ -115,12 +115,12 @@ pub async fn show_follower(
         .await?
         .remove(openid.as_str())
         .unwrap_or_default();
-    let answers = store::board::list_quiz_answers(&client, &openid)
+    let answers = store::board::list_quiz_answers(&client, user.account, &openid)
         .await?
         .into_iter()
         .map(|a| AnswerView { quiz: a.quiz_id, tags: a.tags.join("、"), at: show_time(a.finished_at) })
         .collect();
-    let rows = store::board::list_follower_events(&client, &openid, query.before, PAGE).await?;
+    let rows = store::board::list_follower_events(&client, user.account, &openid, query.before, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
     let events = rows
         .into_iter()

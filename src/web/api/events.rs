@@ -61,7 +61,7 @@ fn to_order(index: Option<usize>, body: EventBody, now: DateTime<Utc>) -> Result
 pub async fn record_events(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
-    _caller: Caller,
+    caller: Caller,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     // One object or an array of them; parsed by hand so the error names the field at fault.
@@ -84,6 +84,6 @@ pub async fn record_events(
         }
         one => vec![to_order(None, serde_json::from_value(one).map_err(|e| invalid(String::new(), e))?, now)?],
     };
-    let recorded = audience::record_orders(&pool, &orders, &clock).await?;
+    let recorded = audience::record_orders(&pool, caller.account, &orders, &clock).await?;
     Ok(HttpResponse::Accepted().json(EventsRecorded { accepted: recorded.accepted, duplicates: recorded.duplicates }))
 }

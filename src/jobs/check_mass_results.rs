@@ -35,9 +35,10 @@ pub async fn enqueue_result_check(
 /// WeChat's transient refusals and the database: retried.
 pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let mut client = ctx.pool.get().await.map_err(db)?;
-    let overdue = store::campaigns::list_overdue_results(&client, ctx.account, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
-        .await
-        .map_err(db)?;
+    let overdue =
+        store::campaigns::list_overdue_results(&client, ctx.account, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
+            .await
+            .map_err(db)?;
     let mut still_sending = 0;
     for (campaign_id, msg_id) in overdue {
         let status = match ctx.api.mass_status(msg_id).await {

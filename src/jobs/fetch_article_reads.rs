@@ -36,7 +36,9 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let Some(yesterday) = today.pred_opt() else { return Ok(()) };
     let since = today - chrono::Duration::days(READ_DAYS);
     let client = ctx.pool.get().await.map_err(db)?;
-    for day in store::campaigns::list_publish_days_to_fetch(&client, ctx.account, since, yesterday, today).await.map_err(db)? {
+    for day in
+        store::campaigns::list_publish_days_to_fetch(&client, ctx.account, since, yesterday, today).await.map_err(db)?
+    {
         let rows = match ctx.api.article_totals(day, day).await {
             Ok(rows) => rows,
             Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),

@@ -49,7 +49,14 @@ pub struct JobCtx {
     pub clock: crate::domain::clock::Clock,
     /// The account type, cap and clock campaigns are sent by.
     pub campaigns: crate::app::campaigns::CampaignSettings,
+    /// Where this worker is in its round of the accounts (see [`run_next_job`]).
+    pub turn: ClaimTurn,
 }
+
+/// The account a worker claimed a job for last: its next claim starts after it. Shared by the
+/// clones of one context (a place in the round, not a lock).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimTurn(std::sync::Arc<AtomicI64>);
 
 impl JobCtx {
     /// This context for a job of `account`: its WeChat client and kind.
@@ -128,10 +135,6 @@ pub fn retry_at(attempts: i32) -> Option<chrono::DateTime<chrono::Utc>> {
 /// Attempts before a job or outbox row is declared dead.
 pub const MAX_ATTEMPTS: i32 = 12;
 
-/// The account this process claimed a job for last: the next claim starts after it. Shared by
-/// the process's workers (a place in the round, not a lock); 0 before any claim.
-static LAST_CLAIMED: AtomicI64 = AtomicI64::new(0);
-
 /// Runs the next due job, if any: the oldest due job of the next account in turn.
 ///
 /// # Errors
@@ -139,11 +142,11 @@ static LAST_CLAIMED: AtomicI64 = AtomicI64::new(0);
 pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let mut client = ctx.pool.get().await?;
     let txn = client.transaction().await?;
-    let after = crate::domain::account::AccountId(LAST_CLAIMED.load(Ordering::Relaxed));
+    let after = crate::domain::account::AccountId(ctx.turn.0.load(Ordering::Relaxed));
     let Some(job) = store::jobs::claim_next(&txn, Some(after)).await? else {
         return Ok(Outcome::Idle);
     };
-    LAST_CLAIMED.store(job.account.get(), Ordering::Relaxed);
+    ctx.turn.0.store(job.account.get(), Ordering::Relaxed);
     let result = match (&job.job, ctx.scoped(job.account)) {
         (Ok(queued), Ok(ctx)) => run_job(&ctx, queued).await,
         (Ok(_), Err(error)) => Err(error),
@@ -284,7 +287,7 @@ async fn sweep_campaigns(ctx: &JobCtx) {
 async fn schedule_refresh(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {
-            if let Err(error) = refresh_dynamic_tags::enqueue_scheduled_for_all(&client).await {
+            if let Err(error) = refresh_dynamic_tags::enqueue_scheduled(&client).await {
                 tracing::warn!(%error, "queueing the dynamic tag pass failed");
             }
         }

@@ -31,7 +31,7 @@ pub async fn run(ctx: &JobCtx, job: &RefreshDynamicTags) -> Result<(), JobError>
 ///
 /// # Errors
 /// The database.
-pub async fn enqueue_scheduled(
+pub async fn enqueue_scheduled_for(
     client: &impl deadpool_postgres::GenericClient,
     account: AccountId,
 ) -> Result<bool, tokio_postgres::Error> {
@@ -47,12 +47,10 @@ pub async fn enqueue_scheduled(
 ///
 /// # Errors
 /// The database.
-pub async fn enqueue_scheduled_for_all(
-    client: &impl deadpool_postgres::GenericClient,
-) -> Result<usize, tokio_postgres::Error> {
+pub async fn enqueue_scheduled(client: &impl deadpool_postgres::GenericClient) -> Result<usize, tokio_postgres::Error> {
     let mut queued = 0;
     for account in store::segments::list_accounts_with_dynamic_tags(client).await? {
-        if enqueue_scheduled(client, account).await? {
+        if enqueue_scheduled_for(client, account).await? {
             queued += 1;
         }
     }

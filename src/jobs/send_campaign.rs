@@ -196,9 +196,13 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
             if let (Some(tag), Err(JobError::Permanent(_))) = (temp_tag, &result) {
                 // Nothing will be sent by this temporary tag: do not leave it taking one of WeChat's 100.
                 let client = ctx.pool.get().await.map_err(db)?;
-                store::jobs::enqueue(&client, ctx.account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
-                    .await
-                    .map_err(db)?;
+                store::jobs::enqueue(
+                    &client,
+                    ctx.account,
+                    &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
+                )
+                .await
+                .map_err(db)?;
             }
             return result;
         }

@@ -216,6 +216,7 @@ impl Application {
             quiz_expiry: settings.quiz_expiry,
             clock: settings.clock.clone(),
             campaigns: campaign_settings.clone(),
+            turn: jobs::ClaimTurn::default(),
         });
         let cancel = CancellationToken::new();
         accounts.spawn_refresh(cancel.clone());

@@ -77,10 +77,7 @@ pub async fn load_all(
     state: &mut State,
 ) -> Result<Marks, tokio_postgres::Error> {
     let marks_row = client
-        .query_one(
-            "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders)",
-            &[],
-        )
+        .query_one("SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders)", &[])
         .await?;
     let epoch = epochs(client, &[account.get()]).await?.first().map_or(0, |e| e.1);
     let a = account.get();

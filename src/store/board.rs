@@ -32,7 +32,10 @@ pub async fn estimate_followers(
 
 /// Followers and subscribed followers of `account`, counted; used while the table is small or
 /// fresh, or shared with other accounts.
-pub async fn count_followers(client: &impl GenericClient, account: AccountId) -> Result<(i64, i64), tokio_postgres::Error> {
+pub async fn count_followers(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = client
         .query_one(
             concat!(
@@ -145,7 +148,10 @@ pub async fn retention(
 
 /// Followers of `account` carrying at least one tag. Costs a scan of the account's
 /// `follower_tags`; the board caches it.
-pub async fn count_tagged_followers(client: &impl GenericClient, account: AccountId) -> Result<i64, tokio_postgres::Error> {
+pub async fn count_tagged_followers(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<i64, tokio_postgres::Error> {
     Ok(client
         .query_one(
             concat!(

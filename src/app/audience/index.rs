@@ -193,7 +193,8 @@ impl AudienceIndex {
                     _ = tick.tick() => {}
                 }
                 for (account, slot) in index.slots() {
-                    let due = slot.built.read().await.as_ref().map(|b| b.built_at.elapsed() >= index.settings.rebuild_every);
+                    let due =
+                        slot.built.read().await.as_ref().map(|b| b.built_at.elapsed() >= index.settings.rebuild_every);
                     if due == Some(true) {
                         index.start_build(account);
                     }
@@ -407,8 +408,7 @@ impl AudienceIndex {
     /// The openids of the subscribed followers of `account` matching `expr` at `now`; `None`:
     /// use SQL.
     pub async fn members(&self, account: AccountId, expr: &Expr, now: i64) -> Option<Vec<String>> {
-        self.evaluate(account, expr, now, |state, matching| state.openids(&matching).map(str::to_owned).collect())
-            .await
+        self.evaluate(account, expr, now, |state, matching| state.openids(&matching).map(str::to_owned).collect()).await
     }
 
     /// What each built account's index holds (the benchmark and tests compare them).

@@ -215,16 +215,7 @@ pub async fn approve(
     store::approvals::clear_review(&txn, id).await?;
     store::campaigns::update_status(&txn, id, Status::Approved.as_str(), None).await?;
     let detail = serde_json::json!({ "sensitive_tags": covered.sensitive(), "fingerprint": fingerprint });
-    store::audit::record(
-        &txn,
-        Some(account),
-        actor,
-        "approve",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(account), actor, "approve", "campaign", &id.to_string(), &detail).await?;
     let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)

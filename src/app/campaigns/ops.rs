@@ -78,16 +78,7 @@ pub async fn create_campaign(
             .await?;
     }
     let detail = serde_json::json!({ "name": name, "audience": new.audience, "variants": request.variants.len() });
-    store::audit::record(
-        &txn,
-        Some(row.account),
-        actor,
-        "create",
-        "campaign",
-        &row.id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(row.account), actor, "create", "campaign", &row.id.to_string(), &detail).await?;
     txn.commit().await?;
     tracing::info!(campaign.id = row.id, audience = request.audience.kind(), "campaign created");
     Ok(row)
@@ -138,16 +129,7 @@ pub async fn request_send(
     }
     if let Some(approver) = standing.approved_by.as_deref().filter(|a| *a != actor && row.created_by != actor) {
         let detail = serde_json::json!({ "refused": "not_creator_or_approver", "approved_by": approver });
-        store::audit::record(
-            &txn,
-            Some(row.account),
-            actor,
-            "send",
-            "campaign",
-            &id.to_string(),
-            &detail,
-        )
-        .await?;
+        store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
         txn.commit().await?;
         return Err(CampaignError::NotCreatorOrApprover { creator: row.created_by, approver: approver.to_owned() });
     }
@@ -160,16 +142,7 @@ pub async fn request_send(
     if decision == SendDecision::NeedsApproval {
         store::campaigns::update_status(&txn, id, Status::PendingApproval.as_str(), None).await?;
         let detail = serde_json::json!({ "refused": "needs_approval", "sensitive_tags": sensitive });
-        store::audit::record(
-            &txn,
-            Some(row.account),
-            actor,
-            "send",
-            "campaign",
-            &id.to_string(),
-            &detail,
-        )
-        .await?;
+        store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
         txn.commit().await?;
         return Err(CampaignError::NeedsApproval(sensitive.join(", ")));
     }
@@ -237,16 +210,7 @@ pub async fn request_send(
         "will_be_filtered": will_be_filtered,
         "send_at": row.send_at,
     });
-    store::audit::record(
-        &txn,
-        Some(row.account),
-        actor,
-        "send",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
     txn.commit().await?;
     tracing::info!(
         campaign.id = id,
@@ -277,16 +241,7 @@ pub async fn cancel(pool: &Pool, account: AccountId, id: i64, actor: &str) -> Re
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;
     let detail = serde_json::json!({ "was": row.status, "calls_skipped": skipped });
-    store::audit::record(
-        &txn,
-        Some(row.account),
-        actor,
-        "cancel",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(row.account), actor, "cancel", "campaign", &id.to_string(), &detail).await?;
     let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)
@@ -335,16 +290,7 @@ pub async fn preview(
     }
     let client = pool.get().await?;
     let detail = serde_json::json!({ "openids": openids });
-    store::audit::record(
-        &client,
-        Some(row.account),
-        actor,
-        "preview",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&client, Some(row.account), actor, "preview", "campaign", &id.to_string(), &detail).await?;
     Ok(results)
 }
 

@@ -342,7 +342,9 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
             renamed.quizzes += 1;
         }
     }
-    for (segment_id, text) in store::segments::list_segments_mentioning(&txn, crate::domain::account::AccountId::UNSCOPED, &from).await? {
+    for (segment_id, text) in
+        store::segments::list_segments_mentioning(&txn, crate::domain::account::AccountId::UNSCOPED, &from).await?
+    {
         // An expression that no longer parses is left as it is: it names nothing reliably.
         if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
             if parsed.rename_tag(&from, to) {
@@ -359,7 +361,9 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
             }
         }
     }
-    renamed.campaigns = store::campaigns::rename_audience_tag(&txn, crate::domain::account::AccountId::UNSCOPED, &from, to.as_str()).await?;
+    renamed.campaigns =
+        store::campaigns::rename_audience_tag(&txn, crate::domain::account::AccountId::UNSCOPED, &from, to.as_str())
+            .await?;
     if let (true, Some(wechat_tag_id)) = (tag.mirrored, tag.wechat_tag_id) {
         let job = Job::RenameWechatTag(RenameWechatTag { wechat_tag_id, name: to.as_str().to_owned() });
         store::jobs::enqueue(&txn, crate::domain::account::AccountId::UNSCOPED, &job).await?;

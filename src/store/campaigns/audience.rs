@@ -41,7 +41,10 @@ pub async fn list_tag_members(
 }
 
 /// Every subscribed follower of `account`, in openid order.
-pub async fn list_subscribed(client: &impl GenericClient, account: AccountId) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn list_subscribed(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client
         .query(
             concat!(

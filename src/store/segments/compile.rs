@@ -286,11 +286,14 @@ mod tests {
         let tag = |n: usize| {
             format!(
                 "EXISTS (SELECT 1 FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id \
-                 WHERE ft.openid = f.openid AND t.path = ${n}::text)"
+                 WHERE ft.openid = f.openid AND t.path = ${n}::text AND t.account_id = $2::bigint)"
             )
         };
-        assert_eq!(sql, format!("(({} AND (NOT {})) OR {})", tag(1), tag(2), tag(1)));
-        assert_eq!(params, [SqlParam::Text("肤质/油性".into()), SqlParam::Text("状态/已购".into())]);
+        assert_eq!(sql, format!("(({} AND (NOT {})) OR {})", tag(1), tag(3), tag(1)));
+        assert_eq!(
+            params,
+            [SqlParam::Text("肤质/油性".into()), SqlParam::Int(A.get()), SqlParam::Text("状态/已购".into())]
+        );
     }
 
     #[test]
@@ -299,16 +302,18 @@ mod tests {
         assert_eq!(
             sql,
             "((EXISTS (SELECT 1 FROM events e WHERE e.openid = f.openid AND e.kind = 'click' \
-             AND e.event_key = $1::text AND e.occurred_at >= $2::timestamptz) \
-             AND (SELECT count(*) FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $3::timestamptz) \
-             >= $4::bigint) \
-             AND (SELECT coalesce(sum(o.amount_cents), 0) FROM orders o WHERE o.openid = f.openid) >= $5::bigint)"
+             AND e.event_key = $1::text AND e.occurred_at >= $2::timestamptz AND e.account_id = $3::bigint) \
+             AND (SELECT count(*) FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $4::timestamptz \
+             AND o.account_id = $3::bigint) >= $5::bigint) \
+             AND (SELECT coalesce(sum(o.amount_cents), 0) FROM orders o WHERE o.openid = f.openid \
+             AND o.account_id = $3::bigint) >= $6::bigint)"
         );
         assert_eq!(
             params,
             [
                 SqlParam::Text("SKIN_TEST".into()),
                 SqlParam::Timestamp(NOW - 7 * 86_400),
+                SqlParam::Int(A.get()),
                 SqlParam::Timestamp(NOW - 30 * 86_400),
                 SqlParam::Int(2),
                 SqlParam::Int(49_950),
@@ -321,9 +326,10 @@ mod tests {
         let (sql, params) = compile("orders(24h) = 0");
         assert_eq!(
             sql,
-            "NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $1::timestamptz)"
+            "NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $1::timestamptz \
+             AND o.account_id = $2::bigint)"
         );
-        assert_eq!(params, [SqlParam::Timestamp(NOW - 86_400)]);
+        assert_eq!(params, [SqlParam::Timestamp(NOW - 86_400), SqlParam::Int(A.get())]);
         // Nothing is bound for them: Postgres cannot type a parameter that nothing uses.
         assert_eq!(compile(r#"clicked("K", 7d) >= 0"#), ("TRUE".to_owned(), vec![]));
         assert_eq!(compile("orders(7d) < 0"), ("FALSE".to_owned(), vec![]));
@@ -351,15 +357,16 @@ mod tests {
         assert_eq!(
             sql,
             "(((f.openid IN (SELECT o.openid FROM orders o WHERE TRUE AND o.occurred_at >= $1::timestamptz \
-             GROUP BY o.openid HAVING (count(*) >= $2::bigint)) \
-             OR f.openid NOT IN (SELECT o.openid FROM orders o WHERE TRUE GROUP BY o.openid \
-             HAVING NOT (sum(o.amount_cents) < $3::bigint))) \
+             AND o.account_id = $2::bigint GROUP BY o.openid HAVING (count(*) >= $3::bigint)) \
+             OR f.openid NOT IN (SELECT o.openid FROM orders o WHERE TRUE AND o.account_id = $2::bigint \
+             GROUP BY o.openid HAVING NOT (sum(o.amount_cents) < $4::bigint))) \
              OR f.openid NOT IN (SELECT e.openid FROM events e WHERE TRUE AND e.kind = 'click' \
-             AND e.event_key = $4::text AND e.occurred_at >= $5::timestamptz GROUP BY e.openid \
-             HAVING NOT (count(*) != $6::bigint))) \
-             OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $5::timestamptz))"
+             AND e.event_key = $5::text AND e.occurred_at >= $6::timestamptz AND e.account_id = $2::bigint \
+             GROUP BY e.openid HAVING NOT (count(*) != $7::bigint))) \
+             OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $6::timestamptz \
+             AND o.account_id = $2::bigint))"
         );
-        assert_eq!(params.len(), 6, "the two 7-day cutoffs share one parameter");
+        assert_eq!(params.len(), 7, "the two 7-day cutoffs share one parameter, and every piece the account's");
         // Per follower, the same expression probes instead.
         assert!(!to_sql(&expr, A, NOW, 1).0.contains("GROUP BY"));
     }
@@ -368,7 +375,7 @@ mod tests {
     fn placeholders_start_where_the_caller_says() {
         let (sql, params) = compile(r#""VIP""#);
         let (shifted, same) = to_sql(&parse(r#""VIP""#).unwrap(), A, NOW, 3);
-        assert_eq!(shifted, sql.replace("$1", "$3"));
+        assert_eq!(shifted, sql.replace("$2", "$4").replace("$1", "$3"));
         assert_eq!(same, params);
         assert_eq!(to_sql(&parse(r#""VIP""#).unwrap(), A, NOW, 0).0, sql);
     }
@@ -440,7 +447,7 @@ mod tests {
             let expr = parse(&input).unwrap();
             let (sql, params) = to_sql(&expr, A, 0, 1);
             assert!(sql.len() > input.len());
-            assert_eq!(params.len(), 2);
+            assert_eq!(params.len(), 3, "two tag paths and the account");
         });
     }
 }

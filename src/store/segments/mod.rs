@@ -342,7 +342,8 @@ pub async fn update_segment_expr(
 pub async fn list_accounts_with_dynamic_tags(
     client: &impl GenericClient,
 ) -> Result<Vec<AccountId>, tokio_postgres::Error> {
-    let rows =
-        client.query("SELECT DISTINCT account_id FROM tags WHERE when_expr IS NOT NULL ORDER BY account_id", &[]).await?;
+    let rows = client
+        .query("SELECT DISTINCT account_id FROM tags WHERE when_expr IS NOT NULL ORDER BY account_id", &[])
+        .await?;
     Ok(rows.iter().map(|r| AccountId(r.get(0))).collect())
 }

@@ -18,8 +18,8 @@ use super::{AdminError, AdminState, AdminUser, Layout, charts, render};
 use crate::app::accounts::Accounts;
 use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
-use crate::wechat::api::ApiClient;
 use crate::store;
+use crate::wechat::api::ApiClient;
 
 /// How long computed figures are shown before they are computed again.
 const FRESH_FOR: Duration = Duration::from_secs(60);
@@ -162,7 +162,9 @@ pub fn warm_up(pool: Pool, clock: Clock, state: Arc<AdminState>, accounts: Accou
             let large = match pool.get().await {
                 Ok(client) => match store::board::estimate_followers(&client, account).await {
                     Ok(Some(estimate)) => estimate > WARM_UP_ABOVE,
-                    Ok(None) => store::board::count_followers(&client, account).await.is_ok_and(|c| c.0 > WARM_UP_ABOVE),
+                    Ok(None) => {
+                        store::board::count_followers(&client, account).await.is_ok_and(|c| c.0 > WARM_UP_ABOVE)
+                    }
                     Err(_) => false,
                 },
                 Err(_) => false,
@@ -325,9 +327,13 @@ async fn compute(
         };
         let flow = store::board::list_daily_flow(&client, account, since).await?;
         // New followers of days 8 to 37 ago: all of them have had their 7 days.
-        let retention =
-            store::board::retention(&client, account, now - chrono::Duration::days(37), now - chrono::Duration::days(7))
-                .await?;
+        let retention = store::board::retention(
+            &client,
+            account,
+            now - chrono::Duration::days(37),
+            now - chrono::Duration::days(7),
+        )
+        .await?;
         Ok::<_, AdminError>((followers, flow, retention))
     };
     let tags = async {

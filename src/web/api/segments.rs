@@ -102,7 +102,8 @@ pub async fn create_segment(
         return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
     }
     let expr = parse_expr(&body.expr)?;
-    let segment = store::segments::insert_segment(&pool.get().await?, caller.account, name, &expr, &caller.name).await?;
+    let segment =
+        store::segments::insert_segment(&pool.get().await?, caller.account, name, &expr, &caller.name).await?;
     let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
     Ok(HttpResponse::Created().json(SegmentView::counted(segment, members)))
 }

@@ -44,7 +44,8 @@ impl ConfigCache {
             rules: RuleSet::new(store::rules::list_rules(client).await?),
             quizzes: store::quizzes::list_quizzes(client).await?,
             tags: store::tags::tag_index(client).await?,
-            dynamic: crate::app::audience::load_dynamic_tags(client, crate::domain::account::AccountId::UNSCOPED).await?,
+            dynamic: crate::app::audience::load_dynamic_tags(client, crate::domain::account::AccountId::UNSCOPED)
+                .await?,
         });
         *self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&loaded);
         tracing::info!(config.version = version, "reloaded rules, quizzes and tags");

@@ -194,7 +194,15 @@ impl TaggingEngine {
         }
         affected.sort_unstable();
         affected.dedup();
-        audience::reevaluate(txn, crate::domain::account::AccountId::UNSCOPED, &loaded.dynamic, &affected, &triggers, self.clock.unix()).await?;
+        audience::reevaluate(
+            txn,
+            crate::domain::account::AccountId::UNSCOPED,
+            &loaded.dynamic,
+            &affected,
+            &triggers,
+            self.clock.unix(),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
-use super::{AdminError, AdminUser};
-use crate::domain::account::AccountId;
-use crate::store::ownership::Owned;
 use super::pages::show_time;
+use super::{AdminError, AdminUser};
 use crate::app::campaigns::{self, CampaignError, Invalid, StrategyStats};
+use crate::domain::account::AccountId;
 use crate::domain::approval::Change;
 use crate::domain::campaign::{Audience, Message, RequestProblem, Status};
+use crate::store::ownership::Owned;
 
 /// Strategy figures are computed over up to 500 campaigns; shown at most a minute old.
 const STRATEGIES_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -49,7 +49,8 @@ impl StrategiesCache {
         settings: &campaigns::CampaignSettings,
     ) -> Result<Arc<Vec<StrategyStats>>, AdminError> {
         let account = settings.account;
-        if let Some((at, figures)) = self.figures.lock().expect("no panics while holding the lock").get(&account).cloned()
+        if let Some((at, figures)) =
+            self.figures.lock().expect("no panics while holding the lock").get(&account).cloned()
         {
             if at.elapsed() < STRATEGIES_FRESH_FOR {
                 return Ok(figures);
@@ -58,7 +59,10 @@ impl StrategiesCache {
         let figures = Arc::new(
             campaigns::strategies(pool, settings, STRATEGY_DAYS).await.map_err(|e| problem(e).err_or_internal())?,
         );
-        self.figures.lock().expect("no panics while holding the lock").insert(account, (Instant::now(), figures.clone()));
+        self.figures
+            .lock()
+            .expect("no panics while holding the lock")
+            .insert(account, (Instant::now(), figures.clone()));
         Ok(figures)
     }
 

@@ -84,9 +84,11 @@ async fn count(
         Err(error) => return Ok(Counted::Problem(expr_problem(text, &error))),
     };
     let members =
-        crate::app::audience::count_members(pool, index, account, &parsed, clock.unix()).await.map_err(|error| match error {
-            crate::app::audience::AudienceError::Pool(e) => AdminError::Pool(e),
-            crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
+        crate::app::audience::count_members(pool, index, account, &parsed, clock.unix()).await.map_err(|error| {
+            match error {
+                crate::app::audience::AudienceError::Pool(e) => AdminError::Pool(e),
+                crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
+            }
         })?;
     Ok(Counted::Members(members))
 }

@@ -13,8 +13,6 @@
 
 use std::collections::HashSet;
 
-const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
-
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -26,6 +24,8 @@ use tagcast::jobs::JobCtx;
 mod common;
 
 use common::{copy_in, env_or, percentile, ts};
+
+const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
 
 const MASS_SEND: &str = "/cgi-bin/message/mass/send";
 const AUDIENCE_TAG: &str = "压测/群发";

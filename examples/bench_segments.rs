@@ -14,8 +14,6 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
@@ -27,6 +25,8 @@ use tagcast::domain::tag::TagPath;
 mod common;
 
 use common::{copy_in, env_or, peak_rss_kib, percentile, ts};
+
+const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
 
 const DAY: i64 = 86_400;
 const KEYS: [&str; 10] = ["SKIN_TEST", "NEW", "SALE", "CART", "MOM_BABY", "VIP_DAY", "COUPON", "LIVE", "FAQ", "SHOP"];

@@ -39,8 +39,11 @@ const QUEUE: i64 = 100;
 /// Each account's strategy comparison, shared by every viewer of its campaign pages for a minute.
 #[derive(Default)]
 pub struct StrategiesCache {
-    figures: Mutex<std::collections::HashMap<AccountId, (Instant, Arc<Vec<StrategyStats>>)>>,
+    figures: Mutex<std::collections::HashMap<AccountId, Computed>>,
 }
+
+/// Figures and when they were computed.
+type Computed = (Instant, Arc<Vec<StrategyStats>>);
 
 impl StrategiesCache {
     async fn get(

@@ -132,3 +132,41 @@ pub async fn clear_review(client: &impl GenericClient, campaign_id: i64) -> Resu
 pub async fn release_tag_sends(client: &impl GenericClient, campaign_id: i64) -> Result<u64, tokio_postgres::Error> {
     client.execute("DELETE FROM campaign_tag_sends WHERE campaign_id = $1", &[&campaign_id]).await
 }
+
+/// (id, path, sensitive, `when`) of `account`'s tags with these paths, by path: what approval
+/// walks (another account's tag of the same path is no tag of this campaign's).
+pub async fn list_tag_definitions(
+    client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
+    paths: &[&str],
+) -> Result<Vec<(i64, String, bool, Option<String>)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) AND account_id = $2
+             ORDER BY path",
+            &[&paths, &account.get()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+}
+
+/// The paths of `account`'s tags each of `openids` carries (the same openid string in another
+/// account is another follower).
+pub async fn list_follower_tag_paths(
+    client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
+    openids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<String>>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT f.openid, t.path FROM follower_tags f JOIN tags t ON t.id = f.tag_id
+             WHERE f.openid = ANY($1) AND t.account_id = $2 ORDER BY f.openid, t.path",
+            &[&openids, &account.get()],
+        )
+        .await?;
+    let mut by_openid: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for row in rows {
+        by_openid.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    Ok(by_openid)
+}

@@ -199,7 +199,7 @@ impl AudienceIndex {
                         index.start_build(account);
                     }
                 }
-                match index.catch_up().await {
+                match index.catch_up(None).await {
                     Ok(stale) => {
                         for account in stale {
                             index.start_build(account);
@@ -265,16 +265,20 @@ impl AudienceIndex {
         })
     }
 
-    /// Reads what changed since the last look, for every built account at once. Returns the
+    /// Reads what changed since the last look, for account `only` (a count: it pays for its
+    /// own account alone) or every built account at once (the background pass). Returns the
     /// accounts whose index cannot be trusted (an epoch bump: the caller starts a rebuild); an
     /// account not built is in neither.
-    async fn catch_up(&self) -> Result<HashSet<AccountId>, IndexError> {
+    async fn catch_up(&self, only: Option<AccountId>) -> Result<HashSet<AccountId>, IndexError> {
         let _turn = self.shared.catching_up.lock().await;
         let mut cursors: Vec<(AccountId, Arc<Slot>, Cursor, Cursor)> = Vec::new();
         let mut stale = HashSet::new();
         let built_epochs = {
             let mut epochs = HashMap::new();
             for (account, slot) in self.slots() {
+                if only.is_some_and(|only| only != account) {
+                    continue;
+                }
                 if let Some(built) = slot.built.read().await.as_ref() {
                     epochs.insert(account, built.epoch);
                     cursors.push((account, slot.clone(), built.events.clone(), built.orders.clone()));
@@ -379,7 +383,7 @@ impl AudienceIndex {
         let slot = self.slot(account);
         for _ in 0..2 {
             let generation = *slot.generation.borrow();
-            let trusted = match self.catch_up().await {
+            let trusted = match self.catch_up(Some(account)).await {
                 Ok(stale) => !stale.contains(&account) && slot.built.read().await.is_some(),
                 Err(error) => {
                     tracing::warn!(error = ?error, "the audience index could not catch up; answering with SQL");

@@ -10,11 +10,14 @@
 -- follower: one tag change each), 3 quiz steps (a click that starts the skin quiz, then answers),
 -- 3 resends of an earlier text (same MsgId: WeChat's retry; stored once, answered alike).
 -- Reuses the SHA-1 and signing of bench/callback/wechat.lua.
+--
+-- Several accounts (bench/accounts): a line of OPENIDS may read `ACCOUNT OPENID`; that follower's
+-- pushes then go to `/wechat/ACCOUNT`, signed with the token `benchtoken-ACCOUNT`.
 
 dofile("bench/callback/wechat.lua")
 
 local format = string.format
-local tag, ids = 1, {}
+local tag, ids, accounts = 1, {}, {}
 local headers = { ["Content-Type"] = "text/xml" }
 sent, non200, distinct, resent = 0, 0, 0, 0
 
@@ -24,7 +27,11 @@ function init(args)
   local all = {}
   for line in io.lines(args[2] or error("OPENIDS file needed")) do all[#all + 1] = line end
   -- Every fourth follower goes to this process (TAG 1..4), so two processes never share one.
-  for i = tag, #all, 4 do ids[#ids + 1] = all[i] end
+  for i = tag, #all, 4 do
+    local account, openid = all[i]:match("^(%S+)%s+(%S+)$")
+    ids[#ids + 1] = openid or all[i]
+    accounts[openid or all[i]] = account
+  end
   if #ids == 0 then error("no openids for TAG " .. tag) end
 end
 
@@ -84,9 +91,14 @@ function request()
   end
   -- The process's TAG keeps two wrk processes' nonces apart: a plaintext signature carries one push.
   local nonce = format("%d%09d", tag, n)
-  local query = "?signature=" .. tagcast_sign({ os.getenv("BENCH_TOKEN") or "benchtoken", ts, nonce }) .. "&timestamp="
-    .. ts .. "&nonce=" .. nonce
-  return wrk.format("POST", wrk.path .. query, headers, body)
+  local from = body:match("<FromUserName><!%[CDATA%[(.-)%]%]>")
+  local account = accounts[from]
+  local token, path = os.getenv("BENCH_TOKEN") or "benchtoken", wrk.path
+  if account then
+    token, path = "benchtoken-" .. account, "/wechat/" .. account
+  end
+  local query = "?signature=" .. tagcast_sign({ token, ts, nonce }) .. "&timestamp=" .. ts .. "&nonce=" .. nonce
+  return wrk.format("POST", path .. query, headers, body)
 end
 
 function response(status, headers, body)

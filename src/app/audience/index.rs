@@ -120,11 +120,26 @@ impl Slot {
     }
 }
 
-#[derive(Default)]
 struct Shared {
     slots: std::sync::RwLock<HashMap<AccountId, Arc<Slot>>>,
     /// Serializes catch-ups, so concurrent counts share one.
     catching_up: Mutex<()>,
+    /// Builds running at once: a hundred accounts due for their rebuild in the same minute
+    /// must not take every database connection the requests need.
+    builds: tokio::sync::Semaphore,
+}
+
+/// Builds at once, across accounts.
+const CONCURRENT_BUILDS: usize = 2;
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            slots: std::sync::RwLock::default(),
+            catching_up: Mutex::default(),
+            builds: tokio::sync::Semaphore::new(CONCURRENT_BUILDS),
+        }
+    }
 }
 
 /// Why the index could not answer; callers fall back to SQL.
@@ -250,6 +265,7 @@ impl AudienceIndex {
     }
 
     async fn build(&self, account: AccountId) -> Result<Built, IndexError> {
+        let _permit = self.shared.builds.acquire().await.expect("the semaphore is never closed");
         let mut client = self.pool.get().await?;
         let txn =
             client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).start().await?;

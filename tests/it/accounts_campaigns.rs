@@ -334,3 +334,26 @@ async fn the_audience_index_costs_what_the_followers_do_not_what_the_accounts_do
     let ratio = small as f64 / large as f64;
     assert!((0.5..2.0).contains(&ratio), "ten small accounts take {small} bytes, one large {large}");
 }
+
+#[tokio::test]
+async fn the_board_counts_the_accounts_own_followers_and_its_pages_refuse_anothers_campaign() {
+    use crate::admin_pages::{Browser, PASSWORD};
+    let app = spawn_app().await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    let shop = app.add_account("shop", false).await;
+    seed(&app, AccountId::FIRST, &["o_same_1", "o_same_2"]).await;
+    seed(&app, shop.id, &["o_same_1", "o_same_2", "o_shop_3", "o_shop_4", "o_shop_5"]).await;
+    let segment = segment_of(&app, shop.id, "orders(all) = 0").await;
+    let id = campaign_of(&app, shop.id, segment, "shop").await;
+
+    let mut browser = Browser::log_in(&app, "root", PASSWORD).await;
+    let board = browser.get("/admin?refresh=1").await;
+    assert_eq!(board.status, reqwest::StatusCode::OK);
+    assert!(board.body.contains(r#"<div class="num">2</div><div>粉丝</div>"#), "{}", board.body);
+    let page = browser.get(&format!("/admin/campaigns/{id}")).await;
+    assert_eq!(page.status, reqwest::StatusCode::FORBIDDEN, "{}", page.body);
+    let list = browser.get("/admin/campaigns").await;
+    assert!(!list.body.contains(&format!("/admin/campaigns/{id}\"")), "shop's campaign is not listed");
+    let missing = browser.get("/admin/campaigns/999999").await;
+    assert_eq!(missing.status, reqwest::StatusCode::NOT_FOUND);
+}

@@ -321,7 +321,11 @@ impl AudienceIndex {
             return Ok(stale);
         }
         // One read from the least advanced account's position serves them all; each account's
-        // own cursor then says which rows it has not seen.
+        // own cursor then says which rows it has not seen. Holes past their patience go first.
+        for (_, _, events, orders) in &mut cursors {
+            events.holes();
+            orders.holes();
+        }
         let events_from = merged(cursors.iter().map(|c| &c.2));
         let orders_from = merged(cursors.iter().map(|c| &c.3));
         let mut new_events = Vec::new();
@@ -485,4 +489,26 @@ fn merged<'a>(cursors: impl Iterator<Item = &'a Cursor>) -> Cursor {
     let high = from.high;
     from.holes.retain(|id, _| *id <= high);
     from
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_read_from_the_least_advanced_cursor_gives_each_account_only_what_it_has_not_seen() {
+        // An account built early (read up to 10, 7 still open) and one built later (up to 20).
+        let mut early = Cursor::new(10, &[7]);
+        let mut late = Cursor::new(20, &[15]);
+        let from = merged([&early, &late].into_iter());
+        assert_eq!(from.high, 10);
+        assert_eq!(from.holes.keys().copied().collect::<Vec<_>>(), [7], "15 comes with the rows after 10");
+        // The shared read returns 11..=21 and the late row 7.
+        let rows: Vec<i64> = (11..=21).chain([7]).collect();
+        let early_new: Vec<i64> = rows.iter().copied().filter(|id| early.saw(*id)).collect();
+        let late_new: Vec<i64> = rows.iter().copied().filter(|id| late.saw(*id)).collect();
+        assert_eq!(early_new, (11..=21).chain([7]).collect::<Vec<_>>());
+        assert_eq!(late_new, [15, 21], "what the later build's snapshot held is not counted twice");
+        assert!(early.holes().is_empty() && late.holes().is_empty());
+    }
 }

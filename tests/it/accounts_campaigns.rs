@@ -357,3 +357,52 @@ async fn the_board_counts_the_accounts_own_followers_and_its_pages_refuse_anothe
     let missing = browser.get("/admin/campaigns/999999").await;
     assert_eq!(missing.status, reqwest::StatusCode::NOT_FOUND);
 }
+
+/// WeChat numbers each account's mass jobs on its own: a MASSSENDJOBFINISH for msg_id 1000 of
+/// one account says nothing about another account's call with the same msg_id.
+#[tokio::test]
+async fn a_mass_job_result_is_matched_within_its_own_account() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    seed(&app, AccountId::FIRST, &["o_1", "o_2"]).await;
+    seed(&app, shop.id, &["o_1", "o_2"]).await;
+    let mut ids = Vec::new();
+    for account in [AccountId::FIRST, shop.id] {
+        let segment = segment_of(&app, account, "orders(all) = 0").await;
+        let id = campaign_of(&app, account, segment, &format!("c{}", account.get())).await;
+        app.query("UPDATE campaigns SET status = 'sending' WHERE id = $1", &[&id]).await;
+        let client = app.jobs.pool.get().await.expect("pool");
+        client
+            .execute(
+                "INSERT INTO campaign_chunks (campaign_id, seq, kind, clientmsgid, state, msg_id, submitted_at)
+                 VALUES ($1, 0, 'openids', $2, 'submitted', 1000, now())",
+                &[&id, &format!("c{id}")],
+            )
+            .await
+            .expect("a submitted call");
+        ids.push(id);
+    }
+    let client = app.jobs.pool.get().await.expect("pool");
+    let finish = tagcast::store::campaigns::Finish {
+        msg_id: 1000,
+        status: "send success",
+        total: 2,
+        filter: 0,
+        sent: 2,
+        error: 0,
+    };
+    let (call, _) = tagcast::store::campaigns::record_finish(&client, shop.id, &finish)
+        .await
+        .expect("recorded")
+        .expect("shop's call");
+    assert_eq!(call.0, ids[1], "shop's result names shop's campaign");
+    assert!(!tagcast::store::campaigns::has_result(&client, AccountId::FIRST, 1000).await.expect("asked"));
+    let first = tagcast::store::campaigns::progress(&client, ids[0]).await.expect("progress");
+    assert_eq!((first.finished, first.sent), (0, 0), "the first account's call still waits for its own result");
+    let other = tagcast::store::campaigns::progress(&client, ids[1]).await.expect("progress");
+    assert_eq!((other.finished, other.sent), (1, 2));
+    let overdue = tagcast::store::campaigns::list_overdue_results(&client, AccountId::FIRST, Duration::ZERO, 10)
+        .await
+        .expect("overdue");
+    assert_eq!(overdue, [(ids[0], 1000)], "only the first account's own call is overdue there");
+}

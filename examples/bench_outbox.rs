@@ -47,7 +47,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let client = pool.get().await?;
         client.batch_execute("TRUNCATE tags CASCADE; DELETE FROM access_tokens;").await?;
         let path = tagcast::domain::tag::TagPath::parse("压测/标签")?;
-        let tag_id = tagcast::store::tags::ensure_tags(&client, &[&path], "bench", 100).await?["压测/标签"];
+        let tag_id = tagcast::store::tags::ensure_tags(
+            &client,
+            tagcast::domain::account::AccountId::FIRST,
+            &[&path],
+            "bench",
+            100,
+        )
+        .await?["压测/标签"];
         for chunk in followers.chunks(5_000) {
             let batch: Vec<TagChange> = chunk
                 .iter()

@@ -160,7 +160,13 @@ pub async fn check(database_url: &SecretString, file: &str, source: &str) -> Res
 async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String>> {
     let pool = store::connect_pool(database_url, 1).await.ok()?;
     let client = pool.get().await.ok()?;
-    Some(store::quizzes::list_quizzes(&client).await.ok()?.into_keys().collect())
+    Some(
+        store::quizzes::list_quizzes(&client, crate::domain::account::AccountId::UNSCOPED)
+            .await
+            .ok()?
+            .into_keys()
+            .collect(),
+    )
 }
 
 /// Checks a playbook and applies it in one transaction: nothing changes unless all of it applies.
@@ -229,7 +235,7 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     store::tags::lock_config_writes(&txn).await?;
-    let quizzes = store::quizzes::list_quizzes(&txn).await?;
+    let quizzes = store::quizzes::list_quizzes(&txn, crate::domain::account::AccountId::UNSCOPED).await?;
     let playbook = parsed.finish(|id| quizzes.contains_key(id)).map_err(Failure::Invalid)?;
     let mut applied = Applied { changes: Vec::new(), warnings: playbook.warnings.clone() };
     let mut sensitivity = Vec::new();
@@ -244,7 +250,7 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     for quiz in &playbook.quizzes {
         apply_quiz(&txn, &quiz.item, quizzes.contains_key(&quiz.item.id), &mut applied.changes).await?;
     }
-    let rules = store::rules::list_rules(&txn).await?;
+    let rules = store::rules::list_rules(&txn, crate::domain::account::AccountId::UNSCOPED).await?;
     for rule in &playbook.rules {
         apply_rule(&txn, &rule.item, &rules, &mut applied.changes).await?;
     }
@@ -263,7 +269,8 @@ async fn apply_tag(
     sensitivity: &mut Vec<SensitivityChange>,
 ) -> Result<Change, TaggingError> {
     let what = format!("tag {}", spec.path);
-    let Some(row) = store::tags::get_tag_by_path(txn, &spec.path).await? else {
+    let Some(row) = store::tags::get_tag_by_path(txn, crate::domain::account::AccountId::UNSCOPED, &spec.path).await?
+    else {
         let request = TagRequest {
             path: spec.path.clone(),
             description: spec.description.clone().unwrap_or_default(),
@@ -271,10 +278,17 @@ async fn apply_tag(
             wechat: spec.wechat.unwrap_or(true),
             when_expr: spec.when.clone(),
         };
-        let created = tagging::create_tag_in(txn, &request, ACTOR).await?;
+        let created = tagging::create_tag_in(txn, crate::domain::account::AccountId::UNSCOPED, &request, ACTOR).await?;
         if created.sensitive {
             sensitivity.push((created.path.clone(), None, true));
-            tagging::record_sensitivity(txn, applier.actor, &created, None).await?;
+            tagging::record_sensitivity(
+                txn,
+                crate::domain::account::AccountId::UNSCOPED,
+                applier.actor,
+                &created,
+                None,
+            )
+            .await?;
         }
         let note = (!request.wechat).then(|| "local-only".to_owned());
         return Ok(Change { outcome: Outcome::Created, what, note });
@@ -299,14 +313,29 @@ async fn apply_tag(
     if differ.is_empty() {
         return Ok(Change { outcome: Outcome::Unchanged, what, note: moved });
     }
-    store::tags::update_tag_meta(txn, row.id, description, sensitive, when).await?;
+    store::tags::update_tag_meta(
+        txn,
+        crate::domain::account::AccountId::UNSCOPED,
+        row.id,
+        description,
+        sensitive,
+        when,
+    )
+    .await?;
     if sensitive != row.sensitive {
         sensitivity.push((row.path.clone(), Some(row.sensitive), sensitive));
         let updated = store::tags::TagRow { sensitive, ..row.clone() };
-        tagging::record_sensitivity(txn, applier.actor, &updated, Some(row.sensitive)).await?;
+        tagging::record_sensitivity(
+            txn,
+            crate::domain::account::AccountId::UNSCOPED,
+            applier.actor,
+            &updated,
+            Some(row.sensitive),
+        )
+        .await?;
     }
     if when.is_some() && when != row.when_expr.as_deref() {
-        tagging::queue_dynamic_fill(txn, row.id).await?;
+        tagging::queue_dynamic_fill(txn, crate::domain::account::AccountId::UNSCOPED, row.id).await?;
     }
     let note = std::iter::once(differ.join(", ")).chain(moved).collect::<Vec<_>>().join("; ");
     Ok(Change { outcome: Outcome::Updated, what, note: Some(note) })
@@ -319,7 +348,9 @@ async fn missing_tags<'p>(
 ) -> Result<Vec<&'p TagPath>, TaggingError> {
     let mut missing = Vec::new();
     for path in paths {
-        if !missing.contains(&path) && store::tags::get_tag_by_path(txn, path).await?.is_none() {
+        if !missing.contains(&path)
+            && store::tags::get_tag_by_path(txn, crate::domain::account::AccountId::UNSCOPED, path).await?.is_none()
+        {
             missing.push(path);
         }
     }
@@ -338,7 +369,7 @@ async fn apply_quiz(
 ) -> Result<(), TaggingError> {
     let what = format!("quiz {}", spec.id);
     let new_tags = missing_tags(txn, spec.tag_paths()).await?;
-    let changed = tagging::save_quiz_in(txn, spec, ACTOR).await?;
+    let changed = tagging::save_quiz_in(txn, crate::domain::account::AccountId::UNSCOPED, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let outcome = match (existed, changed) {
         (false, _) => Outcome::Created,
@@ -358,12 +389,12 @@ async fn apply_rule(
     changes: &mut Vec<Change>,
 ) -> Result<(), TaggingError> {
     let what = format!("rule {} {}", spec.on.as_str(), spec.normalized_key());
-    if store::rules::find_rule(txn, spec).await?.is_some() {
+    if store::rules::find_rule(txn, crate::domain::account::AccountId::UNSCOPED, spec).await?.is_some() {
         changes.push(Change { outcome: Outcome::Unchanged, what, note: None });
         return Ok(());
     }
     let new_tags = missing_tags(txn, spec.add.iter().chain(&spec.remove)).await?;
-    tagging::create_rule_in(txn, spec, ACTOR).await?;
+    tagging::create_rule_in(txn, crate::domain::account::AccountId::UNSCOPED, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let same_key: Vec<String> = stored
         .iter()
@@ -416,9 +447,12 @@ pub enum ExportError {
 /// See [`ExportError`].
 pub async fn export(pool: &Pool) -> Result<String, ExportError> {
     let client = pool.get().await?;
-    let tags = crate::store::tags::list_tag_rows(&client).await?;
-    let rules = crate::store::rules::list_rules(&client).await?;
-    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    let tags = crate::store::tags::list_tag_rows(&client, crate::domain::account::AccountId::UNSCOPED).await?;
+    let rules = crate::store::rules::list_rules(&client, crate::domain::account::AccountId::UNSCOPED).await?;
+    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client, crate::domain::account::AccountId::UNSCOPED)
+        .await?
+        .into_values()
+        .collect();
     quizzes.sort_by(|a, b| a.id.cmp(&b.id));
     let exported = Exported {
         tag: tags

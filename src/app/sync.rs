@@ -1,11 +1,18 @@
 //! `tagcast sync`: imports every follower (user/get, 10,000 a page) and who carries which WeChat
 //! tag (tags/get, then user/tag/get per tag). Resumable: each page commits with its cursor, and a
-//! new run picks up an unfinished one where it stopped.
+//! new run picks up an unfinished one where it stopped. Each account imports on its own (its own
+//! run, cursor and client). With each page of followers comes what `user/info/batchget` says of
+//! them: the unionid, when the account is bound to an Open Platform account.
 
 use deadpool_postgres::Pool;
 
+use crate::app::accounts::LiveAccount;
+use crate::domain::account::AccountId;
 use crate::store::sync::{self as store, SyncPhase, SyncRun};
-use crate::wechat::api::{ApiClient, WeChatError};
+use crate::wechat::api::{ApiClient, MAX_USERS_PER_BATCHGET, WeChatError};
+
+/// `user/info/batchget` calls in flight at once while importing a page (the client's pace applies).
+const CONCURRENT_BATCHGETS: usize = 4;
 
 /// Why an import stopped; running `sync` again resumes it.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +25,8 @@ pub enum SyncError {
     Query(#[from] tokio_postgres::Error),
     #[error("the import run vanished from the database")]
     RunVanished,
+    #[error("账号 `{0}` 未设置 AppID 和 AppSecret，无法导入粉丝；请先在控制台的账号设置中填写")]
+    NoClient(String),
 }
 
 /// How far an import has come, for the progress display.
@@ -41,20 +50,56 @@ pub struct SyncReport {
     pub marked_unsubscribed: u64,
 }
 
-/// Runs (or resumes) an import to the end.
+/// Runs (or resumes) an import of the first account to the end, with `api` (its client).
 ///
 /// # Errors
 /// A WeChat or database failure; what was imported so far stays, and the next call resumes.
-#[tracing::instrument(skip_all)]
 pub async fn run_sync(
     pool: &Pool,
+    api: &ApiClient,
+    progress: impl FnMut(&SyncProgress),
+) -> Result<SyncReport, SyncError> {
+    import(pool, AccountId::FIRST, api, progress).await
+}
+
+/// Runs (or resumes) an import of `account` to the end, with its own client.
+///
+/// # Errors
+/// [`SyncError::NoClient`] when the account has no AppID and AppSecret; a WeChat or database
+/// failure (what was imported so far stays, and the next call resumes).
+pub async fn run(
+    pool: &Pool,
+    account: &LiveAccount,
+    progress: impl FnMut(&SyncProgress),
+) -> Result<SyncReport, SyncError> {
+    let api = account.api.as_ref().ok_or_else(|| SyncError::NoClient(account.name.clone()))?;
+    import(pool, account.id, api, progress).await
+}
+
+/// The unionids WeChat gives for `openids` (none when the account is bound to no Open Platform
+/// account).
+async fn unionids_of(api: &ApiClient, openids: &[String]) -> Result<Vec<(String, String)>, WeChatError> {
+    let mut unionids = Vec::new();
+    for group in openids.chunks(MAX_USERS_PER_BATCHGET * CONCURRENT_BATCHGETS) {
+        let calls = group.chunks(MAX_USERS_PER_BATCHGET).map(|chunk| api.user_infos(chunk));
+        for infos in futures_util::future::try_join_all(calls).await? {
+            unionids.extend(infos.into_iter().filter_map(|i| Some((i.openid, i.unionid?))));
+        }
+    }
+    Ok(unionids)
+}
+
+#[tracing::instrument(skip_all, fields(account = %account))]
+async fn import(
+    pool: &Pool,
+    account: AccountId,
     api: &ApiClient,
     mut progress: impl FnMut(&SyncProgress),
 ) -> Result<SyncReport, SyncError> {
     let mut client = pool.get().await?;
-    let (mut run, resumed) = match store::get_unfinished_run(&client).await? {
+    let (mut run, resumed) = match store::get_unfinished_run(&client, account).await? {
         Some(run) => (run, true),
-        None => (store::insert_run(&client).await?, false),
+        None => (store::insert_run(&client, account).await?, false),
     };
     if resumed {
         tracing::info!(sync.run = run.id, imported = run.imported, "resuming an unfinished import");
@@ -65,6 +110,8 @@ pub async fn run_sync(
         match run.phase {
             SyncPhase::Followers => {
                 let page = api.list_followers(&run.next_openid).await?;
+                let unionids = unionids_of(api, page.openids()).await?;
+                let unionids: Vec<(&str, &str)> = unionids.iter().map(|(o, u)| (o.as_str(), u.as_str())).collect();
                 let txn = client.transaction().await?;
                 if page.count == 0 || page.openids().is_empty() {
                     let tags = api.list_tags().await?;
@@ -72,7 +119,8 @@ pub async fn run_sync(
                     let tags: Vec<_> = tags.into_iter().map(|t| (t.id, t.name, t.count)).collect();
                     store::start_tags_phase(&txn, &run, &tags).await?;
                 } else {
-                    store::import_followers_page(&txn, &run, page.openids(), &page.next_openid, page.total).await?;
+                    store::import_followers_page(&txn, &run, page.openids(), &unionids, &page.next_openid, page.total)
+                        .await?;
                 }
                 txn.commit().await?;
             }

@@ -25,7 +25,7 @@ pub async fn run(ctx: &JobCtx, job: &DeleteWechatTag) -> Result<(), JobError> {
         Err(error) => return Err(classify(error)),
     }
     let client = ctx.pool.get().await.map_err(db)?;
-    store::tags::delete_wechat_tag_mirror(&client, id).await.map_err(db)?;
+    store::tags::delete_wechat_tag_mirror(&client, ctx.account, id).await.map_err(db)?;
     tracing::info!(wechat.tag_id = id, "deleted the tag on WeChat");
     Ok(())
 }

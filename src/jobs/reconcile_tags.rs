@@ -26,14 +26,14 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     reconcile(ctx).await.map(|_| ())
 }
 
-/// Compares every mirrored tag's members on WeChat with ours and queues the repairs. Followers with
+/// Compares every mirrored tag of the job's account: its members on WeChat with ours and queues the repairs. Followers with
 /// a change still pending for that tag are left to the outbox.
 ///
 /// # Errors
 /// WeChat or the database failed; the next run starts over.
 pub async fn reconcile(ctx: &JobCtx) -> Result<ReconcileReport, JobError> {
     let client = ctx.pool.get().await.map_err(db)?;
-    let tags = store::tags::list_mirrored_on_wechat(&client).await.map_err(db)?;
+    let tags = store::tags::list_mirrored_on_wechat(&client, ctx.account).await.map_err(db)?;
     drop(client);
     let mut report = ReconcileReport::default();
     for (tag_id, wechat_tag_id) in tags {
@@ -61,7 +61,7 @@ pub async fn reconcile(ctx: &JobCtx) -> Result<ReconcileReport, JobError> {
         store::tags::enqueue(&txn, &repairs).await.map_err(db)?;
         // What WeChat holds now, as the mirror of its state.
         let members: Vec<&str> = on_wechat.iter().map(String::as_str).collect();
-        store::tags::replace_wechat_tag_members(&txn, wechat_tag_id, &members).await.map_err(db)?;
+        store::tags::replace_wechat_tag_members(&txn, ctx.account, wechat_tag_id, &members).await.map_err(db)?;
         txn.commit().await.map_err(db)?;
         report.tags_checked += 1;
     }

@@ -19,7 +19,7 @@ pub async fn run(ctx: &JobCtx, job: &RenameWechatTag) -> Result<(), JobError> {
         Err(error) => return Err(classify(error)),
     }
     let client = ctx.pool.get().await.map_err(db)?;
-    store::tags::rename_wechat_tag_mirror(&client, id, name).await.map_err(db)?;
+    store::tags::rename_wechat_tag_mirror(&client, ctx.account, id, name).await.map_err(db)?;
     tracing::info!(wechat.tag_id = id, "renamed the tag on WeChat");
     Ok(())
 }

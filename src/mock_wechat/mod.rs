@@ -184,6 +184,16 @@ impl MockWeChat {
         state.followers.subscribe(openid, now);
     }
 
+    /// Gives a follower (current or former) a unionid, as WeChat does once the account is bound
+    /// to an Open Platform account: `user/info` and `user/info/batchget` then return it. False
+    /// when the mock has no such follower.
+    pub fn set_unionid(&self, openid: &str, unionid: &str) -> bool {
+        let mut state = self.state();
+        let Some(index) = state.followers.index_of(openid) else { return false };
+        state.followers.at_mut(index).unionid = Some(std::sync::Arc::from(unionid));
+        true
+    }
+
     /// The follower unsubscribes: `user/info` answers `subscribe: 0`, they leave `user/get`, and
     /// lose every tag (tag counts drop), as on WeChat.
     pub fn unsubscribe(&self, openid: &str) {

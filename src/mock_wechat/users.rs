@@ -9,6 +9,8 @@
 //! - `user/get` pages 10,000 subscribed followers (configurable); `next_openid` is the last
 //!   openid of the page; the call after the last page answers `count: 0`, no `data`, and an empty
 //!   `next_openid`; a `next_openid` that is no follower of the account is 40003;
+//! - `unionid` is in `user/info` (subscribed or not) only for followers given one
+//!   ([`super::MockWeChat::set_unionid`]: the account bound to an Open Platform account);
 //! - `user/info` answers only `subscribe: 0` and `openid` for someone who unsubscribed, and never
 //!   nickname, avatar, sex or location (the 2021-12-27 change); `language` is empty; unknown or
 //!   missing openid 40003;
@@ -59,6 +61,8 @@ pub(super) struct Follower {
     pub scene: u8,
     /// Tag ids in the order added; at most 20 through the API.
     pub tags: Vec<i64>,
+    /// Set when the account is bound to an Open Platform account (§8.2).
+    pub unionid: Option<Arc<str>>,
     /// Beijing month (`yyyymm`) that `mass_in_month` counts.
     pub mass_month: u32,
     /// Mass messages received in `mass_month` (service accounts allow 4).
@@ -186,6 +190,7 @@ impl Followers {
             unsubscribe_time: None,
             scene,
             tags: Vec::new(),
+            unionid: None,
             mass_month: 0,
             mass_in_month: 0,
         });
@@ -229,9 +234,18 @@ fn pick_scene(mut percent: u64) -> u8 {
 
 /// The `user/info` object of a follower.
 fn info(follower: &Follower) -> Value {
-    if !follower.subscribed {
-        return json!({"subscribe": 0, "openid": &*follower.openid});
+    let mut info = if follower.subscribed {
+        subscribed_info(follower)
+    } else {
+        json!({"subscribe": 0, "openid": &*follower.openid})
+    };
+    if let Some(unionid) = &follower.unionid {
+        info["unionid"] = Value::from(&**unionid);
     }
+    info
+}
+
+fn subscribed_info(follower: &Follower) -> Value {
     json!({
         "subscribe": 1,
         "openid": &*follower.openid,

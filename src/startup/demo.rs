@@ -103,7 +103,8 @@ pub async fn seed(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str)
 async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str) -> Result<(), DemoError> {
     // Deterministic openids: every start gives the mock the same followers the database knows.
     let openids = demo.mock.seed_followers(DEMO_FOLLOWERS);
-    let known = crate::store::followers::count_followers(&pool.get().await?).await?;
+    let known =
+        crate::store::followers::count_followers(&pool.get().await?, crate::domain::account::AccountId::FIRST).await?;
     if known > 0 {
         return Ok(());
     }

@@ -231,9 +231,7 @@ impl Application {
         }
         let audience_index = web::Data::new(audience_index);
 
-        let token = settings.wechat.token.clone();
         let replay_window = settings.replay_window;
-        let message_mode = settings.wechat.message_mode;
         let signature_retention = crate::app::inbox::signature_retention(replay_window);
         let database_url = settings.database_url.clone();
         let pool = web::Data::new(pool);
@@ -283,9 +281,6 @@ impl Application {
                 .expect("the URL was checked when the shared pool connected");
             metrics.watch_pool("inbox", inbox_pool.clone());
             let callback = web::Data::new(CallbackState {
-                token: token.clone(),
-                crypt: crypt.clone(),
-                mode: message_mode,
                 replay_window,
                 inbox: Inbox::start(inbox_pool, dispatcher.clone(), signature_retention),
                 metrics: Arc::clone(&metrics),

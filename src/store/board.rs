@@ -194,6 +194,7 @@ pub async fn search_followers(
             subscribe_scene: r.get(4),
             first_seen_at: r.get(5),
             last_seen_at: r.get(6),
+            unionid: None,
         })
         .collect())
 }
@@ -259,13 +260,4 @@ pub async fn list_quiz_answers(
         )
         .await?;
     Ok(rows.iter().map(|r| QuizAnswer { quiz_id: r.get(0), tags: r.get(1), finished_at: r.get(2) }).collect())
-}
-
-/// The ids of `account`'s tags.
-pub async fn list_tag_ids(
-    client: &impl GenericClient,
-    account: AccountId,
-) -> Result<std::collections::HashSet<i64>, tokio_postgres::Error> {
-    let rows = client.query("SELECT id FROM tags WHERE account_id = $1", &[&account.get()]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

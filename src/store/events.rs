@@ -4,9 +4,13 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Json;
 
+use crate::domain::account::AccountId;
+
 /// A push about to be stored; `payload` is serialised straight into the `jsonb` column.
 #[derive(Debug)]
 pub struct NewEvent<'a, P> {
+    pub account: AccountId,
+    /// Already scoped to the account ([`AccountId::scoped_dedupe_key`]).
     pub dedupe_key: &'a str,
     pub openid: &'a str,
     pub kind: &'a str,
@@ -20,8 +24,9 @@ pub struct NewEvent<'a, P> {
 
 const INSERT_NEW: &str = "
     WITH input AS (
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::bytea[])
-            AS i(dedupe_key, openid, kind, event_key, occurred_at, payload, signature)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::bytea[],
+                             $8::bigint[])
+            AS i(dedupe_key, openid, kind, event_key, occurred_at, payload, signature, account_id)
     ), claimed AS (
         INSERT INTO callback_signatures (signature)
         SELECT DISTINCT signature FROM input WHERE signature IS NOT NULL
@@ -32,8 +37,8 @@ const INSERT_NEW: &str = "
         WHERE signature IN (SELECT signature FROM claimed)
         ORDER BY signature, dedupe_key
     )
-    INSERT INTO events (dedupe_key, openid, kind, event_key, occurred_at, payload)
-    SELECT dedupe_key, openid, kind, event_key, occurred_at, payload FROM input
+    INSERT INTO events (dedupe_key, openid, kind, event_key, occurred_at, payload, account_id)
+    SELECT dedupe_key, openid, kind, event_key, occurred_at, payload, account_id FROM input
     WHERE signature IS NULL OR dedupe_key IN (SELECT dedupe_key FROM carriers)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING dedupe_key";
@@ -63,9 +68,11 @@ pub async fn insert_new_events<P: serde::Serialize + std::fmt::Debug + Sync>(
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
     let payloads: Vec<Json<&P>> = events.iter().map(|e| Json(e.payload)).collect();
     let signatures: Vec<Option<&[u8]>> = events.iter().map(|e| e.signature).collect();
+    let accounts: Vec<i64> = events.iter().map(|e| e.account.get()).collect();
     let statement = client.prepare_cached(INSERT_NEW).await?;
-    let rows =
-        client.query(&statement, &[&keys, &openids, &kinds, &event_keys, &occurred, &payloads, &signatures]).await?;
+    let rows = client
+        .query(&statement, &[&keys, &openids, &kinds, &event_keys, &occurred, &payloads, &signatures, &accounts])
+        .await?;
     Ok(rows.into_iter().map(|row| row.get(0)).collect())
 }
 

@@ -3,9 +3,12 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
+
 /// What one batch of pushes says about one follower.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowerActivity {
+    pub account: AccountId,
     pub openid: String,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -20,13 +23,15 @@ pub struct FollowerActivity {
 // late retry of an old subscribe cannot undo a later unsubscribe.
 const UPSERT: &str = "
     INSERT INTO followers AS f
-        (openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at, state_changed_at)
-    SELECT a.openid, coalesce(a.subscribed, true),
+        (account_id, openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at,
+         state_changed_at)
+    SELECT a.account_id, a.openid, coalesce(a.subscribed, true),
            CASE WHEN a.subscribed THEN a.changed_at END,
            CASE WHEN NOT a.subscribed THEN a.changed_at END,
            a.scene, a.first_seen, a.last_seen, a.changed_at
-    FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-         AS a(openid, subscribed, changed_at, scene, first_seen, last_seen)
+    FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                $7::bigint[])
+         AS a(openid, subscribed, changed_at, scene, first_seen, last_seen, account_id)
     ON CONFLICT (account_id, openid) DO UPDATE SET
         first_seen_at = least(f.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(f.last_seen_at, EXCLUDED.last_seen_at),
@@ -40,7 +45,7 @@ const UPSERT: &str = "
                                 AND EXCLUDED.subscribed THEN EXCLUDED.subscribe_scene ELSE f.subscribe_scene END,
         state_changed_at = greatest(f.state_changed_at, EXCLUDED.state_changed_at)";
 
-/// Upserts followers from a batch's activity. Callers pass one entry per openid, sorted by openid,
+/// Upserts followers from a batch's activity. Callers pass one entry per (account, openid), sorted,
 /// so concurrent batches lock follower rows in the same order.
 #[tracing::instrument(skip_all, fields(batch.size = activity.len()))]
 pub async fn upsert_followers(
@@ -56,8 +61,9 @@ pub async fn upsert_followers(
     let scenes: Vec<Option<&str>> = activity.iter().map(|a| a.scene.as_deref()).collect();
     let first: Vec<DateTime<Utc>> = activity.iter().map(|a| a.first_seen_at).collect();
     let last: Vec<DateTime<Utc>> = activity.iter().map(|a| a.last_seen_at).collect();
+    let accounts: Vec<i64> = activity.iter().map(|a| a.account.get()).collect();
     let statement = client.prepare_cached(UPSERT).await?;
-    client.execute(&statement, &[&openids, &subscribed, &changed_at, &scenes, &first, &last]).await?;
+    client.execute(&statement, &[&openids, &subscribed, &changed_at, &scenes, &first, &last, &accounts]).await?;
     Ok(())
 }
 
@@ -71,32 +77,40 @@ pub struct FollowerRow {
     pub subscribe_scene: Option<String>,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// The same person across the accounts of one Open Platform account, when WeChat said.
+    pub unionid: Option<String>,
 }
 
-const FOLLOWER_EXISTS: &str = "SELECT 1 FROM followers WHERE openid = $1";
+const FOLLOWER_EXISTS: &str = "SELECT 1 FROM followers WHERE account_id = $1 AND openid = $2";
 
-/// Whether tagcast has a row for this follower.
-pub async fn follower_exists(client: &impl GenericClient, openid: &str) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt(FOLLOWER_EXISTS, &[&openid]).await?.is_some())
+/// Whether tagcast has a row for this follower of the account.
+pub async fn follower_exists(
+    client: &impl GenericClient,
+    account: AccountId,
+    openid: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(FOLLOWER_EXISTS, &[&account.get(), &openid]).await?.is_some())
 }
 
-const COUNT_FOLLOWERS: &str = "SELECT count(*) FROM followers";
+const COUNT_FOLLOWERS: &str = "SELECT count(*) FROM followers WHERE account_id = $1";
 
-/// Every follower tagcast has a row for.
-pub async fn count_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one(COUNT_FOLLOWERS, &[]).await?.get(0))
+/// Every follower of the account tagcast has a row for.
+pub async fn count_followers(client: &impl GenericClient, account: AccountId) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_FOLLOWERS, &[&account.get()]).await?.get(0))
 }
 
-/// A follower by openid.
+/// A follower of the account by openid.
 pub async fn get_follower(
     client: &impl GenericClient,
+    account: AccountId,
     openid: &str,
 ) -> Result<Option<FollowerRow>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at
-             FROM followers WHERE openid = $1",
-            &[&openid],
+            "SELECT openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at,
+                    unionid
+             FROM followers WHERE account_id = $1 AND openid = $2",
+            &[&account.get(), &openid],
         )
         .await?;
     Ok(row.map(|r| FollowerRow {
@@ -107,20 +121,83 @@ pub async fn get_follower(
         subscribe_scene: r.get(4),
         first_seen_at: r.get(5),
         last_seen_at: r.get(6),
+        unionid: r.get(7),
     }))
 }
 
-/// Deletes every row about a follower (PIPL erasure) except pending WeChat removals, which must
-/// still be delivered. Returns whether anything was deleted.
-pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result<bool, tokio_postgres::Error> {
+/// Records the unionid WeChat gave for followers of the account (`user/info`): (openid, unionid).
+/// Followers tagcast has no row for are left alone.
+pub async fn set_unionids(
+    client: &impl GenericClient,
+    account: AccountId,
+    pairs: &[(&str, &str)],
+) -> Result<u64, tokio_postgres::Error> {
+    if pairs.is_empty() {
+        return Ok(0);
+    }
+    let openids: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    let unionids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    client
+        .execute(
+            "UPDATE followers f SET unionid = u.unionid
+             FROM unnest($2::text[], $3::text[]) AS u(openid, unionid)
+             WHERE f.account_id = $1 AND f.openid = u.openid AND f.unionid IS DISTINCT FROM u.unionid",
+            &[&account.get(), &openids, &unionids],
+        )
+        .await
+}
+
+/// The same person as a follower of another account (same unionid), as the console shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Elsewhere {
+    pub account: AccountId,
+    pub openid: String,
+    pub subscribed: bool,
+    /// The paths of the tags they carry there, sorted.
+    pub tags: Vec<String>,
+}
+
+/// The followers of accounts other than `account` who share `unionid`, by account id.
+pub async fn list_same_person_elsewhere(
+    client: &impl GenericClient,
+    account: AccountId,
+    unionid: &str,
+) -> Result<Vec<Elsewhere>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT f.account_id, f.openid, f.subscribed,
+                    coalesce(array_agg(t.path ORDER BY t.path) FILTER (WHERE t.path IS NOT NULL), '{}')
+             FROM followers f
+             LEFT JOIN follower_tags ft ON ft.openid = f.openid
+             LEFT JOIN tags t ON t.id = ft.tag_id AND t.account_id = f.account_id
+             WHERE f.unionid = $2 AND f.account_id <> $1
+             GROUP BY f.account_id, f.openid, f.subscribed
+             ORDER BY f.account_id, f.openid",
+            &[&account.get(), &unionid],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Elsewhere { account: AccountId(r.get(0)), openid: r.get(1), subscribed: r.get(2), tags: r.get(3) })
+        .collect())
+}
+
+/// Deletes every row about a follower of the account (PIPL erasure) except pending WeChat
+/// removals, which must still be delivered. The same openid in another account is another person,
+/// and is left alone. Returns whether anything was deleted.
+pub async fn erase_follower(
+    client: &impl GenericClient,
+    account: AccountId,
+    openid: &str,
+) -> Result<bool, tokio_postgres::Error> {
     let mut deleted = 0;
     for sql in [
-        "DELETE FROM follower_tags WHERE openid = $1",
-        "DELETE FROM quiz_sessions WHERE openid = $1",
-        "DELETE FROM quiz_answers WHERE openid = $1",
-        "DELETE FROM follower_wechat_tags WHERE openid = $1",
-        "DELETE FROM events WHERE openid = $1",
-        "DELETE FROM orders WHERE openid = $1",
+        "DELETE FROM follower_tags WHERE openid = $1 AND tag_id IN (SELECT id FROM tags WHERE account_id = $2)",
+        "DELETE FROM quiz_sessions WHERE openid = $1 AND account_id = $2",
+        "DELETE FROM quiz_answers WHERE openid = $1 AND account_id = $2",
+        "DELETE FROM follower_wechat_tags WHERE openid = $1 AND account_id = $2",
+        "DELETE FROM events WHERE openid = $1 AND account_id = $2",
+        "DELETE FROM orders WHERE openid = $1 AND account_id = $2",
         // A call not made yet names its recipients and must not reach the erased follower (made
         // calls keep no list). Only their campaigns' pending calls are read. `tagged` counts the
         // list's head already added to a temporary tag: it moves with it.
@@ -128,18 +205,21 @@ pub async fn erase_follower(client: &impl GenericClient, openid: &str) -> Result
          SET tagged = tagged - CASE WHEN array_position(openids, $1) <= tagged THEN 1 ELSE 0 END,
              openids = array_remove(openids, $1)
          WHERE state = 'pending' AND $1 = ANY(openids)
-           AND campaign_id IN (SELECT campaign_id FROM campaign_recipients WHERE openid = $1)",
-        "DELETE FROM campaign_recipients WHERE openid = $1",
-        "DELETE FROM follower_mass_receipts WHERE openid = $1",
+           AND campaign_id IN (SELECT r.campaign_id FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
+                               WHERE r.openid = $1 AND c.account_id = $2)",
+        "DELETE FROM campaign_recipients WHERE openid = $1
+           AND campaign_id IN (SELECT id FROM campaigns WHERE account_id = $2)",
+        "DELETE FROM follower_mass_receipts WHERE openid = $1 AND account_id = $2",
         // The click stays counted, no longer naming anyone.
-        "UPDATE campaign_clicks SET openid = NULL WHERE openid = $1",
-        "DELETE FROM followers WHERE openid = $1",
+        "UPDATE campaign_clicks SET openid = NULL WHERE openid = $1
+           AND campaign_id IN (SELECT id FROM campaigns WHERE account_id = $2)",
+        "DELETE FROM followers WHERE openid = $1 AND account_id = $2",
     ] {
-        deleted += client.execute(sql, &[&openid]).await?;
+        deleted += client.execute(sql, &[&openid, &account.get()]).await?;
     }
     if deleted > 0 {
         // The erased follower's rows are gone, so nothing in the tails would tell the indexes.
-        super::audience_feed::bump_epoch(client, crate::domain::account::AccountId::UNSCOPED).await?;
+        super::audience_feed::bump_epoch(client, account).await?;
     }
     Ok(deleted > 0)
 }

@@ -2,21 +2,30 @@
 
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::order::Order;
 
 const INSERT: &str = "
-    INSERT INTO orders (id, openid, amount_cents, occurred_at)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])
+    INSERT INTO orders (id, openid, amount_cents, occurred_at, account_id)
+    SELECT i, o, a, t, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(i, o, a, t)
     ON CONFLICT (account_id, id) DO NOTHING
     RETURNING openid";
 
-const LOCK_FOLLOWERS_ORDERS: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('order:' || o, 0)) FROM unnest($1::text[]) AS o";
+// The first account's keys are those of the release before accounts, which may still be running
+// during a rolling upgrade.
+const LOCK_FOLLOWERS_ORDERS: &str = "
+    SELECT pg_advisory_xact_lock(hashtextextended(
+        CASE WHEN $2::bigint = 1 THEN 'order:' || o ELSE 'order:' || $2::bigint || ':' || o END, 0))
+    FROM unnest($1::text[]) AS o";
 
 /// Serialises, until the caller's transaction ends, everything that takes this lock for the
-/// same followers: two posts about one follower then run one after the other.
-pub async fn lock_followers_orders(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
-    client.execute(LOCK_FOLLOWERS_ORDERS, &[&openids]).await?;
+/// same followers of the account: two posts about one follower then run one after the other.
+pub async fn lock_followers_orders(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    client.execute(LOCK_FOLLOWERS_ORDERS, &[&openids, &account.get()]).await?;
     Ok(())
 }
 
@@ -25,6 +34,7 @@ pub async fn lock_followers_orders(client: &impl GenericClient, openids: &[&str]
 #[tracing::instrument(skip_all, fields(batch.size = orders.len()))]
 pub async fn insert_orders(
     client: &impl GenericClient,
+    account: AccountId,
     orders: &[Order],
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     if orders.is_empty() {
@@ -35,6 +45,6 @@ pub async fn insert_orders(
     let amounts: Vec<i64> = orders.iter().map(|o| o.amount_cents).collect();
     let occurred: Vec<chrono::DateTime<chrono::Utc>> = orders.iter().map(|o| o.occurred_at).collect();
     let statement = client.prepare_cached(INSERT).await?;
-    let rows = client.query(&statement, &[&ids, &openids, &amounts, &occurred]).await?;
+    let rows = client.query(&statement, &[&ids, &openids, &amounts, &occurred, &account.get()]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -13,9 +13,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
+
 /// A claimed change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
+    /// The account of the tag (and so of the follower and the WeChat call).
+    pub account: AccountId,
     pub openid: String,
     pub tag_id: i64,
     pub add: bool,
@@ -38,10 +42,43 @@ const CLAIM: &str = "
     UPDATE tag_outbox o SET claimed_until = now() + make_interval(secs => $2), claimed_by = pg_backend_pid()
     FROM due, tags t
     WHERE o.openid = due.openid AND o.tag_id = due.tag_id AND t.id = o.tag_id
-    RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id";
+    RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id, o.account_id";
 
-/// Claims up to `limit` due changes for `lease`, or until `client`'s session ends: keep it open
-/// until the claimed rows are completed or failed.
+// Each account's due rows are claimed on their own, up to a cap each, so one account's backlog
+// (or an outage that keeps its rows due) cannot take a round's whole claim from the others.
+const CLAIM_PER_ACCOUNT: &str = "
+    WITH due AS (
+        SELECT d.openid, d.tag_id FROM unnest($1::bigint[]) AS a(account_id)
+        CROSS JOIN LATERAL (
+            SELECT openid, tag_id FROM tag_outbox
+            WHERE account_id = a.account_id AND state = 'pending' AND run_at <= now()
+              AND (claimed_until IS NULL OR claimed_until < now()
+                   OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))
+            ORDER BY run_at, seq
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ) d
+    )
+    UPDATE tag_outbox o SET claimed_until = now() + make_interval(secs => $3), claimed_by = pg_backend_pid()
+    FROM due, tags t
+    WHERE o.openid = due.openid AND o.tag_id = due.tag_id AND t.id = o.tag_id
+    RETURNING o.openid, o.tag_id, o.add, o.seq, o.attempts, t.path, t.wechat_tag_id, o.account_id";
+
+fn item(r: &tokio_postgres::Row) -> OutboxItem {
+    OutboxItem {
+        openid: r.get(0),
+        tag_id: r.get(1),
+        add: r.get(2),
+        seq: r.get(3),
+        attempts: r.get(4),
+        path: r.get(5),
+        wechat_tag_id: r.get(6),
+        account: AccountId(r.get(7)),
+    }
+}
+
+/// Claims up to `limit` due changes of any account for `lease`, or until `client`'s session
+/// ends: keep it open until the claimed rows are completed or failed.
 pub async fn claim_due(
     client: &impl GenericClient,
     limit: i64,
@@ -49,18 +86,23 @@ pub async fn claim_due(
 ) -> Result<Vec<OutboxItem>, tokio_postgres::Error> {
     let statement = client.prepare_cached(CLAIM).await?;
     let rows = client.query(&statement, &[&limit, &lease.as_secs_f64()]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| OutboxItem {
-            openid: r.get(0),
-            tag_id: r.get(1),
-            add: r.get(2),
-            seq: r.get(3),
-            attempts: r.get(4),
-            path: r.get(5),
-            wechat_tag_id: r.get(6),
-        })
-        .collect())
+    Ok(rows.iter().map(item).collect())
+}
+
+/// [`claim_due`] across `accounts`, up to `per_account` changes of each.
+pub async fn claim_due_per_account(
+    client: &impl GenericClient,
+    accounts: &[AccountId],
+    per_account: i64,
+    lease: Duration,
+) -> Result<Vec<OutboxItem>, tokio_postgres::Error> {
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = accounts.iter().map(|a| a.get()).collect();
+    let statement = client.prepare_cached(CLAIM_PER_ACCOUNT).await?;
+    let rows = client.query(&statement, &[&ids, &per_account, &lease.as_secs_f64()]).await?;
+    Ok(rows.iter().map(item).collect())
 }
 
 fn keys<'a>(items: &[&'a OutboxItem]) -> (Vec<&'a str>, Vec<i64>, Vec<i64>) {
@@ -80,8 +122,6 @@ const RELEASE: &str = "
     FROM unnest($1::text[], $2::bigint[]) AS c(openid, tag_id)
     WHERE o.openid = c.openid AND o.tag_id = c.tag_id";
 
-/// Records that WeChat learned `items` (all of one WeChat tag and direction): rows that did not
-/// change are deleted, changed ones released, and the mirror of WeChat's state updated.
 /// Deletes `items` unsent: changes WeChat must never hear of (a simulated test follower's, whom
 /// WeChat does not know), so the mirror of WeChat's state is left as it is.
 pub async fn discard(client: &impl GenericClient, items: &[&OutboxItem]) -> Result<(), tokio_postgres::Error> {
@@ -94,6 +134,8 @@ pub async fn discard(client: &impl GenericClient, items: &[&OutboxItem]) -> Resu
     Ok(())
 }
 
+/// Records that WeChat learned `items` (all of one account, WeChat tag and direction): rows that
+/// did not change are deleted, changed ones released, and the mirror of WeChat's state updated.
 pub async fn complete(
     client: &impl GenericClient,
     items: &[&OutboxItem],
@@ -105,19 +147,20 @@ pub async fn complete(
     let (openids, tags, seqs) = keys(items);
     client.execute(COMPLETE, &[&openids, &tags, &seqs]).await?;
     client.execute(RELEASE, &[&openids, &tags]).await?;
+    let account = items[0].account.get();
     if items[0].add {
         client
             .execute(
-                "INSERT INTO follower_wechat_tags (openid, tag_id) SELECT o, $2 FROM unnest($1::text[]) AS o
+                "INSERT INTO follower_wechat_tags (openid, tag_id, account_id) SELECT o, $2, $3 FROM unnest($1::text[]) AS o
                  ON CONFLICT DO NOTHING",
-                &[&openids, &wechat_tag_id],
+                &[&openids, &wechat_tag_id, &account],
             )
             .await?;
     } else {
         client
             .execute(
-                "DELETE FROM follower_wechat_tags WHERE tag_id = $2 AND openid = ANY($1)",
-                &[&openids, &wechat_tag_id],
+                "DELETE FROM follower_wechat_tags WHERE tag_id = $2 AND openid = ANY($1) AND account_id = $3",
+                &[&openids, &wechat_tag_id, &account],
             )
             .await?;
     }
@@ -160,21 +203,22 @@ pub async fn fail(
     Ok(())
 }
 
-/// After WeChat answered a call again: the changes that failed only because WeChat was in
-/// trouble are due now, not when their backoff (up to an hour after a long outage) runs out.
+/// After the account's WeChat answered a call again: its changes that failed only because
+/// WeChat was in trouble are due now, not when their backoff (up to an hour after a long outage) runs out.
 /// A change is pulled forward at most once in five minutes, and not after `max_attempts`
 /// failures in a row, so one that keeps failing while others succeed still backs off. Reads
 /// only rows in backoff (the `run_at` index).
 pub async fn pull_forward_after_recovery(
     client: &impl GenericClient,
+    account: AccountId,
     max_attempts: i32,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
             "UPDATE tag_outbox SET run_at = now(), waits_on_wechat = false, pulled_forward_at = now()
-             WHERE state = 'pending' AND run_at > now() AND waits_on_wechat AND attempts < $1
+             WHERE state = 'pending' AND run_at > now() AND waits_on_wechat AND attempts < $1 AND account_id = $2
                AND (pulled_forward_at IS NULL OR pulled_forward_at < now() - interval '5 minutes')",
-            &[&max_attempts],
+            &[&max_attempts, &account.get()],
         )
         .await
 }
@@ -182,33 +226,43 @@ pub async fn pull_forward_after_recovery(
 /// Links a local tag to the WeChat tag created for it, and records the WeChat tag.
 pub async fn link_wechat_tag(
     client: &impl GenericClient,
+    account: AccountId,
     tag_id: i64,
     wechat_tag_id: i64,
     name: &str,
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO wechat_tags (id, name) VALUES ($1, $2) ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name",
-            &[&wechat_tag_id, &name],
+            "INSERT INTO wechat_tags (id, name, account_id) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name",
+            &[&wechat_tag_id, &name, &account.get()],
         )
         .await?;
-    client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&tag_id, &wechat_tag_id]).await?;
+    client
+        .execute(
+            "UPDATE tags SET wechat_tag_id = $2 WHERE id = $1 AND account_id = $3",
+            &[&tag_id, &wechat_tag_id, &account.get()],
+        )
+        .await?;
     Ok(())
 }
 
 /// Forgets a WeChat tag id WeChat no longer knows, so the tag is created anew.
 pub async fn unlink_wechat_tag(
     client: &impl GenericClient,
+    account: AccountId,
     tag_id: i64,
     wechat_tag_id: i64,
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE tags SET wechat_tag_id = NULL WHERE id = $1 AND wechat_tag_id = $2",
-            &[&tag_id, &wechat_tag_id],
+            "UPDATE tags SET wechat_tag_id = NULL WHERE id = $1 AND wechat_tag_id = $2 AND account_id = $3",
+            &[&tag_id, &wechat_tag_id, &account.get()],
         )
         .await?;
-    client.execute("DELETE FROM wechat_tags WHERE id = $1", &[&wechat_tag_id]).await?;
+    client
+        .execute("DELETE FROM wechat_tags WHERE id = $1 AND account_id = $2", &[&wechat_tag_id, &account.get()])
+        .await?;
     Ok(())
 }
 

@@ -6,17 +6,22 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::quiz::{QuizProgress, QuizSpec};
 
 /// Creates or replaces a quiz; returns false when it was stored identically already.
-pub async fn upsert_quiz(client: &impl GenericClient, spec: &QuizSpec) -> Result<bool, tokio_postgres::Error> {
+pub async fn upsert_quiz(
+    client: &impl GenericClient,
+    account: AccountId,
+    spec: &QuizSpec,
+) -> Result<bool, tokio_postgres::Error> {
     let json = serde_json::to_value(spec).unwrap_or_default();
     let changed = client
         .execute(
-            "INSERT INTO quizzes (id, spec) VALUES ($1, $2)
+            "INSERT INTO quizzes (id, spec, account_id) VALUES ($1, $2, $3)
              ON CONFLICT (account_id, id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()
              WHERE quizzes.spec IS DISTINCT FROM EXCLUDED.spec",
-            &[&spec.id, &json],
+            &[&spec.id, &json, &account.get()],
         )
         .await?
         > 0;
@@ -26,16 +31,23 @@ pub async fn upsert_quiz(client: &impl GenericClient, spec: &QuizSpec) -> Result
     Ok(changed)
 }
 
-const QUIZ_EXISTS: &str = "SELECT 1 FROM quizzes WHERE id = $1";
+const QUIZ_EXISTS: &str = "SELECT 1 FROM quizzes WHERE id = $1 AND account_id = $2";
 
-/// Whether a quiz has this id.
-pub async fn quiz_exists(client: &impl GenericClient, id: &str) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt(QUIZ_EXISTS, &[&id]).await?.is_some())
+/// Whether a quiz of the account has this id.
+pub async fn quiz_exists(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(QUIZ_EXISTS, &[&id, &account.get()]).await?.is_some())
 }
 
-/// Every quiz by id; rows that no longer parse are skipped.
-pub async fn list_quizzes(client: &impl GenericClient) -> Result<HashMap<String, QuizSpec>, tokio_postgres::Error> {
-    let rows = client.query("SELECT id, spec FROM quizzes", &[]).await?;
+/// Every quiz of the account by id; rows that no longer parse are skipped.
+pub async fn list_quizzes(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<HashMap<String, QuizSpec>, tokio_postgres::Error> {
+    let rows = client.query("SELECT id, spec FROM quizzes WHERE account_id = $1", &[&account.get()]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| Some((r.get(0), serde_json::from_value(r.get::<_, serde_json::Value>(1)).ok()?)))
@@ -54,15 +66,17 @@ pub struct QuizSession {
 /// The sessions of these followers that were active after `fresh_after`.
 pub async fn list_sessions(
     client: &impl GenericClient,
+    account: AccountId,
     openids: &[&str],
     fresh_after: DateTime<Utc>,
 ) -> Result<HashMap<String, QuizSession>, tokio_postgres::Error> {
     let statement = client
         .prepare_cached(
-            "SELECT openid, quiz_id, progress, updated_at FROM quiz_sessions WHERE openid = ANY($1) AND updated_at > $2",
+            "SELECT openid, quiz_id, progress, updated_at FROM quiz_sessions
+             WHERE account_id = $3 AND openid = ANY($1) AND updated_at > $2",
         )
         .await?;
-    let rows = client.query(&statement, &[&openids, &fresh_after]).await?;
+    let rows = client.query(&statement, &[&openids, &fresh_after, &account.get()]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
@@ -75,6 +89,7 @@ pub async fn list_sessions(
 /// Stores where followers stand now.
 pub async fn upsert_sessions(
     client: &impl GenericClient,
+    account: AccountId,
     sessions: &[(&str, &str, &QuizProgress)],
 ) -> Result<(), tokio_postgres::Error> {
     if sessions.is_empty() {
@@ -86,22 +101,31 @@ pub async fn upsert_sessions(
         sessions.iter().map(|s| serde_json::to_value(s.2).unwrap_or_default()).collect();
     client
         .execute(
-            "INSERT INTO quiz_sessions (openid, quiz_id, progress)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+            "INSERT INTO quiz_sessions (openid, quiz_id, progress, account_id)
+             SELECT o, q, p, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS s(o, q, p)
              ON CONFLICT (account_id, openid) DO UPDATE SET quiz_id = EXCLUDED.quiz_id, progress = EXCLUDED.progress,
                  started_at = CASE WHEN quiz_sessions.quiz_id = EXCLUDED.quiz_id AND EXCLUDED.progress->>'question' <> '0'
                                    THEN quiz_sessions.started_at ELSE now() END,
                  updated_at = now()",
-            &[&openids, &quizzes, &progress],
+            &[&openids, &quizzes, &progress, &account.get()],
         )
         .await?;
     Ok(())
 }
 
 /// Ends the sessions of these followers (finished, left, or erased).
-pub async fn delete_sessions(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+pub async fn delete_sessions(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+) -> Result<(), tokio_postgres::Error> {
     if !openids.is_empty() {
-        client.execute("DELETE FROM quiz_sessions WHERE openid = ANY($1)", &[&openids]).await?;
+        client
+            .execute(
+                "DELETE FROM quiz_sessions WHERE account_id = $2 AND openid = ANY($1)",
+                &[&openids, &account.get()],
+            )
+            .await?;
     }
     Ok(())
 }
@@ -117,14 +141,15 @@ pub async fn delete_expired_sessions(
 /// Records finished quizzes.
 pub async fn insert_answers(
     client: &impl GenericClient,
+    account: AccountId,
     answers: &[(&str, &str, Vec<&str>, &QuizProgress)],
 ) -> Result<(), tokio_postgres::Error> {
     for (openid, quiz_id, tags, progress) in answers {
         let scores = serde_json::to_value(&progress.scores).unwrap_or_default();
         client
             .execute(
-                "INSERT INTO quiz_answers (openid, quiz_id, tags, scores) VALUES ($1, $2, $3, $4)",
-                &[openid, quiz_id, tags, &scores],
+                "INSERT INTO quiz_answers (openid, quiz_id, tags, scores, account_id) VALUES ($1, $2, $3, $4, $5)",
+                &[openid, quiz_id, tags, &scores, &account.get()],
             )
             .await?;
     }

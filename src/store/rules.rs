@@ -2,12 +2,14 @@
 
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::rule::{Geofence, Rule, RuleSpec, Trigger};
 use crate::domain::tag::TagPath;
 
 /// Stores a rule (already validated) and returns its id.
 pub async fn insert_rule(
     client: &impl GenericClient,
+    account: AccountId,
     spec: &RuleSpec,
     created_by: &str,
 ) -> Result<i64, tokio_postgres::Error> {
@@ -15,9 +17,18 @@ pub async fn insert_rule(
     let remove: Vec<&str> = spec.remove.iter().map(TagPath::as_str).collect();
     let row = client
         .query_one(
-            "INSERT INTO rules (trigger, key, add_tags, remove_tags, reply, start_quiz, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            &[&spec.on.as_str(), &spec.normalized_key(), &add, &remove, &spec.reply, &spec.start_quiz, &created_by],
+            "INSERT INTO rules (trigger, key, add_tags, remove_tags, reply, start_quiz, created_by, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &spec.on.as_str(),
+                &spec.normalized_key(),
+                &add,
+                &remove,
+                &spec.reply,
+                &spec.start_quiz,
+                &created_by,
+                &account.get(),
+            ],
         )
         .await?;
     super::tags::bump_config_version(client).await?;
@@ -25,23 +36,31 @@ pub async fn insert_rule(
 }
 
 /// Whether an identical rule exists (playbooks apply idempotently).
-pub async fn find_rule(client: &impl GenericClient, spec: &RuleSpec) -> Result<Option<i64>, tokio_postgres::Error> {
+pub async fn find_rule(
+    client: &impl GenericClient,
+    account: AccountId,
+    spec: &RuleSpec,
+) -> Result<Option<i64>, tokio_postgres::Error> {
     let add: Vec<&str> = spec.add.iter().map(TagPath::as_str).collect();
     let remove: Vec<&str> = spec.remove.iter().map(TagPath::as_str).collect();
     let row = client
         .query_opt(
             "SELECT id FROM rules WHERE trigger = $1 AND key = $2 AND add_tags = $3 AND remove_tags = $4
-               AND reply IS NOT DISTINCT FROM $5 AND start_quiz IS NOT DISTINCT FROM $6 LIMIT 1",
-            &[&spec.on.as_str(), &spec.normalized_key(), &add, &remove, &spec.reply, &spec.start_quiz],
+               AND reply IS NOT DISTINCT FROM $5 AND start_quiz IS NOT DISTINCT FROM $6 AND account_id = $7 LIMIT 1",
+            &[&spec.on.as_str(), &spec.normalized_key(), &add, &remove, &spec.reply, &spec.start_quiz, &account.get()],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
 
 /// Every rule; rows that no longer parse (a future trigger, an edited path) are skipped.
-pub async fn list_rules(client: &impl GenericClient) -> Result<Vec<Rule>, tokio_postgres::Error> {
+pub async fn list_rules(client: &impl GenericClient, account: AccountId) -> Result<Vec<Rule>, tokio_postgres::Error> {
     let rows = client
-        .query("SELECT id, trigger, key, add_tags, remove_tags, reply, start_quiz FROM rules ORDER BY id", &[])
+        .query(
+            "SELECT id, trigger, key, add_tags, remove_tags, reply, start_quiz FROM rules WHERE account_id = $1
+             ORDER BY id",
+            &[&account.get()],
+        )
         .await?;
     Ok(rows
         .iter()
@@ -66,8 +85,13 @@ pub async fn list_rules(client: &impl GenericClient) -> Result<Vec<Rule>, tokio_
 }
 
 /// Deletes a rule; false when there was none.
-pub async fn delete_rule(client: &impl GenericClient, id: i64) -> Result<bool, tokio_postgres::Error> {
-    let deleted = client.execute("DELETE FROM rules WHERE id = $1", &[&id]).await? > 0;
+pub async fn delete_rule(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let deleted =
+        client.execute("DELETE FROM rules WHERE id = $1 AND account_id = $2", &[&id, &account.get()]).await? > 0;
     if deleted {
         super::tags::bump_config_version(client).await?;
     }
@@ -77,14 +101,15 @@ pub async fn delete_rule(client: &impl GenericClient, id: i64) -> Result<bool, t
 /// Points the rules that add or remove the tag `from` at `to`; how many rules changed.
 pub async fn rename_tag_in_rules(
     client: &impl GenericClient,
+    account: AccountId,
     from: &str,
     to: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     let changed = client
         .execute(
             "UPDATE rules SET add_tags = array_replace(add_tags, $1, $2), remove_tags = array_replace(remove_tags, $1, $2)
-             WHERE $1 = ANY(add_tags) OR $1 = ANY(remove_tags)",
-            &[&from, &to],
+             WHERE ($1 = ANY(add_tags) OR $1 = ANY(remove_tags)) AND account_id = $3",
+            &[&from, &to, &account.get()],
         )
         .await?;
     if changed > 0 {

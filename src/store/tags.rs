@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::tag::TagPath;
 
 /// A tag as stored.
@@ -58,16 +59,25 @@ pub struct NewTag<'a> {
 /// Inserts a tag; `None` when the path exists already.
 pub async fn insert_tag(
     client: &impl GenericClient,
+    account: AccountId,
     tag: &NewTag<'_>,
 ) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(
-        "INSERT INTO tags AS t (path, description, sensitive, mirrored, when_expr, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, path) DO NOTHING RETURNING {COLUMNS}"
+        "INSERT INTO tags AS t (path, description, sensitive, mirrored, when_expr, created_by, account_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, path) DO NOTHING RETURNING {COLUMNS}"
     );
     let row = client
         .query_opt(
             &sql,
-            &[&tag.path.as_str(), &tag.description, &tag.sensitive, &tag.mirrored, &tag.when_expr, &tag.created_by],
+            &[
+                &tag.path.as_str(),
+                &tag.description,
+                &tag.sensitive,
+                &tag.mirrored,
+                &tag.when_expr,
+                &tag.created_by,
+                &account.get(),
+            ],
         )
         .await?;
     if row.is_some() {
@@ -77,22 +87,28 @@ pub async fn insert_tag(
 }
 
 /// Every tag with its member count, by path.
-pub async fn list_tags(client: &impl GenericClient) -> Result<Vec<TagRow>, tokio_postgres::Error> {
+pub async fn list_tags(client: &impl GenericClient, account: AccountId) -> Result<Vec<TagRow>, tokio_postgres::Error> {
     let sql = format!(
         "SELECT {COLUMNS}, coalesce(m.members, 0) FROM tags t
          LEFT JOIN (SELECT tag_id, count(*) AS members FROM follower_tags GROUP BY tag_id) m ON m.tag_id = t.id
+         WHERE t.account_id = $1
          ORDER BY t.path"
     );
-    Ok(client.query(&sql, &[]).await?.iter().map(|r| tag_from_row(r, r.get(10))).collect())
+    Ok(client.query(&sql, &[&account.get()]).await?.iter().map(|r| tag_from_row(r, r.get(10))).collect())
 }
 
 /// Every tag by path, without member counts (`members` is 0): cheap at any number of followers.
-pub async fn list_tag_rows(client: &impl GenericClient) -> Result<Vec<TagRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM tags t ORDER BY t.path");
-    Ok(client.query(&sql, &[]).await?.iter().map(|r| tag_from_row(r, 0)).collect())
+pub async fn list_tag_rows(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Vec<TagRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tags t WHERE t.account_id = $1 ORDER BY t.path");
+    Ok(client.query(&sql, &[&account.get()]).await?.iter().map(|r| tag_from_row(r, 0)).collect())
 }
 
-/// Followers per tag id, for tags that have any. A pass over `follower_tags`: callers cache it.
+/// Followers per tag id, for tags that have any, in every account (a tag id names one account's
+/// tag, so whoever lists an account's tags picks its counts from this). A pass over
+/// `follower_tags`: callers cache it.
 pub async fn count_members_by_tag(client: &impl GenericClient) -> Result<HashMap<i64, i64>, tokio_postgres::Error> {
     // Simulated test followers are not members anyone reaches, so the board's chart leaves them out.
     let rows = client
@@ -109,31 +125,43 @@ pub async fn count_members_by_tag(client: &impl GenericClient) -> Result<HashMap
 }
 
 /// One tag by id, with its member count.
-pub async fn get_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
+pub async fn get_tag(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t WHERE t.id = $1"
+        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t
+         WHERE t.id = $1 AND t.account_id = $2"
     );
-    Ok(client.query_opt(&sql, &[&id]).await?.map(|r| tag_from_row(&r, r.get(10))))
+    Ok(client.query_opt(&sql, &[&id, &account.get()]).await?.map(|r| tag_from_row(&r, r.get(10))))
 }
 
 /// One tag by path, with its member count.
 pub async fn get_tag_by_path(
     client: &impl GenericClient,
+    account: AccountId,
     path: &TagPath,
 ) -> Result<Option<TagRow>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t WHERE t.path = $1"
+        "SELECT {COLUMNS}, (SELECT count(*) FROM follower_tags WHERE tag_id = t.id) FROM tags t
+         WHERE t.path = $1 AND t.account_id = $2"
     );
-    Ok(client.query_opt(&sql, &[&path.as_str()]).await?.map(|r| tag_from_row(&r, r.get(10))))
+    Ok(client.query_opt(&sql, &[&path.as_str(), &account.get()]).await?.map(|r| tag_from_row(&r, r.get(10))))
 }
 
 /// (id, path, sensitive, `when`) of the tags with these paths, by path: what approval covers.
 pub async fn list_definitions(
     client: &impl GenericClient,
+    account: AccountId,
     paths: &[&str],
 ) -> Result<Vec<(i64, String, bool, Option<String>)>, tokio_postgres::Error> {
     let rows = client
-        .query("SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) ORDER BY path", &[&paths])
+        .query(
+            "SELECT id, path, sensitive, when_expr FROM tags WHERE path = ANY($1::text[]) AND account_id = $2
+             ORDER BY path",
+            &[&paths, &account.get()],
+        )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
@@ -141,6 +169,7 @@ pub async fn list_definitions(
 /// Sets what an operator says about a tag (not where it lives: mirroring needs WeChat calls).
 pub async fn update_tag_meta(
     client: &impl GenericClient,
+    account: AccountId,
     id: i64,
     description: &str,
     sensitive: bool,
@@ -148,8 +177,8 @@ pub async fn update_tag_meta(
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE tags SET description = $2, sensitive = $3, when_expr = $4 WHERE id = $1",
-            &[&id, &description, &sensitive, &when_expr],
+            "UPDATE tags SET description = $2, sensitive = $3, when_expr = $4 WHERE id = $1 AND account_id = $5",
+            &[&id, &description, &sensitive, &when_expr, &account.get()],
         )
         .await?;
     bump_config_version(client).await
@@ -164,9 +193,12 @@ pub async fn lock_config_writes(client: &impl GenericClient) -> Result<(), tokio
     Ok(())
 }
 
-/// How many tags are (to be) mirrored on WeChat.
-pub async fn count_mirrored(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one("SELECT count(*) FROM tags WHERE mirrored", &[]).await?.get(0))
+/// How many of the account's tags are (to be) mirrored on WeChat.
+pub async fn count_mirrored(client: &impl GenericClient, account: AccountId) -> Result<i64, tokio_postgres::Error> {
+    Ok(client
+        .query_one("SELECT count(*) FROM tags WHERE mirrored AND account_id = $1", &[&account.get()])
+        .await?
+        .get(0))
 }
 
 const LOCK_TAGS: &str = "LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE";
@@ -178,26 +210,34 @@ pub async fn lock_tags_for_create(client: &impl GenericClient) -> Result<(), tok
     Ok(())
 }
 
-const COUNT_TAGS: &str = "SELECT count(*) FROM tags";
+const COUNT_TAGS: &str = "SELECT count(*) FROM tags WHERE account_id = $1";
 
-/// Every tag, local-only and mirrored.
-pub async fn count_tags(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one(COUNT_TAGS, &[]).await?.get(0))
+/// Every tag of the account, local-only and mirrored.
+pub async fn count_tags(client: &impl GenericClient, account: AccountId) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_TAGS, &[&account.get()]).await?.get(0))
 }
 
-const TAG_EXISTS: &str = "SELECT 1 FROM tags WHERE path = $1";
+const TAG_EXISTS: &str = "SELECT 1 FROM tags WHERE path = $1 AND account_id = $2";
 
-/// Whether a tag has this path.
-pub async fn tag_exists(client: &impl GenericClient, path: &str) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt(TAG_EXISTS, &[&path]).await?.is_some())
+/// Whether a tag of the account has this path.
+pub async fn tag_exists(
+    client: &impl GenericClient,
+    account: AccountId,
+    path: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(TAG_EXISTS, &[&path, &account.get()]).await?.is_some())
 }
 
-const COUNT_UNMANAGED_WECHAT_TAGS: &str = "SELECT count(*) FROM wechat_tags w WHERE w.id > 2
-               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.wechat_tag_id = w.id)";
+// WeChat tag ids are the account's own: another account's tag 100 is another tag.
+const COUNT_UNMANAGED_WECHAT_TAGS: &str = "SELECT count(*) FROM wechat_tags w WHERE w.id > 2 AND w.account_id = $1
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.wechat_tag_id = w.id AND t.account_id = w.account_id)";
 
 /// WeChat tags made outside tagcast (seen by `sync`), WeChat's reserved ones (ids 0 to 2) left out.
-pub async fn count_unmanaged_wechat_tags(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    Ok(client.query_one(COUNT_UNMANAGED_WECHAT_TAGS, &[]).await?.get(0))
+pub async fn count_unmanaged_wechat_tags(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_UNMANAGED_WECHAT_TAGS, &[&account.get()]).await?.get(0))
 }
 
 /// Deletes a tag with its memberships and pending outbox rows; returns it as it was.
@@ -205,9 +245,13 @@ pub async fn count_unmanaged_wechat_tags(client: &impl GenericClient) -> Result<
 /// Deleting the row waits for every transaction that locked the tag to add rows naming it, and
 /// once it is gone no statement can lock it again; the trigger of V18 then deletes the rows with
 /// a snapshot that sees all of those committed adds.
-pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
-    let sql = format!("DELETE FROM tags t WHERE t.id = $1 RETURNING {COLUMNS}");
-    let row = client.query_opt(&sql, &[&id]).await?;
+pub async fn delete_tag(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!("DELETE FROM tags t WHERE t.id = $1 AND t.account_id = $2 RETURNING {COLUMNS}");
+    let row = client.query_opt(&sql, &[&id, &account.get()]).await?;
     if row.is_some() {
         bump_config_version(client).await?;
     }
@@ -217,10 +261,16 @@ pub async fn delete_tag(client: &impl GenericClient, id: i64) -> Result<Option<T
 /// Records the WeChat id of a mirrored tag, once created there.
 pub async fn update_wechat_tag_id(
     client: &impl GenericClient,
+    account: AccountId,
     id: i64,
     wechat_tag_id: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE tags SET wechat_tag_id = $2 WHERE id = $1", &[&id, &wechat_tag_id]).await?;
+    client
+        .execute(
+            "UPDATE tags SET wechat_tag_id = $2 WHERE id = $1 AND account_id = $3",
+            &[&id, &wechat_tag_id, &account.get()],
+        )
+        .await?;
     Ok(())
 }
 
@@ -228,6 +278,7 @@ pub async fn update_wechat_tag_id(
 /// past `mirror_limit`).
 pub async fn ensure_tags(
     client: &impl GenericClient,
+    account: AccountId,
     paths: &[&TagPath],
     created_by: &str,
     mirror_limit: i64,
@@ -237,15 +288,23 @@ pub async fn ensure_tags(
         if ids.contains_key(path.as_str()) {
             continue;
         }
-        let existing = client.query_opt("SELECT id FROM tags WHERE path = $1", &[&path.as_str()]).await?;
+        let existing = client
+            .query_opt("SELECT id FROM tags WHERE path = $1 AND account_id = $2", &[&path.as_str(), &account.get()])
+            .await?;
         let id = match existing {
             Some(row) => row.get(0),
             None => {
-                let mirrored = count_mirrored(client).await? < mirror_limit;
+                let mirrored = count_mirrored(client, account).await? < mirror_limit;
                 let tag = NewTag { path, description: "", sensitive: false, mirrored, when_expr: None, created_by };
-                match insert_tag(client, &tag).await? {
+                match insert_tag(client, account, &tag).await? {
                     Some(row) => row.id,
-                    None => client.query_one("SELECT id FROM tags WHERE path = $1", &[&path.as_str()]).await?.get(0),
+                    None => client
+                        .query_one(
+                            "SELECT id FROM tags WHERE path = $1 AND account_id = $2",
+                            &[&path.as_str(), &account.get()],
+                        )
+                        .await?
+                        .get(0),
                 }
             }
         };
@@ -255,8 +314,11 @@ pub async fn ensure_tags(
 }
 
 /// The index the engine matches against: path → (id, mirrored).
-pub async fn tag_index(client: &impl GenericClient) -> Result<HashMap<String, (i64, bool)>, tokio_postgres::Error> {
-    let rows = client.query("SELECT path, id, mirrored FROM tags", &[]).await?;
+pub async fn tag_index(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<HashMap<String, (i64, bool)>, tokio_postgres::Error> {
+    let rows = client.query("SELECT path, id, mirrored FROM tags WHERE account_id = $1", &[&account.get()]).await?;
     Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
 }
 
@@ -298,7 +360,7 @@ const APPLY: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[]) AS c(openid, tag_id, source, add)
     ), live AS (
-        SELECT id, mirrored FROM tags WHERE id IN (SELECT tag_id FROM input) FOR KEY SHARE
+        SELECT id, mirrored, account_id FROM tags WHERE id IN (SELECT tag_id FROM input) FOR KEY SHARE
     ), added AS (
         INSERT INTO follower_tags (openid, tag_id, source)
         SELECT i.openid, i.tag_id, i.source FROM input i JOIN live l ON l.id = i.tag_id WHERE i.add
@@ -311,9 +373,10 @@ const APPLY: &str = "
     ), changed AS (
         SELECT * FROM added UNION ALL SELECT * FROM removed
     ), queued AS (
-        INSERT INTO tag_outbox (openid, tag_id, add)
-        SELECT c.openid, c.tag_id, c.add FROM changed c JOIN live l ON l.id = c.tag_id AND l.mirrored
-        WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
+        INSERT INTO tag_outbox (openid, tag_id, add, account_id)
+        SELECT c.openid, c.tag_id, c.add, l.account_id FROM changed c JOIN live l ON l.id = c.tag_id AND l.mirrored
+        WHERE NOT EXISTS (SELECT 1 FROM followers f
+                          WHERE f.account_id = l.account_id AND f.openid = c.openid AND NOT f.subscribed)
         ON CONFLICT (openid, tag_id) DO UPDATE SET
             add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
             attempts = 0, last_error = NULL, state = 'pending'
@@ -325,18 +388,19 @@ const APPLY: &str = "
     SELECT openid, tag_id FROM changed";
 
 const ENQUEUE: &str = "
-    INSERT INTO tag_outbox (openid, tag_id, add)
-    SELECT c.openid, c.tag_id, c.add
+    INSERT INTO tag_outbox (openid, tag_id, add, account_id)
+    SELECT c.openid, c.tag_id, c.add, t.account_id
     FROM unnest($1::text[], $2::bigint[], $3::bool[]) AS c(openid, tag_id, add)
     JOIN tags t ON t.id = c.tag_id AND t.mirrored
-    WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.openid = c.openid AND NOT f.subscribed)
+    WHERE NOT EXISTS (SELECT 1 FROM followers f WHERE f.account_id = t.account_id AND f.openid = c.openid AND NOT f.subscribed)
     FOR KEY SHARE OF t
     ON CONFLICT (openid, tag_id) DO UPDATE SET
         add = EXCLUDED.add, seq = nextval('tag_outbox_seq'), run_at = now(),
         attempts = 0, last_error = NULL, state = 'pending'";
 
 /// Applies tag changes (the last word per follower and tag wins) and queues what WeChat must
-/// learn. Returns the changes that actually changed something.
+/// learn. Returns the changes that actually changed something. A tag id belongs to one account:
+/// each change is that account's (its follower, its outbox row).
 pub async fn apply_tag_changes(
     client: &impl GenericClient,
     changes: &[TagChange],
@@ -382,13 +446,14 @@ pub async fn enqueue(client: &impl GenericClient, changes: &[TagChange]) -> Resu
 /// The tag paths each follower carries, sorted.
 pub async fn list_follower_tag_paths(
     client: &impl GenericClient,
+    account: AccountId,
     openids: &[&str],
 ) -> Result<HashMap<String, Vec<String>>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT f.openid, t.path FROM follower_tags f JOIN tags t ON t.id = f.tag_id
+            "SELECT f.openid, t.path FROM follower_tags f JOIN tags t ON t.id = f.tag_id AND t.account_id = $2
              WHERE f.openid = ANY($1) ORDER BY f.openid, t.path",
-            &[&openids],
+            &[&openids, &account.get()],
         )
         .await?;
     let mut by_openid: HashMap<String, Vec<String>> = HashMap::new();
@@ -401,26 +466,38 @@ pub async fn list_follower_tag_paths(
 /// Every tag a follower carries, as changes that remove them (for 删除我的标签 and erasure).
 pub async fn list_follower_tag_ids(
     client: &impl GenericClient,
+    account: AccountId,
     openid: &str,
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let rows = client.query("SELECT tag_id FROM follower_tags WHERE openid = $1 ORDER BY tag_id", &[&openid]).await?;
+    let rows = client
+        .query(
+            "SELECT f.tag_id FROM follower_tags f JOIN tags t ON t.id = f.tag_id AND t.account_id = $2
+             WHERE f.openid = $1 ORDER BY f.tag_id",
+            &[&openid, &account.get()],
+        )
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Re-queues every mirrored tag of followers who came back: WeChat dropped them when they left.
-pub async fn requeue_for_returning(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+pub async fn requeue_for_returning(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+) -> Result<(), tokio_postgres::Error> {
     if openids.is_empty() {
         return Ok(());
     }
     client
         .execute(
-            "INSERT INTO tag_outbox (openid, tag_id, add)
-             SELECT f.openid, f.tag_id, true FROM follower_tags f JOIN tags t ON t.id = f.tag_id AND t.mirrored
+            "INSERT INTO tag_outbox (openid, tag_id, add, account_id)
+             SELECT f.openid, f.tag_id, true, t.account_id FROM follower_tags f
+             JOIN tags t ON t.id = f.tag_id AND t.mirrored AND t.account_id = $2
              WHERE f.openid = ANY($1)
              FOR KEY SHARE OF t
              ON CONFLICT (openid, tag_id) DO UPDATE SET add = true, seq = nextval('tag_outbox_seq'), run_at = now(),
                  attempts = 0, last_error = NULL, state = 'pending'",
-            &[&openids],
+            &[&openids, &account.get()],
         )
         .await?;
     Ok(())
@@ -428,33 +505,52 @@ pub async fn requeue_for_returning(client: &impl GenericClient, openids: &[&str]
 
 /// Forgets what WeChat holds for followers who left (WeChat drops their tags) and drops their
 /// pending changes: nothing can be sent to someone who does not follow.
-pub async fn forget_wechat_state(client: &impl GenericClient, openids: &[&str]) -> Result<(), tokio_postgres::Error> {
+pub async fn forget_wechat_state(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+) -> Result<(), tokio_postgres::Error> {
     if openids.is_empty() {
         return Ok(());
     }
-    client.execute("DELETE FROM follower_wechat_tags WHERE openid = ANY($1)", &[&openids]).await?;
-    client.execute("DELETE FROM tag_outbox WHERE openid = ANY($1)", &[&openids]).await?;
+    let account = account.get();
+    client
+        .execute("DELETE FROM follower_wechat_tags WHERE openid = ANY($1) AND account_id = $2", &[&openids, &account])
+        .await?;
+    client.execute("DELETE FROM tag_outbox WHERE openid = ANY($1) AND account_id = $2", &[&openids, &account]).await?;
     Ok(())
 }
 
 /// The tag, its row locked until the caller's transaction ends (a rename or delete of the same
 /// tag waits).
-pub async fn lock_tag(client: &impl GenericClient, id: i64) -> Result<Option<TagRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM tags t WHERE t.id = $1 FOR UPDATE");
-    Ok(client.query_opt(&sql, &[&id]).await?.map(|r| tag_from_row(&r, 0)))
+pub async fn lock_tag(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<TagRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tags t WHERE t.id = $1 AND t.account_id = $2 FOR UPDATE");
+    Ok(client.query_opt(&sql, &[&id, &account.get()]).await?.map(|r| tag_from_row(&r, 0)))
 }
 
 /// Gives a tag a new path; false when another tag has it.
 pub async fn update_tag_path(
     client: &impl GenericClient,
+    account: AccountId,
     id: i64,
     path: &TagPath,
 ) -> Result<bool, tokio_postgres::Error> {
-    let taken = client.query_opt("SELECT 1 FROM tags WHERE path = $1 AND id <> $2", &[&path.as_str(), &id]).await?;
+    let taken = client
+        .query_opt(
+            "SELECT 1 FROM tags WHERE path = $1 AND id <> $2 AND account_id = $3",
+            &[&path.as_str(), &id, &account.get()],
+        )
+        .await?;
     if taken.is_some() {
         return Ok(false);
     }
-    client.execute("UPDATE tags SET path = $2 WHERE id = $1", &[&id, &path.as_str()]).await?;
+    client
+        .execute("UPDATE tags SET path = $2 WHERE id = $1 AND account_id = $3", &[&id, &path.as_str(), &account.get()])
+        .await?;
     bump_config_version(client).await?;
     Ok(true)
 }
@@ -462,10 +558,14 @@ pub async fn update_tag_path(
 /// Dynamic tags whose condition contains `needle` (a cheap filter before parsing): (id, when).
 pub async fn list_dynamic_mentioning(
     client: &impl GenericClient,
+    account: AccountId,
     needle: &str,
 ) -> Result<Vec<(i64, String)>, tokio_postgres::Error> {
     let rows = client
-        .query("SELECT id, when_expr FROM tags WHERE when_expr IS NOT NULL AND strpos(when_expr, $1) > 0", &[&needle])
+        .query(
+            "SELECT id, when_expr FROM tags WHERE when_expr IS NOT NULL AND strpos(when_expr, $1) > 0 AND account_id = $2",
+            &[&needle, &account.get()],
+        )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
@@ -473,47 +573,61 @@ pub async fn list_dynamic_mentioning(
 /// Rewrites a dynamic tag's condition (same meaning, new text).
 pub async fn update_when_expr(
     client: &impl GenericClient,
+    account: AccountId,
     id: i64,
     when_expr: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE tags SET when_expr = $2 WHERE id = $1", &[&id, &when_expr]).await?;
+    client
+        .execute("UPDATE tags SET when_expr = $2 WHERE id = $1 AND account_id = $3", &[&id, &when_expr, &account.get()])
+        .await?;
     bump_config_version(client).await
 }
 
 /// The name `sync` last saw for a WeChat tag, after tagcast renamed it there.
 pub async fn rename_wechat_tag_mirror(
     client: &impl GenericClient,
+    account: AccountId,
     wechat_tag_id: i64,
     name: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE wechat_tags SET name = $2 WHERE id = $1", &[&wechat_tag_id, &name]).await?;
+    client
+        .execute(
+            "UPDATE wechat_tags SET name = $2 WHERE id = $1 AND account_id = $3",
+            &[&wechat_tag_id, &name, &account.get()],
+        )
+        .await?;
     Ok(())
 }
 
-const DELETE_WECHAT_TAG_MIRROR: &str = "DELETE FROM wechat_tags WHERE id = $1";
+const DELETE_WECHAT_TAG_MIRROR: &str = "DELETE FROM wechat_tags WHERE id = $1 AND account_id = $2";
 
 /// Forgets a WeChat tag deleted there.
 pub async fn delete_wechat_tag_mirror(
     client: &impl GenericClient,
+    account: AccountId,
     wechat_tag_id: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute(DELETE_WECHAT_TAG_MIRROR, &[&wechat_tag_id]).await?;
+    client.execute(DELETE_WECHAT_TAG_MIRROR, &[&wechat_tag_id, &account.get()]).await?;
     Ok(())
 }
 
 const LIST_MIRRORED_ON_WECHAT: &str =
-    "SELECT id, wechat_tag_id FROM tags WHERE mirrored AND wechat_tag_id IS NOT NULL ORDER BY id";
+    "SELECT id, wechat_tag_id FROM tags WHERE mirrored AND wechat_tag_id IS NOT NULL AND account_id = $1 ORDER BY id";
 
-/// Every mirrored tag created on WeChat: `(tag id, WeChat tag id)`, by tag id.
-pub async fn list_mirrored_on_wechat(client: &impl GenericClient) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
-    let rows = client.query(LIST_MIRRORED_ON_WECHAT, &[]).await?;
+/// Every mirrored tag of the account created on WeChat: `(tag id, WeChat tag id)`, by tag id.
+pub async fn list_mirrored_on_wechat(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let rows = client.query(LIST_MIRRORED_ON_WECHAT, &[&account.get()]).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 // A simulated test follower is never on WeChat (the outbox discards their changes): leaving
 // them out keeps the reconciler from seeing drift on every run.
-const LIST_MEMBERS_WECHAT_SHOULD_HAVE: &str =
-    "SELECT ft.openid FROM follower_tags ft JOIN followers f ON f.openid = ft.openid AND f.subscribed
+const LIST_MEMBERS_WECHAT_SHOULD_HAVE: &str = "SELECT ft.openid FROM follower_tags ft
+                 JOIN tags t ON t.id = ft.tag_id
+                 JOIN followers f ON f.account_id = t.account_id AND f.openid = ft.openid AND f.subscribed
                  WHERE ft.tag_id = $1 AND NOT starts_with(ft.openid, $2)";
 
 /// The members of a tag WeChat should have too: subscribed, and not simulated test followers.
@@ -526,17 +640,19 @@ pub async fn list_members_wechat_should_have(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-const CLEAR_WECHAT_TAG_MEMBERS: &str = "DELETE FROM follower_wechat_tags WHERE tag_id = $1";
-const INSERT_WECHAT_TAG_MEMBERS: &str = "INSERT INTO follower_wechat_tags (openid, tag_id) SELECT o, $2 FROM unnest($1::text[]) AS o ON CONFLICT DO NOTHING";
+const CLEAR_WECHAT_TAG_MEMBERS: &str = "DELETE FROM follower_wechat_tags WHERE tag_id = $1 AND account_id = $2";
+const INSERT_WECHAT_TAG_MEMBERS: &str = "INSERT INTO follower_wechat_tags (openid, tag_id, account_id)
+    SELECT o, $2, $3 FROM unnest($1::text[]) AS o ON CONFLICT DO NOTHING";
 
 /// Replaces the mirror of a WeChat tag's members with what WeChat holds now, in the caller's
 /// transaction.
 pub async fn replace_wechat_tag_members(
     client: &impl GenericClient,
+    account: AccountId,
     wechat_tag_id: i64,
     members: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
-    client.execute(CLEAR_WECHAT_TAG_MEMBERS, &[&wechat_tag_id]).await?;
-    client.execute(INSERT_WECHAT_TAG_MEMBERS, &[&members, &wechat_tag_id]).await?;
+    client.execute(CLEAR_WECHAT_TAG_MEMBERS, &[&wechat_tag_id, &account.get()]).await?;
+    client.execute(INSERT_WECHAT_TAG_MEMBERS, &[&members, &wechat_tag_id, &account.get()]).await?;
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! `/wechat`: the URL check (GET) and every push WeChat delivers (POST), in plaintext,
-//! compatible and safe modes (CONTRACT.md §3).
+//! `/wechat` and `/wechat/{account}`: the URL check (GET) and every push WeChat delivers (POST),
+//! in plaintext, compatible and safe modes (CONTRACT.md §3). `/wechat` is the first account's;
+//! each account's URL checks with that account's token, key and mode (from the registry, which
+//! is in memory: no query per push), so a push signed for one account is refused at another's.
 //!
 //! Order of checks: message mode (compat and safe refuse a push that is not encrypted under a
 //! `msg_signature`), query parameters, replay window, signature, body size and encoding, XML,
@@ -7,14 +9,16 @@
 //! has not carried another push. A request that fails any of them gets 400 or 403 and nothing is
 //! stored; once a push is stored the answer is always 200.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::app::accounts::{Accounts, LiveAccount};
 use crate::app::inbox::{Inbox, InboxError};
 use crate::wechat::crypto::{CryptoError, MsgCrypt};
 use crate::wechat::fields::{self, FieldError};
@@ -27,13 +31,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// WeChat gives up after 5 s; answer (even with an error) before that so it retries cleanly.
 const STORE_DEADLINE: Duration = Duration::from_millis(4_000);
 
-/// What the callback needs, shared by every worker.
+/// What the callback needs, shared by every worker. Each account's token, key and message mode
+/// come from the registry ([`Accounts`]) on every request.
 pub struct CallbackState {
-    pub token: SecretString,
-    /// Present when `WECHAT_ENCODING_AES_KEY` is set: safe and compatible modes are accepted.
-    pub crypt: Option<MsgCrypt>,
-    /// `WECHAT_MESSAGE_MODE`: compat and safe accept only encrypted pushes.
-    pub mode: MessageMode,
     pub replay_window: Option<Duration>,
     pub inbox: Inbox,
     pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
@@ -53,6 +53,11 @@ pub struct CallbackQuery {
 /// Why a callback request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
+    /// `/wechat/{name}` for no account: answered 404 with no detail.
+    #[error("")]
+    UnknownAccount,
+    #[error("this account has no callback token set")]
+    NoToken,
     #[error("missing query parameter `{0}`")]
     MissingParameter(&'static str),
     #[error("`timestamp` is not a number")]
@@ -65,7 +70,7 @@ pub enum CallbackError {
     Downgrade,
     #[error("unknown `encrypt_type`")]
     UnknownEncryptType,
-    #[error("safe mode is not configured (WECHAT_ENCODING_AES_KEY is unset)")]
+    #[error("safe mode is not configured for this account (it has no EncodingAESKey)")]
     SafeModeOff,
     #[error("body is larger than 64 KiB")]
     TooLarge,
@@ -89,8 +94,9 @@ impl CallbackError {
     /// The `result` label of `tagcast_callback_replies`.
     fn metric_result(&self) -> &'static str {
         match self {
+            Self::UnknownAccount => "unknown_account",
             Self::Stale => "stale",
-            Self::BadSignature => "bad_signature",
+            Self::BadSignature | Self::NoToken => "bad_signature",
             Self::MissingParameter(_) | Self::BadTimestamp | Self::UnknownEncryptType | Self::SafeModeOff => {
                 "bad_request"
             }
@@ -109,7 +115,8 @@ impl CallbackError {
 impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Stale | Self::BadSignature | Self::Downgrade | Self::Store(InboxError::Replayed) => {
+            Self::UnknownAccount => StatusCode::NOT_FOUND,
+            Self::Stale | Self::BadSignature | Self::NoToken | Self::Downgrade | Self::Store(InboxError::Replayed) => {
                 StatusCode::FORBIDDEN
             }
             Self::Store(InboxError::Unstorable(_)) => StatusCode::BAD_REQUEST,
@@ -119,6 +126,9 @@ impl ResponseError for CallbackError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if matches!(self, Self::UnknownAccount) {
+            return HttpResponse::NotFound().finish();
+        }
         HttpResponse::build(self.status_code()).content_type(ContentType::plaintext()).body(self.to_string())
     }
 }
@@ -140,12 +150,12 @@ impl CallbackState {
     }
 
     /// Checks the plain three-part signature that every WeChat request carries.
-    fn check_signature(&self, query: &CallbackQuery) -> Result<(), CallbackError> {
+    fn check_signature(&self, token: &SecretString, query: &CallbackQuery) -> Result<(), CallbackError> {
         let timestamp = required(&query.timestamp, "timestamp")?;
         let nonce = required(&query.nonce, "nonce")?;
         let given = required(&query.signature, "signature")?;
         self.check_timestamp(timestamp)?;
-        if signature::verify(self.token.expose_secret(), timestamp, nonce, given) {
+        if signature::verify(token.expose_secret(), timestamp, nonce, given) {
             Ok(())
         } else {
             Err(CallbackError::BadSignature)
@@ -153,17 +163,31 @@ impl CallbackState {
     }
 }
 
-/// `GET /wechat`: WeChat checks the URL by asking us to echo `echostr` under a valid signature.
+/// The account whose URL this is (`/wechat` is the first's), and its callback token.
+fn endpoint(accounts: &Accounts, req: &HttpRequest) -> Result<(Arc<LiveAccount>, SecretString), CallbackError> {
+    let account = match req.match_info().get("account") {
+        Some(name) => accounts.by_name(name).ok_or(CallbackError::UnknownAccount)?,
+        None => accounts.first(),
+    };
+    let token = account.token.clone().ok_or(CallbackError::NoToken)?;
+    Ok((account, token))
+}
+
+/// `GET /wechat[/{account}]`: WeChat checks the URL by asking us to echo `echostr` under a valid
+/// signature.
 #[tracing::instrument(skip_all)]
 pub async fn verify_url(
+    req: HttpRequest,
     state: web::Data<CallbackState>,
+    accounts: web::Data<Accounts>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, CallbackError> {
-    state.check_signature(&query)?;
+    let (account, token) = endpoint(&accounts, &req)?;
+    state.check_signature(&token, &query)?;
     let echostr = required(&query.echostr, "echostr")?;
     // In plain mode a signature could carry a push: one seen on a URL check (in a proxy's log, say)
     // must not carry one later. A database failure does not stop the check, which WeChat needs.
-    if state.mode == MessageMode::Plain {
+    if account.message_mode == MessageMode::Plain {
         let signature = query.signature.as_deref().and_then(|s| hex::decode(s).ok()).unwrap_or_default();
         if let Err(error) = state.inbox.claim_signature(&signature).await {
             tracing::warn!(%error, "could not claim the URL check's signature");
@@ -172,16 +196,24 @@ pub async fn verify_url(
     Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(echostr.to_owned()))
 }
 
-/// `POST /wechat`: one push from WeChat.
-#[tracing::instrument(skip_all, fields(event.kind, user.openid, retry))]
+/// `POST /wechat[/{account}]`: one push from WeChat.
+#[tracing::instrument(skip_all, fields(account, event.kind, user.openid, retry))]
 pub async fn receive_push(
+    req: HttpRequest,
     state: web::Data<CallbackState>,
+    accounts: web::Data<Accounts>,
     query: web::Query<CallbackQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, CallbackError> {
     let started = std::time::Instant::now();
     let mut kind = "none";
-    let outcome = store_push(&state, &query, payload, &mut kind).await;
+    let outcome = match endpoint(&accounts, &req) {
+        Ok((account, token)) => {
+            tracing::Span::current().record("account", account.name.as_str());
+            store_push(&state, &account, &token, &query, payload, &mut kind).await
+        }
+        Err(error) => Err(error),
+    };
     let result = match &outcome {
         Ok((_, true)) => "ok",
         Ok((_, false)) => "dup",
@@ -195,22 +227,25 @@ pub async fn receive_push(
 /// the push is parsed.
 async fn store_push(
     state: &CallbackState,
+    account: &LiveAccount,
+    token: &SecretString,
     query: &CallbackQuery,
     payload: web::Payload,
     kind: &mut &'static str,
 ) -> Result<(HttpResponse, bool), CallbackError> {
+    let mode = account.message_mode;
     let encrypted = match query.encrypt_type.as_deref() {
         Some("aes") => true,
-        _ if state.mode.requires_encryption() => return Err(CallbackError::Downgrade),
+        _ if mode.requires_encryption() => return Err(CallbackError::Downgrade),
         None | Some("raw") => false,
         Some(_) => return Err(CallbackError::UnknownEncryptType),
     };
-    if state.mode.requires_encryption() && query.msg_signature.is_none() {
+    if mode.requires_encryption() && query.msg_signature.is_none() {
         return Err(CallbackError::Downgrade);
     }
     // WeChat sends the plain signature in every mode; safe mode adds msg_signature over the ciphertext.
     if !encrypted || query.signature.is_some() {
-        state.check_signature(query)?;
+        state.check_signature(token, query)?;
     }
     let body = payload.to_bytes_limited(MAX_BODY_BYTES).await.map_err(|_| CallbackError::TooLarge)?;
     let body = body.map_err(CallbackError::Body)?;
@@ -218,8 +253,8 @@ async fn store_push(
     fields::check_body(text)?;
 
     let (message, crypt) = if encrypted {
-        let crypt = state.crypt.as_ref().ok_or(CallbackError::SafeModeOff)?;
-        (open_safe_mode(state, crypt, query, text)?, Some(crypt))
+        let crypt = account.crypt.as_ref().ok_or(CallbackError::SafeModeOff)?;
+        (open_safe_mode(state, token, crypt, query, text)?, Some(crypt))
     } else {
         (message::parse(text)?, None)
     };
@@ -235,7 +270,7 @@ async fn store_push(
     span.record("event.kind", *kind);
     span.record("user.openid", message.from_user.as_str());
 
-    let stored = state.inbox.submit(message, claimed_signature, STORE_DEADLINE).await?;
+    let stored = state.inbox.submit(account.id, message, claimed_signature, STORE_DEADLINE).await?;
     span.record("retry", !stored.first_time);
     let response = match (stored.reply, crypt) {
         (None, _) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("success"),
@@ -244,7 +279,7 @@ async fn store_push(
             // Both parameters were checked present by open_safe_mode.
             let timestamp = query.timestamp.as_deref().unwrap_or_default();
             let nonce = query.nonce.as_deref().unwrap_or_default();
-            let sealed = crypt.seal(state.token.expose_secret(), xml.as_bytes(), timestamp, nonce);
+            let sealed = crypt.seal(token.expose_secret(), xml.as_bytes(), timestamp, nonce);
             HttpResponse::Ok().content_type(ContentType::xml()).body(sealed)
         }
     };
@@ -254,6 +289,7 @@ async fn store_push(
 /// Verifies `msg_signature` over the ciphertext, then decrypts and parses the inner push.
 fn open_safe_mode(
     state: &CallbackState,
+    token: &SecretString,
     crypt: &MsgCrypt,
     query: &CallbackQuery,
     body: &str,
@@ -264,7 +300,7 @@ fn open_safe_mode(
     state.check_timestamp(timestamp)?;
     let envelope = message::parse_envelope(body)?;
     let encrypt = envelope.encrypt.ok_or(CallbackError::NoEncrypt)?;
-    if !signature::verify_msg(state.token.expose_secret(), timestamp, nonce, &encrypt, msg_signature) {
+    if !signature::verify_msg(token.expose_secret(), timestamp, nonce, &encrypt, msg_signature) {
         return Err(CallbackError::BadSignature);
     }
     // In compatible mode the plaintext fields beside <Encrypt> are covered by no signature: only

@@ -25,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, serves_http: bool, session_key: a
                 .route(web::get().to(callback::verify_url))
                 .route(web::post().to(callback::receive_push)),
         );
+        cfg.service(
+            web::resource("/wechat/{account}")
+                .route(web::get().to(callback::verify_url))
+                .route(web::post().to(callback::receive_push)),
+        );
         cfg.route("/r/{link}", web::get().to(links::follow_link));
         api::configure(cfg);
         admin::configure(cfg, session_key);

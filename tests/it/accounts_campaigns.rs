@@ -123,6 +123,13 @@ async fn a_segment_counts_and_a_send_reaches_only_its_own_accounts_followers() {
                 .get::<_, i64>(0)
         }
     };
+    // WeChat's MASSSENDJOBFINISH comes to shop's callback URL and finishes shop's campaign.
+    shop.wechat.wait_for_callbacks().await;
+    let client = app.jobs.pool.get().await.expect("pool");
+    let row = tagcast::store::campaigns::get_campaign(&client, shop.id, id).await.expect("read").expect("shop's");
+    assert_eq!(row.status, "sent", "{row:?}");
+    assert!(tagcast::store::campaigns::get_campaign(&client, AccountId::FIRST, id).await.expect("read").is_none());
+    drop(client);
     assert_eq!(receipts(shop.id).await, 3);
     assert_eq!(receipts(AccountId::FIRST).await, 0, "the first account's quota is untouched");
     // The first account does not see shop's campaign or segment.

@@ -8,7 +8,7 @@ use deadpool_postgres::Client;
 use futures::future::join_all;
 use tagcast::app::inbox::{Dispatcher, Handler, HandlerFuture};
 use tagcast::wechat::crypto::MsgCrypt;
-use tagcast::wechat::message::{self, Envelope, Inbound, Message};
+use tagcast::wechat::message::{self, Envelope, Inbound};
 use tagcast::wechat::reply::Reply;
 use tagcast::wechat::signature;
 
@@ -305,7 +305,7 @@ impl Handler for CountingReplier {
     fn handle<'a>(
         &'a self,
         _txn: &'a Client,
-        messages: &'a [&'a Message],
+        messages: &'a [tagcast::app::inbox::Received<'a>],
         _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {

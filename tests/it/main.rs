@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database.
 
 mod accounts;
+mod accounts_callback;
 mod accounts_campaigns;
 mod admin_browser;
 mod admin_pages;

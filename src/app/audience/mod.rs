@@ -192,8 +192,8 @@ pub async fn record_orders(
     openids.dedup();
     // Two posts about the same follower re-evaluate one after the other, so the second sees the
     // first's orders (under READ COMMITTED it would not see them while both run).
-    store::orders::lock_followers_orders(&txn, &openids).await?;
-    let inserted = store::orders::insert_orders(&txn, orders).await?;
+    store::orders::lock_followers_orders(&txn, account, &openids).await?;
+    let inserted = store::orders::insert_orders(&txn, account, orders).await?;
     let mut changed: Vec<&str> = inserted.iter().map(String::as_str).collect();
     changed.sort_unstable();
     changed.dedup();

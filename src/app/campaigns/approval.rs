@@ -53,7 +53,7 @@ pub async fn covered(client: &impl GenericClient, row: &CampaignRow) -> Result<C
             break;
         }
         let paths: Vec<&str> = frontier.iter().map(String::as_str).collect();
-        let found = store::approvals::list_tag_definitions(client, row.account, &paths).await?;
+        let found = store::tags::list_definitions(client, row.account, &paths).await?;
         missing.extend(frontier.iter().filter(|p| !found.iter().any(|f| &f.1 == *p)).cloned());
         let mut next = Vec::new();
         for (id, path, sensitive, when) in found {

@@ -307,7 +307,7 @@ async fn refuse_unapproved_sensitive_preview(
     }
     let sensitive: Vec<&str> = standing.covered.sensitive();
     let asked: Vec<&str> = openids.iter().map(String::as_str).collect();
-    let carried = store::approvals::list_follower_tag_paths(client, row.account, &asked).await?;
+    let carried = store::tags::list_follower_tag_paths(client, row.account, &asked).await?;
     let mut refused: Vec<&str> = Vec::new();
     let mut tags: Vec<&str> = Vec::new();
     for openid in &asked {

@@ -8,7 +8,7 @@ use crate::domain::account::AccountId;
 use crate::domain::campaign::Status;
 use crate::domain::job::{DeleteWechatTag, Job};
 use crate::store;
-use crate::wechat::message::{Inbound, Message as Push};
+use crate::wechat::message::Inbound;
 use crate::wechat::reply::Reply;
 
 /// Takes in MASSSENDJOBFINISH: the call's counts, then the campaign's status once every call
@@ -24,7 +24,7 @@ impl Handler for MassResults {
     fn handle<'a>(
         &'a self,
         txn: &'a deadpool_postgres::Client,
-        messages: &'a [&'a Push],
+        messages: &'a [crate::app::inbox::Received<'a>],
         _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
@@ -48,7 +48,7 @@ impl Handler for MassResults {
                         sent: *sent_count as i64,
                         error: *error_count as i64,
                     };
-                    record_finish(txn, AccountId::UNSCOPED, &finish).await.map_err(|e| Box::new(e) as HandlerError)?;
+                    record_finish(txn, message.account, &finish).await.map_err(|e| Box::new(e) as HandlerError)?;
                 }
                 replies.push(None);
             }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::account::AccountId;
 use crate::store::followers::FollowerActivity;
 use crate::wechat::message::{Inbound, Message};
 
@@ -33,10 +34,12 @@ fn effect(message: &Message) -> Effect<'_> {
     }
 }
 
-/// One entry per follower, sorted by openid (the order rows are locked in).
-pub(crate) fn follower_activity<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec<FollowerActivity> {
-    let mut by_openid: BTreeMap<&str, FollowerActivity> = BTreeMap::new();
-    for message in messages {
+/// One entry per follower, sorted by account and openid (the order rows are locked in).
+pub(crate) fn follower_activity<'a>(
+    messages: impl IntoIterator<Item = (AccountId, &'a Message)>,
+) -> Vec<FollowerActivity> {
+    let mut by_openid: BTreeMap<(AccountId, &str), FollowerActivity> = BTreeMap::new();
+    for (account, message) in messages {
         let at = occurred_at(message);
         let (state, scene) = match effect(message) {
             Effect::None => continue,
@@ -44,7 +47,8 @@ pub(crate) fn follower_activity<'a>(messages: impl IntoIterator<Item = &'a Messa
             Effect::Subscribed(scene) => (Some((true, at)), scene),
             Effect::Unsubscribed => (Some((false, at)), None),
         };
-        let entry = by_openid.entry(message.from_user.as_str()).or_insert_with(|| FollowerActivity {
+        let entry = by_openid.entry((account, message.from_user.as_str())).or_insert_with(|| FollowerActivity {
+            account,
             openid: message.from_user.clone(),
             first_seen_at: at,
             last_seen_at: at,

@@ -9,8 +9,24 @@ use std::sync::Arc;
 
 use deadpool_postgres::Client;
 
+use crate::domain::account::AccountId;
 use crate::wechat::message::Message;
 use crate::wechat::reply::Reply;
+
+/// A push and the account whose callback URL it came to: a batch may hold several accounts'
+/// pushes, and the same openid means a different person in each.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub account: AccountId,
+    pub message: &'a Message,
+}
+
+impl std::ops::Deref for Received<'_> {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        self.message
+    }
+}
 
 /// What a handler may fail with; the push is still stored and answered with `success`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,7 +52,8 @@ pub trait Handler: Send + Sync {
     /// Reads the handler needs for every batch. They go out on the connection together with the
     /// batch's first statements (pipelined), so they cost no round trip of their own; what they
     /// return reaches [`Handler::handle`] as `prefetched`.
-    fn prefetch<'a>(&'a self, _txn: &'a Client) -> Option<PrefetchFuture<'a>> {
+    /// `accounts` are the accounts of the batch's pushes, sorted and without repeats.
+    fn prefetch<'a>(&'a self, _txn: &'a Client, _accounts: &'a [AccountId]) -> Option<PrefetchFuture<'a>> {
         None
     }
     /// Acts on `messages` (in arrival order; each is new, never a retry) and returns one entry
@@ -45,7 +62,7 @@ pub trait Handler: Send + Sync {
     fn handle<'a>(
         &'a self,
         txn: &'a Client,
-        messages: &'a [&'a Message],
+        messages: &'a [Received<'a>],
         prefetched: Option<&'a (dyn Any + Send + Sync)>,
     ) -> HandlerFuture<'a>;
 }
@@ -84,9 +101,9 @@ impl Dispatcher {
     ///
     /// # Errors
     /// The first prefetch that failed.
-    pub async fn prefetch(&self, txn: &Client) -> Result<BatchContext, HandlerError> {
+    pub async fn prefetch(&self, txn: &Client, accounts: &[AccountId]) -> Result<BatchContext, HandlerError> {
         let reads = self.handlers.iter().map(|handler| async move {
-            match handler.prefetch(txn) {
+            match handler.prefetch(txn, accounts) {
                 Some(read) => read.await.map(Some),
                 None => Ok(None),
             }
@@ -101,7 +118,7 @@ impl Dispatcher {
     pub async fn dispatch(
         &self,
         txn: &Client,
-        messages: &[&Message],
+        messages: &[Received<'_>],
         context: &BatchContext,
     ) -> Result<Vec<Option<Reply>>, HandlerError> {
         let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];

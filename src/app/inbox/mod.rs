@@ -13,8 +13,9 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
+pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched, Received};
 
+use crate::domain::account::AccountId;
 use crate::wechat::message::Message;
 
 /// How many pushes one transaction stores at most.
@@ -79,6 +80,7 @@ pub struct Stored {
 }
 
 struct Submission {
+    account: AccountId,
     message: Message,
     dedupe_key: String,
     /// See [`Inbox::submit`].
@@ -121,7 +123,8 @@ impl Inbox {
         Ok(())
     }
 
-    /// Stores `message` (or recognises it as a retry) and returns the reply to send.
+    /// Stores `message`, pushed to `account`'s callback, (or recognises it as a retry) and
+    /// returns the reply to send.
     ///
     /// `signature` is the plaintext-mode request signature (`None` for encrypted pushes): the
     /// first push stored under it owns it, and another push under it is refused
@@ -132,13 +135,14 @@ impl Inbox {
     /// stored at all; nothing was acknowledged to WeChat.
     pub async fn submit(
         &self,
+        account: AccountId,
         message: Message,
         signature: Option<Vec<u8>>,
         deadline: Duration,
     ) -> Result<Stored, InboxError> {
         let (done, result) = oneshot::channel();
-        let dedupe_key = message.dedupe_key();
-        self.queue.try_send(Submission { message, dedupe_key, signature, done }).map_err(|e| match e {
+        let dedupe_key = account.scoped_dedupe_key(&message.dedupe_key());
+        self.queue.try_send(Submission { account, message, dedupe_key, signature, done }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => InboxError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => InboxError::Closed,
         })?;

@@ -10,8 +10,9 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc};
 
 use super::activity::{follower_activity, occurred_at};
-use super::dispatch::BatchContext;
+use super::dispatch::{BatchContext, Received};
 use super::{Dispatcher, HandlerError, InboxError, MAX_BATCH, StoreFailure, Stored, Submission};
+use crate::domain::account::AccountId;
 use crate::store::events::{NewEvent, delete_expired_signatures, insert_new_events, list_replies, update_replies};
 use crate::store::followers::upsert_followers;
 use crate::wechat::message::Message;
@@ -251,6 +252,7 @@ async fn store_in_transaction(
         .map(|(key, subs)| {
             let message = &subs[0].message;
             NewEvent {
+                account: subs[0].account,
                 dedupe_key: key,
                 openid: &message.from_user,
                 kind: message.kind(),
@@ -264,13 +266,16 @@ async fn store_in_transaction(
     // Followers before handlers, so they see who follows now (a returning follower gets their tags
     // back). Both statements go out together on the connection (pipelined); the upsert may include
     // retries, which is harmless: it keeps the newest state and the latest time it saw.
-    let activity = follower_activity(grouped.values().map(|subs| &subs[0].message));
+    let activity = follower_activity(grouped.values().map(|subs| (subs[0].account, &subs[0].message)));
+    let mut accounts: Vec<AccountId> = grouped.values().map(|subs| subs[0].account).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
     // Handlers' reads for the whole batch ride along too, except when a failing batch is being
     // taken apart push by push: then each handler reads for itself.
     let prefetch = async {
         match mode {
             HandlerMode::Batch if !dispatcher.is_empty() => dispatcher
-                .prefetch(txn)
+                .prefetch(txn, &accounts)
                 .await
                 .map_err(|error| BatchError::Handler { dedupe_key: first_key(grouped), error }),
             _ => Ok(BatchContext::default()),
@@ -290,8 +295,11 @@ async fn store_in_transaction(
     };
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
-    let new: Vec<(&String, &Message)> =
-        grouped.iter().filter(|(key, _)| inserted.contains(*key)).map(|(key, subs)| (key, &subs[0].message)).collect();
+    let new: Vec<(&String, Received<'_>)> = grouped
+        .iter()
+        .filter(|(key, _)| inserted.contains(*key))
+        .map(|(key, subs)| (key, Received { account: subs[0].account, message: &subs[0].message }))
+        .collect();
     let replies = dispatch(txn, dispatcher, &new, mode, &context).await?;
     let now = chrono::Utc::now().timestamp();
     let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
@@ -317,7 +325,7 @@ async fn store_in_transaction(
 async fn dispatch(
     txn: &deadpool_postgres::Client,
     dispatcher: &Dispatcher,
-    new: &[(&String, &Message)],
+    new: &[(&String, Received<'_>)],
     mode: &HandlerMode,
     context: &BatchContext,
 ) -> Result<Vec<Option<Reply>>, BatchError> {
@@ -326,7 +334,7 @@ async fn dispatch(
     }
     match mode {
         HandlerMode::Batch => {
-            let messages: Vec<&Message> = new.iter().map(|(_, m)| *m).collect();
+            let messages: Vec<Received<'_>> = new.iter().map(|(_, m)| *m).collect();
             dispatcher
                 .dispatch(txn, &messages, context)
                 .await

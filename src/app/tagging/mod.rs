@@ -9,6 +9,7 @@ pub mod engine;
 
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 
+use crate::domain::account::AccountId;
 use crate::domain::job::{DeleteWechatTag, Job, RefreshDynamicTags, RenameWechatTag};
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSpec;
@@ -53,9 +54,13 @@ pub enum TaggingError {
     Query(#[from] tokio_postgres::Error),
 }
 
-/// How many tags WeChat has room for: 100 minus those made outside tagcast (seen by `sync`).
-pub async fn wechat_tag_capacity(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    let unmanaged = store::tags::count_unmanaged_wechat_tags(client).await?;
+/// How many tags the account's WeChat has room for: 100 minus those made outside tagcast (seen
+/// by `sync`).
+pub async fn wechat_tag_capacity(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<i64, tokio_postgres::Error> {
+    let unmanaged = store::tags::count_unmanaged_wechat_tags(client, account).await?;
     Ok(WECHAT_TAG_LIMIT - unmanaged)
 }
 
@@ -74,12 +79,17 @@ pub struct TagRequest {
 ///
 /// # Errors
 /// [`TaggingError::TagExists`], the limits, or the database.
-pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
+pub async fn create_tag(
+    pool: &Pool,
+    account: AccountId,
+    request: &TagRequest,
+    actor: &str,
+) -> Result<TagRow, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let row = create_tag_in(&txn, request, actor).await?;
+    let row = create_tag_in(&txn, account, request, actor).await?;
     if row.sensitive {
-        record_sensitivity(&txn, actor, &row, None).await?;
+        record_sensitivity(&txn, account, actor, &row, None).await?;
     }
     txn.commit().await?;
     Ok(row)
@@ -90,15 +100,20 @@ pub async fn create_tag(pool: &Pool, request: &TagRequest, actor: &str) -> Resul
 ///
 /// # Errors
 /// As [`create_tag`].
-pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &str) -> Result<TagRow, TaggingError> {
+pub async fn create_tag_in(
+    txn: &Transaction<'_>,
+    account: AccountId,
+    request: &TagRequest,
+    actor: &str,
+) -> Result<TagRow, TaggingError> {
     // One creator at a time, so two requests cannot both take WeChat's last slot.
     store::tags::lock_tags_for_create(txn).await?;
-    let total = store::tags::count_tags(txn).await?;
+    let total = store::tags::count_tags(txn, account).await?;
     if total >= LOCAL_TAG_LIMIT {
         return Err(TaggingError::LocalTagLimit);
     }
-    if request.wechat && store::tags::count_mirrored(txn).await? >= wechat_tag_capacity(txn).await? {
-        return Err(match store::tags::tag_exists(txn, request.path.as_str()).await? {
+    if request.wechat && store::tags::count_mirrored(txn, account).await? >= wechat_tag_capacity(txn, account).await? {
+        return Err(match store::tags::tag_exists(txn, account, request.path.as_str()).await? {
             true => TaggingError::TagExists(request.path.to_string()),
             false => TaggingError::WeChatTagLimit,
         });
@@ -120,10 +135,11 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
         when_expr: request.when_expr.as_deref(),
         created_by: actor,
     };
-    let row =
-        store::tags::insert_tag(txn, &tag).await?.ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
+    let row = store::tags::insert_tag(txn, account, &tag)
+        .await?
+        .ok_or_else(|| TaggingError::TagExists(request.path.to_string()))?;
     if row.when_expr.is_some() {
-        queue_dynamic_fill(txn, row.id).await?;
+        queue_dynamic_fill(txn, account, row.id).await?;
     }
     Ok(row)
 }
@@ -135,21 +151,13 @@ pub async fn create_tag_in(txn: &Transaction<'_>, request: &TagRequest, actor: &
 /// The database.
 pub async fn record_sensitivity(
     client: &impl GenericClient,
+    account: AccountId,
     actor: &str,
     tag: &TagRow,
     from: Option<bool>,
 ) -> Result<(), tokio_postgres::Error> {
     let detail = serde_json::json!({ "path": tag.path, "from": from, "to": tag.sensitive });
-    store::audit::record(
-        client,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "sensitivity",
-        "tag",
-        &tag.id.to_string(),
-        &detail,
-    )
-    .await
+    store::audit::record(client, Some(account), actor, "sensitivity", "tag", &tag.id.to_string(), &detail).await
 }
 
 /// Marks a tag sensitive or not, audited; `None` when it already was. The caller checked that
@@ -159,6 +167,7 @@ pub async fn record_sensitivity(
 /// [`TaggingError::NoSuchTag`], or the database.
 pub async fn set_sensitive(
     pool: &Pool,
+    account: AccountId,
     id: i64,
     sensitive: bool,
     may_change: bool,
@@ -166,7 +175,7 @@ pub async fn set_sensitive(
 ) -> Result<Option<TagRow>, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let mut tag = store::tags::lock_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    let mut tag = store::tags::lock_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if tag.sensitive == sensitive {
         return Ok(None);
     }
@@ -175,9 +184,9 @@ pub async fn set_sensitive(
     if !may_change {
         return Err(TaggingError::SensitivityAdminOnly(tag.path));
     }
-    store::tags::update_tag_meta(&txn, id, &tag.description, sensitive, tag.when_expr.as_deref()).await?;
+    store::tags::update_tag_meta(&txn, account, id, &tag.description, sensitive, tag.when_expr.as_deref()).await?;
     tag.sensitive = sensitive;
-    record_sensitivity(&txn, actor, &tag, Some(!sensitive)).await?;
+    record_sensitivity(&txn, account, actor, &tag, Some(!sensitive)).await?;
     txn.commit().await?;
     tracing::info!(tag.id = id, sensitive, "tag sensitivity changed");
     Ok(Some(tag))
@@ -188,19 +197,20 @@ pub async fn set_sensitive(
 ///
 /// # Errors
 /// The database.
-pub async fn queue_dynamic_fill(client: &impl GenericClient, tag_id: i64) -> Result<(), tokio_postgres::Error> {
-    store::jobs::enqueue(
-        client,
-        crate::domain::account::AccountId::UNSCOPED,
-        &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: Some(tag_id) }),
-    )
-    .await?;
+pub async fn queue_dynamic_fill(
+    client: &impl GenericClient,
+    account: AccountId,
+    tag_id: i64,
+) -> Result<(), tokio_postgres::Error> {
+    store::jobs::enqueue(client, account, &Job::RefreshDynamicTags(RefreshDynamicTags { tag_id: Some(tag_id) }))
+        .await?;
     Ok(())
 }
 
 /// Creates the tags a rule or quiz names that do not exist yet: mirrored while WeChat has room.
 async fn ensure_tags<'p>(
     client: &impl GenericClient,
+    account: AccountId,
     paths: impl IntoIterator<Item = &'p TagPath>,
     actor: &str,
 ) -> Result<(), TaggingError> {
@@ -209,8 +219,8 @@ async fn ensure_tags<'p>(
         return Ok(());
     }
     store::tags::lock_tags_for_create(client).await?;
-    let capacity = wechat_tag_capacity(client).await?;
-    store::tags::ensure_tags(client, &paths, actor, capacity).await?;
+    let capacity = wechat_tag_capacity(client, account).await?;
+    store::tags::ensure_tags(client, account, &paths, actor, capacity).await?;
     Ok(())
 }
 
@@ -218,11 +228,11 @@ async fn ensure_tags<'p>(
 ///
 /// # Errors
 /// An invalid rule, a quiz that does not exist, or the database.
-pub async fn create_rule(pool: &Pool, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
+pub async fn create_rule(pool: &Pool, account: AccountId, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
     spec.validate().map_err(TaggingError::InvalidRule)?;
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let id = create_rule_in(&txn, spec, actor).await?;
+    let id = create_rule_in(&txn, account, spec, actor).await?;
     txn.commit().await?;
     Ok(id)
 }
@@ -231,15 +241,20 @@ pub async fn create_rule(pool: &Pool, spec: &RuleSpec, actor: &str) -> Result<i6
 ///
 /// # Errors
 /// As [`create_rule`].
-pub async fn create_rule_in(txn: &Transaction<'_>, spec: &RuleSpec, actor: &str) -> Result<i64, TaggingError> {
+pub async fn create_rule_in(
+    txn: &Transaction<'_>,
+    account: AccountId,
+    spec: &RuleSpec,
+    actor: &str,
+) -> Result<i64, TaggingError> {
     spec.validate().map_err(TaggingError::InvalidRule)?;
     if let Some(quiz) = &spec.start_quiz {
-        if !store::quizzes::quiz_exists(txn, quiz).await? {
+        if !store::quizzes::quiz_exists(txn, account, quiz).await? {
             return Err(TaggingError::UnknownQuiz(quiz.clone()));
         }
     }
-    ensure_tags(txn, spec.add.iter().chain(&spec.remove), actor).await?;
-    Ok(store::rules::insert_rule(txn, spec, actor).await?)
+    ensure_tags(txn, account, spec.add.iter().chain(&spec.remove), actor).await?;
+    Ok(store::rules::insert_rule(txn, account, spec, actor).await?)
 }
 
 /// Validates and stores (or replaces) a quiz, creating the tags it can give; false when it was
@@ -247,14 +262,14 @@ pub async fn create_rule_in(txn: &Transaction<'_>, spec: &RuleSpec, actor: &str)
 ///
 /// # Errors
 /// Every problem of the quiz at once, or the database.
-pub async fn save_quiz(pool: &Pool, spec: &QuizSpec, actor: &str) -> Result<bool, TaggingError> {
+pub async fn save_quiz(pool: &Pool, account: AccountId, spec: &QuizSpec, actor: &str) -> Result<bool, TaggingError> {
     let problems = spec.problems();
     if !problems.is_empty() {
         return Err(TaggingError::InvalidQuiz(problems));
     }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let changed = save_quiz_in(&txn, spec, actor).await?;
+    let changed = save_quiz_in(&txn, account, spec, actor).await?;
     txn.commit().await?;
     Ok(changed)
 }
@@ -263,13 +278,18 @@ pub async fn save_quiz(pool: &Pool, spec: &QuizSpec, actor: &str) -> Result<bool
 ///
 /// # Errors
 /// As [`save_quiz`].
-pub async fn save_quiz_in(txn: &Transaction<'_>, spec: &QuizSpec, actor: &str) -> Result<bool, TaggingError> {
+pub async fn save_quiz_in(
+    txn: &Transaction<'_>,
+    account: AccountId,
+    spec: &QuizSpec,
+    actor: &str,
+) -> Result<bool, TaggingError> {
     let problems = spec.problems();
     if !problems.is_empty() {
         return Err(TaggingError::InvalidQuiz(problems));
     }
-    ensure_tags(txn, spec.tag_paths(), actor).await?;
-    Ok(store::quizzes::upsert_quiz(txn, spec).await?)
+    ensure_tags(txn, account, spec.tag_paths(), actor).await?;
+    Ok(store::quizzes::upsert_quiz(txn, account, spec).await?)
 }
 
 /// Deletes a tag locally and queues its deletion on WeChat; a sensitive one only when
@@ -277,23 +297,23 @@ pub async fn save_quiz_in(txn: &Transaction<'_>, spec: &QuizSpec, actor: &str) -
 ///
 /// # Errors
 /// [`TaggingError::NoSuchTag`], [`TaggingError::SensitiveTag`], or the database.
-pub async fn delete_tag(pool: &Pool, id: i64, may_change_sensitivity: bool) -> Result<TagRow, TaggingError> {
+pub async fn delete_tag(
+    pool: &Pool,
+    account: AccountId,
+    id: i64,
+    may_change_sensitivity: bool,
+) -> Result<TagRow, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     // Not locked here: the delete below must be the statement that waits for batches adding
     // rows naming the tag (see `store::tags::delete_tag`).
-    let current = store::tags::get_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    let current = store::tags::get_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if current.sensitive && !may_change_sensitivity {
         return Err(TaggingError::SensitiveTag(current.path));
     }
-    let tag = store::tags::delete_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    let tag = store::tags::delete_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
-        store::jobs::enqueue(
-            &txn,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id }),
-        )
-        .await?;
+        store::jobs::enqueue(&txn, account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id })).await?;
     }
     txn.commit().await?;
     Ok(tag)
@@ -321,30 +341,35 @@ pub struct Renamed {
 ///
 /// # Errors
 /// [`TaggingError::NoSuchTag`], [`TaggingError::TagExists`] for a path in use, or the database.
-pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Result<Renamed, TaggingError> {
+pub async fn rename_tag(
+    pool: &Pool,
+    account: AccountId,
+    id: i64,
+    to: &TagPath,
+    actor: &str,
+) -> Result<Renamed, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     // Playbooks write the configuration under this lock; a rename must not interleave with one.
     store::tags::lock_config_writes(&txn).await?;
-    let tag = store::tags::lock_tag(&txn, id).await?.ok_or(TaggingError::NoSuchTag)?;
+    let tag = store::tags::lock_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     let from = tag.path.clone();
     let mut renamed = Renamed { from: from.clone(), to: to.as_str().to_owned(), ..Renamed::default() };
     if from == to.as_str() {
         return Ok(renamed);
     }
-    if !store::tags::update_tag_path(&txn, id, to).await? {
+    if !store::tags::update_tag_path(&txn, account, id, to).await? {
         return Err(TaggingError::TagExists(to.as_str().to_owned()));
     }
-    renamed.rules = store::rules::rename_tag_in_rules(&txn, &from, to.as_str()).await?;
-    for (_, mut spec) in store::quizzes::list_quizzes(&txn).await? {
+    renamed.rules = store::rules::rename_tag_in_rules(&txn, account, &from, to.as_str()).await?;
+    for (_, mut spec) in store::quizzes::list_quizzes(&txn, account).await? {
         if spec.rename_tag(&from, to) {
-            store::quizzes::upsert_quiz(&txn, &spec).await?;
+            store::quizzes::upsert_quiz(&txn, account, &spec).await?;
             renamed.quizzes += 1;
         }
     }
-    for (segment_id, text) in
-        store::segments::list_segments_mentioning(&txn, crate::domain::account::AccountId::UNSCOPED, &from).await?
-    {
+    // Another account's tag of the same path is another tag: its segments stay as they are.
+    for (segment_id, text) in store::segments::list_segments_mentioning(&txn, account, &from).await? {
         // An expression that no longer parses is left as it is: it names nothing reliably.
         if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
             if parsed.rename_tag(&from, to) {
@@ -353,54 +378,44 @@ pub async fn rename_tag(pool: &Pool, id: i64, to: &TagPath, actor: &str) -> Resu
             }
         }
     }
-    for (tag_id, text) in store::tags::list_dynamic_mentioning(&txn, &from).await? {
+    for (tag_id, text) in store::tags::list_dynamic_mentioning(&txn, account, &from).await? {
         if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
             if parsed.rename_tag(&from, to) {
-                store::tags::update_when_expr(&txn, tag_id, &parsed.to_string()).await?;
+                store::tags::update_when_expr(&txn, account, tag_id, &parsed.to_string()).await?;
                 renamed.dynamic_tags += 1;
             }
         }
     }
-    renamed.campaigns =
-        store::campaigns::rename_audience_tag(&txn, crate::domain::account::AccountId::UNSCOPED, &from, to.as_str())
-            .await?;
+    renamed.campaigns = store::campaigns::rename_audience_tag(&txn, account, &from, to.as_str()).await?;
     if let (true, Some(wechat_tag_id)) = (tag.mirrored, tag.wechat_tag_id) {
         let job = Job::RenameWechatTag(RenameWechatTag { wechat_tag_id, name: to.as_str().to_owned() });
-        store::jobs::enqueue(&txn, crate::domain::account::AccountId::UNSCOPED, &job).await?;
+        store::jobs::enqueue(&txn, account, &job).await?;
         renamed.wechat = true;
     }
     let detail = serde_json::to_value(&renamed).unwrap_or_default();
-    store::audit::record(
-        &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "rename",
-        "tag",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(account), actor, "rename", "tag", &id.to_string(), &detail).await?;
     txn.commit().await?;
     tracing::info!(tag.id = id, rules = renamed.rules, segments = renamed.segments, "tag renamed");
     Ok(renamed)
 }
 
-/// Erases a follower (PIPL): their WeChat tags are queued for removal, then every row about them
-/// goes. Returns false when tagcast knew nothing of them.
+/// Erases a follower of the account (PIPL): their WeChat tags are queued for removal, then every
+/// row about them goes. The same openid in another account is someone else, left alone. Returns
+/// false when tagcast knew nothing of them.
 ///
 /// # Errors
 /// The database.
-pub async fn erase_follower(pool: &Pool, openid: &str) -> Result<bool, TaggingError> {
+pub async fn erase_follower(pool: &Pool, account: AccountId, openid: &str) -> Result<bool, TaggingError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let known = store::followers::follower_exists(&txn, openid).await?;
-    let removals: Vec<TagChange> = store::tags::list_follower_tag_ids(&txn, openid)
+    let known = store::followers::follower_exists(&txn, account, openid).await?;
+    let removals: Vec<TagChange> = store::tags::list_follower_tag_ids(&txn, account, openid)
         .await?
         .into_iter()
         .map(|tag_id| TagChange { openid: openid.to_owned(), tag_id, add: false, source: "erasure".to_owned() })
         .collect();
     store::tags::enqueue(&txn, &removals).await?;
-    let erased = store::followers::erase_follower(&txn, openid).await?;
+    let erased = store::followers::erase_follower(&txn, account, openid).await?;
     txn.commit().await?;
     Ok(known || erased)
 }

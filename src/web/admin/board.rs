@@ -94,14 +94,15 @@ impl TagMembersCache {
     }
 }
 
-/// Tags by path with their member counts from `cache`.
+/// The account's tags by path with their member counts from `cache`.
 pub async fn tags_with_members(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     pool: &Pool,
     cache: &TagMembersCache,
 ) -> Result<Vec<store::tags::TagRow>, AdminError> {
     let counts = cache.get(client, pool).await?;
-    Ok(with_counts(store::tags::list_tag_rows(client).await?, &counts))
+    Ok(with_counts(store::tags::list_tag_rows(client, account).await?, &counts))
 }
 
 fn with_counts(mut tags: Vec<store::tags::TagRow>, counts: &HashMap<i64, i64>) -> Vec<store::tags::TagRow> {
@@ -339,9 +340,7 @@ async fn compute(
     let tags = async {
         let client = pool.get().await?;
         let counts = state.tag_members.recount(&client).await?;
-        let mine = store::board::list_tag_ids(&client, account).await?;
-        let mut tags = with_counts(store::tags::list_tag_rows(&client).await?, &counts);
-        tags.retain(|t| mine.contains(&t.id));
+        let tags = with_counts(store::tags::list_tag_rows(&client, account).await?, &counts);
         Ok::<_, AdminError>(tags)
     };
     let tagged =

@@ -1,5 +1,6 @@
 //! 粉丝: follower lookup by openid prefix, one follower's tags, quiz answers and timeline
-//! (keyset-paged), and erasure on request (PIPL).
+//! (keyset-paged), the same person in the deployment's other accounts (by unionid, read-only),
+//! and erasure on request (PIPL). All within the account the user works on.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -8,8 +9,10 @@ use serde::Deserialize;
 
 use super::pages::{PAGE, audit, show_time};
 use super::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
+use crate::app::accounts::Accounts;
 use crate::app::tagging;
 use crate::store;
+use crate::store::ownership::Owned;
 
 pub struct FollowerView {
     pub openid: String,
@@ -70,12 +73,21 @@ pub struct AnswerView {
     pub at: String,
 }
 
+/// The same person as a follower of another account.
+pub struct ElsewhereView {
+    pub account: String,
+    pub subscribed: bool,
+    pub tags: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/followers/show.html")]
 struct FollowerPage {
     layout: Layout,
     follower: FollowerView,
     scene: String,
+    unionid: Option<String>,
+    elsewhere: Vec<ElsewhereView>,
     tags: Vec<String>,
     answers: Vec<AnswerView>,
     events: Vec<EventView>,
@@ -106,15 +118,30 @@ fn kind_label(kind: &str) -> &str {
 pub async fn show_follower(
     user: AdminUser,
     pool: web::Data<Pool>,
+    accounts: web::Data<Accounts>,
     openid: web::Path<String>,
     query: web::Query<TimelineQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let follower = store::followers::get_follower(&client, &openid).await?.ok_or(AdminError::NotFound)?;
-    let tags = store::tags::list_follower_tag_paths(&client, &[openid.as_str()])
+    let Some(follower) = store::followers::get_follower(&client, user.account, &openid).await? else {
+        drop(client);
+        return Err(user.missing(&pool, Owned::Follower, &openid).await);
+    };
+    let tags = store::tags::list_follower_tag_paths(&client, user.account, &[openid.as_str()])
         .await?
         .remove(openid.as_str())
         .unwrap_or_default();
+    let elsewhere = match &follower.unionid {
+        Some(unionid) => store::followers::list_same_person_elsewhere(&client, user.account, unionid).await?,
+        None => Vec::new(),
+    };
+    let elsewhere = elsewhere
+        .into_iter()
+        .filter_map(|e| {
+            let account = accounts.get(e.account)?;
+            Some(ElsewhereView { account: account.display_name.clone(), subscribed: e.subscribed, tags: e.tags })
+        })
+        .collect();
     let answers = store::board::list_quiz_answers(&client, user.account, &openid)
         .await?
         .into_iter()
@@ -132,10 +159,13 @@ pub async fn show_follower(
         })
         .collect();
     let scene = follower.subscribe_scene.clone().unwrap_or_default();
+    let unionid = follower.unionid.clone();
     render(&FollowerPage {
         layout: user.layout("followers"),
         follower: view(follower),
         scene,
+        unionid,
+        elsewhere,
         tags,
         answers,
         events,
@@ -163,13 +193,13 @@ pub async fn erase_follower(
         user.flash("未删除：请在确认框中输入完整的 openid。");
         return Ok(see_other(&back));
     }
-    let erased = tagging::erase_follower(&pool, &openid).await.map_err(|error| match error {
+    let erased = tagging::erase_follower(&pool, user.account, &openid).await.map_err(|error| match error {
         tagging::TaggingError::Pool(e) => AdminError::Pool(e),
         tagging::TaggingError::Query(e) => AdminError::Query(e),
         _ => AdminError::Internal,
     })?;
     if !erased {
-        return Err(AdminError::NotFound);
+        return Err(user.missing(&pool, Owned::Follower, &openid).await);
     }
     audit(&pool, &user.username, "erase", "follower", &openid, serde_json::json!({})).await?;
     tracing::info!(user.openid = %openid, by = %user.username, "follower erased from the admin page");

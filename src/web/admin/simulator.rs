@@ -2,7 +2,8 @@
 //! configured token and posts it to its own `/wechat`, so the test goes through exactly what a
 //! real follower's message goes through (signature, inbox, rules, quizzes), then shows the reply
 //! and the follower's tags before and after. With an EncodingAESKey it encrypts the push and
-//! decrypts the reply as WeChat does in safe mode, so it works in every message mode.
+//! decrypts the reply as WeChat does in safe mode, so it works in every message mode. It acts on
+//! the account the user works on: that account's callback URL, token and key.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render};
+use crate::app::accounts::Accounts;
+use crate::domain::account::AccountId;
 use crate::store;
 use crate::wechat::crypto::MsgCrypt;
 use crate::wechat::message::{self, Envelope, Inbound, Message};
@@ -106,10 +109,36 @@ pub async fn show_simulator(user: AdminUser, state: web::Data<Arc<AdminState>>) 
     })
 }
 
+/// Where a simulated push of the user's account goes, and what signs and seals it.
+struct Endpoint {
+    url: String,
+    token: SecretString,
+    crypt: Option<MsgCrypt>,
+}
+
+/// The first account's is the one set at start (`/wechat`); any other's is `/wechat/{name}` with
+/// its own credentials. `None`: the account has no callback token.
+fn endpoint(target: &SimulatorTarget, accounts: &Accounts, account: AccountId) -> Option<Endpoint> {
+    if account == AccountId::FIRST {
+        return Some(Endpoint {
+            url: target.callback_url.clone(),
+            token: target.token.clone(),
+            crypt: target.crypt.clone(),
+        });
+    }
+    let live = accounts.get(account)?;
+    Some(Endpoint {
+        url: format!("{}/{}", target.callback_url, live.name),
+        token: live.token.clone()?,
+        crypt: live.crypt.clone(),
+    })
+}
+
 pub async fn simulate(
     user: AdminUser,
     pool: web::Data<Pool>,
     state: web::Data<Arc<AdminState>>,
+    accounts: web::Data<Accounts>,
     CsrfForm(form): CsrfForm<SimulatorForm>,
 ) -> Result<HttpResponse, AdminError> {
     let target = &state.simulator;
@@ -152,18 +181,22 @@ pub async fn simulate(
         _ => return render(&page(None, Some("请输入消息内容或菜单 key。".to_owned()))).map(unprocessable),
     };
     let xml = Message { to_user: ACCOUNT.to_owned(), from_user: openid.clone(), create_time, body }.to_xml();
+    let Some(endpoint) = endpoint(target, &accounts, user.account) else {
+        let message = "当前公众号还没有设置回调 Token，无法模拟；请先在账号设置中填写。".to_owned();
+        return render(&page(None, Some(message))).map(unprocessable);
+    };
 
     let client = pool.get().await?;
-    let before = tags_of(&client, &openid).await?;
+    let before = tags_of(&client, user.account, &openid).await?;
     let timestamp = chrono::Utc::now().timestamp().to_string();
     let nonce = rand::thread_rng().gen_range(100_000_000u64..999_999_999).to_string();
-    let (query, body) = signed_push(target, xml, &timestamp, &nonce, &openid);
+    let (query, body) = signed_push(&endpoint, xml, &timestamp, &nonce, &openid);
     let answer =
-        target.http.post(&target.callback_url).query(&query).header("content-type", "text/xml").body(body).send().await;
+        target.http.post(&endpoint.url).query(&query).header("content-type", "text/xml").body(body).send().await;
     let reply = match answer {
         Ok(response) if response.status().is_success() => {
             let body = response.text().await.unwrap_or_default();
-            target.crypt.as_ref().map_or_else(|| body.clone(), |crypt| open_reply(crypt, &body))
+            endpoint.crypt.as_ref().map_or_else(|| body.clone(), |crypt| open_reply(crypt, &body))
         }
         Ok(response) => {
             let message = format!("回调返回 {}，消息未被处理。", response.status());
@@ -175,7 +208,7 @@ pub async fn simulate(
             return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()))).map(unprocessable);
         }
     };
-    let after = tags_of(&client, &openid).await?;
+    let after = tags_of(&client, user.account, &openid).await?;
     let outcome = Outcome {
         sent,
         reply: reply_text(&reply),
@@ -191,7 +224,7 @@ pub async fn simulate(
 /// The query and body WeChat would send for `xml`: encrypted under `msg_signature` when the
 /// account has a key (accepted in every mode), plaintext otherwise.
 fn signed_push(
-    target: &SimulatorTarget,
+    target: &Endpoint,
     xml: String,
     timestamp: &str,
     nonce: &str,
@@ -224,8 +257,12 @@ fn unprocessable(mut response: HttpResponse) -> HttpResponse {
     response
 }
 
-async fn tags_of(client: &impl deadpool_postgres::GenericClient, openid: &str) -> Result<Vec<String>, AdminError> {
-    Ok(store::tags::list_follower_tag_paths(client, &[openid]).await?.remove(openid).unwrap_or_default())
+async fn tags_of(
+    client: &impl deadpool_postgres::GenericClient,
+    account: AccountId,
+    openid: &str,
+) -> Result<Vec<String>, AdminError> {
+    Ok(store::tags::list_follower_tag_paths(client, account, &[openid]).await?.remove(openid).unwrap_or_default())
 }
 
 /// What the follower would read: the text of a passive reply, the titles of a news reply.

@@ -55,7 +55,8 @@ fn to_order(index: Option<usize>, body: EventBody, now: DateTime<Utc>) -> Result
         .map_err(|e| ApiError::invalid_request(format!("{at}{e}")))
 }
 
-/// Idempotent by `id`.
+/// Idempotent by `id` within the caller's account (`Tagcast-Account`): the orders are that
+/// account's, about its followers.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventsBody,
     responses((status = 202, body = EventsRecorded)))]
 pub async fn record_events(

@@ -17,14 +17,15 @@ pub async fn save_quiz(
     body: web::Json<QuizSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.into_inner();
-    tagging::save_quiz(&pool, &spec, &caller.name).await?;
+    tagging::save_quiz(&pool, caller.account, &spec, &caller.name).await?;
     Ok(HttpResponse::Created().json(spec))
 }
 
 #[utoipa::path(get, path = "/api/v1/quizzes", tag = "quizzes", responses((status = 200, body = Vec<QuizSpec>)))]
-pub async fn list_quizzes(pool: web::Data<Pool>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list_quizzes(pool: web::Data<Pool>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
-    let mut quizzes: Vec<QuizSpec> = store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    let mut quizzes: Vec<QuizSpec> =
+        store::quizzes::list_quizzes(&client, caller.account).await?.into_values().collect();
     quizzes.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(HttpResponse::Ok().json(quizzes))
 }

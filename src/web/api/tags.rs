@@ -9,6 +9,7 @@ use super::{ApiError, Caller, ErrorBody};
 use crate::app::tagging::{self, TagRequest};
 use crate::domain::tag::TagPath;
 use crate::store;
+use crate::store::ownership::Owned;
 use crate::store::tags::TagRow;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,6 +52,18 @@ pub struct TagView {
     warnings: Vec<String>,
 }
 
+/// The caller's account's tag `id`, or the answer for one it does not hold.
+async fn own_tag(pool: &Pool, caller: &Caller, id: i64) -> Result<TagRow, ApiError> {
+    let client = pool.get().await?;
+    match store::tags::get_tag(&client, caller.account, id).await? {
+        Some(tag) => Ok(tag),
+        None => {
+            drop(client);
+            Err(caller.missing(pool, Owned::Tag, &id.to_string(), "no such tag").await)
+        }
+    }
+}
+
 impl From<TagRow> for TagView {
     fn from(tag: TagRow) -> Self {
         let warnings = TagPath::parse(&tag.path).map(|p| p.naming_warnings()).unwrap_or_default();
@@ -91,32 +104,34 @@ pub async fn create_tag(
         wechat: body.wechat.unwrap_or(true),
         when_expr: body.when,
     };
-    let tag = tagging::create_tag(&pool, &request, &caller.name).await?;
+    let tag = tagging::create_tag(&pool, caller.account, &request, &caller.name).await?;
     Ok(HttpResponse::Created().json(TagView::from(tag)))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<TagView>)))]
-pub async fn list_tags(pool: web::Data<Pool>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list_tags(pool: web::Data<Pool>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
-    let tags: Vec<TagView> = store::tags::list_tags(&client).await?.into_iter().map(TagView::from).collect();
+    let tags: Vec<TagView> =
+        store::tags::list_tags(&client, caller.account).await?.into_iter().map(TagView::from).collect();
     Ok(HttpResponse::Ok().json(tags))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
-    responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]
-pub async fn get_tag(pool: web::Data<Pool>, _caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let client = pool.get().await?;
-    let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
+    responses((status = 200, body = TagView), (status = 403, description = "`forbidden`: a tag of another account", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_tag(pool: web::Data<Pool>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let tag = own_tag(&pool, &caller, *id).await?;
     Ok(HttpResponse::Ok().json(TagView::from(tag)))
 }
 
 /// Removes it on WeChat too. A sensitive tag only by an admin.
 #[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
     responses((status = 204, description = "deleted"),
-        (status = 403, description = "`forbidden`: a sensitive tag, by a non-admin", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a sensitive tag, by a non-admin; a tag of another account", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn delete_tag(pool: web::Data<Pool>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    tagging::delete_tag(&pool, *id, caller.role.may_change_sensitivity()).await?;
+    own_tag(&pool, &caller, *id).await?;
+    tagging::delete_tag(&pool, caller.account, *id, caller.role.may_change_sensitivity()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -141,7 +156,7 @@ pub struct UpdateTag {
         (status = 200, description = "the tag (as `GET /tags/{id}`) and, for a rename, `renamed`: the rules, \
             quizzes, segments, dynamic tags and campaigns that now name the new path", body = serde_json::Value),
         (status = 400, body = ErrorBody),
-        (status = 403, description = "`forbidden`: changing `sensitive` by a non-admin", body = ErrorBody),
+        (status = 403, description = "`forbidden`: changing `sensitive` by a non-admin; a tag of another account", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn rename_tag(
@@ -157,25 +172,24 @@ pub async fn rename_tag(
     let path = path
         .map(|p| TagPath::parse(&p).map_err(|e| ApiError::unprocessable("invalid_tag", e.to_string())))
         .transpose()?;
+    let tag = own_tag(&pool, &caller, *id).await?;
     if let Some(sensitive) = sensitive {
-        let client = pool.get().await?;
-        let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
         if tag.sensitive != sensitive {
             let what = if sensitive { "mark tags sensitive" } else { "unmark sensitive tags" };
             caller.require(caller.role.may_change_sensitivity(), &format!("{what}; ask an admin"))?;
         }
-        drop(client);
     }
+    let account = caller.account;
     // The rename first: when it is refused (a taken path), nothing has changed.
     let renamed = match &path {
-        Some(path) => Some(tagging::rename_tag(&pool, *id, path, &caller.name).await?),
+        Some(path) => Some(tagging::rename_tag(&pool, account, *id, path, &caller.name).await?),
         None => None,
     };
     if let Some(sensitive) = sensitive {
-        tagging::set_sensitive(&pool, *id, sensitive, caller.role.may_change_sensitivity(), &caller.name).await?;
+        let may = caller.role.may_change_sensitivity();
+        tagging::set_sensitive(&pool, account, *id, sensitive, may, &caller.name).await?;
     }
-    let client = pool.get().await?;
-    let tag = store::tags::get_tag(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such tag"))?;
+    let tag = own_tag(&pool, &caller, *id).await?;
     let mut body = serde_json::to_value(TagView::from(tag)).map_err(|_| ApiError::internal())?;
     if let Some(renamed) = renamed {
         body["renamed"] = serde_json::to_value(&renamed).map_err(|_| ApiError::internal())?;

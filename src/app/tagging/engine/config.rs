@@ -1,16 +1,19 @@
-//! The rules, quizzes and tag index every batch is matched against, held in memory and reloaded
-//! only when `config_version` says another request (or another process) changed them.
+//! The rules, quizzes and tag index every batch is matched against, one copy per account, held
+//! in memory and reloaded only when `config_version` says another request (or another process)
+//! changed them. The version is one counter for the deployment: a change in any account reloads
+//! each account's copy the next time a push of that account comes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSet;
 use crate::store;
 
-/// One consistent copy of the configuration.
+/// One consistent copy of one account's configuration.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub version: i64,
@@ -22,33 +25,64 @@ pub struct Loaded {
     pub dynamic: Vec<crate::app::audience::DynamicTag>,
 }
 
+/// Each account's configuration, as of the version it was read at.
+pub type PerAccount = HashMap<AccountId, Arc<Loaded>>;
+
 /// Shared by the writer tasks of one process.
 #[derive(Debug, Default)]
 pub struct ConfigCache {
-    loaded: RwLock<Arc<Loaded>>,
+    loaded: RwLock<PerAccount>,
 }
 
 impl ConfigCache {
-    /// The current configuration: one primary-key read, plus a reload when it changed.
+    /// The current configuration of each of `accounts`: one primary-key read, plus a reload of
+    /// the accounts whose copy is older.
     ///
     /// # Errors
     /// The database failed.
-    pub async fn current(&self, client: &impl GenericClient) -> Result<Arc<Loaded>, tokio_postgres::Error> {
+    pub async fn current(
+        &self,
+        client: &impl GenericClient,
+        accounts: &[AccountId],
+    ) -> Result<PerAccount, tokio_postgres::Error> {
         let version = store::tags::get_config_version(client).await?;
-        let cached = Arc::clone(&self.loaded.read().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if cached.version == version {
-            return Ok(cached);
+        let mut current = PerAccount::with_capacity(accounts.len());
+        for &account in accounts {
+            let cached = self
+                .loaded
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&account)
+                .filter(|loaded| loaded.version == version)
+                .cloned();
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => {
+                    let loaded = Arc::new(load(client, account, version).await?);
+                    self.loaded
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(account, Arc::clone(&loaded));
+                    tracing::info!(config.version = version, %account, "reloaded rules, quizzes and tags");
+                    loaded
+                }
+            };
+            current.insert(account, loaded);
         }
-        let loaded = Arc::new(Loaded {
-            version,
-            rules: RuleSet::new(store::rules::list_rules(client).await?),
-            quizzes: store::quizzes::list_quizzes(client).await?,
-            tags: store::tags::tag_index(client).await?,
-            dynamic: crate::app::audience::load_dynamic_tags(client, crate::domain::account::AccountId::UNSCOPED)
-                .await?,
-        });
-        *self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&loaded);
-        tracing::info!(config.version = version, "reloaded rules, quizzes and tags");
-        Ok(loaded)
+        Ok(current)
     }
+}
+
+async fn load(client: &impl GenericClient, account: AccountId, version: i64) -> Result<Loaded, tokio_postgres::Error> {
+    let tags = store::tags::tag_index(client, account).await?;
+    let own: HashSet<i64> = tags.values().map(|(id, _)| *id).collect();
+    let mut dynamic = crate::app::audience::load_dynamic_tags(client, account).await?;
+    dynamic.retain(|tag| own.contains(&tag.id));
+    Ok(Loaded {
+        version,
+        rules: RuleSet::new(store::rules::list_rules(client, account).await?),
+        quizzes: store::quizzes::list_quizzes(client, account).await?,
+        tags,
+        dynamic,
+    })
 }

@@ -8,13 +8,13 @@ pub mod config;
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Client;
 
 use crate::app::audience;
-use crate::app::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched};
+use crate::app::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched, Received};
+use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::domain::quiz::{self, QuizProgress, QuizStep};
 use crate::domain::rule::Action;
@@ -24,7 +24,7 @@ use crate::store::tags::TagChange;
 use crate::wechat::message::{Inbound, Message};
 use crate::wechat::reply::Reply;
 
-use config::{ConfigCache, Loaded};
+use config::{ConfigCache, Loaded, PerAccount};
 
 /// The follower's command to list their tags (CONTRACT.md §3).
 pub const MY_TAGS: &str = "我的标签";
@@ -54,25 +54,45 @@ impl Handler for TaggingEngine {
 
     /// The configuration check (one read of `config_version`) rides along with the batch's
     /// first statements.
-    fn prefetch<'a>(&'a self, txn: &'a Client) -> Option<PrefetchFuture<'a>> {
+    fn prefetch<'a>(&'a self, txn: &'a Client, accounts: &'a [AccountId]) -> Option<PrefetchFuture<'a>> {
         Some(Box::pin(async move {
-            let loaded = self.config.current(txn).await.map_err(|e| Box::new(e) as HandlerError)?;
+            let loaded = self.config.current(txn, accounts).await.map_err(|e| Box::new(e) as HandlerError)?;
             Ok(Box::new(loaded) as Prefetched)
         }))
     }
 
+    /// Each account's pushes are decided against that account's configuration, as a batch of
+    /// their own; the replies come back in the order of `messages`.
     fn handle<'a>(
         &'a self,
         txn: &'a Client,
-        messages: &'a [&'a Message],
+        messages: &'a [Received<'a>],
         prefetched: Option<&'a (dyn Any + Send + Sync)>,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let loaded = match prefetched.and_then(|p| p.downcast_ref::<Arc<Loaded>>()) {
-                Some(loaded) => Arc::clone(loaded),
-                None => self.config.current(txn).await.map_err(|e| Box::new(e) as HandlerError)?,
+            let mut by_account: std::collections::BTreeMap<AccountId, Vec<usize>> = std::collections::BTreeMap::new();
+            for (i, received) in messages.iter().enumerate() {
+                by_account.entry(received.account).or_default().push(i);
+            }
+            let prefetched = prefetched.and_then(|p| p.downcast_ref::<PerAccount>());
+            let loaded: PerAccount = match prefetched {
+                Some(loaded) if by_account.keys().all(|a| loaded.contains_key(a)) => loaded.clone(),
+                _ => {
+                    let accounts: Vec<AccountId> = by_account.keys().copied().collect();
+                    self.config.current(txn, &accounts).await.map_err(|e| Box::new(e) as HandlerError)?
+                }
             };
-            self.handle_batch(txn, &loaded, messages).await.map_err(|e| Box::new(e) as HandlerError)
+            let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
+            for (account, indexes) in &by_account {
+                let Some(config) = loaded.get(account) else { continue };
+                let batch: Vec<&Message> = indexes.iter().map(|&i| messages[i].message).collect();
+                let answers =
+                    self.handle_batch(txn, *account, config, &batch).await.map_err(|e| Box::new(e) as HandlerError)?;
+                for (&i, answer) in indexes.iter().zip(answers) {
+                    replies[i] = answer;
+                }
+            }
+            Ok(replies)
         })
     }
 }
@@ -93,6 +113,7 @@ impl TaggingEngine {
     async fn handle_batch(
         &self,
         txn: &Client,
+        account: AccountId,
         loaded: &Loaded,
         messages: &[&Message],
     ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
@@ -106,7 +127,7 @@ impl TaggingEngine {
             HashMap::new()
         } else {
             let fresh_after = chrono::Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default();
-            store::quizzes::list_sessions(txn, &openids, fresh_after)
+            store::quizzes::list_sessions(txn, account, &openids, fresh_after)
                 .await?
                 .into_iter()
                 .map(|(openid, s)| (openid, (s.quiz_id, s.progress)))
@@ -121,7 +142,7 @@ impl TaggingEngine {
         let mut current_tags: HashMap<String, BTreeSet<i64>> = HashMap::new();
         if !asking.is_empty() {
             for openid in &asking {
-                let ids = store::tags::list_follower_tag_ids(txn, openid).await?;
+                let ids = store::tags::list_follower_tag_ids(txn, account, openid).await?;
                 current_tags.insert((*openid).to_owned(), ids.into_iter().collect());
             }
         }
@@ -135,20 +156,20 @@ impl TaggingEngine {
 
         store::tags::apply_tag_changes(txn, &effects.changes).await?;
         if !loaded.dynamic.is_empty() {
-            self.reevaluate_dynamic(txn, loaded, messages, &effects.changes).await?;
+            self.reevaluate_dynamic(txn, account, loaded, messages, &effects.changes).await?;
         }
         let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
-        store::tags::forget_wechat_state(txn, &left).await?;
+        store::tags::forget_wechat_state(txn, account, &left).await?;
         let back: Vec<&str> = effects.subscribed.iter().map(String::as_str).collect();
-        store::tags::requeue_for_returning(txn, &back).await?;
+        store::tags::requeue_for_returning(txn, account, &back).await?;
         let (ended, ongoing): (Vec<_>, Vec<_>) = effects.sessions.iter().partition(|(_, s)| s.is_none());
         let ended: Vec<&str> = ended.into_iter().map(|(openid, _)| openid.as_str()).collect();
-        store::quizzes::delete_sessions(txn, &ended).await?;
+        store::quizzes::delete_sessions(txn, account, &ended).await?;
         let ongoing: Vec<(&str, &str, &QuizProgress)> = ongoing
             .into_iter()
             .filter_map(|(openid, s)| s.as_ref().map(|(quiz, progress)| (openid.as_str(), quiz.as_str(), progress)))
             .collect();
-        store::quizzes::upsert_sessions(txn, &ongoing).await?;
+        store::quizzes::upsert_sessions(txn, account, &ongoing).await?;
         let answers: Vec<(&str, &str, Vec<&str>, &QuizProgress)> = effects
             .finished
             .iter()
@@ -156,7 +177,7 @@ impl TaggingEngine {
                 (openid.as_str(), quiz.as_str(), tags.iter().map(TagPath::as_str).collect(), progress)
             })
             .collect();
-        store::quizzes::insert_answers(txn, &answers).await?;
+        store::quizzes::insert_answers(txn, account, &answers).await?;
         Ok(replies)
     }
 }
@@ -168,6 +189,7 @@ impl TaggingEngine {
     async fn reevaluate_dynamic(
         &self,
         txn: &Client,
+        account: crate::domain::account::AccountId,
         loaded: &Loaded,
         messages: &[&Message],
         changes: &[TagChange],
@@ -194,15 +216,7 @@ impl TaggingEngine {
         }
         affected.sort_unstable();
         affected.dedup();
-        audience::reevaluate(
-            txn,
-            crate::domain::account::AccountId::UNSCOPED,
-            &loaded.dynamic,
-            &affected,
-            &triggers,
-            self.clock.unix(),
-        )
-        .await?;
+        audience::reevaluate(txn, account, &loaded.dynamic, &affected, &triggers, self.clock.unix()).await?;
         Ok(())
     }
 }

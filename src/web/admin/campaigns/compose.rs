@@ -103,11 +103,9 @@ async fn compose_page(
     error: Option<String>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let mine = store::board::list_tag_ids(&client, user.account).await?;
-    let tags = store::tags::list_tag_rows(&client)
+    let tags = store::tags::list_tag_rows(&client, user.account)
         .await?
         .into_iter()
-        .filter(|t| mine.contains(&t.id))
         .map(|t| Choice {
             selected: form.tag == t.path,
             label: if t.sensitive { format!("{}（敏感，需审批）", t.path) } else { t.path.clone() },

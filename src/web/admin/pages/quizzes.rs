@@ -83,7 +83,7 @@ async fn quizzes_page(
     problems: Vec<String>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let mut specs: Vec<QuizSpec> = store::quizzes::list_quizzes(&client).await?.into_values().collect();
+    let mut specs: Vec<QuizSpec> = store::quizzes::list_quizzes(&client, user.account).await?.into_values().collect();
     specs.sort_by(|a, b| a.id.cmp(&b.id));
     let quizzes = specs.iter().map(quiz_view).collect();
     render(&QuizzesPage { layout: user.layout("quizzes"), quizzes, source, format_toml, preview, problems })
@@ -97,8 +97,11 @@ pub async fn list_quizzes(
     let source = match &query.edit {
         Some(id) => {
             let client = pool.get().await?;
-            let quizzes = store::quizzes::list_quizzes(&client).await?;
-            let spec = quizzes.get(id).ok_or(AdminError::NotFound)?;
+            let quizzes = store::quizzes::list_quizzes(&client, user.account).await?;
+            let Some(spec) = quizzes.get(id) else {
+                drop(client);
+                return Err(user.missing(&pool, crate::store::ownership::Owned::Quiz, id).await);
+            };
             toml::to_string(spec).map_err(|_| AdminError::Internal)?
         }
         None => QUIZ_EXAMPLE.to_owned(),
@@ -130,7 +133,7 @@ pub async fn save_quiz(
         let page = quizzes_page(&user, &pool, form.source, format_toml, preview, problems.clone()).await;
         return if problems.is_empty() { page } else { refused(page) };
     }
-    match tagging::save_quiz(&pool, &spec, &user.username).await {
+    match tagging::save_quiz(&pool, user.account, &spec, &user.username).await {
         Ok(_) => {
             audit(&pool, &user.username, "save", "quiz", &spec.id, serde_json::json!({})).await?;
             user.flash(format!("已保存测验「{}」。", spec.id));

@@ -85,7 +85,7 @@ async fn rules_page(
     form: RuleForm,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let rules = store::rules::list_rules(&client)
+    let rules = store::rules::list_rules(&client, user.account)
         .await?
         .into_iter()
         .map(|r| RuleView {
@@ -98,7 +98,7 @@ async fn rules_page(
             quiz: r.spec.start_quiz.clone().unwrap_or_default(),
         })
         .collect();
-    let mut quiz_ids: Vec<String> = store::quizzes::list_quizzes(&client).await?.into_keys().collect();
+    let mut quiz_ids: Vec<String> = store::quizzes::list_quizzes(&client, user.account).await?.into_keys().collect();
     quiz_ids.sort();
     let triggers =
         [Trigger::Click, Trigger::Keyword, Trigger::Subscribe, Trigger::Scan, Trigger::View, Trigger::Location]
@@ -156,7 +156,7 @@ pub async fn create_rule(
         Ok(spec) => spec,
         Err(message) => return refused(rules_page(&user, &pool, Some(message), form).await),
     };
-    match tagging::create_rule(&pool, &spec, &user.username).await {
+    match tagging::create_rule(&pool, user.account, &spec, &user.username).await {
         Ok(id) => {
             audit(
                 &pool,
@@ -184,8 +184,9 @@ pub async fn delete_rule(
     CsrfForm(_): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    if !store::rules::delete_rule(&client, *id).await? {
-        return Err(AdminError::NotFound);
+    if !store::rules::delete_rule(&client, user.account, *id).await? {
+        drop(client);
+        return Err(user.missing(&pool, crate::store::ownership::Owned::Rule, &id.to_string()).await);
     }
     audit(&pool, &user.username, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
     user.flash(format!("已删除规则 #{id}。"));

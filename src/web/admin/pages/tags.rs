@@ -14,6 +14,7 @@ use crate::domain::clock::Clock;
 use crate::domain::expr;
 use crate::domain::tag::TagPath;
 use crate::store;
+use crate::store::ownership::Owned;
 use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 
 pub struct TagView {
@@ -137,7 +138,7 @@ async fn tags_page(
     overlap: bool,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let tags = crate::web::admin::board::tags_with_members(&client, pool, &state.tag_members).await?;
+    let tags = crate::web::admin::board::tags_with_members(&client, user.account, pool, &state.tag_members).await?;
     let total = tags.len();
     let paths: Vec<&str> = tags.iter().map(|t| t.path.as_str()).collect();
     let similar = crate::domain::tag::similar_names(&paths)
@@ -218,7 +219,7 @@ pub async fn create_tag(
         wechat: form.local_only.is_none(),
         when_expr: (!when.is_empty()).then(|| when.to_owned()),
     };
-    match tagging::create_tag(&pool, &request, &user.username).await {
+    match tagging::create_tag(&pool, user.account, &request, &user.username).await {
         Ok(tag) => {
             audit(&pool, &user.username, "create", "tag", &tag.path, serde_json::json!({ "sensitive": tag.sensitive }))
                 .await?;
@@ -259,7 +260,7 @@ pub async fn rename_tag(
             return Ok(see_other("/admin/tags"));
         }
     };
-    match tagging::rename_tag(&pool, *id, &path, &user.username).await {
+    match tagging::rename_tag(&pool, user.account, *id, &path, &user.username).await {
         Ok(renamed) if renamed.from == renamed.to => user.flash("名称没有变化。"),
         Ok(renamed) => {
             state.tag_members.forget();
@@ -283,7 +284,7 @@ pub async fn rename_tag(
             let wechat = if renamed.wechat { "微信上的标签稍后改名。" } else { "" };
             user.flash(format!("已将「{}」改名为「{}」。{followed}{wechat}", renamed.from, renamed.to));
         }
-        Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
+        Err(TaggingError::NoSuchTag) => return Err(user.missing(&pool, Owned::Tag, &id.to_string()).await),
         Err(error) => user.flash(format!("未改名：{}", tagging_message(error)?)),
     }
     Ok(see_other("/admin/tags"))
@@ -305,7 +306,8 @@ pub async fn set_tag_sensitive(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_change_sensitivity())?;
     let sensitive = form.to == "1";
-    match tagging::set_sensitive(&pool, *id, sensitive, user.role.may_change_sensitivity(), &user.username).await {
+    let may = user.role.may_change_sensitivity();
+    match tagging::set_sensitive(&pool, user.account, *id, sensitive, may, &user.username).await {
         Ok(Some(tag)) if sensitive => {
             user.flash(format!("已将「{}」标为敏感：受众包含它的群发需另一位审批人或管理员审批。", tag.path));
         }
@@ -313,7 +315,7 @@ pub async fn set_tag_sensitive(
             user.flash(format!("「{}」不再是敏感标签。已审批、受众包含它的群发，审批已失效，需重新审批。", tag.path))
         }
         Ok(None) => user.flash("没有变化。"),
-        Err(TaggingError::NoSuchTag) => return Err(AdminError::NotFound),
+        Err(TaggingError::NoSuchTag) => return Err(user.missing(&pool, Owned::Tag, &id.to_string()).await),
         Err(error) => user.flash(tagging_message(error)?),
     }
     Ok(see_other("/admin/tags"))
@@ -336,14 +338,14 @@ pub async fn delete_tag(
         user.flash("未删除：请勾选「确认」后再点删除。");
         return Ok(see_other("/admin/tags"));
     }
-    match tagging::delete_tag(&pool, *id, user.role.may_change_sensitivity()).await {
+    match tagging::delete_tag(&pool, user.account, *id, user.role.may_change_sensitivity()).await {
         Ok(tag) => {
             audit(&pool, &user.username, "delete", "tag", &tag.path, serde_json::json!({})).await?;
             state.tag_members.forget();
             user.flash(format!("已删除标签「{}」，微信上的同名标签稍后删除。", tag.path));
             Ok(see_other("/admin/tags"))
         }
-        Err(TaggingError::NoSuchTag) => Err(AdminError::NotFound),
+        Err(TaggingError::NoSuchTag) => Err(user.missing(&pool, Owned::Tag, &id.to_string()).await),
         Err(error @ TaggingError::SensitiveTag(_)) => {
             user.flash(format!("未删除：{}", tagging_message(error)?));
             Ok(see_other("/admin/tags"))

@@ -25,6 +25,8 @@ mod common;
 
 use common::{copy_in, env_or, percentile, ts};
 
+const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
+
 const MASS_SEND: &str = "/cgi-bin/message/mass/send";
 const AUDIENCE_TAG: &str = "压测/群发";
 const EXCLUDED_TAG: &str = "压测/排除";
@@ -85,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let expr = tagcast::domain::expr::parse(&format!("\"{AUDIENCE_TAG}\" AND NOT \"{EXCLUDED_TAG}\""))?;
     let segment = {
         let client = pool.get().await?;
-        tagcast::store::segments::insert_segment(&client, "压测人群", &expr, "bench").await?
+        tagcast::store::segments::insert_segment(&client, FIRST, "压测人群", &expr, "bench").await?
     };
     let now = chrono::Utc::now().timestamp();
     let index = AudienceIndex::new(
@@ -93,13 +95,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         IndexSettings { wait_for_build: Duration::from_secs(600), ..Default::default() },
     );
     let started = Instant::now();
-    let members = index.count(&expr, now).await.ok_or("the index did not build")?;
+    let members = index.count(FIRST, &expr, now).await.ok_or("the index did not build")?;
     println!("audience index built in {:.1} s; the segment has {members} members", started.elapsed().as_secs_f64());
 
     let mut samples = Vec::new();
     for _ in 0..resolutions {
         let started = Instant::now();
-        let listed = index.members(&expr, now).await.ok_or("the index stopped answering")?;
+        let listed = index.members(FIRST, &expr, now).await.ok_or("the index stopped answering")?;
         samples.push(started.elapsed());
         if listed.len() as i64 != members {
             return Err(format!("listed {} of {members} members", listed.len()).into());
@@ -110,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut client = pool.get().await?;
         let txn = client.transaction().await?;
         let started = Instant::now();
-        let listed = tagcast::store::segments::list_all_members(&txn, &expr, now).await?;
+        let listed = tagcast::store::segments::list_all_members(&txn, FIRST, &expr, now).await?;
         if listed.len() as i64 != members {
             return Err(format!("SQL listed {} of {members} members", listed.len()).into());
         }
@@ -131,6 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         quiz_expiry: Duration::from_secs(1800),
         clock: tagcast::domain::clock::Clock::system(),
         campaigns: settings.clone(),
+        turn: tagcast::jobs::ClaimTurn::default(),
     };
     let request = CampaignRequest {
         name: "压测群发".into(),

@@ -39,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         quiz_expiry: Duration::from_secs(1800),
         clock: tagcast::domain::clock::Clock::system(),
         campaigns: tagcast::app::campaigns::CampaignSettings::default(),
+        turn: tagcast::jobs::ClaimTurn::default(),
     };
 
     // The pending changes, written the way the engine writes them.

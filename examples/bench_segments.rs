@@ -26,6 +26,8 @@ mod common;
 
 use common::{copy_in, env_or, peak_rss_kib, percentile, ts};
 
+const FIRST: tagcast::domain::account::AccountId = tagcast::domain::account::AccountId::FIRST;
+
 const DAY: i64 = 86_400;
 const KEYS: [&str; 10] = ["SKIN_TEST", "NEW", "SALE", "CART", "MOM_BABY", "VIP_DAY", "COUPON", "LIVE", "FAQ", "SHOP"];
 
@@ -174,7 +176,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tagcast::app::audience::index::IndexSettings { wait_for_build: Duration::from_secs(600), ..Default::default() },
     );
     let probe = Expr::Orders { window: Window::All, op: CmpOp::Ge, count: 0 };
-    let everyone = index.count(&probe, clock.unix()).await.ok_or("the index did not build")?;
+    let everyone = index.count(FIRST, &probe, clock.unix()).await.ok_or("the index did not build")?;
     let rss_after = peak_rss_kib().unwrap_or(0);
     println!(
         "audience index built in {:.1} s ({everyone} subscribed followers); peak memory grew by {:.0} MiB",
@@ -187,7 +189,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut samples = Vec::new();
         for _ in 0..env_or("BENCH_REPEAT", 50usize) {
             let started = Instant::now();
-            index.count(&expr, clock.unix()).await.ok_or("the index stopped answering")?;
+            index.count(FIRST, &expr, clock.unix()).await.ok_or("the index stopped answering")?;
             samples.push(started.elapsed());
         }
         report(&format!("index: `{expr}`"), samples);
@@ -200,7 +202,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut members = 0;
         for expr in &shapes {
             let started = Instant::now();
-            members += index.count(expr, clock.unix()).await.ok_or("the index stopped answering")?;
+            members += index.count(FIRST, expr, clock.unix()).await.ok_or("the index stopped answering")?;
             samples.push(started.elapsed());
         }
         let mut slowest: Vec<(Duration, &Expr)> = samples.iter().copied().zip(&shapes).collect();
@@ -218,10 +220,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let now = clock.unix();
             let started = Instant::now();
             let txn = client.transaction().await?;
-            let by_sql = tagcast::store::segments::count_members(&txn, expr, now).await?;
+            let by_sql = tagcast::store::segments::count_members(&txn, FIRST, expr, now).await?;
             txn.commit().await?;
             samples.push(started.elapsed());
-            let by_index = index.count(expr, now).await.ok_or("the index stopped answering")?;
+            let by_index = index.count(FIRST, expr, now).await.ok_or("the index stopped answering")?;
             if by_sql != by_index {
                 return Err(format!("index and SQL disagree on {expr}: {by_index} vs {by_sql}").into());
             }
@@ -233,7 +235,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(Expr::Orders { window: Window::Days(90), op: CmpOp::Ge, count: 1 }),
     );
     let started = Instant::now();
-    let listed = index.members(&broad, clock.unix()).await.ok_or("the index stopped answering")?;
+    let listed = index.members(FIRST, &broad, clock.unix()).await.ok_or("the index stopped answering")?;
     println!(
         "index: every member of `{broad}` listed: {} openids in {:.0} ms",
         listed.len(),
@@ -255,18 +257,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     client.batch_execute(&sql).await?;
     let started = Instant::now();
-    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, FIRST, &clock, None).await?;
     println!(
         "scheduled pass (time-dependent tags), first fill: {:.2} s, +{added} -{removed}",
         started.elapsed().as_secs_f64()
     );
-    for tag in tagcast::app::audience::load_dynamic_tags(&client).await? {
+    for tag in tagcast::app::audience::load_dynamic_tags(&client, FIRST).await? {
         let started = Instant::now();
-        let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, Some(tag.id)).await?;
+        let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, FIRST, &clock, Some(tag.id)).await?;
         println!("fill of {}: {:.2} s, +{added} -{removed}", tag.path, started.elapsed().as_secs_f64());
     }
     let started = Instant::now();
-    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, &clock, None).await?;
+    let (added, removed) = tagcast::app::audience::refresh_dynamic_tags(&pool, FIRST, &clock, None).await?;
     println!(
         "scheduled pass (time-dependent tags), steady state: {:.2} s, +{added} -{removed}",
         started.elapsed().as_secs_f64()
@@ -282,21 +284,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             clock.now(),
         )?;
         let started = Instant::now();
-        tagcast::app::audience::record_orders(&pool, tagcast::domain::account::AccountId::FIRST, &[order], &clock)
-            .await?;
+        tagcast::app::audience::record_orders(&pool, FIRST, &[order], &clock).await?;
         samples.push(started.elapsed());
     }
     report("one order stored + dynamic tags re-evaluated (commit included)", samples);
 
     // The re-evaluation alone, as the engine runs it after a click (rolled back).
-    let dynamic = tagcast::app::audience::load_dynamic_tags(&client).await?;
+    let dynamic = tagcast::app::audience::load_dynamic_tags(&client, FIRST).await?;
     let triggers = tagcast::app::audience::Triggers { ordered: true, clicked: vec!["NEW"], ..Default::default() };
     let mut samples = Vec::with_capacity(reevaluations);
     for _ in 0..reevaluations {
         let one = openid(rng.gen_range(0..followers));
         let txn = client.transaction().await?;
         let started = Instant::now();
-        tagcast::app::audience::reevaluate(&txn, &dynamic, &[one.as_str()], &triggers, clock.unix()).await?;
+        tagcast::app::audience::reevaluate(&txn, FIRST, &dynamic, &[one.as_str()], &triggers, clock.unix()).await?;
         samples.push(started.elapsed());
         txn.rollback().await?;
     }

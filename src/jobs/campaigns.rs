@@ -17,13 +17,8 @@ pub async fn fire_scheduled(ctx: &JobCtx) -> Result<usize, super::WorkerError> {
     let mut client = ctx.pool.get().await?;
     let txn = client.transaction().await?;
     let due = store::campaigns::take_due_scheduled(&txn, ctx.campaigns.clock.now()).await?;
-    for id in &due {
-        store::jobs::enqueue(
-            &txn,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::SendCampaign(SendCampaign { campaign_id: *id }),
-        )
-        .await?;
+    for (id, account) in &due {
+        store::jobs::enqueue(&txn, *account, &Job::SendCampaign(SendCampaign { campaign_id: *id })).await?;
     }
     txn.commit().await?;
     if !due.is_empty() {
@@ -43,17 +38,12 @@ pub async fn sweep(
     client: &impl deadpool_postgres::GenericClient,
     result_wait: std::time::Duration,
 ) -> Result<(), tokio_postgres::Error> {
-    for id in store::campaigns::list_stalled_sends(client).await? {
+    for (id, account) in store::campaigns::list_stalled_sends(client).await? {
         tracing::warn!(campaign.id = id, "a campaign's send job ended with calls left; queueing it again");
-        store::jobs::enqueue(
-            client,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::SendCampaign(SendCampaign { campaign_id: id }),
-        )
-        .await?;
+        store::jobs::enqueue(client, account, &Job::SendCampaign(SendCampaign { campaign_id: id })).await?;
     }
-    for id in store::campaigns::list_sending(client).await? {
-        campaigns::settle(client, id).await?;
+    for (id, account) in store::campaigns::list_sending(client).await? {
+        campaigns::settle(client, account, id).await?;
     }
     enqueue_result_check(client, result_wait).await?;
     Ok(())

@@ -8,8 +8,8 @@ use crate::store;
 /// Calls asked about per `check_mass_results` run; more wait for the next.
 const CHECK_RESULTS_BATCH: i64 = 200;
 
-/// Queues a `check_mass_results` job when some accepted call has waited longer than
-/// `result_wait` for its MASSSENDJOBFINISH and no check is pending.
+/// Queues a `check_mass_results` job for each account with an accepted call that has waited
+/// longer than `result_wait` for its MASSSENDJOBFINISH and no check pending.
 ///
 /// # Errors
 /// The database.
@@ -17,18 +17,13 @@ pub async fn enqueue_result_check(
     client: &impl deadpool_postgres::GenericClient,
     result_wait: std::time::Duration,
 ) -> Result<bool, tokio_postgres::Error> {
-    if store::campaigns::list_overdue_results(client, result_wait, 1).await?.is_empty() {
-        return Ok(false);
+    let accounts = store::campaigns::list_accounts_with_overdue_results(client, result_wait).await?;
+    for account in &accounts {
+        if !store::jobs::is_pending(client, *account, JobKind::CheckMassResults).await? {
+            store::jobs::enqueue(client, *account, &Job::CheckMassResults(CheckMassResults {})).await?;
+        }
     }
-    if !store::jobs::is_pending(client, JobKind::CheckMassResults).await? {
-        store::jobs::enqueue(
-            client,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::CheckMassResults(CheckMassResults {}),
-        )
-        .await?;
-    }
-    Ok(true)
+    Ok(!accounts.is_empty())
 }
 
 /// Runs the job: asks `mass/get` about each call whose MASSSENDJOBFINISH is overdue (WeChat
@@ -40,9 +35,10 @@ pub async fn enqueue_result_check(
 /// WeChat's transient refusals and the database: retried.
 pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let mut client = ctx.pool.get().await.map_err(db)?;
-    let overdue = store::campaigns::list_overdue_results(&client, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
-        .await
-        .map_err(db)?;
+    let overdue =
+        store::campaigns::list_overdue_results(&client, ctx.account, ctx.campaigns.result_wait, CHECK_RESULTS_BATCH)
+            .await
+            .map_err(db)?;
     let mut still_sending = 0;
     for (campaign_id, msg_id) in overdue {
         let status = match ctx.api.mass_status(msg_id).await {
@@ -55,7 +51,7 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         };
         // The result, the temporary tag's removal and the campaign's status together.
         let txn = client.transaction().await.map_err(db)?;
-        let recorded = campaigns::record_read_back(&txn, msg_id, &status).await.map_err(db)?;
+        let recorded = campaigns::record_read_back(&txn, ctx.account, msg_id, &status).await.map_err(db)?;
         txn.commit().await.map_err(db)?;
         if recorded {
             tracing::warn!(

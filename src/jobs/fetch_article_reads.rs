@@ -2,6 +2,7 @@
 //! queues it every hour.
 
 use super::{JobCtx, JobError, db};
+use crate::domain::account::AccountId;
 use crate::domain::calendar;
 use crate::domain::job::{FetchArticleReads, Job, JobKind};
 use crate::store;
@@ -9,18 +10,16 @@ use crate::store;
 /// datacube follows an article for 30 days after publishing.
 const READ_DAYS: i64 = 31;
 
-/// Queues a fetch of article reads unless one is pending.
+/// Queues a fetch of `account`'s article reads unless one is pending.
 ///
 /// # Errors
 /// The database.
-pub async fn enqueue_read_fetch(client: &impl deadpool_postgres::GenericClient) -> Result<(), tokio_postgres::Error> {
-    if !store::jobs::is_pending(client, JobKind::FetchArticleReads).await? {
-        store::jobs::enqueue(
-            client,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::FetchArticleReads(FetchArticleReads {}),
-        )
-        .await?;
+pub async fn enqueue_read_fetch(
+    client: &impl deadpool_postgres::GenericClient,
+    account: AccountId,
+) -> Result<(), tokio_postgres::Error> {
+    if !store::jobs::is_pending(client, account, JobKind::FetchArticleReads).await? {
+        store::jobs::enqueue(client, account, &Job::FetchArticleReads(FetchArticleReads {})).await?;
     }
     Ok(())
 }
@@ -37,7 +36,9 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let Some(yesterday) = today.pred_opt() else { return Ok(()) };
     let since = today - chrono::Duration::days(READ_DAYS);
     let client = ctx.pool.get().await.map_err(db)?;
-    for day in store::campaigns::list_publish_days_to_fetch(&client, since, yesterday, today).await.map_err(db)? {
+    for day in
+        store::campaigns::list_publish_days_to_fetch(&client, ctx.account, since, yesterday, today).await.map_err(db)?
+    {
         let rows = match ctx.api.article_totals(day, day).await {
             Ok(rows) => rows,
             Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),
@@ -48,11 +49,11 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
             let Some((data_id, "1")) = row.msgid.split_once('_') else { continue };
             let Ok(data_id) = data_id.parse::<i64>() else { continue };
             let Some(read_user) = row.detail_list.iter().map(|d| d.read_user).max() else { continue };
-            if store::campaigns::is_campaign_article(&client, data_id).await.map_err(db)? {
-                store::campaigns::upsert_article_reads(&client, data_id, read_user).await.map_err(db)?;
+            if store::campaigns::is_campaign_article(&client, ctx.account, data_id).await.map_err(db)? {
+                store::campaigns::upsert_article_reads(&client, ctx.account, data_id, read_user).await.map_err(db)?;
             }
         }
-        store::campaigns::mark_publish_day_fetched(&client, day, today).await.map_err(db)?;
+        store::campaigns::mark_publish_day_fetched(&client, ctx.account, day, today).await.map_err(db)?;
     }
     Ok(())
 }

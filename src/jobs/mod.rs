@@ -8,6 +8,11 @@
 //!
 //! A queued job is a [`Job`]: one file here per kind, each with its `run`, and [`run_job`]
 //! dispatches on the variant.
+//!
+//! Several accounts: every job is an account's and runs with its client; claiming takes the
+//! accounts in turn ([`store::jobs::claim_next`]), a send makes one WeChat call per job run
+//! (then queues its next), and the periodic passes queue one job per account that needs it, so
+//! one account's backlog or long send delays another's work by one job at most.
 
 pub mod campaigns;
 pub mod check_mass_results;
@@ -19,6 +24,7 @@ pub mod refresh_dynamic_tags;
 pub mod rename_wechat_tag;
 pub mod send_campaign;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -43,7 +49,14 @@ pub struct JobCtx {
     pub clock: crate::domain::clock::Clock,
     /// The account type, cap and clock campaigns are sent by.
     pub campaigns: crate::app::campaigns::CampaignSettings,
+    /// Where this worker is in its round of the accounts (see [`run_next_job`]).
+    pub turn: ClaimTurn,
 }
+
+/// The account a worker claimed a job for last: its next claim starts after it. Shared by the
+/// clones of one context (a place in the round, not a lock).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimTurn(std::sync::Arc<AtomicI64>);
 
 impl JobCtx {
     /// This context for a job of `account`: its WeChat client and kind.
@@ -52,7 +65,7 @@ impl JobCtx {
     /// Retry: the account is unknown here (created on another instance a moment ago) or has no
     /// AppID and AppSecret yet.
     pub fn scoped(&self, account: crate::domain::account::AccountId) -> Result<Self, JobError> {
-        if account == self.account {
+        if account == self.account && self.campaigns.account == account {
             return Ok(self.clone());
         }
         let live =
@@ -65,6 +78,7 @@ impl JobCtx {
         scoped.api = api;
         scoped.account = account;
         scoped.campaigns.account_type = live.kind;
+        scoped.campaigns.account = account;
         Ok(scoped)
     }
 }
@@ -121,16 +135,18 @@ pub fn retry_at(attempts: i32) -> Option<chrono::DateTime<chrono::Utc>> {
 /// Attempts before a job or outbox row is declared dead.
 pub const MAX_ATTEMPTS: i32 = 12;
 
-/// Runs the next due job, if any.
+/// Runs the next due job, if any: the oldest due job of the next account in turn.
 ///
 /// # Errors
 /// The database failed (a job's own failure is recorded, not returned).
 pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let mut client = ctx.pool.get().await?;
     let txn = client.transaction().await?;
-    let Some(job) = store::jobs::claim_next(&txn).await? else {
+    let after = crate::domain::account::AccountId(ctx.turn.0.load(Ordering::Relaxed));
+    let Some(job) = store::jobs::claim_next(&txn, Some(after)).await? else {
         return Ok(Outcome::Idle);
     };
+    ctx.turn.0.store(job.account.get(), Ordering::Relaxed);
     let result = match (&job.job, ctx.scoped(job.account)) {
         (Ok(queued), Ok(ctx)) => run_job(&ctx, queued).await,
         (Ok(_), Err(error)) => Err(error),
@@ -235,11 +251,17 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
 /// datacube's figures are daily; asking hourly picks a finished day up soon after WeChat has it.
 const READS_EVERY: Duration = Duration::from_secs(3600);
 
+/// Queues the article read fetch of every account that has a WeChat client.
 async fn schedule_read_fetch(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {
-            if let Err(error) = fetch_article_reads::enqueue_read_fetch(&client).await {
-                tracing::warn!(%error, "queueing the article read fetch failed");
+            for live in ctx.accounts.all() {
+                if live.api.is_none() {
+                    continue;
+                }
+                if let Err(error) = fetch_article_reads::enqueue_read_fetch(&client, live.id).await {
+                    tracing::warn!(%error, account = live.id.get(), "queueing the article read fetch failed");
+                }
             }
         }
         Err(error) => tracing::warn!(%error, "queueing the article read fetch failed"),
@@ -260,6 +282,8 @@ async fn sweep_campaigns(ctx: &JobCtx) {
     }
 }
 
+/// Queues the scheduled dynamic tag pass of every account with a tag whose `when` time alone
+/// can change.
 async fn schedule_refresh(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {

@@ -6,6 +6,10 @@
 //! by any process once the dead one's row lock is gone) repeats it, WeChat answers 45065 with
 //! the first job's msg_id, and that is recorded as the call's outcome. No one is sent to twice.
 //!
+//! One call per run: when calls remain, the run queues the campaign's next `send_campaign` job
+//! and ends, so a send of a hundred calls never holds a worker from other accounts' jobs (the
+//! claim takes accounts in turn) for more than one call and its pace.
+//!
 //! Misdirection guards: only a call planned as `all` (an audience of `{"all": true}` without
 //! variants) sets `is_to_all`; a tag send first checks that the tag still exists on WeChat.
 
@@ -28,7 +32,7 @@ use crate::wechat::api::{
 pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
     let id = job.campaign_id;
     let client = ctx.pool.get().await.map_err(db)?;
-    let Some(row) = store::campaigns::get_campaign(&client, id).await.map_err(db)? else {
+    let Some(row) = store::campaigns::get_campaign(&client, ctx.account, id).await.map_err(db)? else {
         return Err(JobError::Permanent(format!("no campaign {id}")));
     };
     if row.status != Status::Sending.as_str() {
@@ -56,7 +60,16 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
     let pending = store::campaigns::list_pending_seqs(&client, id).await.map_err(db)?;
     drop(client);
     let mut retry = None;
+    let mut made = false;
     for seq in pending {
+        if made {
+            // The rest go in the next run, after other accounts' due jobs.
+            let client = ctx.pool.get().await.map_err(db)?;
+            store::jobs::enqueue(&client, ctx.account, &Job::SendCampaign(SendCampaign { campaign_id: id }))
+                .await
+                .map_err(db)?;
+            return Ok(());
+        }
         // Each call is read just before it is made: a cancel since the last call stops the rest,
         // and an erasure since the plan may have taken recipients out of its list.
         let client = ctx.pool.get().await.map_err(db)?;
@@ -72,6 +85,7 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
         }
         let chunk = &chunk;
         let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
+        made = true;
         if let Err(error) = send_chunk(ctx, chunk, message).await {
             match error {
                 JobError::Retry(e) => {
@@ -87,7 +101,7 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
         }
     }
     let client = ctx.pool.get().await.map_err(db)?;
-    campaigns::settle(&client, id).await.map_err(db)?;
+    campaigns::settle(&client, ctx.account, id).await.map_err(db)?;
     let progress = store::campaigns::progress(&client, id).await.map_err(db)?;
     if progress.failed == progress.chunks {
         let last = store::campaigns::last_chunk_error(&client, id).await.map_err(db)?;
@@ -108,8 +122,9 @@ async fn fail_campaign(ctx: &JobCtx, id: i64, error: &str) -> Result<(), JobErro
 /// Waits for the account's next mass-send slot, shared by every process.
 async fn pace(ctx: &JobCtx) -> Result<(), JobError> {
     let client = ctx.pool.get().await.map_err(db)?;
-    let wait =
-        store::campaigns::reserve_mass_slot(&client, ctx.campaigns.mass_interval.as_secs_f64()).await.map_err(db)?;
+    let wait = store::campaigns::reserve_mass_slot(&client, ctx.account, ctx.campaigns.mass_interval.as_secs_f64())
+        .await
+        .map_err(db)?;
     drop(client);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
@@ -183,7 +198,7 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
                 let client = ctx.pool.get().await.map_err(db)?;
                 store::jobs::enqueue(
                     &client,
-                    crate::domain::account::AccountId::UNSCOPED,
+                    ctx.account,
                     &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
                 )
                 .await
@@ -200,21 +215,17 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
         let month = crate::domain::calendar::beijing_month(ctx.campaigns.clock.now());
         if chunk.openids.is_empty() {
             let recipients = store::campaigns::list_recipients(&txn, chunk.campaign_id).await.map_err(db)?;
-            store::campaigns::bump_receipts(&txn, &recipients, month).await.map_err(db)?;
+            store::campaigns::bump_receipts(&txn, ctx.account, &recipients, month).await.map_err(db)?;
         } else {
-            store::campaigns::bump_receipts(&txn, &chunk.openids, month).await.map_err(db)?;
+            store::campaigns::bump_receipts(&txn, ctx.account, &chunk.openids, month).await.map_err(db)?;
         }
     }
     // The result may have arrived before the msg_id was recorded.
-    if store::campaigns::has_result(&txn, msg_id).await.map_err(db)? {
+    if store::campaigns::has_result(&txn, ctx.account, msg_id).await.map_err(db)? {
         if let (Some(tag), "temp_tag") = (chunk.wechat_tag_id, chunk.kind.as_str()) {
-            store::jobs::enqueue(
-                &txn,
-                crate::domain::account::AccountId::UNSCOPED,
-                &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
-            )
-            .await
-            .map_err(db)?;
+            store::jobs::enqueue(&txn, ctx.account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }))
+                .await
+                .map_err(db)?;
         }
     }
     txn.commit().await.map_err(db)?;

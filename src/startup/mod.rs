@@ -198,6 +198,7 @@ impl Application {
         let api = accounts.first().api.clone();
         let audience_index = AudienceIndex::new(pool.clone(), settings.audience_index.clone());
         let campaign_settings = crate::app::campaigns::CampaignSettings {
+            account: crate::domain::account::AccountId::FIRST,
             account_type: settings.wechat.account_type,
             monthly_tag_cap: settings.monthly_tag_cap,
             conversion_window: settings.conversion_window,
@@ -215,6 +216,7 @@ impl Application {
             quiz_expiry: settings.quiz_expiry,
             clock: settings.clock.clone(),
             campaigns: campaign_settings.clone(),
+            turn: jobs::ClaimTurn::default(),
         });
         let cancel = CancellationToken::new();
         accounts.spawn_refresh(cancel.clone());
@@ -250,7 +252,12 @@ impl Application {
         );
         let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
         if role.serves_http() {
-            crate::web::admin::warm_up_board(pool.get_ref().clone(), settings.clock.clone(), admin.get_ref().clone());
+            crate::web::admin::warm_up_board(
+                pool.get_ref().clone(),
+                settings.clock.clone(),
+                admin.get_ref().clone(),
+                accounts.clone(),
+            );
         }
         let session_key = crate::web::admin::session_key(settings.session_key.as_ref().map(|k| k.expose_secret()));
         let clock = web::Data::new(settings.clock.clone());

@@ -1,21 +1,44 @@
-//! What the in-memory audience index reads: everything at once when it is built, then the rows
-//! added to `events` and `orders` since, and the current state of the followers they name.
+//! What the in-memory audience index reads: everything of one account at once when it is built,
+//! then the rows added to `events` and `orders` since (of every account: one tail feeds every
+//! account's index), and the current state of the followers they name.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures_util::{TryStreamExt, pin_mut};
 
+use crate::domain::account::AccountId;
 use crate::domain::audience_index::state::{FollowerState, State};
 
-/// The epoch that non-event changes bump (`audience_epoch`).
-pub async fn epoch(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    let statement = client.prepare_cached("SELECT epoch FROM audience_epoch").await?;
-    Ok(client.query_one(&statement, &[]).await?.get(0))
+/// The epochs non-event changes bump, of each of `accounts`. The first account's also counts
+/// the deployment-wide `audience_epoch`, which the release before accounts still bumps during a
+/// rolling upgrade.
+pub async fn epochs(
+    client: &impl GenericClient,
+    accounts: &[i64],
+) -> Result<Vec<(AccountId, i64)>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT a.id, coalesce(e.epoch, 0)
+                    + CASE WHEN a.id = 1 THEN coalesce((SELECT max(epoch) FROM audience_epoch), 0) ELSE 0 END
+             FROM unnest($1::bigint[]) AS a(id) LEFT JOIN account_audience_epochs e ON e.account_id = a.id",
+        )
+        .await?;
+    Ok(client.query(&statement, &[&accounts]).await?.iter().map(|r| (AccountId(r.get(0)), r.get(1))).collect())
 }
 
-/// Marks a change no event or order row announces: every index rebuilds.
-pub async fn bump_epoch(client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
-    client.execute("UPDATE audience_epoch SET epoch = epoch + 1", &[]).await?;
+/// Marks a change of `account` no event or order row announces: its index rebuilds, in every
+/// process. The first account's also bumps `audience_epoch`, for the release before accounts.
+pub async fn bump_epoch(client: &impl GenericClient, account: AccountId) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO account_audience_epochs (account_id, epoch) VALUES ($1, 1)
+             ON CONFLICT (account_id) DO UPDATE SET epoch = account_audience_epochs.epoch + 1",
+            &[&account.get()],
+        )
+        .await?;
+    if account == AccountId::FIRST {
+        client.execute("UPDATE audience_epoch SET epoch = epoch + 1", &[]).await?;
+    }
     Ok(())
 }
 
@@ -44,33 +67,39 @@ fn unix(at: DateTime<Utc>) -> i64 {
     at.timestamp()
 }
 
-/// Loads everything into `state`. Run it in a REPEATABLE READ transaction so the rows and the
-/// marks are one snapshot; rows committed later carry ids above the marks, or fill holes below
-/// them that the tail finds ([`super::super::audience::index`]).
-pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<Marks, tokio_postgres::Error> {
+/// Loads everything of `account` into `state`. Run it in a REPEATABLE READ transaction so the
+/// rows and the marks are one snapshot; rows committed later carry ids above the marks, or fill
+/// holes below them that the tail finds ([`super::super::audience::index`]). The marks are over
+/// every account's rows, as the shared tail reads them.
+pub async fn load_all(
+    client: &impl GenericClient,
+    account: AccountId,
+    state: &mut State,
+) -> Result<Marks, tokio_postgres::Error> {
     let marks_row = client
-        .query_one(
-            "SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders),
-                    (SELECT epoch FROM audience_epoch)",
-            &[],
-        )
+        .query_one("SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders)", &[])
         .await?;
+    let epoch = epochs(client, &[account.get()]).await?.first().map_or(0, |e| e.1);
+    let a = account.get();
     let (event_id, order_seq): (i64, i64) = (marks_row.get(0), marks_row.get(1));
     let marks = Marks {
         event_id,
         event_holes: missing_ids(client, "SELECT id FROM events WHERE id > $1", event_id).await?,
         order_seq,
         order_holes: missing_ids(client, "SELECT seq FROM orders WHERE seq > $1", order_seq).await?,
-        epoch: marks_row.get(2),
+        epoch,
     };
-    let tags = client.query("SELECT path, id FROM tags", &[]).await?;
+    let tags = client.query("SELECT path, id FROM tags WHERE account_id = $1", &[&a]).await?;
     state.set_tags(tags.iter().map(|r| (r.get(0), r.get(1))));
 
-    let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
     let rows = client
         .query_raw(
-            concat!("SELECT openid, subscribed AND ", not_test_follower!("openid"), " FROM followers"),
-            no_params,
+            concat!(
+                "SELECT openid, subscribed AND ",
+                not_test_follower!("openid"),
+                " FROM followers WHERE account_id = $1"
+            ),
+            [&a],
         )
         .await?;
     pin_mut!(rows);
@@ -78,7 +107,12 @@ pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<
         let who = state.number(row.get(0));
         state.set_subscribed(who, row.get(1));
     }
-    let rows = client.query_raw("SELECT openid, tag_id FROM follower_tags", no_params).await?;
+    let rows = client
+        .query_raw(
+            "SELECT ft.openid, ft.tag_id FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id WHERE t.account_id = $1",
+            [&a],
+        )
+        .await?;
     pin_mut!(rows);
     while let Some(row) = rows.try_next().await? {
         let who = state.number(row.get(0));
@@ -87,8 +121,8 @@ pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<
     let rows = client
         .query_raw(
             "SELECT openid, event_key, occurred_at FROM events WHERE kind = 'click' AND event_key IS NOT NULL
-             AND id <= $1",
-            [&marks.event_id],
+             AND id <= $1 AND account_id = $2",
+            [&marks.event_id, &a],
         )
         .await?;
     pin_mut!(rows);
@@ -96,7 +130,10 @@ pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<
         state.add_click(row.get(0), row.get(1), unix(row.get(2)));
     }
     let rows = client
-        .query_raw("SELECT openid, amount_cents, occurred_at FROM orders WHERE seq <= $1", [&marks.order_seq])
+        .query_raw(
+            "SELECT openid, amount_cents, occurred_at FROM orders WHERE seq <= $1 AND account_id = $2",
+            [&marks.order_seq, &a],
+        )
         .await?;
     pin_mut!(rows);
     while let Some(row) = rows.try_next().await? {
@@ -110,6 +147,7 @@ pub async fn load_all(client: &impl GenericClient, state: &mut State) -> Result<
 #[derive(Debug, Clone)]
 pub struct EventRow {
     pub id: i64,
+    pub account: AccountId,
     pub openid: String,
     /// The EventKey of a click; `None` for other kinds.
     pub click_key: Option<String>,
@@ -125,7 +163,7 @@ pub async fn events_since(
     holes: &[i64],
     limit: i64,
 ) -> Result<Vec<EventRow>, tokio_postgres::Error> {
-    const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at";
+    const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at, account_id";
     let newer =
         client.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2")).await?;
     let mut rows = client.query(&newer, &[&after, &limit]).await?;
@@ -135,7 +173,13 @@ pub async fn events_since(
     }
     Ok(rows
         .iter()
-        .map(|r| EventRow { id: r.get(0), openid: r.get(1), click_key: r.get(2), occurred_at: unix(r.get(3)) })
+        .map(|r| EventRow {
+            id: r.get(0),
+            account: AccountId(r.get(4)),
+            openid: r.get(1),
+            click_key: r.get(2),
+            occurred_at: unix(r.get(3)),
+        })
         .collect())
 }
 
@@ -143,6 +187,7 @@ pub async fn events_since(
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     pub seq: i64,
+    pub account: AccountId,
     pub openid: String,
     pub amount_cents: i64,
     pub occurred_at: i64,
@@ -156,7 +201,7 @@ pub async fn orders_since(
     holes: &[i64],
     limit: i64,
 ) -> Result<Vec<OrderRow>, tokio_postgres::Error> {
-    const COLUMNS: &str = "seq, openid, amount_cents, occurred_at";
+    const COLUMNS: &str = "seq, openid, amount_cents, occurred_at, account_id";
     let newer =
         client.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE seq > $1 ORDER BY seq LIMIT $2")).await?;
     let mut rows = client.query(&newer, &[&after, &limit]).await?;
@@ -166,13 +211,20 @@ pub async fn orders_since(
     }
     Ok(rows
         .iter()
-        .map(|r| OrderRow { seq: r.get(0), openid: r.get(1), amount_cents: r.get(2), occurred_at: unix(r.get(3)) })
+        .map(|r| OrderRow {
+            seq: r.get(0),
+            account: AccountId(r.get(4)),
+            openid: r.get(1),
+            amount_cents: r.get(2),
+            occurred_at: unix(r.get(3)),
+        })
         .collect())
 }
 
-/// The subscription and tags of each of `openids` now.
+/// The subscription and tags of each of `openids` of `account` now.
 pub async fn follower_states(
     client: &impl GenericClient,
+    account: AccountId,
     openids: &[&str],
 ) -> Result<Vec<FollowerState>, tokio_postgres::Error> {
     let statement = client
@@ -180,20 +232,30 @@ pub async fn follower_states(
             "SELECT o.openid, f.subscribed AND ",
             not_test_follower!("f.openid"),
             ",
-                    coalesce((SELECT array_agg(ft.tag_id) FROM follower_tags ft WHERE ft.openid = o.openid), '{}')
-             FROM unnest($1::text[]) AS o(openid) LEFT JOIN followers f ON f.openid = o.openid"
+                    coalesce((SELECT array_agg(ft.tag_id) FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
+                              WHERE ft.openid = o.openid AND t.account_id = $2), '{}')
+             FROM unnest($1::text[]) AS o(openid)
+             LEFT JOIN followers f ON f.openid = o.openid AND f.account_id = $2"
         ))
         .await?;
     Ok(client
-        .query(&statement, &[&openids])
+        .query(&statement, &[&openids, &account.get()])
         .await?
         .iter()
         .map(|r| FollowerState { openid: r.get(0), subscribed: r.get(1), tag_ids: r.get(2) })
         .collect())
 }
 
-/// Every tag (path, id), to follow creations and deletions.
-pub async fn tag_ids(client: &impl GenericClient) -> Result<Vec<(String, i64)>, tokio_postgres::Error> {
-    let statement = client.prepare_cached("SELECT path, id FROM tags").await?;
-    Ok(client.query(&statement, &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+/// The tags (account, path, id) of each of `accounts`, to follow creations and deletions.
+pub async fn tag_ids(
+    client: &impl GenericClient,
+    accounts: &[i64],
+) -> Result<Vec<(AccountId, String, i64)>, tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT account_id, path, id FROM tags WHERE account_id = ANY($1)").await?;
+    Ok(client
+        .query(&statement, &[&accounts])
+        .await?
+        .iter()
+        .map(|r| (AccountId(r.get(0)), r.get(1), r.get(2)))
+        .collect())
 }

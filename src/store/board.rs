@@ -6,24 +6,43 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::followers::FollowerRow;
+use crate::domain::account::AccountId;
 
-/// Followers in the table, from PostgreSQL's statistics: exact enough for a board, and free.
-/// `None` before the table was ever analysed (a fresh database), when the caller counts instead.
-pub async fn estimate_followers(client: &impl GenericClient) -> Result<Option<i64>, tokio_postgres::Error> {
-    let row = client.query_one("SELECT reltuples::bigint FROM pg_class WHERE oid = 'followers'::regclass", &[]).await?;
+/// Followers of `account`, from PostgreSQL's statistics when the table holds no other
+/// account's (exact enough for a board, and free). `None` before the table was ever analysed (a
+/// fresh database), or when other accounts share the table: the caller counts instead.
+pub async fn estimate_followers(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    // Two probes of the (account_id, openid) key, either side of the account.
+    let row = client
+        .query_one(
+            "SELECT reltuples::bigint,
+                    EXISTS (SELECT 1 FROM followers WHERE account_id < $1)
+                    OR EXISTS (SELECT 1 FROM followers WHERE account_id > $1)
+             FROM pg_class WHERE oid = 'followers'::regclass",
+            &[&account.get()],
+        )
+        .await?;
     let estimate: i64 = row.get(0);
-    Ok((estimate >= 0).then_some(estimate))
+    let shared: bool = row.get(1);
+    Ok((estimate >= 0 && !shared).then_some(estimate))
 }
 
-/// Followers and subscribed followers, counted; only used while the table is small or fresh.
-pub async fn count_followers(client: &impl GenericClient) -> Result<(i64, i64), tokio_postgres::Error> {
+/// Followers and subscribed followers of `account`, counted; used while the table is small or
+/// fresh, or shared with other accounts.
+pub async fn count_followers(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = client
         .query_one(
             concat!(
-                "SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers WHERE ",
+                "SELECT count(*), count(*) FILTER (WHERE subscribed) FROM followers WHERE account_id = $1 AND ",
                 not_test_follower!("openid")
             ),
-            &[],
+            &[&account.get()],
         )
         .await?;
     Ok((row.get(0), row.get(1)))
@@ -40,6 +59,7 @@ pub struct DayFlow {
 /// Subscribe and unsubscribe events per day since `since`; read through `events_kind_occurred_at`.
 pub async fn list_daily_flow(
     client: &impl GenericClient,
+    account: AccountId,
     since: DateTime<Utc>,
 ) -> Result<Vec<DayFlow>, tokio_postgres::Error> {
     let rows = client
@@ -48,11 +68,11 @@ pub async fn list_daily_flow(
                 "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
                     count(*) FILTER (WHERE kind = 'subscribe'),
                     count(*) FILTER (WHERE kind = 'unsubscribe')
-             FROM events WHERE kind IN ('subscribe', 'unsubscribe') AND occurred_at >= $1 AND ",
+             FROM events WHERE kind IN ('subscribe', 'unsubscribe') AND occurred_at >= $1 AND account_id = $2 AND ",
                 not_test_follower!("openid"),
                 " GROUP BY day ORDER BY day"
             ),
-            &[&since],
+            &[&since, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| DayFlow { day: r.get(0), subscribes: r.get(1), unsubscribes: r.get(2) }).collect())
@@ -61,16 +81,17 @@ pub async fn list_daily_flow(
 /// Distinct followers who did `kind` since `since`.
 pub async fn count_actors(
     client: &impl GenericClient,
+    account: AccountId,
     kind: &str,
     since: DateTime<Utc>,
 ) -> Result<i64, tokio_postgres::Error> {
     let row = client
         .query_one(
             concat!(
-                "SELECT count(DISTINCT openid) FROM events WHERE kind = $1 AND occurred_at >= $2 AND ",
+                "SELECT count(DISTINCT openid) FROM events WHERE kind = $1 AND occurred_at >= $2 AND account_id = $3 AND ",
                 not_test_follower!("openid")
             ),
-            &[&kind, &since],
+            &[&kind, &since, &account.get()],
         )
         .await?;
     Ok(row.get(0))
@@ -79,15 +100,17 @@ pub async fn count_actors(
 /// Followers who ordered since `since`, and their orders (refunds excluded).
 pub async fn count_buyers(
     client: &impl GenericClient,
+    account: AccountId,
     since: DateTime<Utc>,
 ) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = client
         .query_one(
             concat!(
-                "SELECT count(DISTINCT openid), count(*) FROM orders WHERE occurred_at >= $1 AND amount_cents > 0 AND ",
+                "SELECT count(DISTINCT openid), count(*) FROM orders
+                 WHERE occurred_at >= $1 AND amount_cents > 0 AND account_id = $2 AND ",
                 not_test_follower!("openid")
             ),
-            &[&since],
+            &[&since, &account.get()],
         )
         .await?;
     Ok((row.get(0), row.get(1)))
@@ -98,6 +121,7 @@ pub async fn count_buyers(
 /// `events`, so the cost follows the number of new followers, not of all followers.
 pub async fn retention(
     client: &impl GenericClient,
+    account: AccountId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(i64, i64, i64), tokio_postgres::Error> {
@@ -106,28 +130,36 @@ pub async fn retention(
             concat!(
                 "WITH joined AS (
                  SELECT openid, min(occurred_at) AS at FROM events
-                 WHERE kind = 'subscribe' AND occurred_at >= $1 AND occurred_at < $2 AND ",
+                 WHERE kind = 'subscribe' AND occurred_at >= $1 AND occurred_at < $2 AND account_id = $3 AND ",
                 not_test_follower!("openid"),
                 " GROUP BY openid)
              SELECT count(*),
-                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
+                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid AND u.account_id = $3
                         AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '1 day')),
-                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid
+                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events u WHERE u.openid = j.openid AND u.account_id = $3
                         AND u.kind = 'unsubscribe' AND u.occurred_at > j.at AND u.occurred_at <= j.at + interval '7 days'))
              FROM joined j"
             ),
-            &[&from, &to],
+            &[&from, &to, &account.get()],
         )
         .await?;
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
-/// Followers carrying at least one tag. Costs a scan of `follower_tags`; the board caches it.
-pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
+/// Followers of `account` carrying at least one tag. Costs a scan of the account's
+/// `follower_tags`; the board caches it.
+pub async fn count_tagged_followers(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<i64, tokio_postgres::Error> {
     Ok(client
         .query_one(
-            concat!("SELECT count(DISTINCT openid) FROM follower_tags WHERE ", not_test_follower!("openid")),
-            &[],
+            concat!(
+                "SELECT count(DISTINCT ft.openid) FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
+                 WHERE t.account_id = $1 AND ",
+                not_test_follower!("ft.openid")
+            ),
+            &[&account.get()],
         )
         .await?
         .get(0))
@@ -136,7 +168,7 @@ pub async fn count_tagged_followers(client: &impl GenericClient) -> Result<i64, 
 /// Followers whose openid starts with `prefix`, after `after` in openid order (keyset paging).
 pub async fn search_followers(
     client: &impl GenericClient,
-    account: crate::domain::account::AccountId,
+    account: AccountId,
     prefix: &str,
     after: &str,
     limit: i64,
@@ -181,7 +213,7 @@ pub struct TimelineEvent {
 /// A follower's pushes, newest first, older than event `before` (keyset paging).
 pub async fn list_follower_events(
     client: &impl GenericClient,
-    account: crate::domain::account::AccountId,
+    account: AccountId,
     openid: &str,
     before: Option<i64>,
     limit: i64,
@@ -217,7 +249,7 @@ pub struct QuizAnswer {
 
 pub async fn list_quiz_answers(
     client: &impl GenericClient,
-    account: crate::domain::account::AccountId,
+    account: AccountId,
     openid: &str,
 ) -> Result<Vec<QuizAnswer>, tokio_postgres::Error> {
     let rows = client

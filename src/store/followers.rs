@@ -219,7 +219,7 @@ pub async fn erase_follower(
     }
     if deleted > 0 {
         // The erased follower's rows are gone, so nothing in the tails would tell the indexes.
-        super::audience_feed::bump_epoch(client).await?;
+        super::audience_feed::bump_epoch(client, account).await?;
     }
     Ok(deleted > 0)
 }

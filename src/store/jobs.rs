@@ -28,15 +28,31 @@ pub async fn enqueue(client: &impl GenericClient, account: AccountId, job: &Job)
     Ok(client.query_one(ENQUEUE, &[&account.get(), &job.kind().as_str(), &job.payload()]).await?.get(0))
 }
 
-const CLAIM_NEXT: &str =
-    "SELECT id, kind, payload, attempts, account_id FROM jobs WHERE state = 'pending' AND run_at <= now()
-             ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+const CLAIM_AFTER: &str = "SELECT id, kind, payload, attempts, account_id FROM jobs
+             WHERE state = 'pending' AND run_at <= now() AND account_id > $1
+             ORDER BY account_id, run_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 
 /// Takes the next due job, holding its row lock until the caller's transaction ends. A row that
 /// holds no job this release can run is claimed all the same, with the reason in
 /// [`ClaimedJob::job`].
-pub async fn claim_next(client: &impl GenericClient) -> Result<Option<ClaimedJob>, tokio_postgres::Error> {
-    let row = client.query_opt(CLAIM_NEXT, &[]).await?;
+///
+/// Fair between accounts: round robin by account id, starting after `after` (the account the
+/// caller claimed for last), each account's oldest due job first. A job of an account waits for
+/// at most one job of each other account with due work, however deep their backlogs (10,000
+/// due jobs of one account delay another's next job by one job, not 10,000). Round robin rather
+/// than "the account unclaimed longest" because it needs no shared state: each worker keeps
+/// its own place, and `jobs_due_by_account` answers either probe with a short range scan. With
+/// one account this is the oldest due job first, as before accounts.
+pub async fn claim_next(
+    client: &impl GenericClient,
+    after: Option<AccountId>,
+) -> Result<Option<ClaimedJob>, tokio_postgres::Error> {
+    let after = after.map_or(i64::MIN, AccountId::get);
+    let mut row = client.query_opt(CLAIM_AFTER, &[&after]).await?;
+    if row.is_none() && after != i64::MIN {
+        // Every account after `after` is idle: wrap around to the first.
+        row = client.query_opt(CLAIM_AFTER, &[&i64::MIN]).await?;
+    }
     Ok(row.map(|r| {
         let kind: String = r.get(1);
         let job = Job::decode(&kind, r.get(2));
@@ -44,22 +60,27 @@ pub async fn claim_next(client: &impl GenericClient) -> Result<Option<ClaimedJob
     }))
 }
 
-const IS_PENDING: &str = "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' LIMIT 1";
+const IS_PENDING: &str = "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' AND account_id = $2 LIMIT 1";
 
-/// Whether a job of `kind` is waiting to run.
-pub async fn is_pending(client: &impl GenericClient, kind: JobKind) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt(IS_PENDING, &[&kind.as_str()]).await?.is_some())
-}
-
-const IS_PENDING_WITHOUT_PAYLOAD: &str =
-    "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' AND payload = '{}'::jsonb LIMIT 1";
-
-/// Whether a job of `kind` with an empty payload (`{}`) is waiting to run.
-pub async fn is_pending_without_payload(
+/// Whether a job of `kind` of `account` is waiting to run.
+pub async fn is_pending(
     client: &impl GenericClient,
+    account: AccountId,
     kind: JobKind,
 ) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt(IS_PENDING_WITHOUT_PAYLOAD, &[&kind.as_str()]).await?.is_some())
+    Ok(client.query_opt(IS_PENDING, &[&kind.as_str(), &account.get()]).await?.is_some())
+}
+
+const IS_PENDING_WITHOUT_PAYLOAD: &str = "SELECT 1 FROM jobs
+             WHERE kind = $1 AND state = 'pending' AND payload = '{}'::jsonb AND account_id = $2 LIMIT 1";
+
+/// Whether a job of `kind` of `account` with an empty payload (`{}`) is waiting to run.
+pub async fn is_pending_without_payload(
+    client: &impl GenericClient,
+    account: AccountId,
+    kind: JobKind,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt(IS_PENDING_WITHOUT_PAYLOAD, &[&kind.as_str(), &account.get()]).await?.is_some())
 }
 
 const COMPLETE: &str = "UPDATE jobs SET state = 'done', updated_at = now() WHERE id = $1";

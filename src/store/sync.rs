@@ -109,7 +109,7 @@ pub async fn import_followers_page(
 ) -> Result<(), tokio_postgres::Error> {
     client.execute(UPSERT_FOLLOWERS, &[&openids, &run.started_at, &run.account.get()]).await?;
     super::followers::set_unionids(client, run.account, unionids).await?;
-    super::audience_feed::bump_epoch(client).await?;
+    super::audience_feed::bump_epoch(client, run.account).await?;
     client.execute(ADVANCE_FOLLOWERS, &[&run.id, &next_openid, &total, &(openids.len() as i64)]).await?;
     Ok(())
 }
@@ -196,7 +196,7 @@ pub async fn finish_run(client: &impl GenericClient, run: &SyncRun) -> Result<u6
         )
         .await?;
     if gone > 0 {
-        super::audience_feed::bump_epoch(client).await?;
+        super::audience_feed::bump_epoch(client, run.account).await?;
     }
     client
         .execute(

@@ -39,6 +39,7 @@ pub async fn follow_link(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
     link: web::Path<String>,
     query: web::Query<Return>,
 ) -> HttpResponse {
@@ -51,22 +52,24 @@ pub async fn follow_link(
     };
     let target = crate::store::campaigns::get_link(&client, &link).await;
     drop(client);
-    let target = match target {
-        Ok(Some((_, url))) => url,
+    let (target, account) = match target {
+        Ok(Some((_, url, account))) => (url, account),
         Ok(None) => return HttpResponse::NotFound().content_type("text/plain").body("no such link"),
         Err(error) => {
             tracing::error!(%error, "reading a short link failed");
             return HttpResponse::ServiceUnavailable().body("try again");
         }
     };
+    // An openid is per AppID: the follower is asked through the campaign's own account.
+    let (_, api) = ctx.for_account(&accounts, account);
     let mut openid = None;
-    if let (Some(code), Some(api)) = (&query.code, &ctx.api) {
+    if let (Some(code), Some(api)) = (&query.code, &api) {
         match api.oauth_exchange(code).await {
             Ok(grant) => openid = Some(grant.openid),
             Err(error) => tracing::info!(%error, "OAuth code refused; the click stays anonymous"),
         }
     } else if query.state.is_none() && in_wechat(&req) {
-        if let Some(api) = &ctx.api {
+        if let Some(api) = &api {
             let info = req.connection_info();
             let back = format!("{}://{}/r/{}", info.scheme(), info.host(), link.as_str());
             let mut authorize =

@@ -16,6 +16,7 @@ pub mod index;
 
 use deadpool_postgres::{GenericClient, Pool};
 
+use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::domain::order::Order;
@@ -46,14 +47,17 @@ pub enum AudienceError {
     Query(#[from] tokio_postgres::Error),
 }
 
-/// Every dynamic tag, in id order. A stored `when` that no longer parses (written before a
-/// grammar change, say) is skipped with a warning rather than stopping the others.
+/// Every dynamic tag of `account`, in id order. A stored `when` that no longer parses (written
+/// before a grammar change, say) is skipped with a warning rather than stopping the others.
 ///
 /// # Errors
 /// The database.
-pub async fn load_dynamic_tags(client: &impl GenericClient) -> Result<Vec<DynamicTag>, tokio_postgres::Error> {
+pub async fn load_dynamic_tags(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Vec<DynamicTag>, tokio_postgres::Error> {
     let mut tags = Vec::new();
-    for (id, path, when) in store::segments::list_dynamic_tags(client).await? {
+    for (id, path, when) in store::segments::list_dynamic_tags(client, account).await? {
         match expr::parse(&when) {
             Ok(expr) => tags.push(DynamicTag { id, path, expr }),
             Err(error) => tracing::warn!(tag.id = id, %error, "a dynamic tag's `when` does not parse; skipped"),
@@ -100,6 +104,7 @@ impl Triggers<'_> {
 /// The database.
 pub async fn reevaluate(
     client: &impl GenericClient,
+    account: AccountId,
     tags: &[DynamicTag],
     openids: &[&str],
     triggers: &Triggers<'_>,
@@ -116,7 +121,7 @@ pub async fn reevaluate(
         if asked.is_empty() {
             break;
         }
-        let wrong = store::segments::list_wrong_memberships(client, &asked, now, openids).await?;
+        let wrong = store::segments::list_wrong_memberships(client, account, &asked, now, openids).await?;
         let changes: Vec<TagChange> = wrong
             .into_iter()
             .map(|(tag_id, openid, add)| TagChange { openid, tag_id, add, source: SOURCE.to_owned() })
@@ -137,24 +142,25 @@ pub async fn reevaluate(
     Ok(made)
 }
 
-/// How many subscribed followers match `expr` at `now` (unix seconds): from the in-memory index
-/// when it can answer, else by SQL (set-based, in a transaction of its own).
+/// How many subscribed followers of `account` match `expr` at `now` (unix seconds): from the
+/// in-memory index when it can answer, else by SQL (set-based, in a transaction of its own).
 ///
 /// # Errors
 /// The database.
 pub async fn count_members(
     pool: &Pool,
     index: &index::AudienceIndex,
+    account: AccountId,
     expr: &Expr,
     now: i64,
 ) -> Result<i64, AudienceError> {
-    if let Some(count) = index.count(expr, now).await {
+    if let Some(count) = index.count(account, expr, now).await {
         return Ok(count);
     }
     tracing::debug!("the audience index cannot answer yet; counting with SQL");
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let count = store::segments::count_members(&txn, expr, now).await?;
+    let count = store::segments::count_members(&txn, account, expr, now).await?;
     txn.commit().await?;
     Ok(count)
 }
@@ -175,7 +181,7 @@ pub struct Recorded {
 /// The database; nothing is stored then.
 pub async fn record_orders(
     pool: &Pool,
-    account: crate::domain::account::AccountId,
+    account: AccountId,
     orders: &[Order],
     clock: &Clock,
 ) -> Result<Recorded, AudienceError> {
@@ -192,23 +198,28 @@ pub async fn record_orders(
     changed.sort_unstable();
     changed.dedup();
     if !changed.is_empty() {
-        let tags = load_dynamic_tags(&txn).await?;
+        let tags = load_dynamic_tags(&txn, account).await?;
         let triggers = Triggers { ordered: true, ..Triggers::default() };
-        reevaluate(&txn, &tags, &changed, &triggers, clock.unix()).await?;
+        reevaluate(&txn, account, &tags, &changed, &triggers, clock.unix()).await?;
     }
     txn.commit().await?;
     Ok(Recorded { accepted: inserted.len(), duplicates: orders.len() - inserted.len() })
 }
 
-/// Recomputes dynamic tags over every follower at the clock's now: the tag `only`, or else every
-/// tag whose `when` can change as time passes (a window other than `all`). Each tag in its own
-/// transaction. Returns (added, removed) over all of them.
+/// Recomputes dynamic tags of `account` over its followers at the clock's now: the tag `only`,
+/// or else every tag whose `when` can change as time passes (a window other than `all`). Each
+/// tag in its own transaction. Returns (added, removed) over all of them.
 ///
 /// # Errors
 /// The database; tags refreshed before the failure stay refreshed.
-pub async fn refresh_dynamic_tags(pool: &Pool, clock: &Clock, only: Option<i64>) -> Result<(i64, i64), AudienceError> {
+pub async fn refresh_dynamic_tags(
+    pool: &Pool,
+    account: AccountId,
+    clock: &Clock,
+    only: Option<i64>,
+) -> Result<(i64, i64), AudienceError> {
     let client = pool.get().await?;
-    let tags = load_dynamic_tags(&client).await?;
+    let tags = load_dynamic_tags(&client, account).await?;
     drop(client);
     let (mut added, mut removed) = (0, 0);
     for tag in tags {
@@ -222,7 +233,7 @@ pub async fn refresh_dynamic_tags(pool: &Pool, clock: &Clock, only: Option<i64>)
         let mut client = pool.get().await?;
         let txn = client.transaction().await?;
         let started = std::time::Instant::now();
-        let (a, r) = store::segments::refresh_dynamic_tag(&txn, tag.id, &tag.expr, clock.unix()).await?;
+        let (a, r) = store::segments::refresh_dynamic_tag(&txn, account, tag.id, &tag.expr, clock.unix()).await?;
         txn.commit().await?;
         tracing::info!(
             tag.id = tag.id,

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{CampaignError, Invalid, audience_of};
+use crate::domain::account::AccountId;
 use crate::domain::approval::{Change, Covered, CoveredSegment, CoveredTag};
 use crate::domain::campaign::{Audience, Status};
 use crate::domain::expr;
@@ -32,7 +33,9 @@ pub async fn covered(client: &impl GenericClient, row: &CampaignRow) -> Result<C
     let (mut frontier, segment) = match &audience {
         Audience::Tag(path) => (vec![path.clone()], None),
         Audience::Segment(id) => {
-            let segment = store::segments::get_segment(client, *id).await?.ok_or(CampaignError::UnknownSegment(*id))?;
+            let segment = store::segments::get_segment(client, row.account, *id)
+                .await?
+                .ok_or(CampaignError::UnknownSegment(*id))?;
             let parsed = expr::parse(&segment.expr).map_err(|e| CampaignError::from(Invalid::SegmentUnparsable(e)))?;
             let paths = parsed.tag_paths().iter().map(|p| p.as_str().to_owned()).collect();
             (paths, Some(CoveredSegment { id: *id, expr: segment.expr }))
@@ -50,7 +53,7 @@ pub async fn covered(client: &impl GenericClient, row: &CampaignRow) -> Result<C
             break;
         }
         let paths: Vec<&str> = frontier.iter().map(String::as_str).collect();
-        let found = store::tags::list_definitions(client, crate::domain::account::AccountId::UNSCOPED, &paths).await?;
+        let found = store::tags::list_definitions(client, row.account, &paths).await?;
         missing.extend(frontier.iter().filter(|p| !found.iter().any(|f| &f.1 == *p)).cloned());
         let mut next = Vec::new();
         for (id, path, sensitive, when) in found {
@@ -131,6 +134,7 @@ pub async fn standing(client: &impl GenericClient, row: &CampaignRow) -> Result<
 /// The database.
 pub async fn lapse(
     client: &impl GenericClient,
+    account: AccountId,
     campaign_id: i64,
     changes: &[Change],
     actor: &str,
@@ -144,7 +148,7 @@ pub async fn lapse(
     let detail = serde_json::json!({ "changes": changes_json, "said": said });
     store::audit::record(
         client,
-        Some(crate::domain::account::AccountId::UNSCOPED),
+        Some(account),
         actor,
         "approval_lapsed",
         "campaign",
@@ -183,11 +187,17 @@ fn refuse_machine(actor: &str) -> Result<(), CampaignError> {
 /// # Errors
 /// [`CampaignError::MachineReviewer`] for a machine actor, [`CampaignError::SelfApproval`] for
 /// the creator, [`CampaignError::ChangedSinceShown`], a campaign past approval, or the database.
-pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> Result<CampaignRow, CampaignError> {
+pub async fn approve(
+    pool: &Pool,
+    account: AccountId,
+    id: i64,
+    actor: &str,
+    shown: Option<&str>,
+) -> Result<CampaignRow, CampaignError> {
     refuse_machine(actor)?;
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::lock_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     if row.created_by == actor {
         return Err(CampaignError::SelfApproval);
     }
@@ -205,17 +215,8 @@ pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> 
     store::approvals::clear_review(&txn, id).await?;
     store::campaigns::update_status(&txn, id, Status::Approved.as_str(), None).await?;
     let detail = serde_json::json!({ "sensitive_tags": covered.sensitive(), "fingerprint": fingerprint });
-    store::audit::record(
-        &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "approve",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
-    let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    store::audit::record(&txn, Some(account), actor, "approve", "campaign", &id.to_string(), &detail).await?;
+    let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)
 }
@@ -227,7 +228,13 @@ pub async fn approve(pool: &Pool, id: i64, actor: &str, shown: Option<&str>) -> 
 /// # Errors
 /// [`CampaignError::MachineReviewer`] for a machine actor, a missing or over-long reason, a
 /// campaign not waiting for approval, or the database.
-pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<CampaignRow, CampaignError> {
+pub async fn reject(
+    pool: &Pool,
+    account: AccountId,
+    id: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<CampaignRow, CampaignError> {
     refuse_machine(actor)?;
     let reason = reason.trim();
     if reason.is_empty() {
@@ -238,7 +245,7 @@ pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<C
     }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::lock_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     if row.status != Status::PendingApproval.as_str() {
         return Err(CampaignError::WrongStatus { status: row.status, action: "rejected" });
     }
@@ -247,7 +254,7 @@ pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<C
     store::campaigns::update_status(&txn, id, Status::Draft.as_str(), None).await?;
     store::audit::record(
         &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
+        Some(account),
         actor,
         "reject",
         "campaign",
@@ -255,7 +262,7 @@ pub async fn reject(pool: &Pool, id: i64, actor: &str, reason: &str) -> Result<C
         &serde_json::json!({ "reason": reason }),
     )
     .await?;
-    let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     tracing::info!(campaign.id = id, "campaign rejected");
     Ok(row)

@@ -6,17 +6,22 @@ use super::{CampaignError, Invalid};
 use crate::domain::clock::Clock;
 use crate::store;
 
-/// Creates a short link `/r/{code}` to `url` for a campaign's message.
+/// Creates a short link `/r/{code}` to `url` for a message of `account`'s campaign.
 ///
 /// # Errors
-/// An unknown campaign, a URL that is not http(s), or the database.
-pub async fn create_link(pool: &Pool, campaign_id: i64, url: &str) -> Result<String, CampaignError> {
+/// An unknown campaign (or another account's), a URL that is not http(s), or the database.
+pub async fn create_link(
+    pool: &Pool,
+    account: crate::domain::account::AccountId,
+    campaign_id: i64,
+    url: &str,
+) -> Result<String, CampaignError> {
     let parsed = url::Url::parse(url).map_err(|e| CampaignError::from(Invalid::Url(e)))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Invalid::UrlNotHttp.into());
     }
     let client = pool.get().await?;
-    store::campaigns::get_campaign(&client, campaign_id).await?.ok_or(CampaignError::NotFound)?;
+    store::campaigns::get_campaign(&client, account, campaign_id).await?.ok_or(CampaignError::NotFound)?;
     loop {
         // 8 base62 characters: short in a message, far too many to guess.
         let code: String = {
@@ -42,7 +47,7 @@ pub async fn record_click(
     openid: Option<&str>,
 ) -> Result<Option<String>, CampaignError> {
     let client = pool.get().await?;
-    let Some((campaign_id, url)) = store::campaigns::get_link(&client, code).await? else { return Ok(None) };
+    let Some((campaign_id, url, _)) = store::campaigns::get_link(&client, code).await? else { return Ok(None) };
     store::campaigns::insert_click(&client, code, campaign_id, openid, clock.now()).await?;
     Ok(Some(url))
 }

@@ -33,7 +33,7 @@ use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
 use crate::app::audience::index::AudienceIndex;
-use crate::domain::account::AccountType;
+use crate::domain::account::{AccountId, AccountType};
 use crate::domain::approval::Change;
 use crate::domain::campaign::{Audience, Message, RequestProblem, Variant};
 use crate::domain::clock::Clock;
@@ -49,6 +49,9 @@ pub const WECHAT_MONTHLY_RECEIPTS: i32 = 4;
 /// What campaigns need to know about the account and the operator's limits.
 #[derive(Debug, Clone)]
 pub struct CampaignSettings {
+    /// The account campaigns are this account's: web handlers take it from the request
+    /// ([`CampaignSettings::for_account`]), jobs from the job.
+    pub account: AccountId,
     pub account_type: AccountType,
     /// `TAGCAST_MONTHLY_TAG_CAP`: sends reaching one tag per 30 days.
     pub monthly_tag_cap: u32,
@@ -71,6 +74,7 @@ pub struct CampaignSettings {
 impl Default for CampaignSettings {
     fn default() -> Self {
         Self {
+            account: AccountId::FIRST,
             account_type: AccountType::Service,
             monthly_tag_cap: 4,
             conversion_window: std::time::Duration::from_secs(72 * 3600),
@@ -79,6 +83,19 @@ impl Default for CampaignSettings {
             clock: Clock::system(),
             audience_index: None,
         }
+    }
+}
+
+impl CampaignSettings {
+    /// These settings for `account`: its kind decides quotas and how sends go out. An account
+    /// unknown to this process (created elsewhere a moment ago) keeps the configured kind.
+    pub fn for_account(&self, accounts: &crate::app::accounts::Accounts, account: AccountId) -> Self {
+        let mut settings = self.clone();
+        settings.account = account;
+        if let Some(live) = accounts.get(account) {
+            settings.account_type = live.kind;
+        }
+        settings
     }
 }
 

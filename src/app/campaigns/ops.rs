@@ -11,7 +11,7 @@ use super::{
     CampaignError, CampaignRequest, CampaignSettings, Invalid, WECHAT_MONTHLY_RECEIPTS, approval, audience_of, json,
     mass_message, messages_of,
 };
-use crate::domain::account::AccountType;
+use crate::domain::account::{AccountId, AccountType};
 use crate::domain::calendar::{beijing_day_start, beijing_month};
 use crate::domain::campaign::{self, Audience, SendDecision, Status};
 use crate::domain::job::{Job, SendCampaign};
@@ -54,12 +54,12 @@ pub async fn create_campaign(
     let txn = client.transaction().await?;
     match &request.audience {
         Audience::Tag(path) => {
-            if store::campaigns::find_tags(&txn, &[path.as_str()]).await?.is_empty() {
+            if store::campaigns::find_tags(&txn, settings.account, &[path.as_str()]).await?.is_empty() {
                 return Err(CampaignError::UnknownTag(path.clone()));
             }
         }
         Audience::Segment(id) => {
-            if store::segments::get_segment(&txn, *id).await?.is_none() {
+            if store::segments::get_segment(&txn, settings.account, *id).await?.is_none() {
                 return Err(CampaignError::UnknownSegment(*id));
             }
         }
@@ -72,22 +72,13 @@ pub async fn create_campaign(
         send_at: request.send_at,
         created_by: actor,
     };
-    let row = store::campaigns::insert_campaign(&txn, &new).await?;
+    let row = store::campaigns::insert_campaign(&txn, settings.account, &new).await?;
     for (i, variant) in request.variants.iter().enumerate() {
         store::campaigns::insert_variant(&txn, row.id, i as i32 + 1, variant.name.trim(), &json(&variant.message))
             .await?;
     }
     let detail = serde_json::json!({ "name": name, "audience": new.audience, "variants": request.variants.len() });
-    store::audit::record(
-        &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "create",
-        "campaign",
-        &row.id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(row.account), actor, "create", "campaign", &row.id.to_string(), &detail).await?;
     txn.commit().await?;
     tracing::info!(campaign.id = row.id, audience = request.audience.kind(), "campaign created");
     Ok(row)
@@ -121,33 +112,24 @@ pub async fn request_send(
     let now = settings.clock.now();
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::lock_campaign(&txn, settings.account, id).await?.ok_or(CampaignError::NotFound)?;
     let status = Status::parse(&row.status).unwrap_or(Status::Failed);
     if !status.may_send() {
         return Err(CampaignError::WrongStatus { status: row.status, action: "sent" });
     }
     let audience = audience_of(&row)?;
     // The monthly cap counts the tags the audience names; approval looks at every tag it reaches.
-    let tags = touched_tags(&txn, &audience).await?;
+    let tags = touched_tags(&txn, row.account, &audience).await?;
     let standing = approval::standing(&txn, &row).await?;
     let sensitive = standing.covered.sensitive();
     if let (Some(changes), false) = (&standing.lapsed, sensitive.is_empty()) {
-        approval::lapse(&txn, id, changes, actor).await?;
+        approval::lapse(&txn, row.account, id, changes, actor).await?;
         txn.commit().await?;
         return Err(CampaignError::ApprovalLapsed { tags: sensitive.join(", "), changes: changes.clone() });
     }
     if let Some(approver) = standing.approved_by.as_deref().filter(|a| *a != actor && row.created_by != actor) {
         let detail = serde_json::json!({ "refused": "not_creator_or_approver", "approved_by": approver });
-        store::audit::record(
-            &txn,
-            Some(crate::domain::account::AccountId::UNSCOPED),
-            actor,
-            "send",
-            "campaign",
-            &id.to_string(),
-            &detail,
-        )
-        .await?;
+        store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
         txn.commit().await?;
         return Err(CampaignError::NotCreatorOrApprover { creator: row.created_by, approver: approver.to_owned() });
     }
@@ -160,16 +142,7 @@ pub async fn request_send(
     if decision == SendDecision::NeedsApproval {
         store::campaigns::update_status(&txn, id, Status::PendingApproval.as_str(), None).await?;
         let detail = serde_json::json!({ "refused": "needs_approval", "sensitive_tags": sensitive });
-        store::audit::record(
-            &txn,
-            Some(crate::domain::account::AccountId::UNSCOPED),
-            actor,
-            "send",
-            "campaign",
-            &id.to_string(),
-            &detail,
-        )
-        .await?;
+        store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
         txn.commit().await?;
         return Err(CampaignError::NeedsApproval(sensitive.join(", ")));
     }
@@ -189,11 +162,11 @@ pub async fn request_send(
     }
     let send_day = row.send_at.filter(|_| decision == SendDecision::Schedule).unwrap_or(now);
     if settings.account_type == AccountType::Subscription
-        && store::campaigns::sent_on_day(&txn, beijing_day_start(send_day)).await?
+        && store::campaigns::sent_on_day(&txn, row.account, beijing_day_start(send_day)).await?
     {
         return Err(CampaignError::QuotaExhausted { next: beijing_day_start(send_day) + Duration::days(1) });
     }
-    let openids = resolve(&txn, settings.audience_index.as_ref(), &audience, now.timestamp()).await?;
+    let openids = resolve(&txn, settings.audience_index.as_ref(), row.account, &audience, now.timestamp()).await?;
     if openids.is_empty() {
         return Err(CampaignError::EmptyAudience);
     }
@@ -210,8 +183,14 @@ pub async fn request_send(
     }
     let will_be_filtered = match settings.account_type {
         AccountType::Service => {
-            store::campaigns::count_at_monthly_limit(&txn, &openids, beijing_month(now), WECHAT_MONTHLY_RECEIPTS)
-                .await?
+            store::campaigns::count_at_monthly_limit(
+                &txn,
+                row.account,
+                &openids,
+                beijing_month(now),
+                WECHAT_MONTHLY_RECEIPTS,
+            )
+            .await?
         }
         AccountType::Subscription => 0,
     };
@@ -223,12 +202,7 @@ pub async fn request_send(
     store::campaigns::insert_tag_sends(&txn, id, &tag_ids, now).await?;
     store::campaigns::record_send_request(&txn, id, next.as_str(), actor, now).await?;
     if next == Status::Sending {
-        store::jobs::enqueue(
-            &txn,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::SendCampaign(SendCampaign { campaign_id: id }),
-        )
-        .await?;
+        store::jobs::enqueue(&txn, row.account, &Job::SendCampaign(SendCampaign { campaign_id: id })).await?;
     }
     let detail = serde_json::json!({
         "status": next.as_str(),
@@ -236,16 +210,7 @@ pub async fn request_send(
         "will_be_filtered": will_be_filtered,
         "send_at": row.send_at,
     });
-    store::audit::record(
-        &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "send",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&txn, Some(row.account), actor, "send", "campaign", &id.to_string(), &detail).await?;
     txn.commit().await?;
     tracing::info!(
         campaign.id = id,
@@ -262,10 +227,10 @@ pub async fn request_send(
 ///
 /// # Errors
 /// A campaign already finished, or the database.
-pub async fn cancel(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, CampaignError> {
+pub async fn cancel(pool: &Pool, account: AccountId, id: i64, actor: &str) -> Result<CampaignRow, CampaignError> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    let row = store::campaigns::lock_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::lock_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     let status = Status::parse(&row.status).unwrap_or(Status::Failed);
     if !status.may_cancel() {
         return Err(CampaignError::WrongStatus { status: row.status, action: "cancelled" });
@@ -276,17 +241,8 @@ pub async fn cancel(pool: &Pool, id: i64, actor: &str) -> Result<CampaignRow, Ca
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;
     let detail = serde_json::json!({ "was": row.status, "calls_skipped": skipped });
-    store::audit::record(
-        &txn,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "cancel",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
-    let row = store::campaigns::get_campaign(&txn, id).await?.ok_or(CampaignError::NotFound)?;
+    store::audit::record(&txn, Some(row.account), actor, "cancel", "campaign", &id.to_string(), &detail).await?;
+    let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;
     txn.commit().await?;
     Ok(row)
 }
@@ -302,6 +258,7 @@ pub const MAX_PREVIEW_CALLS: usize = 10;
 pub async fn preview(
     pool: &Pool,
     api: Option<&crate::wechat::api::ApiClient>,
+    account: AccountId,
     id: i64,
     openids: &[String],
     actor: &str,
@@ -311,7 +268,7 @@ pub async fn preview(
         return Err(Invalid::PreviewOpenids.into());
     }
     let client = pool.get().await?;
-    let row = store::campaigns::get_campaign(&client, id).await?.ok_or(CampaignError::NotFound)?;
+    let row = store::campaigns::get_campaign(&client, account, id).await?.ok_or(CampaignError::NotFound)?;
     let messages = messages_of(&client, &row).await?;
     refuse_unapproved_sensitive_preview(&client, &row, openids).await?;
     drop(client);
@@ -333,16 +290,7 @@ pub async fn preview(
     }
     let client = pool.get().await?;
     let detail = serde_json::json!({ "openids": openids });
-    store::audit::record(
-        &client,
-        Some(crate::domain::account::AccountId::UNSCOPED),
-        actor,
-        "preview",
-        "campaign",
-        &id.to_string(),
-        &detail,
-    )
-    .await?;
+    store::audit::record(&client, Some(row.account), actor, "preview", "campaign", &id.to_string(), &detail).await?;
     Ok(results)
 }
 
@@ -359,8 +307,7 @@ async fn refuse_unapproved_sensitive_preview(
     }
     let sensitive: Vec<&str> = standing.covered.sensitive();
     let asked: Vec<&str> = openids.iter().map(String::as_str).collect();
-    let carried =
-        store::tags::list_follower_tag_paths(client, crate::domain::account::AccountId::UNSCOPED, &asked).await?;
+    let carried = store::tags::list_follower_tag_paths(client, row.account, &asked).await?;
     let mut refused: Vec<&str> = Vec::new();
     let mut tags: Vec<&str> = Vec::new();
     for openid in &asked {

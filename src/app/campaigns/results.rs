@@ -4,6 +4,7 @@
 use deadpool_postgres::GenericClient;
 
 use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
+use crate::domain::account::AccountId;
 use crate::domain::campaign::Status;
 use crate::domain::job::{DeleteWechatTag, Job};
 use crate::store;
@@ -47,7 +48,7 @@ impl Handler for MassResults {
                         sent: *sent_count as i64,
                         error: *error_count as i64,
                     };
-                    record_finish(txn, &finish).await.map_err(|e| Box::new(e) as HandlerError)?;
+                    record_finish(txn, message.account, &finish).await.map_err(|e| Box::new(e) as HandlerError)?;
                 }
                 replies.push(None);
             }
@@ -56,18 +57,21 @@ impl Handler for MassResults {
     }
 }
 
+/// Records `account`'s MASSSENDJOBFINISH: its msg_id names a call of that account's campaigns
+/// only (another account's WeChat numbers its jobs on its own).
 async fn record_finish(
     client: &impl GenericClient,
+    account: AccountId,
     finish: &store::campaigns::Finish<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    let Some((call, arrival)) = store::campaigns::record_finish(client, finish).await? else {
+    let Some((call, arrival)) = store::campaigns::record_finish(client, account, finish).await? else {
         tracing::info!(
             mass.msg_id = finish.msg_id,
             "MASSSENDJOBFINISH repeated, or for a job no campaign has recorded (yet); kept by msg_id"
         );
         return Ok(());
     };
-    after_result(client, call, arrival == store::campaigns::Arrival::First).await
+    after_result(client, account, call, arrival == store::campaigns::Arrival::First).await
 }
 
 /// Takes in a job's final status read back with `mass/get` (`SEND_SUCCESS`, `SEND_FAIL` or
@@ -78,6 +82,7 @@ async fn record_finish(
 /// The database.
 pub async fn record_read_back(
     client: &impl GenericClient,
+    account: AccountId,
     msg_id: i64,
     msg_status: &str,
 ) -> Result<bool, tokio_postgres::Error> {
@@ -88,8 +93,8 @@ pub async fn record_read_back(
         "DELETE" => "deleted",
         _ => return Ok(false),
     };
-    if let Some(call) = store::campaigns::record_read_back(client, msg_id, status).await? {
-        after_result(client, call, true).await?;
+    if let Some(call) = store::campaigns::record_read_back(client, account, msg_id, status).await? {
+        after_result(client, account, call, true).await?;
     }
     Ok(true)
 }
@@ -98,28 +103,30 @@ pub async fn record_read_back(
 /// campaign's status follows.
 async fn after_result(
     client: &impl GenericClient,
+    account: AccountId,
     (campaign_id, kind, wechat_tag_id): (i64, String, Option<i64>),
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if let (Some(tag), "temp_tag", true) = (wechat_tag_id, kind.as_str(), first) {
-        store::jobs::enqueue(
-            client,
-            crate::domain::account::AccountId::UNSCOPED,
-            &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag }),
-        )
-        .await?;
+        store::jobs::enqueue(client, account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id: tag })).await?;
     }
-    settle(client, campaign_id).await
+    settle(client, account, campaign_id).await
 }
 
-/// Moves a `sending` campaign to `sent` or `failed` once nothing is left to hear about.
+/// Moves `account`'s `sending` campaign to `sent` or `failed` once nothing is left to hear about.
 ///
 /// # Errors
 /// The database.
-pub async fn settle(client: &impl GenericClient, campaign_id: i64) -> Result<(), tokio_postgres::Error> {
+pub async fn settle(
+    client: &impl GenericClient,
+    account: AccountId,
+    campaign_id: i64,
+) -> Result<(), tokio_postgres::Error> {
     // Two results settling at once in two transactions would each miss the other's: inside a
     // transaction the campaign's row lock makes the second wait and then see the first.
-    store::campaigns::lock_campaign(client, campaign_id).await?;
+    if store::campaigns::lock_campaign(client, account, campaign_id).await?.is_none() {
+        return Ok(());
+    }
     let p = store::campaigns::progress(client, campaign_id).await?;
     if p.chunks == 0 || p.pending > 0 || p.finished < p.submitted {
         return Ok(());

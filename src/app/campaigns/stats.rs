@@ -157,7 +157,7 @@ pub async fn strategies(
         .into_iter()
         .map(|strategy| (StrategyStats { strategy, ..StrategyStats::default() }, 0, 0, 0))
         .collect();
-    for (id, audience) in store::campaigns::list_delivered(&client, since, 500).await? {
+    for (id, audience) in store::campaigns::list_delivered(&client, settings.account, since, 500).await? {
         let Ok(audience) = serde_json::from_value::<Audience>(audience) else { continue };
         let s = stats(&client, settings, id).await?;
         let entry = totals.iter_mut().find(|t| t.0.strategy == audience.kind()).expect("every kind is listed");
@@ -193,7 +193,7 @@ pub async fn tag_health(pool: &Pool, settings: &CampaignSettings) -> Result<TagH
     let client = pool.get().await?;
     let since = settings.clock.now() - Duration::days(30);
     let mut low_click_tags = Vec::new();
-    for (tag_id, path, campaign_ids) in store::campaigns::list_tag_campaigns(&client, since).await? {
+    for (tag_id, path, campaign_ids) in store::campaigns::list_tag_campaigns(&client, settings.account, since).await? {
         let (mut recipients, mut clicked) = (0, 0);
         for id in &campaign_ids {
             let s = stats(&client, settings, *id).await?;
@@ -207,7 +207,7 @@ pub async fn tag_health(pool: &Pool, settings: &CampaignSettings) -> Result<TagH
             }));
         }
     }
-    let overlapping_tags = store::campaigns::list_overlapping_tags(&client, MERGE_OVERLAP)
+    let overlapping_tags = store::campaigns::list_overlapping_tags(&client, settings.account, MERGE_OVERLAP)
         .await?
         .into_iter()
         .map(|(a, b, common, na, nb)| {

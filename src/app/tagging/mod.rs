@@ -368,12 +368,8 @@ pub async fn rename_tag(
             renamed.quizzes += 1;
         }
     }
-    for (segment_id, text) in store::segments::list_segments_mentioning(&txn, &from).await? {
-        // Another account's tag of the same path is another tag: its segments stay as they are.
-        let key = segment_id.to_string();
-        if store::ownership::held_by_another_account(&txn, store::ownership::Owned::Segment, &key, account).await? {
-            continue;
-        }
+    // Another account's tag of the same path is another tag: its segments stay as they are.
+    for (segment_id, text) in store::segments::list_segments_mentioning(&txn, account, &from).await? {
         // An expression that no longer parses is left as it is: it names nothing reliably.
         if let Ok(mut parsed) = crate::domain::expr::parse(&text) {
             if parsed.rename_tag(&from, to) {
@@ -390,7 +386,7 @@ pub async fn rename_tag(
             }
         }
     }
-    renamed.campaigns = store::campaigns::rename_audience_tag(&txn, &from, to.as_str()).await?;
+    renamed.campaigns = store::campaigns::rename_audience_tag(&txn, account, &from, to.as_str()).await?;
     if let (true, Some(wechat_tag_id)) = (tag.mirrored, tag.wechat_tag_id) {
         let job = Job::RenameWechatTag(RenameWechatTag { wechat_tag_id, name: to.as_str().to_owned() });
         store::jobs::enqueue(&txn, account, &job).await?;

@@ -147,6 +147,27 @@ impl State {
         }
     }
 
+    /// About how many bytes of heap the state holds: the audience index's own accounting, so a
+    /// deployment of many small accounts can be compared with one large one. An estimate from
+    /// lengths (allocators round up), close enough to show what grows with what.
+    pub fn approx_bytes(&self) -> usize {
+        const ENTRY: usize = 8 + 4 + 8;
+        let openids: usize = self.openids.iter().map(|o| o.len() + 16).sum();
+        // Each follower: its slot in `openids` and an entry (key, number, control byte) in `numbers`.
+        let numbering = self.openids.len() * (16 + 16 + 4 + 4 + 1);
+        let members: usize = self.members.values().map(|m| m.serialized_size() + 48).sum();
+        let tags: usize = self.tag_ids.keys().map(|p| p.len() + 40).sum();
+        let clicks: usize = self.clicks.iter().map(|(k, t)| k.len() + 96 + t.len() * ENTRY).sum();
+        std::mem::size_of::<Self>()
+            + openids
+            + numbering
+            + self.subscribed.serialized_size()
+            + members
+            + tags
+            + clicks
+            + self.orders.len() * ENTRY
+    }
+
     /// The subscribed followers matching `expr` at `now` (unix seconds).
     pub fn matching(&self, expr: &Expr, now: i64) -> RoaringBitmap {
         TOTALS.with_borrow_mut(|totals| {

@@ -197,12 +197,14 @@ pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) 
         .await
 }
 
-/// Campaigns `sending` with a call not made and no send job waiting: their job died (WeChat
-/// down for longer than its retries) or never ran.
-pub async fn list_stalled_sends(client: &impl GenericClient) -> Result<Vec<i64>, tokio_postgres::Error> {
+/// Campaigns (of every account) `sending` with a call not made and no send job waiting: their
+/// job died (WeChat down for longer than its retries) or never ran. With their account.
+pub async fn list_stalled_sends(
+    client: &impl GenericClient,
+) -> Result<Vec<(i64, crate::domain::account::AccountId)>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT c.id FROM campaigns c
+            "SELECT c.id, c.account_id FROM campaigns c
              WHERE c.status = 'sending'
                AND EXISTS (SELECT 1 FROM campaign_chunks k WHERE k.campaign_id = c.id AND k.state = 'pending')
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'send_campaign' AND j.state = 'pending'
@@ -210,13 +212,15 @@ pub async fn list_stalled_sends(client: &impl GenericClient) -> Result<Vec<i64>,
             &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.iter().map(|r| (r.get(0), crate::domain::account::AccountId(r.get(1)))).collect())
 }
 
-/// Campaigns `sending`.
-pub async fn list_sending(client: &impl GenericClient) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let rows = client.query("SELECT id FROM campaigns WHERE status = 'sending'", &[]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+/// Campaigns `sending` (of every account), with their account.
+pub async fn list_sending(
+    client: &impl GenericClient,
+) -> Result<Vec<(i64, crate::domain::account::AccountId)>, tokio_postgres::Error> {
+    let rows = client.query("SELECT id, account_id FROM campaigns WHERE status = 'sending'", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), crate::domain::account::AccountId(r.get(1)))).collect())
 }
 
 /// Stops one call not made yet, saying why.
@@ -295,7 +299,8 @@ pub async fn progress(client: &impl GenericClient, campaign_id: i64) -> Result<P
                     coalesce(sum(r.total_count), 0)::bigint, coalesce(sum(r.filter_count), 0)::bigint,
                     coalesce(sum(r.sent_count), 0)::bigint, coalesce(sum(r.error_count), 0)::bigint,
                     count(*) FILTER (WHERE r.source = 'mass_get')
-             FROM campaign_chunks c LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id
+             FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id AND r.account_id = k.account_id
              WHERE c.campaign_id = $1",
             &[&campaign_id],
         )
@@ -364,7 +369,8 @@ pub async fn list_counts(
         .query(
             "SELECT c.campaign_id, coalesce(sum(r.total_count), 0)::bigint, coalesce(sum(r.filter_count), 0)::bigint,
                     coalesce(sum(r.sent_count), 0)::bigint, coalesce(sum(r.error_count), 0)::bigint
-             FROM campaign_chunks c LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id
+             FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id AND r.account_id = k.account_id
              WHERE c.campaign_id = ANY($1::bigint[])
              GROUP BY c.campaign_id",
             &[&campaign_ids],

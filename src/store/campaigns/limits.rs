@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
+
 /// Sends that reached each of `tag_ids` since `since`: (tag id, when).
 pub async fn list_tag_sends(
     client: &impl GenericClient,
@@ -62,61 +64,74 @@ pub async fn delete_tag_sends(client: &impl GenericClient, campaign_id: i64) -> 
 /// them out of another send).
 pub async fn count_at_monthly_limit(
     client: &impl GenericClient,
+    account: AccountId,
     openids: &[String],
     month: NaiveDate,
     limit: i32,
 ) -> Result<i64, tokio_postgres::Error> {
     Ok(client
         .query_one(
-            "SELECT count(*) FROM follower_mass_receipts WHERE openid = ANY($1::text[]) AND month = $2 AND count >= $3",
-            &[&openids, &month, &limit],
+            "SELECT count(*) FROM follower_mass_receipts
+             WHERE account_id = $4 AND openid = ANY($1::text[]) AND month = $2 AND count >= $3",
+            &[&openids, &month, &limit, &account.get()],
         )
         .await?
         .get(0))
 }
 
-/// Counts one more mass message received in `month` for each of `openids`.
+/// Counts one more mass message received in `month` for each of `openids` of `account`.
 pub async fn bump_receipts(
     client: &impl GenericClient,
+    account: AccountId,
     openids: &[String],
     month: NaiveDate,
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO follower_mass_receipts (openid, month, count) SELECT o, $2, 1 FROM unnest($1::text[]) AS o
+            "INSERT INTO follower_mass_receipts (account_id, openid, month, count)
+             SELECT $3, o, $2, 1 FROM unnest($1::text[]) AS o
              ON CONFLICT (account_id, openid, month) DO UPDATE SET count = follower_mass_receipts.count + 1",
-            &[&openids, &month],
+            &[&openids, &month, &account.get()],
         )
         .await?;
     Ok(())
 }
 
 /// Whether a mass send went out (accepted and not known to have failed) on the Beijing day that
-/// runs from `day_start` for 24 h: a subscription account gets one a day.
-pub async fn sent_on_day(client: &impl GenericClient, day_start: DateTime<Utc>) -> Result<bool, tokio_postgres::Error> {
+/// runs from `day_start` for 24 h from `account`: a subscription account gets one a day.
+pub async fn sent_on_day(
+    client: &impl GenericClient,
+    account: AccountId,
+    day_start: DateTime<Utc>,
+) -> Result<bool, tokio_postgres::Error> {
     Ok(client
         .query_opt(
-            "SELECT 1 FROM campaign_chunks c LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id
+            "SELECT 1 FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id AND k.account_id = $2
+             LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id AND r.account_id = $2
              WHERE c.submitted_at >= $1 AND c.submitted_at < $1 + interval '1 day'
                AND coalesce(r.status, 'send success') = 'send success' AND c.kind <> 'openids' LIMIT 1",
-            &[&day_start],
+            &[&day_start, &account.get()],
         )
         .await?
         .is_some())
 }
 
-/// Takes the account's next mass-send slot, `interval_secs` after the one before (and not
-/// before now); returns how long to wait for it. One row update, so processes queue on it in
-/// turn without holding it.
+/// Takes `account`'s next mass-send slot, `interval_secs` after the one before (and not before
+/// now); returns how long to wait for it. One row upsert, so processes queue on it in turn
+/// without holding it; each account has its own pace.
 pub async fn reserve_mass_slot(
     client: &impl GenericClient,
+    account: AccountId,
     interval_secs: f64,
 ) -> Result<std::time::Duration, tokio_postgres::Error> {
     let row = client
         .query_one(
-            "UPDATE mass_send_pace SET next_at = greatest(next_at, clock_timestamp()) + make_interval(secs => $1)
+            "INSERT INTO account_mass_pace AS p (account_id, next_at)
+             VALUES ($2, clock_timestamp() + make_interval(secs => $1))
+             ON CONFLICT (account_id) DO UPDATE
+                 SET next_at = greatest(p.next_at, clock_timestamp()) + make_interval(secs => $1)
              RETURNING extract(epoch FROM (next_at - make_interval(secs => $1)) - clock_timestamp())::float8",
-            &[&interval_secs],
+            &[&interval_secs, &account.get()],
         )
         .await?;
     let wait: f64 = row.get(0);

@@ -19,10 +19,21 @@ pub async fn insert_link(
         == 1)
 }
 
-/// (campaign id, target URL) of a short link.
-pub async fn get_link(client: &impl GenericClient, code: &str) -> Result<Option<(i64, String)>, tokio_postgres::Error> {
-    let statement = client.prepare_cached("SELECT campaign_id, url FROM campaign_links WHERE code = $1").await?;
-    Ok(client.query_opt(&statement, &[&code]).await?.map(|r| (r.get(0), r.get(1))))
+/// (campaign id, target URL, the campaign's account) of a short link.
+pub async fn get_link(
+    client: &impl GenericClient,
+    code: &str,
+) -> Result<Option<(i64, String, crate::domain::account::AccountId)>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT l.campaign_id, l.url, c.account_id FROM campaign_links l JOIN campaigns c ON c.id = l.campaign_id
+             WHERE l.code = $1",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&code])
+        .await?
+        .map(|r| (r.get(0), r.get(1), crate::domain::account::AccountId(r.get(2)))))
 }
 
 /// Every link of a campaign: (code, url), oldest first.

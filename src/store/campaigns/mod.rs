@@ -36,15 +36,22 @@ pub use links::{get_link, insert_click, insert_link, list_links};
 pub use outcomes::{
     VariantOutcome, count_clicks, list_delivered, list_outcomes, list_overlapping_tags, list_tag_campaigns,
 };
-pub use results::{Arrival, Finish, has_result, list_overdue_results, record_finish, record_read_back};
+pub use results::{
+    Arrival, Finish, has_result, list_accounts_with_overdue_results, list_overdue_results, record_finish,
+    record_read_back,
+};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+
+use crate::domain::account::AccountId;
 
 /// A campaign as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignRow {
     pub id: i64,
+    /// Whose campaign: its audience, quota, cap and WeChat client are that account's.
+    pub account: AccountId,
     pub name: String,
     pub audience: serde_json::Value,
     pub message: serde_json::Value,
@@ -59,7 +66,7 @@ pub struct CampaignRow {
 }
 
 const COLUMNS: &str = "id, name, audience, message, status, send_at, created_at, created_by, send_requested_at, \
-                       send_requested_by, delivered_at, last_error";
+                       send_requested_by, delivered_at, last_error, account_id";
 
 fn campaign_from_row(r: &tokio_postgres::Row) -> CampaignRow {
     CampaignRow {
@@ -75,6 +82,7 @@ fn campaign_from_row(r: &tokio_postgres::Row) -> CampaignRow {
         send_requested_by: r.get(9),
         delivered_at: r.get(10),
         last_error: r.get(11),
+        account: AccountId(r.get(12)),
     }
 }
 
@@ -90,13 +98,16 @@ pub struct NewCampaign<'a> {
 
 pub async fn insert_campaign(
     client: &impl GenericClient,
+    account: AccountId,
     new: &NewCampaign<'_>,
 ) -> Result<CampaignRow, tokio_postgres::Error> {
     let sql = format!(
-        "INSERT INTO campaigns (name, audience, message, status, send_at, created_by)
-         VALUES ($1, $2, $3, 'draft', $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO campaigns (name, audience, message, status, send_at, created_by, account_id)
+         VALUES ($1, $2, $3, 'draft', $4, $5, $6) RETURNING {COLUMNS}"
     );
-    let row = client.query_one(&sql, &[&new.name, new.audience, new.message, &new.send_at, &new.created_by]).await?;
+    let row = client
+        .query_one(&sql, &[&new.name, new.audience, new.message, &new.send_at, &new.created_by, &account.get()])
+        .await?;
     Ok(campaign_from_row(&row))
 }
 
@@ -127,27 +138,39 @@ pub async fn list_variants(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
-pub async fn get_campaign(client: &impl GenericClient, id: i64) -> Result<Option<CampaignRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1");
-    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(campaign_from_row))
+/// A campaign of `account` by id (`None` when it is another account's).
+pub async fn get_campaign(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<CampaignRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND account_id = $2");
+    Ok(client.query_opt(&sql, &[&id, &account.get()]).await?.as_ref().map(campaign_from_row))
 }
 
-/// The campaign, its row locked until the caller's transaction ends: status changes of one
-/// campaign happen one after the other.
-pub async fn lock_campaign(client: &impl GenericClient, id: i64) -> Result<Option<CampaignRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1 FOR UPDATE");
-    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(campaign_from_row))
+/// The campaign of `account`, its row locked until the caller's transaction ends: status
+/// changes of one campaign happen one after the other.
+pub async fn lock_campaign(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<CampaignRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND account_id = $2 FOR UPDATE");
+    Ok(client.query_opt(&sql, &[&id, &account.get()]).await?.as_ref().map(campaign_from_row))
 }
 
-/// Newest first, ids below `before` (keyset paging).
+/// The campaigns of `account`, newest first, ids below `before` (keyset paging).
 pub async fn list_campaigns(
     client: &impl GenericClient,
+    account: AccountId,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<CampaignRow>, tokio_postgres::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM campaigns WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2");
-    Ok(client.query(&sql, &[&before, &limit]).await?.iter().map(campaign_from_row).collect())
+    let sql = format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE account_id = $3 AND ($1::bigint IS NULL OR id < $1)
+         ORDER BY id DESC LIMIT $2"
+    );
+    Ok(client.query(&sql, &[&before, &limit, &account.get()]).await?.iter().map(campaign_from_row).collect())
 }
 
 pub async fn update_status(
@@ -193,46 +216,50 @@ pub async fn record_send_request(
     Ok(())
 }
 
-/// Scheduled campaigns whose time has come at `now`, moved to `sending` and returned. Rows
-/// another process is moving are skipped, so each fires in exactly one process.
+/// Scheduled campaigns (of every account) whose time has come at `now`, moved to `sending` and
+/// returned with their account. Rows another process is moving are skipped, so each fires in
+/// exactly one process.
 pub async fn take_due_scheduled(
     client: &impl GenericClient,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, tokio_postgres::Error> {
+) -> Result<Vec<(i64, AccountId)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "UPDATE campaigns SET status = 'sending', updated_at = now()
              WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND send_at <= $1
                           ORDER BY send_at LIMIT 100 FOR UPDATE SKIP LOCKED)
-             RETURNING id",
+             RETURNING id, account_id",
             &[&now],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.iter().map(|r| (r.get(0), AccountId(r.get(1)))).collect())
 }
 
-/// Campaigns in `status`, oldest first (the approval queue serves the longest waiting first).
+/// Campaigns of `account` in `status`, oldest first (the approval queue serves the longest
+/// waiting first).
 pub async fn list_campaigns_in_status(
     client: &impl GenericClient,
+    account: AccountId,
     status: &str,
     limit: i64,
 ) -> Result<Vec<CampaignRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE status = $1 ORDER BY id LIMIT $2");
-    Ok(client.query(&sql, &[&status, &limit]).await?.iter().map(campaign_from_row).collect())
+    let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE status = $1 AND account_id = $3 ORDER BY id LIMIT $2");
+    Ok(client.query(&sql, &[&status, &limit, &account.get()]).await?.iter().map(campaign_from_row).collect())
 }
 
 /// Points campaigns addressed to the tag `from` at `to` (a rename: the same tag, so history
 /// follows it); how many changed.
 pub async fn rename_audience_tag(
     client: &impl GenericClient,
+    account: AccountId,
     from: &str,
     to: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
             "UPDATE campaigns SET audience = jsonb_build_object('tag', $2::text), updated_at = now()
-             WHERE audience = jsonb_build_object('tag', $1::text)",
-            &[&from, &to],
+             WHERE audience = jsonb_build_object('tag', $1::text) AND account_id = $3",
+            &[&from, &to, &account.get()],
         )
         .await
 }

@@ -22,7 +22,7 @@ pub struct VariantOutcome {
 /// delivered before `t`, within the window, and no later campaign reached them before `t`.
 const LAST_TOUCH: &str = "
     AND NOT EXISTS (SELECT 1 FROM campaign_recipients cr2 JOIN campaigns c2 ON c2.id = cr2.campaign_id
-                    WHERE cr2.openid = cr.openid AND c2.id <> c.id
+                    WHERE cr2.openid = cr.openid AND c2.id <> c.id AND c2.account_id = c.account_id
                       AND c2.delivered_at > c.delivered_at AND c2.delivered_at <= {at})";
 
 /// Per variant, what recipients did after delivery.
@@ -39,11 +39,13 @@ pub async fn list_outcomes(
                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM campaign_clicks k
                                                WHERE k.campaign_id = c.id AND k.openid = cr.openid)),
                 count(*) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM orders o WHERE o.openid = cr.openid AND o.amount_cents > 0
+                    SELECT 1 FROM orders o WHERE o.openid = cr.openid AND o.account_id = c.account_id
+                      AND o.amount_cents > 0
                       AND o.occurred_at >= c.delivered_at
                       AND o.occurred_at < c.delivered_at + make_interval(secs => $2) {order_touch})),
                 count(*) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM events e WHERE e.openid = cr.openid AND e.kind = 'unsubscribe'
+                    SELECT 1 FROM events e WHERE e.openid = cr.openid AND e.account_id = c.account_id
+                      AND e.kind = 'unsubscribe'
                       AND e.occurred_at >= c.delivered_at
                       AND e.occurred_at < c.delivered_at + make_interval(secs => $3) {unsubscribe_touch}))
          FROM campaign_recipients cr JOIN campaigns c ON c.id = cr.campaign_id
@@ -74,25 +76,28 @@ pub async fn count_clicks(client: &impl GenericClient, campaign_id: i64) -> Resu
     Ok((r.get(0), r.get(1)))
 }
 
-/// Delivered campaigns, newest first: (id, audience).
+/// Delivered campaigns of `account`, newest first: (id, audience).
 pub async fn list_delivered(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(i64, serde_json::Value)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT id, audience FROM campaigns WHERE delivered_at IS NOT NULL AND delivered_at >= $1
+               AND account_id = $3
              ORDER BY delivered_at DESC LIMIT $2",
-            &[&since, &limit],
+            &[&since, &limit, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Campaigns that reached each tag since `since`: (tag id, path, campaign ids).
+/// Campaigns that reached each tag of `account` since `since`: (tag id, path, campaign ids).
 pub async fn list_tag_campaigns(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     since: DateTime<Utc>,
 ) -> Result<Vec<(i64, String, Vec<i64>)>, tokio_postgres::Error> {
     let rows = client
@@ -100,31 +105,34 @@ pub async fn list_tag_campaigns(
             "SELECT t.id, t.path, array_agg(s.campaign_id ORDER BY s.campaign_id)
              FROM campaign_tag_sends s JOIN tags t ON t.id = s.tag_id
              JOIN campaigns c ON c.id = s.campaign_id AND c.delivered_at IS NOT NULL
-             WHERE s.sent_at >= $1 GROUP BY t.id, t.path ORDER BY t.path",
-            &[&since],
+             WHERE s.sent_at >= $1 AND t.account_id = $2 GROUP BY t.id, t.path ORDER BY t.path",
+            &[&since, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
-/// Pairs of tags sharing at least `min_overlap` of the smaller one's members:
+/// Pairs of tags of `account` sharing at least `min_overlap` of the smaller one's members:
 /// (path a, path b, common members, members of a, members of b).
 pub async fn list_overlapping_tags(
     client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
     min_overlap: f64,
 ) -> Result<Vec<(String, String, i64, i64, i64)>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "WITH sizes AS (SELECT tag_id, count(*) AS n FROM follower_tags GROUP BY tag_id),
+            "WITH mine AS (SELECT ft.tag_id, ft.openid FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
+                           WHERE t.account_id = $2),
+                  sizes AS (SELECT tag_id, count(*) AS n FROM mine GROUP BY tag_id),
                   common AS (SELECT a.tag_id AS a, b.tag_id AS b, count(*) AS n
-                             FROM follower_tags a JOIN follower_tags b ON b.openid = a.openid AND b.tag_id > a.tag_id
+                             FROM mine a JOIN mine b ON b.openid = a.openid AND b.tag_id > a.tag_id
                              GROUP BY a.tag_id, b.tag_id)
              SELECT ta.path, tb.path, c.n, sa.n, sb.n
              FROM common c JOIN sizes sa ON sa.tag_id = c.a JOIN sizes sb ON sb.tag_id = c.b
              JOIN tags ta ON ta.id = c.a JOIN tags tb ON tb.id = c.b
              WHERE c.n::float8 >= $1::float8 * least(sa.n, sb.n)
              ORDER BY ta.path, tb.path",
-            &[&min_overlap],
+            &[&min_overlap, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())

@@ -3,6 +3,8 @@
 
 use deadpool_postgres::GenericClient;
 
+use crate::domain::account::AccountId;
+
 /// What MASSSENDJOBFINISH said about a job.
 #[derive(Debug, Clone)]
 pub struct Finish<'a> {
@@ -20,23 +22,24 @@ pub struct Finish<'a> {
 /// the sender may still be recording its msg_id; or ever: a console send).
 pub async fn record_finish(
     client: &impl GenericClient,
+    account: AccountId,
     finish: &Finish<'_>,
 ) -> Result<Option<((i64, String, Option<i64>), Arrival)>, tokio_postgres::Error> {
     let stored = client
         .query_opt(
-            "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (account_id, msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
                  filter_count = excluded.filter_count, sent_count = excluded.sent_count,
                  error_count = excluded.error_count, source = 'push', received_at = now()
              WHERE mass_job_results.source = 'mass_get'
              RETURNING xmax = 0",
-            &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error],
+            &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error, &account.get()],
         )
         .await?;
     let Some(stored) = stored else { return Ok(None) };
     let arrival = if stored.get(0) { Arrival::First } else { Arrival::AfterReadBack };
-    Ok(call_of(client, finish.msg_id).await?.map(|call| (call, arrival)))
+    Ok(call_of(client, account, finish.msg_id).await?.map(|call| (call, arrival)))
 }
 
 /// Whether a job's result is the first heard of it.
@@ -47,13 +50,19 @@ pub enum Arrival {
     AfterReadBack,
 }
 
-/// (campaign id, kind, WeChat tag id) of the call WeChat answered with `msg_id`.
+/// (campaign id, kind, WeChat tag id) of the call `account`'s WeChat answered with `msg_id`
+/// (msg_ids are WeChat's per account, so another account's call may carry the same).
 async fn call_of(
     client: &impl GenericClient,
+    account: AccountId,
     msg_id: i64,
 ) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
     let row = client
-        .query_opt("SELECT campaign_id, kind, wechat_tag_id FROM campaign_chunks WHERE msg_id = $1", &[&msg_id])
+        .query_opt(
+            "SELECT c.campaign_id, c.kind, c.wechat_tag_id FROM campaign_chunks c
+             JOIN campaigns k ON k.id = c.campaign_id AND k.account_id = $2 WHERE c.msg_id = $1",
+            &[&msg_id, &account.get()],
+        )
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
@@ -62,20 +71,21 @@ async fn call_of(
 /// already there (then `None`); returns the call as [`record_finish`] does.
 pub async fn record_read_back(
     client: &impl GenericClient,
+    account: AccountId,
     msg_id: i64,
     status: &str,
 ) -> Result<Option<(i64, String, Option<i64>)>, tokio_postgres::Error> {
     let inserted = client
         .execute(
-            "INSERT INTO mass_job_results (msg_id, status, source) VALUES ($1, $2, 'mass_get')
+            "INSERT INTO mass_job_results (msg_id, status, source, account_id) VALUES ($1, $2, 'mass_get', $3)
              ON CONFLICT (account_id, msg_id) DO NOTHING",
-            &[&msg_id, &status],
+            &[&msg_id, &status, &account.get()],
         )
         .await?;
     if inserted == 0 {
         return Ok(None);
     }
-    call_of(client, msg_id).await
+    call_of(client, account, msg_id).await
 }
 
 /// Accepted calls of campaigns still `sending` (or cancelled mid-send: a temporary tag waits on
@@ -84,23 +94,48 @@ pub async fn record_read_back(
 /// msg_id), oldest first.
 pub async fn list_overdue_results(
     client: &impl GenericClient,
+    account: AccountId,
     patience: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT c.campaign_id, c.msg_id FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
-             WHERE k.status IN ('sending', 'cancelled') AND c.state = 'submitted' AND c.msg_id IS NOT NULL
-               AND c.submitted_at < now() - make_interval(secs => $1)
-               AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id)
+             WHERE k.status IN ('sending', 'cancelled') AND k.account_id = $3 AND c.state = 'submitted'
+               AND c.msg_id IS NOT NULL AND c.submitted_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id AND r.account_id = $3)
              ORDER BY c.submitted_at LIMIT $2",
-            &[&patience.as_secs_f64(), &limit],
+            &[&patience.as_secs_f64(), &limit, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Whether WeChat's result for `msg_id` has arrived.
-pub async fn has_result(client: &impl GenericClient, msg_id: i64) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt("SELECT 1 FROM mass_job_results WHERE msg_id = $1", &[&msg_id]).await?.is_some())
+/// Whether WeChat's result for `account`'s `msg_id` has arrived.
+pub async fn has_result(
+    client: &impl GenericClient,
+    account: AccountId,
+    msg_id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM mass_job_results WHERE msg_id = $1 AND account_id = $2", &[&msg_id, &account.get()])
+        .await?
+        .is_some())
+}
+
+/// Accounts with an accepted call whose result is overdue by `patience`.
+pub async fn list_accounts_with_overdue_results(
+    client: &impl GenericClient,
+    patience: std::time::Duration,
+) -> Result<Vec<AccountId>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT k.account_id FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             WHERE k.status IN ('sending', 'cancelled') AND c.state = 'submitted' AND c.msg_id IS NOT NULL
+               AND c.submitted_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM mass_job_results r WHERE r.msg_id = c.msg_id AND r.account_id = k.account_id)",
+            &[&patience.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| AccountId(r.get(0))).collect())
 }

@@ -31,6 +31,7 @@
 
 use std::fmt::Write as _;
 
+use crate::domain::account::AccountId;
 use crate::domain::expr::{CmpOp, Expr, Window};
 
 /// A bind parameter; the caller converts each to the type its placeholder is cast to.
@@ -54,11 +55,11 @@ impl SqlParam {
     }
 }
 
-/// Compiles `expr` at `now` (unix seconds) into a condition over `f.openid` and its parameters,
-/// numbered from `$first_param` (pass 1 unless the query binds its own parameters first; 0 counts
+/// Compiles `expr` at `now` (unix seconds) into a condition over `f.openid` of `account` and its
+/// parameters, numbered from `$first_param` (pass 1 unless the query binds its own parameters first; 0 counts
 /// as 1). `params[i]` is placeholder `$(first_param + i)`; equal values share one placeholder.
-pub fn to_sql(expr: &Expr, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
-    compile(expr, now, first_param, false)
+pub fn to_sql(expr: &Expr, account: AccountId, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
+    compile(expr, account, now, first_param, false)
 }
 
 /// [`to_sql`] for conditions evaluated over (nearly) every follower, such as a segment count or
@@ -67,12 +68,19 @@ pub fn to_sql(expr: &Expr, now: i64, first_param: usize) -> (String, Vec<SqlPara
 /// opposite test when a follower without events matches), which Postgres hashes once instead of
 /// probing per follower. Same meaning, same parameters. The hash must fit in the query's
 /// `work_mem` (the caller raises it); for a handful of followers use [`to_sql`], which probes.
-pub fn to_sql_set_based(expr: &Expr, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
-    compile(expr, now, first_param, true)
+pub fn to_sql_set_based(expr: &Expr, account: AccountId, now: i64, first_param: usize) -> (String, Vec<SqlParam>) {
+    compile(expr, account, now, first_param, true)
 }
 
-fn compile(expr: &Expr, now: i64, first_param: usize, set_based: bool) -> (String, Vec<SqlParam>) {
-    let mut compiler = Compiler { sql: String::new(), params: Vec::new(), first: first_param.max(1), now, set_based };
+fn compile(expr: &Expr, account: AccountId, now: i64, first_param: usize, set_based: bool) -> (String, Vec<SqlParam>) {
+    let mut compiler = Compiler {
+        sql: String::new(),
+        params: Vec::new(),
+        first: first_param.max(1),
+        now,
+        set_based,
+        account: account.get(),
+    };
     compiler.expr(expr);
     (compiler.sql, compiler.params)
 }
@@ -83,6 +91,7 @@ struct Compiler {
     first: usize,
     now: i64,
     set_based: bool,
+    account: i64,
 }
 
 /// The event rows a predicate reads: `FROM {from} WHERE {column} = <follower>{filters}`.
@@ -146,6 +155,13 @@ impl Compiler {
         format!("${}::{cast}", self.first + index)
     }
 
+    /// ` AND {alias}.account_id = $n::bigint`: two accounts may hold the same openid, and a tag
+    /// path names a tag within one account (another account's tag is no tag here). Bound, not
+    /// correlated with `f`, so a grouped subquery reads only the account's rows.
+    fn of_account(&mut self, alias: &str) -> String {
+        format!(" AND {alias}.account_id = {}", self.bind(SqlParam::Int(self.account)))
+    }
+
     /// ` AND {column} >= $n::timestamptz`, or nothing for `all`.
     fn since(&mut self, column: &str, window: Window) -> String {
         match window.cutoff(self.now) {
@@ -185,10 +201,11 @@ impl Compiler {
         match expr {
             Expr::Tag(path) => {
                 let path = self.bind(SqlParam::Text(path.as_str().to_owned()));
+                let account = self.of_account("t");
                 write!(
                     self.sql,
                     "EXISTS (SELECT 1 FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id \
-                     WHERE ft.openid = f.openid AND t.path = {path})"
+                     WHERE ft.openid = f.openid AND t.path = {path}{account})"
                 )
                 .expect("String never fails");
             }
@@ -196,24 +213,27 @@ impl Compiler {
                 let rows = |c: &mut Self| {
                     let key = c.bind(SqlParam::Text(key.clone()));
                     let since = c.since("e.occurred_at", *window);
+                    let account = c.of_account("e");
                     Rows {
                         from: "events e",
                         column: "e.openid",
-                        filters: format!(" AND e.kind = 'click' AND e.event_key = {key}{since}"),
+                        filters: format!(" AND e.kind = 'click' AND e.event_key = {key}{since}{account}"),
                     }
                 };
                 self.count(rows, *op, *count);
             }
             Expr::Orders { window, op, count } => {
-                let rows = |c: &mut Self| Rows {
-                    from: "orders o",
-                    column: "o.openid",
-                    filters: c.since("o.occurred_at", *window),
+                let rows = |c: &mut Self| {
+                    let since = c.since("o.occurred_at", *window);
+                    let account = c.of_account("o");
+                    Rows { from: "orders o", column: "o.openid", filters: format!("{since}{account}") }
                 };
                 self.count(rows, *op, *count);
             }
             Expr::Spent { window, op, cents } => {
-                let rows = Rows { from: "orders o", column: "o.openid", filters: self.since("o.occurred_at", *window) };
+                let since = self.since("o.occurred_at", *window);
+                let account = self.of_account("o");
+                let rows = Rows { from: "orders o", column: "o.openid", filters: format!("{since}{account}") };
                 let zero = op.holds(0, i128::from(*cents));
                 let cents = self.bind(SqlParam::Int(*cents));
                 if self.set_based {
@@ -253,9 +273,11 @@ mod tests {
     use crate::domain::expr::{MAX_AMOUNT_CENTS, MAX_COUNT, parse};
 
     const NOW: i64 = 1_750_000_000;
+    /// Not 1, so the account's placeholder never coincides with a count's.
+    const A: AccountId = AccountId(7);
 
     fn compile(input: &str) -> (String, Vec<SqlParam>) {
-        to_sql(&parse(input).unwrap(), NOW, 1)
+        to_sql(&parse(input).unwrap(), A, NOW, 1)
     }
 
     #[test]
@@ -264,11 +286,14 @@ mod tests {
         let tag = |n: usize| {
             format!(
                 "EXISTS (SELECT 1 FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id \
-                 WHERE ft.openid = f.openid AND t.path = ${n}::text)"
+                 WHERE ft.openid = f.openid AND t.path = ${n}::text AND t.account_id = $2::bigint)"
             )
         };
-        assert_eq!(sql, format!("(({} AND (NOT {})) OR {})", tag(1), tag(2), tag(1)));
-        assert_eq!(params, [SqlParam::Text("肤质/油性".into()), SqlParam::Text("状态/已购".into())]);
+        assert_eq!(sql, format!("(({} AND (NOT {})) OR {})", tag(1), tag(3), tag(1)));
+        assert_eq!(
+            params,
+            [SqlParam::Text("肤质/油性".into()), SqlParam::Int(A.get()), SqlParam::Text("状态/已购".into())]
+        );
     }
 
     #[test]
@@ -277,16 +302,18 @@ mod tests {
         assert_eq!(
             sql,
             "((EXISTS (SELECT 1 FROM events e WHERE e.openid = f.openid AND e.kind = 'click' \
-             AND e.event_key = $1::text AND e.occurred_at >= $2::timestamptz) \
-             AND (SELECT count(*) FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $3::timestamptz) \
-             >= $4::bigint) \
-             AND (SELECT coalesce(sum(o.amount_cents), 0) FROM orders o WHERE o.openid = f.openid) >= $5::bigint)"
+             AND e.event_key = $1::text AND e.occurred_at >= $2::timestamptz AND e.account_id = $3::bigint) \
+             AND (SELECT count(*) FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $4::timestamptz \
+             AND o.account_id = $3::bigint) >= $5::bigint) \
+             AND (SELECT coalesce(sum(o.amount_cents), 0) FROM orders o WHERE o.openid = f.openid \
+             AND o.account_id = $3::bigint) >= $6::bigint)"
         );
         assert_eq!(
             params,
             [
                 SqlParam::Text("SKIN_TEST".into()),
                 SqlParam::Timestamp(NOW - 7 * 86_400),
+                SqlParam::Int(A.get()),
                 SqlParam::Timestamp(NOW - 30 * 86_400),
                 SqlParam::Int(2),
                 SqlParam::Int(49_950),
@@ -299,9 +326,10 @@ mod tests {
         let (sql, params) = compile("orders(24h) = 0");
         assert_eq!(
             sql,
-            "NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $1::timestamptz)"
+            "NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $1::timestamptz \
+             AND o.account_id = $2::bigint)"
         );
-        assert_eq!(params, [SqlParam::Timestamp(NOW - 86_400)]);
+        assert_eq!(params, [SqlParam::Timestamp(NOW - 86_400), SqlParam::Int(A.get())]);
         // Nothing is bound for them: Postgres cannot type a parameter that nothing uses.
         assert_eq!(compile(r#"clicked("K", 7d) >= 0"#), ("TRUE".to_owned(), vec![]));
         assert_eq!(compile("orders(7d) < 0"), ("FALSE".to_owned(), vec![]));
@@ -325,37 +353,38 @@ mod tests {
     #[test]
     fn set_based_comparisons_group_once_and_keep_followers_without_events_right() {
         let expr = parse(r#"orders(30d) >= 2 OR spent(all) < 100 OR clicked("K", 7d) != 3 OR orders(7d) = 0"#).unwrap();
-        let (sql, params) = to_sql_set_based(&expr, NOW, 1);
+        let (sql, params) = to_sql_set_based(&expr, A, NOW, 1);
         assert_eq!(
             sql,
             "(((f.openid IN (SELECT o.openid FROM orders o WHERE TRUE AND o.occurred_at >= $1::timestamptz \
-             GROUP BY o.openid HAVING (count(*) >= $2::bigint)) \
-             OR f.openid NOT IN (SELECT o.openid FROM orders o WHERE TRUE GROUP BY o.openid \
-             HAVING NOT (sum(o.amount_cents) < $3::bigint))) \
+             AND o.account_id = $2::bigint GROUP BY o.openid HAVING (count(*) >= $3::bigint)) \
+             OR f.openid NOT IN (SELECT o.openid FROM orders o WHERE TRUE AND o.account_id = $2::bigint \
+             GROUP BY o.openid HAVING NOT (sum(o.amount_cents) < $4::bigint))) \
              OR f.openid NOT IN (SELECT e.openid FROM events e WHERE TRUE AND e.kind = 'click' \
-             AND e.event_key = $4::text AND e.occurred_at >= $5::timestamptz GROUP BY e.openid \
-             HAVING NOT (count(*) != $6::bigint))) \
-             OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $5::timestamptz))"
+             AND e.event_key = $5::text AND e.occurred_at >= $6::timestamptz AND e.account_id = $2::bigint \
+             GROUP BY e.openid HAVING NOT (count(*) != $7::bigint))) \
+             OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.openid = f.openid AND o.occurred_at >= $6::timestamptz \
+             AND o.account_id = $2::bigint))"
         );
-        assert_eq!(params.len(), 6, "the two 7-day cutoffs share one parameter");
+        assert_eq!(params.len(), 7, "the two 7-day cutoffs share one parameter, and every piece the account's");
         // Per follower, the same expression probes instead.
-        assert!(!to_sql(&expr, NOW, 1).0.contains("GROUP BY"));
+        assert!(!to_sql(&expr, A, NOW, 1).0.contains("GROUP BY"));
     }
 
     #[test]
     fn placeholders_start_where_the_caller_says() {
         let (sql, params) = compile(r#""VIP""#);
-        let (shifted, same) = to_sql(&parse(r#""VIP""#).unwrap(), NOW, 3);
-        assert_eq!(shifted, sql.replace("$1", "$3"));
+        let (shifted, same) = to_sql(&parse(r#""VIP""#).unwrap(), A, NOW, 3);
+        assert_eq!(shifted, sql.replace("$2", "$4").replace("$1", "$3"));
         assert_eq!(same, params);
-        assert_eq!(to_sql(&parse(r#""VIP""#).unwrap(), NOW, 0).0, sql);
+        assert_eq!(to_sql(&parse(r#""VIP""#).unwrap(), A, NOW, 0).0, sql);
     }
 
     #[test]
     fn the_cutoff_moves_with_the_injected_now() {
         let expr = parse("orders(2h) > 3").unwrap();
-        let (a, pa) = to_sql(&expr, NOW, 1);
-        let (b, pb) = to_sql(&expr, NOW + 60, 1);
+        let (a, pa) = to_sql(&expr, A, NOW, 1);
+        let (b, pb) = to_sql(&expr, A, NOW + 60, 1);
         assert_eq!(a, b, "the text does not depend on time");
         assert_eq!(pa[0], SqlParam::Timestamp(NOW - 7_200));
         assert_eq!(pb[0], SqlParam::Timestamp(NOW + 60 - 7_200));
@@ -386,7 +415,7 @@ mod tests {
             first in 1usize..5,
             set_based in any::<bool>(),
         ) {
-            let (sql, params) = if set_based { to_sql_set_based(&expr, NOW, first) } else { to_sql(&expr, NOW, first) };
+            let (sql, params) = if set_based { to_sql_set_based(&expr, A, NOW, first) } else { to_sql(&expr, A, NOW, first) };
             // Every placeholder has a parameter and every parameter is used.
             let used = placeholders(&sql);
             for n in &used {
@@ -416,9 +445,9 @@ mod tests {
         let input = longest_flat_chain();
         on_a_small_stack(move || {
             let expr = parse(&input).unwrap();
-            let (sql, params) = to_sql(&expr, 0, 1);
+            let (sql, params) = to_sql(&expr, A, 0, 1);
             assert!(sql.len() > input.len());
-            assert_eq!(params.len(), 2);
+            assert_eq!(params.len(), 3, "two tag paths and the account");
         });
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
+use crate::domain::account::AccountId;
 use crate::domain::expr::Expr;
 use crate::store;
 use crate::store::tags::TagChange;
@@ -28,41 +29,51 @@ fn segment_from_row(row: &tokio_postgres::Row) -> SegmentRow {
     SegmentRow { id: row.get(0), name: row.get(1), expr: row.get(2), created_at: row.get(3), created_by: row.get(4) }
 }
 
-/// Inserts a segment.
+/// Inserts a segment of `account`.
 pub async fn insert_segment(
     client: &impl GenericClient,
+    account: AccountId,
     name: &str,
     expr: &Expr,
     created_by: &str,
 ) -> Result<SegmentRow, tokio_postgres::Error> {
     let row = client
         .query_one(
-            "INSERT INTO segments (name, expr, created_by) VALUES ($1, $2, $3)
+            "INSERT INTO segments (name, expr, created_by, account_id) VALUES ($1, $2, $3, $4)
              RETURNING id, name, expr, created_at, created_by",
-            &[&name, &expr.to_string(), &created_by],
+            &[&name, &expr.to_string(), &created_by, &account.get()],
         )
         .await?;
     Ok(segment_from_row(&row))
 }
 
-/// A segment by id.
-pub async fn get_segment(client: &impl GenericClient, id: i64) -> Result<Option<SegmentRow>, tokio_postgres::Error> {
-    let row =
-        client.query_opt("SELECT id, name, expr, created_at, created_by FROM segments WHERE id = $1", &[&id]).await?;
+/// A segment of `account` by id (`None` when it is another account's).
+pub async fn get_segment(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<SegmentRow>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT id, name, expr, created_at, created_by FROM segments WHERE id = $1 AND account_id = $2",
+            &[&id, &account.get()],
+        )
+        .await?;
     Ok(row.as_ref().map(segment_from_row))
 }
 
-/// Saved segments, newest first, older than `before` (keyset paging).
+/// Saved segments of `account`, newest first, older than `before` (keyset paging).
 pub async fn list_segments(
     client: &impl GenericClient,
+    account: AccountId,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<SegmentRow>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT id, name, expr, created_at, created_by FROM segments
-             WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-            &[&before, &limit],
+             WHERE account_id = $3 AND ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            &[&before, &limit, &account.get()],
         )
         .await?;
     Ok(rows.iter().map(segment_from_row).collect())
@@ -107,13 +118,18 @@ async fn raise_work_mem(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Err
 /// How many subscribed followers match `expr` at `now` (unix seconds). Set-based, so it needs a
 /// transaction of its own to raise `work_mem` in.
 #[tracing::instrument(skip_all)]
-pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Result<i64, tokio_postgres::Error> {
+pub async fn count_members(
+    txn: &Transaction<'_>,
+    account: AccountId,
+    expr: &Expr,
+    now: i64,
+) -> Result<i64, tokio_postgres::Error> {
     raise_work_mem(txn).await?;
     let client = txn;
-    let (condition, params) = to_sql_set_based(expr, now, 1);
+    let (condition, params) = to_sql_set_based(expr, account, now, 2);
     let sql = format!(
         concat!(
-            "SELECT count(*) FROM followers f WHERE f.subscribed AND ",
+            "SELECT count(*) FROM followers f WHERE f.account_id = $1::bigint AND f.subscribed AND ",
             not_test_follower!("f.openid"),
             " AND ({})"
         ),
@@ -121,7 +137,7 @@ pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Resu
     );
     let params = bind(params);
     // Not cached: an operator typing produces a new shape per keystroke.
-    Ok(client.query_one(sql.as_str(), &refs(&[], &params)).await?.get(0))
+    Ok(client.query_one(sql.as_str(), &refs(&[&account.get()], &params)).await?.get(0))
 }
 
 /// One page of the openids of subscribed followers matching `expr`, in openid order, after `after`.
@@ -130,15 +146,16 @@ pub async fn count_members(txn: &Transaction<'_>, expr: &Expr, now: i64) -> Resu
 #[tracing::instrument(skip_all)]
 pub async fn list_members(
     client: &impl GenericClient,
+    account: AccountId,
     expr: &Expr,
     now: i64,
     after: &str,
     limit: i64,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let (condition, params) = to_sql(expr, now, 3);
+    let (condition, params) = to_sql(expr, account, now, 4);
     let sql = format!(
         concat!(
-            "SELECT f.openid FROM followers f WHERE f.subscribed AND ",
+            "SELECT f.openid FROM followers f WHERE f.account_id = $3::bigint AND f.subscribed AND ",
             not_test_follower!("f.openid"),
             " AND f.openid > $1::text AND ({})
          ORDER BY f.openid LIMIT $2::bigint"
@@ -146,7 +163,7 @@ pub async fn list_members(
         condition
     );
     let params = bind(params);
-    let rows = client.query(sql.as_str(), &refs(&[&after, &limit], &params)).await?;
+    let rows = client.query(sql.as_str(), &refs(&[&after, &limit, &account.get()], &params)).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -155,6 +172,7 @@ pub async fn list_members(
 /// carrying it (`true`). One statement for all the tags, probing per follower.
 pub async fn list_wrong_memberships(
     client: &impl GenericClient,
+    account: AccountId,
     tags: &[(i64, &Expr)],
     now: i64,
     openids: &[&str],
@@ -165,13 +183,13 @@ pub async fn list_wrong_memberships(
     let mut parts = Vec::with_capacity(tags.len());
     let mut params = Vec::new();
     for (tag_id, expr) in tags {
-        let (condition, mine) = to_sql(expr, now, 2 + params.len());
+        let (condition, mine) = to_sql(expr, account, now, 3 + params.len());
         params.extend(mine);
         // Tag ids are ours (never user input), so they are written into the text.
         parts.push(format!(
             "SELECT {tag_id}::bigint, f.openid, m.should FROM followers f
              CROSS JOIN LATERAL (SELECT ({condition}) AS should) m
-             WHERE f.openid = ANY($1::text[])
+             WHERE f.account_id = $2::bigint AND f.openid = ANY($1::text[])
                AND m.should <> EXISTS (SELECT 1 FROM follower_tags ft WHERE ft.openid = f.openid AND ft.tag_id = {tag_id})"
         ));
     }
@@ -180,7 +198,7 @@ pub async fn list_wrong_memberships(
     // Cached: the text depends only on which tags are asked and their shapes, and it runs after
     // every event.
     let statement = client.prepare_cached(&sql).await?;
-    let rows = client.query(&statement, &refs(&[&openids], &params)).await?;
+    let rows = client.query(&statement, &refs(&[&openids, &account.get()], &params)).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
@@ -197,26 +215,30 @@ const REFRESH_CHUNK: usize = 10_000;
 #[tracing::instrument(skip_all, fields(tag.id = tag_id))]
 pub async fn refresh_dynamic_tag(
     txn: &Transaction<'_>,
+    account: AccountId,
     tag_id: i64,
     expr: &Expr,
     now: i64,
 ) -> Result<(i64, i64), tokio_postgres::Error> {
     // Held until commit, as a foreign key would: a concurrent delete of the tag waits, then
     // removes what this adds (see `store::tags::delete_tag`); a tag already deleted is left alone.
-    if txn.query_opt("SELECT 1 FROM tags WHERE id = $1 FOR KEY SHARE", &[&tag_id]).await?.is_none() {
+    let held = txn
+        .query_opt("SELECT 1 FROM tags WHERE id = $1 AND account_id = $2 FOR KEY SHARE", &[&tag_id, &account.get()])
+        .await?;
+    if held.is_none() {
         return Ok((0, 0));
     }
     raise_work_mem(txn).await?;
-    let (condition, params) = to_sql_set_based(expr, now, 2);
+    let (condition, params) = to_sql_set_based(expr, account, now, 3);
     let sql = format!(
         "SELECT coalesce(s.openid, m.openid), s.openid IS NOT NULL
-         FROM (SELECT f.openid FROM followers f WHERE ({condition})) s
+         FROM (SELECT f.openid FROM followers f WHERE f.account_id = $2::bigint AND ({condition})) s
          FULL JOIN (SELECT ft.openid FROM follower_tags ft WHERE ft.tag_id = $1::bigint) m ON m.openid = s.openid
          WHERE s.openid IS NULL OR m.openid IS NULL"
     );
     let params = bind(params);
     let statement = txn.prepare_cached(&sql).await?;
-    let rows = txn.query(&statement, &refs(&[&tag_id], &params)).await?;
+    let rows = txn.query(&statement, &refs(&[&tag_id, &account.get()], &params)).await?;
     let (mut adds, mut removes): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for row in rows {
         let openid: String = row.get(0);
@@ -248,18 +270,22 @@ pub async fn refresh_dynamic_tag(
     if added + removed > 0 {
         txn.execute("UPDATE tags SET last_used_at = now() WHERE id = $1", &[&tag_id]).await?;
         // No event or order row announces these changes to the audience indexes.
-        store::audience_feed::bump_epoch(txn).await?;
+        store::audience_feed::bump_epoch(txn, account).await?;
     }
     Ok((added, removed))
 }
 
-/// The dynamic tags: (id, path, `when` text), by id.
+/// The dynamic tags of `account`: (id, path, `when` text), by id.
 pub async fn list_dynamic_tags(
     client: &impl GenericClient,
+    account: AccountId,
 ) -> Result<Vec<(i64, String, String)>, tokio_postgres::Error> {
-    let statement =
-        client.prepare_cached("SELECT id, path, when_expr FROM tags WHERE when_expr IS NOT NULL ORDER BY id").await?;
-    Ok(client.query(&statement, &[]).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    let statement = client
+        .prepare_cached(
+            "SELECT id, path, when_expr FROM tags WHERE when_expr IS NOT NULL AND account_id = $1 ORDER BY id",
+        )
+        .await?;
+    Ok(client.query(&statement, &[&account.get()]).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
 /// Every subscribed follower matching `expr` at `now`, in openid order: the recipients of a
@@ -268,30 +294,37 @@ pub async fn list_dynamic_tags(
 #[tracing::instrument(skip_all)]
 pub async fn list_all_members(
     txn: &Transaction<'_>,
+    account: AccountId,
     expr: &Expr,
     now: i64,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     raise_work_mem(txn).await?;
-    let (condition, params) = to_sql_set_based(expr, now, 1);
+    let (condition, params) = to_sql_set_based(expr, account, now, 2);
     let sql = format!(
         concat!(
-            "SELECT f.openid FROM followers f WHERE f.subscribed AND ",
+            "SELECT f.openid FROM followers f WHERE f.account_id = $1::bigint AND f.subscribed AND ",
             not_test_follower!("f.openid"),
             " AND ({}) ORDER BY f.openid"
         ),
         condition
     );
     let params = bind(params);
-    let rows = txn.query(sql.as_str(), &refs(&[], &params)).await?;
+    let rows = txn.query(sql.as_str(), &refs(&[&account.get()], &params)).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Segments whose expression contains `needle` (a cheap filter before parsing): (id, expr).
+/// Segments of `account` whose expression contains `needle` (a cheap filter before parsing): (id, expr).
 pub async fn list_segments_mentioning(
     client: &impl GenericClient,
+    account: AccountId,
     needle: &str,
 ) -> Result<Vec<(i64, String)>, tokio_postgres::Error> {
-    let rows = client.query("SELECT id, expr FROM segments WHERE strpos(expr, $1) > 0 ORDER BY id", &[&needle]).await?;
+    let rows = client
+        .query(
+            "SELECT id, expr FROM segments WHERE account_id = $2 AND strpos(expr, $1) > 0 ORDER BY id",
+            &[&needle, &account.get()],
+        )
+        .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
@@ -303,4 +336,14 @@ pub async fn update_segment_expr(
 ) -> Result<(), tokio_postgres::Error> {
     client.execute("UPDATE segments SET expr = $2 WHERE id = $1", &[&id, &expr]).await?;
     Ok(())
+}
+
+/// The accounts with at least one dynamic tag.
+pub async fn list_accounts_with_dynamic_tags(
+    client: &impl GenericClient,
+) -> Result<Vec<AccountId>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT DISTINCT account_id FROM tags WHERE when_expr IS NOT NULL ORDER BY account_id", &[])
+        .await?;
+    Ok(rows.iter().map(|r| AccountId(r.get(0))).collect())
 }

@@ -3,6 +3,7 @@
 //! figures are asked with a short timeout and left out when WeChat is slow or refuses. Computing
 //! them takes seconds at that size, so once there are figures nobody waits for new ones: a view
 //! of figures older than a minute shows them (with their time) and starts one recount behind it.
+//! Each account has its own figures and cache: the board shows the account the user works on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,11 @@ use chrono::{Days, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{AdminError, AdminState, AdminUser, Layout, charts, render};
+use crate::app::accounts::Accounts;
+use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::store;
+use crate::wechat::api::ApiClient;
 
 /// How long computed figures are shown before they are computed again.
 const FRESH_FOR: Duration = Duration::from_secs(60);
@@ -108,8 +112,22 @@ fn with_counts(mut tags: Vec<store::tags::TagRow>, counts: &HashMap<i64, i64>) -
     tags
 }
 
+/// Every account's board figures, each computed on its own.
 #[derive(Default)]
 pub struct BoardCache {
+    accounts: Mutex<HashMap<AccountId, Arc<AccountBoard>>>,
+}
+
+impl BoardCache {
+    fn of(&self, account: AccountId) -> Arc<AccountBoard> {
+        let mut accounts = self.accounts.lock().expect("no panics while holding the lock");
+        Arc::clone(accounts.entry(account).or_default())
+    }
+}
+
+/// One account's figures.
+#[derive(Default)]
+struct AccountBoard {
     figures: Mutex<Option<(Instant, Arc<Figures>)>>,
     /// A recount is under way; views in the meantime show the figures at hand.
     recounting: std::sync::atomic::AtomicBool,
@@ -118,7 +136,7 @@ pub struct BoardCache {
     computing: tokio::sync::Mutex<()>,
 }
 
-impl BoardCache {
+impl AccountBoard {
     /// The figures at hand, with when they were computed.
     fn current(&self) -> Option<(Instant, Arc<Figures>)> {
         self.figures.lock().expect("no panics while holding the lock").clone()
@@ -136,24 +154,39 @@ impl BoardCache {
 /// background: computing takes seconds there, and the first operator should not wait for it.
 const WARM_UP_ABOVE: i64 = 100_000;
 
-/// Computes the board's figures in the background at start on a large account.
-pub fn warm_up(pool: Pool, clock: Clock, state: Arc<AdminState>) {
+/// Computes, in the background at start, the board's figures of every large account, one after
+/// the other (small accounts compute in well under a second when first viewed).
+pub fn warm_up(pool: Pool, clock: Clock, state: Arc<AdminState>, accounts: Accounts) {
     tokio::spawn(async move {
-        let large = match pool.get().await {
-            Ok(client) => store::board::estimate_followers(&client).await.ok().flatten().unwrap_or(0) > WARM_UP_ABOVE,
-            Err(_) => false,
-        };
-        if !large {
-            return;
-        }
-        let started = Instant::now();
-        let _turn = state.board.computing.lock().await;
-        match compute(&pool, &clock, &state).await {
-            Ok(figures) => {
-                state.board.keep(figures);
-                tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "board figures computed at start");
+        for live in accounts.all() {
+            let account = live.id;
+            let large = match pool.get().await {
+                Ok(client) => match store::board::estimate_followers(&client, account).await {
+                    Ok(Some(estimate)) => estimate > WARM_UP_ABOVE,
+                    Ok(None) => {
+                        store::board::count_followers(&client, account).await.is_ok_and(|c| c.0 > WARM_UP_ABOVE)
+                    }
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            };
+            if !large {
+                continue;
             }
-            Err(error) => tracing::warn!(error = ?error, "the board's figures could not be computed at start"),
+            let started = Instant::now();
+            let board = state.board.of(account);
+            let _turn = board.computing.lock().await;
+            match compute(&pool, &clock, &state, account, live.api.as_ref()).await {
+                Ok(figures) => {
+                    board.keep(figures);
+                    tracing::info!(
+                        account = account.get(),
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "board figures computed at start"
+                    );
+                }
+                Err(error) => tracing::warn!(error = ?error, "the board's figures could not be computed at start"),
+            }
         }
     });
 }
@@ -209,25 +242,29 @@ pub async fn show_board(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
     state: web::Data<Arc<AdminState>>,
+    accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, AdminError> {
-    let figures = match state.board.current() {
+    let account = user.account;
+    let api = accounts.get(account).and_then(|live| live.api.clone());
+    let board = state.board.of(account);
+    let figures = match board.current() {
         Some((at, figures)) if query.refresh.is_none() => {
             if at.elapsed() >= FRESH_FOR {
-                recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state));
+                recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state), account, api);
             }
             figures
         }
-        None if query.refresh.is_none() && state.board.computing.try_lock().is_err() => {
+        None if query.refresh.is_none() && board.computing.try_lock().is_err() => {
             // The first figures are being computed (at start, on a large account): say so at
             // once rather than hold the page for seconds.
             return render(&BoardPending { layout: user.layout("board") });
         }
         _ => {
             let asked = Instant::now();
-            let _turn = state.board.computing.lock().await;
-            match state.board.current() {
+            let _turn = board.computing.lock().await;
+            match board.current() {
                 Some((at, figures)) if at >= asked || (query.refresh.is_none() && at.elapsed() < FRESH_FOR) => figures,
-                _ => state.board.keep(compute(&pool, &clock, &state).await?),
+                _ => board.keep(compute(&pool, &clock, &state, account, api.as_ref()).await?),
             }
         }
     };
@@ -235,20 +272,27 @@ pub async fn show_board(
 }
 
 /// Recounts the figures after the answer, unless a recount is already under way.
-fn recount_behind(pool: Arc<Pool>, clock: Arc<Clock>, state: Arc<AdminState>) {
+fn recount_behind(
+    pool: Arc<Pool>,
+    clock: Arc<Clock>,
+    state: Arc<AdminState>,
+    account: AccountId,
+    api: Option<ApiClient>,
+) {
     use std::sync::atomic::Ordering;
-    if state.board.recounting.swap(true, Ordering::AcqRel) {
+    let board = state.board.of(account);
+    if board.recounting.swap(true, Ordering::AcqRel) {
         return;
     }
     actix_web::rt::spawn(async move {
-        let _turn = state.board.computing.lock().await;
-        match compute(&pool, &clock, &state).await {
+        let _turn = board.computing.lock().await;
+        match compute(&pool, &clock, &state, account, api.as_ref()).await {
             Ok(figures) => {
-                state.board.keep(figures);
+                board.keep(figures);
             }
             Err(error) => tracing::warn!(error = ?error, "the board's figures could not be recounted"),
         }
-        state.board.recounting.store(false, Ordering::Release);
+        board.recounting.store(false, Ordering::Release);
     });
 }
 
@@ -259,7 +303,13 @@ fn percent(part: i64, whole: i64) -> String {
 /// Computes every figure. The slow statements (each a scan of a month of events, orders or
 /// every tag membership: up to a second at a million followers) run side by side on their own
 /// connections, and WeChat's statistics alongside them, so the board costs its slowest part.
-async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figures, AdminError> {
+async fn compute(
+    pool: &Pool,
+    clock: &Clock,
+    state: &AdminState,
+    account: AccountId,
+    api: Option<&ApiClient>,
+) -> Result<Figures, AdminError> {
     let now = clock.now();
     let today = now.date_naive();
     let first = today.checked_sub_days(Days::new(FLOW_DAYS - 1)).unwrap_or(today);
@@ -268,33 +318,37 @@ async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figur
     let month = now - chrono::Duration::days(30);
     let followers_and_flow = async {
         let client = pool.get().await?;
-        let followers = match store::board::estimate_followers(&client).await? {
+        let followers = match store::board::estimate_followers(&client, account).await? {
             // The planner's figure is good to a percent or so once the table is large.
             Some(estimate) if estimate > 100_000 => (estimate, None, true),
             _ => {
-                let (all, subscribed) = store::board::count_followers(&client).await?;
+                let (all, subscribed) = store::board::count_followers(&client, account).await?;
                 (all, Some(subscribed), false)
             }
         };
-        let flow = store::board::list_daily_flow(&client, since).await?;
+        let flow = store::board::list_daily_flow(&client, account, since).await?;
         // New followers of days 8 to 37 ago: all of them have had their 7 days.
-        let retention =
-            store::board::retention(&client, now - chrono::Duration::days(37), now - chrono::Duration::days(7)).await?;
+        let retention = store::board::retention(
+            &client,
+            account,
+            now - chrono::Duration::days(37),
+            now - chrono::Duration::days(7),
+        )
+        .await?;
         Ok::<_, AdminError>((followers, flow, retention))
     };
     let tags = async {
         let client = pool.get().await?;
         let counts = state.tag_members.recount(&client).await?;
-        let tags = with_counts(
-            store::tags::list_tag_rows(&client, crate::domain::account::AccountId::UNSCOPED).await?,
-            &counts,
-        );
+        let tags = with_counts(store::tags::list_tag_rows(&client, account).await?, &counts);
         Ok::<_, AdminError>(tags)
     };
-    let tagged = async { Ok::<_, AdminError>(store::board::count_tagged_followers(&pool.get().await?).await?) };
-    let clickers = async { Ok::<_, AdminError>(store::board::count_actors(&pool.get().await?, "click", week).await?) };
-    let buyers = async { Ok::<_, AdminError>(store::board::count_buyers(&pool.get().await?, month).await?) };
-    let wechat = async { tokio::join!(datacube_content(state), wechat_followers(state)) };
+    let tagged =
+        async { Ok::<_, AdminError>(store::board::count_tagged_followers(&pool.get().await?, account).await?) };
+    let clickers =
+        async { Ok::<_, AdminError>(store::board::count_actors(&pool.get().await?, account, "click", week).await?) };
+    let buyers = async { Ok::<_, AdminError>(store::board::count_buyers(&pool.get().await?, account, month).await?) };
+    let wechat = async { tokio::join!(datacube_content(api), wechat_followers(api)) };
     let (database, (content, wechat_followers)) =
         tokio::join!(async { tokio::try_join!(followers_and_flow, tags, tagged, clickers, buyers) }, wechat);
     let (((followers, subscribed, estimated), flow, (joined, day1, day7)), tags, tagged, clickers, (buyers, orders)) =
@@ -367,8 +421,8 @@ async fn compute(pool: &Pool, clock: &Clock, state: &AdminState) -> Result<Figur
 }
 
 /// Reads, shares and favourites of the last 7 days of articles, from `getarticlesummary`.
-async fn datacube_content(state: &AdminState) -> Option<(i64, i64, i64)> {
-    let api = state.api.as_ref()?;
+async fn datacube_content(api: Option<&ApiClient>) -> Option<(i64, i64, i64)> {
+    let api = api?;
     let end = Utc::now().date_naive().pred_opt()?;
     let begin = end.checked_sub_days(Days::new(6))?;
     let rows = match tokio::time::timeout(DATACUBE_TIMEOUT, api.article_summaries(begin, end)).await {
@@ -384,8 +438,8 @@ async fn datacube_content(state: &AdminState) -> Option<(i64, i64, i64)> {
 }
 
 /// Yesterday's follower total as WeChat counts it (`getusercumulate`).
-async fn wechat_followers(state: &AdminState) -> Option<i64> {
-    let api = state.api.as_ref()?;
+async fn wechat_followers(api: Option<&ApiClient>) -> Option<i64> {
+    let api = api?;
     let end = Utc::now().date_naive().pred_opt()?;
     match tokio::time::timeout(DATACUBE_TIMEOUT, api.user_cumulate(end, end)).await {
         Ok(Ok(rows)) => rows.last().map(|r| r.cumulate_user).filter(|n| *n > 0),

@@ -8,10 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, Caller, ErrorBody};
+use crate::app::accounts::Accounts;
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError, CampaignRequest, CampaignSettings};
+use crate::domain::account::AccountId;
 use crate::domain::campaign::{Audience, Message, Variant};
 use crate::store;
+use crate::store::ownership::Owned;
 use crate::wechat::api::ApiClient;
 
 /// What the campaign handlers need beyond the pool.
@@ -20,6 +23,35 @@ pub struct CampaignContext {
     pub settings: CampaignSettings,
     /// `None` without a WeChat account (preview is refused then).
     pub api: Option<ApiClient>,
+}
+
+impl CampaignContext {
+    /// The settings and WeChat client of `account`: campaigns follow its kind and go out
+    /// through its client.
+    pub fn for_account(&self, accounts: &Accounts, account: AccountId) -> (CampaignSettings, Option<ApiClient>) {
+        let settings = self.settings.for_account(accounts, account);
+        let api = if account == AccountId::FIRST {
+            self.api.clone()
+        } else {
+            accounts.get(account).and_then(|live| live.api.clone())
+        };
+        (settings, api)
+    }
+}
+
+/// The answer to a failed campaign operation on campaign `id`: one the caller's account does
+/// not hold is forbidden when another account holds it.
+async fn refused(pool: &Pool, caller: &Caller, id: i64, error: CampaignError) -> ApiError {
+    match error {
+        CampaignError::NotFound => caller.missing(pool, Owned::Campaign, &id.to_string(), error.to_string()).await,
+        CampaignError::UnknownSegment(segment) => {
+            match caller.missing(pool, Owned::Segment, &segment.to_string(), error.to_string()).await {
+                forbidden if actix_web::ResponseError::status_code(&forbidden) == StatusCode::FORBIDDEN => forbidden,
+                _ => error.into(),
+            }
+        }
+        other => other.into(),
+    }
 }
 
 const MAX_PAGE: i64 = 100;
@@ -219,12 +251,18 @@ impl From<CampaignError> for ApiError {
 pub async fn create_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<Accounts>,
     caller: Caller,
     body: web::Json<NewCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     let NewCampaign { name, audience, message, variants, send_at } = body.into_inner();
     let request = CampaignRequest { name, audience, message, variants, send_at };
-    let row = campaigns::create_campaign(&pool, &ctx.settings, &request, &caller.name).await?;
+    let (settings, _) = ctx.for_account(&accounts, caller.account);
+    let row = match campaigns::create_campaign(&pool, &settings, &request, &caller.name).await {
+        Ok(row) => row,
+        Err(error @ CampaignError::UnknownSegment(id)) => return Err(refused(&pool, &caller, id, error).await),
+        Err(error) => return Err(error.into()),
+    };
     Ok(HttpResponse::Created().json(CampaignStatus { id: row.id, status: row.status, name: Some(row.name) }))
 }
 
@@ -233,12 +271,12 @@ pub async fn create_campaign(
     responses((status = 200, body = CampaignPage)))]
 pub async fn list_campaigns(
     pool: web::Data<Pool>,
-    _caller: Caller,
+    caller: Caller,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = ApiError::page_limit(page.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let client = pool.get().await?;
-    let rows = store::campaigns::list_campaigns(&client, page.before, limit).await?;
+    let rows = store::campaigns::list_campaigns(&client, caller.account, page.before, limit).await?;
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
     let campaigns = rows
         .into_iter()
@@ -260,11 +298,15 @@ pub async fn list_campaigns(
 pub async fn get_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
-    _caller: Caller,
+    accounts: web::Data<Accounts>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let client = pool.get().await?;
-    let row = store::campaigns::get_campaign(&client, *id).await?.ok_or(CampaignError::NotFound)?;
+    let Some(row) = store::campaigns::get_campaign(&client, caller.account, *id).await? else {
+        return Err(refused(&pool, &caller, *id, CampaignError::NotFound).await);
+    };
+    let (settings, _) = ctx.for_account(&accounts, caller.account);
     let variants: Vec<serde_json::Value> = store::campaigns::list_variants(&client, row.id)
         .await?
         .into_iter()
@@ -292,7 +334,7 @@ pub async fn get_campaign(
     });
     let msg_ids = store::campaigns::list_msg_ids(&client, row.id).await?;
     let progress = store::campaigns::progress(&client, row.id).await?;
-    let stats = campaigns::stats(&client, &ctx.settings, row.id).await?;
+    let stats = campaigns::stats(&client, &settings, row.id).await?;
     let links: Vec<serde_json::Value> = store::campaigns::list_links(&client, row.id)
         .await?
         .into_iter()
@@ -348,10 +390,15 @@ pub async fn get_campaign(
 pub async fn send_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<Accounts>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let accepted = campaigns::request_send(&pool, &ctx.settings, *id, &caller.name).await?;
+    let (settings, _) = ctx.for_account(&accounts, caller.account);
+    let accepted = match campaigns::request_send(&pool, &settings, *id, &caller.name).await {
+        Ok(accepted) => accepted,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     Ok(HttpResponse::Accepted().json(accepted))
 }
 
@@ -366,7 +413,10 @@ pub async fn approve_campaign(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_approve(), "approve campaigns")?;
-    let row = approval::approve(&pool, *id, &caller.name, None).await?;
+    let row = match approval::approve(&pool, caller.account, *id, &caller.name, None).await {
+        Ok(row) => row,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 
@@ -394,7 +444,10 @@ pub async fn reject_campaign(
     body: web::Json<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(caller.role.may_approve(), "reject campaigns")?;
-    let row = approval::reject(&pool, *id, &caller.name, &body.reason).await?;
+    let row = match approval::reject(&pool, caller.account, *id, &caller.name, &body.reason).await {
+        Ok(row) => row,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 
@@ -406,7 +459,10 @@ pub async fn cancel_campaign(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = campaigns::cancel(&pool, *id, &caller.name).await?;
+    let row = match campaigns::cancel(&pool, caller.account, *id, &caller.name).await {
+        Ok(row) => row,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     Ok(HttpResponse::Ok().json(CampaignStatus { id: row.id, status: row.status, name: None }))
 }
 
@@ -419,11 +475,17 @@ pub async fn cancel_campaign(
 pub async fn preview_campaign(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<Accounts>,
     caller: Caller,
     id: web::Path<i64>,
     body: web::Json<PreviewRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let results = campaigns::preview(&pool, ctx.api.as_ref(), *id, &body.openids, &caller.name).await?;
+    let (_, api) = ctx.for_account(&accounts, caller.account);
+    let results = match campaigns::preview(&pool, api.as_ref(), caller.account, *id, &body.openids, &caller.name).await
+    {
+        Ok(results) => results,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     let results =
         results.into_iter().map(|(openid, error)| PreviewResult { openid, ok: error.is_none(), error }).collect();
     Ok(HttpResponse::Ok().json(PreviewResults { results }))
@@ -442,11 +504,14 @@ pub struct NewLink {
     request_body = NewLink, responses((status = 201, body = Link), (status = 404, body = ErrorBody)))]
 pub async fn create_link(
     pool: web::Data<Pool>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
     body: web::Json<NewLink>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = campaigns::create_link(&pool, *id, &body.url).await?;
+    let code = match campaigns::create_link(&pool, caller.account, *id, &body.url).await {
+        Ok(code) => code,
+        Err(error) => return Err(refused(&pool, &caller, *id, error).await),
+    };
     let path = format!("/r/{code}");
     Ok(HttpResponse::Created().json(Link { code, path, url: body.into_inner().url }))
 }
@@ -467,14 +532,16 @@ pub struct Window {
 pub async fn compare_strategies(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
-    _caller: Caller,
+    accounts: web::Data<Accounts>,
+    caller: Caller,
     window: web::Query<Window>,
 ) -> Result<HttpResponse, ApiError> {
     let days = window.days.unwrap_or(90);
     if !(1..=365).contains(&days) {
         return Err(ApiError::invalid_request("`days` must be 1 to 365"));
     }
-    let strategies = campaigns::strategies(&pool, &ctx.settings, days).await?;
+    let (settings, _) = ctx.for_account(&accounts, caller.account);
+    let strategies = campaigns::strategies(&pool, &settings, days).await?;
     Ok(HttpResponse::Ok().json(Strategies { days, strategies }))
 }
 
@@ -483,7 +550,9 @@ pub async fn compare_strategies(
 pub async fn tag_health(
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
-    _caller: Caller,
+    accounts: web::Data<Accounts>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(campaigns::tag_health(&pool, &ctx.settings).await?))
+    let (settings, _) = ctx.for_account(&accounts, caller.account);
+    Ok(HttpResponse::Ok().json(campaigns::tag_health(&pool, &settings).await?))
 }

@@ -11,6 +11,7 @@ use crate::app::audience::{self, index::AudienceIndex};
 use crate::domain::clock::Clock;
 use crate::domain::expr::{self, Expr};
 use crate::store;
+use crate::store::ownership::Owned;
 
 /// Most members per page.
 pub const MAX_PAGE: i64 = 1000;
@@ -101,8 +102,9 @@ pub async fn create_segment(
         return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
     }
     let expr = parse_expr(&body.expr)?;
-    let segment = store::segments::insert_segment(&pool.get().await?, name, &expr, &caller.name).await?;
-    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
+    let segment =
+        store::segments::insert_segment(&pool.get().await?, caller.account, name, &expr, &caller.name).await?;
+    let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
     Ok(HttpResponse::Created().json(SegmentView::counted(segment, members)))
 }
 
@@ -112,14 +114,14 @@ pub async fn get_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let segment = store::segments::get_segment(&pool.get().await?, *id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such segment"))?;
+    let Some(segment) = store::segments::get_segment(&pool.get().await?, caller.account, *id).await? else {
+        return Err(caller.missing(&pool, Owned::Segment, &id.to_string(), "no such segment").await);
+    };
     let expr = parse_expr(&segment.expr)?;
-    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
+    let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
     Ok(HttpResponse::Ok().json(SegmentView::counted(segment, members)))
 }
 
@@ -130,17 +132,18 @@ pub async fn get_segment(
 pub async fn list_segment_members(
     pool: web::Data<Pool>,
     clock: web::Data<Clock>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = ApiError::page_limit(page.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let client = pool.get().await?;
-    let segment =
-        store::segments::get_segment(&client, *id).await?.ok_or_else(|| ApiError::not_found("no such segment"))?;
+    let Some(segment) = store::segments::get_segment(&client, caller.account, *id).await? else {
+        return Err(caller.missing(&pool, Owned::Segment, &id.to_string(), "no such segment").await);
+    };
     let expr = parse_expr(&segment.expr)?;
     let after = page.after.as_deref().unwrap_or("");
-    let members = store::segments::list_members(&client, &expr, clock.unix(), after, limit).await?;
+    let members = store::segments::list_members(&client, caller.account, &expr, clock.unix(), after, limit).await?;
     let next = (members.len() as i64 == limit).then(|| members.last().cloned()).flatten();
     Ok(HttpResponse::Ok().json(MembersPage { members, next }))
 }
@@ -152,10 +155,10 @@ pub async fn preview_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
-    _caller: Caller,
+    caller: Caller,
     body: web::Json<Preview>,
 ) -> Result<HttpResponse, ApiError> {
     let expr = parse_expr(&body.expr)?;
-    let members = audience::count_members(&pool, &index, &expr, clock.unix()).await?;
+    let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
     Ok(HttpResponse::Ok().json(PreviewCount { expr: expr.to_string(), members }))
 }

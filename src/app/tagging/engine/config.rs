@@ -76,7 +76,7 @@ impl ConfigCache {
 async fn load(client: &impl GenericClient, account: AccountId, version: i64) -> Result<Loaded, tokio_postgres::Error> {
     let tags = store::tags::tag_index(client, account).await?;
     let own: HashSet<i64> = tags.values().map(|(id, _)| *id).collect();
-    let mut dynamic = crate::app::audience::load_dynamic_tags(client).await?;
+    let mut dynamic = crate::app::audience::load_dynamic_tags(client, account).await?;
     dynamic.retain(|tag| own.contains(&tag.id));
     Ok(Loaded {
         version,

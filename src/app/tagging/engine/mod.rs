@@ -156,7 +156,7 @@ impl TaggingEngine {
 
         store::tags::apply_tag_changes(txn, &effects.changes).await?;
         if !loaded.dynamic.is_empty() {
-            self.reevaluate_dynamic(txn, loaded, messages, &effects.changes).await?;
+            self.reevaluate_dynamic(txn, account, loaded, messages, &effects.changes).await?;
         }
         let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
         store::tags::forget_wechat_state(txn, account, &left).await?;
@@ -189,6 +189,7 @@ impl TaggingEngine {
     async fn reevaluate_dynamic(
         &self,
         txn: &Client,
+        account: crate::domain::account::AccountId,
         loaded: &Loaded,
         messages: &[&Message],
         changes: &[TagChange],
@@ -215,7 +216,7 @@ impl TaggingEngine {
         }
         affected.sort_unstable();
         affected.dedup();
-        audience::reevaluate(txn, &loaded.dynamic, &affected, &triggers, self.clock.unix()).await?;
+        audience::reevaluate(txn, account, &loaded.dynamic, &affected, &triggers, self.clock.unix()).await?;
         Ok(())
     }
 }

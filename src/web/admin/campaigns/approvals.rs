@@ -5,7 +5,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
-use super::{Problem, QUEUE, audience_text, lapse_text, message_text, problem};
+use super::{Problem, QUEUE, audience_text, lapse_text, message_text, problem, scoped_problem};
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError};
 use crate::domain::approval::Change;
@@ -39,7 +39,9 @@ struct QueuePage {
 
 pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let waiting = store::campaigns::list_campaigns_in_status(&client, Status::PendingApproval.as_str(), QUEUE).await?;
+    let waiting =
+        store::campaigns::list_campaigns_in_status(&client, user.account, Status::PendingApproval.as_str(), QUEUE)
+            .await?;
     let mut rows = Vec::with_capacity(waiting.len());
     for row in waiting {
         let (sensitive, fingerprint) = match approval::covered(&client, &row).await {
@@ -87,20 +89,22 @@ pub async fn approve_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    let done = approval::approve(&pool, id, &user.username, form.shown.as_deref()).await;
-    after_review(&user, done.map(|row| format!("已审批群发「{}」。创建人或你现在可以发送。", row.name)), &form.back, id)
+    let done = approval::approve(&pool, user.account, id, &user.username, form.shown.as_deref()).await;
+    let said = done.map(|row| format!("已审批群发「{}」。创建人或你现在可以发送。", row.name));
+    after_review(&user, &pool, said, &form.back, id).await
 }
 
 /// Says how an approval or a rejection went, then goes back where the reviewer came from.
-fn after_review(
+async fn after_review(
     user: &AdminUser,
+    pool: &Pool,
     done: Result<String, CampaignError>,
     back: &str,
     id: i64,
 ) -> Result<HttpResponse, AdminError> {
     match done {
         Ok(message) => user.flash(message),
-        Err(error) => match problem(error) {
+        Err(error) => match scoped_problem(user, pool, id, error).await {
             Problem::Say(message) => user.flash(message),
             Problem::Fail(error) => return Err(error),
         },
@@ -139,11 +143,13 @@ pub async fn reject_campaign(
 ) -> Result<HttpResponse, AdminError> {
     user.require(user.role.may_approve())?;
     let id = id.into_inner();
-    let done = approval::reject(&pool, id, &user.username, &form.reason).await;
+    let done = approval::reject(&pool, user.account, id, &user.username, &form.reason).await;
     after_review(
         &user,
+        &pool,
         done.map(|row| format!("已驳回群发「{}」，创建人会在群发页面看到原因。", row.name)),
         &form.back,
         id,
     )
+    .await
 }

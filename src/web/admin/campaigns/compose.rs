@@ -112,7 +112,7 @@ async fn compose_page(
             value: t.path,
         })
         .collect();
-    let segments = store::segments::list_segments(&client, None, 200)
+    let segments = store::segments::list_segments(&client, user.account, None, 200)
         .await?
         .into_iter()
         .map(|s| Choice {
@@ -227,13 +227,15 @@ pub async fn create_campaign(
     user: AdminUser,
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
     CsrfForm(form): CsrfForm<ComposeForm>,
 ) -> Result<HttpResponse, AdminError> {
     let request = match request_of(&form, ctx.settings.clock.now()) {
         Ok(request) => request,
         Err(message) => return compose_page(&user, &pool, &form, Some(message)).await,
     };
-    match campaigns::create_campaign(&pool, &ctx.settings, &request, &user.username).await {
+    let (settings, _) = ctx.for_account(&accounts, user.account);
+    match campaigns::create_campaign(&pool, &settings, &request, &user.username).await {
         Ok(row) => {
             user.flash(format!("已创建群发「{}」（草稿）。预览无误后点「发送」。", row.name));
             Ok(see_other(&format!("/admin/campaigns/{}", row.id)))

@@ -11,12 +11,14 @@ use serde::Deserialize;
 
 use super::approvals::stored_lapse;
 use super::{
-    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, status_label, strategy_label,
+    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, scoped_problem, status_label,
+    strategy_label,
 };
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError, CampaignStats};
 use crate::domain::campaign::{Audience, Status};
 use crate::store;
+use crate::store::ownership::Owned;
 use crate::web::admin::pages::show_time;
 use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render};
 use crate::web::api::CampaignContext;
@@ -124,13 +126,15 @@ struct PreviewOutcome {
 async fn detail_page(
     user: &AdminUser,
     pool: &Pool,
-    ctx: &CampaignContext,
+    settings: &campaigns::CampaignSettings,
     state: &AdminState,
     id: i64,
     preview: Option<PreviewOutcome>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let row = store::campaigns::get_campaign(&client, id).await?.ok_or(AdminError::NotFound)?;
+    let Some(row) = store::campaigns::get_campaign(&client, user.account, id).await? else {
+        return Err(user.missing(pool, Owned::Campaign, &id.to_string()).await);
+    };
     let say = |error: CampaignError| match problem(error) {
         Problem::Say(message) => {
             tracing::warn!(campaign.id = id, message, "a stored campaign could not be read back");
@@ -140,7 +144,7 @@ async fn detail_page(
     };
     let audience = campaigns::audience_of(&row).map_err(say)?;
     let segment_name = match &audience {
-        Audience::Segment(sid) => store::segments::get_segment(&client, *sid).await?.map(|s| s.name),
+        Audience::Segment(sid) => store::segments::get_segment(&client, row.account, *sid).await?.map(|s| s.name),
         _ => None,
     };
     // A segment deleted (or no longer parsing) after the campaign was written names no tags:
@@ -179,7 +183,7 @@ async fn detail_page(
         messages.push(MessageView { label, kind, body });
     }
     let progress = store::campaigns::progress(&client, id).await?;
-    let stats = campaigns::stats(&client, &ctx.settings, id).await.map_err(say)?;
+    let stats = campaigns::stats(&client, settings, id).await.map_err(say)?;
     let group_name = |variant: i32| match variant {
         0 if variant_names.is_empty() => "本次群发".to_owned(),
         0 => "对照".to_owned(),
@@ -224,7 +228,7 @@ async fn detail_page(
         String::new()
     };
     drop(client);
-    let figures = state.strategies.get(pool, ctx).await?;
+    let figures = state.strategies.get(pool, settings).await?;
     let strategies: Vec<StrategyView> = figures
         .iter()
         .map(|s| StrategyView {
@@ -319,10 +323,12 @@ pub async fn show_campaign(
     user: AdminUser,
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
     state: web::Data<Arc<AdminState>>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AdminError> {
-    detail_page(&user, &pool, &ctx, &state, id.into_inner(), None).await
+    let (settings, _) = ctx.for_account(&accounts, user.account);
+    detail_page(&user, &pool, &settings, &state, id.into_inner(), None).await
 }
 
 #[derive(Deserialize)]
@@ -337,29 +343,31 @@ pub async fn preview_campaign(
     user: AdminUser,
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
     state: web::Data<Arc<AdminState>>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<PreviewForm>,
 ) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
+    let (settings, api) = ctx.for_account(&accounts, user.account);
     let openids: Vec<String> = form
         .openids
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、'))
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let outcome = match campaigns::preview(&pool, ctx.api.as_ref(), id, &openids, &user.username).await {
+    let outcome = match campaigns::preview(&pool, api.as_ref(), user.account, id, &openids, &user.username).await {
         Ok(results) => PreviewOutcome {
             openids: form.openids.clone(),
             results: results.into_iter().map(|(openid, error)| PreviewResult { openid, error }).collect(),
             error: None,
         },
-        Err(error) => match problem(error) {
+        Err(error) => match scoped_problem(&user, &pool, id, error).await {
             Problem::Say(message) => {
                 PreviewOutcome { openids: form.openids.clone(), results: Vec::new(), error: Some(message) }
             }
             Problem::Fail(error) => return Err(error),
         },
     };
-    detail_page(&user, &pool, &ctx, &state, id, Some(outcome)).await
+    detail_page(&user, &pool, &settings, &state, id, Some(outcome)).await
 }

@@ -67,10 +67,12 @@ pub async fn list_campaigns(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let rows = store::campaigns::list_campaigns(&client, query.before, PAGE).await?;
+    let rows = store::campaigns::list_campaigns(&client, user.account, query.before, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
     let waiting =
-        store::campaigns::list_campaigns_in_status(&client, Status::PendingApproval.as_str(), QUEUE).await?.len();
+        store::campaigns::list_campaigns_in_status(&client, user.account, Status::PendingApproval.as_str(), QUEUE)
+            .await?
+            .len();
     let rows = list_rows(&client, rows).await?;
     render(&ListPage { layout: user.layout("campaigns"), rows, waiting, next })
 }

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
-use super::AdminError;
 use super::pages::show_time;
+use super::{AdminError, AdminUser};
 use crate::app::campaigns::{self, CampaignError, Invalid, StrategyStats};
+use crate::domain::account::AccountId;
 use crate::domain::approval::Change;
 use crate::domain::campaign::{Audience, Message, RequestProblem, Status};
-use crate::web::api::CampaignContext;
+use crate::store::ownership::Owned;
 
 /// Strategy figures are computed over up to 500 campaigns; shown at most a minute old.
 const STRATEGIES_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -35,31 +36,42 @@ const STRATEGY_DAYS: i64 = 90;
 /// The approval queue shows this many of the longest waiting.
 const QUEUE: i64 = 100;
 
-/// The strategy comparison, shared by every viewer of a campaign page for a minute.
+/// Each account's strategy comparison, shared by every viewer of its campaign pages for a minute.
 #[derive(Default)]
 pub struct StrategiesCache {
-    figures: Mutex<Option<(Instant, Arc<Vec<StrategyStats>>)>>,
+    figures: Mutex<std::collections::HashMap<AccountId, Computed>>,
 }
 
+/// Figures and when they were computed.
+type Computed = (Instant, Arc<Vec<StrategyStats>>);
+
 impl StrategiesCache {
-    async fn get(&self, pool: &Pool, ctx: &CampaignContext) -> Result<Arc<Vec<StrategyStats>>, AdminError> {
-        if let Some((at, figures)) = self.figures.lock().expect("no panics while holding the lock").clone() {
+    async fn get(
+        &self,
+        pool: &Pool,
+        settings: &campaigns::CampaignSettings,
+    ) -> Result<Arc<Vec<StrategyStats>>, AdminError> {
+        let account = settings.account;
+        if let Some((at, figures)) =
+            self.figures.lock().expect("no panics while holding the lock").get(&account).cloned()
+        {
             if at.elapsed() < STRATEGIES_FRESH_FOR {
                 return Ok(figures);
             }
         }
         let figures = Arc::new(
-            campaigns::strategies(pool, &ctx.settings, STRATEGY_DAYS)
-                .await
-                .map_err(|e| problem(e).err_or_internal())?,
+            campaigns::strategies(pool, settings, STRATEGY_DAYS).await.map_err(|e| problem(e).err_or_internal())?,
         );
-        *self.figures.lock().expect("no panics while holding the lock") = Some((Instant::now(), figures.clone()));
+        self.figures
+            .lock()
+            .expect("no panics while holding the lock")
+            .insert(account, (Instant::now(), figures.clone()));
         Ok(figures)
     }
 
-    /// A send just finished or started: the next view should count it.
-    fn forget(&self) {
-        *self.figures.lock().expect("no panics while holding the lock") = None;
+    /// A send of `account` just finished or started: the next view should count it.
+    fn forget(&self, account: AccountId) {
+        self.figures.lock().expect("no panics while holding the lock").remove(&account);
     }
 }
 
@@ -109,6 +121,15 @@ impl Problem {
                 AdminError::Internal
             }
         }
+    }
+}
+
+/// [`problem`] for an operation on campaign `id` the user named: one their account does not
+/// hold is forbidden when another account holds it.
+async fn scoped_problem(user: &AdminUser, pool: &Pool, id: i64, error: CampaignError) -> Problem {
+    match error {
+        CampaignError::NotFound => Problem::Fail(user.missing(pool, Owned::Campaign, &id.to_string()).await),
+        other => problem(other),
     }
 }
 

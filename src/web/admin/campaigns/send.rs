@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
-use super::{Problem, problem, status_label};
+use super::{Problem, scoped_problem, status_label};
 use crate::app::campaigns::{self, CampaignError};
 use crate::domain::campaign::Status;
 use crate::web::admin::pages::show_time;
@@ -26,14 +26,16 @@ pub async fn send_campaign(
     user: AdminUser,
     pool: web::Data<Pool>,
     ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
     state: web::Data<Arc<AdminState>>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<SendForm>,
 ) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
-    match campaigns::request_send(&pool, &ctx.settings, id, &user.username).await {
+    let (settings, _) = ctx.for_account(&accounts, user.account);
+    match campaigns::request_send(&pool, &settings, id, &user.username).await {
         Ok(accepted) => {
-            state.strategies.forget();
+            state.strategies.forget(user.account);
             let filtered = if accepted.will_be_filtered > 0 {
                 format!("其中 {} 位本月已收满 4 条群发，微信会过滤掉。", accepted.will_be_filtered)
             } else {
@@ -52,7 +54,7 @@ pub async fn send_campaign(
         {
             user.flash(format!("该群发已提交（当前：{}），没有重复发送。", status_label(&status)));
         }
-        Err(error) => match problem(error) {
+        Err(error) => match scoped_problem(&user, &pool, id, error).await {
             Problem::Say(message) => user.flash(message),
             Problem::Fail(error) => return Err(error),
         },
@@ -77,9 +79,9 @@ pub async fn cancel_campaign(
         user.flash("未取消：请勾选「确认」后再点取消。");
         return Ok(see_other(&format!("/admin/campaigns/{id}")));
     }
-    match campaigns::cancel(&pool, id, &user.username).await {
+    match campaigns::cancel(&pool, user.account, id, &user.username).await {
         Ok(row) => user.flash(format!("已取消群发「{}」：尚未发出的部分不会再发送。", row.name)),
-        Err(error) => match problem(error) {
+        Err(error) => match scoped_problem(&user, &pool, id, error).await {
             Problem::Say(message) => user.flash(message),
             Problem::Fail(error) => return Err(error),
         },

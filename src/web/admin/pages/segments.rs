@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{PAGE, audit, show_time};
 use crate::app::audience::index::AudienceIndex;
+use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::domain::expr;
 use crate::store;
@@ -71,15 +72,23 @@ enum Counted {
 }
 
 /// Counts through the in-memory audience index when it can answer, else with SQL, as the API does.
-async fn count(pool: &Pool, index: &AudienceIndex, clock: &Clock, text: &str) -> Result<Counted, AdminError> {
+async fn count(
+    pool: &Pool,
+    index: &AudienceIndex,
+    account: AccountId,
+    clock: &Clock,
+    text: &str,
+) -> Result<Counted, AdminError> {
     let parsed = match expr::parse(text) {
         Ok(parsed) => parsed,
         Err(error) => return Ok(Counted::Problem(expr_problem(text, &error))),
     };
     let members =
-        crate::app::audience::count_members(pool, index, &parsed, clock.unix()).await.map_err(|error| match error {
-            crate::app::audience::AudienceError::Pool(e) => AdminError::Pool(e),
-            crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
+        crate::app::audience::count_members(pool, index, account, &parsed, clock.unix()).await.map_err(|error| {
+            match error {
+                crate::app::audience::AudienceError::Pool(e) => AdminError::Pool(e),
+                crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
+            }
         })?;
     Ok(Counted::Members(members))
 }
@@ -99,13 +108,13 @@ async fn segments_page(
     let (count, problem) = if expr_text.trim().is_empty() {
         (None, None)
     } else {
-        match count(pool, index, clock, &expr_text).await? {
+        match count(pool, index, user.account, clock, &expr_text).await? {
             Counted::Members(n) => (Some(n), None),
             Counted::Problem(p) => (None, Some(p)),
         }
     };
     let client = pool.get().await?;
-    let rows = store::segments::list_segments(&client, before, PAGE).await?;
+    let rows = store::segments::list_segments(&client, user.account, before, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
     let segments = rows
         .into_iter()
@@ -158,14 +167,14 @@ pub async fn show_segments(
 
 /// The live count for the page's script: `{"members": n}` or `{"position", "message"}`.
 pub async fn count_segment(
-    _user: AdminUser,
+    user: AdminUser,
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
     query: web::Query<SegmentQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let text = query.expr.clone().unwrap_or_default();
-    let body = match count(&pool, &index, &clock, &text).await? {
+    let body = match count(&pool, &index, user.account, &clock, &text).await? {
         Counted::Members(n) => serde_json::json!({ "members": n }),
         Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message }),
     };
@@ -197,7 +206,7 @@ pub async fn create_segment(
         return segments_page(&user, &pool, &index, &clock, None, name, form.expr, None, bad).await;
     };
     let client = pool.get().await?;
-    let segment = store::segments::insert_segment(&client, &name, &parsed, &user.username).await?;
+    let segment = store::segments::insert_segment(&client, user.account, &name, &parsed, &user.username).await?;
     audit(&pool, &user, "create", "segment", &segment.id.to_string(), serde_json::json!({ "expr": segment.expr }))
         .await?;
     user.flash(format!("已保存人群「{}」。", segment.name));

@@ -146,7 +146,9 @@ async fn tags_page(
         .map(|(a, b, why)| MergeSuggestion { a: paths[a].to_owned(), b: paths[b].to_owned(), why: why.to_owned() })
         .collect();
     let overlapping = if overlap {
-        let pairs = store::campaigns::list_overlapping_tags(&client, crate::app::campaigns::MERGE_OVERLAP).await?;
+        let pairs =
+            store::campaigns::list_overlapping_tags(&client, user.account, crate::app::campaigns::MERGE_OVERLAP)
+                .await?;
         Some(
             pairs
                 .into_iter()

@@ -112,3 +112,19 @@ CREATE TABLE account_audience_epochs (
     epoch       bigint NOT NULL DEFAULT 0
 );
 INSERT INTO account_audience_epochs (account_id, epoch) SELECT 1, epoch FROM audience_epoch;
+
+-- A change of a user's roles on any account ends their sessions, as a change of `admins.role`
+-- does (V19): a page open under the old role must not keep acting with it.
+CREATE FUNCTION end_sessions_of_changed_roles() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM admin_sessions WHERE admin_id = coalesce(NEW.admin_id, OLD.admin_id);
+    IF TG_OP = 'UPDATE' AND OLD.admin_id IS DISTINCT FROM NEW.admin_id THEN
+        DELETE FROM admin_sessions WHERE admin_id = OLD.admin_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER admin_roles_end_their_sessions
+    AFTER INSERT OR UPDATE OR DELETE ON admin_roles
+    FOR EACH ROW
+    EXECUTE FUNCTION end_sessions_of_changed_roles();

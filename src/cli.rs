@@ -26,8 +26,24 @@ pub enum Command {
     /// Check or apply a playbook: tags, rules and quizzes declared in a TOML file.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
-    /// Import the account's followers and their WeChat tags (resumes an interrupted import).
-    Sync,
+    /// Import an account's followers and their WeChat tags (resumes an interrupted import).
+    Sync {
+        /// The account's name (see the console's 公众号 page); the first account when absent.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+/// Which accounts a playbook is applied to or checked against.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlaybookAccounts {
+    /// An account's name; repeat to apply the same file to several accounts as a template (each
+    /// gets its own copy). The first account when neither this nor `--all-accounts` is given.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+    /// Every account of the deployment.
+    #[arg(long, conflicts_with = "accounts")]
+    pub all_accounts: bool,
 }
 
 /// `tagcast playbook ...`
@@ -35,11 +51,16 @@ pub enum Command {
 pub enum PlaybookCommand {
     /// Report every problem of a playbook (`FILE:LINE: message`) without changing anything.
     Check {
+        #[command(flatten)]
+        accounts: PlaybookAccounts,
         /// The playbook (TOML).
         file: std::path::PathBuf,
     },
-    /// Run pending migrations, then create or update what the playbook declares; prints each change.
+    /// Run pending migrations, then create or update what the playbook declares in each account
+    /// (one transaction per account); prints each change.
     Apply {
+        #[command(flatten)]
+        accounts: PlaybookAccounts,
         /// The playbook (TOML).
         file: std::path::PathBuf,
     },

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tagcast::app::playbook::PlaybookError;
-use tagcast::cli::{Cli, Command, MockWechatArgs, PlaybookCommand};
+use tagcast::cli::{Cli, Command, MockWechatArgs, PlaybookAccounts, PlaybookCommand};
 use tagcast::config::Settings;
+use tagcast::domain::account::AccountId;
 use tagcast::startup::Application;
 
 /// Prints an error and its causes on one line, as an operator reads it at start-up. A cause
@@ -57,7 +58,7 @@ async fn main() -> ExitCode {
             tagcast::store::database::finish_upgrade(&settings.database_url).await.map_err(Into::into)
         }
         Command::Serve => serve(settings).await,
-        Command::Sync => sync(settings).await,
+        Command::Sync { account } => sync(settings, account).await,
         Command::Playbook(command) => return playbook(settings, command).await,
         Command::MockWechat(_) => unreachable!("handled before settings are read"),
     };
@@ -93,15 +94,29 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    if settings.is_demo() {
-        return Err("WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET".into());
-    }
+async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    const DEMO: &str = "WECHAT_APPID: sync imports from a real account (or a mock-wechat at WECHAT_API_BASE); set WECHAT_APPID and WECHAT_APPSECRET";
     tagcast::store::prepare_database(&settings.database_url).await?;
     let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
-    let api = tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?;
+    // Without --account, the first account's client is built from the environment as before accounts.
+    let target = match account {
+        None if settings.is_demo() => return Err(DEMO.into()),
+        None => None,
+        Some(name) => {
+            let accounts =
+                tagcast::startup::load_accounts(&settings, &pool, tagcast::wechat::api::ApiMetrics::default()).await?;
+            let live = accounts.by_name(&name).ok_or_else(|| {
+                let known: Vec<String> = accounts.all().iter().map(|a| a.name.clone()).collect();
+                format!("--account {name}: no such account (the accounts are: {})", known.join(", "))
+            })?;
+            if live.from_env && settings.is_demo() {
+                return Err(DEMO.into());
+            }
+            Some(live)
+        }
+    };
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = tagcast::app::sync::run_sync(&pool, &api, |p| {
+    let progress = |p: &tagcast::app::sync::SyncProgress| {
         let line = match p.phase {
             tagcast::store::sync::SyncPhase::Followers => match p.followers_total {
                 Some(total) => format!("followers {}/{total}", p.followers_imported),
@@ -114,8 +129,14 @@ async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             eprintln!("sync: {line}");
         }
-    })
-    .await?;
+    };
+    let report = match &target {
+        None => {
+            let api = tagcast::startup::api_client(&settings, &pool).ok_or("WECHAT_APPSECRET: not set")?;
+            tagcast::app::sync::run_sync(&pool, &api, progress).await?
+        }
+        Some(live) => tagcast::app::sync::run(&pool, live, progress).await?,
+    };
     if on_terminal {
         eprintln!();
     }
@@ -132,8 +153,8 @@ async fn sync(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 /// `playbook check` and `playbook apply`: a playbook's problems go to stderr one per line, exit 1.
 async fn playbook(settings: Settings, command: PlaybookCommand) -> ExitCode {
     let result = match &command {
-        PlaybookCommand::Check { file } => playbook_check(&settings, file).await,
-        PlaybookCommand::Apply { file } => playbook_apply(&settings, file).await,
+        PlaybookCommand::Check { file, accounts } => playbook_check(&settings, file, accounts).await,
+        PlaybookCommand::Apply { file, accounts } => playbook_apply(&settings, file, accounts).await,
     };
     let Err(error) = result else { return ExitCode::SUCCESS };
     match error.downcast_ref::<PlaybookError>() {
@@ -149,27 +170,75 @@ fn print_warnings(file: &str, warnings: &[tagcast::domain::playbook::Problem]) {
     }
 }
 
-async fn playbook_check(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// Whether the command line names accounts, so the database must be asked which they are.
+fn names_accounts(accounts: &PlaybookAccounts) -> bool {
+    accounts.all_accounts || !accounts.accounts.is_empty()
+}
+
+async fn playbook_check(
+    settings: &Settings,
+    file: &Path,
+    accounts: &PlaybookAccounts,
+) -> Result<(), Box<dyn std::error::Error>> {
     let name = file.display().to_string();
     let source = tagcast::app::playbook::read(file)?;
-    let checked = tagcast::app::playbook::check(&settings.database_url, &name, &source).await?;
-    print_warnings(&name, &checked.warnings);
-    println!("ok: {}", checked.summary());
+    // Without `--account` the database is asked only for quizzes (and never migrated), as before accounts.
+    let targets = if names_accounts(accounts) {
+        let pool = tagcast::store::connect_pool(&settings.database_url, 1).await?;
+        tagcast::app::accounts::named(&pool, &accounts.accounts, accounts.all_accounts).await?
+    } else {
+        vec![(AccountId::FIRST, String::new())]
+    };
+    for (account, account_name) in &targets {
+        let checked = tagcast::app::playbook::check(&settings.database_url, *account, &name, &source).await?;
+        print_warnings(&name, &checked.warnings);
+        if targets.len() > 1 {
+            println!("{account_name}: ok: {}", checked.summary());
+        } else {
+            println!("ok: {}", checked.summary());
+        }
+    }
     Ok(())
 }
 
-async fn playbook_apply(settings: &Settings, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// Applies the file to each account in turn, one transaction each; stops at the first that fails,
+/// saying which were applied.
+async fn playbook_apply(
+    settings: &Settings,
+    file: &Path,
+    accounts: &PlaybookAccounts,
+) -> Result<(), Box<dyn std::error::Error>> {
     let name = file.display().to_string();
     // Read first: a mistyped path should not create or migrate a database.
     let source = tagcast::app::playbook::read(file)?;
     tagcast::store::prepare_database(&settings.database_url).await?;
     let pool = tagcast::store::connect_pool(&settings.database_url, 2).await?;
-    let applied = tagcast::app::playbook::apply(&pool, &name, &source).await?;
-    print_warnings(&name, &applied.warnings);
-    for change in &applied.changes {
-        println!("{change}");
+    let targets = tagcast::app::accounts::named(&pool, &accounts.accounts, accounts.all_accounts).await?;
+    let several = targets.len() > 1;
+    let mut done: Vec<&str> = Vec::new();
+    for (account, account_name) in &targets {
+        if several {
+            println!("== {account_name}");
+        }
+        let applied = match tagcast::app::playbook::apply_to(&pool, *account, &name, &source).await {
+            Ok(applied) => applied,
+            Err(error) => {
+                if several {
+                    eprintln!(
+                        "tagcast: {account_name}: not applied; applied before it: {}",
+                        if done.is_empty() { "none".to_owned() } else { done.join(", ") }
+                    );
+                }
+                return Err(error.into());
+            }
+        };
+        print_warnings(&name, &applied.warnings);
+        for change in &applied.changes {
+            println!("{change}");
+        }
+        println!("{}", applied.summary());
+        done.push(account_name);
     }
-    println!("{}", applied.summary());
     Ok(())
 }
 

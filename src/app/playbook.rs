@@ -12,6 +12,7 @@ use deadpool_postgres::{Pool, Transaction};
 use secrecy::SecretString;
 
 use crate::app::tagging::{self, TagRequest, TaggingError};
+use crate::domain::account::AccountId;
 use crate::domain::playbook::{self, Parsed, Playbook, Problem, Problems, TagSpec};
 use crate::domain::quiz::QuizSpec;
 use crate::domain::rule::RuleSpec;
@@ -25,16 +26,25 @@ pub const SAMPLE_FILE: &str = "playbooks/skin-quiz.toml";
 /// `created_by` of what a playbook creates.
 pub const ACTOR: &str = crate::domain::admin::PLAYBOOK_ACTOR;
 
-/// Who applies a playbook, as the audit log names them, and whether they may change which tags
-/// are sensitive (an admin, or the deployer).
+/// Who applies a playbook, as the audit log names them, to which account, and whether they may
+/// change which tags are sensitive (an admin of the account, or the deployer).
 #[derive(Debug, Clone, Copy)]
 pub struct Applier<'a> {
     pub actor: &'a str,
+    pub account: AccountId,
     pub may_change_sensitivity: bool,
 }
 
-/// `tagcast playbook apply` and `TAGCAST_PLAYBOOK`: whoever deploys may change anything.
-pub const DEPLOYER: Applier<'static> = Applier { actor: ACTOR, may_change_sensitivity: true };
+impl Applier<'static> {
+    /// `tagcast playbook apply --account`: whoever deploys may change anything.
+    pub fn deployer(account: AccountId) -> Self {
+        Self { actor: ACTOR, account, may_change_sensitivity: true }
+    }
+}
+
+/// `TAGCAST_PLAYBOOK` and `tagcast playbook apply` without `--account`: the first account.
+pub const DEPLOYER: Applier<'static> =
+    Applier { actor: ACTOR, account: AccountId::FIRST, may_change_sensitivity: true };
 
 /// A sensitivity the playbook would change: (path, from (`None`: a new tag), to).
 pub type SensitivityChange = (String, Option<bool>, bool);
@@ -143,12 +153,17 @@ pub fn read(path: &Path) -> Result<String, PlaybookError> {
 ///
 /// # Errors
 /// [`PlaybookError::Invalid`] with every problem.
-pub async fn check(database_url: &SecretString, file: &str, source: &str) -> Result<Playbook, PlaybookError> {
+pub async fn check(
+    database_url: &SecretString,
+    account: AccountId,
+    file: &str,
+    source: &str,
+) -> Result<Playbook, PlaybookError> {
     let parsed = playbook::parse(source);
     let finished = if parsed.outside_quizzes().is_empty() {
         parsed.finish(|_| false)
     } else {
-        match existing_quizzes(database_url).await {
+        match existing_quizzes(database_url, account).await {
             Some(existing) => parsed.finish(|id| existing.contains(id)),
             None => parsed.finish_unable_to_look_up(),
         }
@@ -156,17 +171,11 @@ pub async fn check(database_url: &SecretString, file: &str, source: &str) -> Res
     finished.map_err(|problems| PlaybookError::Invalid(Problems { file: file.to_owned(), problems }))
 }
 
-/// The ids of the stored quizzes, or `None` when the database cannot be read.
-async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String>> {
+/// The ids of `account`'s stored quizzes, or `None` when the database cannot be read.
+async fn existing_quizzes(database_url: &SecretString, account: AccountId) -> Option<BTreeSet<String>> {
     let pool = store::connect_pool(database_url, 1).await.ok()?;
     let client = pool.get().await.ok()?;
-    Some(
-        store::quizzes::list_quizzes(&client, crate::domain::account::AccountId::UNSCOPED)
-            .await
-            .ok()?
-            .into_keys()
-            .collect(),
-    )
+    Some(store::quizzes::list_quizzes(&client, account).await.ok()?.into_keys().collect())
 }
 
 /// Checks a playbook and applies it in one transaction: nothing changes unless all of it applies.
@@ -177,6 +186,15 @@ async fn existing_quizzes(database_url: &SecretString) -> Option<BTreeSet<String
 /// or [`PlaybookError::Apply`] when a write is refused (WeChat's tag limit, say) or the database fails.
 pub async fn apply(pool: &Pool, file: &str, source: &str) -> Result<Applied, PlaybookError> {
     apply_as(pool, file, source, DEPLOYER).await
+}
+
+/// [`apply`] to `account`. A playbook is a template: applied to several accounts, each gets its
+/// own tags, rules and quizzes, which share nothing but their definitions.
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_to(pool: &Pool, account: AccountId, file: &str, source: &str) -> Result<Applied, PlaybookError> {
+    apply_as(pool, file, source, Applier::deployer(account)).await
 }
 
 /// [`apply`] by `applier`: a playbook that would mark or unmark a tag sensitive is refused as a
@@ -230,12 +248,13 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(account = applier.account.get()))]
 async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Result<Applied, Failure> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     store::tags::lock_config_writes(&txn).await?;
-    let quizzes = store::quizzes::list_quizzes(&txn, crate::domain::account::AccountId::UNSCOPED).await?;
+    let account = applier.account;
+    let quizzes = store::quizzes::list_quizzes(&txn, account).await?;
     let playbook = parsed.finish(|id| quizzes.contains_key(id)).map_err(Failure::Invalid)?;
     let mut applied = Applied { changes: Vec::new(), warnings: playbook.warnings.clone() };
     let mut sensitivity = Vec::new();
@@ -248,11 +267,11 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     }
     // Quizzes before rules: a rule may start a quiz this playbook defines.
     for quiz in &playbook.quizzes {
-        apply_quiz(&txn, &quiz.item, quizzes.contains_key(&quiz.item.id), &mut applied.changes).await?;
+        apply_quiz(&txn, account, &quiz.item, quizzes.contains_key(&quiz.item.id), &mut applied.changes).await?;
     }
-    let rules = store::rules::list_rules(&txn, crate::domain::account::AccountId::UNSCOPED).await?;
+    let rules = store::rules::list_rules(&txn, account).await?;
     for rule in &playbook.rules {
-        apply_rule(&txn, &rule.item, &rules, &mut applied.changes).await?;
+        apply_rule(&txn, account, &rule.item, &rules, &mut applied.changes).await?;
     }
     txn.commit().await?;
     Ok(applied)
@@ -269,8 +288,7 @@ async fn apply_tag(
     sensitivity: &mut Vec<SensitivityChange>,
 ) -> Result<Change, TaggingError> {
     let what = format!("tag {}", spec.path);
-    let Some(row) = store::tags::get_tag_by_path(txn, crate::domain::account::AccountId::UNSCOPED, &spec.path).await?
-    else {
+    let Some(row) = store::tags::get_tag_by_path(txn, applier.account, &spec.path).await? else {
         let request = TagRequest {
             path: spec.path.clone(),
             description: spec.description.clone().unwrap_or_default(),
@@ -278,17 +296,10 @@ async fn apply_tag(
             wechat: spec.wechat.unwrap_or(true),
             when_expr: spec.when.clone(),
         };
-        let created = tagging::create_tag_in(txn, crate::domain::account::AccountId::UNSCOPED, &request, ACTOR).await?;
+        let created = tagging::create_tag_in(txn, applier.account, &request, ACTOR).await?;
         if created.sensitive {
             sensitivity.push((created.path.clone(), None, true));
-            tagging::record_sensitivity(
-                txn,
-                crate::domain::account::AccountId::UNSCOPED,
-                applier.actor,
-                &created,
-                None,
-            )
-            .await?;
+            tagging::record_sensitivity(txn, applier.account, applier.actor, &created, None).await?;
         }
         let note = (!request.wechat).then(|| "local-only".to_owned());
         return Ok(Change { outcome: Outcome::Created, what, note });
@@ -313,29 +324,14 @@ async fn apply_tag(
     if differ.is_empty() {
         return Ok(Change { outcome: Outcome::Unchanged, what, note: moved });
     }
-    store::tags::update_tag_meta(
-        txn,
-        crate::domain::account::AccountId::UNSCOPED,
-        row.id,
-        description,
-        sensitive,
-        when,
-    )
-    .await?;
+    store::tags::update_tag_meta(txn, applier.account, row.id, description, sensitive, when).await?;
     if sensitive != row.sensitive {
         sensitivity.push((row.path.clone(), Some(row.sensitive), sensitive));
         let updated = store::tags::TagRow { sensitive, ..row.clone() };
-        tagging::record_sensitivity(
-            txn,
-            crate::domain::account::AccountId::UNSCOPED,
-            applier.actor,
-            &updated,
-            Some(row.sensitive),
-        )
-        .await?;
+        tagging::record_sensitivity(txn, applier.account, applier.actor, &updated, Some(row.sensitive)).await?;
     }
     if when.is_some() && when != row.when_expr.as_deref() {
-        tagging::queue_dynamic_fill(txn, crate::domain::account::AccountId::UNSCOPED, row.id).await?;
+        tagging::queue_dynamic_fill(txn, applier.account, row.id).await?;
     }
     let note = std::iter::once(differ.join(", ")).chain(moved).collect::<Vec<_>>().join("; ");
     Ok(Change { outcome: Outcome::Updated, what, note: Some(note) })
@@ -344,13 +340,12 @@ async fn apply_tag(
 /// The paths that do not exist yet, in order, once each.
 async fn missing_tags<'p>(
     txn: &Transaction<'_>,
+    account: AccountId,
     paths: impl IntoIterator<Item = &'p TagPath>,
 ) -> Result<Vec<&'p TagPath>, TaggingError> {
     let mut missing = Vec::new();
     for path in paths {
-        if !missing.contains(&path)
-            && store::tags::get_tag_by_path(txn, crate::domain::account::AccountId::UNSCOPED, path).await?.is_none()
-        {
+        if !missing.contains(&path) && store::tags::get_tag_by_path(txn, account, path).await?.is_none() {
             missing.push(path);
         }
     }
@@ -363,13 +358,14 @@ fn created_for(path: &TagPath, by: &str) -> Change {
 
 async fn apply_quiz(
     txn: &Transaction<'_>,
+    account: AccountId,
     spec: &QuizSpec,
     existed: bool,
     changes: &mut Vec<Change>,
 ) -> Result<(), TaggingError> {
     let what = format!("quiz {}", spec.id);
-    let new_tags = missing_tags(txn, spec.tag_paths()).await?;
-    let changed = tagging::save_quiz_in(txn, crate::domain::account::AccountId::UNSCOPED, spec, ACTOR).await?;
+    let new_tags = missing_tags(txn, account, spec.tag_paths()).await?;
+    let changed = tagging::save_quiz_in(txn, account, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let outcome = match (existed, changed) {
         (false, _) => Outcome::Created,
@@ -384,17 +380,18 @@ async fn apply_quiz(
 /// rule on the same trigger and key is left in place, and the report says so.
 async fn apply_rule(
     txn: &Transaction<'_>,
+    account: AccountId,
     spec: &RuleSpec,
     stored: &[crate::domain::rule::Rule],
     changes: &mut Vec<Change>,
 ) -> Result<(), TaggingError> {
     let what = format!("rule {} {}", spec.on.as_str(), spec.normalized_key());
-    if store::rules::find_rule(txn, crate::domain::account::AccountId::UNSCOPED, spec).await?.is_some() {
+    if store::rules::find_rule(txn, account, spec).await?.is_some() {
         changes.push(Change { outcome: Outcome::Unchanged, what, note: None });
         return Ok(());
     }
-    let new_tags = missing_tags(txn, spec.add.iter().chain(&spec.remove)).await?;
-    tagging::create_rule_in(txn, crate::domain::account::AccountId::UNSCOPED, spec, ACTOR).await?;
+    let new_tags = missing_tags(txn, account, spec.add.iter().chain(&spec.remove)).await?;
+    tagging::create_rule_in(txn, account, spec, ACTOR).await?;
     changes.extend(new_tags.into_iter().map(|path| created_for(path, &what)));
     let same_key: Vec<String> = stored
         .iter()
@@ -445,14 +442,11 @@ pub enum ExportError {
 ///
 /// # Errors
 /// See [`ExportError`].
-pub async fn export(pool: &Pool) -> Result<String, ExportError> {
+pub async fn export(pool: &Pool, account: AccountId) -> Result<String, ExportError> {
     let client = pool.get().await?;
-    let tags = crate::store::tags::list_tag_rows(&client, crate::domain::account::AccountId::UNSCOPED).await?;
-    let rules = crate::store::rules::list_rules(&client, crate::domain::account::AccountId::UNSCOPED).await?;
-    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client, crate::domain::account::AccountId::UNSCOPED)
-        .await?
-        .into_values()
-        .collect();
+    let tags = crate::store::tags::list_tag_rows(&client, account).await?;
+    let rules = crate::store::rules::list_rules(&client, account).await?;
+    let mut quizzes: Vec<_> = crate::store::quizzes::list_quizzes(&client, account).await?.into_values().collect();
     quizzes.sort_by(|a, b| a.id.cmp(&b.id));
     let exported = Exported {
         tag: tags

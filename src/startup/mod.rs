@@ -60,7 +60,7 @@ fn counted_api_client(
 }
 
 /// The registry of accounts, the first defined by the environment (the demo's mock in demo mode).
-async fn load_accounts(
+pub async fn load_accounts(
     settings: &Settings,
     pool: &deadpool_postgres::Pool,
     metrics: crate::wechat::api::ApiMetrics,

@@ -48,20 +48,32 @@ pub struct AuditFilter {
     pub object_id: Option<String>,
 }
 
+/// The entries of `account`, and the deployment-wide ones (no account) when `with_deployment`.
 pub async fn list(
     client: &impl GenericClient,
+    account: AccountId,
+    with_deployment: bool,
     filter: &AuditFilter,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT id, at, actor, action, object_kind, object_id, detail FROM audit_log
-             WHERE ($1::bigint IS NULL OR id < $1)
+             WHERE (account_id = $6 OR ($7 AND account_id IS NULL))
+               AND ($1::bigint IS NULL OR id < $1)
                AND ($2::text IS NULL OR actor = $2)
                AND ($3::text IS NULL OR object_kind = $3)
                AND ($4::text IS NULL OR object_id = $4)
              ORDER BY id DESC LIMIT $5",
-            &[&filter.before_id, &filter.actor, &filter.object_kind, &filter.object_id, &limit],
+            &[
+                &filter.before_id,
+                &filter.actor,
+                &filter.object_kind,
+                &filter.object_id,
+                &limit,
+                &account.get(),
+                &with_deployment,
+            ],
         )
         .await?;
     Ok(rows

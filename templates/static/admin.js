@@ -33,3 +33,10 @@
     }, 400);
   });
 })();
+
+// The account switcher: switch as soon as another account is chosen (the button stays for keyboards).
+(function () {
+  var select = document.getElementById("account-select");
+  if (!select || !select.form) return;
+  select.addEventListener("change", function () { select.form.submit(); });
+})();

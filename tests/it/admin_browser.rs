@@ -18,7 +18,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const PASSWORD: &str = "correct horse battery";
 
 /// chromedriver on a free port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
@@ -30,7 +30,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -48,7 +48,7 @@ async fn start_driver() -> Driver {
     panic!("chromedriver did not listen on {port} within 10 s");
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),
@@ -71,7 +71,7 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) -> Vec<u8> {
+pub(crate) async fn screenshot(client: &Client, name: &str) -> Vec<u8> {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshots().join(format!("{name}.png")), &png).expect("screenshot written");
     png
@@ -83,13 +83,13 @@ async fn fill(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.expect("typed");
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("clicked");
 }
 
 /// Waits (up to 10 s) for the element to show `needle`: a click that submits a form returns
 /// before the next page is always there.
-async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(element) = client.find(Locator::Css(css)).await {
@@ -103,11 +103,11 @@ async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     panic!("{css} never showed {needle:?}; last seen: {last:?}");
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
 }
 
-async fn log_in(client: &Client, username: &str) {
+pub(crate) async fn log_in(client: &Client, username: &str) {
     fill(client, "input[name=username]", username).await;
     fill(client, "input[name=password]", PASSWORD).await;
     click(client, ".login button[type=submit]").await;

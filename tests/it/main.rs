@@ -4,6 +4,7 @@
 mod accounts;
 mod accounts_callback;
 mod accounts_campaigns;
+mod accounts_roles;
 mod admin_browser;
 mod admin_pages;
 mod admins;

@@ -336,6 +336,10 @@ impl Accounts {
         if secrets.sealed_with.is_some() {
             store::accounts::update_account(&transaction, row.id, &fields, &secrets).await.map_err(SaveError::from)?;
         }
+        // Deployment-wide: the account itself is what changed, not something inside it.
+        store::audit::record(&transaction, None, by, "create", "account", &row.name, &input.audit_detail())
+            .await
+            .map_err(AccountsError::from)?;
         transaction.commit().await.map_err(AccountsError::from)?;
         drop(client);
         self.refresh().await?;
@@ -347,13 +351,13 @@ impl Accounts {
     ///
     /// # Errors
     /// See [`SaveError`].
-    pub async fn update(&self, id: AccountId, input: &AccountInput) -> Result<Arc<LiveAccount>, SaveError> {
+    pub async fn update(&self, id: AccountId, input: &AccountInput, by: &str) -> Result<Arc<LiveAccount>, SaveError> {
         let current = self.get(id).ok_or(SaveError::Missing)?;
         input.check(Some(&current))?;
         if input.has_secrets() && self.inner.sealer.is_none() {
             return Err(SaveError::NoDeploymentKey);
         }
-        let client = self.inner.pool.get().await.map_err(AccountsError::from)?;
+        let mut client = self.inner.pool.get().await.map_err(AccountsError::from)?;
         let mut fields = input.fields();
         if current.from_env {
             // Only the names are the console's; the environment defines the rest at every start.
@@ -363,10 +367,15 @@ impl Accounts {
             fields.api_base = current.api_base.as_deref();
         }
         let secrets = if current.from_env { SealedSecrets::default() } else { self.seal(id, input) };
-        store::accounts::update_account(&client, id.get(), &fields, &secrets)
+        let transaction = client.transaction().await.map_err(AccountsError::from)?;
+        store::accounts::update_account(&transaction, id.get(), &fields, &secrets)
             .await
             .map_err(SaveError::from)?
             .ok_or(SaveError::Missing)?;
+        store::audit::record(&transaction, None, by, "update", "account", &current.name, &input.audit_detail())
+            .await
+            .map_err(AccountsError::from)?;
+        transaction.commit().await.map_err(AccountsError::from)?;
         drop(client);
         self.refresh().await?;
         self.get(id).ok_or(SaveError::Missing)
@@ -439,6 +448,23 @@ pub struct AccountInput {
 }
 
 impl AccountInput {
+    /// What the audit log keeps of a save: the fields, and which secrets were replaced (never their values).
+    fn audit_detail(&self) -> serde_json::Value {
+        let given = |s: &Option<SecretString>| s.as_ref().is_some_and(|v| !v.expose_secret().is_empty());
+        serde_json::json!({
+            "display_name": self.display_name.trim(),
+            "kind": self.kind,
+            "appid": self.appid,
+            "message_mode": self.message_mode,
+            "api_base": self.api_base,
+            "replaced_secrets": {
+                "app_secret": given(&self.app_secret),
+                "token": given(&self.token),
+                "encoding_aes_key": given(&self.encoding_aes_key),
+            },
+        })
+    }
+
     fn has_secrets(&self) -> bool {
         [&self.app_secret, &self.token, &self.encoding_aes_key]
             .iter()
@@ -473,7 +499,9 @@ impl AccountInput {
             Ok(mode) => mode,
             Err(_) => return invalid("消息加解密方式只能是 plain（明文）、compat（兼容）或 safe（安全）"),
         };
-        if let Some(appid) = self.appid.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        // The first account's AppID is the environment's, checked at start.
+        let from_env = current.is_some_and(|c| c.from_env);
+        if let Some(appid) = self.appid.as_deref().map(str::trim).filter(|a| !a.is_empty() && !from_env) {
             if !appid.starts_with("wx") || appid.len() != 18 || !appid.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return invalid("AppID 应为 wx 开头的 18 位字母数字（在公众平台 设置与开发 → 基本配置 中查看）");
             }
@@ -539,4 +567,42 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Why `--account` names could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum NamedError {
+    #[error("--account {name}: no such account (the accounts are: {known})")]
+    Unknown { name: String, known: String },
+    #[error("reading the accounts failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("cannot connect to PostgreSQL")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// The accounts the command line names (`--account`, repeatable, or `--all-accounts`), read from
+/// the database without opening any secret; the first account when none is named.
+///
+/// # Errors
+/// A name no account has, or the database failed.
+pub async fn named(pool: &Pool, names: &[String], all: bool) -> Result<Vec<(AccountId, String)>, NamedError> {
+    let rows = store::accounts::list_accounts(&pool.get().await?).await?;
+    if all {
+        return Ok(rows.into_iter().map(|r| (AccountId(r.id), r.name)).collect());
+    }
+    if names.is_empty() {
+        let first = rows.iter().find(|r| r.id == AccountId::FIRST.get());
+        return Ok(vec![(AccountId::FIRST, first.map_or_else(|| "main".to_owned(), |r| r.name.clone()))]);
+    }
+    let mut out: Vec<(AccountId, String)> = Vec::new();
+    for name in names {
+        let row = rows.iter().find(|r| &r.name == name).ok_or_else(|| NamedError::Unknown {
+            name: name.clone(),
+            known: rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+        })?;
+        if !out.iter().any(|(id, _)| id.get() == row.id) {
+            out.push((AccountId(row.id), row.name.clone()));
+        }
+    }
+    Ok(out)
 }

@@ -25,6 +25,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use crate::domain::account::AccountId;
 use crate::domain::admin::{self, AdminRole};
 use crate::store;
 
@@ -75,33 +76,116 @@ fn verify_hash(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// Creates an admin user and records who did it, in one transaction.
-pub async fn create_admin(
-    pool: &Pool,
-    username: &str,
-    password: &str,
-    role: AdminRole,
-    created_by: &str,
-) -> Result<i64, AccountError> {
-    admin::check_new_admin(username, password).map_err(AccountError::Invalid)?;
-    let hash = hash_password(password).await?;
+/// A user to create: a deployment admin, who holds every account and manages accounts and users,
+/// or a user holding the accounts of `roles`.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub deployment_admin: bool,
+    pub roles: Vec<(AccountId, AdminRole)>,
+}
+
+/// What `admins.role` says of a user: `admin` only for the deployment admin. The previous release
+/// reads it as the one role (during a rolling upgrade only the first account exists), so it is the
+/// role on the first account, capped below admin.
+fn stored_role(deployment_admin: bool, roles: &[(AccountId, AdminRole)]) -> AdminRole {
+    if deployment_admin {
+        return AdminRole::Admin;
+    }
+    match roles.iter().find(|(a, _)| *a == AccountId::FIRST) {
+        Some((_, AdminRole::Approver | AdminRole::Admin)) => AdminRole::Approver,
+        _ => AdminRole::Operator,
+    }
+}
+
+/// Creates an admin user with their roles and records who did it, in one transaction.
+pub async fn create_admin(pool: &Pool, user: &NewUser<'_>, created_by: &str) -> Result<i64, AccountError> {
+    admin::check_new_admin(user.username, user.password).map_err(AccountError::Invalid)?;
+    let hash = hash_password(user.password).await?;
+    let role = stored_role(user.deployment_admin, &user.roles);
+    // A deployment admin is listed as admin of the first account too, as V22 lists existing admins.
+    let roles = if user.deployment_admin { vec![(AccountId::FIRST, AdminRole::Admin)] } else { user.roles.clone() };
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let id = store::admins::insert_admin(&tx, username, &hash, role, created_by)
+    let id = store::admins::insert_admin(&tx, user.username, &hash, role, created_by)
         .await?
-        .ok_or_else(|| AccountError::Exists(username.to_owned()))?;
+        .ok_or_else(|| AccountError::Exists(user.username.to_owned()))?;
+    store::admins::set_roles(&tx, id, &roles).await?;
     store::audit::record(
         &tx,
-        Some(crate::domain::account::AccountId::UNSCOPED),
+        None,
         created_by,
         "create",
         "admin",
-        username,
-        &serde_json::json!({ "role": role.as_str() }),
+        user.username,
+        &serde_json::json!({ "role": role.as_str(), "roles": roles_json(&roles) }),
     )
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+fn roles_json(roles: &[(AccountId, AdminRole)]) -> serde_json::Value {
+    roles.iter().map(|(a, r)| (a.get().to_string(), serde_json::Value::from(r.as_str()))).collect()
+}
+
+/// Replaces a user's roles per account (a deployment admin's act); when anything changed, ends
+/// the user's sessions (the trigger on `admin_roles`) and is audited. `None` when there is no
+/// such user.
+pub async fn set_roles(
+    pool: &Pool,
+    username: &str,
+    roles: &[(AccountId, AdminRole)],
+    by: &str,
+) -> Result<Option<()>, AccountError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let Some(row) = store::admins::find_by_username(&tx, username).await? else { return Ok(None) };
+    if !store::admins::set_roles(&tx, row.id, roles).await? {
+        return Ok(Some(()));
+    }
+    if row.role != AdminRole::Admin {
+        store::admins::set_role(&tx, row.id, stored_role(false, roles)).await?;
+    }
+    store::audit::record(
+        &tx,
+        None,
+        by,
+        "set_roles",
+        "admin",
+        username,
+        &serde_json::json!({ "roles": roles_json(roles) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(()))
+}
+
+/// What a signed-in user holds: every account as admin for a deployment admin, else the accounts
+/// listed in `admin_roles`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holdings {
+    pub deployment_admin: bool,
+    pub roles: Vec<(AccountId, AdminRole)>,
+}
+
+impl Holdings {
+    /// The user's role on `account`, `None` when they do not hold it.
+    pub fn role_on(&self, account: AccountId) -> Option<AdminRole> {
+        if self.deployment_admin {
+            return Some(AdminRole::Admin);
+        }
+        self.roles.iter().find(|(a, _)| *a == account).map(|(_, r)| *r)
+    }
+
+    /// The live accounts the user holds, with their role on each, the first account first.
+    pub fn accounts(
+        &self,
+        registry: &crate::app::accounts::Accounts,
+    ) -> Vec<(Arc<crate::app::accounts::LiveAccount>, AdminRole)> {
+        registry.all().into_iter().filter_map(|a| self.role_on(a.id).map(|r| (a, r))).collect()
+    }
 }
 
 /// `TAGCAST_ADMIN_PASSWORD`: creates user `admin` with that password unless an admin exists.
@@ -110,7 +194,8 @@ pub async fn ensure_start_admin(pool: &Pool, username: &str, password: &str) -> 
     if store::admins::admin_exists(&pool.get().await?).await? {
         return Ok(false);
     }
-    match create_admin(pool, username, password, AdminRole::Admin, admin::SYSTEM_ACTOR).await {
+    let user = NewUser { username, password, deployment_admin: true, roles: Vec::new() };
+    match create_admin(pool, &user, admin::SYSTEM_ACTOR).await {
         Ok(_) => Ok(true),
         // Another instance starting at the same moment created it.
         Err(AccountError::Exists(_)) => Ok(false),

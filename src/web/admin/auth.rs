@@ -9,7 +9,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
-use super::{AdminError, AdminUser, CsrfForm, SESSION_ID, SESSION_SIGNED_IN_AT, SESSION_USER, csrf_token, render};
+use super::{AdminError, CsrfForm, SESSION_ID, SESSION_SIGNED_IN_AT, SESSION_USER, csrf_token, render};
 use super::{AdminState, SESSION_HOURS, new_session_id, see_other, session_id_hash};
 use crate::app::admins::{LOCKOUT, MAX_FAILURES, SignIn};
 use crate::store;
@@ -112,15 +112,16 @@ pub struct Empty {}
 
 /// Ends the session on the server (its row goes, so a copy of the cookie stops working) and in
 /// the browser. A POST with the CSRF token, so another site cannot sign a user out.
+/// Needs no account: a user whose roles were all revoked can still sign out.
 pub async fn log_out(
-    user: AdminUser,
+    session: Session,
     pool: web::Data<Pool>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Result<HttpResponse, AdminError> {
-    if let Ok(Some(sid)) = user.session.get::<String>(SESSION_ID) {
-        store::admin_sessions::delete_session(&pool.get().await?, &session_id_hash(&sid)).await?;
-    }
-    tracing::info!(admin.username = %user.username, "signed out");
-    user.session.purge();
+    let sid = session.get::<String>(SESSION_ID).ok().flatten().ok_or(AdminError::NotSignedIn)?;
+    store::admin_sessions::delete_session(&pool.get().await?, &session_id_hash(&sid)).await?;
+    let username = session.get::<String>(SESSION_USER).ok().flatten().unwrap_or_default();
+    tracing::info!(admin.username = %username, "signed out");
+    session.purge();
     Ok(see_other("/admin/login"))
 }

@@ -22,6 +22,8 @@ pub enum AdminError {
     NotFound,
     #[error("the object belongs to another account")]
     OtherAccount,
+    #[error("the user holds no account")]
+    NoAccount,
     #[error("no database connection")]
     Pool(#[source] deadpool_postgres::PoolError),
     #[error("database statement failed")]
@@ -65,7 +67,7 @@ impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotSignedIn => StatusCode::SEE_OTHER,
-            Self::Forbidden | Self::Csrf | Self::OtherAccount => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Csrf | Self::OtherAccount | Self::NoAccount => StatusCode::FORBIDDEN,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -87,6 +89,10 @@ impl ResponseError for AdminError {
             Self::BadRequest => ("请求无效", "提交的内容无法识别，请返回检查后重试。"),
             Self::TooLarge => ("表单过大", too_large.as_str()),
             Self::NotFound => ("找不到页面", "你要找的页面或对象不存在，可能已被删除。"),
+            Self::NoAccount => (
+                "没有可用的公众号",
+                "你的用户还没有任何公众号的权限，已自动退出登录。请联系部署管理员在「用户」页为你分配公众号和角色，然后重新登录。",
+            ),
             Self::OtherAccount => (
                 "不属于当前公众号",
                 "这个对象属于另一个公众号。如果你在那个公众号有权限，请先在页面顶部切换公众号再打开。",

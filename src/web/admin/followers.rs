@@ -201,7 +201,7 @@ pub async fn erase_follower(
     if !erased {
         return Err(user.missing(&pool, Owned::Follower, &openid).await);
     }
-    audit(&pool, &user.username, "erase", "follower", &openid, serde_json::json!({})).await?;
+    audit(&pool, &user, "erase", "follower", &openid, serde_json::json!({})).await?;
     tracing::info!(user.openid = %openid, by = %user.username, "follower erased from the admin page");
     user.flash(format!("已删除粉丝 {openid} 的全部数据，微信上的标签稍后移除。"));
     Ok(see_other("/admin/followers"))

@@ -3,8 +3,9 @@
 //! Sessions live in an encrypted, signed cookie (actix-session's cookie store: HttpOnly,
 //! SameSite=Strict) holding a random session id, the username, the sign-in time and the CSRF
 //! token. The id must name a live row of `admin_sessions` whose user is enabled, read together
-//! with the user's row on every request: signing out, disabling a user or changing their role or
-//! password ends the session at once, on every instance. Every form posts a CSRF token that
+//! with the user's row and roles on every request: signing out, disabling a user or changing
+//! their role on any account or their password ends the session at once, on every instance. The
+//! row also holds the account chosen in the switcher; every page works on that account only. Every form posts a CSRF token that
 //! [`CsrfForm`] checks before a handler runs. Pages call the same domain and store functions as
 //! the JSON API; no SQL here.
 
@@ -37,7 +38,9 @@ use subtle::ConstantTimeEq;
 pub use error::AdminError;
 pub use simulator::SimulatorTarget;
 
-use crate::app::admins::Authenticator;
+use crate::app::accounts::{Accounts, LiveAccount};
+use crate::app::admins::{Authenticator, Holdings};
+use crate::domain::account::AccountId;
 use crate::domain::admin::AdminRole;
 use crate::wechat::api::ApiClient;
 
@@ -126,6 +129,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/login", web::get().to(auth::login_page))
             .route("/login", web::post().to(auth::log_in))
             .route("/logout", web::post().to(auth::log_out))
+            .route("/account", web::post().to(switch_account))
+            .route("/accounts", web::get().to(pages::list_accounts))
+            .route("/accounts", web::post().to(pages::create_account))
+            .route("/accounts/{name}", web::get().to(pages::edit_account))
+            .route("/accounts/{name}", web::post().to(pages::update_account))
             .route("", web::get().to(board::show_board))
             .route("/", web::get().to(board::show_board))
             .route("/tags", web::get().to(pages::list_tags))
@@ -159,6 +167,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/users", web::post().to(pages::create_user))
             .route("/users/{username}/disable", web::post().to(pages::disable_user))
             .route("/users/{username}/enable", web::post().to(pages::enable_user))
+            .route("/users/{username}/roles", web::post().to(pages::set_user_roles))
             .route("/playbook", web::get().to(playbook::show_playbook))
             .route("/playbook/export", web::get().to(playbook::export_playbook))
             .route("/playbook/import", web::post().to(playbook::import_playbook))
@@ -186,10 +195,22 @@ async fn static_js() -> HttpResponse {
 #[derive(Clone)]
 pub struct AdminUser {
     pub username: String,
+    /// The role on [`AdminUser::account`].
     pub role: AdminRole,
     /// The account chosen in the switcher; every page shows and changes only its objects.
-    pub account: crate::domain::account::AccountId,
+    pub account: AccountId,
+    /// `admins.role = 'admin'`: manages accounts and users, holds every account.
+    pub deployment_admin: bool,
+    /// The accounts the user holds, with the role on each (the switcher's choices).
+    pub holds: Vec<(Arc<LiveAccount>, AdminRole)>,
     session: Session,
+}
+
+/// One entry of the switcher.
+pub struct AccountChoice {
+    pub name: String,
+    pub label: String,
+    pub selected: bool,
 }
 
 impl AdminUser {
@@ -198,16 +219,39 @@ impl AdminUser {
         if allowed { Ok(()) } else { Err(AdminError::Forbidden) }
     }
 
+    /// `403` unless the user is a deployment admin (accounts and users).
+    pub fn require_deployment_admin(&self) -> Result<(), AdminError> {
+        self.require(self.deployment_admin)
+    }
+
+    /// The chosen account as the registry has it.
+    pub fn live_account(&self) -> Option<&Arc<LiveAccount>> {
+        self.holds.iter().find(|(a, _)| a.id == self.account).map(|(a, _)| a)
+    }
+
     /// What `base.html` shows around every page; takes the pending flash message.
     pub fn layout(&self, active: &'static str) -> Layout {
         let flash = self.session.remove_as::<String>(SESSION_FLASH).and_then(Result::ok);
+        let current = self.live_account();
         Layout {
             username: self.username.clone(),
             role_label: self.role.label_zh(),
-            is_admin: self.role.may_manage_admins(),
+            is_admin: self.role == AdminRole::Admin,
+            deployment_admin: self.deployment_admin,
             csrf: csrf_token(&self.session),
             flash,
             active,
+            account_name: current.map(|a| a.display_name.clone()).unwrap_or_default(),
+            account_kind: current.map(|a| a.kind.label()).unwrap_or_default(),
+            accounts: self
+                .holds
+                .iter()
+                .map(|(a, _)| AccountChoice {
+                    name: a.name.clone(),
+                    label: format!("{}（{}）", a.display_name, a.kind.label()),
+                    selected: a.id == self.account,
+                })
+                .collect(),
         }
     }
 
@@ -241,6 +285,7 @@ impl FromRequest for AdminUser {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let session = req.get_session();
         let pool = req.app_data::<web::Data<Pool>>().cloned();
+        let accounts = req.app_data::<web::Data<Accounts>>().cloned();
         Box::pin(async move {
             let sid = session.get::<String>(SESSION_ID).ok().flatten().ok_or(AdminError::NotSignedIn)?;
             let at = session.get::<i64>(SESSION_SIGNED_IN_AT).ok().flatten().unwrap_or(0);
@@ -249,24 +294,67 @@ impl FromRequest for AdminUser {
                 return Err(AdminError::NotSignedIn);
             }
             let pool = pool.ok_or(AdminError::Internal)?;
+            let accounts = accounts.ok_or(AdminError::Internal)?;
             let client = pool.get().await.map_err(AdminError::pool)?;
             let row = crate::store::admin_sessions::get_session_user(&client, &session_id_hash(&sid))
                 .await
                 .map_err(AdminError::query)?;
-            match row {
-                Some(row) => Ok(Self {
-                    username: row.username,
-                    role: row.role,
-                    account: crate::domain::account::AccountId::FIRST,
-                    session,
-                }),
-                None => {
-                    session.purge();
-                    Err(AdminError::NotSignedIn)
-                }
-            }
+            let Some(row) = row else {
+                session.purge();
+                return Err(AdminError::NotSignedIn);
+            };
+            let holdings = Holdings { deployment_admin: row.role == AdminRole::Admin, roles: row.roles };
+            let holds = holdings.accounts(&accounts);
+            // The chosen account, unless the user no longer holds it: then the first they hold.
+            let chosen = holds.iter().find(|(a, _)| a.id == row.account).or_else(|| holds.first());
+            let Some((account, role)) = chosen.map(|(a, r)| (a.id, *r)) else {
+                // Nothing to show and nothing to switch to: sign out, so another user can sign in here.
+                crate::store::admin_sessions::delete_session(&client, &session_id_hash(&sid))
+                    .await
+                    .map_err(AdminError::query)?;
+                session.purge();
+                return Err(AdminError::NoAccount);
+            };
+            Ok(Self {
+                username: row.username,
+                role,
+                account,
+                deployment_admin: holdings.deployment_admin,
+                holds,
+                session,
+            })
         })
     }
+}
+
+#[derive(serde::Deserialize)]
+pub struct SwitchForm {
+    account: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// The switcher: works on another account from now on, if the user holds it. Back to the same
+/// section of the console (not the same object, which belongs to the account left).
+pub async fn switch_account(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    CsrfForm(form): CsrfForm<SwitchForm>,
+) -> Result<HttpResponse, AdminError> {
+    let Some((account, _)) = user.holds.iter().find(|(a, _)| a.name == form.account) else {
+        tracing::warn!(admin.username = %user.username, account = %form.account, "switch to an account not held");
+        return Err(AdminError::Forbidden);
+    };
+    let sid = user.session.get::<String>(SESSION_ID).ok().flatten().ok_or(AdminError::NotSignedIn)?;
+    if !crate::store::admin_sessions::set_session_account(&pool.get().await?, &session_id_hash(&sid), account.id)
+        .await?
+    {
+        return Err(AdminError::NotSignedIn);
+    }
+    user.flash(format!("已切换到公众号「{}」。", account.display_name));
+    let back = form.back.as_str();
+    let safe = back.starts_with("/admin") && back.bytes().all(|b| b.is_ascii_lowercase() || b == b'/');
+    Ok(see_other(if safe { back } else { "/admin" }))
 }
 
 /// What `admin_sessions` stores of a session id: a hash, so the table alone opens no session.
@@ -328,11 +416,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 pub struct Layout {
     pub username: String,
     pub role_label: &'static str,
+    /// Admin of the chosen account.
     pub is_admin: bool,
+    /// Manages accounts and users.
+    pub deployment_admin: bool,
     pub csrf: String,
     pub flash: Option<String>,
     /// Which nav entry is highlighted.
     pub active: &'static str,
+    /// The chosen account's display name and kind (服务号/订阅号), shown on every page.
+    pub account_name: String,
+    pub account_kind: &'static str,
+    /// The switcher's choices: the accounts the user holds.
+    pub accounts: Vec<AccountChoice>,
+}
+
+impl Layout {
+    /// Where the switcher returns to: the top of the section shown.
+    pub fn section(&self) -> String {
+        match self.active {
+            "board" | "" => "/admin".to_owned(),
+            other => format!("/admin/{other}"),
+        }
+    }
 }
 
 /// Renders a page, or the error page when the template fails.

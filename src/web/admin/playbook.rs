@@ -1,4 +1,5 @@
-//! Playbook export and import: the whole configuration as one TOML file (CONTRACT.md §5).
+//! Playbook export and import: the chosen account's whole configuration as one TOML file
+//! (CONTRACT.md §5).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -32,8 +33,8 @@ pub async fn show_playbook(user: AdminUser) -> Result<HttpResponse, AdminError> 
 }
 
 /// The configuration as a downloadable `playbook.toml`.
-pub async fn export_playbook(_user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
-    let toml = playbook::export(&pool).await.map_err(|error| {
+pub async fn export_playbook(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
+    let toml = playbook::export(&pool, user.account).await.map_err(|error| {
         tracing::error!(error = ?error, "exporting the playbook failed");
         AdminError::Internal
     })?;
@@ -61,19 +62,15 @@ pub async fn import_playbook(
         changes,
         summary,
     };
-    let applier =
-        playbook::Applier { actor: &user.username, may_change_sensitivity: user.role.may_change_sensitivity() };
+    let applier = playbook::Applier {
+        actor: &user.username,
+        account: user.account,
+        may_change_sensitivity: user.role.may_change_sensitivity(),
+    };
     match playbook::apply_as(&pool, FILE, &form.source, applier).await {
         Ok(applied) => {
-            audit(
-                &pool,
-                &user.username,
-                "import",
-                "playbook",
-                FILE,
-                serde_json::json!({ "summary": applied.summary() }),
-            )
-            .await?;
+            audit(&pool, &user, "import", "playbook", FILE, serde_json::json!({ "summary": applied.summary() }))
+                .await?;
             let mut changes: Vec<String> = applied.changes.iter().map(ToString::to_string).collect();
             changes.extend(applied.warnings.iter().map(|w| format!("第 {} 行：{}", w.line, w.message)));
             render(&page(Vec::new(), changes, Some(applied.summary())))

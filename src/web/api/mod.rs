@@ -1,6 +1,7 @@
 //! `/api/v1`: the JSON API of CONTRACT.md §4. Bearer `TAGCAST_API_TOKEN` or HTTP Basic with an admin user; errors are
 //! `{"error": {"code", "message"}}`; unknown fields are refused with `400 invalid_request`.
 
+mod accounts;
 mod admins;
 mod campaigns;
 mod error;
@@ -20,12 +21,15 @@ use futures_util::future::LocalBoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+pub use accounts::callback_url;
 pub use campaigns::CampaignContext;
 pub use error::{ApiError, ErrorBody, retry_after_secs};
 
+use crate::app::accounts::Accounts;
 use crate::app::admins::{Authenticator, LOCKOUT, MAX_FAILURES, SignIn};
 use crate::domain::account::AccountId;
 use crate::domain::admin::AdminRole;
+use crate::store;
 
 /// Who may call the API: the bearer token, or an admin user by HTTP Basic.
 #[derive(Clone)]
@@ -34,13 +38,21 @@ pub struct ApiAuth {
     pub users: Authenticator,
 }
 
+/// The header naming the account a call works on; absent, the first account (so the clients of
+/// a single-account deployment keep working unchanged).
+pub const ACCOUNT_HEADER: &str = "Tagcast-Account";
+
 /// The authenticated caller, named in what they create (`created_by`) and in the audit log.
+/// A caller without a role on the account the call names is refused before the handler runs.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub name: String,
+    /// The role on [`Caller::account`].
     pub role: AdminRole,
     /// The account the call works on; every object it names must belong to it.
     pub account: AccountId,
+    /// The bearer token or a user with `admins.role = 'admin'`: manages accounts and users.
+    pub deployment_admin: bool,
 }
 
 impl Caller {
@@ -50,6 +62,15 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("the role `{}` may not {what}", self.role.as_str())))
+        }
+    }
+
+    /// `403 forbidden` unless the caller is a deployment admin.
+    pub fn require_deployment_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.deployment_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("only a deployment admin may {what}")))
         }
     }
 }
@@ -78,7 +99,29 @@ impl Caller {
     }
 }
 
-impl FromRequest for Caller {
+/// Who is calling, before any account is chosen: the bearer token or a signed-in user.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    /// `None` for the bearer token, which acts as a deployment admin.
+    user: Option<crate::app::admins::Admin>,
+}
+
+impl Identity {
+    /// What the caller holds, read fresh (a role revoked a moment ago no longer counts).
+    pub async fn holdings(&self, pool: &Pool) -> Result<crate::app::admins::Holdings, ApiError> {
+        let Some(user) = &self.user else {
+            return Ok(crate::app::admins::Holdings { deployment_admin: true, roles: Vec::new() });
+        };
+        let client = pool.get().await?;
+        let row = store::admins::find_by_username(&client, &user.username).await?;
+        let Some(row) = row.filter(|r| !r.disabled) else { return Err(ApiError::unauthorized()) };
+        let roles = store::admins::roles_of(&client, row.id).await?;
+        Ok(crate::app::admins::Holdings { deployment_admin: row.role == AdminRole::Admin, roles })
+    }
+}
+
+impl FromRequest for Identity {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -93,11 +136,7 @@ impl FromRequest for Caller {
                 Credentials::Bearer(given) => {
                     let expected = auth.token.as_ref().ok_or_else(ApiError::unauthorized)?;
                     if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-                        Ok(Caller {
-                            name: crate::domain::admin::API_ACTOR.to_owned(),
-                            role: AdminRole::Admin,
-                            account: AccountId::FIRST,
-                        })
+                        Ok(Identity { name: crate::domain::admin::API_ACTOR.to_owned(), user: None })
                     } else {
                         Err(ApiError::unauthorized())
                     }
@@ -105,9 +144,7 @@ impl FromRequest for Caller {
                 Credentials::Basic { username, password } => {
                     let pool = pool.ok_or_else(ApiError::internal)?;
                     match auth.users.sign_in(&pool, &username, &password, ip).await {
-                        Ok(SignIn::Ok(admin)) => {
-                            Ok(Caller { name: admin.username, role: admin.role, account: AccountId::FIRST })
-                        }
+                        Ok(SignIn::Ok(admin)) => Ok(Identity { name: admin.username.clone(), user: Some(admin) }),
                         Ok(SignIn::Wrong { locked: false }) => Err(ApiError::unauthorized()),
                         Ok(SignIn::Wrong { locked: true }) => {
                             tracing::warn!(admin.username = %username, "HTTP Basic: too many failures, pair locked");
@@ -125,6 +162,68 @@ impl FromRequest for Caller {
                     }
                 }
             }
+        })
+    }
+}
+
+/// A call naming an account is refused before anything else is read when the caller holds no role
+/// there: a handler extracts its body concurrently with the [`Caller`], and a malformed body must
+/// not answer before the refusal does. The checked caller is kept for the handler, so the
+/// credentials are checked (and counted by the throttle) once.
+async fn account_gate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::HttpMessage as _;
+    let lists_accounts = req.method() == Method::GET && req.path() == "/api/v1/accounts";
+    if !req.headers().contains_key(ACCOUNT_HEADER) || lists_accounts {
+        return next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body);
+    }
+    let mut req = req;
+    match req.extract::<Caller>().await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body)
+        }
+        Err(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error))),
+    }
+}
+
+/// The account a call names in [`ACCOUNT_HEADER`]; `404` for a name no account has.
+fn requested_account(req: &HttpRequest) -> Result<AccountId, ApiError> {
+    let Some(value) = req.headers().get(ACCOUNT_HEADER) else { return Ok(AccountId::FIRST) };
+    let accounts = req.app_data::<web::Data<Accounts>>().ok_or_else(ApiError::internal)?;
+    let name = value.to_str().unwrap_or_default().trim();
+    accounts
+        .by_name(name)
+        .map(|a| a.id)
+        .ok_or_else(|| ApiError::not_found(format!("no account is named `{name}` (see GET /api/v1/accounts)")))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage as _;
+        if let Some(checked) = req.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(checked) });
+        }
+        let identity = Identity::from_request(req, payload);
+        let account = requested_account(req);
+        let pool = req.app_data::<web::Data<Pool>>().cloned();
+        Box::pin(async move {
+            let identity = identity.await?;
+            let account = account?;
+            let pool = pool.ok_or_else(ApiError::internal)?;
+            let holdings = identity.holdings(&pool).await?;
+            let role = holdings.role_on(account).ok_or_else(|| {
+                ApiError::forbidden(
+                    "you hold no role on this account; ask a deployment admin, or name another account in \
+                     the `Tagcast-Account` header",
+                )
+            })?;
+            Ok(Caller { name: identity.name, role, account, deployment_admin: holdings.deployment_admin })
         })
     }
 }
@@ -173,15 +272,21 @@ where
     Args: FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    ApiRoute { route: web::method(method.clone()).to(handler), method, path }
+    // On the route, so the gate runs only for a call that exists (others answer 404 or 405 as before).
+    let route = web::method(method.clone()).to(handler).wrap(actix_web::middleware::from_fn(account_gate));
+    ApiRoute { route, method, path }
 }
 
 /// Every call of `/api/v1`. Literal paths come before the `{id}` paths they would match.
 pub fn routes() -> Vec<ApiRoute> {
     use Method as M;
     vec![
+        call(M::GET, "/accounts", accounts::list_accounts),
+        call(M::POST, "/accounts", accounts::create_account),
+        call(M::PATCH, "/accounts/{name}", accounts::update_account),
         call(M::POST, "/admins", admins::create_admin),
         call(M::GET, "/admins", admins::list_admins),
+        call(M::PUT, "/admins/{username}/roles", admins::set_roles),
         call(M::POST, "/tags", tags::create_tag),
         call(M::GET, "/tags", tags::list_tags),
         call(M::GET, "/tags/health", campaigns::tag_health),

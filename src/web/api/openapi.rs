@@ -10,18 +10,21 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{admins, campaigns, events, quizzes, rules, segments, tags, users};
+use super::{accounts, admins, campaigns, events, quizzes, rules, segments, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "tagcast API",
-        description = "Tags, rules, quizzes, followers, orders, segments and campaigns of a WeChat \
-            Official Account. Every non-2xx answer is `{\"error\": {\"code\", \"message\"}}`; unknown \
+        description = "Tags, rules, quizzes, followers, orders, segments and campaigns of the WeChat \
+            Official Accounts of a deployment. A call works on the account named in the `Tagcast-Account` \
+            header (the first account when absent; `404 not_found` for an unknown name, `403 forbidden` \
+            for an account the caller holds no role on). Every non-2xx answer is `{\"error\": {\"code\", \"message\"}}`; unknown \
             fields in a body are refused with `400 invalid_request`."
     ),
     paths(
-        admins::create_admin, admins::list_admins,
+        accounts::list_accounts, accounts::create_account, accounts::update_account,
+        admins::create_admin, admins::list_admins, admins::set_roles,
         tags::create_tag, tags::list_tags, tags::get_tag, tags::delete_tag, tags::rename_tag, campaigns::tag_health,
         rules::create_rule, rules::list_rules, rules::delete_rule,
         quizzes::save_quiz, quizzes::list_quizzes,
@@ -65,7 +68,10 @@ impl utoipa::Modify for Common {
         );
         for item in openapi.paths.paths.values_mut() {
             let has_params = !item.parameters.as_ref().is_none_or(Vec::is_empty);
-            for operation in [&mut item.get, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            for operation in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
+            {
+                operation.parameters.get_or_insert_with(Vec::new).push(account_header());
                 let takes_input = has_params
                     || operation.request_body.is_some()
                     || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
@@ -81,9 +87,15 @@ impl utoipa::Modify for Common {
                     )
                     .into()
                 });
-                responses
-                    .entry("403".to_owned())
-                    .or_insert_with(|| error_response("`forbidden`: the caller's role may not do this").into());
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    error_response(
+                        "`forbidden`: the caller's role may not do this, or the caller holds no role on the account",
+                    )
+                    .into()
+                });
+                responses.entry("404".to_owned()).or_insert_with(|| {
+                    error_response("`not_found`: no account has the name given in `Tagcast-Account`").into()
+                });
                 responses.entry("429".to_owned()).or_insert_with(|| {
                     error_response(
                         "`too_many_requests`: too many password checks at once; retry after `Retry-After` seconds",
@@ -96,6 +108,21 @@ impl utoipa::Modify for Common {
             }
         }
     }
+}
+
+/// `Tagcast-Account`: which account a call works on.
+fn account_header() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    ParameterBuilder::new()
+        .name(super::ACCOUNT_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The account's name (see `GET /accounts`); the first account when absent. `GET /accounts` ignores it.",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
 }
 
 /// The description as served; built once.

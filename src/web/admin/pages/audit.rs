@@ -1,4 +1,5 @@
-//! 审计: the audit log, newest first, filtered by actor.
+//! 审计: the chosen account's audit log (and the deployment-wide entries for deployment admins),
+//! newest first, filtered by actor.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -42,7 +43,8 @@ pub async fn list_audit(
     let actor = query.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned);
     let filter = store::audit::AuditFilter { before_id: query.before, actor: actor.clone(), ..Default::default() };
     let client = pool.get().await?;
-    let rows = store::audit::list(&client, &filter, PAGE).await?;
+    // Users and accounts belong to no account: their entries are for the deployment admins.
+    let rows = store::audit::list(&client, user.account, user.deployment_admin, &filter, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
     let entries = rows
         .into_iter()

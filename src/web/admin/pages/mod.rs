@@ -3,6 +3,7 @@
 //! again with its message. This file holds what the pages share (paging, times, auditing, the
 //! operator's wording of refusals) and re-exports the handlers for the routes.
 
+mod accounts;
 mod audit;
 mod quizzes;
 mod rules;
@@ -10,19 +11,20 @@ mod segments;
 mod tags;
 mod users;
 
+pub use accounts::{create_account, edit_account, list_accounts, update_account};
 pub use audit::list_audit;
 pub use quizzes::{list_quizzes, save_quiz};
 pub use rules::{create_rule, delete_rule, list_rules};
 pub use segments::{count_segment, create_segment, show_segments};
 pub use tags::{ConfirmForm, create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
-pub use users::{create_user, disable_user, enable_user, list_users};
+pub use users::{create_user, disable_user, enable_user, list_users, set_user_roles};
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
-use super::AdminError;
+use super::{AdminError, AdminUser};
 use crate::app::tagging::TaggingError;
 use crate::domain::tag::TagPathError;
 use crate::store;
@@ -39,18 +41,32 @@ fn show_opt_time(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "—".to_owned(), show_time)
 }
 
-/// Records what a page changed; after the change, since the domain functions own their transactions.
+/// Records what a page changed in the user's chosen account; after the change, since the domain
+/// functions own their transactions.
 pub async fn audit(
     pool: &Pool,
-    actor: &str,
+    user: &AdminUser,
     action: &str,
     kind: &str,
     id: &str,
     detail: serde_json::Value,
 ) -> Result<(), AdminError> {
     let client = pool.get().await?;
-    store::audit::record(&client, Some(crate::domain::account::AccountId::UNSCOPED), actor, action, kind, id, &detail)
-        .await?;
+    store::audit::record(&client, Some(user.account), &user.username, action, kind, id, &detail).await?;
+    Ok(())
+}
+
+/// Records a deployment-wide act (users, accounts), which belongs to no account.
+pub async fn audit_deployment(
+    pool: &Pool,
+    user: &AdminUser,
+    action: &str,
+    kind: &str,
+    id: &str,
+    detail: serde_json::Value,
+) -> Result<(), AdminError> {
+    let client = pool.get().await?;
+    store::audit::record(&client, None, &user.username, action, kind, id, &detail).await?;
     Ok(())
 }
 

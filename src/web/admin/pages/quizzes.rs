@@ -135,7 +135,7 @@ pub async fn save_quiz(
     }
     match tagging::save_quiz(&pool, user.account, &spec, &user.username).await {
         Ok(_) => {
-            audit(&pool, &user.username, "save", "quiz", &spec.id, serde_json::json!({})).await?;
+            audit(&pool, &user, "save", "quiz", &spec.id, serde_json::json!({})).await?;
             user.flash(format!("已保存测验「{}」。", spec.id));
             Ok(see_other("/admin/quizzes"))
         }

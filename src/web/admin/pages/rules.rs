@@ -158,15 +158,8 @@ pub async fn create_rule(
     };
     match tagging::create_rule(&pool, user.account, &spec, &user.username).await {
         Ok(id) => {
-            audit(
-                &pool,
-                &user.username,
-                "create",
-                "rule",
-                &id.to_string(),
-                serde_json::to_value(&spec).unwrap_or_default(),
-            )
-            .await?;
+            audit(&pool, &user, "create", "rule", &id.to_string(), serde_json::to_value(&spec).unwrap_or_default())
+                .await?;
             user.flash(format!("已创建规则 #{id}。"));
             Ok(see_other("/admin/rules"))
         }
@@ -188,7 +181,7 @@ pub async fn delete_rule(
         drop(client);
         return Err(user.missing(&pool, crate::store::ownership::Owned::Rule, &id.to_string()).await);
     }
-    audit(&pool, &user.username, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
+    audit(&pool, &user, "delete", "rule", &id.to_string(), serde_json::json!({})).await?;
     user.flash(format!("已删除规则 #{id}。"));
     Ok(see_other("/admin/rules"))
 }

@@ -207,15 +207,8 @@ pub async fn create_segment(
     };
     let client = pool.get().await?;
     let segment = store::segments::insert_segment(&client, user.account, &name, &parsed, &user.username).await?;
-    audit(
-        &pool,
-        &user.username,
-        "create",
-        "segment",
-        &segment.id.to_string(),
-        serde_json::json!({ "expr": segment.expr }),
-    )
-    .await?;
+    audit(&pool, &user, "create", "segment", &segment.id.to_string(), serde_json::json!({ "expr": segment.expr }))
+        .await?;
     user.flash(format!("已保存人群「{}」。", segment.name));
     Ok(see_other("/admin/segments"))
 }

@@ -221,8 +221,7 @@ pub async fn create_tag(
     };
     match tagging::create_tag(&pool, user.account, &request, &user.username).await {
         Ok(tag) => {
-            audit(&pool, &user.username, "create", "tag", &tag.path, serde_json::json!({ "sensitive": tag.sensitive }))
-                .await?;
+            audit(&pool, &user, "create", "tag", &tag.path, serde_json::json!({ "sensitive": tag.sensitive })).await?;
             let warnings = path.naming_warnings();
             user.flash(if warnings.is_empty() {
                 format!("已创建标签「{}」。", tag.path)
@@ -340,7 +339,7 @@ pub async fn delete_tag(
     }
     match tagging::delete_tag(&pool, user.account, *id, user.role.may_change_sensitivity()).await {
         Ok(tag) => {
-            audit(&pool, &user.username, "delete", "tag", &tag.path, serde_json::json!({})).await?;
+            audit(&pool, &user, "delete", "tag", &tag.path, serde_json::json!({})).await?;
             state.tag_members.forget();
             user.flash(format!("已删除标签「{}」，微信上的同名标签稍后删除。", tag.path));
             Ok(see_other("/admin/tags"))

@@ -625,7 +625,6 @@ async fn a_guessed_tag_id_of_another_account_is_refused_by_api_and_page() {
 
 /// Needs segments and campaigns looked up by id within the caller's account (engineer B).
 #[tokio::test]
-#[ignore = "needs engineer B's segment and campaign lookups scoped to the account"]
 async fn guessed_segment_and_campaign_ids_of_another_account_are_refused_by_api_and_page() {
     let app = spawn_app().await;
     let _shop = app.add_account("shop", false).await;

@@ -175,7 +175,6 @@ async fn a_campaign_or_segment_of_another_account_is_forbidden_not_missing() {
 
 /// Needs the `Tagcast-Account` header (engineer C): the same refusal, asked from shop's side.
 #[tokio::test]
-#[ignore = "passes once the Tagcast-Account header is merged"]
 async fn a_campaign_of_the_first_account_is_forbidden_when_asked_on_another() {
     let app = spawn_app().await;
     let _shop = app.add_account("shop", false).await;

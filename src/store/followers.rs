@@ -153,11 +153,12 @@ pub struct Elsewhere {
     pub account: AccountId,
     pub openid: String,
     pub subscribed: bool,
-    /// The paths of the tags they carry there, sorted.
+    /// The paths of the tags they carry there, sorted; never a sensitive tag.
     pub tags: Vec<String>,
 }
 
-/// The followers of accounts other than `account` who share `unionid`, by account id.
+/// The followers of accounts other than `account` who share `unionid`, by account id, with their
+/// tags there except sensitive ones (a health or finance tag stays within its own account's view).
 pub async fn list_same_person_elsewhere(
     client: &impl GenericClient,
     account: AccountId,
@@ -169,7 +170,7 @@ pub async fn list_same_person_elsewhere(
                     coalesce(array_agg(t.path ORDER BY t.path) FILTER (WHERE t.path IS NOT NULL), '{}')
              FROM followers f
              LEFT JOIN follower_tags ft ON ft.openid = f.openid
-             LEFT JOIN tags t ON t.id = ft.tag_id AND t.account_id = f.account_id
+             LEFT JOIN tags t ON t.id = ft.tag_id AND t.account_id = f.account_id AND NOT t.sensitive
              WHERE f.unionid = $2 AND f.account_id <> $1
              GROUP BY f.account_id, f.openid, f.subscribed
              ORDER BY f.account_id, f.openid",

@@ -56,3 +56,12 @@ pub async fn update_token(
     txn.execute(UPDATE, &[&appid, &token, &expires_at]).await?;
     Ok(())
 }
+
+const FORGET: &str = "UPDATE access_tokens SET token = NULL, expires_at = NULL WHERE appid = $1";
+
+/// Drops the shared access token of `appid`: the next call fetches a new one (an account's API
+/// base changed, and the old token must not travel to the new address).
+pub async fn forget_token(client: &impl GenericClient, appid: &str) -> Result<(), tokio_postgres::Error> {
+    client.execute(FORGET, &[&appid]).await?;
+    Ok(())
+}

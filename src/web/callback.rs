@@ -127,7 +127,9 @@ impl ResponseError for CallbackError {
 
     fn error_response(&self) -> HttpResponse {
         if matches!(self, Self::UnknownAccount) {
-            return HttpResponse::NotFound().finish();
+            // Answered before the body is read: the connection cannot carry another request
+            // after an unread body, so say it closes rather than let the client reuse it.
+            return HttpResponse::NotFound().force_close().finish();
         }
         HttpResponse::build(self.status_code()).content_type(ContentType::plaintext()).body(self.to_string())
     }

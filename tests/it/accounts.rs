@@ -190,3 +190,77 @@ async fn a_second_account_waits_for_the_upgrade_to_finish() {
         other => panic!("not refused: {:?}", other.map(|a| a.name.clone())),
     }
 }
+
+async fn stored_token(app: &crate::support::app::TestApp, appid: &str) -> Option<String> {
+    app.query("SELECT token FROM access_tokens WHERE appid = $1", &[&appid]).await[0].get(0)
+}
+
+fn input_like(live: &tagcast::app::accounts::LiveAccount) -> AccountInput {
+    AccountInput {
+        name: live.name.clone(),
+        display_name: live.display_name.clone(),
+        kind: live.kind.as_str().to_owned(),
+        appid: live.appid.clone(),
+        message_mode: live.message_mode.as_str().to_owned(),
+        api_base: live.api_base.clone(),
+        ..AccountInput::default()
+    }
+}
+
+#[tokio::test]
+async fn a_callback_token_belongs_to_one_account_only() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    let fresh = |token: &str| AccountInput {
+        name: "east".into(),
+        display_name: "华东店".into(),
+        kind: "service".into(),
+        token: Some(SecretString::from(token.to_owned())),
+        message_mode: "plain".into(),
+        ..AccountInput::default()
+    };
+    for taken in [shop.token.as_str(), crate::support::app::TOKEN] {
+        match app.jobs.accounts.create(&fresh(taken), "test").await {
+            Err(error @ SaveError::TokenTaken) => assert!(error.to_string().contains("Token"), "{error}"),
+            other => panic!("a shared token was accepted: {:?}", other.map(|a| a.name.clone())),
+        }
+    }
+    app.jobs.accounts.create(&fresh("a-token-of-its-own"), "test").await.expect("its own token");
+    let east = app.jobs.accounts.by_name("east").expect("created");
+    let reuse = AccountInput { token: Some(SecretString::from(shop.token.clone())), ..input_like(&east) };
+    assert!(matches!(app.jobs.accounts.update(east.id, &reuse, "test").await, Err(SaveError::TokenTaken)));
+}
+
+#[tokio::test]
+async fn moving_an_account_to_another_api_base_needs_its_appsecret_again_and_drops_its_token() {
+    let mut app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    let live = app.jobs.accounts.get(shop.id).expect("loaded");
+    live.api.as_ref().expect("client").access_token().await.expect("a token from shop's mock");
+    assert!(stored_token(&app, &shop.appid).await.is_some());
+
+    let elsewhere = AccountInput { api_base: Some("https://api.example.com".into()), ..input_like(&live) };
+    match app.jobs.accounts.update(shop.id, &elsewhere, "test").await {
+        Err(SaveError::Invalid(message)) => assert!(message.contains("AppSecret"), "{message}"),
+        other => panic!("moved without the secret: {:?}", other.map(|a| a.name.clone())),
+    }
+    let plain_http = AccountInput { api_base: Some("http://api.example.com".into()), ..input_like(&live) };
+    assert!(matches!(app.jobs.accounts.update(shop.id, &plain_http, "test").await, Err(SaveError::Invalid(_))));
+    assert!(stored_token(&app, &shop.appid).await.is_some(), "a refused change changes nothing");
+
+    let with_secret =
+        AccountInput { app_secret: Some(SecretString::from("othersecret-new".to_owned())), ..elsewhere.clone() };
+    app.jobs.accounts.update(shop.id, &with_secret, "test").await.expect("moved with its secret typed again");
+    assert_eq!(stored_token(&app, &shop.appid).await, None, "the old access token must not travel to the new address");
+
+    // Changing one secret keeps the others: after a restart every one of them still opens.
+    let token_only = AccountInput {
+        token: Some(SecretString::from("shop-new-token".to_owned())),
+        ..input_like(&app.jobs.accounts.get(shop.id).expect("loaded"))
+    };
+    app.jobs.accounts.update(shop.id, &token_only, "test").await.expect("token changed");
+    app.restart().await;
+    let live = app.jobs.accounts.get(shop.id).expect("loaded after restart");
+    assert!(live.secrets_set.app_secret && live.secrets_set.encoding_aes_key);
+    assert_eq!(live.token.as_ref().map(|t| t.expose_secret().to_owned()), Some("shop-new-token".to_owned()));
+}

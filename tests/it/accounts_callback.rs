@@ -380,9 +380,20 @@ async fn sync_stores_unionids_and_the_follower_page_and_api_show_the_same_person
         ]
     );
 
-    // Alice has a tag in shop.
-    create_rule_on(&app, shop.id, &click_rule("VIP", &["会员/金卡"])).await;
+    // Alice has a tag in shop, and a sensitive one, which no other account's view may show.
+    let (status, body) = app
+        .api_call_on("shop", reqwest::Method::POST, "/tags", Some(json!({"path": "健康/孕期", "sensitive": true})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    create_rule_on(&app, shop.id, &click_rule("VIP", &["会员/金卡", "健康/孕期"])).await;
     assert_eq!(app.push_to(&shop, &event("o_alice_shop", "CLICK", Some("VIP"), 1_700_000_000)).await.status(), 200);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id WHERE ft.openid = 'o_alice_shop'"
+        )
+        .await,
+        2
+    );
 
     let (status, alice) = app.api_get("/users/o_alice_main").await;
     assert_eq!(status, 200, "{alice}");
@@ -409,6 +420,7 @@ async fn sync_stores_unionids_and_the_follower_page_and_api_show_the_same_person
     assert!(page.body.contains("在其他公众号"));
     assert!(page.body.contains("测试公众号 shop"));
     assert!(page.body.contains("会员/金卡"));
+    assert!(!page.body.contains("健康/孕期"), "a sensitive tag of another account shown");
     // Shop's follower is not the main account's to open.
     let page = browser.get("/admin/followers/o_alice_shop").await;
     assert_eq!(page.status, 403);
@@ -416,6 +428,19 @@ async fn sync_stores_unionids_and_the_follower_page_and_api_show_the_same_person
     let page = browser.get("/admin/followers/o_bob_main").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("在其他公众号"));
+
+    // An operator who holds only the main account sees nothing of shop's follower.
+    let (status, body) = app
+        .api_post("/admins", json!({ "username": "olga", "password": PASSWORD, "roles": { "main": "operator" } }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, alice) = app.api_call_as(("olga", PASSWORD), reqwest::Method::GET, "/users/o_alice_main", None).await;
+    assert_eq!(status, 200, "{alice}");
+    assert_eq!(alice["other_accounts"], json!([]));
+    let mut operator = Browser::log_in(&app, "olga", PASSWORD).await;
+    let page = operator.get("/admin/followers/o_alice_main").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("测试公众号 shop") && !page.body.contains("会员/金卡"), "{}", page.body);
 }
 
 #[tokio::test]

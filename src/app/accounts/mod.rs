@@ -215,10 +215,23 @@ impl Accounts {
         drop(client);
         let mut accounts = Vec::with_capacity(rows.len());
         for row in rows {
-            let kept = old.accounts.iter().find(|a| a.id.get() == row.id && a.updated_at == row.updated_at);
+            let id = row.id;
+            let kept = old.accounts.iter().find(|a| a.id.get() == id && a.updated_at == row.updated_at);
             match kept {
                 Some(live) => accounts.push(Arc::clone(live)),
-                None => accounts.push(Arc::new(self.build(row)?)),
+                None => match self.build(row) {
+                    Ok(live) => accounts.push(Arc::new(live)),
+                    // At start every account must open (a wrong key is a misconfiguration); once
+                    // running, one row that does not open keeps its previous state, if any, and
+                    // never takes the other accounts down.
+                    Err(error) if !old.accounts.is_empty() => {
+                        tracing::error!(error = %chain(&error), "an account could not be reloaded");
+                        if let Some(previous) = old.accounts.iter().find(|a| a.id.get() == id) {
+                            accounts.push(Arc::clone(previous));
+                        }
+                    }
+                    Err(error) => return Err(error),
+                },
             }
         }
         *self.inner.snapshot.write().expect("accounts registry lock") = Arc::new(Snapshot { stamp, accounts });
@@ -326,6 +339,7 @@ impl Accounts {
         if input.has_secrets() && self.inner.sealer.is_none() {
             return Err(SaveError::NoDeploymentKey);
         }
+        self.check_token_free(None, input)?;
         let fields = input.fields();
         // The seal covers the id, known only after the insert: insert, then seal, in one transaction.
         let transaction = client.transaction().await.map_err(AccountsError::from)?;
@@ -366,8 +380,21 @@ impl Accounts {
             fields.message_mode = current.message_mode.as_str();
             fields.api_base = current.api_base.as_deref();
         }
-        let secrets = if current.from_env { SealedSecrets::default() } else { self.seal(id, input) };
+        self.check_token_free(Some(id), input)?;
+        let base_changed = !current.from_env && fields.api_base != current.api_base.as_deref();
+        if base_changed && current.secrets_set.app_secret && !is_set(&input.app_secret) {
+            return Err(SaveError::Invalid(
+                "更改接口地址时请重新填写 AppSecret：已保存的密钥不会被发往新的地址".to_owned(),
+            ));
+        }
         let transaction = client.transaction().await.map_err(AccountsError::from)?;
+        let secrets =
+            if current.from_env { SealedSecrets::default() } else { self.reseal_with(&transaction, id, input).await? };
+        if base_changed {
+            if let Some(appid) = &current.appid {
+                store::tokens::forget_token(&transaction, appid).await.map_err(AccountsError::from)?;
+            }
+        }
         store::accounts::update_account(&transaction, id.get(), &fields, &secrets)
             .await
             .map_err(SaveError::from)?
@@ -379,6 +406,51 @@ impl Accounts {
         drop(client);
         self.refresh().await?;
         self.get(id).ok_or(SaveError::Missing)
+    }
+
+    /// Every secret of the row under the current key: the new ones given, the stored ones opened
+    /// and sealed again. One key per row, so a row is never half sealed by a key another instance
+    /// lacks; an instance that cannot open the stored ones refuses the change.
+    async fn reseal_with(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        id: AccountId,
+        input: &AccountInput,
+    ) -> Result<SealedSecrets, SaveError> {
+        if !input.has_secrets() {
+            return Ok(SealedSecrets::default());
+        }
+        let sealer = self.inner.sealer.as_ref().ok_or(SaveError::NoDeploymentKey)?;
+        let row = store::accounts::find_account(client, id.get())
+            .await
+            .map_err(AccountsError::from)?
+            .ok_or(SaveError::Missing)?;
+        let pick =
+            |field, given: &Option<SecretString>, stored: Option<&Vec<u8>>| -> Result<Option<Vec<u8>>, SaveError> {
+                if let Some(value) = given.as_ref().filter(|v| !v.expose_secret().is_empty()) {
+                    return Ok(Some(sealer.seal(id, field, value.expose_secret())));
+                }
+                match self.open(&row, field, stored)? {
+                    Some(plain) => Ok(Some(sealer.seal(id, field, plain.expose_secret()))),
+                    None => Ok(None),
+                }
+            };
+        Ok(SealedSecrets {
+            app_secret: pick(SecretField::AppSecret, &input.app_secret, row.app_secret_sealed.as_ref())?,
+            token: pick(SecretField::Token, &input.token, row.token_sealed.as_ref())?,
+            aes_key: pick(SecretField::AesKey, &input.encoding_aes_key, row.aes_key_sealed.as_ref())?,
+            sealed_with: Some(sealer.fingerprint().to_owned()),
+        })
+    }
+
+    /// A callback token names its account: two accounts with one token would accept each other's
+    /// plaintext-mode pushes, which carry no other proof of where they were meant to go.
+    fn check_token_free(&self, id: Option<AccountId>, input: &AccountInput) -> Result<(), SaveError> {
+        let Some(token) = input.token.as_ref().filter(|t| !t.expose_secret().is_empty()) else { return Ok(()) };
+        let taken = self.all().iter().any(|other| {
+            Some(other.id) != id && other.token.as_ref().is_some_and(|t| t.expose_secret() == token.expose_secret())
+        });
+        if taken { Err(SaveError::TokenTaken) } else { Ok(()) }
     }
 
     fn seal(&self, id: AccountId, input: &AccountInput) -> SealedSecrets {
@@ -395,6 +467,10 @@ impl Accounts {
         let any = secrets.app_secret.is_some() || secrets.token.is_some() || secrets.aes_key.is_some();
         SealedSecrets { sealed_with: any.then(|| sealer.fingerprint().to_owned()), ..secrets }
     }
+}
+
+fn is_set(secret: &Option<SecretString>) -> bool {
+    secret.as_ref().is_some_and(|v| !v.expose_secret().is_empty())
 }
 
 fn env_api_base(env: &EnvAccount) -> Option<String> {
@@ -518,8 +594,17 @@ impl AccountInput {
         }
         if let Some(base) = self.api_base.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
             match Url::parse(base) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-                _ => return invalid("接口地址应为 http:// 或 https:// 开头的网址，留空即使用微信官方接口"),
+                // Plain http only to this machine (a test double or a local proxy): the AppSecret
+                // and access tokens travel on it.
+                Ok(url)
+                    if url.scheme() == "https"
+                        || (url.scheme() == "http"
+                            && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))) => {}
+                _ => {
+                    return invalid(
+                        "接口地址应为 https:// 开头的网址（http:// 只允许本机地址），留空即使用微信官方接口",
+                    );
+                }
             }
         }
         Ok(())
@@ -541,6 +626,8 @@ pub enum SaveError {
     NoDeploymentKey,
     #[error("数据库升级尚未完成：所有实例升级到本版本后，请运行 `tagcast migrate --finish`，再添加公众号")]
     UpgradeUnfinished,
+    #[error("这个 Token 已被本系统中的另一个公众号使用；每个公众号请设置各自不同的 Token")]
+    TokenTaken,
     #[error("没有这个公众号")]
     Missing,
     #[error(transparent)]

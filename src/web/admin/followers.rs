@@ -137,6 +137,8 @@ pub async fn show_follower(
     };
     let elsewhere = elsewhere
         .into_iter()
+        // Only accounts the user holds: another account's followers are that account's objects.
+        .filter(|e| user.holds.iter().any(|(held, _)| held.id == e.account))
         .filter_map(|e| {
             let account = accounts.get(e.account)?;
             Some(ElsewhereView { account: account.display_name.clone(), subscribed: e.subscribed, tags: e.tags })

@@ -119,6 +119,10 @@ impl From<SaveError> for ApiError {
                 "upgrade_unfinished",
                 "run `tagcast migrate --finish` once every instance runs this release, then add accounts",
             ),
+            SaveError::TokenTaken => ApiError::conflict(
+                "token_taken",
+                "another account of this deployment has this callback token; give each account its own",
+            ),
             SaveError::Missing => ApiError::not_found("no such account"),
             SaveError::Failed(error) => {
                 tracing::error!(error = %crate::app::accounts::chain(&error), "saving an account failed");

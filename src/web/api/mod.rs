@@ -53,9 +53,16 @@ pub struct Caller {
     pub account: AccountId,
     /// The bearer token or a user with `admins.role = 'admin'`: manages accounts and users.
     pub deployment_admin: bool,
+    /// Every account the caller holds a role on (what another account's view may show them).
+    holdings: crate::app::admins::Holdings,
 }
 
 impl Caller {
+    /// Whether the caller holds any role on `account`.
+    pub fn holds(&self, account: AccountId) -> bool {
+        self.holdings.role_on(account).is_some()
+    }
+
     /// `403 forbidden` unless the caller's role allows `allowed`.
     pub fn require(&self, allowed: bool, what: &str) -> Result<(), ApiError> {
         if allowed {
@@ -223,7 +230,7 @@ impl FromRequest for Caller {
                      the `Tagcast-Account` header",
                 )
             })?;
-            Ok(Caller { name: identity.name, role, account, deployment_admin: holdings.deployment_admin })
+            Ok(Caller { name: identity.name, role, account, deployment_admin: holdings.deployment_admin, holdings })
         })
     }
 }

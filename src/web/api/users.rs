@@ -69,6 +69,8 @@ pub async fn get_user(
     };
     let other_accounts = elsewhere
         .into_iter()
+        // Only accounts the caller holds: another account's followers are that account's objects.
+        .filter(|e| caller.holds(e.account))
         .filter_map(|e| {
             let account = accounts.get(e.account)?;
             Some(OtherAccountView {

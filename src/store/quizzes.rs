@@ -63,25 +63,34 @@ pub struct QuizSession {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The sessions of these followers that were active after `fresh_after`.
-pub async fn list_sessions(
+/// The sessions active after `fresh_after` of followers of one or several accounts, in one
+/// statement: a batch of pushes spread over many accounts reads them in one round trip, not one
+/// per account.
+pub async fn list_sessions_across(
     client: &impl GenericClient,
-    account: AccountId,
-    openids: &[&str],
+    followers: &[(AccountId, &str)],
     fresh_after: DateTime<Utc>,
-) -> Result<HashMap<String, QuizSession>, tokio_postgres::Error> {
+) -> Result<HashMap<(AccountId, String), QuizSession>, tokio_postgres::Error> {
+    let accounts: Vec<i64> = followers.iter().map(|(a, _)| a.get()).collect();
+    let openids: Vec<&str> = followers.iter().map(|(_, o)| *o).collect();
     let statement = client
         .prepare_cached(
-            "SELECT openid, quiz_id, progress, updated_at FROM quiz_sessions
-             WHERE account_id = $3 AND openid = ANY($1) AND updated_at > $2",
+            "SELECT s.account_id, s.openid, s.quiz_id, s.progress, s.updated_at
+             FROM unnest($1::bigint[], $2::text[]) AS f (account_id, openid)
+             JOIN quiz_sessions s ON s.account_id = f.account_id AND s.openid = f.openid
+             WHERE s.updated_at > $3",
         )
         .await?;
-    let rows = client.query(&statement, &[&openids, &fresh_after, &account.get()]).await?;
+    let rows = client.query(&statement, &[&accounts, &openids, &fresh_after]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let progress = serde_json::from_value(r.get::<_, serde_json::Value>(2)).ok()?;
-            Some((r.get(0), QuizSession { openid: r.get(0), quiz_id: r.get(1), progress, updated_at: r.get(3) }))
+            let progress = serde_json::from_value(r.get::<_, serde_json::Value>(3)).ok()?;
+            let openid: String = r.get(1);
+            Some((
+                (AccountId(r.get(0)), openid.clone()),
+                QuizSession { openid, quiz_id: r.get(2), progress, updated_at: r.get(4) },
+            ))
         })
         .collect())
 }

@@ -82,12 +82,17 @@ impl Handler for TaggingEngine {
                     self.config.current(txn, &accounts).await.map_err(|e| Box::new(e) as HandlerError)?
                 }
             };
+            let mut sessions =
+                self.read_sessions(txn, messages, &loaded).await.map_err(|e| Box::new(e) as HandlerError)?;
             let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
             for (account, indexes) in &by_account {
                 let Some(config) = loaded.get(account) else { continue };
                 let batch: Vec<&Message> = indexes.iter().map(|&i| messages[i].message).collect();
-                let answers =
-                    self.handle_batch(txn, *account, config, &batch).await.map_err(|e| Box::new(e) as HandlerError)?;
+                let own = sessions.remove(account).unwrap_or_default();
+                let answers = self
+                    .handle_batch(txn, *account, config, &batch, own)
+                    .await
+                    .map_err(|e| Box::new(e) as HandlerError)?;
                 for (&i, answer) in indexes.iter().zip(answers) {
                     replies[i] = answer;
                 }
@@ -108,7 +113,35 @@ struct Effects {
     unsubscribed: Vec<String>,
 }
 
+/// The quiz sessions of a batch's followers, per account: one statement for all accounts.
+type SessionsByAccount = HashMap<AccountId, HashMap<String, (String, QuizProgress)>>;
+
 impl TaggingEngine {
+    /// Reads the open quiz sessions of every follower in the batch whose account has quizzes.
+    async fn read_sessions(
+        &self,
+        txn: &Client,
+        messages: &[Received<'_>],
+        loaded: &PerAccount,
+    ) -> Result<SessionsByAccount, tokio_postgres::Error> {
+        let mut followers: Vec<(AccountId, &str)> = messages
+            .iter()
+            .filter(|r| loaded.get(&r.account).is_some_and(|config| !config.quizzes.is_empty()))
+            .map(|r| (r.account, r.message.from_user.as_str()))
+            .collect();
+        followers.sort_unstable();
+        followers.dedup();
+        if followers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let fresh_after = chrono::Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default();
+        let mut by_account = SessionsByAccount::new();
+        for ((account, openid), session) in store::quizzes::list_sessions_across(txn, &followers, fresh_after).await? {
+            by_account.entry(account).or_default().insert(openid, (session.quiz_id, session.progress));
+        }
+        Ok(by_account)
+    }
+
     #[tracing::instrument(skip_all, fields(batch.size = messages.len()))]
     async fn handle_batch(
         &self,
@@ -116,23 +149,8 @@ impl TaggingEngine {
         account: AccountId,
         loaded: &Loaded,
         messages: &[&Message],
+        mut sessions: HashMap<String, (String, QuizProgress)>,
     ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
-        let openids: Vec<&str> = {
-            let mut set: Vec<&str> = messages.iter().map(|m| m.from_user.as_str()).collect();
-            set.sort_unstable();
-            set.dedup();
-            set
-        };
-        let mut sessions: HashMap<String, (String, QuizProgress)> = if loaded.quizzes.is_empty() {
-            HashMap::new()
-        } else {
-            let fresh_after = chrono::Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default();
-            store::quizzes::list_sessions(txn, account, &openids, fresh_after)
-                .await?
-                .into_iter()
-                .map(|(openid, s)| (openid, (s.quiz_id, s.progress)))
-                .collect()
-        };
         // Tags are read only for followers who asked about them.
         let asking: Vec<&str> = messages
             .iter()

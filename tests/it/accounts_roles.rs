@@ -660,3 +660,30 @@ async fn guessed_segment_and_campaign_ids_of_another_account_are_refused_by_api_
         1
     );
 }
+
+#[tokio::test]
+async fn a_form_shown_for_one_account_is_refused_after_a_switch_to_another() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    let mut root = Browser::log_in(&app, "root", PASSWORD).await;
+    root.get("/admin/tags").await; // the form, shown for the main account
+
+    // Switched (as in another tab), then the main account's form is sent.
+    let page = root.post("/admin/account", &[("account", "shop"), ("back", "/admin/tags")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = root.post("/admin/tags", &[("path", "切换/旧表单")]).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.body.contains("公众号已切换"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '切换/旧表单'").await, 0, "nothing changed");
+
+    // The page shown again, for shop: its form is shop's.
+    root.get("/admin/tags").await;
+    let page = root.post("/admin/tags", &[("path", "切换/新表单")]).await;
+    assert!(page.status.is_redirection() || page.status.is_success(), "{}", page.body);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM tags WHERE path = '切换/新表单' AND account_id = {}", shop.id.get()))
+            .await,
+        1
+    );
+}

@@ -22,6 +22,8 @@ pub enum AdminError {
     NotFound,
     #[error("the object belongs to another account")]
     OtherAccount,
+    #[error("the form was shown for another account than the one now chosen")]
+    AccountSwitched,
     #[error("the user holds no account")]
     NoAccount,
     #[error("no database connection")]
@@ -71,6 +73,7 @@ impl ResponseError for AdminError {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::AccountSwitched => StatusCode::CONFLICT,
             Self::Pool(_) | Self::Query(_) | Self::Render(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +95,10 @@ impl ResponseError for AdminError {
             Self::NoAccount => (
                 "没有可用的公众号",
                 "你的用户还没有任何公众号的权限，已自动退出登录。请联系部署管理员在「用户」页为你分配公众号和角色，然后重新登录。",
+            ),
+            Self::AccountSwitched => (
+                "公众号已切换",
+                "这个页面是在另一个公众号下打开的，之后你（可能在其他窗口）切换了公众号。为避免改错公众号，这次提交没有执行。请重新打开页面，确认页面顶部的公众号后再提交。",
             ),
             Self::OtherAccount => (
                 "不属于当前公众号",

@@ -238,7 +238,9 @@ impl AdminUser {
             role_label: self.role.label_zh(),
             is_admin: self.role == AdminRole::Admin,
             deployment_admin: self.deployment_admin,
-            csrf: csrf_token(&self.session),
+            // The account the page was shown for rides with the token: a form submitted after a
+            // switch in another tab is refused instead of acting on the account chosen since.
+            csrf: format!("{}.{}", csrf_token(&self.session), self.account.get()),
             flash,
             active,
             account_name: current.map(|a| a.display_name.clone()).unwrap_or_default(),
@@ -393,6 +395,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let session = req.get_session();
         let body = web::Bytes::from_request(req, payload);
+        let pool = req.app_data::<web::Data<Pool>>().cloned();
+        // Switching and signing out act on the session, not on an account's objects.
+        let any_account = matches!(req.path(), "/admin/account" | "/admin/logout");
         Box::pin(async move {
             let body = body.await.map_err(|error| {
                 let overflow = error
@@ -403,9 +408,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&body).map_err(|_| AdminError::BadRequest)?;
             let given = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+            let (given, shown_for) = match given.rsplit_once('.') {
+                Some((token, account)) => (token, account.parse::<i64>().ok()),
+                None => (given, None),
+            };
             let expected = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
             if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
                 return Err(AdminError::Csrf);
+            }
+            if let (Some(shown_for), false, Some(pool)) = (shown_for, any_account, pool) {
+                let sid = session.get::<String>(SESSION_ID).ok().flatten().unwrap_or_default();
+                let client = pool.get().await?;
+                let current = crate::store::admin_sessions::get_session_user(&client, &session_id_hash(&sid)).await?;
+                if current.is_some_and(|user| user.account.get() != shown_for) {
+                    return Err(AdminError::AccountSwitched);
+                }
             }
             serde_urlencoded::from_bytes(&body).map(CsrfForm).map_err(|_| AdminError::BadRequest)
         })

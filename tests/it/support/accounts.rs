@@ -115,17 +115,11 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self
+        let request = self
             .http
             .request(method, format!("{}/api/v1{path}", self.address))
             .bearer_auth(super::app::API_TOKEN)
             .header("Tagcast-Account", name);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        super::app::send_json(request, body).await
     }
 }

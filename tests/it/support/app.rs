@@ -309,15 +309,9 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request =
+        let request =
             self.http.request(method, format!("{}/api/v1{path}", self.address)).basic_auth(username, Some(password));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        send_json(request, body).await
     }
 
     /// Creates an admin user through the API (as the bearer token's `api` admin).
@@ -363,7 +357,10 @@ impl TestApp {
 }
 
 /// Sends `request` with `body` as JSON; the status and the JSON answer (or null).
-async fn send_json(mut request: reqwest::RequestBuilder, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+pub(crate) async fn send_json(
+    mut request: reqwest::RequestBuilder,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     if let Some(body) = body {
         request = request.json(&body);
     }

@@ -58,10 +58,6 @@ impl AccountId {
     /// before accounts belongs to.
     pub const FIRST: Self = Self(1);
 
-    /// A place the account is not yet threaded through (issue 17 in progress): acts as the first
-    /// account. Each use is work left; none may remain when the issue closes.
-    pub const UNSCOPED: Self = Self(1);
-
     pub fn get(self) -> i64 {
         self.0
     }

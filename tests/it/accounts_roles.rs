@@ -594,6 +594,17 @@ async fn the_switcher_is_usable_at_390_px_in_chromium() {
     crate::admin_browser::wait_for_text(&client, ".switcher .current", "测试公众号 shop").await;
     assert!(client.current_url().await.expect("url").path().ends_with("/admin/tags"));
     crate::admin_browser::screenshot(&client, "switcher-390-switched").await;
+
+    // The pages a deployment admin manages accounts and roles on fit the phone too.
+    for path in ["/admin/accounts", "/admin/accounts/shop", "/admin/users"] {
+        client.goto(&format!("{base}{path}")).await.expect("page");
+        let overflow = client
+            .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
+            .await
+            .expect("script");
+        crate::admin_browser::screenshot(&client, &format!("accounts-390{}", path.replace('/', "-"))).await;
+        assert!(overflow.as_i64().unwrap_or(0) <= 0, "{path} scrolls sideways by {overflow}");
+    }
 }
 
 /// Another account's tag id answers 403 on the caller's own account, by API and by page, and

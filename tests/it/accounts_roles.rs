@@ -698,3 +698,43 @@ async fn a_form_shown_for_one_account_is_refused_after_a_switch_to_another() {
         1
     );
 }
+
+/// An anonymous caller learns nothing of the accounts, whatever bytes name them; hostile account
+/// names at the callback are not found and store nothing.
+#[tokio::test]
+async fn hostile_account_names_in_the_header_and_the_callback_url_change_nothing() {
+    let app = spawn_app().await;
+    let shop = app.add_account("shop", false).await;
+    let http = reqwest::Client::new();
+    // No credentials: 401 before anything about the account is told.
+    for name in ["shop", "nope", "../main", "%00"] {
+        let response = http
+            .get(format!("{}/api/v1/tags", app.address))
+            .header("Tagcast-Account", name)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
+    // With credentials, a name no account has is 404, also with bytes outside ASCII.
+    let response = http
+        .get(format!("{}/api/v1/tags", app.address))
+        .bearer_auth(crate::support::app::API_TOKEN)
+        .header("Tagcast-Account", reqwest::header::HeaderValue::from_bytes(b"sh\xffop").expect("header"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let before = app.stored_events().await;
+    let long = "a".repeat(5000);
+    for path in ["/wechat/nope", "/wechat/..%2Fmain", "/wechat/%E5%BA%97", &format!("/wechat/{long}")] {
+        let xml = crate::support::app::text_message("o_x", "你好", 42);
+        let response = app.push_signed_for(&shop, path, &xml).await;
+        assert!(
+            response.status() == StatusCode::NOT_FOUND || response.status().is_client_error(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(app.stored_events().await, before, "nothing stored");
+}

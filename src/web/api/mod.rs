@@ -51,9 +51,8 @@ pub struct Caller {
     pub role: AdminRole,
     /// The account the call works on; every object it names must belong to it.
     pub account: AccountId,
-    /// The bearer token or a user with `admins.role = 'admin'`: manages accounts and users.
-    pub deployment_admin: bool,
-    /// Every account the caller holds a role on (what another account's view may show them).
+    /// Every account the caller holds a role on, and whether they are the deployment admin (the
+    /// bearer token or `admins.role = 'admin'`: manages accounts and users).
     holdings: crate::app::admins::Holdings,
 }
 
@@ -74,7 +73,7 @@ impl Caller {
 
     /// `403 forbidden` unless the caller is a deployment admin.
     pub fn require_deployment_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.deployment_admin {
+        if self.holdings.deployment_admin {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("only a deployment admin may {what}")))
@@ -230,7 +229,7 @@ impl FromRequest for Caller {
                      the `Tagcast-Account` header",
                 )
             })?;
-            Ok(Caller { name: identity.name, role, account, deployment_admin: holdings.deployment_admin, holdings })
+            Ok(Caller { name: identity.name, role, account, holdings })
         })
     }
 }

@@ -51,9 +51,7 @@ pub async fn audit(
     id: &str,
     detail: serde_json::Value,
 ) -> Result<(), AdminError> {
-    let client = pool.get().await?;
-    store::audit::record(&client, Some(user.account), &user.username, action, kind, id, &detail).await?;
-    Ok(())
+    record(pool, user, Some(user.account), action, kind, id, &detail).await
 }
 
 /// Records a deployment-wide act (users, accounts), which belongs to no account.
@@ -65,8 +63,20 @@ pub async fn audit_deployment(
     id: &str,
     detail: serde_json::Value,
 ) -> Result<(), AdminError> {
+    record(pool, user, None, action, kind, id, &detail).await
+}
+
+async fn record(
+    pool: &Pool,
+    user: &AdminUser,
+    account: Option<crate::domain::account::AccountId>,
+    action: &str,
+    kind: &str,
+    id: &str,
+    detail: &serde_json::Value,
+) -> Result<(), AdminError> {
     let client = pool.get().await?;
-    store::audit::record(&client, None, &user.username, action, kind, id, &detail).await?;
+    store::audit::record(&client, account, &user.username, action, kind, id, detail).await?;
     Ok(())
 }
 

@@ -100,6 +100,9 @@ pub struct WeChatSettings {
     /// How transient WeChat failures are retried (not configurable from the environment; tests
     /// shorten it).
     pub retry: crate::wechat::api::RetryPolicy,
+    /// Per WeChat request (not configurable from the environment; tests shorten it to provoke
+    /// timeouts).
+    pub api_timeout: std::time::Duration,
 }
 
 /// What a slow or greedy client may hold of one instance.
@@ -423,6 +426,7 @@ impl Settings {
                 account_type,
                 rate_limits,
                 retry: crate::wechat::api::RetryPolicy::default(),
+                api_timeout: crate::wechat::api::DEFAULT_TIMEOUT,
             },
             admin_password,
             api_token,

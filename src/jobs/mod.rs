@@ -90,6 +90,11 @@ pub enum JobError {
     Retry(String),
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: WeChat asked to wait (a clientmsgid repeated within its minute, a daily
+    /// quota used up until Beijing midnight). The job runs again at `until`, and the wait does
+    /// not count toward [`MAX_ATTEMPTS`].
+    #[error("{reason}")]
+    Wait { reason: String, until: chrono::DateTime<chrono::Utc> },
 }
 
 /// A failed WeChat call: retried when WeChat or the network may answer next time.
@@ -163,6 +168,10 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
         Err(JobError::Permanent(error)) => {
             tracing::error!(job.id, job.kind = %job.kind, %error, "job failed for good");
             store::jobs::fail(&txn, job.id, &error, None).await?;
+        }
+        Err(JobError::Wait { reason, until }) => {
+            tracing::info!(job.id, job.kind = %job.kind, %reason, %until, "job waits");
+            store::jobs::postpone(&txn, job.id, &reason, until).await?;
         }
     }
     txn.commit().await?;

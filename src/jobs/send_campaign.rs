@@ -5,6 +5,8 @@
 //! WeChat accepted a call but before recording it leaves the call `pending`; the job (taken over
 //! by any process once the dead one's row lock is gone) repeats it, WeChat answers 45065 with
 //! the first job's msg_id, and that is recorded as the call's outcome. No one is sent to twice.
+//! A repeat within a minute of the first use (the client retrying a call whose answer was lost)
+//! gets 45066 instead, without the msg_id: the job waits past the minute and asks again.
 //!
 //! One call per run: when calls remain, the run queues the campaign's next `send_campaign` job
 //! and ends, so a send of a hundred calls never holds a worker from other accounts' jobs (the
@@ -22,6 +24,11 @@ use crate::store::campaigns::ChunkRow;
 use crate::wechat::api::{
     ErrCode, MASS_SEND_MIN_OPENIDS, MAX_OPENIDS_PER_BATCH, MassMessage, SendAllAudience, WeChatError,
 };
+
+/// After a 45066, how long to wait before asking WeChat again with the same clientmsgid: its
+/// window is one minute from the first use, which was before the 45066; a few seconds more
+/// absorb the difference between WeChat's clock and ours.
+const CLIENTMSGID_REPEAT_WAIT_SECS: i64 = 65;
 
 /// Runs the job.
 ///
@@ -97,6 +104,8 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
                 JobError::Permanent(e) => {
                     tracing::warn!(campaign.id = id, chunk.seq = chunk.seq, error = %e, "a campaign call failed for good");
                 }
+                // The call stays pending and is made again, unchanged, once WeChat allows it.
+                wait @ JobError::Wait { .. } => return Err(wait),
             }
         }
     }
@@ -190,6 +199,24 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
                 "call was made before; recording its job"
             );
             Some((msg_id, None))
+        }
+        Err(error) if error.code() == Some(ErrCode::ClientMsgIdRetriedTooSoon) => {
+            // WeChat took this clientmsgid less than a minute ago: an earlier attempt whose answer
+            // was lost (a timeout, a dropped connection) did reach it. Not a failure: the call
+            // stays pending and is asked again past the minute, when WeChat names the job
+            // (45065), or sends it if that earlier attempt never arrived after all.
+            tracing::info!(
+                campaign.id = chunk.campaign_id,
+                chunk.seq = chunk.seq,
+                "WeChat saw this call's clientmsgid within the minute; asking again after it"
+            );
+            return Err(JobError::Wait {
+                reason: format!(
+                    "WeChat answered 45066 for clientmsgid {} (a repeat within a minute); asked again after it",
+                    chunk.clientmsgid
+                ),
+                until: chrono::Utc::now() + chrono::Duration::seconds(CLIENTMSGID_REPEAT_WAIT_SECS),
+            });
         }
         Err(error) => {
             let result = record_failure(ctx, chunk, &error).await;

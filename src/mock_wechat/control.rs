@@ -5,7 +5,7 @@
 //! Control endpoints (JSON bodies; answers are JSON; a malformed body is 400):
 //! `POST /mock/seed {followers}`, `POST /mock/follow {openid}`, `POST /mock/unfollow {openid}`,
 //! `POST /mock/expire_tokens`, `POST /mock/fail {path, times, errcode}` or `{path, times,
-//! http_status}`, `POST /mock/fail_mass {status}`, `POST /mock/latency {ms}`,
+//! http_status}` or `{path, times, lose_answer_after_ms}`, `POST /mock/fail_mass {status}`, `POST /mock/latency {ms}`,
 //! `POST /mock/page_size {size}`, `POST /mock/callback_delay {ms}`, `POST /mock/advance
 //! {seconds}`, `GET /mock/calls`, `POST /mock/reset_calls`, `POST /mock/oauth_code {openid}` →
 //! `{code}`, `GET /mock/state`.
@@ -54,6 +54,10 @@ pub(super) enum FaultKind {
     Errcode(i64),
     /// This HTTP status.
     Http(u16),
+    /// The call is carried out, but its answer is held this long and then lost (HTTP 504): a
+    /// client whose timeout is shorter sees a timeout, as when WeChat took a call whose answer
+    /// never reached the caller.
+    LoseAnswer(Duration),
 }
 
 /// The knobs and the log.
@@ -125,6 +129,8 @@ struct FailBody {
     times: usize,
     errcode: Option<i64>,
     http_status: Option<u16>,
+    /// Carry the call out, then hold the answer this long and lose it.
+    lose_answer_after_ms: Option<u64>,
 }
 
 fn one() -> usize {
@@ -198,10 +204,16 @@ async fn expire_tokens(mock: web::Data<MockWeChat>) -> HttpResponse {
 }
 
 async fn fail(mock: web::Data<MockWeChat>, body: web::Json<FailBody>) -> HttpResponse {
-    match (body.errcode, body.http_status) {
-        (Some(code), None) => mock.fail_next(&body.path, body.times, code),
-        (None, Some(status)) if (100..=999).contains(&status) => mock.fail_next_http(&body.path, body.times, status),
-        _ => return HttpResponse::BadRequest().json(json!({"error": "give exactly one of errcode, http_status"})),
+    match (body.errcode, body.http_status, body.lose_answer_after_ms) {
+        (Some(code), None, None) => mock.fail_next(&body.path, body.times, code),
+        (None, Some(status), None) if (100..=999).contains(&status) => {
+            mock.fail_next_http(&body.path, body.times, status);
+        }
+        (None, None, Some(ms)) => mock.lose_next_answers(&body.path, body.times, Duration::from_millis(ms)),
+        _ => {
+            return HttpResponse::BadRequest()
+                .json(json!({"error": "give exactly one of errcode, http_status, lose_answer_after_ms"}));
+        }
     }
     done()
 }

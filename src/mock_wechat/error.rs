@@ -89,6 +89,7 @@ pub(super) const TAG_HAS_TOO_MANY_FANS: i64 = 45057;
 pub(super) const RESERVED_TAG: i64 = 45058;
 pub(super) const USER_HAS_TOO_MANY_TAGS: i64 = 45059;
 pub(super) const CLIENTMSGID_EXISTS: i64 = 45065;
+pub(super) const CLIENTMSGID_RETRIED_TOO_SOON: i64 = 45066;
 pub(super) const CLIENTMSGID_TOO_LONG: i64 = 45067;
 pub(super) const SPEED_OUT_OF_RANGE: i64 = 45083;
 pub(super) const NO_SPEED: i64 = 45084;
@@ -148,7 +149,7 @@ pub(super) fn errmsg(code: i64) -> &'static str {
         RESERVED_TAG => "can't modify sys tag",
         USER_HAS_TOO_MANY_TAGS => "user has too many tags",
         CLIENTMSGID_EXISTS => "clientmsgid exist",
-        45066 => "clientmsgid retry too fast",
+        CLIENTMSGID_RETRIED_TOO_SOON => "clientmsgid retry too fast, please retry after 1 minute",
         CLIENTMSGID_TOO_LONG => "clientmsgid size out of limit",
         SPEED_OUT_OF_RANGE => "the speed out of range",
         NO_SPEED => "no speed message",

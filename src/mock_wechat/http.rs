@@ -8,7 +8,8 @@
 //! - a route that takes a JSON body answers 44002 for an empty one and 47001 for one that is not
 //!   a JSON object; the access token is checked before the body (41001/40014/42001/40001);
 //! - the HTTP method is not checked (WeChat's GET APIs mostly accept POST too);
-//! - an injected failure answers before anything else and changes nothing;
+//! - an injected failure answers before anything else and changes nothing, except a lost answer
+//!   (`lose_next_answers`), which carries the call out and then answers 504 after a hold;
 //! - every call is logged, refusals and injected failures included; `/mock/` calls are not.
 
 use std::collections::HashMap;
@@ -104,6 +105,8 @@ struct Answer {
     status: u16,
     body: Body,
     errcode: i64,
+    /// How long to wait before answering (a lost answer's hold).
+    hold: std::time::Duration,
 }
 
 /// An answer's body: WeChat's JSON, or plain text for an injected HTTP failure.
@@ -115,7 +118,7 @@ enum Body {
 impl Answer {
     fn json(status: u16, body: Value) -> Self {
         let errcode = body.get("errcode").and_then(Value::as_i64).unwrap_or(0);
-        Self { status, body: Body::Json(body), errcode }
+        Self { status, body: Body::Json(body), errcode, hold: std::time::Duration::ZERO }
     }
 
     fn refusal(state: &mut State, status: u16, error: &ApiError) -> Self {
@@ -151,6 +154,9 @@ async fn serve_api(request: HttpRequest, body: web::Bytes, mock: web::Data<MockW
         (answer, finishing)
     };
     mock.spawn_finishes(finishing);
+    if !answer.hold.is_zero() {
+        tokio::time::sleep(answer.hold).await;
+    }
     answer.into_response()
 }
 
@@ -160,8 +166,21 @@ fn handle(state: &mut State, method: &str, path: &str, query: &str, raw: &[u8]) 
         None => Answer::refusal(state, 404, &ApiError::new(INVALID_URL)),
         Some(route) => match state.control.take_fault(path) {
             Some(FaultKind::Errcode(code)) => Answer::refusal(state, 200, &ApiError::new(code)),
-            Some(FaultKind::Http(status)) => {
-                Answer { status, body: Body::Text(format!("mock injected HTTP {status}")), errcode: SYSTEM_BUSY }
+            Some(FaultKind::Http(status)) => Answer {
+                status,
+                body: Body::Text(format!("mock injected HTTP {status}")),
+                errcode: SYSTEM_BUSY,
+                hold: std::time::Duration::ZERO,
+            },
+            Some(FaultKind::LoseAnswer(hold)) => {
+                let done = run(state, route, query, raw);
+                Answer {
+                    status: 504,
+                    body: Body::Text(format!("mock lost the answer (errcode {} was given)", done.errcode)),
+                    // The log says what the mock did, which is what tests ask about.
+                    errcode: done.errcode,
+                    hold,
+                }
             }
             None => run(state, route, query, raw),
         },

@@ -13,10 +13,11 @@
 //!   the rest are filtered out of that job (not refused); `send` allowed;
 //! - subscription account: `send` 48001; after one job not injected to fail on a Beijing day,
 //!   sendall answers 45028 until midnight; no per-follower monthly limit;
-//! - `clientmsgid` longer than 64 bytes 45067; the same `clientmsgid` within 24 h 45065 with
-//!   the existing `msg_id` in the answer (also for quick retries: 45066 is never emitted, inject
-//!   it with `fail_next` if needed). Without a `clientmsgid` the key is a digest of audience and
-//!   content, as WeChat derives one, so an identical send within 24 h is 45065 too;
+//! - `clientmsgid` longer than 64 bytes 45067; the same `clientmsgid` less than a minute after
+//!   its first use 45066 (no `msg_id`: the caller must wait and ask again), then within 24 h of
+//!   its first use 45065 with the existing `msg_id` in the answer. Only the first use starts the
+//!   clock (a refused repeat does not). Without a `clientmsgid` the key is a digest of audience
+//!   and content, as WeChat derives one, so an identical send is 45066/45065 too;
 //! - content: unknown `msgtype` 40008; empty text 44004; missing `media_id` (mpnews, voice,
 //!   mpvideo, `images.media_ids`) 40007; missing `wxcard.card_id` 40035. Media ids are not
 //!   checked against uploads (the mock has no media store);
@@ -37,9 +38,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::{
-    API_UNAUTHORIZED, ApiError, ApiResult, CLIENTMSGID_EXISTS, CLIENTMSGID_TOO_LONG, EMPTY_CONTENT, INVALID_ARGS,
-    INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_TAG_ID, INVALID_TOUSER_SIZE, NO_MASS_QUOTA,
-    NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
+    API_UNAUTHORIZED, ApiError, ApiResult, CLIENTMSGID_EXISTS, CLIENTMSGID_RETRIED_TOO_SOON, CLIENTMSGID_TOO_LONG,
+    EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_TAG_ID,
+    INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
 };
 use super::state::{ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, str_field, string_list};
 
@@ -49,6 +50,8 @@ pub(super) const MONTHLY_LIMIT: u8 = 4;
 const MAX_CLIENTMSGID_BYTES: usize = 64;
 /// How long a `clientmsgid` is remembered (§9.4).
 const CLIENTMSGID_WINDOW_SECS: i64 = 24 * 3600;
+/// A repeat this soon after the first use is 45066, without the job's `msg_id` (§9.4, §9.7).
+const CLIENTMSGID_RETRY_SECS: i64 = 60;
 /// `send` takes 2..=10,000 openids (§9.5).
 const MIN_TOUSER: usize = 2;
 const MAX_TOUSER: usize = 10_000;
@@ -233,9 +236,12 @@ fn dedupe_key(body: &Value, msgtype: &str, audience: &str) -> Result<String, Api
     Ok(format!("auto:{:016x}", hasher.finish()))
 }
 
-/// 45065 (with the existing `msg_id`) when the key was used within 24 h.
+/// 45066 (no `msg_id`) when the key was first used less than a minute ago, 45065 with the
+/// existing `msg_id` when within 24 h: a client that retries a send whose answer it lost learns
+/// the job's id only after waiting out the minute (§9.4).
 fn check_duplicate(state: &State, key: &str, now: i64) -> Result<(), ApiError> {
     match state.mass.keys.get(key) {
+        Some(&(_, at)) if now - at < CLIENTMSGID_RETRY_SECS => fail(CLIENTMSGID_RETRIED_TOO_SOON),
         Some(&(msg_id, at)) if now - at < CLIENTMSGID_WINDOW_SECS => {
             Err(ApiError::new(CLIENTMSGID_EXISTS).with("msg_id", msg_id))
         }

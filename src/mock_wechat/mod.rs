@@ -225,6 +225,13 @@ impl MockWeChat {
         self.state().control.inject(path, times, control::FaultKind::Http(status));
     }
 
+    /// The next `times` calls of `path` are carried out (a mass job is created, a tag is made),
+    /// but each answer is held for `hold` and then lost (HTTP 504): with `hold` longer than the
+    /// caller's timeout, the caller sees a timeout for a call WeChat took.
+    pub fn lose_next_answers(&self, path: &str, times: usize, hold: Duration) {
+        self.state().control.inject(path, times, control::FaultKind::LoseAnswer(hold));
+    }
+
     /// Drops the failures still queued for `path`.
     pub fn clear_failures(&self, path: &str) {
         self.state().control.clear(path);

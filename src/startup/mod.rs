@@ -55,6 +55,7 @@ fn counted_api_client(
     let mut config = ApiConfig::new(settings.wechat.api_base.clone(), appid.clone(), secret);
     config.rate_limits = settings.wechat.rate_limits.clone();
     config.retry = settings.wechat.retry.clone();
+    config.timeout = settings.wechat.api_timeout;
     config.metrics = metrics;
     Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
 }
@@ -77,6 +78,7 @@ pub async fn load_accounts(
     let clients = ClientDefaults {
         rate_limits: settings.wechat.rate_limits.clone(),
         retry: settings.wechat.retry.clone(),
+        timeout: settings.wechat.api_timeout,
         metrics,
     };
     Ok(Accounts::load(pool.clone(), settings.secret_key.clone(), env, clients).await?)

@@ -107,6 +107,20 @@ pub async fn fail(
     Ok(())
 }
 
+const POSTPONE: &str =
+    "UPDATE jobs SET last_error = $2, updated_at = now(), state = 'pending', run_at = $3 WHERE id = $1";
+
+/// Runs a job again at `until` without counting an attempt: WeChat asked it to wait.
+pub async fn postpone(
+    client: &impl GenericClient,
+    id: i64,
+    reason: &str,
+    until: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    client.execute(POSTPONE, &[&id, &reason, &until]).await?;
+    Ok(())
+}
+
 const COUNT_BY_STATE: &str = "SELECT count(*) FROM jobs WHERE state = $1";
 
 /// Counts jobs by state (tests and metrics).

@@ -331,6 +331,8 @@ async fn a_server_killed_mid_send_resumes_and_every_follower_receives_the_segmen
     while campaign(&app, id).await["status"] != "sent" {
         assert!(started.elapsed() < Duration::from_secs(30), "the send never resumed");
         deliver(&app).await;
+        // The call in flight at the kill reached WeChat: repeated at once it meets 45066.
+        app.pass_the_clientmsgid_minute().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -790,4 +792,75 @@ async fn a_send_whose_job_died_in_an_outage_gets_a_new_job_and_finishes() {
     assert_eq!(body["counts"]["sent"], 3);
     let jobs: i64 = app.query("SELECT count(*) FROM jobs WHERE kind = 'send_campaign'", &[]).await[0].get(0);
     assert_eq!(jobs, 2, "one new job, not one per sweep");
+}
+
+/// WeChat took the send but its answer never came back: the client's quick retry meets 45066
+/// (no msg_id), which fails nothing; past the minute the same clientmsgid gets 45065 with the
+/// job's msg_id, recorded with the counts its MASSSENDJOBFINISH (pushed long before) brought.
+#[tokio::test]
+async fn a_send_wechat_took_whose_answer_timed_out_ends_with_its_one_job_msg_id_and_counts() {
+    let app = spawn(|vars| {
+        vars.insert("TEST_WECHAT_TIMEOUT_MS".into(), "300".into());
+    })
+    .await;
+    let fans = followers(&app, 6).await;
+    tag_by_keyword(&app, "肤质/油性", "油皮", &fans[..4]).await;
+    let id =
+        create_campaign(&app, json!({"name": "油皮新品", "audience": {"tag": "肤质/油性"}, "message": text("新品")}))
+            .await;
+    app.wechat.lose_next_answers("/cgi-bin/message/mass/sendall", 1, std::time::Duration::from_millis(900));
+
+    let (status, body) = send(&app, id).await;
+    assert_eq!(status, 202, "{body}");
+    app.run_pending_jobs().await;
+    app.wechat.wait_for_callbacks().await;
+    let sendall_codes = |app: &TestApp| -> Vec<i64> {
+        app.wechat.calls().into_iter().filter(|c| c.path.ends_with("mass/sendall")).map(|c| c.errcode).collect()
+    };
+    // The first attempt was carried out (its answer lost); the client's retry came within the minute.
+    assert_eq!(sendall_codes(&app), [0, 45066]);
+    assert_eq!(app.wechat.mass_jobs().len(), 1);
+    let shown = campaign(&app, id).await;
+    assert_eq!(shown["status"], "sending", "45066 must not fail the campaign: {shown}");
+    let waiting = app
+        .count(
+            "SELECT count(*) FROM jobs WHERE kind = 'send_campaign' AND state = 'pending' AND attempts = 0
+               AND run_at > now() + interval '50 seconds' AND last_error LIKE '%45066%'",
+        )
+        .await;
+    assert_eq!(waiting, 1, "the send waits past the minute without spending an attempt");
+
+    // The minute passes, on WeChat's clock and on the job's.
+    app.wechat.advance_time(std::time::Duration::from_secs(61));
+    app.query("UPDATE jobs SET run_at = now() WHERE state = 'pending'", &[]).await;
+    deliver(&app).await;
+
+    assert_eq!(sendall_codes(&app), [0, 45066, 45065]);
+    let jobs = app.wechat.mass_jobs();
+    assert_eq!(jobs.len(), 1, "exactly one job on WeChat");
+    let shown = campaign(&app, id).await;
+    assert_eq!(shown["status"], "sent", "{shown}");
+    assert_eq!(shown["wechat_msg_ids"], json!([jobs[0].msg_id as i64]));
+    assert_eq!(shown["counts"], json!({"total": 4, "filter": 4, "sent": 4, "error": 0}));
+    assert_eq!(app.wechat.mass_recipients(jobs[0].msg_id).len(), 4);
+}
+
+/// A send whose earlier attempt never reached WeChat is simply sent when asked again: the 45066
+/// wait is only taken when WeChat says so.
+#[tokio::test]
+async fn a_send_lost_before_reaching_wechat_is_retried_at_once_and_sent_once() {
+    let app = spawn(|_| {}).await;
+    let fans = followers(&app, 4).await;
+    tag_by_keyword(&app, "肤质/干性", "干皮", &fans[..2]).await;
+    let id =
+        create_campaign(&app, json!({"name": "干皮新品", "audience": {"tag": "肤质/干性"}, "message": text("新品")}))
+            .await;
+    app.wechat.fail_next_http("/cgi-bin/message/mass/sendall", 1, 502);
+    let (status, body) = send(&app, id).await;
+    assert_eq!(status, 202, "{body}");
+    deliver(&app).await;
+    assert_eq!(app.wechat.mass_jobs().len(), 1);
+    let shown = campaign(&app, id).await;
+    assert_eq!(shown["status"], "sent", "{shown}");
+    assert_eq!(shown["counts"]["sent"], 2, "{shown}");
 }

@@ -577,7 +577,7 @@ async fn a_push_that_is_not_answered_200_is_tried_again() {
 }
 
 #[tokio::test]
-async fn a_repeated_clientmsgid_is_45065_with_the_existing_msg_id() {
+async fn a_repeated_clientmsgid_is_45066_within_the_minute_then_45065_with_the_existing_msg_id() {
     let h = Harness::service().await;
     let token = h.token().await;
     let users = h.mock.seed_followers(3);
@@ -586,6 +586,13 @@ async fn a_repeated_clientmsgid_is_45065_with_the_existing_msg_id() {
     let mut body = sendall_to_tag(tag, "hello");
     body["clientmsgid"] = json!("job-42");
     let first = h.call(&token, "/cgi-bin/message/mass/sendall", body.clone()).await;
+    let soon = h.call(&token, "/cgi-bin/message/mass/sendall", body.clone()).await;
+    assert_eq!(errcode(&soon), 45066, "{soon}");
+    assert!(soon.get("msg_id").is_none(), "45066 does not name the job: {soon}");
+    h.mock.advance_time(Duration::from_secs(59));
+    assert_eq!(errcode(&h.call(&token, "/cgi-bin/message/mass/sendall", body.clone()).await), 45066);
+    // The minute counts from the first use, not from the refused repeats.
+    h.mock.advance_time(Duration::from_secs(2));
     let again = h.call(&token, "/cgi-bin/message/mass/sendall", body.clone()).await;
     assert_eq!(errcode(&again), 45065);
     assert_eq!(again["msg_id"], first["msg_id"]);
@@ -593,6 +600,8 @@ async fn a_repeated_clientmsgid_is_45065_with_the_existing_msg_id() {
     // Without a clientmsgid WeChat derives one from audience and content.
     let plain = sendall_to_tag(tag, "no id");
     assert_eq!(errcode(&h.call(&token, "/cgi-bin/message/mass/sendall", plain.clone()).await), 0);
+    assert_eq!(errcode(&h.call(&token, "/cgi-bin/message/mass/sendall", plain.clone()).await), 45066);
+    h.mock.advance_time(Duration::from_secs(61));
     assert_eq!(errcode(&h.call(&token, "/cgi-bin/message/mass/sendall", plain).await), 45065);
 
     let mut long = sendall_to_tag(tag, "x");

@@ -105,6 +105,12 @@ async fn mass_calls_cover_sendall_send_preview_status_and_speed() {
     let text = MassMessage::Text { content: "新品上架 ✨".to_owned() };
 
     let accepted = api.mass_send_all(SendAllAudience::Tag(tag.id), &text, "campaign-1-0").await.expect("sendall");
+    assert_eq!(
+        code(api.mass_send_all(SendAllAudience::Tag(tag.id), &text, "campaign-1-0").await),
+        ErrCode::ClientMsgIdRetriedTooSoon,
+        "a repeat within the minute"
+    );
+    app.wechat.advance_time(std::time::Duration::from_secs(61));
     let again = api.mass_send_all(SendAllAudience::Tag(tag.id), &text, "campaign-1-0").await;
     match again {
         Err(WeChatError::Api { code: ErrCode::DuplicateClientMsgId, msg_id, .. }) => {

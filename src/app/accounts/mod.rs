@@ -79,10 +79,12 @@ pub struct EnvAccount {
 }
 
 /// How every account's WeChat client is built.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ClientDefaults {
     pub rate_limits: RateLimits,
     pub retry: RetryPolicy,
+    /// Per request.
+    pub timeout: std::time::Duration,
     pub metrics: ApiMetrics,
 }
 
@@ -300,6 +302,7 @@ impl Accounts {
                 let mut config = ApiConfig::new(base, appid.clone(), secret.clone());
                 config.rate_limits = self.inner.clients.rate_limits.clone();
                 config.retry = self.inner.clients.retry.clone();
+                config.timeout = self.inner.clients.timeout;
                 config.metrics = self.inner.clients.metrics.clone();
                 Some(ApiClient::new(config, Arc::new(PgTokenStore::new(self.inner.pool.clone(), appid.clone()))))
             }

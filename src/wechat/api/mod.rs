@@ -48,6 +48,9 @@ pub enum TokenMode {
     Classic,
 }
 
+/// How long one request may take; WeChat usually answers in well under a second.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the client needs to know.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -72,7 +75,7 @@ impl ApiConfig {
             secret,
             rate_limits: RateLimits::default(),
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(10),
+            timeout: DEFAULT_TIMEOUT,
             token_mode: TokenMode::Stable,
             metrics: ApiMetrics::default(),
         }

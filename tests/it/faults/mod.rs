@@ -301,7 +301,11 @@ async fn a_mass_send_split_across_two_instances_reaches_each_follower_once_when_
     cluster.mock.wechat.set_latency(Duration::ZERO);
 
     let killed_at = Instant::now();
+    let db = cluster.db().await;
     let status = loop {
+        // The call in flight at the kill reached WeChat: the survivor's repeat meets 45066 and
+        // waits WeChat's minute, which passes here on the mock's clock.
+        crate::support::app::pass_the_clientmsgid_minute(&db, &cluster.mock.wechat).await;
         let (code, shown) = cluster.api_on(survivor, Method::GET, &format!("/campaigns/{id}"), None).await;
         assert_eq!(code, 200, "{shown}");
         if shown["status"] == "sent" || shown["status"] == "failed" {

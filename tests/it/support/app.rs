@@ -121,6 +121,10 @@ async fn spawn(customize: impl FnOnce(&mut HashMap<String, String>), dispatcher:
         max_delay: std::time::Duration::from_millis(100),
         max_elapsed: std::time::Duration::from_secs(3),
     };
+    // A test that provokes client timeouts shortens them (not an environment variable of tagcast).
+    if let Some(ms) = vars.get("TEST_WECHAT_TIMEOUT_MS").and_then(|ms| ms.parse().ok()) {
+        settings.wechat.api_timeout = std::time::Duration::from_millis(ms);
+    }
     let crypt = MsgCrypt::new(
         vars.get("WECHAT_ENCODING_AES_KEY").map_or(AES_KEY, String::as_str),
         vars.get("WECHAT_APPID").map_or(APPID, String::as_str),
@@ -335,6 +339,11 @@ impl TestApp {
     }
 
     /// Reads what HTTP cannot show.
+    /// [`pass_the_clientmsgid_minute`] on this app's database and mock.
+    pub async fn pass_the_clientmsgid_minute(&self) -> bool {
+        pass_the_clientmsgid_minute(&self.db_client, &self.wechat).await
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         self.db_client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
     }
@@ -427,4 +436,21 @@ pub fn location_message(from: &str, lat: f64, lng: f64, msg_id: u64) -> String {
         msg_id: Some(msg_id),
     };
     push_from(from, now(), body)
+}
+
+/// Lets a send that met 45066 go on: WeChat's minute passes on the mock's clock, and the jobs
+/// waiting it out (after a resumed call met its own earlier attempt) become due. True when any
+/// job was waiting. Tests call this instead of sleeping a minute.
+pub async fn pass_the_clientmsgid_minute(db: &tokio_postgres::Client, wechat: &MockWeChat) -> bool {
+    let waiting = db
+        .execute(
+            "UPDATE jobs SET run_at = now() WHERE state = 'pending' AND last_error LIKE '%45066%' AND run_at > now()",
+            &[],
+        )
+        .await
+        .expect("jobs waiting on 45066");
+    if waiting > 0 {
+        wechat.advance_time(std::time::Duration::from_secs(61));
+    }
+    waiting > 0
 }

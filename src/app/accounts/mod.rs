@@ -88,6 +88,17 @@ pub struct ClientDefaults {
     pub metrics: ApiMetrics,
 }
 
+impl Default for ClientDefaults {
+    fn default() -> Self {
+        Self {
+            rate_limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            timeout: crate::wechat::api::DEFAULT_TIMEOUT,
+            metrics: ApiMetrics::default(),
+        }
+    }
+}
+
 /// Why the registry could not load or an account could not be saved.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {

@@ -426,7 +426,8 @@ fn create_job(
         id
     });
     // The unreached are the last ones; they did not receive it, so their month is not spent.
-    let unreached = recipients.split_off(recipients.len() - (outcome.error_count.min(recipients.len() as u64) as usize));
+    let unreached =
+        recipients.split_off(recipients.len() - (outcome.error_count.min(recipients.len() as u64) as usize));
     if limited {
         for &index in &unreached {
             let follower = state.followers.at_mut(index);

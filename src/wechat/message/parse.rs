@@ -8,8 +8,8 @@ use super::flatten::flatten;
 use super::guard::{check_root, reject_doctype, strip_bom};
 use super::kind::{Kind, classify};
 use super::{
-    ArticleUrl, CopyrightCheckItem, Envelope, Inbound, Message, ParseError, SubscribeMsgChangeItem, SubscribeMsgPopupItem,
-    SubscribeMsgSentItem,
+    ArticleUrl, CopyrightCheckItem, Envelope, Inbound, Message, ParseError, SubscribeMsgChangeItem,
+    SubscribeMsgPopupItem, SubscribeMsgSentItem,
 };
 
 // ---------------------------------------------------------------------------------------------

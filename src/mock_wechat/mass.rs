@@ -6,7 +6,8 @@
 //! and `callback.rs` pushes MASSSENDJOBFINISH. Counts follow WeChat's definitions:
 //! `TotalCount` = the target (for `send`, the distinct openids given), `FilterCount` = who is
 //! left after filtering (non-followers in a `send` list, followers already at their monthly
-//! limit), `SentCount` = `FilterCount`, `ErrorCount` = 0.
+//! limit), `SentCount` = `FilterCount` − `ErrorCount`, `ErrorCount` = 0 unless steered (see
+//! "How a job ends" below).
 //!
 //! Rules, and choices where the doc is silent:
 //! - service account: each follower receives at most 4 mass messages per Beijing calendar month;

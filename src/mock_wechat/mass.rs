@@ -19,6 +19,9 @@
 //!   its first use 45065 with the existing `msg_id` in the answer. Only the first use starts the
 //!   clock (a refused repeat does not). Without a `clientmsgid` the key is a digest of audience
 //!   and content, as WeChat derives one, so an identical send is 45066/45065 too;
+//! - JSON types as the reference's examples show them: `filter.tag_id`, `send_ignore_reprint`,
+//!   `speed`, `mass/delete`'s `msg_id` and `article_idx` numbers, `is_to_all` a boolean, else
+//!   47001; `mass/get`'s `msg_id` also as a string of digits (its example sends it so);
 //! - content: unknown `msgtype` 40008; empty text 44004; missing `media_id` (mpnews, voice,
 //!   mpvideo, `images.media_ids`) 40007; missing `wxcard.card_id` 40035. Media ids are not
 //!   checked against uploads (the mock has no media store);
@@ -278,6 +281,8 @@ impl Mass {
 
 /// The `msgtype` of a mass message after checking its body has what that type needs.
 fn checked_msgtype(body: &Value) -> Result<&str, ApiError> {
+    // 0/1 in the reference's example, so a number like the other flags it shows as numbers.
+    int_field(body, "send_ignore_reprint")?;
     let msgtype = str_field(body, "msgtype").unwrap_or("");
     let part = |key: &str| body.get(key).unwrap_or(&Value::Null);
     let (present, code) = match msgtype {
@@ -534,6 +539,7 @@ pub(super) fn get(state: &mut State, req: &ApiRequest) -> ApiResult {
 
 /// `POST /cgi-bin/message/mass/delete {"msg_id" | "url", "article_idx"}`.
 pub(super) fn delete(state: &mut State, req: &ApiRequest) -> ApiResult {
+    int_field(&req.body, "article_idx")?;
     let job = &mut job_of(state, &req.body, int_field(&req.body, "msg_id")?)?.job;
     let deletable = matches!(job.msgtype.as_str(), "mpnews" | "mpvideo")
         && matches!(job.status, MassStatus::SendSuccess | MassStatus::Delete);
@@ -581,6 +587,8 @@ mod tests {
         assert_eq!(code(json!({"msgtype": "wxcard", "wxcard": {}})), INVALID_ARGS);
         assert_eq!(code(json!({"msgtype": "music"})), INVALID_MESSAGE_TYPE);
         assert_eq!(code(json!({})), INVALID_MESSAGE_TYPE);
+        let reprint_as_text = json!({"msgtype": "mpnews", "mpnews": {"media_id": "m"}, "send_ignore_reprint": "0"});
+        assert_eq!(code(reprint_as_text), super::super::error::DATA_FORMAT_ERROR);
     }
 
     #[test]

@@ -76,6 +76,7 @@ async fn a_send_to_all_the_admin_rejects_under_protection_reads_as_admin_rejecte
     let failure = failures[0].as_str().unwrap();
     assert!(failure.starts_with("管理员拒绝群发（1 次）："), "{failure}");
     assert!(failure.contains("群发保护") && failure.contains("请与管理员确认后重新发送"), "{failure}");
+    assert_eq!(shown["last_error"], failure, "the campaign says why it failed");
 
     let body = page(&app, id).await;
     assert!(body.contains("管理员拒绝群发"), "the page says it");

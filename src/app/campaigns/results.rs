@@ -141,6 +141,13 @@ pub async fn settle(
     }
     let status = if p.succeeded > 0 { Status::Sent } else { Status::Failed };
     store::campaigns::finish_sending(client, campaign_id, status.as_str()).await?;
+    if status == Status::Failed {
+        // The list and the page show `last_error`: say there what WeChat did, and what to do.
+        let failures = failure_summary(&call_outcomes(client, campaign_id).await?);
+        if !failures.is_empty() {
+            store::campaigns::record_failure_reason(client, campaign_id, &failures.join("；")).await?;
+        }
+    }
     tracing::info!(campaign.id = campaign_id, status = status.as_str(), sent = p.sent, "campaign finished");
     Ok(())
 }

@@ -38,7 +38,7 @@ pub use outcomes::{
 };
 pub use results::{
     Arrival, CallResult, Finish, has_result, list_accounts_with_overdue_results, list_call_results,
-    list_overdue_results, record_finish, record_read_back,
+    list_overdue_results, record_failure_reason, record_finish, record_read_back,
 };
 
 use chrono::{DateTime, Utc};

@@ -99,6 +99,24 @@ pub async fn list_call_results(
         .collect())
 }
 
+/// Says why a campaign that WeChat sent nothing of failed (after any error already recorded,
+/// such as a refused call), unless it is no longer `failed`.
+pub async fn record_failure_reason(
+    client: &impl GenericClient,
+    campaign_id: i64,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaigns SET last_error = CASE WHEN last_error IS NULL THEN $2 ELSE last_error || '；' || $2 END,
+                 updated_at = now()
+             WHERE id = $1 AND status = 'failed'",
+            &[&campaign_id, &reason],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Whether a job's result is the first heard of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {

@@ -9,7 +9,8 @@
 //! adds `encrypt_type=aes` and `msg_signature`. Like WeChat, a push that gets no HTTP 200
 //! within 5 s is tried again, 3 attempts in all.
 //!
-//! This is the only file that uses the `wechat` protocol module.
+//! This file and `mass.rs` (for the copyright-check item type) are the only ones that use the
+//! `wechat` protocol module.
 
 use std::time::Duration;
 
@@ -86,8 +87,8 @@ pub(super) fn finish_xml(account_id: &str, create_time: i64, job: &Finished) -> 
         filter_count: job.filter,
         sent_count: job.sent,
         error_count: job.error,
-        // 1: no original found, so sendable (the mock runs no copyright check).
-        copyright_check_state: Some(1),
+        copyright_check_state: Some(job.check_state),
+        copyright_items: job.copyright_items.clone(),
         article_urls,
     };
     Message { to_user: account_id.to_owned(), from_user: ADMIN_OPENID.to_owned(), create_time, body }.to_xml()
@@ -173,6 +174,8 @@ mod tests {
             sent: 4,
             error: 0,
             article_url: article_url.map(str::to_owned),
+            copyright_items: Vec::new(),
+            check_state: 1,
         }
     }
 

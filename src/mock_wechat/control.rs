@@ -5,7 +5,10 @@
 //! Control endpoints (JSON bodies; answers are JSON; a malformed body is 400):
 //! `POST /mock/seed {followers}`, `POST /mock/follow {openid}`, `POST /mock/unfollow {openid}`,
 //! `POST /mock/expire_tokens`, `POST /mock/fail {path, times, errcode}` or `{path, times,
-//! http_status}` or `{path, times, lose_answer_after_ms}`, `POST /mock/fail_mass {status}`, `POST /mock/latency {ms}`,
+//! http_status}` or `{path, times, lose_answer_after_ms}`, `POST /mock/fail_mass {status}`,
+//! `POST /mock/mass_outcome {status, error_count, copyright_items, check_state}` (all optional;
+//! see `MassOutcome`), `POST /mock/mass_protection {protection: off|confirm|reject|no_answer}`,
+//! `POST /mock/latency {ms}`,
 //! `POST /mock/page_size {size}`, `POST /mock/callback_delay {ms}`, `POST /mock/advance
 //! {seconds}`, `GET /mock/calls`, `POST /mock/reset_calls`, `POST /mock/oauth_code {openid}` →
 //! `{code}`, `GET /mock/state`.
@@ -19,7 +22,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::MockWeChat;
+use super::{MassOutcome, MassProtection, MockWeChat};
 
 /// WeChat's page size for `user/get` (and what SDKs assume for `user/tag/get`).
 const DEFAULT_PAGE_SIZE: usize = 10_000;
@@ -143,6 +146,11 @@ struct FailMassBody {
 }
 
 #[derive(Deserialize)]
+struct ProtectionBody {
+    protection: MassProtection,
+}
+
+#[derive(Deserialize)]
 struct MillisBody {
     ms: u64,
 }
@@ -167,6 +175,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/expire_tokens", web::post().to(expire_tokens))
             .route("/fail", web::post().to(fail))
             .route("/fail_mass", web::post().to(fail_mass))
+            .route("/mass_outcome", web::post().to(mass_outcome))
+            .route("/mass_protection", web::post().to(mass_protection))
             .route("/latency", web::post().to(latency))
             .route("/page_size", web::post().to(page_size))
             .route("/callback_delay", web::post().to(callback_delay))
@@ -220,6 +230,16 @@ async fn fail(mock: web::Data<MockWeChat>, body: web::Json<FailBody>) -> HttpRes
 
 async fn fail_mass(mock: web::Data<MockWeChat>, body: web::Json<FailMassBody>) -> HttpResponse {
     mock.fail_next_mass_job(&body.status);
+    done()
+}
+
+async fn mass_outcome(mock: web::Data<MockWeChat>, body: web::Json<MassOutcome>) -> HttpResponse {
+    mock.set_next_mass_outcome(body.into_inner());
+    done()
+}
+
+async fn mass_protection(mock: web::Data<MockWeChat>, body: web::Json<ProtectionBody>) -> HttpResponse {
+    mock.set_mass_protection(body.protection);
     done()
 }
 

@@ -68,6 +68,8 @@ pub(super) const INVALID_SUB_BUTTON_KEY_SIZE: i64 = 40026;
 pub(super) const INVALID_SUB_BUTTON_URL_SIZE: i64 = 40027;
 pub(super) const INVALID_CODE: i64 = 40029;
 pub(super) const INVALID_OPENID_LIST_SIZE: i64 = 40032;
+/// A JSON body with `\uXXXX` escapes of non-ASCII text (wechat-api.md conventions, §14.1).
+pub(super) const INVALID_CHARSET: i64 = 40033;
 pub(super) const INVALID_ARGS: i64 = 40035;
 pub(super) const INVALID_URL: i64 = 40066;
 pub(super) const INVALID_APPSECRET: i64 = 40125;
@@ -126,6 +128,7 @@ pub(super) fn errmsg(code: i64) -> &'static str {
         INVALID_SUB_BUTTON_URL_SIZE => "invalid sub button url size",
         INVALID_CODE => "invalid code",
         INVALID_OPENID_LIST_SIZE => "invalid openid list size",
+        INVALID_CHARSET => "invalid charset. please check your request, if include \\uxxxx will create fail!",
         INVALID_ARGS => "invalid args",
         INVALID_URL => "invalid url",
         INVALID_APPSECRET => "invalid appsecret",

@@ -3,11 +3,21 @@
 //! registration of the `/mock/` control scope.
 //!
 //! Conventions shared by every API path:
-//! - answers are HTTP 200 with JSON, refusals included (`{errcode, errmsg}`), as WeChat does;
-//! - an unknown path is HTTP 404 with errcode 40066 ("invalid url");
+//! - answers are HTTP 200 with JSON, refusals included (`{errcode, errmsg}`), as WeChat does
+//!   (wechat-api.md, conventions): an unknown path is HTTP 200 with errcode 40066 ("invalid url");
+//! - each path answers only the method the reference documents for it: a route that reads the
+//!   query is GET (`token`, `tags/get`, `user/get`, `user/info`, `menu/get`, `menu/delete`,
+//!   `sns/oauth2/access_token`), every other route is POST with a JSON body (`mass/speed/get`
+//!   included: the reference shows it as POST `{}`). The reference is silent on what the wrong
+//!   method gets, so the stricter reading: a GET of a POST path is 44002 (it carries no body,
+//!   which is what WeChat reports for it), a POST (or anything else) to a GET path is 40066 (no
+//!   API is served there under that method). The method is checked before the token;
 //! - a route that takes a JSON body answers 44002 for an empty one and 47001 for one that is not
 //!   a JSON object; the access token is checked before the body (41001/40014/42001/40001);
-//! - the HTTP method is not checked (WeChat's GET APIs mostly accept POST too);
+//! - a JSON body that spells non-ASCII text as `\uXXXX` escapes is 40033 (the reference: bodies
+//!   "must send non-ASCII text as raw UTF-8 (a `\uXXXX`-escaped body can be rejected with
+//!   40033)"; the mock takes the "can" as "is"). Escapes of ASCII (`\u0022`, control
+//!   characters) are plain JSON and accepted;
 //! - an injected failure answers before anything else and changes nothing, except a lost answer
 //!   (`lose_next_answers`), which carries the call out and then answers 504 after a hold;
 //! - every call is logged, refusals and injected failures included; `/mock/` calls are not.
@@ -20,7 +30,9 @@ use serde_json::Value;
 
 use super::MockWeChat;
 use super::control::{self, Call, FaultKind};
-use super::error::{ApiError, ApiResult, DATA_FORMAT_ERROR, EMPTY_POST_DATA, INVALID_URL, SYSTEM_BUSY};
+use super::error::{
+    ApiError, ApiResult, DATA_FORMAT_ERROR, EMPTY_POST_DATA, INVALID_CHARSET, INVALID_URL, SYSTEM_BUSY,
+};
 use super::state::{ApiRequest, State};
 use super::{datacube, mass, misc, tags, tokens, users};
 
@@ -43,6 +55,19 @@ enum Input {
     Query,
 }
 
+impl Input {
+    /// The one HTTP method the reference documents for such a route: the query-only APIs are
+    /// GET, the rest POST.
+    // The catch-all keeps any body-taking input added later (an upload) POST without an edit here.
+    #[allow(unreachable_patterns)]
+    fn method(self) -> &'static str {
+        match self {
+            Self::Query => "GET",
+            _ => "POST",
+        }
+    }
+}
+
 struct Route {
     path: &'static str,
     auth: Auth,
@@ -52,6 +77,11 @@ struct Route {
 
 const fn route(path: &'static str, auth: Auth, input: Input, handler: Handler) -> Route {
     Route { path, auth, input, handler }
+}
+
+/// Every API path the mock serves, with its method (the conformance tests read this).
+pub(super) fn routes() -> Vec<(&'static str, &'static str)> {
+    ROUTES.iter().map(|r| (r.input.method(), r.path)).collect()
 }
 
 /// Every API path the mock serves.
@@ -74,7 +104,7 @@ const ROUTES: &[Route] = &[
     route("/cgi-bin/message/mass/preview", Auth::Token, Input::Json, mass::preview),
     route("/cgi-bin/message/mass/get", Auth::Token, Input::Json, mass::get),
     route("/cgi-bin/message/mass/delete", Auth::Token, Input::Json, mass::delete),
-    route("/cgi-bin/message/mass/speed/get", Auth::Token, Input::Query, mass::speed_get),
+    route("/cgi-bin/message/mass/speed/get", Auth::Token, Input::Json, mass::speed_get),
     route("/cgi-bin/message/mass/speed/set", Auth::Token, Input::Json, mass::speed_set),
     route("/cgi-bin/message/custom/send", Auth::Token, Input::Json, misc::custom_send),
     route("/cgi-bin/menu/create", Auth::Token, Input::Json, misc::menu_create),
@@ -163,7 +193,11 @@ async fn serve_api(request: HttpRequest, body: web::Bytes, mock: web::Data<MockW
 /// Answers one API call and logs it.
 fn handle(state: &mut State, method: &str, path: &str, query: &str, raw: &[u8]) -> Answer {
     let answer = match ROUTES.iter().find(|r| r.path == path) {
-        None => Answer::refusal(state, 404, &ApiError::new(INVALID_URL)),
+        None => Answer::refusal(state, 200, &ApiError::new(INVALID_URL)),
+        Some(route) if method != route.input.method() => {
+            let code = if route.input.method() == "POST" && method == "GET" { EMPTY_POST_DATA } else { INVALID_URL };
+            Answer::refusal(state, 200, &ApiError::new(code))
+        }
         Some(route) => match state.control.take_fault(path) {
             Some(FaultKind::Errcode(code)) => Answer::refusal(state, 200, &ApiError::new(code)),
             Some(FaultKind::Http(status)) => Answer {
@@ -220,15 +254,39 @@ fn run(state: &mut State, route: &Route, query: &str, raw: &[u8]) -> Answer {
     }
 }
 
-/// A JSON object, or 44002 (empty) / 47001 (anything else).
+/// A JSON object, or 44002 (empty) / 47001 (anything else) / 40033 (non-ASCII escaped).
 fn parse_body(raw: &[u8]) -> Result<Value, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(EMPTY_POST_DATA));
     }
     match serde_json::from_slice::<Value>(raw) {
+        Ok(_) if escapes_non_ascii(raw) => Err(ApiError::new(INVALID_CHARSET)),
         Ok(body) if body.is_object() => Ok(body),
         _ => Err(ApiError::new(DATA_FORMAT_ERROR)),
     }
+}
+
+/// Whether valid JSON text holds a `\uXXXX` escape of a character beyond ASCII. A backslash
+/// in valid JSON only ever starts an escape, so stepping over each escape whole is enough to
+/// tell `\\u00e9` (a backslash, then text) from `\u00e9`.
+fn escapes_non_ascii(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if raw.get(i + 1) == Some(&b'u') {
+            let hex = raw.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
+            if hex.and_then(|h| u32::from_str_radix(h, 16).ok()).is_some_and(|c| c >= 0x80) {
+                return true;
+            }
+            i += 6;
+        } else {
+            i += 2;
+        }
+    }
+    false
 }
 
 /// The body as the call log keeps it.
@@ -258,5 +316,33 @@ mod tests {
         assert_eq!(parse_body(b"{nope").unwrap_err().code, DATA_FORMAT_ERROR);
         assert_eq!(parse_body(b"[1]").unwrap_err().code, DATA_FORMAT_ERROR);
         assert!(parse_body(br#"{"a":1}"#).is_ok());
+    }
+
+    #[test]
+    fn non_ascii_must_be_raw_utf8() {
+        assert_eq!(parse_body(br#"{"name":"\u5e7f\u4e1c"}"#).unwrap_err().code, INVALID_CHARSET);
+        assert_eq!(parse_body(br#"{"name":"caf\u00e9"}"#).unwrap_err().code, INVALID_CHARSET);
+        assert!(parse_body("{\"name\":\"广东\"}".as_bytes()).is_ok());
+        // ASCII escapes are ordinary JSON; an escaped backslash before `u` is text.
+        assert!(parse_body(br#"{"a":"\u0022\n\u001f"}"#).is_ok());
+        assert!(parse_body(br#"{"a":"C:\\u5e7f"}"#).is_ok());
+    }
+
+    #[test]
+    fn methods_follow_the_reference() {
+        let methods: HashMap<&str, &str> = routes().into_iter().map(|(m, p)| (p, m)).collect();
+        for get in [
+            "/cgi-bin/token",
+            "/cgi-bin/tags/get",
+            "/cgi-bin/user/get",
+            "/cgi-bin/user/info",
+            "/cgi-bin/menu/get",
+            "/cgi-bin/menu/delete",
+            "/sns/oauth2/access_token",
+        ] {
+            assert_eq!(methods[get], "GET", "{get}");
+        }
+        assert_eq!(methods.values().filter(|m| **m == "GET").count(), 7);
+        assert_eq!(methods["/cgi-bin/message/mass/speed/get"], "POST");
     }
 }

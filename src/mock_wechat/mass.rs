@@ -6,7 +6,8 @@
 //! and `callback.rs` pushes MASSSENDJOBFINISH. Counts follow WeChat's definitions:
 //! `TotalCount` = the target (for `send`, the distinct openids given), `FilterCount` = who is
 //! left after filtering (non-followers in a `send` list, followers already at their monthly
-//! limit), `SentCount` = `FilterCount`, `ErrorCount` = 0.
+//! limit), `SentCount` = `FilterCount` − `ErrorCount`, `ErrorCount` = 0 unless steered (see
+//! "How a job ends" below).
 //!
 //! Rules, and choices where the doc is silent:
 //! - service account: each follower receives at most 4 mass messages per Beijing calendar month;
@@ -18,6 +19,9 @@
 //!   its first use 45065 with the existing `msg_id` in the answer. Only the first use starts the
 //!   clock (a refused repeat does not). Without a `clientmsgid` the key is a digest of audience
 //!   and content, as WeChat derives one, so an identical send is 45066/45065 too;
+//! - JSON types as the reference's examples show them: `filter.tag_id`, `send_ignore_reprint`,
+//!   `speed`, `mass/delete`'s `msg_id` and `article_idx` numbers, `is_to_all` a boolean, else
+//!   47001; `mass/get`'s `msg_id` also as a string of digits (its example sends it so);
 //! - content: unknown `msgtype` 40008; empty text 44004; missing `media_id` (mpnews, voice,
 //!   mpvideo, `images.media_ids`) 40007; missing `wxcard.card_id` 40035. Media ids are not
 //!   checked against uploads (the mock has no media store);
@@ -28,21 +32,39 @@
 //! - get/delete: unknown `msg_id` 40035; only mpnews/mpvideo jobs that finished successfully
 //!   can be deleted (else 40035); `speed/set` outside 0..=4 45083, without `speed` 45084;
 //! - the API's daily call quotas (sendall 100/day) and 60/min are not enforced: inject 45009 or
-//!   45011 with `fail_next`. Mass-send protection (§9.9) is not modelled.
+//!   45011 with `fail_next`.
+//!
+//! How a job ends (§9.8, §9.9): `send success` unless steered. A [`MassOutcome`] queued with
+//! `MockWeChat::set_next_mass_outcome` (or `fail_next_mass_job`) is taken by the next job
+//! created: a `Status` other than `send success` (`send fail`, `err(n)`) delivers to nobody and
+//! pushes zero Filter/Sent/Error counts (as the reference's `err(30003)` example does); with
+//! `send success`, `error_count` of the followers left after filtering are not reached
+//! (`ErrorCount`; they are not counted toward their monthly 4, and `mass_recipients` leaves them
+//! out), so `FilterCount = SentCount + ErrorCount`. Its `CopyrightCheckResult` items and
+//! `CheckState` are pushed as given (default: no items, `CheckState` 1). Mass-send protection
+//! (`MockWeChat::set_mass_protection`) applies to `is_to_all: true` sends only, as the reference
+//! says: the call is accepted as usual, and the job ends `err(40001)` when the admin rejects it or
+//! `err(40002)` when nobody confirms; that verdict wins over a queued outcome (which the job still
+//! takes). The 30 minutes the admin has are not waited for: the verdict comes after the usual
+//! callback delay.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::wechat::message::CopyrightCheckItem;
 
 use super::error::{
     API_UNAUTHORIZED, ApiError, ApiResult, CLIENTMSGID_EXISTS, CLIENTMSGID_RETRIED_TOO_SOON, CLIENTMSGID_TOO_LONG,
     EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_TAG_ID,
     INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
 };
-use super::state::{ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, str_field, string_list};
+use super::state::{
+    ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, int_or_digits_field, str_field, string_list,
+};
 
 /// Mass messages one follower of a service account receives per calendar month (§9.2).
 pub(super) const MONTHLY_LIMIT: u8 = 4;
@@ -92,7 +114,8 @@ pub enum MassStatus {
     Sending,
     /// Finished and delivered.
     SendSuccess,
-    /// Finished with an injected failure (see `MockWeChat::fail_next_mass_job`).
+    /// Finished with a `Status` other than `send success` (steered by a test, or mass-send
+    /// protection).
     SendFail,
     /// Deleted by `mass/delete`.
     Delete,
@@ -133,18 +156,64 @@ pub struct MassJob {
     pub error: u64,
     /// Where the job is (`mass/get`'s `msg_status`).
     pub status: MassStatus,
-    /// The `Status` pushed in MASSSENDJOBFINISH: `send success`, or an injected `err(n)`.
+    /// The `Status` pushed in MASSSENDJOBFINISH: `send success`, `send fail` or `err(n)`.
     pub result: String,
     /// Mock time the job was accepted, unix seconds.
     pub created_at: i64,
     /// The article URL pushed in `ArticleUrlResult` (mpnews only).
     pub article_url: Option<String>,
+    /// `CopyrightCheckResult` items pushed.
+    pub copyright_items: Vec<CopyrightCheckItem>,
+    /// `CopyrightCheckResult.CheckState` pushed.
+    pub check_state: u32,
     /// How many times MASSSENDJOBFINISH was POSTed.
     pub callback_attempts: u32,
     /// Whether one of those attempts got HTTP 200.
     pub callback_delivered: bool,
     /// The request body.
     pub request: Value,
+}
+
+/// How the next mass job ends, chosen ahead by a test or the control surface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MassOutcome {
+    /// The `Status` pushed; `None` is `send success`. Anything else (`send fail`, `err(30003)`)
+    /// delivers to nobody.
+    pub status: Option<String>,
+    /// With `send success`: how many of the followers left after filtering are not reached
+    /// (`ErrorCount`), at most all of them.
+    pub error_count: u64,
+    /// `CopyrightCheckResult.ResultList` items, pushed as given.
+    pub copyright_items: Vec<CopyrightCheckItem>,
+    /// `CopyrightCheckResult.CheckState`; `None` pushes 1 (no original found).
+    pub check_state: Option<u32>,
+}
+
+/// The account's API mass-send protection (群发保护, §9.9) and what its admin does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MassProtection {
+    /// Off: sends to all go out as usual.
+    #[default]
+    Off,
+    /// On, and the admin confirms every send to all in time.
+    Confirm,
+    /// On, and the admin rejects: the job ends `err(40001)`.
+    Reject,
+    /// On, and nobody confirms within 30 minutes: the job ends `err(40002)`.
+    NoAnswer,
+}
+
+impl MassProtection {
+    /// The `Status` a send to all ends with under this setting, when it does not go out.
+    fn verdict(self) -> Option<&'static str> {
+        match self {
+            Self::Off | Self::Confirm => None,
+            Self::Reject => Some("err(40001)"),
+            Self::NoAnswer => Some("err(40002)"),
+        }
+    }
 }
 
 /// A job plus who received it.
@@ -162,6 +231,8 @@ pub(super) struct Finished {
     pub sent: u64,
     pub error: u64,
     pub article_url: Option<String>,
+    pub copyright_items: Vec<CopyrightCheckItem>,
+    pub check_state: u32,
 }
 
 /// Every job and the mass-send settings.
@@ -172,8 +243,10 @@ pub(super) struct Mass {
     next_msg_id: u64,
     next_data_id: u64,
     speed: u8,
-    /// `Status` values the next jobs finish with instead of `send success`.
-    pub fail_next: VecDeque<String>,
+    /// How the next jobs end, oldest first.
+    pub next_outcomes: VecDeque<MassOutcome>,
+    /// The account's mass-send protection.
+    pub protection: MassProtection,
 }
 
 impl Default for Mass {
@@ -184,7 +257,8 @@ impl Default for Mass {
             next_msg_id: FIRST_MSG_ID,
             next_data_id: FIRST_MSG_DATA_ID,
             speed: 0,
-            fail_next: VecDeque::new(),
+            next_outcomes: VecDeque::new(),
+            protection: MassProtection::Off,
         }
     }
 }
@@ -207,6 +281,8 @@ impl Mass {
 
 /// The `msgtype` of a mass message after checking its body has what that type needs.
 fn checked_msgtype(body: &Value) -> Result<&str, ApiError> {
+    // 0/1 in the reference's example, so a number like the other flags it shows as numbers.
+    int_field(body, "send_ignore_reprint")?;
     let msgtype = str_field(body, "msgtype").unwrap_or("");
     let part = |key: &str| body.get(key).unwrap_or(&Value::Null);
     let (present, code) = match msgtype {
@@ -253,10 +329,10 @@ fn check_duplicate(state: &State, key: &str, now: i64) -> Result<(), ApiError> {
 pub(super) fn sendall(state: &mut State, req: &ApiRequest) -> ApiResult {
     let body = &req.body;
     let Some(filter) = body.get("filter").filter(|f| f.is_object()) else { return fail(INVALID_ARGS) };
-    let tag_id = if bool_field(filter, "is_to_all").unwrap_or(false) {
+    let tag_id = if bool_field(filter, "is_to_all")?.unwrap_or(false) {
         None
     } else {
-        match int_field(filter, "tag_id") {
+        match int_field(filter, "tag_id")? {
             Some(id) => Some(id),
             None => return fail(INVALID_ARGS),
         }
@@ -324,9 +400,16 @@ fn create_job(
     let now = state.now();
     let month = beijing_month(now);
     let limited = state.is_service();
-    let injected = state.mass.fail_next.pop_front();
+    let outcome = state.mass.next_outcomes.pop_front().unwrap_or_default();
+    let protected = if audience == MassAudience::All { state.mass.protection.verdict() } else { None };
+    let result = match (protected, &outcome.status) {
+        (Some(verdict), _) => verdict.to_owned(),
+        (None, Some(status)) => status.clone(),
+        (None, None) => SEND_SUCCESS.to_owned(),
+    };
+    let delivers = result == SEND_SUCCESS;
     let mut recipients = Vec::with_capacity(candidates.len());
-    if injected.is_none() {
+    if delivers {
         for index in candidates {
             let follower = state.followers.at_mut(index);
             if limited {
@@ -348,8 +431,17 @@ fn create_job(
         state.mass.next_data_id += 1;
         id
     });
+    // The unreached are the last ones; they did not receive it, so their month is not spent.
+    let unreached =
+        recipients.split_off(recipients.len() - (outcome.error_count.min(recipients.len() as u64) as usize));
+    if limited {
+        for &index in &unreached {
+            let follower = state.followers.at_mut(index);
+            follower.mass_in_month = follower.mass_in_month.saturating_sub(1);
+        }
+    }
     let article_url = msg_data_id
-        .filter(|_| injected.is_none())
+        .filter(|_| delivers)
         .map(|data_id| format!("http://mp.weixin.qq.com/s?__biz=MzMockMock==&mid={data_id}&idx=1&sn=mock{msg_id}#rd"));
     let sent = recipients.len() as u64;
     let job = MassJob {
@@ -359,13 +451,15 @@ fn create_job(
         msgtype,
         clientmsgid: str_field(&request, "clientmsgid").map(str::to_owned),
         total: total as u64,
-        filter: sent,
+        filter: sent + unreached.len() as u64,
         sent,
-        error: 0,
+        error: unreached.len() as u64,
         status: MassStatus::Sending,
-        result: injected.unwrap_or_else(|| SEND_SUCCESS.to_owned()),
+        result,
         created_at: now,
         article_url,
+        copyright_items: outcome.copyright_items,
+        check_state: outcome.check_state.unwrap_or(1),
         callback_attempts: 0,
         callback_delivered: false,
         request,
@@ -396,6 +490,8 @@ pub(super) fn finish(state: &mut State, msg_id: u64) -> Option<Finished> {
         sent: job.sent,
         error: job.error,
         article_url: job.article_url.clone(),
+        copyright_items: job.copyright_items.clone(),
+        check_state: job.check_state,
     })
 }
 
@@ -424,8 +520,8 @@ pub(super) fn preview(state: &mut State, req: &ApiRequest) -> ApiResult {
     Ok(json!({"errcode": 0, "errmsg": "preview success", "msg_id": msg_id}))
 }
 
-fn job_of<'a>(state: &'a mut State, body: &Value) -> Result<&'a mut JobRecord, ApiError> {
-    let id = int_field(body, "msg_id").and_then(|id| u64::try_from(id).ok());
+fn job_of<'a>(state: &'a mut State, body: &Value, id: Option<i64>) -> Result<&'a mut JobRecord, ApiError> {
+    let id = id.and_then(|id| u64::try_from(id).ok());
     let by_url = str_field(body, "url");
     let found = state
         .mass
@@ -437,13 +533,14 @@ fn job_of<'a>(state: &'a mut State, body: &Value) -> Result<&'a mut JobRecord, A
 
 /// `POST /cgi-bin/message/mass/get {"msg_id"}` → `{"msg_id", "msg_status"}`.
 pub(super) fn get(state: &mut State, req: &ApiRequest) -> ApiResult {
-    let job = &job_of(state, &req.body)?.job;
+    let job = &job_of(state, &req.body, int_or_digits_field(&req.body, "msg_id")?)?.job;
     Ok(json!({"msg_id": job.msg_id, "msg_status": job.status.as_str()}))
 }
 
 /// `POST /cgi-bin/message/mass/delete {"msg_id" | "url", "article_idx"}`.
 pub(super) fn delete(state: &mut State, req: &ApiRequest) -> ApiResult {
-    let job = &mut job_of(state, &req.body)?.job;
+    int_field(&req.body, "article_idx")?;
+    let job = &mut job_of(state, &req.body, int_field(&req.body, "msg_id")?)?.job;
     let deletable = matches!(job.msgtype.as_str(), "mpnews" | "mpvideo")
         && matches!(job.status, MassStatus::SendSuccess | MassStatus::Delete);
     if !deletable {
@@ -461,7 +558,7 @@ pub(super) fn speed_get(state: &mut State, _req: &ApiRequest) -> ApiResult {
 
 /// `POST /cgi-bin/message/mass/speed/set {"speed"}`.
 pub(super) fn speed_set(state: &mut State, req: &ApiRequest) -> ApiResult {
-    let Some(speed) = int_field(&req.body, "speed") else { return fail(NO_SPEED) };
+    let Some(speed) = int_field(&req.body, "speed")? else { return fail(NO_SPEED) };
     match u8::try_from(speed) {
         Ok(speed) if usize::from(speed) < REAL_SPEEDS.len() => {
             state.mass.speed = speed;
@@ -490,6 +587,8 @@ mod tests {
         assert_eq!(code(json!({"msgtype": "wxcard", "wxcard": {}})), INVALID_ARGS);
         assert_eq!(code(json!({"msgtype": "music"})), INVALID_MESSAGE_TYPE);
         assert_eq!(code(json!({})), INVALID_MESSAGE_TYPE);
+        let reprint_as_text = json!({"msgtype": "mpnews", "mpnews": {"media_id": "m"}, "send_ignore_reprint": "0"});
+        assert_eq!(code(reprint_as_text), super::super::error::DATA_FORMAT_ERROR);
     }
 
     #[test]

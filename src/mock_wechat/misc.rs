@@ -9,7 +9,9 @@
 //!   messages): inject 45015 or 45047 with `fail_next`. Accepted messages are logged;
 //! - `menu/create`: 1-3 buttons (40016); a button with a non-empty `sub_button` has 1-5 of them
 //!   (40023); names ≤ 16 bytes top level (40018), ≤ 60 bytes in a sub-menu (40025); keys ≤ 128
-//!   bytes (40019/40026); urls ≤ 1024 bytes (40020/40027); an unknown type 40017/40024; a
+//!   bytes (40019/40026); urls ≤ 1024 bytes (40020/40027); a type not in §12's list 40017/40024
+//!   (`view_miniprogram`, an event name, included; a button with sub-buttons has no type, so a
+//!   `type` next to a non-empty `sub_button` is 40017 too, the stricter reading); a
 //!   missing `key` counts as a bad key and a missing `url` (view, miniprogram) as a bad url;
 //!   `media_id`/`view_limited` without `media_id` 40007; `article_id`/`article_view_limited`
 //!   without `article_id` and `miniprogram` without `appid`/`pagepath` 40035.
@@ -45,8 +47,9 @@ const MAX_NAME_BYTES: usize = 16;
 const MAX_SUB_NAME_BYTES: usize = 60;
 const MAX_KEY_BYTES: usize = 128;
 const MAX_URL_BYTES: usize = 1024;
-/// Menu button types that carry a `key`.
-const KEY_TYPES: [&str; 8] = [
+/// Menu button types that carry a `key` (§12's list; `view_miniprogram` is an event, not a
+/// button type, so it is 40017/40024 like any other undocumented type).
+const KEY_TYPES: [&str; 7] = [
     "click",
     "scancode_push",
     "scancode_waitmsg",
@@ -54,7 +57,6 @@ const KEY_TYPES: [&str; 8] = [
     "pic_photo_or_album",
     "pic_weixin",
     "location_select",
-    "view_miniprogram",
 ];
 
 /// `POST /cgi-bin/message/custom/send {"touser", "msgtype", ...}`.
@@ -162,6 +164,9 @@ pub(super) fn menu_create(state: &mut State, req: &ApiRequest) -> ApiResult {
             shown.push(leaf(button, &TOP)?);
             continue;
         };
+        if button.get("type").is_some() {
+            return fail(INVALID_BUTTON_TYPE);
+        }
         if subs.len() > MAX_SUB_BUTTONS {
             return fail(INVALID_SUB_BUTTON_SIZE);
         }
@@ -270,6 +275,10 @@ mod tests {
         assert_eq!(code(json!({"button": [click("a"), click("b"), click("c"), click("d")]})), INVALID_BUTTON_SIZE);
         assert_eq!(code(json!({"button": [click(&"名".repeat(6))]})), INVALID_BUTTON_NAME_SIZE);
         assert_eq!(code(json!({"button": [{"type": "nope", "name": "a"}]})), INVALID_BUTTON_TYPE);
+        let event_name = json!({"type": "view_miniprogram", "name": "a", "key": "k"});
+        assert_eq!(code(json!({"button": [event_name]})), INVALID_BUTTON_TYPE);
+        let typed_menu = json!({"type": "click", "name": "m", "key": "k", "sub_button": [click("s")]});
+        assert_eq!(code(json!({"button": [typed_menu]})), INVALID_BUTTON_TYPE);
         assert_eq!(
             code(json!({"button": [{"type": "click", "name": "a", "key": "k".repeat(129)}]})),
             INVALID_BUTTON_KEY_SIZE

@@ -41,7 +41,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use control::Call;
-pub use mass::{MassAudience, MassJob, MassStatus};
+pub use mass::{MassAudience, MassJob, MassOutcome, MassProtection, MassStatus};
 
 use state::State;
 
@@ -268,7 +268,24 @@ impl MockWeChat {
     /// The next mass job finishes with this `Status` (e.g. `err(30003)` or `send fail`) instead of
     /// `send success`: nothing is delivered and `mass/get` answers `SEND_FAIL`.
     pub fn fail_next_mass_job(&self, status: &str) {
-        self.state().mass.fail_next.push_back(status.to_owned());
+        self.set_next_mass_outcome(MassOutcome { status: Some(status.to_owned()), ..MassOutcome::default() });
+    }
+
+    /// Queues how the next mass job (behind any queued before) ends: its `Status`, how many of
+    /// its followers are not reached (`ErrorCount`), its `CopyrightCheckResult`.
+    pub fn set_next_mass_outcome(&self, outcome: MassOutcome) {
+        self.state().mass.next_outcomes.push_back(outcome);
+    }
+
+    /// Sets the account's mass-send protection (群发保护): under `Reject` or `NoAnswer` every
+    /// `is_to_all` send is accepted and then ends `err(40001)` / `err(40002)`.
+    pub fn set_mass_protection(&self, protection: MassProtection) {
+        self.state().mass.protection = protection;
+    }
+
+    /// `(method, path)` of every API call the mock serves.
+    pub fn api_routes(&self) -> Vec<(&'static str, &'static str)> {
+        http::routes()
     }
 
     /// Every API call so far, oldest first, including refused and injected ones.

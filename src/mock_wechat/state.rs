@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use serde_json::Value;
 
 use super::control::Control;
-use super::error::{ApiError, fail};
+use super::error::{ApiError, DATA_FORMAT_ERROR, fail};
 use super::mass::Mass;
 use super::misc::OAuth;
 use super::tags::Tags;
@@ -149,26 +149,39 @@ pub(super) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// Reads an integer field that WeChat accepts as a number or a numeric string (`msg_id`, `tagid`).
-pub(super) fn int_field(value: &Value, key: &str) -> Option<i64> {
-    match value.get(key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// Reads an integer field the reference shows as a JSON number (`tagid`, `tag.id`,
+/// `filter.tag_id`, `speed`, `mass/delete`'s `msg_id`): `Ok(None)` when absent or null, 47001
+/// when it is there as anything but an integer, a numeric string included. The reference is
+/// silent on what a string gets; 47001 ("data format error") is the stricter reading of a body
+/// that does not have the documented shape.
+pub(super) fn int_field(value: &Value, key: &str) -> Result<Option<i64>, ApiError> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).map_or_else(|| fail(DATA_FORMAT_ERROR), Ok),
+        Some(_) => fail(DATA_FORMAT_ERROR),
     }
 }
 
-/// Reads a boolean field WeChat also accepts as 0/1 or "true"/"false".
-pub(super) fn bool_field(value: &Value, key: &str) -> Option<bool> {
-    match value.get(key)? {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_i64().map(|n| n != 0),
-        Value::String(s) => match s.as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
+/// Reads an integer field whose reference example is a string of digits (`mass/get`'s
+/// `{"msg_id":"201053012"}`); a number is taken too, since the same id is a number everywhere
+/// else. Anything else 47001, as [`int_field`].
+pub(super) fn int_or_digits_field(value: &Value, key: &str) -> Result<Option<i64>, ApiError> {
+    match value.get(key) {
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map(Some).map_or_else(|_| fail(DATA_FORMAT_ERROR), Ok)
+        }
+        _ => int_field(value, key),
+    }
+}
+
+/// Reads a boolean field the reference shows as `true`/`false` (`filter.is_to_all`,
+/// `force_refresh`): `Ok(None)` when absent or null, 47001 for `0`/`1`, `"true"` or anything
+/// else that is not a JSON boolean (the stricter reading; the reference is silent).
+pub(super) fn bool_field(value: &Value, key: &str) -> Result<Option<bool>, ApiError> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => fail(DATA_FORMAT_ERROR),
     }
 }
 
@@ -198,12 +211,18 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_read_from_numbers_and_numeric_strings() {
-        let v = serde_json::json!({"a": 7, "b": "201053012", "c": "x", "t": 1, "f": "false"});
-        assert_eq!(int_field(&v, "a"), Some(7));
-        assert_eq!(int_field(&v, "b"), Some(201_053_012));
-        assert_eq!(int_field(&v, "c"), None);
-        assert_eq!(bool_field(&v, "t"), Some(true));
-        assert_eq!(bool_field(&v, "f"), Some(false));
+    fn numbers_and_booleans_must_have_the_documented_json_type() {
+        let v = serde_json::json!({"a": 7, "b": "201053012", "c": "x", "f": 1.5, "t": true, "n": null, "one": 1});
+        assert_eq!(int_field(&v, "a"), Ok(Some(7)));
+        assert_eq!(int_field(&v, "missing"), Ok(None));
+        assert_eq!(int_field(&v, "n"), Ok(None));
+        assert_eq!(int_field(&v, "b").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert_eq!(int_field(&v, "f").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert_eq!(int_or_digits_field(&v, "b"), Ok(Some(201_053_012)));
+        assert_eq!(int_or_digits_field(&v, "a"), Ok(Some(7)));
+        assert_eq!(int_or_digits_field(&v, "c").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert_eq!(bool_field(&v, "t"), Ok(Some(true)));
+        assert_eq!(bool_field(&v, "one").unwrap_err().code, DATA_FORMAT_ERROR);
+        assert_eq!(bool_field(&v, "b").unwrap_err().code, DATA_FORMAT_ERROR);
     }
 }

@@ -7,8 +7,11 @@
 //!   exists as a tag: `tags/get` lists it first (as WeChat does) and it can be tagged. 0 and 1
 //!   (the legacy "ungrouped" and blacklist groups) are not tags here: tagging them is 45159;
 //! - at most 100 created tags (45056); the star group doesn't count;
-//! - names: empty 45157, longer than 30 UTF-8 bytes 45158, the same as another tag's (the star
+//! - names: empty or whitespace only (ASCII or full-width `　` spaces alike) 45157, the code the
+//!   reference gives an invalid name; longer than 30 UTF-8 bytes 45158, the same as another tag's (the star
 //!   group's included) 45157; renaming a tag to its own name is accepted;
+//! - `tagid` and `tag.id` must be JSON numbers, as the reference shows them (a numeric string is
+//!   47001, see `state::int_field`);
 //! - unknown tag id: 45159 for every call (the doc names it for batch* only);
 //! - batch calls: 0 or more than 50 openids 40032, then unknown tag 45159, then any openid that is
 //!   not a current follower 40003, then (tagging) any follower who would pass 20 tags 45059.
@@ -99,7 +102,8 @@ impl Tags {
 
     /// Name rules; `except` is the tag being renamed.
     fn check_name(&self, name: &str, except: Option<i64>) -> Result<(), ApiError> {
-        if name.is_empty() {
+        // A blank name would list as nothing in the console.
+        if name.trim().is_empty() {
             return fail(INVALID_TAG_NAME);
         }
         if name.len() > MAX_NAME_BYTES {
@@ -147,7 +151,7 @@ pub(super) fn get(state: &mut State, _req: &ApiRequest) -> ApiResult {
 /// `POST /cgi-bin/tags/update {"tag": {"id", "name"}}`.
 pub(super) fn update(state: &mut State, req: &ApiRequest) -> ApiResult {
     let tag = tag_object(&req.body);
-    let id = state.tags.modifiable(int_field(tag, "id"))?;
+    let id = state.tags.modifiable(int_field(tag, "id")?)?;
     let name = str_field(tag, "name").unwrap_or("");
     state.tags.check_name(name, Some(id))?;
     if let Some(tag) = state.tags.get_mut(id) {
@@ -158,7 +162,7 @@ pub(super) fn update(state: &mut State, req: &ApiRequest) -> ApiResult {
 
 /// `POST /cgi-bin/tags/delete {"tag": {"id"}}`.
 pub(super) fn delete(state: &mut State, req: &ApiRequest) -> ApiResult {
-    let id = state.tags.modifiable(int_field(tag_object(&req.body), "id"))?;
+    let id = state.tags.modifiable(int_field(tag_object(&req.body), "id")?)?;
     if state.tags.get(id).is_some_and(|t| t.members.len() > MAX_DELETABLE_MEMBERS) {
         return fail(TAG_HAS_TOO_MANY_FANS);
     }
@@ -176,7 +180,7 @@ fn batch_targets(state: &State, body: &Value) -> Result<(i64, Vec<u32>), ApiErro
     if openids.is_empty() || openids.len() > MAX_BATCH {
         return fail(INVALID_OPENID_LIST_SIZE);
     }
-    let tag_id = match int_field(body, "tagid") {
+    let tag_id = match int_field(body, "tagid")? {
         Some(id) if state.tags.get(id).is_some() => id,
         _ => return fail(INVALID_TAG_ID),
     };
@@ -236,7 +240,7 @@ pub(super) fn id_list(state: &mut State, req: &ApiRequest) -> ApiResult {
 
 /// `POST /cgi-bin/user/tag/get {"tagid", "next_openid"}`: one page of a tag's members.
 pub(super) fn members(state: &mut State, req: &ApiRequest) -> ApiResult {
-    let Some(tag) = int_field(&req.body, "tagid").and_then(|id| state.tags.get(id)) else {
+    let Some(tag) = int_field(&req.body, "tagid")?.and_then(|id| state.tags.get(id)) else {
         return fail(INVALID_TAG_ID);
     };
     let page: Vec<u32> = match str_field(&req.body, "next_openid") {
@@ -260,6 +264,9 @@ mod tests {
         assert_eq!(tags.create(&"东".repeat(11)).unwrap_err().code, TAG_NAME_TOO_LONG);
         assert_eq!(tags.create(&"a".repeat(31)).unwrap_err().code, TAG_NAME_TOO_LONG);
         assert_eq!(tags.create("").unwrap_err().code, INVALID_TAG_NAME);
+        assert_eq!(tags.create("   ").unwrap_err().code, INVALID_TAG_NAME);
+        assert_eq!(tags.create("\t\u{3000}").unwrap_err().code, INVALID_TAG_NAME);
+        assert!(tags.create(" 油性 ").is_ok(), "spaces around text are the caller's business");
         assert_eq!(tags.create(STAR_TAG_NAME).unwrap_err().code, INVALID_TAG_NAME);
     }
 

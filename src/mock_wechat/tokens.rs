@@ -121,7 +121,7 @@ pub(super) fn stable_token(state: &mut State, req: &ApiRequest) -> ApiResult {
     let body = &req.body;
     check_credentials(state, str_field(body, "grant_type"), str_field(body, "appid"), str_field(body, "secret"))?;
     let now = state.now();
-    let force = bool_field(body, "force_refresh").unwrap_or(false);
+    let force = bool_field(body, "force_refresh")?.unwrap_or(false);
     if let Some((token, left)) = state.tokens.current_stable(now).filter(|_| !force) {
         return Ok(json!({"access_token": token, "expires_in": left}));
     }

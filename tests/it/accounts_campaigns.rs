@@ -396,6 +396,7 @@ async fn a_mass_job_result_is_matched_within_its_own_account() {
         filter: 0,
         sent: 2,
         error: 0,
+        copyright: None,
     };
     let (call, _) = tagcast::store::campaigns::record_finish(&client, shop.id, &finish)
         .await

@@ -828,11 +828,11 @@ async fn injected_failures_latency_and_the_call_log() {
 }
 
 #[tokio::test]
-async fn unknown_paths_are_404_and_bad_bodies_are_refused() {
+async fn unknown_paths_are_40066_with_http_200_and_bad_bodies_are_refused() {
     let h = Harness::service().await;
     let token = h.token().await;
     let unknown = h.http.get(h.url("/cgi-bin/nope")).send().await.unwrap();
-    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.status(), 200, "WeChat answers errors with HTTP 200");
     assert_eq!(errcode(&unknown.json().await.unwrap()), 40066);
     let post = |body: &'static str| {
         h.http.post(h.url(&format!("/cgi-bin/tags/create?access_token={token}"))).body(body).send()
@@ -842,7 +842,7 @@ async fn unknown_paths_are_404_and_bad_bodies_are_refused() {
     let calls = h.mock.calls();
     assert_eq!(calls.last().unwrap().errcode, 44002);
     assert_eq!(calls[calls.len() - 2].body, json!("{not json"));
-    assert_eq!(calls[calls.len() - 3].status, 404);
+    assert_eq!((calls[calls.len() - 3].status, calls[calls.len() - 3].errcode), (200, 40066));
     h.shutdown().await;
 }
 

@@ -22,7 +22,10 @@ mod stats;
 pub use links::{create_link, record_click};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
-pub use results::{MassResults, record_read_back, settle};
+pub use results::{
+    CallOutcome, MassResults, Outcome, call_outcomes, copyright_notes, explain, failure_summary, record_read_back,
+    settle,
+};
 pub use stats::{
     AbTest, AbVerdict, CampaignStats, LOW_CLICK_RATE, MERGE_OVERLAP, StrategyStats, TagHealth, UNSUBSCRIBE_WINDOW_SECS,
     VariantStats, stats, strategies, tag_health,

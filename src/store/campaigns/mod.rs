@@ -37,8 +37,8 @@ pub use outcomes::{
     VariantOutcome, count_clicks, list_delivered, list_outcomes, list_overlapping_tags, list_tag_campaigns,
 };
 pub use results::{
-    Arrival, Finish, has_result, list_accounts_with_overdue_results, list_overdue_results, record_finish,
-    record_read_back,
+    Arrival, CallResult, Finish, has_result, list_accounts_with_overdue_results, list_call_results,
+    list_overdue_results, record_failure_reason, record_finish, record_read_back,
 };
 
 use chrono::{DateTime, Utc};

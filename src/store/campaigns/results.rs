@@ -14,6 +14,8 @@ pub struct Finish<'a> {
     pub filter: i64,
     pub sent: i64,
     pub error: i64,
+    /// `CopyrightCheckResult` as the app keeps it (`None`: the push had none).
+    pub copyright: Option<serde_json::Value>,
 }
 
 /// Stores a job's result (once: WeChat may push it again; a push replaces a status read back
@@ -27,19 +29,92 @@ pub async fn record_finish(
 ) -> Result<Option<((i64, String, Option<i64>), Arrival)>, tokio_postgres::Error> {
     let stored = client
         .query_opt(
-            "INSERT INTO mass_job_results (msg_id, status, total_count, filter_count, sent_count, error_count, account_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO mass_job_results
+                 (msg_id, status, total_count, filter_count, sent_count, error_count, account_id, copyright)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (account_id, msg_id) DO UPDATE SET status = excluded.status, total_count = excluded.total_count,
                  filter_count = excluded.filter_count, sent_count = excluded.sent_count,
-                 error_count = excluded.error_count, source = 'push', received_at = now()
+                 error_count = excluded.error_count, copyright = excluded.copyright, source = 'push',
+                 received_at = now()
              WHERE mass_job_results.source = 'mass_get'
              RETURNING xmax = 0",
-            &[&finish.msg_id, &finish.status, &finish.total, &finish.filter, &finish.sent, &finish.error, &account.get()],
+            &[
+                &finish.msg_id,
+                &finish.status,
+                &finish.total,
+                &finish.filter,
+                &finish.sent,
+                &finish.error,
+                &account.get(),
+                &finish.copyright,
+            ],
         )
         .await?;
     let Some(stored) = stored else { return Ok(None) };
     let arrival = if stored.get(0) { Arrival::First } else { Arrival::AfterReadBack };
     Ok(call_of(client, account, finish.msg_id).await?.map(|call| (call, arrival)))
+}
+
+/// One accepted WeChat call of a campaign and what WeChat said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallResult {
+    pub seq: i32,
+    pub msg_id: i64,
+    /// `None` while no result has arrived.
+    pub status: Option<String>,
+    /// Counts: `None` before a result, and for a status read back with `mass/get`.
+    pub total: Option<i64>,
+    pub filter: Option<i64>,
+    pub sent: Option<i64>,
+    pub error: Option<i64>,
+    pub copyright: Option<serde_json::Value>,
+}
+
+/// Every accepted call of a campaign with its result (if any), by seq.
+pub async fn list_call_results(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Vec<CallResult>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.seq, c.msg_id, r.status, r.total_count, r.filter_count, r.sent_count, r.error_count, r.copyright
+             FROM campaign_chunks c JOIN campaigns k ON k.id = c.campaign_id
+             LEFT JOIN mass_job_results r ON r.msg_id = c.msg_id AND r.account_id = k.account_id
+             WHERE c.campaign_id = $1 AND c.msg_id IS NOT NULL ORDER BY c.seq",
+            &[&campaign_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CallResult {
+            seq: r.get(0),
+            msg_id: r.get(1),
+            status: r.get(2),
+            total: r.get(3),
+            filter: r.get(4),
+            sent: r.get(5),
+            error: r.get(6),
+            copyright: r.get(7),
+        })
+        .collect())
+}
+
+/// Says why a campaign that WeChat sent nothing of failed (after any error already recorded,
+/// such as a refused call), unless it is no longer `failed`.
+pub async fn record_failure_reason(
+    client: &impl GenericClient,
+    campaign_id: i64,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaigns SET last_error = CASE WHEN last_error IS NULL THEN $2 ELSE last_error || '；' || $2 END,
+                 updated_at = now()
+             WHERE id = $1 AND status = 'failed'",
+            &[&campaign_id, &reason],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Whether a job's result is the first heard of it.

@@ -153,6 +153,13 @@ pub struct CampaignDetail {
     /// Planned WeChat calls by state.
     #[schema(value_type = Object)]
     calls: serde_json::Map<String, serde_json::Value>,
+    /// Each accepted WeChat call: `msg_id`, WeChat's `status` (`send success`, `err(30003)`, ...,
+    /// null before a result), its counts, `outcome` {`state`: sent/failed/waiting, `label` and
+    /// `advice` in Chinese}, and `copyright` (the originality check's matches, in Chinese).
+    #[schema(value_type = Vec<Object>)]
+    results: Vec<serde_json::Value>,
+    /// What did not go out: each failure once, `label（n 次）：advice`, in Chinese.
+    failures: Vec<String>,
     links: Vec<Link>,
     /// Deliveries, reads, clicks, conversions, unsubscribes and the A/B test.
     #[schema(value_type = Object)]
@@ -334,6 +341,8 @@ pub async fn get_campaign(
     });
     let msg_ids = store::campaigns::list_msg_ids(&client, row.id).await?;
     let progress = store::campaigns::progress(&client, row.id).await?;
+    let call_results = campaigns::call_outcomes(&client, row.id).await?;
+    let failures = campaigns::failure_summary(&call_results);
     let stats = campaigns::stats(&client, &settings, row.id).await?;
     let links: Vec<serde_json::Value> = store::campaigns::list_links(&client, row.id)
         .await?
@@ -374,6 +383,8 @@ pub async fn get_campaign(
             "finished": progress.finished,
             "uncounted": progress.uncounted,
         },
+        "results": call_results,
+        "failures": failures,
         "links": links,
         "stats": stats,
     })))

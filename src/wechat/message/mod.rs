@@ -173,6 +173,8 @@ pub enum Inbound {
         sent_count: u64,
         error_count: u64,
         copyright_check_state: Option<u32>,
+        /// `CopyrightCheckResult.ResultList`: what the originality check found per article.
+        copyright_items: Vec<CopyrightCheckItem>,
         article_urls: Vec<ArticleUrl>,
     },
     /// `TEMPLATESENDJOBFINISH`: `status` is `success`, `failed:user block` or
@@ -203,6 +205,25 @@ pub struct ArticleUrl {
     /// 1-based position in the news item, when WeChat gave a usable one.
     pub idx: Option<u32>,
     pub url: String,
+}
+
+/// One article's originality check in MASSSENDJOBFINISH (§9.8's `CopyrightCheckResult` item).
+/// WeChat sends the flags as 0/1 and the states as small numbers; each is kept as given, or
+/// `None` when absent or not a number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CopyrightCheckItem {
+    /// 1-based position of the article in the send.
+    pub article_idx: Option<u32>,
+    pub user_declare_state: Option<u32>,
+    pub audit_state: Option<u32>,
+    /// The original the article was matched to, if any.
+    pub original_article_url: Option<String>,
+    pub original_article_type: Option<u32>,
+    /// 1 when the original allows reprinting.
+    pub can_reprint: Option<u32>,
+    pub need_replace_content: Option<u32>,
+    pub need_show_reprint_source: Option<u32>,
 }
 
 /// One answer in a subscription-message popup.

@@ -8,8 +8,8 @@ use super::flatten::flatten;
 use super::guard::{check_root, reject_doctype, strip_bom};
 use super::kind::{Kind, classify};
 use super::{
-    ArticleUrl, Envelope, Inbound, Message, ParseError, SubscribeMsgChangeItem, SubscribeMsgPopupItem,
-    SubscribeMsgSentItem,
+    ArticleUrl, CopyrightCheckItem, Envelope, Inbound, Message, ParseError, SubscribeMsgChangeItem,
+    SubscribeMsgPopupItem, SubscribeMsgSentItem,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -106,6 +106,26 @@ struct RawSendLocationInfo {
 #[serde(rename_all = "PascalCase")]
 struct RawCopyrightCheckResult {
     check_state: Option<String>,
+    result_list: Option<RawCopyrightList>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawCopyrightList {
+    #[serde(rename = "item", default)]
+    item: Vec<RawCopyrightItem>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawCopyrightItem {
+    article_idx: Option<String>,
+    user_declare_state: Option<String>,
+    audit_state: Option<String>,
+    original_article_url: Option<String>,
+    original_article_type: Option<String>,
+    can_reprint: Option<String>,
+    need_replace_content: Option<String>,
+    need_show_reprint_source: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -320,7 +340,27 @@ fn build(kind: Kind, raw: RawMessage) -> Option<Inbound> {
             error_count: parse_num(raw.error_count.as_deref())?,
             copyright_check_state: raw
                 .copyright_check_result
+                .as_ref()
                 .and_then(|result| parse_num(result.check_state.as_deref())),
+            copyright_items: raw
+                .copyright_check_result
+                .and_then(|result| result.result_list)
+                .map(|list| {
+                    list.item
+                        .into_iter()
+                        .map(|item| CopyrightCheckItem {
+                            article_idx: parse_num(item.article_idx.as_deref()),
+                            user_declare_state: parse_num(item.user_declare_state.as_deref()),
+                            audit_state: parse_num(item.audit_state.as_deref()),
+                            original_article_url: item.original_article_url.filter(|u| !u.is_empty()),
+                            original_article_type: parse_num(item.original_article_type.as_deref()),
+                            can_reprint: parse_num(item.can_reprint.as_deref()),
+                            need_replace_content: parse_num(item.need_replace_content.as_deref()),
+                            need_show_reprint_source: parse_num(item.need_show_reprint_source.as_deref()),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             article_urls: raw
                 .article_url_result
                 .and_then(|result| result.result_list)

@@ -224,6 +224,7 @@ fn write_body(out: &mut Out, body: &Inbound) {
             sent_count,
             error_count,
             copyright_check_state,
+            copyright_items,
             article_urls,
         } => {
             out.num("MsgID", msg_id);
@@ -232,10 +233,24 @@ fn write_body(out: &mut Out, body: &Inbound) {
             out.num("FilterCount", filter_count);
             out.num("SentCount", sent_count);
             out.num("ErrorCount", error_count);
-            if let Some(state) = copyright_check_state {
-                // The per-article results are not modelled: none is written (Count 0).
-                out.0.push_str("<CopyrightCheckResult><Count>0</Count><ResultList></ResultList>");
-                out.num("CheckState", state);
+            if copyright_check_state.is_some() || !copyright_items.is_empty() {
+                out.open("CopyrightCheckResult");
+                out.num("Count", copyright_items.len());
+                out.open("ResultList");
+                for item in copyright_items {
+                    out.open("item");
+                    out.opt_num("ArticleIdx", item.article_idx);
+                    out.opt_num("UserDeclareState", item.user_declare_state);
+                    out.opt_num("AuditState", item.audit_state);
+                    out.opt_text("OriginalArticleUrl", item.original_article_url.as_deref());
+                    out.opt_num("OriginalArticleType", item.original_article_type);
+                    out.opt_num("CanReprint", item.can_reprint);
+                    out.opt_num("NeedReplaceContent", item.need_replace_content);
+                    out.opt_num("NeedShowReprintSource", item.need_show_reprint_source);
+                    out.close("item");
+                }
+                out.close("ResultList");
+                out.opt_num("CheckState", *copyright_check_state);
                 out.close("CopyrightCheckResult");
             }
             out.open("ArticleUrlResult");

@@ -92,6 +92,10 @@ struct DetailPage {
     uncounted: i64,
     /// (total, filtered out, sent, failed) from MASSSENDJOBFINISH.
     counts: (i64, i64, i64, i64),
+    /// Each accepted call and what WeChat's result means.
+    call_results: Vec<campaigns::CallOutcome>,
+    /// What did not go out, each failure once with what to do.
+    failures: Vec<String>,
     reported: bool,
     delivery_svg: String,
     stats: CampaignStats,
@@ -183,6 +187,8 @@ async fn detail_page(
         messages.push(MessageView { label, kind, body });
     }
     let progress = store::campaigns::progress(&client, id).await?;
+    let call_results = campaigns::call_outcomes(&client, id).await?;
+    let failures = campaigns::failure_summary(&call_results);
     let stats = campaigns::stats(&client, settings, id).await.map_err(say)?;
     let group_name = |variant: i32| match variant {
         0 if variant_names.is_empty() => "本次群发".to_owned(),
@@ -285,6 +291,8 @@ async fn detail_page(
         last_error: row.last_error.clone(),
         calls: (progress.chunks, progress.pending, progress.submitted, progress.failed, progress.finished),
         uncounted: progress.uncounted,
+        call_results,
+        failures,
         counts: (progress.total, filtered_out(progress.total, progress.filter), progress.sent, progress.error),
         reported,
         delivery_svg: if reported {

@@ -279,6 +279,18 @@ fn fixture_expectations() -> Vec<(&'static str, Message, &'static str)> {
                     sent_count: 0,
                     error_count: 0,
                     copyright_check_state: Some(2),
+                    copyright_items: [1, 2]
+                        .map(|idx| CopyrightCheckItem {
+                            article_idx: Some(idx),
+                            user_declare_state: Some(0),
+                            audit_state: Some(2),
+                            original_article_url: Some(format!("Url_{idx}")),
+                            original_article_type: Some(1),
+                            can_reprint: Some(1),
+                            need_replace_content: Some(1),
+                            need_show_reprint_source: Some(1),
+                        })
+                        .to_vec(),
                     article_urls: vec![ArticleUrl { idx: Some(1), url: s("Url") }],
                 },
             ),

@@ -199,6 +199,7 @@ pub(super) fn own_expectations() -> Vec<(&'static str, Message, String)> {
                 sent_count: 117,
                 error_count: 1,
                 copyright_check_state: Some(1),
+                copyright_items: vec![],
                 article_urls: vec![
                     ArticleUrl { idx: Some(1), url: s("https://mp.weixin.qq.com/s/sample_mass_1") },
                     ArticleUrl { idx: Some(2), url: s("https://mp.weixin.qq.com/s/sample_mass_2") },
@@ -216,6 +217,7 @@ pub(super) fn own_expectations() -> Vec<(&'static str, Message, String)> {
                 sent_count: 0,
                 error_count: 0,
                 copyright_check_state: None,
+                copyright_items: vec![],
                 article_urls: vec![],
             }),
             format!("{}:3147483653", event_key("MASSSENDJOBFINISH")),

@@ -152,6 +152,7 @@ async fn custom_messages_menus_oauth_and_statistics() {
     let app = spawn_app().await;
     let api = &app.api;
     let fans = app.wechat.seed_followers(3);
+    app.wechat.open_interaction(&fans[0], tagcast::mock_wechat::Interaction::Message);
 
     api.send_custom(&fans[0], &CustomMessage::Text { content: "您好".to_owned() }).await.expect("custom");
     assert_eq!(app.wechat.custom_messages().len(), 1);

@@ -49,7 +49,8 @@ enum Answered {
 fn failure_of(error: &WeChatError) -> Failure {
     // A transport error that is not a timeout or a refused connection still says nothing
     // against the change itself; an HTTP 4xx (not 429) does.
-    if error.is_transient() || matches!(error, WeChatError::Transport(_)) {
+    // A used-up daily quota is WeChat's limit too, not the change's fault.
+    if error.is_transient() || error.quota_resumes_at().is_some() || matches!(error, WeChatError::Transport(_)) {
         Failure::WeChatTrouble
     } else {
         Failure::OfTheChange

@@ -86,6 +86,8 @@ pub struct ClientDefaults {
     /// Per request.
     pub timeout: std::time::Duration,
     pub metrics: ApiMetrics,
+    /// The application's clock: when a 45009's stop ends (Beijing midnight) is read on it.
+    pub clock: crate::domain::clock::Clock,
 }
 
 /// Why the registry could not load or an account could not be saved.
@@ -304,7 +306,9 @@ impl Accounts {
                 config.retry = self.inner.clients.retry.clone();
                 config.timeout = self.inner.clients.timeout;
                 config.metrics = self.inner.clients.metrics.clone();
-                Some(ApiClient::new(config, Arc::new(PgTokenStore::new(self.inner.pool.clone(), appid.clone()))))
+                let tokens = Arc::new(PgTokenStore::new(self.inner.pool.clone(), appid.clone()));
+                let stops = crate::app::quota::stops_for(&self.inner.pool, appid, &self.inner.clients.clock);
+                Some(ApiClient::with_quota_stops(config, tokens, stops))
             }
             _ => None,
         };

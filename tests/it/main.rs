@@ -8,6 +8,7 @@ mod accounts_roles;
 mod admin_browser;
 mod admin_pages;
 mod admins;
+mod api_quota;
 mod approval;
 mod audience;
 mod callback;

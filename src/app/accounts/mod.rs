@@ -90,6 +90,19 @@ pub struct ClientDefaults {
     pub clock: crate::domain::clock::Clock,
 }
 
+/// The client's own defaults on the system clock (tools and examples).
+impl Default for ClientDefaults {
+    fn default() -> Self {
+        Self {
+            rate_limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            timeout: crate::wechat::api::DEFAULT_TIMEOUT,
+            metrics: ApiMetrics::default(),
+            clock: crate::domain::clock::Clock::system(),
+        }
+    }
+}
+
 /// Why the registry could not load or an account could not be saved.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {

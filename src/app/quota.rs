@@ -30,16 +30,38 @@ pub const CLEARS_PER_MONTH: i64 = 10;
 /// What a campaign page says while its sends wait for the quota: this, then the resume time.
 pub const QUOTA_WAIT_NOTE: &str = "今日接口额度已用完";
 
-/// The stops of one AppID in PostgreSQL.
+/// How long a process trusts its copy of the stops: every call checks them, and a query per
+/// WeChat call would double the database work of a send; a stop another process records is seen
+/// this much later at most (and that process's 45009 was one call).
+const STOPS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The stops of one AppID in PostgreSQL, with a short-lived copy in memory.
 pub struct PgQuotaStops {
     pool: Pool,
     appid: String,
     clock: Clock,
+    /// When the copy was read, and the stops (path, until) it holds.
+    copy: std::sync::Mutex<Option<(std::time::Instant, Vec<(String, DateTime<Utc>)>)>>,
 }
 
 impl PgQuotaStops {
     pub fn new(pool: Pool, appid: impl Into<String>, clock: Clock) -> Self {
-        Self { pool, appid: appid.into(), clock }
+        Self { pool, appid: appid.into(), clock, copy: std::sync::Mutex::new(None) }
+    }
+
+    fn copy(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, Vec<(String, DateTime<Utc>)>)>> {
+        self.copy.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The stops as stored now; `None` when the database did not answer.
+    async fn read(&self) -> Option<Vec<(String, DateTime<Utc>)>> {
+        let client =
+            self.pool.get().await.inspect_err(|error| tracing::warn!(%error, "quota stops unreadable")).ok()?;
+        let stops = store::api_quota::list_stops(&client, Some(&self.appid), self.clock.now())
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "quota stops unreadable"))
+            .ok()?;
+        Some(stops.into_iter().map(|s| (s.path, s.until)).collect())
     }
 }
 
@@ -47,19 +69,23 @@ impl QuotaStops for PgQuotaStops {
     fn stopped_until(&self, path: &str) -> BoxFuture<'_, Option<DateTime<Utc>>> {
         let path = path.to_owned();
         Box::pin(async move {
-            let client = match self.pool.get().await {
-                Ok(client) => client,
-                Err(error) => {
-                    tracing::warn!(%error, "quota stops unreadable; calling WeChat anyway");
-                    return None;
+            let fresh = self.copy().as_ref().filter(|(at, _)| at.elapsed() < STOPS_FRESH_FOR).map(|(_, s)| s.clone());
+            let stops = match fresh {
+                Some(stops) => stops,
+                // Unreadable: call WeChat anyway, which refuses if the quota is still used up.
+                None => {
+                    let stops = self.read().await?;
+                    *self.copy() = Some((std::time::Instant::now(), stops.clone()));
+                    stops
                 }
             };
-            store::api_quota::stopped_until(&client, &self.appid, &path, self.clock.now())
-                .await
-                .inspect_err(|error| tracing::warn!(%error, "quota stops unreadable; calling WeChat anyway"))
-                .ok()
-                .flatten()
+            let now = self.clock.now();
+            stops.into_iter().find(|(p, until)| *p == path && *until > now).map(|(_, until)| until)
         })
+    }
+
+    fn forget(&self) {
+        *self.copy() = None;
     }
 
     fn stop(&self, path: &str) -> BoxFuture<'_, DateTime<Utc>> {
@@ -75,6 +101,10 @@ impl QuotaStops for PgQuotaStops {
             };
             if let Err(error) = stored {
                 tracing::warn!(%error, path, "could not record the quota stop; other processes will meet 45009 themselves");
+            }
+            if let Some((_, stops)) = self.copy().as_mut() {
+                stops.retain(|(p, _)| *p != path);
+                stops.push((path, until));
             }
             until
         })
@@ -199,6 +229,7 @@ pub async fn clear_quota(
     let detail = serde_json::json!({ "appid": appid, "stops_ended": ended, "used_this_month": used });
     store::audit::record(&txn, Some(account), actor, "clear_quota", "wechat_quota", &appid, &detail).await?;
     txn.commit().await?;
+    api.forget_quota_stops();
     tracing::info!(account = account.get(), used, "WeChat API quota cleared");
     Ok(used)
 }

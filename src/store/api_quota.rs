@@ -33,22 +33,6 @@ pub async fn stop(
     Ok(())
 }
 
-/// Until when `path` of `appid` is stopped, if it still is at `now`.
-pub async fn stopped_until(
-    client: &impl GenericClient,
-    appid: &str,
-    path: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT until FROM wechat_api_stops WHERE appid = $1 AND path = $2 AND until > $3",
-            &[&appid, &path, &now],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
 /// The APIs stopped at `now`, of `appid` or of every AppID, by AppID and path.
 pub async fn list_stops(
     client: &impl GenericClient,

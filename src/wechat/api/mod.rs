@@ -157,6 +157,11 @@ impl ApiClient {
         &self.inner.appid
     }
 
+    /// Forgets this process's view of the paths stopped by 45009 (after `clear_quota`).
+    pub fn forget_quota_stops(&self) {
+        self.inner.quota.forget();
+    }
+
     /// A fresh access token: from memory while fresh, else from the shared store, else fetched.
     ///
     /// # Errors

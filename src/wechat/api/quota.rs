@@ -21,6 +21,9 @@ pub trait QuotaStops: Send + Sync {
 
     /// `path` met 45009: stops it until the next Beijing midnight and returns that time.
     fn stop(&self, path: &str) -> BoxFuture<'_, DateTime<Utc>>;
+
+    /// Drops what this process remembers of the stops (the quota was reset).
+    fn forget(&self) {}
 }
 
 /// The next Beijing midnight after `at`: when WeChat's daily quotas start over.
@@ -41,6 +44,12 @@ impl QuotaStops for MemoryQuotaStops {
     fn stopped_until(&self, path: &str) -> BoxFuture<'_, Option<DateTime<Utc>>> {
         let until = self.stops.lock().ok().and_then(|s| s.get(path).copied()).filter(|u| *u > Utc::now());
         Box::pin(async move { until })
+    }
+
+    fn forget(&self) {
+        if let Ok(mut stops) = self.stops.lock() {
+            stops.clear();
+        }
     }
 
     fn stop(&self, path: &str) -> BoxFuture<'_, DateTime<Utc>> {

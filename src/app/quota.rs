@@ -35,13 +35,16 @@ pub const QUOTA_WAIT_NOTE: &str = "今日接口额度已用完";
 /// this much later at most (and that process's 45009 was one call).
 const STOPS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A process's copy of the stops: when it was read, and each stopped path with its end.
+type StopsCopy = Option<(std::time::Instant, Vec<(String, DateTime<Utc>)>)>;
+
 /// The stops of one AppID in PostgreSQL, with a short-lived copy in memory.
 pub struct PgQuotaStops {
     pool: Pool,
     appid: String,
     clock: Clock,
     /// When the copy was read, and the stops (path, until) it holds.
-    copy: std::sync::Mutex<Option<(std::time::Instant, Vec<(String, DateTime<Utc>)>)>>,
+    copy: std::sync::Mutex<StopsCopy>,
 }
 
 impl PgQuotaStops {
@@ -49,7 +52,7 @@ impl PgQuotaStops {
         Self { pool, appid: appid.into(), clock, copy: std::sync::Mutex::new(None) }
     }
 
-    fn copy(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, Vec<(String, DateTime<Utc>)>)>> {
+    fn copy(&self) -> std::sync::MutexGuard<'_, StopsCopy> {
         self.copy.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

@@ -208,3 +208,31 @@ async fn customer_service_messages_go_only_inside_the_window_a_follower_opened()
     assert!(refused.to_string().contains("微信不允许主动发送客服消息"), "{refused}");
     assert_eq!(app.wechat.call_count("/cgi-bin/message/custom/send"), 1);
 }
+
+#[tokio::test]
+async fn tag_changes_meeting_45009_wait_for_midnight_without_dying_and_then_reach_wechat() {
+    let app = spawn().await;
+    let fans = sync_followers(&app, 1).await;
+    app.wechat.set_daily_quota("/cgi-bin/tags/members/batchtagging", 0);
+    let (status, body) = app.api_post("/rules", json!({"on": "keyword", "key": "油皮", "add": ["肤质/油性"]})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.push(&text_message(&fans[0], "油皮", 82_000_001)).await.status(), 200);
+    app.run_pending_jobs().await;
+    app.run_pending_jobs().await;
+
+    assert_eq!(app.wechat.call_count("/cgi-bin/tags/members/batchtagging"), 1, "one 45009, no retries");
+    let rows = app.query("SELECT state, run_at, attempts FROM tag_outbox", &[]).await;
+    assert_eq!(rows.len(), 1);
+    let (state, run_at): (String, chrono::DateTime<chrono::Utc>) = (rows[0].get(0), rows[0].get(1));
+    assert_eq!(state, "pending");
+    assert_eq!(run_at, tagcast::wechat::api::quota::next_beijing_midnight(app.clock.now()));
+
+    app.clock.advance(chrono::Duration::days(1));
+    app.wechat.advance_time(Duration::from_secs(86_400));
+    app.wechat.set_daily_quota("/cgi-bin/tags/members/batchtagging", 1_000_000);
+    app.query("UPDATE tag_outbox SET run_at = now()", &[]).await;
+    app.run_pending_jobs().await;
+    let tag = app.wechat.tags().into_iter().find(|t| t.1 == "肤质/油性").expect("on WeChat").0;
+    assert_eq!(app.wechat.user_tags(&fans[0]), vec![tag]);
+    assert_eq!(app.count("SELECT count(*) FROM tag_outbox WHERE state = 'pending'").await, 0);
+}

@@ -134,7 +134,26 @@ impl Metrics {
 
     /// The OpenMetrics text: the counters, the pools, and `queues` when the database answered.
     pub fn render(&self, queues: Option<&QueueSnapshot>) -> String {
-        let scrape = scrape_registry(&self.pools_status(), queues);
+        self.render_with_stops(queues, &[])
+    }
+
+    /// [`Metrics::render`] plus the WeChat APIs stopped by a used-up daily quota, each with the
+    /// unix time it resumes.
+    pub fn render_with_stops(&self, queues: Option<&QueueSnapshot>, stops: &[crate::app::quota::StoppedApi]) -> String {
+        let mut scrape = scrape_registry(&self.pools_status(), queues);
+        if queues.is_some() {
+            let stopped = Family::<StopLabel, Gauge>::default();
+            for stop in stops {
+                let label = StopLabel { appid: stop.appid.clone(), path: stop.path.clone() };
+                stopped.get_or_create(&label).set(stop.until.timestamp());
+            }
+            scrape.register(
+                "tagcast_wechat_api_stopped_until_seconds",
+                "WeChat APIs whose daily quota is used up (45009), by AppID and path: the unix time they are \
+                 called again (the next Beijing midnight, or sooner after clear_quota)",
+                stopped,
+            );
+        }
         let mut out = String::with_capacity(8 * 1024);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
@@ -170,6 +189,12 @@ struct PoolLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StopLabel {
+    appid: String,
+    path: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -11,6 +11,8 @@
 //! - [`admins`]: admin users and bounded password checks.
 //! - [`playbook`]: applying TOML playbooks; [`sync`]: importing followers and tags from WeChat.
 //! - [`tokens`]: the access token shared by every instance through Postgres.
+//! - [`quota`]: WeChat APIs stopped until Beijing midnight after 45009, `clear_quota`, and the
+//!   customer-service window guard.
 //! - [`metrics`]: the Prometheus registry the callback, the client and `/metrics` share.
 
 pub mod accounts;
@@ -20,6 +22,7 @@ pub mod campaigns;
 pub mod inbox;
 pub mod metrics;
 pub mod playbook;
+pub mod quota;
 pub mod sync;
 pub mod tagging;
 pub mod tokens;

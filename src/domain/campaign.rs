@@ -54,6 +54,10 @@ impl Message {
     pub fn problem(&self) -> Option<RequestProblem> {
         match self {
             Self::Text { content } if content.trim().is_empty() => Some(RequestProblem::EmptyContent),
+            // WeChat measures text in UTF-8 bytes and refuses more than this (45002).
+            Self::Text { content } if content.len() > MAX_TEXT_BYTES => {
+                Some(RequestProblem::TextTooLong { bytes: content.len() })
+            }
             // WeChat's own bound on a text mass message is 600 characters for some account kinds.
             Self::Text { content } if content.chars().count() > MAX_TEXT_CHARS => {
                 Some(RequestProblem::ContentTooLong { chars: content.chars().count() })
@@ -74,6 +78,10 @@ impl Message {
 /// Longest text a campaign may send, in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;
 
+/// Longest text WeChat takes in a message, in UTF-8 bytes (the commonly reported limit behind
+/// 45002; the mock enforces the same number). A Chinese character takes 3.
+pub const MAX_TEXT_BYTES: usize = 2_048;
+
 /// Why an audience or a message cannot be sent as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestProblem {
@@ -87,6 +95,11 @@ pub enum RequestProblem {
     ContentTooLong { chars: usize },
     #[error("`media_id` must not be empty")]
     EmptyMediaId,
+    #[error(
+        "文本超过 {MAX_TEXT_BYTES} 字节（现为 {bytes} 字节；一个汉字占 3 字节，约 {} 个汉字以内），微信会拒绝发送（45002）：请删减后再保存",
+        MAX_TEXT_BYTES / 3
+    )]
+    TextTooLong { bytes: usize },
 }
 
 /// An A/B variant: a name and its own message.

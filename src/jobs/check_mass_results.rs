@@ -44,6 +44,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         let status = match ctx.api.mass_status(msg_id).await {
             Ok(status) => status.msg_status,
             Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),
+            // The API's daily quota is used up: nothing to ask before Beijing midnight.
+            Err(error) if error.quota_resumes_at().is_some() => return Err(super::classify(error)),
             Err(error) => {
                 tracing::warn!(campaign.id = campaign_id, mass.msg_id = msg_id, %error, "mass/get refused; asking again later");
                 continue;

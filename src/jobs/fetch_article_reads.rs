@@ -42,6 +42,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         let rows = match ctx.api.article_totals(day, day).await {
             Ok(rows) => rows,
             Err(error) if error.is_transient() => return Err(JobError::Retry(error.to_string())),
+            // The API's daily quota is used up: nothing to ask before Beijing midnight.
+            Err(error) if error.quota_resumes_at().is_some() => return Err(super::classify(error)),
             Err(error) => return Err(JobError::Permanent(error.to_string())),
         };
         for row in rows {

@@ -97,8 +97,12 @@ pub enum JobError {
     Wait { reason: String, until: chrono::DateTime<chrono::Utc> },
 }
 
-/// A failed WeChat call: retried when WeChat or the network may answer next time.
+/// A failed WeChat call: retried when WeChat or the network may answer next time; a used-up
+/// daily quota waits for Beijing midnight without spending an attempt.
 fn classify(error: WeChatError) -> JobError {
+    if let Some(until) = error.quota_resumes_at() {
+        return JobError::Wait { reason: error.to_string(), until };
+    }
     if error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_)) {
         JobError::Retry(error.to_string())
     } else {

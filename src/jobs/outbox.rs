@@ -49,6 +49,8 @@ enum Answered {
 fn failure_of(error: &WeChatError) -> Failure {
     // A transport error that is not a timeout or a refused connection still says nothing
     // against the change itself; an HTTP 4xx (not 429) does.
+    // A used-up daily quota (45009) is neither: its changes wait for Beijing midnight (see
+    // `retry_time`), not for WeChat to answer other calls again.
     if error.is_transient() || matches!(error, WeChatError::Transport(_)) {
         Failure::WeChatTrouble
     } else {
@@ -270,7 +272,7 @@ async fn wechat_tag_for(
         }
         Err(error) => {
             let dead = error.code() == Some(ErrCode::TooManyTags);
-            let next = if dead { None } else { retry_at(first.attempts) };
+            let next = if dead { None } else { retry_time(&error, first.attempts) };
             tracing::warn!(tag.path = %first.path, %error, "cannot create the tag on WeChat");
             let message = format!("creating the WeChat tag: {error}");
             store::outbox::fail(&client, &refs, &message, next, failure_of(&error)).await?;
@@ -333,6 +335,13 @@ async fn send_chunk(
     }
 }
 
+/// When changes refused with `error` are tried again: when the API's daily quota starts over
+/// (the client does not call it before; one attempt per used-up day, so a quota never kills a
+/// change), else after the usual backoff.
+fn retry_time(error: &WeChatError, attempts: i32) -> Option<chrono::DateTime<chrono::Utc>> {
+    error.quota_resumes_at().or_else(|| retry_at(attempts))
+}
+
 async fn call(ctx: &JobCtx, wechat_tag_id: i64, chunk: &[OutboxItem]) -> Result<(), WeChatError> {
     let openids: Vec<String> = chunk.iter().map(|i| i.openid.clone()).collect();
     if chunk[0].add {
@@ -352,7 +361,7 @@ async fn record_failure(
         Some(ErrCode::InvalidOpenId | ErrCode::OpenIdNotOfThisApp | ErrCode::UserTagLimit | ErrCode::NotFollowing)
     );
     let attempts = items.iter().map(|i| i.attempts).max().unwrap_or(0);
-    let next = if permanent { None } else { retry_at(attempts) };
+    let next = if permanent { None } else { retry_time(error, attempts) };
     tracing::warn!(%error, changes = items.len(), dead = next.is_none(), "WeChat refused tag changes");
     store::outbox::fail(client, items, &error.to_string(), next, failure_of(error)).await
 }

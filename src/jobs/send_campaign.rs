@@ -238,6 +238,10 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
     let mut client = ctx.pool.get().await.map_err(db)?;
     let txn = client.transaction().await.map_err(db)?;
     store::campaigns::mark_submitted(&txn, chunk.campaign_id, chunk.seq, msg_id, msg_data_id).await.map_err(db)?;
+    // A quota wait this send may have been in is over.
+    store::api_quota::set_campaign_quota_note(&txn, chunk.campaign_id, None, crate::app::quota::QUOTA_WAIT_NOTE)
+        .await
+        .map_err(db)?;
     if ctx.campaigns.account_type == crate::domain::account::AccountType::Service {
         let month = crate::domain::calendar::beijing_month(ctx.campaigns.clock.now());
         if chunk.openids.is_empty() {
@@ -269,6 +273,19 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
 }
 
 async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> Result<(), JobError> {
+    if let Some(until) = error.quota_resumes_at() {
+        // Not a failure: the call stays pending, spends no attempt, and is made after Beijing
+        // midnight, when WeChat's count starts over. The page says so meanwhile.
+        let note = format!(
+            "{}，将于 {} 自动继续",
+            crate::app::quota::QUOTA_WAIT_NOTE,
+            crate::domain::calendar::beijing(until).format("%H:%M")
+        );
+        tracing::info!(campaign.id = chunk.campaign_id, chunk.seq = chunk.seq, %until, "daily quota used up; the send waits");
+        let client = ctx.pool.get().await.map_err(db)?;
+        store::api_quota::set_campaign_quota_note(&client, chunk.campaign_id, Some(&note), "").await.map_err(db)?;
+        return Err(JobError::Wait { reason: note, until });
+    }
     let transient = error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_));
     let message = match error.code() {
         Some(ErrCode::NoMassSendQuota) => {

@@ -11,7 +11,10 @@
 //! `POST /mock/latency {ms}`,
 //! `POST /mock/page_size {size}`, `POST /mock/callback_delay {ms}`, `POST /mock/advance
 //! {seconds}`, `GET /mock/calls`, `POST /mock/reset_calls`, `POST /mock/oauth_code {openid}` →
-//! `{code}`, `GET /mock/state`.
+//! `{code}`, `GET /mock/state`, `POST /mock/quota {path, daily_limit}` (sets a path's daily
+//! quota) and `GET /mock/quota` (every path used today or given a limit, with the month's
+//! `clear_quota` resets), `POST /mock/interaction {openid, kind}` (`message`, `click`, `follow`
+//! or `scan`: opens that customer-service window).
 //!
 //! Control calls are not recorded in the call log and get no latency.
 
@@ -184,7 +187,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/calls", web::get().to(calls))
             .route("/reset_calls", web::post().to(reset_calls))
             .route("/oauth_code", web::post().to(oauth_code))
-            .route("/state", web::get().to(state)),
+            .route("/state", web::get().to(state))
+            .route("/quota", web::post().to(set_quota))
+            .route("/quota", web::get().to(quota))
+            .route("/interaction", web::post().to(interaction)),
     );
 }
 
@@ -296,6 +302,39 @@ async fn state(mock: web::Data<MockWeChat>) -> HttpResponse {
     });
     drop(state);
     HttpResponse::Ok().json(body)
+}
+
+#[derive(Deserialize)]
+struct QuotaBody {
+    path: String,
+    daily_limit: u64,
+}
+
+async fn set_quota(mock: web::Data<MockWeChat>, body: web::Json<QuotaBody>) -> HttpResponse {
+    mock.set_daily_quota(&body.path, body.daily_limit);
+    HttpResponse::Ok().json(mock.quota_usage(&body.path))
+}
+
+async fn quota(mock: web::Data<MockWeChat>) -> HttpResponse {
+    let state = mock.state();
+    let now = state.now();
+    let body = json!({
+        "paths": state.quotas.all_usage(now),
+        "clears_this_month": state.quotas.clears_this_month(now),
+    });
+    drop(state);
+    HttpResponse::Ok().json(body)
+}
+
+#[derive(Deserialize)]
+struct InteractionBody {
+    openid: String,
+    kind: super::Interaction,
+}
+
+async fn interaction(mock: web::Data<MockWeChat>, body: web::Json<InteractionBody>) -> HttpResponse {
+    mock.open_interaction(&body.openid, body.kind);
+    HttpResponse::Ok().json(json!({"sends_left": mock.custom_sends_left(&body.openid)}))
 }
 
 #[cfg(test)]

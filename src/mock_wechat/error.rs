@@ -103,6 +103,15 @@ pub(super) const DATA_FORMAT_ERROR: i64 = 47001;
 pub(super) const API_UNAUTHORIZED: i64 = 48001;
 pub(super) const DATE_FORMAT_ERROR: i64 = 61500;
 pub(super) const DATE_RANGE_ERROR: i64 = 61501;
+// Quotas, the customer-service window and content limits (§6.2, §10, §14).
+pub(super) const CONTENT_TOO_LONG: i64 = 45002;
+pub(super) const TITLE_TOO_LONG: i64 = 45003;
+pub(super) const DESCRIPTION_TOO_LONG: i64 = 45004;
+pub(super) const DAILY_QUOTA_EXCEEDED: i64 = 45009;
+pub(super) const MINUTE_QUOTA_EXCEEDED: i64 = 45011;
+pub(super) const CUSTOM_QUOTA_EXCEEDED: i64 = 45047;
+pub(super) const CLEAR_QUOTA_USED_UP: i64 = 48006;
+pub(super) const INVALID_CGI_PATH: i64 = 76021;
 
 /// WeChat's English `errmsg` for a code (our wording where we never saw WeChat's).
 pub(super) fn errmsg(code: i64) -> &'static str {
@@ -143,8 +152,8 @@ pub(super) fn errmsg(code: i64) -> &'static str {
         EMPTY_POST_DATA => "empty post data",
         EMPTY_CONTENT => "empty content",
         TOO_MANY_ARTICLES => "article size out of limit",
-        45009 => "reach max api daily quota limit",
-        45011 => "api minute-quota reach limit",
+        DAILY_QUOTA_EXCEEDED => "reach max api daily quota limit",
+        MINUTE_QUOTA_EXCEEDED => "api minute-quota reach limit",
         OUT_OF_RESPONSE_WINDOW => "response out of time limit or subscription is canceled",
         NO_MASS_QUOTA => "has no masssend quota",
         TOO_MANY_TAGS => "too many tags now, no need to add new",
@@ -164,6 +173,12 @@ pub(super) fn errmsg(code: i64) -> &'static str {
         API_UNAUTHORIZED => "api unauthorized",
         DATE_FORMAT_ERROR => "invalid date format",
         DATE_RANGE_ERROR => "invalid date range",
+        CONTENT_TOO_LONG => "content size out of limit",
+        TITLE_TOO_LONG => "title size out of limit",
+        DESCRIPTION_TOO_LONG => "description size out of limit",
+        CUSTOM_QUOTA_EXCEEDED => "reach max customer service message quota limit",
+        CLEAR_QUOTA_USED_UP => "forbid to clear quota because of reaching the limit",
+        INVALID_CGI_PATH => "invalid cgi_path",
         _ => "mock injected error",
     }
 }

@@ -20,7 +20,9 @@
 //!   characters) are plain JSON and accepted;
 //! - an injected failure answers before anything else and changes nothing, except a lost answer
 //!   (`lose_next_answers`), which carries the call out and then answers 504 after a hold;
-//! - every call is logged, refusals and injected failures included; `/mock/` calls are not.
+//! - every call is logged, refusals and injected failures included; `/mock/` calls are not;
+//! - a call that passes the token check is charged to its path's daily and per-minute quota
+//!   before its body is read (45009 / 45011 when used up; see `quota.rs`).
 
 use std::collections::HashMap;
 
@@ -34,7 +36,7 @@ use super::error::{
     ApiError, ApiResult, DATA_FORMAT_ERROR, EMPTY_POST_DATA, INVALID_CHARSET, INVALID_URL, SYSTEM_BUSY,
 };
 use super::state::{ApiRequest, State};
-use super::{datacube, mass, misc, tags, tokens, users};
+use super::{datacube, mass, misc, quota, tags, tokens, users};
 
 /// Bodies up to this size are read (`mass/send` with 10,000 openids is ~350 KB).
 const MAX_BODY_BYTES: usize = 16 << 20;
@@ -119,7 +121,15 @@ const ROUTES: &[Route] = &[
     route("/datacube/getarticletotaldetail", Auth::Token, Input::Json, datacube::article_total_detail),
     route("/datacube/getarticleread", Auth::Token, Input::Json, datacube::article_read),
     route("/datacube/getarticleshare", Auth::Token, Input::Json, datacube::article_share),
+    route("/cgi-bin/openapi/quota/get", Auth::Token, Input::Json, quota::quota_get),
+    route("/cgi-bin/clear_quota", Auth::Token, Input::Json, quota::clear_quota),
+    route("/cgi-bin/clear_quota/v2", Auth::Open, Input::Json, quota::clear_quota_v2),
 ];
+
+/// Whether the mock serves `path` (what `openapi/quota/get` accepts).
+pub(super) fn serves(path: &str) -> bool {
+    ROUTES.iter().any(|r| r.path == path)
+}
 
 /// Registers app data, the `/mock/` scope and the API fallback.
 pub(super) fn configure(mock: MockWeChat, cfg: &mut web::ServiceConfig) {
@@ -241,6 +251,11 @@ fn run(state: &mut State, route: &Route, query: &str, raw: &[u8]) -> Answer {
         if let Err(error) = state.tokens.check(tokens::token_of(&req), now) {
             return Answer::refusal(state, 200, &error);
         }
+    }
+    // Charged before the body is read: a call the handler refuses still counts (quota.rs).
+    let now = state.now();
+    if let Err(error) = state.quotas.charge(route.path, now) {
+        return Answer::refusal(state, 200, &error);
     }
     if route.input == Input::Json {
         match parse_body(raw) {

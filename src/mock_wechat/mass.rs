@@ -22,17 +22,19 @@
 //! - JSON types as the reference's examples show them: `filter.tag_id`, `send_ignore_reprint`,
 //!   `speed`, `mass/delete`'s `msg_id` and `article_idx` numbers, `is_to_all` a boolean, else
 //!   47001; `mass/get`'s `msg_id` also as a string of digits (its example sends it so);
-//! - content: unknown `msgtype` 40008; empty text 44004; missing `media_id` (mpnews, voice,
+//! - content: unknown `msgtype` 40008; empty text 44004, text over 2048 bytes 45002 (see
+//!   `misc.rs` for the number); missing `media_id` (mpnews, voice,
 //!   mpvideo, `images.media_ids`) 40007; missing `wxcard.card_id` 40035. Media ids are not
 //!   checked against uploads (the mock has no media store);
 //! - sendall: no `filter`, or `is_to_all: false` without `tag_id`, 40035; unknown tag 45159;
 //!   `send`: fewer than 2 or more than 10,000 openids 40130;
 //! - preview: `towxname` wins over `touser`; a `touser` that is not a current follower 43004
-//!   (unknown openid 40003); previews are recorded, count toward no quota, and create no job;
+//!   (unknown openid 40003); previews are recorded, count toward no send quota (only toward the
+//!   preview API's own 100/day), and create no job;
 //! - get/delete: unknown `msg_id` 40035; only mpnews/mpvideo jobs that finished successfully
 //!   can be deleted (else 40035); `speed/set` outside 0..=4 45083, without `speed` 45084;
-//! - the API's daily call quotas (sendall 100/day) and 60/min are not enforced: inject 45009 or
-//!   45011 with `fail_next`.
+//! - the API's daily call quotas (sendall 100/day, preview 100/day) and 60/min are enforced by
+//!   `quota.rs` before these handlers run.
 //!
 //! How a job ends (§9.8, §9.9): `send success` unless steered. A [`MassOutcome`] queued with
 //! `MockWeChat::set_next_mass_outcome` (or `fail_next_mass_job`) is taken by the next job
@@ -59,9 +61,10 @@ use crate::wechat::message::CopyrightCheckItem;
 
 use super::error::{
     API_UNAUTHORIZED, ApiError, ApiResult, CLIENTMSGID_EXISTS, CLIENTMSGID_RETRIED_TOO_SOON, CLIENTMSGID_TOO_LONG,
-    EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_TAG_ID,
-    INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
+    CONTENT_TOO_LONG, EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID,
+    INVALID_TAG_ID, INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
 };
+use super::misc::MAX_CONTENT_BYTES;
 use super::state::{
     ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, int_or_digits_field, str_field, string_list,
 };
@@ -286,6 +289,9 @@ fn checked_msgtype(body: &Value) -> Result<&str, ApiError> {
     let msgtype = str_field(body, "msgtype").unwrap_or("");
     let part = |key: &str| body.get(key).unwrap_or(&Value::Null);
     let (present, code) = match msgtype {
+        "text" if str_field(part("text"), "content").is_some_and(|c| c.len() > MAX_CONTENT_BYTES) => {
+            return fail(CONTENT_TOO_LONG);
+        }
         "text" => (str_field(part("text"), "content").is_some(), EMPTY_CONTENT),
         "mpnews" | "voice" | "mpvideo" => (str_field(part(msgtype), "media_id").is_some(), INVALID_MEDIA_ID),
         "image" => {

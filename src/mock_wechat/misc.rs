@@ -5,8 +5,17 @@
 //! - `message/custom/send`: an openid that never followed 40003, one who unsubscribed 45015;
 //!   unknown `msgtype` 40008; empty text 44004; missing `media_id` (image, voice, video, mpnews)
 //!   40007; `news` with more than one article 45008; other types need their body object (40035).
-//!   The 48-hour window and the 5-message quota are not tracked (the mock sees no inbound
-//!   messages): inject 45015 or 45047 with `fail_next`. Accepted messages are logged;
+//!   Lengths (the reference gives no numbers; these are the commonly reported ones, the lower
+//!   where reports differ): text `content` over 2048 bytes 45002 (developers.weixin.qq.com
+//!   community answers on `content size out of limit`), a `title` over 64 bytes 45003 and a
+//!   `description` over 120 bytes 45004 (news articles, video, music, miniprogrampage titles).
+//!   The window (§10): the mock cannot see pushes tests send straight to tagcast, so windows are
+//!   opened by `MockWeChat::open_interaction` / `POST /mock/interaction` and by the mock's own
+//!   subscribe (`add_follower`, a follow). A message opens 5 sends for 48 h, a click, follow or
+//!   scan 3 sends for 1 minute; a newer interaction of the same family replaces the older window
+//!   (its unused sends are lost: the stricter reading). A send takes from the open 1-minute
+//!   window first, then from the 48 h one; no open window 45015, open windows used up 45047.
+//!   Only an otherwise valid message spends a send. Accepted messages are logged;
 //! - `menu/create`: 1-3 buttons (40016); a button with a non-empty `sub_button` has 1-5 of them
 //!   (40023); names ≤ 16 bytes top level (40018), ≤ 60 bytes in a sub-menu (40025); keys ≤ 128
 //!   bytes (40019/40026); urls ≤ 1024 bytes (40020/40027); a type not in §12's list 40017/40024
@@ -28,12 +37,12 @@ use rand::distributions::Alphanumeric;
 use serde_json::{Value, json};
 
 use super::error::{
-    APPID_MISSING, APPSECRET_MISSING, ApiError, ApiResult, CODE_BEEN_USED, CODE_MISSING, EMPTY_CONTENT, INVALID_APPID,
-    INVALID_APPSECRET, INVALID_ARGS, INVALID_BUTTON_KEY_SIZE, INVALID_BUTTON_NAME_SIZE, INVALID_BUTTON_SIZE,
-    INVALID_BUTTON_TYPE, INVALID_BUTTON_URL_SIZE, INVALID_CODE, INVALID_GRANT_TYPE, INVALID_MEDIA_ID,
-    INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_SUB_BUTTON_KEY_SIZE, INVALID_SUB_BUTTON_NAME_SIZE,
-    INVALID_SUB_BUTTON_SIZE, INVALID_SUB_BUTTON_TYPE, INVALID_SUB_BUTTON_URL_SIZE, MENU_NOT_EXIST,
-    OUT_OF_RESPONSE_WINDOW, TOO_MANY_ARTICLES, fail,
+    APPID_MISSING, APPSECRET_MISSING, ApiError, ApiResult, CODE_BEEN_USED, CODE_MISSING, CONTENT_TOO_LONG,
+    CUSTOM_QUOTA_EXCEEDED, DESCRIPTION_TOO_LONG, EMPTY_CONTENT, INVALID_APPID, INVALID_APPSECRET, INVALID_ARGS,
+    INVALID_BUTTON_KEY_SIZE, INVALID_BUTTON_NAME_SIZE, INVALID_BUTTON_SIZE, INVALID_BUTTON_TYPE,
+    INVALID_BUTTON_URL_SIZE, INVALID_CODE, INVALID_GRANT_TYPE, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID,
+    INVALID_SUB_BUTTON_KEY_SIZE, INVALID_SUB_BUTTON_NAME_SIZE, INVALID_SUB_BUTTON_SIZE, INVALID_SUB_BUTTON_TYPE,
+    INVALID_SUB_BUTTON_URL_SIZE, MENU_NOT_EXIST, OUT_OF_RESPONSE_WINDOW, TITLE_TOO_LONG, TOO_MANY_ARTICLES, fail,
 };
 use super::state::{ApiRequest, State, str_field};
 use super::tokens::TOKEN_TTL_SECS;
@@ -68,6 +77,7 @@ pub(super) fn custom_send(state: &mut State, req: &ApiRequest) -> ApiResult {
         Some(follower) if !follower.subscribed => return fail(OUT_OF_RESPONSE_WINDOW),
         Some(_) => {}
     }
+    check_lengths(body)?;
     let msgtype = str_field(body, "msgtype").unwrap_or("");
     let part = body.get(msgtype).unwrap_or(&Value::Null);
     match msgtype {
@@ -88,8 +98,115 @@ pub(super) fn custom_send(state: &mut State, req: &ApiRequest) -> ApiResult {
         "music" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage" => {}
         _ => return fail(INVALID_MESSAGE_TYPE),
     }
+    let now = state.now();
+    state.windows.take(touser, now)?;
     state.custom_messages.push((touser.to_owned(), body.clone()));
     Ok(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+/// Text `content` limit of customer-service and mass text messages, bytes.
+pub(super) const MAX_CONTENT_BYTES: usize = 2048;
+/// `title` limit of a customer-service message part, bytes.
+const MAX_TITLE_BYTES: usize = 64;
+/// `description` limit of a customer-service message part, bytes.
+const MAX_DESCRIPTION_BYTES: usize = 120;
+/// The 48 h window a message opens, and its sends.
+const MESSAGE_WINDOW_SECS: i64 = 48 * 3600;
+const MESSAGE_WINDOW_SENDS: u32 = 5;
+/// The 1-minute window a click, follow or scan opens, and its sends.
+const EVENT_WINDOW_SECS: i64 = 60;
+const EVENT_WINDOW_SENDS: u32 = 3;
+
+/// 45002 / 45003 / 45004 for a part over its length (see the module doc for the numbers).
+fn check_lengths(body: &Value) -> Result<(), ApiError> {
+    let too_long = |part: &Value, key: &str, max: usize| str_field(part, key).is_some_and(|v| v.len() > max);
+    let msgtype = str_field(body, "msgtype").unwrap_or("");
+    let part = body.get(msgtype).unwrap_or(&Value::Null);
+    let mut parts = vec![part];
+    if let Some(articles) = part.get("articles").and_then(Value::as_array) {
+        parts.extend(articles);
+    }
+    for part in parts {
+        if too_long(part, "content", MAX_CONTENT_BYTES) {
+            return fail(CONTENT_TOO_LONG);
+        }
+        if too_long(part, "title", MAX_TITLE_BYTES) {
+            return fail(TITLE_TOO_LONG);
+        }
+        if too_long(part, "description", MAX_DESCRIPTION_BYTES) {
+            return fail(DESCRIPTION_TOO_LONG);
+        }
+    }
+    Ok(())
+}
+
+/// What a follower did that opens a customer-service window (§10's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interaction {
+    /// Sent the account a message: 5 sends within 48 h.
+    Message,
+    /// Clicked a CLICK / scancode menu button: 3 sends within a minute.
+    Click,
+    /// Followed: 3 sends within a minute.
+    Follow,
+    /// Scanned a parametric QR code: 3 sends within a minute.
+    Scan,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    until: i64,
+    left: u32,
+}
+
+impl Window {
+    fn open(&self, now: i64) -> bool {
+        now < self.until
+    }
+}
+
+/// Every follower's open customer-service windows: the latest message's and the latest event's.
+#[derive(Default)]
+pub(super) struct Windows {
+    message: HashMap<String, Window>,
+    event: HashMap<String, Window>,
+}
+
+impl Windows {
+    /// `openid` did `what` at `now`.
+    pub fn open(&mut self, openid: &str, what: Interaction, now: i64) {
+        let (map, secs, sends) = match what {
+            Interaction::Message => (&mut self.message, MESSAGE_WINDOW_SECS, MESSAGE_WINDOW_SENDS),
+            Interaction::Click | Interaction::Follow | Interaction::Scan => {
+                (&mut self.event, EVENT_WINDOW_SECS, EVENT_WINDOW_SENDS)
+            }
+        };
+        map.insert(openid.to_owned(), Window { until: now + secs, left: sends });
+    }
+
+    /// Spends one send to `openid`: 45015 without an open window, 45047 when they are used up.
+    pub fn take(&mut self, openid: &str, now: i64) -> Result<(), ApiError> {
+        let mut any_open = false;
+        for map in [&mut self.event, &mut self.message] {
+            let Some(window) = map.get_mut(openid).filter(|w| w.open(now)) else { continue };
+            any_open = true;
+            if window.left > 0 {
+                window.left -= 1;
+                return Ok(());
+            }
+        }
+        fail(if any_open { CUSTOM_QUOTA_EXCEEDED } else { OUT_OF_RESPONSE_WINDOW })
+    }
+
+    /// Sends left to `openid` now, over both windows.
+    pub fn left(&self, openid: &str, now: i64) -> u32 {
+        [&self.event, &self.message]
+            .iter()
+            .filter_map(|map| map.get(openid).filter(|w| w.open(now)))
+            .map(|w| w.left)
+            .sum()
+    }
 }
 
 /// The codes a button's level answers with.

@@ -29,6 +29,7 @@ mod error;
 mod http;
 mod mass;
 mod misc;
+mod quota;
 mod state;
 mod tags;
 mod tokens;
@@ -42,6 +43,8 @@ use serde::Serialize;
 
 pub use control::Call;
 pub use mass::{MassAudience, MassJob, MassOutcome, MassProtection, MassStatus};
+pub use misc::Interaction;
+pub use quota::QuotaUsage;
 
 use state::State;
 
@@ -178,10 +181,12 @@ impl MockWeChat {
     }
 
     /// Adds a subscribed follower now, or re-subscribes an unsubscribed one (new subscribe time).
+    /// Following opens a customer-service window (3 sends within a minute), as on WeChat.
     pub fn add_follower(&self, openid: &str) {
         let mut state = self.state();
         let now = state.now();
         state.followers.subscribe(openid, now);
+        state.windows.open(openid, Interaction::Follow, now);
     }
 
     /// Gives a follower (current or former) a unionid, as WeChat does once the account is bound
@@ -379,6 +384,39 @@ impl MockWeChat {
         let mut pending = self.inner.pending.subscribe();
         // The sender lives as long as `self`, so this cannot fail.
         let _ = pending.wait_for(|n| *n == 0).await;
+    }
+
+    /// `openid` interacted with the account now (sent a message, clicked a menu, scanned a
+    /// code): opens the customer-service window that interaction opens (wechat-api.md §10). The
+    /// mock cannot see pushes a test sends straight to tagcast, so the test tells it here.
+    pub fn open_interaction(&self, openid: &str, what: Interaction) {
+        let mut state = self.state();
+        let now = state.now();
+        state.windows.open(openid, what, now);
+    }
+
+    /// Customer-service sends `openid` may still receive now, over its open windows.
+    pub fn custom_sends_left(&self, openid: &str) -> u32 {
+        let state = self.state();
+        state.windows.left(openid, state.now())
+    }
+
+    /// Sets `path`'s daily call quota (e.g. `/cgi-bin/message/mass/sendall` to 2, so a test
+    /// meets 45009 after two calls).
+    pub fn set_daily_quota(&self, path: &str, limit: u64) {
+        self.state().quotas.set_daily_limit(&control::normalize(path), limit);
+    }
+
+    /// `path`'s daily limit and the calls charged to it on the mock's current Beijing day.
+    pub fn quota_usage(&self, path: &str) -> QuotaUsage {
+        let state = self.state();
+        state.quotas.usage(&control::normalize(path), state.now())
+    }
+
+    /// `clear_quota` resets used in the mock's current Beijing month.
+    pub fn quota_clears_this_month(&self) -> u32 {
+        let state = self.state();
+        state.quotas.clears_this_month(state.now())
     }
 
     /// The state, even if a panicking test poisoned the lock: a mock should keep answering.

@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::control::Control;
 use super::error::{ApiError, DATA_FORMAT_ERROR, fail};
 use super::mass::Mass;
-use super::misc::OAuth;
+use super::misc::{OAuth, Windows};
+use super::quota::Quotas;
 use super::tags::Tags;
 use super::tokens::Tokens;
 use super::users::Followers;
@@ -41,6 +42,10 @@ pub(super) struct State {
     pub menu: Option<Value>,
     pub oauth: OAuth,
     pub control: Control,
+    /// Daily and per-minute call counts, `clear_quota` resets.
+    pub quotas: Quotas,
+    /// Customer-service windows opened by followers' interactions.
+    pub windows: Windows,
     /// Mass jobs created by the call in hand; the HTTP layer spawns their finish after unlocking.
     pub finishing: Vec<u64>,
     /// Sequence behind the `rid` of error messages.
@@ -62,6 +67,8 @@ impl State {
             menu: None,
             oauth: OAuth::default(),
             control: Control::default(),
+            quotas: Quotas::default(),
+            windows: Windows::default(),
             finishing: Vec::new(),
             rid_seq: 0,
         }

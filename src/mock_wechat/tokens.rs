@@ -7,8 +7,8 @@
 //!   minutes only (WeChat's overlap); used after that it answers 40001 ("not latest");
 //! - `stable_token` returns the current stable token while it is valid; `force_refresh: true`
 //!   mints a new one and the old one answers 40001 at once. The two chains never invalidate each
-//!   other. The 20-per-day and 30-s spacing of `force_refresh` are not enforced (inject 45009 or
-//!   45011 with `fail_next` to test them);
+//!   other. `force_refresh` is allowed 20 times per Beijing day (45009 after) and 30 s apart
+//!   (45011 sooner), counted in `quota.rs`;
 //! - missing token 41001, never issued 40014, expired (or `expire_tokens`) 42001;
 //! - credentials: grant_type other than `client_credential` 40002, missing appid 41002, missing
 //!   secret 41004, wrong appid 40013, wrong secret 40125.
@@ -124,6 +124,9 @@ pub(super) fn stable_token(state: &mut State, req: &ApiRequest) -> ApiResult {
     let force = bool_field(body, "force_refresh")?.unwrap_or(false);
     if let Some((token, left)) = state.tokens.current_stable(now).filter(|_| !force) {
         return Ok(json!({"access_token": token, "expires_in": left}));
+    }
+    if force {
+        state.quotas.force_refresh(now)?;
     }
     let previous = state.tokens.stable.take();
     state.tokens.replace(previous, now, 0);

@@ -57,7 +57,8 @@ fn counted_api_client(
     config.retry = settings.wechat.retry.clone();
     config.timeout = settings.wechat.api_timeout;
     config.metrics = metrics;
-    Some(ApiClient::new(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone()))))
+    let stops = crate::app::quota::stops_for(pool, appid, &settings.clock);
+    Some(ApiClient::with_quota_stops(config, Arc::new(PgTokenStore::new(pool.clone(), appid.clone())), stops))
 }
 
 /// The registry of accounts, the first defined by the environment (the demo's mock in demo mode).
@@ -80,6 +81,7 @@ pub async fn load_accounts(
         retry: settings.wechat.retry.clone(),
         timeout: settings.wechat.api_timeout,
         metrics,
+        clock: settings.clock.clone(),
     };
     Ok(Accounts::load(pool.clone(), settings.secret_key.clone(), env, clients).await?)
 }

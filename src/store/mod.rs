@@ -13,6 +13,7 @@ macro_rules! not_test_follower {
 pub mod accounts;
 pub mod admin_sessions;
 pub mod admins;
+pub mod api_quota;
 pub mod approvals;
 pub mod audience_feed;
 pub mod audit;

@@ -82,14 +82,19 @@ pub async fn metrics(
                 .body("send `Authorization: Bearer <TAGCAST_METRICS_TOKEN>`");
         }
     }
+    let clock =
+        req.app_data::<web::Data<crate::domain::clock::Clock>>().map(|c| c.get_ref().clone()).unwrap_or_default();
     let read = async {
         let client = pool.get().await.ok()?;
-        crate::store::ops::queue_snapshot(&client).await.ok()
+        let queues = crate::store::ops::queue_snapshot(&client).await.ok()?;
+        drop(client);
+        let stops = crate::app::quota::all_stopped(&pool, &clock).await.unwrap_or_default();
+        Some((queues, stops))
     };
-    let queues = tokio::time::timeout(QUEUE_QUERY_TIMEOUT, read).await.ok().flatten();
+    let (queues, stops) = tokio::time::timeout(QUEUE_QUERY_TIMEOUT, read).await.ok().flatten().unzip();
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.render(queues.as_ref()))
+        .body(metrics.render_with_stops(queues.as_ref(), &stops.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -854,6 +854,7 @@ async fn custom_messages_are_logged_and_refused_for_unsubscribed_users() {
     let h = Harness::service().await;
     let token = h.token().await;
     let users = h.mock.seed_followers(2);
+    h.mock.open_interaction(&users[0], tagcast::mock_wechat::Interaction::Message);
     h.mock.unsubscribe(&users[1]);
     let send = |touser: &str, body: Value| {
         let mut body = body;

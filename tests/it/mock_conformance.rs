@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 
 use serde_json::Value;
-use tagcast::mock_wechat::{MockAccountType, MockConfig, MockWeChat, RunningMock};
+use tagcast::mock_wechat::{Interaction, MockAccountType, MockConfig, MockWeChat, RunningMock};
 
 const APPID: &str = "wxconformance0001";
 const SECRET: &str = "conformancesecret";
@@ -151,6 +151,17 @@ type Setup = fn(&MockWeChat, &mut HashMap<String, String>);
 enum Step {
     Call(Case),
     Setup(&'static str, Setup),
+}
+
+/// `clear_quota`'s body.
+const CLEAR_QUOTA: &str = r#"{"appid":"{APPID}"}"#;
+
+/// A customer-service text to O2.
+const CUSTOM_TO_O2: &str = r#"{"touser":"{O2}","msgtype":"text","text":{"content":"您好"}}"#;
+
+/// A body built at run time, for the table's `&'static str`s.
+fn leak(body: String) -> &'static str {
+    Box::leak(body.into_boxed_str())
 }
 
 fn call(
@@ -529,7 +540,8 @@ fn service_steps() -> Vec<Step> {
         call("§9.6 speed set", "POST", "/cgi-bin/message/mass/speed/set", T, Some(r#"{"speed":1}"#), 0, &[]),
         call("§9.6 45083", "POST", "/cgi-bin/message/mass/speed/set", T, Some(r#"{"speed":5}"#), 45083, &[]),
         call("§9.6 45084", "POST", "/cgi-bin/message/mass/speed/set", T, Some("{}"), 45084, &[]),
-        // §10 customer service.
+        // §10 customer service: only inside the window an interaction opened.
+        Setup("O1 writes to the account", |mock, vars| mock.open_interaction(&vars["O1"], Interaction::Message)),
         call(
             "§10",
             "POST",
@@ -557,6 +569,85 @@ fn service_steps() -> Vec<Step> {
             45008,
             &[],
         ),
+        call(
+            "§14.1 45002",
+            "POST",
+            "/cgi-bin/message/custom/send",
+            T,
+            Some(leak(format!(
+                r#"{{"touser":"{{O1}}","msgtype":"text","text":{{"content":"{}"}}}}"#,
+                "长".repeat(683)
+            ))),
+            45002,
+            &[],
+        ),
+        call(
+            "§14.1 45003",
+            "POST",
+            "/cgi-bin/message/custom/send",
+            T,
+            Some(leak(format!(
+                r#"{{"touser":"{{O1}}","msgtype":"news","news":{{"articles":[{{"title":"{}","url":"https://example.com"}}]}}}}"#,
+                "标".repeat(22)
+            ))),
+            45003,
+            &[],
+        ),
+        call(
+            "§14.1 45004",
+            "POST",
+            "/cgi-bin/message/custom/send",
+            T,
+            Some(leak(format!(
+                r#"{{"touser":"{{O1}}","msgtype":"news","news":{{"articles":[{{"title":"t","description":"{}"}}]}}}}"#,
+                "述".repeat(41)
+            ))),
+            45004,
+            &[],
+        ),
+        Setup("O2 clicks a menu", |mock, vars| mock.open_interaction(&vars["O2"], Interaction::Click)),
+        call("§10 click 1", "POST", "/cgi-bin/message/custom/send", T, Some(CUSTOM_TO_O2), 0, &[]),
+        call("§10 click 2", "POST", "/cgi-bin/message/custom/send", T, Some(CUSTOM_TO_O2), 0, &[]),
+        call("§10 click 3", "POST", "/cgi-bin/message/custom/send", T, Some(CUSTOM_TO_O2), 0, &[]),
+        call("§10 45047", "POST", "/cgi-bin/message/custom/send", T, Some(CUSTOM_TO_O2), 45047, &[]),
+        // §14.2 quota APIs.
+        call(
+            "§14.2 quota/get",
+            "POST",
+            "/cgi-bin/openapi/quota/get",
+            T,
+            Some(r#"{"cgi_path":"/cgi-bin/message/custom/send"}"#),
+            0,
+            &["quota"],
+        ),
+        call(
+            "§14.2 76021",
+            "POST",
+            "/cgi-bin/openapi/quota/get",
+            T,
+            Some(r#"{"cgi_path":"/cgi-bin/nope"}"#),
+            76021,
+            &[],
+        ),
+        call("§14.2 clear_quota", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call(
+            "§14.2 clear_quota/v2",
+            "POST",
+            "/cgi-bin/clear_quota/v2",
+            "",
+            Some(r#"{"appid":"{APPID}","appsecret":"{SECRET}"}"#),
+            0,
+            &[],
+        ),
+        call("§14.2 clear 3 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 4 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 5 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 6 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 7 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 8 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 9 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.2 clear 10 of 10", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 0, &[]),
+        call("§14.1 48006", "POST", "/cgi-bin/clear_quota", T, Some(CLEAR_QUOTA), 48006, &[]),
         // §12 menu: the example, then each refusal.
         call("§12", "POST", "/cgi-bin/menu/create", T, Some(MENU_EXAMPLE), 0, &[]),
         call("§12", "GET", "/cgi-bin/menu/get", T, None, 0, &["menu"]),

@@ -55,15 +55,16 @@ async fn wechat_calls_are_counted_by_endpoint_and_errcode_and_the_outbox_is_visi
     assert!(sample(&queued, "tagcast_outbox_oldest_pending_age_seconds").is_some_and(|age| age >= 0.0));
     assert_eq!(sample(&queued, "tagcast_db_up"), Some(1.0));
 
-    // WeChat refuses the first tagging call with "quota used up"; the worker retries it.
-    app.wechat.fail_next("/cgi-bin/tags/members/batchtagging", 1, 45009);
+    // WeChat refuses the first tagging call with its minute limit; the worker retries it. (A used-up
+    // daily quota, 45009, stops the API until midnight instead: tests/it/api_quota.rs.)
+    app.wechat.fail_next("/cgi-bin/tags/members/batchtagging", 1, 45011);
     app.run_pending_jobs().await;
     app.run_pending_jobs().await;
 
     let drained = scrape(&app).await;
     let batch = r#"endpoint="/cgi-bin/tags/members/batchtagging""#;
     assert_eq!(
-        sample(&drained, &format!("tagcast_wechat_api_calls_total{{{batch},errcode=\"45009\"}}")),
+        sample(&drained, &format!("tagcast_wechat_api_calls_total{{{batch},errcode=\"45011\"}}")),
         Some(1.0),
         "{drained}"
     );

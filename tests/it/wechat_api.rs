@@ -152,6 +152,7 @@ async fn custom_messages_menus_oauth_and_statistics() {
     let app = spawn_app().await;
     let api = &app.api;
     let fans = app.wechat.seed_followers(3);
+    app.wechat.open_interaction(&fans[0], tagcast::mock_wechat::Interaction::Message);
 
     api.send_custom(&fans[0], &CustomMessage::Text { content: "您好".to_owned() }).await.expect("custom");
     assert_eq!(app.wechat.custom_messages().len(), 1);
@@ -247,7 +248,7 @@ async fn busy_and_quota_answers_are_retried_with_backoff_and_permanent_errors_ar
     let api = quick_client(app.wechat.base_url().expect("mock"));
     api.access_token().await.expect("token");
 
-    for errcode in [45009, -1, 45011] {
+    for errcode in [-1, 45011] {
         app.wechat.clear_calls();
         app.wechat.fail_next("/cgi-bin/tags/get", 3, errcode);
         api.list_tags().await.unwrap_or_else(|e| panic!("{errcode}: {e}"));
@@ -270,6 +271,16 @@ async fn busy_and_quota_answers_are_retried_with_backoff_and_permanent_errors_ar
     app.wechat.clear_calls();
     assert_eq!(code(api.user_tag_ids("o_not_a_follower").await), ErrCode::InvalidOpenId);
     assert_eq!(app.wechat.call_count("/cgi-bin/tags/getidlist"), 1, "40003 is not retried");
+
+    // A used-up daily quota is not retried: the API is stopped until Beijing midnight, and the
+    // client refuses it itself meanwhile, naming when it resumes.
+    app.wechat.fail_next("/cgi-bin/tags/create", 3, 45009);
+    let stopped = api.create_tag("限额").await.expect_err("quota used up");
+    let until = stopped.quota_resumes_at().expect("a resume time");
+    assert_eq!(until, tagcast::wechat::api::quota::next_beijing_midnight(chrono::Utc::now()));
+    assert_eq!(code(Err::<(), _>(stopped)), ErrCode::DailyQuotaExceeded);
+    assert!(api.create_tag("限额").await.is_err());
+    assert_eq!(app.wechat.call_count("/cgi-bin/tags/create"), 1, "one 45009, then no call until midnight");
 }
 
 #[tokio::test]

@@ -86,8 +86,11 @@ pub struct ClientDefaults {
     /// Per request.
     pub timeout: std::time::Duration,
     pub metrics: ApiMetrics,
+    /// The application's clock: when a 45009's stop ends (Beijing midnight) is read on it.
+    pub clock: crate::domain::clock::Clock,
 }
 
+/// The client's own defaults on the system clock (tools and examples).
 impl Default for ClientDefaults {
     fn default() -> Self {
         Self {
@@ -95,6 +98,7 @@ impl Default for ClientDefaults {
             retry: RetryPolicy::default(),
             timeout: crate::wechat::api::DEFAULT_TIMEOUT,
             metrics: ApiMetrics::default(),
+            clock: crate::domain::clock::Clock::system(),
         }
     }
 }
@@ -315,7 +319,9 @@ impl Accounts {
                 config.retry = self.inner.clients.retry.clone();
                 config.timeout = self.inner.clients.timeout;
                 config.metrics = self.inner.clients.metrics.clone();
-                Some(ApiClient::new(config, Arc::new(PgTokenStore::new(self.inner.pool.clone(), appid.clone()))))
+                let tokens = Arc::new(PgTokenStore::new(self.inner.pool.clone(), appid.clone()));
+                let stops = crate::app::quota::stops_for(&self.inner.pool, appid, &self.inner.clients.clock);
+                Some(ApiClient::with_quota_stops(config, tokens, stops))
             }
             _ => None,
         };

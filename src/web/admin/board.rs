@@ -220,6 +220,10 @@ pub struct Figures {
 struct BoardPage {
     layout: Layout,
     figures: Arc<Figures>,
+    /// Read on every view (one small query): a stop must show at once, not a minute later.
+    quota: Option<crate::app::quota::QuotaStatus>,
+    clears_per_month: i64,
+    may_clear_quota: bool,
 }
 
 /// What the board shows while its first figures are computed; it reloads itself.
@@ -250,7 +254,7 @@ pub async fn show_board(
     let figures = match board.current() {
         Some((at, figures)) if query.refresh.is_none() => {
             if at.elapsed() >= FRESH_FOR {
-                recount_behind(pool.into_inner(), clock.into_inner(), Arc::clone(&state), account, api);
+                recount_behind(pool.clone().into_inner(), clock.clone().into_inner(), Arc::clone(&state), account, api);
             }
             figures
         }
@@ -268,7 +272,68 @@ pub async fn show_board(
             }
         }
     };
-    render(&BoardPage { layout: user.layout("board"), figures })
+    let quota = match accounts.get(account).and_then(|live| live.appid.clone()) {
+        Some(appid) => Some(crate::app::quota::status(&pool, &appid, &clock).await.map_err(quota_error)?),
+        None => None,
+    };
+    render(&BoardPage {
+        layout: user.layout("board"),
+        figures,
+        quota,
+        clears_per_month: crate::app::quota::CLEARS_PER_MONTH,
+        may_clear_quota: may_clear_quota(&user),
+    })
+}
+
+/// Resetting WeChat's daily counts spends one of 10 monthly resets: the account's admins and
+/// deployment admins only.
+fn may_clear_quota(user: &AdminUser) -> bool {
+    user.deployment_admin || user.role == crate::domain::admin::AdminRole::Admin
+}
+
+fn quota_error(error: crate::app::quota::QuotaError) -> AdminError {
+    use crate::app::quota::QuotaError;
+    match error {
+        QuotaError::Pool(error) => AdminError::pool(error),
+        QuotaError::Query(error) => AdminError::query(error),
+        _ => AdminError::Internal,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ClearQuotaForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /admin/quota/clear`: WeChat's `clear_quota` for the chosen account, audited.
+pub async fn clear_quota(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    clock: web::Data<Clock>,
+    accounts: web::Data<Accounts>,
+    super::CsrfForm(form): super::CsrfForm<ClearQuotaForm>,
+) -> Result<HttpResponse, AdminError> {
+    user.require(may_clear_quota(&user))?;
+    if form.confirm.is_none() {
+        user.flash("未清零：请勾选「确认」后再点清零（每月只有 10 次）。");
+        return Ok(super::see_other("/admin"));
+    }
+    let Some(api) = accounts.get(user.account).and_then(|live| live.api.clone()) else {
+        user.flash(crate::app::quota::QuotaError::NoApi.to_string());
+        return Ok(super::see_other("/admin"));
+    };
+    match crate::app::quota::clear_quota(&pool, &api, user.account, &user.username, &clock).await {
+        Ok(used) => user.flash(format!(
+            "已清零微信接口的今日调用次数，已停用的接口恢复调用。本月已用 {used}/{}。",
+            crate::app::quota::CLEARS_PER_MONTH
+        )),
+        Err(error @ (crate::app::quota::QuotaError::Pool(_) | crate::app::quota::QuotaError::Query(_))) => {
+            return Err(quota_error(error));
+        }
+        Err(error) => user.flash(error.to_string()),
+    }
+    Ok(super::see_other("/admin"))
 }
 
 /// Recounts the figures after the answer, unless a recount is already under way.

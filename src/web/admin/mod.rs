@@ -136,6 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/accounts/{name}", web::post().to(pages::update_account))
             .route("", web::get().to(board::show_board))
             .route("/", web::get().to(board::show_board))
+            .route("/quota/clear", web::post().to(board::clear_quota))
             .route("/tags", web::get().to(pages::list_tags))
             .route("/tags", web::post().to(pages::create_tag))
             .route("/tags/{id}/delete", web::post().to(pages::delete_tag))

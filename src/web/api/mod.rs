@@ -8,6 +8,7 @@ mod error;
 mod events;
 pub mod openapi;
 mod quizzes;
+mod quota;
 mod rules;
 mod segments;
 mod tags;
@@ -321,6 +322,8 @@ pub fn routes() -> Vec<ApiRoute> {
         call(M::POST, "/campaigns/{id}/reject", campaigns::reject_campaign),
         call(M::POST, "/campaigns/{id}/cancel", campaigns::cancel_campaign),
         call(M::POST, "/campaigns/{id}/preview", campaigns::preview_campaign),
+        call(M::GET, "/wechat/quota", quota::get_quota),
+        call(M::POST, "/wechat/clear_quota", quota::clear_quota),
     ]
 }
 

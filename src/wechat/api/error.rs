@@ -47,6 +47,10 @@ pub enum ErrCode {
     NoMassSendQuota,
     /// 45047: customer-service message quota for the window used up.
     CustomQuotaExceeded,
+    /// 48006: `clear_quota` used 10 times this month.
+    ClearQuotaUsedUp,
+    /// 76021: `openapi/quota/get` does not know the path.
+    InvalidCgiPath,
     /// 45056: the account already has 100 tags.
     TooManyTags,
     /// 45057: the tag has more than 100,000 followers and cannot be deleted.
@@ -106,6 +110,8 @@ impl ErrCode {
             45015 => Self::OutOfResponseWindow,
             45028 => Self::NoMassSendQuota,
             45047 => Self::CustomQuotaExceeded,
+            48006 => Self::ClearQuotaUsedUp,
+            76021 => Self::InvalidCgiPath,
             45056 => Self::TooManyTags,
             45057 => Self::TagTooLargeToDelete,
             45058 => Self::ReservedTag,
@@ -148,6 +154,8 @@ impl ErrCode {
             Self::OutOfResponseWindow => 45015,
             Self::NoMassSendQuota => 45028,
             Self::CustomQuotaExceeded => 45047,
+            Self::ClearQuotaUsedUp => 48006,
+            Self::InvalidCgiPath => 76021,
             Self::TooManyTags => 45056,
             Self::TagTooLargeToDelete => 45057,
             Self::ReservedTag => 45058,
@@ -201,6 +209,10 @@ pub enum WeChatError {
     Decode(#[source] serde_json::Error),
     #[error("the shared access-token store failed")]
     TokenStore(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The path's daily quota is used up (45009 now, or earlier by any process): not called
+    /// again before `until`, the next Beijing midnight.
+    #[error("WeChat's daily quota of {path} is used up until {until}")]
+    QuotaExhausted { path: String, until: chrono::DateTime<chrono::Utc> },
     #[error("gave up after {attempts} attempts")]
     RetriesExhausted {
         attempts: u32,
@@ -215,6 +227,7 @@ impl WeChatError {
         match self {
             Self::Api { code, .. } => Some(*code),
             Self::RetriesExhausted { last, .. } => last.code(),
+            Self::QuotaExhausted { .. } => Some(ErrCode::DailyQuotaExceeded),
             _ => None,
         }
     }
@@ -227,8 +240,10 @@ impl WeChatError {
         )
     }
 
-    /// Busy, quota and minute-limit answers, 5xx and timeouts pass with time; anything else would
-    /// fail the same way again. The client giving up on a transient error leaves it transient: an
+    /// Busy and minute-limit answers, 5xx and timeouts pass with time; anything else would fail
+    /// the same way again. A used-up daily quota (45009) is not transient: it passes only at
+    /// Beijing midnight, which [`WeChatError::quota_resumes_at`] names, so callers wait for it
+    /// instead of retrying. The client giving up on a transient error leaves it transient: an
     /// outage longer than the client's own retries is for the caller's later retry, not a verdict.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -236,9 +251,18 @@ impl WeChatError {
             Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
             Self::Http(status) => *status >= 500 || *status == 429,
             Self::Api { code, .. } => {
-                matches!(code, ErrCode::SystemBusy | ErrCode::DailyQuotaExceeded | ErrCode::MinuteQuotaExceeded)
+                matches!(code, ErrCode::SystemBusy | ErrCode::MinuteQuotaExceeded)
             }
             _ => false,
+        }
+    }
+
+    /// When a used-up daily quota lets the call through again (the next Beijing midnight).
+    pub fn quota_resumes_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::QuotaExhausted { until, .. } => Some(*until),
+            Self::RetriesExhausted { last, .. } => last.quota_resumes_at(),
+            _ => None,
         }
     }
 }

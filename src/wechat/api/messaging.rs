@@ -63,6 +63,15 @@ pub struct OAuthGrant {
 }
 
 impl ApiClient {
+    /// `clear_quota`: resets every daily API count of the account (10 times per month).
+    ///
+    /// # Errors
+    /// Any [`WeChatError`]; 48006 when this month's resets are used up.
+    pub async fn clear_quota(&self) -> Result<(), WeChatError> {
+        let _: Ok0 = self.post("/cgi-bin/clear_quota", &json!({ "appid": self.appid() })).await?;
+        Ok(())
+    }
+
     /// `message/custom/send`.
     ///
     /// # Errors

@@ -2,8 +2,9 @@
 //!
 //! Every call: takes the shared access token (see [`token`]), waits for its path's pace (see
 //! [`limit`]), checks `errcode` even on HTTP 200, refreshes the token once on 40001/40014/42001,
-//! and backs off on -1, 45009, 45011, 5xx and timeouts. Bodies go out as raw UTF-8 JSON (WeChat
-//! refuses `\uXXXX` escapes with 40033).
+//! and backs off on -1, 45011, 5xx and timeouts. A 45009 (daily quota used up) is not retried:
+//! it stops the path until Beijing midnight for every process (see [`quota`]). Bodies go out as
+//! raw UTF-8 JSON (WeChat refuses `\uXXXX` escapes with 40033).
 
 mod datacube;
 mod error;
@@ -11,6 +12,7 @@ pub mod limit;
 mod mass;
 mod messaging;
 pub mod metrics;
+pub mod quota;
 mod tags;
 pub mod token;
 mod users;
@@ -31,6 +33,7 @@ pub use limit::{RateLimits, RateSpecError, RetryPolicy};
 pub use mass::*;
 pub use messaging::*;
 pub use metrics::ApiMetrics;
+pub use quota::{MemoryQuotaStops, QuotaStops};
 pub use tags::*;
 pub use token::{AccessToken, MemoryTokenStore, TokenStore};
 pub use users::*;
@@ -98,6 +101,7 @@ struct Inner {
     tokens: TokenCache,
     limiter: RateLimiter,
     metrics: ApiMetrics,
+    quota: Arc<dyn QuotaStops>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -118,6 +122,14 @@ impl ApiClient {
     /// # Panics
     /// If the TLS backend cannot initialise (a broken build, not a runtime condition).
     pub fn new(config: ApiConfig, store: Arc<dyn TokenStore>) -> Self {
+        Self::with_quota_stops(config, store, Arc::new(MemoryQuotaStops::default()))
+    }
+
+    /// [`ApiClient::new`] with the paths stopped by 45009 shared through `quota`.
+    ///
+    /// # Panics
+    /// As [`ApiClient::new`].
+    pub fn with_quota_stops(config: ApiConfig, store: Arc<dyn TokenStore>, quota: Arc<dyn QuotaStops>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
@@ -135,6 +147,7 @@ impl ApiClient {
                 tokens: TokenCache::new(store),
                 limiter: RateLimiter::new(config.rate_limits),
                 metrics: config.metrics,
+                quota,
             }),
         }
     }
@@ -142,6 +155,11 @@ impl ApiClient {
     /// The account's AppID.
     pub fn appid(&self) -> &str {
         &self.inner.appid
+    }
+
+    /// Forgets this process's view of the paths stopped by 45009 (after `clear_quota`).
+    pub fn forget_quota_stops(&self) {
+        self.inner.quota.forget();
     }
 
     /// A fresh access token: from memory while fresh, else from the shared store, else fetched.
@@ -215,6 +233,10 @@ impl ApiClient {
         body: Option<&impl Serialize>,
     ) -> Result<T, WeChatError> {
         let body = body.map(serde_json::to_vec).transpose().map_err(WeChatError::Decode)?;
+        if let Some(until) = self.inner.quota.stopped_until(path).await {
+            self.inner.metrics.record(path, "quota_stopped");
+            return Err(WeChatError::QuotaExhausted { path: path.to_owned(), until });
+        }
         let mut stale: Option<Arc<str>> = None;
         loop {
             let token = self.token_avoiding(stale.as_deref()).await?;
@@ -225,6 +247,11 @@ impl ApiClient {
                 Err(error) if error.is_stale_token() && stale.is_none() => {
                     tracing::info!(errcode = ?error.code(), "access token refused; refreshing once");
                     stale = Some(Arc::clone(&token.token));
+                }
+                Err(error) if error.code() == Some(ErrCode::DailyQuotaExceeded) => {
+                    let until = self.inner.quota.stop(path).await;
+                    tracing::warn!(%until, "WeChat's daily quota of this API is used up; stopped until Beijing midnight");
+                    return Err(WeChatError::QuotaExhausted { path: path.to_owned(), until });
                 }
                 outcome => return outcome,
             }

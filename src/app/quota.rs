@@ -20,7 +20,7 @@ use crate::domain::account::AccountId;
 use crate::domain::calendar;
 use crate::domain::clock::Clock;
 use crate::store;
-use crate::wechat::api::quota::next_beijing_midnight;
+use crate::wechat::api::quota::quota_resumes_at;
 use crate::wechat::api::token::BoxFuture;
 use crate::wechat::api::{ApiClient, CustomMessage, ErrCode, QuotaStops, WeChatError};
 
@@ -95,7 +95,7 @@ impl QuotaStops for PgQuotaStops {
         let path = path.to_owned();
         Box::pin(async move {
             let now = self.clock.now();
-            let until = next_beijing_midnight(now);
+            let until = quota_resumes_at(now);
             let stored = match self.pool.get().await {
                 Ok(client) => {
                     store::api_quota::stop(&client, &self.appid, &path, until, now).await.map_err(|e| e.to_string())
@@ -228,8 +228,12 @@ pub async fn clear_quota(
     let txn = client.transaction().await?;
     store::api_quota::record_clear(&txn, &appid, actor, now).await?;
     let ended = store::api_quota::clear_stops(&txn, &appid).await?;
+    // What waited for midnight goes now: the reset was spent to get it out today.
+    let prefixes = [QUOTA_WAIT_NOTE, crate::wechat::api::QUOTA_EXHAUSTED_PREFIX];
+    let resumed = store::api_quota::resume_quota_waits(&txn, account, &prefixes).await?;
     let used = used + 1;
-    let detail = serde_json::json!({ "appid": appid, "stops_ended": ended, "used_this_month": used });
+    let detail =
+        serde_json::json!({ "appid": appid, "stops_ended": ended, "waits_resumed": resumed, "used_this_month": used });
     store::audit::record(&txn, Some(account), actor, "clear_quota", "wechat_quota", &appid, &detail).await?;
     txn.commit().await?;
     api.forget_quota_stops();

@@ -51,7 +51,9 @@ fn failure_of(error: &WeChatError) -> Failure {
     // against the change itself; an HTTP 4xx (not 429) does.
     // A used-up daily quota (45009) is neither: its changes wait for Beijing midnight (see
     // `retry_time`), not for WeChat to answer other calls again.
-    if error.is_transient() || matches!(error, WeChatError::Transport(_)) {
+    if error.quota_resumes_at().is_some() {
+        Failure::QuotaWait
+    } else if error.is_transient() || matches!(error, WeChatError::Transport(_)) {
         Failure::WeChatTrouble
     } else {
         Failure::OfTheChange

@@ -277,9 +277,9 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
         // Not a failure: the call stays pending, spends no attempt, and is made after Beijing
         // midnight, when WeChat's count starts over. The page says so meanwhile.
         let note = format!(
-            "{}，将于 {} 自动继续",
+            "{}，将于 {}（北京时间）自动继续",
             crate::app::quota::QUOTA_WAIT_NOTE,
-            crate::domain::calendar::beijing(until).format("%H:%M")
+            crate::domain::calendar::beijing(until).format("%-m月%-d日 %H:%M")
         );
         tracing::info!(campaign.id = chunk.campaign_id, chunk.seq = chunk.seq, %until, "daily quota used up; the send waits");
         let client = ctx.pool.get().await.map_err(db)?;

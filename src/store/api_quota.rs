@@ -54,6 +54,30 @@ pub async fn clear_stops(client: &impl GenericClient, appid: &str) -> Result<u64
     client.execute("DELETE FROM wechat_api_stops WHERE appid = $1", &[&appid]).await
 }
 
+/// After a reset, `account`'s jobs and tag changes waiting for a quota (their `last_error` starts
+/// with one of `prefixes`) are due at once instead of at Beijing midnight. Returns how many.
+pub async fn resume_quota_waits(
+    client: &impl GenericClient,
+    account: crate::domain::account::AccountId,
+    prefixes: &[&str],
+) -> Result<u64, tokio_postgres::Error> {
+    let jobs = client
+        .execute(
+            "UPDATE jobs SET run_at = now() WHERE account_id = $1 AND state = 'pending' AND run_at > now()
+               AND last_error ^@ ANY($2)",
+            &[&account.get(), &prefixes],
+        )
+        .await?;
+    let changes = client
+        .execute(
+            "UPDATE tag_outbox SET run_at = now() WHERE account_id = $1 AND state = 'pending' AND run_at > now()
+               AND last_error ^@ ANY($2)",
+            &[&account.get(), &prefixes],
+        )
+        .await?;
+    Ok(jobs + changes)
+}
+
 /// Records a `clear_quota` reset.
 pub async fn record_clear(
     client: &impl GenericClient,

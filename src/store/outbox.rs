@@ -169,7 +169,7 @@ pub async fn complete(
 
 const FAIL: &str = "
     UPDATE tag_outbox o SET
-        attempts = o.attempts + 1, last_error = $4, claimed_until = NULL, claimed_by = NULL,
+        attempts = o.attempts + CASE WHEN $7 THEN 1 ELSE 0 END, last_error = $4, claimed_until = NULL, claimed_by = NULL,
         run_at = coalesce($5, o.run_at), waits_on_wechat = $6,
         state = CASE WHEN $5::timestamptz IS NULL THEN 'dead' ELSE 'pending' END
     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(openid, tag_id, seq)
@@ -182,6 +182,9 @@ pub enum Failure {
     WeChatTrouble,
     /// Something about the change or its tag: retried only after its backoff.
     OfTheChange,
+    /// The API's daily quota is used up: tried again when it starts over, without spending an
+    /// attempt (a quota must never kill a change, however many days it lasts).
+    QuotaWait,
 }
 
 /// Records a failure: retried at `retry_at`, or dead (kept for an operator) when `None`. Rows that
@@ -198,7 +201,8 @@ pub async fn fail(
     }
     let (openids, tags, seqs) = keys(items);
     let waits_on_wechat = failure == Failure::WeChatTrouble;
-    client.execute(FAIL, &[&openids, &tags, &seqs, &error, &retry_at, &waits_on_wechat]).await?;
+    let spends_attempt = failure != Failure::QuotaWait;
+    client.execute(FAIL, &[&openids, &tags, &seqs, &error, &retry_at, &waits_on_wechat, &spends_attempt]).await?;
     client.execute(RELEASE, &[&openids, &tags]).await?;
     Ok(())
 }

@@ -67,12 +67,16 @@ async fn a_campaign_meeting_45009_waits_for_beijing_midnight_shows_it_and_resume
     let shown = campaign(&app, id).await;
     assert_eq!(shown["status"], "sending", "{shown}");
     let note = shown["last_error"].as_str().unwrap_or_default().to_owned();
-    assert!(note.starts_with("今日接口额度已用完，将于 00:00 自动继续"), "{note}");
     assert_eq!(app.count("SELECT count(*) FROM campaign_chunks WHERE state = 'pending' AND attempts = 0").await, 1);
     let until: chrono::DateTime<chrono::Utc> =
         app.query("SELECT until FROM wechat_api_stops WHERE path = $1", &[&SENDALL]).await[0].get(0);
-    assert_eq!(until, tagcast::wechat::api::quota::next_beijing_midnight(app.clock.now()));
+    assert_eq!(until, tagcast::wechat::api::quota::quota_resumes_at(app.clock.now()));
     let resumes = tagcast::domain::calendar::beijing_minute(until);
+    let expected = format!(
+        "今日接口额度已用完，将于 {}（北京时间）自动继续",
+        tagcast::domain::calendar::beijing(until).format("%-m月%-d日 %H:%M")
+    );
+    assert!(note.starts_with(&expected), "{note}");
     let run_at: chrono::DateTime<chrono::Utc> =
         app.query("SELECT run_at FROM jobs WHERE kind = 'send_campaign' AND state = 'pending'", &[]).await[0].get(0);
     assert_eq!(run_at, until, "the job waits for the stop's end");
@@ -80,7 +84,7 @@ async fn a_campaign_meeting_45009_waits_for_beijing_midnight_shows_it_and_resume
     // Shown on the campaign page, the board and /metrics.
     let mut browser = Browser::log_in(&app, "root", PASSWORD).await;
     let page = browser.get(&format!("/admin/campaigns/{id}")).await;
-    assert!(page.body.contains("今日接口额度已用完，将于 00:00 自动继续"), "{}", page.body);
+    assert!(page.body.contains(&expected), "{}", page.body);
     let board = browser.get("/admin").await;
     assert!(board.body.contains(SENDALL) && board.body.contains(&resumes), "{}", board.body);
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -225,7 +229,7 @@ async fn tag_changes_meeting_45009_wait_for_midnight_without_dying_and_then_reac
     assert_eq!(rows.len(), 1);
     let (state, run_at): (String, chrono::DateTime<chrono::Utc>) = (rows[0].get(0), rows[0].get(1));
     assert_eq!(state, "pending");
-    assert_eq!(run_at, tagcast::wechat::api::quota::next_beijing_midnight(app.clock.now()));
+    assert_eq!(run_at, tagcast::wechat::api::quota::quota_resumes_at(app.clock.now()));
 
     app.clock.advance(chrono::Duration::days(1));
     app.wechat.advance_time(Duration::from_secs(86_400));
@@ -235,4 +239,31 @@ async fn tag_changes_meeting_45009_wait_for_midnight_without_dying_and_then_reac
     let tag = app.wechat.tags().into_iter().find(|t| t.1 == "肤质/油性").expect("on WeChat").0;
     assert_eq!(app.wechat.user_tags(&fans[0]), vec![tag]);
     assert_eq!(app.count("SELECT count(*) FROM tag_outbox WHERE state = 'pending'").await, 0);
+}
+
+/// A reset is spent to get things out today: what waited for midnight goes at once, and the
+/// waiting spent none of its attempts.
+#[tokio::test]
+async fn clear_quota_sends_the_tag_changes_that_waited_for_midnight_at_once() {
+    let app = spawn().await;
+    let fans = sync_followers(&app, 1).await;
+    app.wechat.set_daily_quota("/cgi-bin/tags/members/batchtagging", 0);
+    let (status, body) = app.api_post("/rules", json!({"on": "keyword", "key": "干皮", "add": ["肤质/干性"]})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.push(&text_message(&fans[0], "干皮", 82_000_002)).await.status(), 200);
+    app.run_pending_jobs().await;
+    app.run_pending_jobs().await;
+    let rows = app.query("SELECT attempts, run_at > now() FROM tag_outbox", &[]).await;
+    let (attempts, waiting): (i32, bool) = (rows[0].get(0), rows[0].get(1));
+    assert_eq!((attempts, waiting), (0, true), "a quota wait spends no attempt");
+
+    app.wechat.set_daily_quota("/cgi-bin/tags/members/batchtagging", 1_000_000);
+    let (status, body) = app.api_post("/wechat/clear_quota", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.run_pending_jobs().await;
+    let tag = app.wechat.tags().into_iter().find(|t| t.1 == "肤质/干性").expect("on WeChat").0;
+    assert_eq!(app.wechat.user_tags(&fans[0]), vec![tag], "sent right after the reset, not at midnight");
+    let detail: serde_json::Value =
+        app.query("SELECT detail FROM audit_log WHERE action = 'clear_quota'", &[]).await[0].get(0);
+    assert_eq!(detail["waits_resumed"], 1, "{detail}");
 }

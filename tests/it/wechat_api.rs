@@ -277,7 +277,7 @@ async fn busy_and_quota_answers_are_retried_with_backoff_and_permanent_errors_ar
     app.wechat.fail_next("/cgi-bin/tags/create", 3, 45009);
     let stopped = api.create_tag("限额").await.expect_err("quota used up");
     let until = stopped.quota_resumes_at().expect("a resume time");
-    assert_eq!(until, tagcast::wechat::api::quota::next_beijing_midnight(chrono::Utc::now()));
+    assert_eq!(until, tagcast::wechat::api::quota::quota_resumes_at(chrono::Utc::now()));
     assert_eq!(code(Err::<(), _>(stopped)), ErrCode::DailyQuotaExceeded);
     assert!(api.create_tag("限额").await.is_err());
     assert_eq!(app.wechat.call_count("/cgi-bin/tags/create"), 1, "one 45009, then no call until midnight");

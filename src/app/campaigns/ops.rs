@@ -240,6 +240,8 @@ pub async fn cancel(pool: &Pool, account: AccountId, id: i64, actor: &str) -> Re
         store::campaigns::delete_tag_sends(&txn, id).await?;
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;
+    // A send that waited for the quota waits no more.
+    store::api_quota::set_campaign_quota_note(&txn, id, None, crate::app::quota::QUOTA_WAIT_NOTE).await?;
     let detail = serde_json::json!({ "was": row.status, "calls_skipped": skipped });
     store::audit::record(&txn, Some(row.account), actor, "cancel", "campaign", &id.to_string(), &detail).await?;
     let row = store::campaigns::get_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;

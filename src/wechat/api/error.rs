@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// How a [`WeChatError::QuotaExhausted`] reads: stored as the `last_error` of what waits for the
+/// quota, so a reset (`clear_quota`) can find the waits and end them.
+pub const QUOTA_EXHAUSTED_PREFIX: &str = "WeChat's daily quota of ";
+
 /// A WeChat `errcode`, named where tagcast acts on it differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrCode {
@@ -211,7 +215,7 @@ pub enum WeChatError {
     TokenStore(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The path's daily quota is used up (45009 now, or earlier by any process): not called
     /// again before `until`, the next Beijing midnight.
-    #[error("WeChat's daily quota of {path} is used up until {until}")]
+    #[error("{QUOTA_EXHAUSTED_PREFIX}{path} is used up until {until}")]
     QuotaExhausted { path: String, until: chrono::DateTime<chrono::Utc> },
     #[error("gave up after {attempts} attempts")]
     RetriesExhausted {

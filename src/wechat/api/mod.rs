@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use datacube::*;
-pub use error::{ErrCode, WeChatError};
+pub use error::{ErrCode, QUOTA_EXHAUSTED_PREFIX, WeChatError};
 pub use limit::{RateLimits, RateSpecError, RetryPolicy};
 pub use mass::*;
 pub use messaging::*;
@@ -185,6 +185,14 @@ impl ApiClient {
         self.inner.tokens.get(stale, fetch).await
     }
 
+    /// The endpoint tokens come from in this client's mode.
+    fn token_path(&self) -> &'static str {
+        match self.inner.token_mode {
+            TokenMode::Stable => "/cgi-bin/stable_token",
+            TokenMode::Classic => "/cgi-bin/token",
+        }
+    }
+
     /// Asks WeChat for a token (never cached here; [`ApiClient::access_token`] is the way in).
     async fn fetch_token(&self, force_refresh: bool) -> Result<AccessToken, WeChatError> {
         let inner = &self.inner;
@@ -239,7 +247,17 @@ impl ApiClient {
         }
         let mut stale: Option<Arc<str>> = None;
         loop {
-            let token = self.token_avoiding(stale.as_deref()).await?;
+            let token = match self.token_avoiding(stale.as_deref()).await {
+                Ok(token) => token,
+                // The token endpoint's own daily quota (or force_refresh's 20 a day): the call
+                // waits like any used-up API, without stopping `path`, whose quota is untouched.
+                Err(error) if error.code() == Some(ErrCode::DailyQuotaExceeded) => {
+                    let until = quota::quota_resumes_at(chrono::Utc::now());
+                    tracing::warn!(%until, "WeChat's daily quota of access tokens is used up");
+                    return Err(WeChatError::QuotaExhausted { path: self.token_path().to_owned(), until });
+                }
+                Err(error) => return Err(error),
+            };
             let mut query: Vec<(&str, &str)> = Vec::with_capacity(extra_query.len() + 1);
             query.push(("access_token", &token.token));
             query.extend_from_slice(extra_query);

@@ -34,6 +34,21 @@ pub fn next_beijing_midnight(at: DateTime<Utc>) -> DateTime<Utc> {
     midnight.and_local_timezone(beijing).single().map_or(at, |m| m.with_timezone(&Utc))
 }
 
+/// A 45009 met this soon after Beijing midnight may answer a call made before it, or WeChat's
+/// reset may lag our clock: the path is stopped only until this long after midnight, then tried
+/// again (a quota truly used up in the new day's first minutes stops it until the next one).
+const AFTER_MIDNIGHT_GRACE: chrono::Duration = chrono::Duration::minutes(10);
+/// Calls resume this long after Beijing midnight, not on the second: clocks differ.
+const RESET_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
+
+/// When a path that met 45009 at `now` is tried again: a minute after the next Beijing
+/// midnight, or, in the first minutes of a Beijing day, at the end of [`AFTER_MIDNIGHT_GRACE`].
+pub fn quota_resumes_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    let next = next_beijing_midnight(now);
+    let grace_ends = next - chrono::Duration::days(1) + AFTER_MIDNIGHT_GRACE;
+    if now < grace_ends { grace_ends } else { next + RESET_MARGIN }
+}
+
 /// Stops for one process only (tools, unit tests), on the system clock.
 #[derive(Default)]
 pub struct MemoryQuotaStops {
@@ -53,7 +68,7 @@ impl QuotaStops for MemoryQuotaStops {
     }
 
     fn stop(&self, path: &str) -> BoxFuture<'_, DateTime<Utc>> {
-        let until = next_beijing_midnight(Utc::now());
+        let until = quota_resumes_at(Utc::now());
         if let Ok(mut stops) = self.stops.lock() {
             stops.insert(path.to_owned(), until);
         }
@@ -74,5 +89,14 @@ mod tests {
         assert_eq!(next_beijing_midnight(at("2026-12-07T05:00:00Z")), at("2026-12-07T16:00:00Z"));
         assert_eq!(next_beijing_midnight(at("2026-12-07T16:00:00Z")), at("2026-12-08T16:00:00Z"));
         assert_eq!(next_beijing_midnight(at("2026-12-07T15:59:59Z")), at("2026-12-07T16:00:00Z"));
+    }
+
+    #[test]
+    fn a_stop_ends_a_minute_after_midnight_or_soon_when_the_day_has_just_begun() {
+        assert_eq!(quota_resumes_at(at("2026-12-07T05:00:00Z")), at("2026-12-07T16:01:00Z"));
+        // 00:00:00.5 Beijing: likely the answer to a call of the old day; try again at 00:10.
+        assert_eq!(quota_resumes_at(at("2026-12-07T16:00:00.5Z")), at("2026-12-07T16:10:00Z"));
+        assert_eq!(quota_resumes_at(at("2026-12-07T16:09:59Z")), at("2026-12-07T16:10:00Z"));
+        assert_eq!(quota_resumes_at(at("2026-12-07T16:10:00Z")), at("2026-12-08T16:01:00Z"));
     }
 }

@@ -8,7 +8,8 @@
 //! http_status}` or `{path, times, lose_answer_after_ms}`, `POST /mock/fail_mass {status}`, `POST /mock/latency {ms}`,
 //! `POST /mock/page_size {size}`, `POST /mock/callback_delay {ms}`, `POST /mock/advance
 //! {seconds}`, `GET /mock/calls`, `POST /mock/reset_calls`, `POST /mock/oauth_code {openid}` →
-//! `{code}`, `GET /mock/state`.
+//! `{code}`, `GET /mock/state`, `POST /mock/draft {titles}` → `{media_id}` (a draft of one
+//! article per title, for demo mode and scripts).
 //!
 //! Control calls are not recorded in the call log and get no latency.
 
@@ -174,7 +175,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/calls", web::get().to(calls))
             .route("/reset_calls", web::post().to(reset_calls))
             .route("/oauth_code", web::post().to(oauth_code))
-            .route("/state", web::get().to(state)),
+            .route("/state", web::get().to(state))
+            .route("/draft", web::post().to(add_draft)),
     );
 }
 
@@ -250,6 +252,20 @@ async fn calls(mock: web::Data<MockWeChat>) -> HttpResponse {
 async fn reset_calls(mock: web::Data<MockWeChat>) -> HttpResponse {
     mock.clear_calls();
     done()
+}
+
+#[derive(Deserialize)]
+struct DraftBody {
+    titles: Vec<String>,
+}
+
+/// A draft needs 1 to 8 articles, as `draft/add` does; anything else is 400.
+async fn add_draft(mock: web::Data<MockWeChat>, body: web::Json<DraftBody>) -> HttpResponse {
+    if body.titles.is_empty() || body.titles.len() > super::media::MAX_ARTICLES {
+        return HttpResponse::BadRequest().json(json!({"error": "titles: 1 to 8 article titles"}));
+    }
+    let titles: Vec<&str> = body.titles.iter().map(String::as_str).collect();
+    HttpResponse::Ok().json(json!({"media_id": mock.add_draft(&titles)}))
 }
 
 async fn oauth_code(mock: web::Data<MockWeChat>, body: web::Json<OpenidBody>) -> HttpResponse {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::control::Control;
 use super::error::{ApiError, fail};
 use super::mass::Mass;
+use super::media::Media;
 use super::misc::OAuth;
 use super::tags::Tags;
 use super::tokens::Tokens;
@@ -41,6 +42,8 @@ pub(super) struct State {
     pub menu: Option<Value>,
     pub oauth: OAuth,
     pub control: Control,
+    /// The draft box and the materials (`media.rs`).
+    pub media: Media,
     /// Mass jobs created by the call in hand; the HTTP layer spawns their finish after unlocking.
     pub finishing: Vec<u64>,
     /// Sequence behind the `rid` of error messages.
@@ -62,6 +65,7 @@ impl State {
             menu: None,
             oauth: OAuth::default(),
             control: Control::default(),
+            media: Media::default(),
             finishing: Vec::new(),
             rid_seq: 0,
         }

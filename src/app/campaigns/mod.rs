@@ -16,10 +16,12 @@ pub mod approval;
 mod links;
 mod ops;
 mod plan;
+mod presend;
 mod results;
 mod stats;
 
 pub use links::{create_link, record_click};
+pub use presend::{MissingDraft, check_draft};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
 pub use results::{MassResults, record_read_back, settle};

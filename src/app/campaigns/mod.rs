@@ -126,6 +126,8 @@ pub enum Invalid {
     Url(#[source] url::ParseError),
     #[error("`url` must be http or https")]
     UrlNotHttp,
+    #[error("`article_idx` must be 1 to 8: the article of the send the link sits in")]
+    ArticleIdx,
     #[error("`openids` must list 1 to 10 test followers")]
     PreviewOpenids,
     #[error("a preview makes one call per test follower and message; at most {max} at once ({messages} messages here)")]

@@ -4,6 +4,7 @@
 mod accounts;
 mod admins;
 mod campaigns;
+mod drafts;
 mod error;
 mod events;
 pub mod openapi;
@@ -321,6 +322,7 @@ pub fn routes() -> Vec<ApiRoute> {
         call(M::POST, "/campaigns/{id}/reject", campaigns::reject_campaign),
         call(M::POST, "/campaigns/{id}/cancel", campaigns::cancel_campaign),
         call(M::POST, "/campaigns/{id}/preview", campaigns::preview_campaign),
+        call(M::GET, "/drafts", drafts::list_drafts),
     ]
 }
 

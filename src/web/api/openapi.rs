@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, admins, campaigns, events, quizzes, rules, segments, tags, users};
+use super::{accounts, admins, campaigns, drafts, events, quizzes, rules, segments, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,7 @@ use super::{accounts, admins, campaigns, events, quizzes, rules, segments, tags,
         campaigns::create_link, campaigns::send_campaign, campaigns::approve_campaign, campaigns::reject_campaign,
         campaigns::cancel_campaign,
         campaigns::preview_campaign,
+        drafts::list_drafts,
     ),
     modifiers(&Common),
     security(("bearer" = []), ("basic" = [])),

@@ -17,6 +17,7 @@ mod hardening;
 mod jobs;
 mod layers;
 mod mock;
+mod mock_media;
 mod ops;
 mod playbook;
 mod security_auth;

@@ -12,6 +12,7 @@ mod approval;
 mod audience;
 mod callback;
 mod campaigns;
+mod drafts;
 mod faults;
 mod hardening;
 mod jobs;

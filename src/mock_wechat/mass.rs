@@ -43,12 +43,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::media;
 use super::error::{
     API_UNAUTHORIZED, ApiError, ApiResult, CLIENTMSGID_EXISTS, CLIENTMSGID_RETRIED_TOO_SOON, CLIENTMSGID_TOO_LONG,
     EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID, INVALID_TAG_ID,
     INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
 };
+use super::media;
 use super::state::{ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, str_field, string_list};
 
 /// Mass messages one follower of a service account receives per calendar month (§9.2).
@@ -365,7 +365,9 @@ fn create_job(
     let articles = media::check_mpnews(state, &request).unwrap_or_default();
     let article_urls = match msg_data_id.filter(|_| injected.is_none()) {
         Some(data_id) => (1..=articles.len())
-            .map(|idx| format!("http://mp.weixin.qq.com/s?__biz=MzMockMock==&mid={data_id}&idx={idx}&sn=mock{msg_id}#rd"))
+            .map(|idx| {
+                format!("http://mp.weixin.qq.com/s?__biz=MzMockMock==&mid={data_id}&idx={idx}&sn=mock{msg_id}#rd")
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -448,11 +450,10 @@ pub(super) fn preview(state: &mut State, req: &ApiRequest) -> ApiResult {
 fn job_of<'a>(state: &'a mut State, body: &Value) -> Result<&'a mut JobRecord, ApiError> {
     let id = int_field(body, "msg_id").and_then(|id| u64::try_from(id).ok());
     let by_url = str_field(body, "url");
-    let found = state
-        .mass
-        .jobs
-        .iter_mut()
-        .find(|j| Some(j.job.msg_id) == id || by_url.is_some_and(|url| j.job.article_urls.iter().any(|u| u == url)));
+    let found =
+        state.mass.jobs.iter_mut().find(|j| {
+            Some(j.job.msg_id) == id || by_url.is_some_and(|url| j.job.article_urls.iter().any(|u| u == url))
+        });
     found.ok_or_else(|| ApiError::new(INVALID_ARGS))
 }
 

@@ -397,7 +397,8 @@ pub(super) fn media_upload(state: &mut State, req: &ApiRequest) -> ApiResult {
     let now = state.now();
     let seq = state.media.next_seq();
     let media_id = format!("MOCK_TEMP_{seq:06}_{:08x}", super::users::mix(seq ^ 0x7e) as u32);
-    let material = Material { media_id: media_id.clone(), kind: kind.to_owned(), name: filename, url: None, update_time: now };
+    let material =
+        Material { media_id: media_id.clone(), kind: kind.to_owned(), name: filename, url: None, update_time: now };
     state.media.temporary.retain(|(_, expires)| *expires > now);
     state.media.temporary.push((material, now + TEMPORARY_SECS));
     // WeChat names a thumb upload's id `thumb_media_id`.

@@ -32,7 +32,8 @@ const MENU_KEYS: &[&str] = &["SKIN_TEST", "NEW_ARRIVALS", "VIP_CENTER", "STORE_H
 const TEXTS: &[&str] = &["你好", "营业时间", "优惠", "我的标签", "怎么退货", "有新品吗"];
 const SCENES: &[&str] = &["poster_spring", "store_checkout", "live_stream"];
 /// The demo's draft box: one multi-article draft and one single article.
-const DEMO_DRAFTS: &[&[&str]] = &[&["春季护肤新品上市", "油皮护理三步法", "会员日优惠券领取指南"], &["门店营业时间调整通知"]];
+const DEMO_DRAFTS: &[&[&str]] =
+    &[&["春季护肤新品上市", "油皮护理三步法", "会员日优惠券领取指南"], &["门店营业时间调整通知"]];
 
 /// Why seeding the demo stopped; the server keeps running without the generated histories.
 #[derive(Debug, thiserror::Error)]

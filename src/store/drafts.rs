@@ -92,7 +92,10 @@ pub async fn delete_drafts_except(
 ///
 /// # Errors
 /// The database.
-pub async fn list_drafts(client: &impl GenericClient, account: AccountId) -> Result<Vec<DraftRow>, tokio_postgres::Error> {
+pub async fn list_drafts(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Vec<DraftRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM drafts WHERE account_id = $1 ORDER BY updated_at DESC, media_id");
     let statement = client.prepare_cached(&sql).await?;
     Ok(client.query(&statement, &[&account.get()]).await?.iter().map(DraftRow::from_row).collect())

@@ -123,8 +123,9 @@ async fn a_three_article_send_shows_reads_and_clicks_per_article() {
         .api_post(&format!("/campaigns/{id}/links"), json!({"url": "https://shop.example/care", "article_idx": 2}))
         .await;
     assert_eq!(status, 201, "{link}");
-    let (status, refused) =
-        app.api_post(&format!("/campaigns/{id}/links"), json!({"url": "https://shop.example/", "article_idx": 9})).await;
+    let (status, refused) = app
+        .api_post(&format!("/campaigns/{id}/links"), json!({"url": "https://shop.example/", "article_idx": 9}))
+        .await;
     assert_eq!(status, 400, "{refused}");
     send_and_deliver(&app, id).await;
     let job = app.wechat.mass_jobs().pop().expect("sent");

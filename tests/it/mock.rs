@@ -749,7 +749,8 @@ async fn preview_get_delete_and_speed_behave_like_wechat() {
     assert_eq!(h.mock.previews().len(), 2);
     assert!(h.mock.mass_jobs().is_empty(), "previews create no job");
 
-    let news = json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
+    let news =
+        json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
     let msg_id = h.call(&token, "/cgi-bin/message/mass/sendall", news.clone()).await["msg_id"].as_u64().unwrap();
     let get = || h.call(&token, "/cgi-bin/message/mass/get", json!({"msg_id": msg_id}));
     assert_eq!(get().await["msg_status"], "SENDING");
@@ -932,7 +933,8 @@ async fn an_oauth_code_works_once() {
 async fn datacube_figures_follow_the_mocks_followers_and_sends() {
     let h = Harness::service().await;
     let users = h.mock.seed_followers(2000);
-    let news = json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
+    let news =
+        json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
     let token = h.token().await;
     let answer = h.call(&token, "/cgi-bin/message/mass/sendall", news.clone()).await;
     let data_id = answer["msg_data_id"].as_u64().unwrap();

@@ -54,7 +54,8 @@ impl Mock {
         let mut body = Vec::new();
         for (name, value) in fields {
             body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
             );
         }
         if !filename.is_empty() {
@@ -131,9 +132,14 @@ async fn uploads_are_held_to_wechats_media_types_and_sizes() {
     let count = m.http.get(m.url("/cgi-bin/material/get_materialcount", "")).send().await.unwrap();
     let count: Value = count.json().await.unwrap();
     assert_eq!(count, json!({"voice_count": 0, "video_count": 1, "image_count": 1, "news_count": 0}));
-    let listed = m.call("/cgi-bin/material/batchget_material", json!({"type": "image", "offset": 0, "count": 20})).await;
-    assert_eq!((listed["total_count"].as_u64(), listed["item"][0]["media_id"].clone()), (Some(1), image["media_id"].clone()));
-    for page in [json!({"type": "image", "offset": 0, "count": 21}), json!({"type": "image", "offset": -1, "count": 5})] {
+    let listed =
+        m.call("/cgi-bin/material/batchget_material", json!({"type": "image", "offset": 0, "count": 20})).await;
+    assert_eq!(
+        (listed["total_count"].as_u64(), listed["item"][0]["media_id"].clone()),
+        (Some(1), image["media_id"].clone())
+    );
+    for page in [json!({"type": "image", "offset": 0, "count": 21}), json!({"type": "image", "offset": -1, "count": 5})]
+    {
         assert_eq!(errcode(&m.call("/cgi-bin/material/batchget_material", page.clone()).await), 40035, "{page}");
     }
     let not_a_kind = json!({"type": "music", "offset": 0, "count": 5});
@@ -163,7 +169,10 @@ async fn drafts_need_a_cover_material_at_most_eight_articles_and_page_by_twenty(
     assert!(got["news_item"][0]["thumb_url"].as_str().is_some_and(|u| !u.is_empty()), "{got}");
 
     let update = |index: i64, title: &str| {
-        m.call("/cgi-bin/draft/update", json!({"media_id": media_id, "index": index, "articles": article(title, &thumb)}))
+        m.call(
+            "/cgi-bin/draft/update",
+            json!({"media_id": media_id, "index": index, "articles": article(title, &thumb)}),
+        )
     };
     assert_eq!(errcode(&update(8, "越界").await), 40035);
     assert_eq!(errcode(&update(7, "改过的第八篇").await), 0);
@@ -193,7 +202,8 @@ async fn drafts_need_a_cover_material_at_most_eight_articles_and_page_by_twenty(
 async fn an_mpnews_send_must_name_a_draft_and_publishes_each_of_its_articles() {
     let mut m = Mock::start().await;
     let fans = m.mock.seed_followers(200);
-    let news = |media_id: &str| json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": media_id}});
+    let news =
+        |media_id: &str| json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": media_id}});
     assert_eq!(errcode(&m.call("/cgi-bin/message/mass/sendall", news("made-up")).await), 40007);
     let mut to_list = news("made-up");
     to_list.as_object_mut().unwrap().remove("filter");

@@ -21,9 +21,9 @@ mod results;
 mod stats;
 
 pub use links::{create_link, record_click};
-pub use presend::{MissingDraft, check_draft};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
+pub use presend::{MissingDraft, check_draft};
 pub use results::{MassResults, record_read_back, settle};
 pub use stats::{
     AbTest, AbVerdict, CampaignStats, LOW_CLICK_RATE, MERGE_OVERLAP, StrategyStats, TagHealth, UNSUBSCRIBE_WINDOW_SECS,

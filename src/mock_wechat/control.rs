@@ -286,6 +286,7 @@ async fn state(mock: web::Data<MockWeChat>) -> HttpResponse {
         "mass_jobs": jobs,
         "custom_messages": state.custom_messages.len(),
         "previews": state.previews.len(),
+        "drafts": state.media.drafts.len(),
         "menu": state.menu,
         "token_fetches": state.tokens.issued,
         "calls": state.control.calls.len(),

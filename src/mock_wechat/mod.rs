@@ -3,9 +3,9 @@
 //!
 //! Owns the public face of the mock: [`MockConfig`], [`MockWeChat`] (start it, seed it, steer it,
 //! inspect it) and the records it hands out ([`Call`], [`MassJob`]). The behaviour lives in the
-//! sibling files, one per API family (`tokens`, `tags`, `users`, `mass`, `misc`, `datacube`),
-//! the callback push in `callback`, fault injection and the call log in `control`, and the actix
-//! wiring in `http`. All state sits in one `std::sync::Mutex` that is never held across an
+//! sibling files, one per API family (`tokens`, `tags`, `users`, `mass`, `media`, `misc`,
+//! `datacube`), the callback push in `callback`, fault injection and the call log in `control`,
+//! and the actix wiring in `http`. All state sits in one `std::sync::Mutex` that is never held across an
 //! `.await`.
 //!
 //! Must not: use anything from the rest of the crate except the `wechat` protocol module

@@ -202,6 +202,7 @@ mod tests {
             ("send_campaign", json!({"campaign_id": 3}), Job::SendCampaign(SendCampaign { campaign_id: 3 })),
             ("fetch_article_reads", json!({}), Job::FetchArticleReads(FetchArticleReads {})),
             ("check_mass_results", json!({}), Job::CheckMassResults(CheckMassResults {})),
+            ("refresh_drafts", json!({}), Job::RefreshDrafts(RefreshDrafts {})),
         ]
     }
 

@@ -153,3 +153,25 @@ async fn a_three_article_send_shows_reads_and_clicks_per_article() {
     let page = browser.get(&format!("/admin/campaigns/{id}")).await;
     assert!(page.body.contains("按文章") && page.body.contains("第 3 篇「优惠」"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn the_client_reads_drafts_and_materials_and_sorts_the_refusals() {
+    let app = spawn().await;
+    let draft = app.wechat.add_draft(&["一", "二"]);
+    app.wechat.add_material("image", "banner.png");
+    let api = &app.api;
+    assert_eq!(api.count_drafts().await.expect("count"), 1);
+    let got = api.get_draft(&draft).await.expect("the draft");
+    assert_eq!(got.news_item.iter().map(|a| a.title.as_str()).collect::<Vec<_>>(), ["一", "二"]);
+    let gone = api.get_draft("MOCK_DRAFT_NONE").await.expect_err("no such draft");
+    assert_eq!(gone.code(), Some(tagcast::wechat::api::ErrCode::InvalidMediaId));
+    let too_many = api.list_drafts(0, 21).await.expect_err("a page is at most 20");
+    assert_eq!(too_many.code().map(|c| c.code()), Some(40035));
+    let counts = api.material_count().await.expect("counts");
+    // The draft's two covers are thumbs, counted with the images.
+    assert_eq!((counts.image_count, counts.voice_count, counts.news_count), (3, 0, 0));
+    let images = api.list_materials("image", 0, 20).await.expect("images");
+    assert_eq!((images.total_count, images.item[0].name.as_str()), (3, "banner.png"));
+    let not_a_kind = api.list_materials("news_card", 0, 20).await.expect_err("no such kind");
+    assert_eq!(not_a_kind.code().map(|c| c.code()), Some(40004));
+}

@@ -152,6 +152,7 @@ async fn a_three_article_send_shows_reads_and_clicks_per_article() {
     let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
     let page = browser.get(&format!("/admin/campaigns/{id}")).await;
     assert!(page.body.contains("按文章") && page.body.contains("第 3 篇「优惠」"), "{}", page.body);
+    assert!(page.body.contains("上新 / 护理 / 优惠（3 篇"), "the message is shown by its titles: {}", page.body);
 }
 
 #[tokio::test]

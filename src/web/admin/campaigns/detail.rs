@@ -187,11 +187,15 @@ async fn detail_page(
     let variant_names: Vec<String> =
         store::campaigns::list_variants(&client, id).await?.into_iter().map(|(_, name, _)| name).collect();
     for (i, message) in campaigns::messages_of(&client, &row).await.map_err(say)?.iter().enumerate() {
-        let (kind, body) = message_text(message);
-        if let (0, Message::Mpnews { media_id }) = (i, message)
+        let (kind, mut body) = message_text(message);
+        if let Message::Mpnews { media_id } = message
             && let Some(draft) = store::drafts::get_draft(&client, user.account, media_id).await?
         {
-            article_titles = draft.article_titles;
+            // The editor knows a draft by its title; the id stays for WeChat's console.
+            body = format!("{}（{} 篇，media_id {media_id}）", draft.article_titles.join(" / "), draft.article_count);
+            if i == 0 {
+                article_titles = draft.article_titles;
+            }
         }
         let label = match i {
             0 if variant_names.is_empty() => "内容".to_owned(),

@@ -141,11 +141,12 @@ async fn sync(settings: Settings, account: Option<String>) -> Result<(), Box<dyn
         eprintln!();
     }
     println!(
-        "sync: {} followers and {} tags imported{}; {} no longer following",
+        "sync: {} followers and {} tags imported{}; {} no longer following; {} drafts listed",
         report.followers,
         report.tags,
         if report.resumed { " (resumed)" } else { "" },
-        report.marked_unsubscribed
+        report.marked_unsubscribed,
+        report.drafts
     );
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   and [`tagging::engine`], the inbox handler that tags followers from what they do.
 //! - [`audience`]: orders in, dynamic tags kept true, and the in-memory [`audience::index`].
 //! - [`campaigns`]: mass sends (caps, quotas, planning, approvals, results, stats).
+//! - [`drafts`]: the account's WeChat drafts, kept locally for the composer, and the pre-send check.
 //! - [`admins`]: admin users and bounded password checks.
 //! - [`playbook`]: applying TOML playbooks; [`sync`]: importing followers and tags from WeChat.
 //! - [`tokens`]: the access token shared by every instance through Postgres.
@@ -19,6 +20,7 @@ pub mod accounts;
 pub mod admins;
 pub mod audience;
 pub mod campaigns;
+pub mod drafts;
 pub mod inbox;
 pub mod metrics;
 pub mod playbook;

@@ -23,6 +23,8 @@ pub enum SyncError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database statement failed")]
     Query(#[from] tokio_postgres::Error),
+    #[error("refreshing the drafts failed")]
+    Drafts(#[from] crate::app::drafts::DraftError),
     #[error("the import run vanished from the database")]
     RunVanished,
     #[error("账号 `{0}` 未设置 AppID 和 AppSecret，无法导入粉丝；请先在控制台的账号设置中填写")]
@@ -48,6 +50,8 @@ pub struct SyncReport {
     pub tags: usize,
     /// Followers tagcast knew that WeChat no longer lists.
     pub marked_unsubscribed: u64,
+    /// Drafts in the account's draft box (the composer's list is refreshed last).
+    pub drafts: usize,
 }
 
 /// Runs (or resumes) an import of the first account to the end, with `api` (its client).
@@ -145,7 +149,8 @@ async fn import(
         progress(&progress_of(&run, tags_total));
     }
     tracing::info!(followers = run.imported, tags = tags_total, marked_unsubscribed, "import finished");
-    Ok(SyncReport { resumed, followers: run.imported, tags: tags_total, marked_unsubscribed })
+    let drafts = crate::app::drafts::refresh_drafts(pool, account, api).await?.drafts;
+    Ok(SyncReport { resumed, followers: run.imported, tags: tags_total, marked_unsubscribed, drafts })
 }
 
 fn progress_of(run: &SyncRun, tags_total: usize) -> SyncProgress {

@@ -25,6 +25,8 @@ pub enum Job {
     FetchArticleReads(FetchArticleReads),
     /// Reads back results WeChat never pushed (`mass/get`).
     CheckMassResults(CheckMassResults),
+    /// Refreshes the local list of the account's WeChat drafts (`draft/batchget`).
+    RefreshDrafts(RefreshDrafts),
 }
 
 /// `delete_wechat_tag {wechat_tag_id}`.
@@ -67,6 +69,10 @@ pub struct FetchArticleReads {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckMassResults {}
 
+/// `refresh_drafts {}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshDrafts {}
+
 /// A job's kind: the `jobs.kind` column, for queries about jobs of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
@@ -77,11 +83,12 @@ pub enum JobKind {
     SendCampaign,
     FetchArticleReads,
     CheckMassResults,
+    RefreshDrafts,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::DeleteWechatTag,
         JobKind::RenameWechatTag,
         JobKind::ReconcileTags,
@@ -89,6 +96,7 @@ impl JobKind {
         JobKind::SendCampaign,
         JobKind::FetchArticleReads,
         JobKind::CheckMassResults,
+        JobKind::RefreshDrafts,
     ];
 
     /// The kind as stored (the serde tag of [`Job`]).
@@ -101,6 +109,7 @@ impl JobKind {
             JobKind::SendCampaign => "send_campaign",
             JobKind::FetchArticleReads => "fetch_article_reads",
             JobKind::CheckMassResults => "check_mass_results",
+            JobKind::RefreshDrafts => "refresh_drafts",
         }
     }
 
@@ -140,6 +149,7 @@ impl Job {
             Job::SendCampaign(_) => JobKind::SendCampaign,
             Job::FetchArticleReads(_) => JobKind::FetchArticleReads,
             Job::CheckMassResults(_) => JobKind::CheckMassResults,
+            Job::RefreshDrafts(_) => JobKind::RefreshDrafts,
         }
     }
 
@@ -192,6 +202,7 @@ mod tests {
             ("send_campaign", json!({"campaign_id": 3}), Job::SendCampaign(SendCampaign { campaign_id: 3 })),
             ("fetch_article_reads", json!({}), Job::FetchArticleReads(FetchArticleReads {})),
             ("check_mass_results", json!({}), Job::CheckMassResults(CheckMassResults {})),
+            ("refresh_drafts", json!({}), Job::RefreshDrafts(RefreshDrafts {})),
         ]
     }
 

@@ -26,8 +26,9 @@ pub async fn enqueue_read_fetch(
 
 /// Runs the job: for each Beijing day of the last 31 on which a campaign article was published,
 /// once a day, asks datacube's `getarticletotaldetail` (one publishing day per call, the span
-/// WeChat allows) and keeps each campaign article's cumulative readers (the first article of a
-/// send: the one it is read by).
+/// WeChat allows) and keeps each campaign article's cumulative readers: per article of a
+/// multi-article send, and the first article's again as the send's own (what a campaign's read
+/// rate is taken from).
 ///
 /// # Errors
 /// WeChat (retried when transient) or the database (retried).
@@ -47,11 +48,17 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
             Err(error) => return Err(JobError::Permanent(error.to_string())),
         };
         for row in rows {
-            // `<msg_data_id>_<index>`.
-            let Some((data_id, "1")) = row.msgid.split_once('_') else { continue };
-            let Ok(data_id) = data_id.parse::<i64>() else { continue };
+            // `<msg_data_id>_<index>`, index 1-based.
+            let Some((data_id, idx)) = row.msgid.split_once('_') else { continue };
+            let (Ok(data_id), Ok(idx)) = (data_id.parse::<i64>(), idx.parse::<i32>()) else { continue };
             let Some(read_user) = row.detail_list.iter().map(|d| d.read_user).max() else { continue };
-            if store::campaigns::is_campaign_article(&client, ctx.account, data_id).await.map_err(db)? {
+            if idx < 1 || !store::campaigns::is_campaign_article(&client, ctx.account, data_id).await.map_err(db)? {
+                continue;
+            }
+            store::campaigns::upsert_article_index_reads(&client, ctx.account, data_id, idx, read_user)
+                .await
+                .map_err(db)?;
+            if idx == 1 {
                 store::campaigns::upsert_article_reads(&client, ctx.account, data_id, read_user).await.map_err(db)?;
             }
         }

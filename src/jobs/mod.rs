@@ -20,6 +20,7 @@ pub mod delete_wechat_tag;
 pub mod fetch_article_reads;
 pub mod outbox;
 pub mod reconcile_tags;
+pub mod refresh_drafts;
 pub mod refresh_dynamic_tags;
 pub mod rename_wechat_tag;
 pub mod send_campaign;
@@ -195,6 +196,7 @@ pub async fn run_job(ctx: &JobCtx, job: &Job) -> Result<(), JobError> {
         Job::SendCampaign(job) => send_campaign::run(ctx, job).await,
         Job::FetchArticleReads(_) => fetch_article_reads::run(ctx).await,
         Job::CheckMassResults(_) => check_mass_results::run(ctx).await,
+        Job::RefreshDrafts(_) => refresh_drafts::run(ctx).await,
     }
 }
 
@@ -264,7 +266,7 @@ pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::Joi
 /// datacube's figures are daily; asking hourly picks a finished day up soon after WeChat has it.
 const READS_EVERY: Duration = Duration::from_secs(3600);
 
-/// Queues the article read fetch of every account that has a WeChat client.
+/// Queues the article read fetch and the draft refresh of every account that has a WeChat client.
 async fn schedule_read_fetch(ctx: &JobCtx) {
     match ctx.pool.get().await {
         Ok(client) => {
@@ -274,6 +276,10 @@ async fn schedule_read_fetch(ctx: &JobCtx) {
                 }
                 if let Err(error) = fetch_article_reads::enqueue_read_fetch(&client, live.id).await {
                     tracing::warn!(%error, account = live.id.get(), "queueing the article read fetch failed");
+                }
+                // Drafts change in WeChat's console; hourly keeps the composer's list near enough.
+                if let Err(error) = refresh_drafts::enqueue_refresh(&client, live.id).await {
+                    tracing::warn!(%error, account = live.id.get(), "queueing the draft refresh failed");
                 }
             }
         }

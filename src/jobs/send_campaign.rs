@@ -92,6 +92,12 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
         }
         let chunk = &chunk;
         let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
+        match campaigns::check_draft(&ctx.api, message).await {
+            Ok(()) => {}
+            Err(gone @ campaigns::MissingDraft::Gone(_)) => return fail_campaign(ctx, id, &gone.to_string()).await,
+            Err(campaigns::MissingDraft::WeChat(e)) if e.is_transient() => return Err(JobError::Retry(e.to_string())),
+            Err(campaigns::MissingDraft::WeChat(e)) => return Err(JobError::Permanent(e.to_string())),
+        }
         made = true;
         if let Err(error) = send_chunk(ctx, chunk, message).await {
             match error {

@@ -76,10 +76,11 @@ impl MockWeChat {
     }
 }
 
-/// The MASSSENDJOBFINISH event (§9.8), from the sending admin, with one article URL when the
-/// job published one.
+/// The MASSSENDJOBFINISH event (§9.8), from the sending admin, with one article URL per article
+/// the job published.
 pub(super) fn finish_xml(account_id: &str, create_time: i64, job: &Finished) -> String {
-    let article_urls = job.article_url.iter().map(|url| ArticleUrl { idx: Some(1), url: url.clone() }).collect();
+    let article_urls =
+        (1..).zip(&job.article_urls).map(|(idx, url)| ArticleUrl { idx: Some(idx), url: url.clone() }).collect();
     let body = Inbound::MassSendJobFinish {
         msg_id: job.msg_id,
         status: job.result.clone(),
@@ -173,7 +174,7 @@ mod tests {
             filter: 4,
             sent: 4,
             error: 0,
-            article_url: article_url.map(str::to_owned),
+            article_urls: article_url.into_iter().map(str::to_owned).collect(),
             copyright_items: Vec::new(),
             check_state: 1,
         }

@@ -14,7 +14,8 @@
 //! `{code}`, `GET /mock/state`, `POST /mock/quota {path, daily_limit}` (sets a path's daily
 //! quota) and `GET /mock/quota` (every path used today or given a limit, with the month's
 //! `clear_quota` resets), `POST /mock/interaction {openid, kind}` (`message`, `click`, `follow`
-//! or `scan`: opens that customer-service window).
+//! or `scan`: opens that customer-service window), `POST /mock/draft {titles}` → `{media_id}` (a
+//! draft of one article per title, for demo mode and scripts).
 //!
 //! Control calls are not recorded in the call log and get no latency.
 
@@ -190,7 +191,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/state", web::get().to(state))
             .route("/quota", web::post().to(set_quota))
             .route("/quota", web::get().to(quota))
-            .route("/interaction", web::post().to(interaction)),
+            .route("/interaction", web::post().to(interaction))
+            .route("/draft", web::post().to(add_draft)),
     );
 }
 
@@ -278,6 +280,20 @@ async fn reset_calls(mock: web::Data<MockWeChat>) -> HttpResponse {
     done()
 }
 
+#[derive(Deserialize)]
+struct DraftBody {
+    titles: Vec<String>,
+}
+
+/// A draft needs 1 to 8 articles, as `draft/add` does; anything else is 400.
+async fn add_draft(mock: web::Data<MockWeChat>, body: web::Json<DraftBody>) -> HttpResponse {
+    if body.titles.is_empty() || body.titles.len() > super::media::MAX_ARTICLES {
+        return HttpResponse::BadRequest().json(json!({"error": "titles: 1 to 8 article titles"}));
+    }
+    let titles: Vec<&str> = body.titles.iter().map(String::as_str).collect();
+    HttpResponse::Ok().json(json!({"media_id": mock.add_draft(&titles)}))
+}
+
 async fn oauth_code(mock: web::Data<MockWeChat>, body: web::Json<OpenidBody>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"code": mock.oauth_code(&body.openid)}))
 }
@@ -296,6 +312,7 @@ async fn state(mock: web::Data<MockWeChat>) -> HttpResponse {
         "mass_jobs": jobs,
         "custom_messages": state.custom_messages.len(),
         "previews": state.previews.len(),
+        "drafts": state.media.drafts.len(),
         "menu": state.menu,
         "token_fetches": state.tokens.issued,
         "calls": state.control.calls.len(),

@@ -12,8 +12,9 @@
 //! - followers: `new_user`/`cancel_user` per Beijing day and `user_source` (mapped from
 //!   `subscribe_scene`), `cumulate_user` = followers at the end of the day;
 //! - upstream messages: 0.2-0.6 % of that day's followers, deterministic per day;
-//! - articles: every mpnews mass job that went out is one article (`msgid` =
-//!   `<msg_data_id>_1`). Its readers are 20-40 % of its SentCount (fixed per `msg_id`), read 60 %
+//! - articles: every article of an mpnews mass job that went out is one article (`msgid` =
+//!   `<msg_data_id>_<idx>`, idx 1..n as in the draft). The first one's readers are 20-40 % of
+//!   the job's SentCount (fixed per `msg_id`), article idx's 20-40 % divided by idx; read 60 %
 //!   on the send day, 25 %, 10 % and 5 % on the next three; 3-7 % of a day's readers share,
 //!   1-3 % add to favourites. `getarticlesummary` only lists an article on a day whose
 //!   reads + shares + favourites reach 3, as WeChat documents.
@@ -166,16 +167,23 @@ impl Activity {
 struct Article<'a> {
     record: &'a JobRecord,
     data_id: u64,
+    /// 1-based position in the draft.
+    idx: u64,
     published: NaiveDate,
 }
 
 impl Article<'_> {
     fn msgid(&self) -> String {
-        format!("{}_1", self.data_id)
+        format!("{}_{}", self.data_id, self.idx)
     }
 
     fn title(&self) -> String {
-        format!("Mock article {}", self.data_id)
+        let titles = &self.record.job.articles;
+        usize::try_from(self.idx - 1)
+            .ok()
+            .and_then(|i| titles.get(i))
+            .cloned()
+            .unwrap_or_else(|| format!("Mock article {}", self.data_id))
     }
 
     /// Days since publishing, if `day` is not before it.
@@ -186,7 +194,9 @@ impl Article<'_> {
     /// Activity on the `age`-th day after publishing.
     fn on(&self, age: u64) -> Activity {
         let job = &self.record.job;
-        let readers = job.sent * (20 + mix(job.msg_id) % 21) / 100;
+        // Article 1 keeps the figure it had before drafts had several articles.
+        let seed = if self.idx == 1 { mix(job.msg_id) } else { mix(job.msg_id ^ (self.idx << 40)) };
+        let readers = job.sent * (20 + seed % 21) / 100 / self.idx;
         let share = usize::try_from(age).ok().and_then(|i| READ_CURVE.get(i)).copied().unwrap_or(0);
         let read_user = readers * share / 100;
         let share_user = read_user * (3 + mix(job.msg_id ^ 1) % 5) / 100;
@@ -207,16 +217,18 @@ impl Article<'_> {
     }
 }
 
-/// Every mpnews mass job that went out, as an article.
+/// Every article of every mpnews mass job that went out.
 fn articles(state: &State) -> Vec<Article<'_>> {
     state
         .mass
         .jobs
         .iter()
         .filter(|r| r.job.result == SEND_SUCCESS)
-        .filter_map(|record| {
-            let data_id = record.job.msg_data_id?;
-            Some(Article { record, data_id, published: beijing_date(record.job.created_at) })
+        .filter_map(|record| Some((record, record.job.msg_data_id?)))
+        .flat_map(|(record, data_id)| {
+            let published = beijing_date(record.job.created_at);
+            let count = record.job.articles.len().max(1) as u64;
+            (1..=count).map(move |idx| Article { record, data_id, idx, published })
         })
         .collect()
 }

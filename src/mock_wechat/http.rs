@@ -36,7 +36,7 @@ use super::error::{
     ApiError, ApiResult, DATA_FORMAT_ERROR, EMPTY_POST_DATA, INVALID_CHARSET, INVALID_URL, SYSTEM_BUSY,
 };
 use super::state::{ApiRequest, State};
-use super::{datacube, mass, misc, quota, tags, tokens, users};
+use super::{datacube, mass, media, misc, quota, tags, tokens, users};
 
 /// Bodies up to this size are read (`mass/send` with 10,000 openids is ~350 KB).
 const MAX_BODY_BYTES: usize = 16 << 20;
@@ -55,6 +55,9 @@ enum Auth {
 enum Input {
     Json,
     Query,
+    /// A `multipart/form-data` upload (`media.rs`); not multipart is 41005, as WeChat finds no
+    /// `media` in it.
+    Multipart,
 }
 
 impl Input {
@@ -113,6 +116,17 @@ const ROUTES: &[Route] = &[
     route("/cgi-bin/menu/get", Auth::Token, Input::Query, misc::menu_get),
     route("/cgi-bin/menu/delete", Auth::Token, Input::Query, misc::menu_delete),
     route("/sns/oauth2/access_token", Auth::Open, Input::Query, misc::oauth_access_token),
+    route("/cgi-bin/draft/add", Auth::Token, Input::Json, media::draft_add),
+    route("/cgi-bin/draft/get", Auth::Token, Input::Json, media::draft_get),
+    route("/cgi-bin/draft/update", Auth::Token, Input::Json, media::draft_update),
+    route("/cgi-bin/draft/delete", Auth::Token, Input::Json, media::draft_delete),
+    route("/cgi-bin/draft/count", Auth::Token, Input::Query, media::draft_count),
+    route("/cgi-bin/draft/batchget", Auth::Token, Input::Json, media::draft_batchget),
+    route("/cgi-bin/material/add_material", Auth::Token, Input::Multipart, media::add_material),
+    route("/cgi-bin/material/get_materialcount", Auth::Token, Input::Query, media::material_count),
+    route("/cgi-bin/material/batchget_material", Auth::Token, Input::Json, media::batchget_material),
+    route("/cgi-bin/media/upload", Auth::Token, Input::Multipart, media::media_upload),
+    route("/cgi-bin/media/uploadimg", Auth::Token, Input::Multipart, media::upload_img),
     route("/datacube/getusersummary", Auth::Token, Input::Json, datacube::user_summary),
     route("/datacube/getusercumulate", Auth::Token, Input::Json, datacube::user_cumulate),
     route("/datacube/getupstreammsg", Auth::Token, Input::Json, datacube::upstream_msg),
@@ -261,6 +275,12 @@ fn run(state: &mut State, route: &Route, query: &str, raw: &[u8]) -> Answer {
         match parse_body(raw) {
             Ok(body) => req.body = body,
             Err(error) => return Answer::refusal(state, 200, &error),
+        }
+    }
+    if route.input == Input::Multipart {
+        match media::parse_multipart(raw) {
+            Some(parts) => req.body = media::parts_as_body(&parts),
+            None => return Answer::refusal(state, 200, &ApiError::new(super::error::MEDIA_DATA_MISSING)),
         }
     }
     match (route.handler)(state, &req) {

@@ -23,16 +23,22 @@
 //!   `speed`, `mass/delete`'s `msg_id` and `article_idx` numbers, `is_to_all` a boolean, else
 //!   47001; `mass/get`'s `msg_id` also as a string of digits (its example sends it so);
 //! - content: unknown `msgtype` 40008; empty text 44004, text over 2048 bytes 45002 (see
-//!   `misc.rs` for the number); missing `media_id` (mpnews, voice,
-//!   mpvideo, `images.media_ids`) 40007; missing `wxcard.card_id` 40035. Media ids are not
-//!   checked against uploads (the mock has no media store);
+//!   `misc.rs` for the number); missing `media_id` (mpnews, voice, mpvideo, `images.media_ids`)
+//!   40007; missing `wxcard.card_id` 40035. An mpnews `media_id` (sendall, send and preview)
+//!   must be a draft in this mock's draft box (`media.rs`), else 40007; other media ids are not
+//!   checked against uploads;
+//! - an mpnews job publishes one article per article of its draft at the time of the send:
+//!   one `ArticleUrlResult` item each (`ArticleIdx` 1..n), and datacube `msgid`s
+//!   `<msg_data_id>_1` .. `<msg_data_id>_n`;
 //! - sendall: no `filter`, or `is_to_all: false` without `tag_id`, 40035; unknown tag 45159;
 //!   `send`: fewer than 2 or more than 10,000 openids 40130;
 //! - preview: `towxname` wins over `touser`; a `touser` that is not a current follower 43004
 //!   (unknown openid 40003); previews are recorded, count toward no send quota (only toward the
 //!   preview API's own 100/day), and create no job;
 //! - get/delete: unknown `msg_id` 40035; only mpnews/mpvideo jobs that finished successfully
-//!   can be deleted (else 40035); `speed/set` outside 0..=4 45083, without `speed` 45084;
+//!   can be deleted (else 40035); `article_idx` 1..n deletes that article only (its URL stops
+//!   working; the job stays `SEND_SUCCESS`), 0 or absent the whole job, beyond n 40035; a `url`
+//!   names the job of any of its articles; `speed/set` outside 0..=4 45083, without `speed` 45084;
 //! - the API's daily call quotas (sendall 100/day, preview 100/day) and 60/min are enforced by
 //!   `quota.rs` before these handlers run.
 //!
@@ -64,6 +70,7 @@ use super::error::{
     CONTENT_TOO_LONG, EMPTY_CONTENT, INVALID_ARGS, INVALID_MEDIA_ID, INVALID_MESSAGE_TYPE, INVALID_OPENID,
     INVALID_TAG_ID, INVALID_TOUSER_SIZE, NO_MASS_QUOTA, NO_SPEED, REQUIRE_SUBSCRIBE, SPEED_OUT_OF_RANGE, fail,
 };
+use super::media;
 use super::misc::MAX_CONTENT_BYTES;
 use super::state::{
     ApiRequest, State, beijing_date, beijing_month, bool_field, int_field, int_or_digits_field, str_field, string_list,
@@ -163,8 +170,12 @@ pub struct MassJob {
     pub result: String,
     /// Mock time the job was accepted, unix seconds.
     pub created_at: i64,
-    /// The article URL pushed in `ArticleUrlResult` (mpnews only).
-    pub article_url: Option<String>,
+    /// The article URLs pushed in `ArticleUrlResult`, article 1 first (mpnews only).
+    pub article_urls: Vec<String>,
+    /// Titles of the draft's articles when it was sent (mpnews only).
+    pub articles: Vec<String>,
+    /// Articles deleted one by one with `mass/delete` and `article_idx` (1-based).
+    pub deleted_articles: Vec<u32>,
     /// `CopyrightCheckResult` items pushed.
     pub copyright_items: Vec<CopyrightCheckItem>,
     /// `CopyrightCheckResult.CheckState` pushed.
@@ -233,7 +244,7 @@ pub(super) struct Finished {
     pub filter: u64,
     pub sent: u64,
     pub error: u64,
-    pub article_url: Option<String>,
+    pub article_urls: Vec<String>,
     pub copyright_items: Vec<CopyrightCheckItem>,
     pub check_state: u32,
 }
@@ -344,6 +355,7 @@ pub(super) fn sendall(state: &mut State, req: &ApiRequest) -> ApiResult {
         }
     };
     let msgtype = checked_msgtype(body)?;
+    media::check_mpnews(state, body)?;
     let (audience, candidates) = match tag_id {
         None => (MassAudience::All, state.followers.subscribed_indices()),
         Some(id) => match state.tags.get(id) {
@@ -377,6 +389,7 @@ pub(super) fn send(state: &mut State, req: &ApiRequest) -> ApiResult {
         return fail(INVALID_TOUSER_SIZE);
     }
     let msgtype = checked_msgtype(body)?;
+    media::check_mpnews(state, body)?;
     let mut distinct = touser.clone();
     distinct.sort_unstable();
     distinct.dedup();
@@ -446,9 +459,16 @@ fn create_job(
             follower.mass_in_month = follower.mass_in_month.saturating_sub(1);
         }
     }
-    let article_url = msg_data_id
-        .filter(|_| delivers)
-        .map(|data_id| format!("http://mp.weixin.qq.com/s?__biz=MzMockMock==&mid={data_id}&idx=1&sn=mock{msg_id}#rd"));
+    // Checked by the caller: an mpnews request names a draft.
+    let articles = media::check_mpnews(state, &request).unwrap_or_default();
+    let article_urls = match msg_data_id.filter(|_| delivers) {
+        Some(data_id) => (1..=articles.len())
+            .map(|idx| {
+                format!("http://mp.weixin.qq.com/s?__biz=MzMockMock==&mid={data_id}&idx={idx}&sn=mock{msg_id}#rd")
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let sent = recipients.len() as u64;
     let job = MassJob {
         msg_id,
@@ -463,7 +483,9 @@ fn create_job(
         status: MassStatus::Sending,
         result,
         created_at: now,
-        article_url,
+        article_urls,
+        articles,
+        deleted_articles: Vec::new(),
         copyright_items: outcome.copyright_items,
         check_state: outcome.check_state.unwrap_or(1),
         callback_attempts: 0,
@@ -495,7 +517,7 @@ pub(super) fn finish(state: &mut State, msg_id: u64) -> Option<Finished> {
         filter: job.filter,
         sent: job.sent,
         error: job.error,
-        article_url: job.article_url.clone(),
+        article_urls: job.article_urls.clone(),
         copyright_items: job.copyright_items.clone(),
         check_state: job.check_state,
     })
@@ -513,6 +535,7 @@ pub(super) fn record_delivery(state: &mut State, msg_id: u64, attempts: u32, del
 pub(super) fn preview(state: &mut State, req: &ApiRequest) -> ApiResult {
     let body = &req.body;
     checked_msgtype(body)?;
+    media::check_mpnews(state, body)?;
     if str_field(body, "towxname").is_none() {
         let Some(touser) = str_field(body, "touser") else { return fail(INVALID_OPENID) };
         match state.followers.get(touser) {
@@ -529,11 +552,10 @@ pub(super) fn preview(state: &mut State, req: &ApiRequest) -> ApiResult {
 fn job_of<'a>(state: &'a mut State, body: &Value, id: Option<i64>) -> Result<&'a mut JobRecord, ApiError> {
     let id = id.and_then(|id| u64::try_from(id).ok());
     let by_url = str_field(body, "url");
-    let found = state
-        .mass
-        .jobs
-        .iter_mut()
-        .find(|j| Some(j.job.msg_id) == id || (by_url.is_some() && j.job.article_url.as_deref() == by_url));
+    let found =
+        state.mass.jobs.iter_mut().find(|j| {
+            Some(j.job.msg_id) == id || by_url.is_some_and(|url| j.job.article_urls.iter().any(|u| u == url))
+        });
     found.ok_or_else(|| ApiError::new(INVALID_ARGS))
 }
 
@@ -545,14 +567,25 @@ pub(super) fn get(state: &mut State, req: &ApiRequest) -> ApiResult {
 
 /// `POST /cgi-bin/message/mass/delete {"msg_id" | "url", "article_idx"}`.
 pub(super) fn delete(state: &mut State, req: &ApiRequest) -> ApiResult {
-    int_field(&req.body, "article_idx")?;
+    let article_idx = int_field(&req.body, "article_idx")?.unwrap_or(0);
     let job = &mut job_of(state, &req.body, int_field(&req.body, "msg_id")?)?.job;
     let deletable = matches!(job.msgtype.as_str(), "mpnews" | "mpvideo")
         && matches!(job.status, MassStatus::SendSuccess | MassStatus::Delete);
     if !deletable {
         return fail(INVALID_ARGS);
     }
-    job.status = MassStatus::Delete;
+    match article_idx {
+        0 => job.status = MassStatus::Delete,
+        idx => {
+            let count = job.articles.len().max(1);
+            let Some(idx) = u32::try_from(idx).ok().filter(|i| (1..=count).contains(&(*i as usize))) else {
+                return fail(INVALID_ARGS);
+            };
+            if !job.deleted_articles.contains(&idx) {
+                job.deleted_articles.push(idx);
+            }
+        }
+    }
     Ok(json!({"errcode": 0, "errmsg": "ok"}))
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Owns the public face of the mock: [`MockConfig`], [`MockWeChat`] (start it, seed it, steer it,
 //! inspect it) and the records it hands out ([`Call`], [`MassJob`]). The behaviour lives in the
-//! sibling files, one per API family (`tokens`, `tags`, `users`, `mass`, `misc`, `datacube`),
-//! the callback push in `callback`, fault injection and the call log in `control`, and the actix
-//! wiring in `http`. All state sits in one `std::sync::Mutex` that is never held across an
+//! sibling files, one per API family (`tokens`, `tags`, `users`, `mass`, `media`, `misc`,
+//! `datacube`), the callback push in `callback`, fault injection and the call log in `control`,
+//! and the actix wiring in `http`. All state sits in one `std::sync::Mutex` that is never held across an
 //! `.await`.
 //!
 //! Must not: use anything from the rest of the crate except the `wechat` protocol module
@@ -28,6 +28,7 @@ mod datacube;
 mod error;
 mod http;
 mod mass;
+mod media;
 mod misc;
 mod quota;
 mod state;
@@ -353,6 +354,32 @@ impl MockWeChat {
     pub fn mass_recipients(&self, msg_id: u64) -> Vec<String> {
         let state = self.state();
         state.mass.find(msg_id).map(|j| state.followers.openids_of(&j.recipients)).unwrap_or_default()
+    }
+
+    /// Adds a draft to the draft box, one article per title (each with its own thumb material),
+    /// without the call log; returns its media_id. For arranging tests and demo mode.
+    pub fn add_draft(&self, titles: &[&str]) -> String {
+        let mut state = self.state();
+        let now = state.now();
+        state.media.seed_draft(titles, now)
+    }
+
+    /// The draft box: `(media_id, article titles)`, by media_id.
+    pub fn drafts(&self) -> Vec<(String, Vec<String>)> {
+        self.state().media.drafts.iter().map(|(id, d)| (id.clone(), d.titles())).collect()
+    }
+
+    /// Removes a draft as someone in WeChat's console would; whether it was there.
+    pub fn delete_draft(&self, media_id: &str) -> bool {
+        self.state().media.drafts.remove(media_id).is_some()
+    }
+
+    /// Adds a permanent material of `kind` (`image`, `voice`, `video`, `thumb`) without the call
+    /// log; returns its media_id.
+    pub fn add_material(&self, kind: &str, name: &str) -> String {
+        let mut state = self.state();
+        let now = state.now();
+        state.media.add_material(kind, name, now).media_id
     }
 
     /// Every customer-service message accepted by `message/custom/send`: `(touser, whole body)`.

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::control::Control;
 use super::error::{ApiError, DATA_FORMAT_ERROR, fail};
 use super::mass::Mass;
+use super::media::Media;
 use super::misc::{OAuth, Windows};
 use super::quota::Quotas;
 use super::tags::Tags;
@@ -46,6 +47,8 @@ pub(super) struct State {
     pub quotas: Quotas,
     /// Customer-service windows opened by followers' interactions.
     pub windows: Windows,
+    /// The draft box and the materials (`media.rs`).
+    pub media: Media,
     /// Mass jobs created by the call in hand; the HTTP layer spawns their finish after unlocking.
     pub finishing: Vec<u64>,
     /// Sequence behind the `rid` of error messages.
@@ -69,6 +72,7 @@ impl State {
             control: Control::default(),
             quotas: Quotas::default(),
             windows: Windows::default(),
+            media: Media::default(),
             finishing: Vec::new(),
             rid_seq: 0,
         }

@@ -31,6 +31,9 @@ pub const DEMO_FOLLOWERS: usize = 3_000;
 const MENU_KEYS: &[&str] = &["SKIN_TEST", "NEW_ARRIVALS", "VIP_CENTER", "STORE_HOURS", "COUPONS"];
 const TEXTS: &[&str] = &["你好", "营业时间", "优惠", "我的标签", "怎么退货", "有新品吗"];
 const SCENES: &[&str] = &["poster_spring", "store_checkout", "live_stream"];
+/// The demo's draft box: one multi-article draft and one single article.
+const DEMO_DRAFTS: &[&[&str]] =
+    &[&["春季护肤新品上市", "油皮护理三步法", "会员日优惠券领取指南"], &["门店营业时间调整通知"]];
 
 /// Why seeding the demo stopped; the server keeps running without the generated histories.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,11 @@ pub async fn seed(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str)
 async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str) -> Result<(), DemoError> {
     // Deterministic openids: every start gives the mock the same followers the database knows.
     let openids = demo.mock.seed_followers(DEMO_FOLLOWERS);
+    // Drafts for the composer's picker; the mock's ids are deterministic, so every start gives
+    // the ones the database listed before.
+    for titles in DEMO_DRAFTS {
+        demo.mock.add_draft(titles);
+    }
     let known =
         crate::store::followers::count_followers(&pool.get().await?, crate::domain::account::AccountId::FIRST).await?;
     if known > 0 {

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod board;
 pub mod campaigns;
 pub mod database;
+pub mod drafts;
 pub mod events;
 pub mod followers;
 pub mod jobs;

@@ -151,6 +151,8 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     // an audience, so the segment and the campaign below reach only the real follower.
     app.wechat.add_follower("test_e2e");
     app.wechat.add_follower("o_e2e_real");
+    // A draft for the composer's picker (listed by the sync).
+    app.wechat.add_draft(&["春季新品上市：控油系列全线八折，会员再享双倍积分", "护理"]);
     tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let driver = start_driver().await;
     let client = browser(&driver).await;
@@ -223,6 +225,16 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     log_out(&client).await;
     log_in(&client, "olivia").await;
     client.goto(&format!("{base}/admin/campaigns/new")).await.expect("compose");
+    assert!(text_of(&client, ".draft-list").await.contains("2 篇"), "the draft is offered to pick");
+    // On a phone the draft picker stays within the screen (a long title wraps).
+    client.set_window_size(390, 844).await.expect("phone width");
+    let right = client
+        .execute("return document.querySelector('.draft-list').getBoundingClientRect().right;", vec![])
+        .await
+        .expect("script");
+    assert!(right.as_f64().unwrap_or(f64::MAX) <= 390.0, "the draft list ends at {right}");
+    screenshot(&client, "campaign-compose-drafts-390").await;
+    client.set_window_size(1280, 1000).await.expect("desktop width");
     fill(&client, "input[name=name]", "价格敏感关怀").await;
     click(&client, "input[name=audience][value=tag]").await;
     click(&client, "select[name=tag] option[value='敏感/价格敏感']").await;

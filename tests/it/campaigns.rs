@@ -595,9 +595,10 @@ async fn ab_results_name_a_winner_only_when_the_difference_is_significant() {
 async fn the_read_rate_comes_from_datacube_by_msg_data_id_once_the_day_is_over() {
     let app = spawn(|_| {}).await;
     followers(&app, 200).await;
+    let draft = app.wechat.add_draft(&["春季新品"]);
     let id = create_campaign(
         &app,
-        json!({"name": "图文", "audience": {"all": true}, "message": {"type": "mpnews", "media_id": "draft-1"}}),
+        json!({"name": "图文", "audience": {"all": true}, "message": {"type": "mpnews", "media_id": draft}}),
     )
     .await;
     assert_eq!(send(&app, id).await.0, 202);

@@ -513,7 +513,7 @@ async fn a_mass_send_to_a_tag_pushes_a_signed_finish_event_with_real_counts() {
 
     let mut body = sendall_to_tag(tag, "");
     body["msgtype"] = json!("mpnews");
-    body["mpnews"] = json!({"media_id": "draft-1"});
+    body["mpnews"] = json!({"media_id": h.mock.add_draft(&["油性肌肤护理"])});
     body["clientmsgid"] = json!("campaign-1-batch-1");
     let answer = h.call(&token, "/cgi-bin/message/mass/sendall", body).await;
     assert_eq!(errcode(&answer), 0, "{answer}");
@@ -749,7 +749,8 @@ async fn preview_get_delete_and_speed_behave_like_wechat() {
     assert_eq!(h.mock.previews().len(), 2);
     assert!(h.mock.mass_jobs().is_empty(), "previews create no job");
 
-    let news = json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": "m"}});
+    let news =
+        json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
     let msg_id = h.call(&token, "/cgi-bin/message/mass/sendall", news.clone()).await["msg_id"].as_u64().unwrap();
     let get = || h.call(&token, "/cgi-bin/message/mass/get", json!({"msg_id": msg_id}));
     assert_eq!(get().await["msg_status"], "SENDING");
@@ -933,7 +934,8 @@ async fn an_oauth_code_works_once() {
 async fn datacube_figures_follow_the_mocks_followers_and_sends() {
     let h = Harness::service().await;
     let users = h.mock.seed_followers(2000);
-    let news = json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": "m"}});
+    let news =
+        json!({"filter": {"is_to_all": true}, "msgtype": "mpnews", "mpnews": {"media_id": h.mock.add_draft(&["m"])}});
     let token = h.token().await;
     let answer = h.call(&token, "/cgi-bin/message/mass/sendall", news.clone()).await;
     let data_id = answer["msg_data_id"].as_u64().unwrap();

@@ -6,16 +6,23 @@ use super::{CampaignError, Invalid};
 use crate::domain::clock::Clock;
 use crate::store;
 
-/// Creates a short link `/r/{code}` to `url` for a message of `account`'s campaign.
+/// Creates a short link `/r/{code}` to `url` for a message of `account`'s campaign;
+/// `article_idx` (1..=8) says which article of a multi-article send it sits in, so its clicks
+/// count for that article.
 ///
 /// # Errors
-/// An unknown campaign (or another account's), a URL that is not http(s), or the database.
+/// An unknown campaign (or another account's), a URL that is not http(s), an article index out
+/// of 1..=8, or the database.
 pub async fn create_link(
     pool: &Pool,
     account: crate::domain::account::AccountId,
     campaign_id: i64,
     url: &str,
+    article_idx: Option<i32>,
 ) -> Result<String, CampaignError> {
+    if article_idx.is_some_and(|i| !(1..=8).contains(&i)) {
+        return Err(Invalid::ArticleIdx.into());
+    }
     let parsed = url::Url::parse(url).map_err(|e| CampaignError::from(Invalid::Url(e)))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Invalid::UrlNotHttp.into());
@@ -30,7 +37,7 @@ pub async fn create_link(
             let mut rng = rand::thread_rng();
             (0..8).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
         };
-        if store::campaigns::insert_link(&client, &code, campaign_id, parsed.as_str()).await? {
+        if store::campaigns::insert_link(&client, &code, campaign_id, parsed.as_str(), article_idx).await? {
             return Ok(code);
         }
     }

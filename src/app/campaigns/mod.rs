@@ -16,12 +16,14 @@ pub mod approval;
 mod links;
 mod ops;
 mod plan;
+mod presend;
 mod results;
 mod stats;
 
 pub use links::{create_link, record_click};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
+pub use presend::{MissingDraft, check_draft};
 pub use results::{
     CallOutcome, MassResults, Outcome, call_outcomes, copyright_notes, explain, failure_summary, record_read_back,
     settle,
@@ -127,6 +129,8 @@ pub enum Invalid {
     Url(#[source] url::ParseError),
     #[error("`url` must be http or https")]
     UrlNotHttp,
+    #[error("`article_idx` must be 1 to 8: the article of the send the link sits in")]
+    ArticleIdx,
     #[error("`openids` must list 1 to 10 test followers")]
     PreviewOpenids,
     #[error("a preview makes one call per test follower and message; at most {max} at once ({messages} messages here)")]

@@ -37,9 +37,25 @@ pub struct CampaignStats {
     /// mpnews only: the readers datacube last reported for the campaign's articles (cumulative
     /// since publishing) over SentCount; `None` before any figure.
     pub read_rate: Option<f64>,
+    /// Per article of an mpnews send (article 1 first): readers and the clicks on links placed
+    /// in that article; empty before any figure.
+    pub articles: Vec<ArticleStats>,
     pub variants: Vec<VariantStats>,
     /// Present with variants: significance tests on clicks and on conversions.
     pub ab_test: Option<AbVerdict>,
+}
+
+/// One article of a multi-article send.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArticleStats {
+    /// 1-based, as in the draft.
+    pub article_idx: i32,
+    /// Readers datacube last reported (cumulative), summed over the campaign's calls.
+    pub read_user: Option<i64>,
+    /// `read_user` over SentCount.
+    pub read_rate: Option<f64>,
+    /// Clicks on the short links created for this article.
+    pub clicks: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +109,16 @@ pub async fn stats(
     let (clicks, anonymous_clicks) = store::campaigns::count_clicks(client, campaign_id).await?;
     let reads = store::campaigns::sum_article_reads(client, campaign_id).await?;
     let delivered = store::campaigns::progress(client, campaign_id).await?.sent;
+    let articles = store::campaigns::list_article_stats(client, campaign_id)
+        .await?
+        .into_iter()
+        .map(|(article_idx, read_user, clicks)| ArticleStats {
+            article_idx,
+            read_user,
+            read_rate: read_user.and_then(|r| rate(r, delivered)),
+            clicks,
+        })
+        .collect();
     let sum = |f: fn(&store::campaigns::VariantOutcome) -> i64| outcomes.iter().map(f).sum::<i64>();
     let recipients = sum(|o| o.recipients);
     let clickers = sum(|o| o.clickers);
@@ -125,6 +151,7 @@ pub async fn stats(
         conversion_rate: rate(conversions, recipients),
         unsubscribe_rate: rate(unsubscribes, recipients),
         read_rate: reads.and_then(|r| rate(r, delivered)),
+        articles,
         variants,
         ab_test,
     })

@@ -9,11 +9,13 @@ pub async fn insert_link(
     code: &str,
     campaign_id: i64,
     url: &str,
+    article_idx: Option<i32>,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(client
         .execute(
-            "INSERT INTO campaign_links (code, campaign_id, url) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&code, &campaign_id, &url],
+            "INSERT INTO campaign_links (code, campaign_id, url, article_idx) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&code, &campaign_id, &url, &article_idx],
         )
         .await?
         == 1)

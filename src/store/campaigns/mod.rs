@@ -20,7 +20,8 @@ mod outcomes;
 mod results;
 
 pub use articles::{
-    is_campaign_article, list_publish_days_to_fetch, mark_publish_day_fetched, sum_article_reads, upsert_article_reads,
+    is_campaign_article, list_article_stats, list_publish_days_to_fetch, mark_publish_day_fetched, sum_article_reads,
+    upsert_article_index_reads, upsert_article_reads,
 };
 pub use audience::{find_tags, list_subscribed, list_tag_members};
 pub use chunks::{

@@ -110,7 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
     let headers = DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
+            "default-src 'none'; style-src 'self'; img-src 'self' data: https://mmbiz.qpic.cn http://mmbiz.qpic.cn; script-src 'self'; connect-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .add(("X-Frame-Options", "DENY"))

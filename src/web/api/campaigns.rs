@@ -508,6 +508,11 @@ pub struct NewLink {
     /// http or https.
     #[schema(example = "https://shop.example/sale")]
     url: String,
+    /// Which article of a multi-article (mpnews) send the link sits in, 1-based; its clicks are
+    /// then shown for that article too.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 8)]
+    article_idx: Option<i32>,
 }
 
 /// `POST /campaigns/{id}/links {url}` → `201 {code, path}`: a short link to put in the message.
@@ -519,7 +524,7 @@ pub async fn create_link(
     id: web::Path<i64>,
     body: web::Json<NewLink>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = match campaigns::create_link(&pool, caller.account, *id, &body.url).await {
+    let code = match campaigns::create_link(&pool, caller.account, *id, &body.url, body.article_idx).await {
         Ok(code) => code,
         Err(error) => return Err(refused(&pool, &caller, *id, error).await),
     };

@@ -4,6 +4,7 @@
 mod accounts;
 mod admins;
 mod campaigns;
+mod drafts;
 mod error;
 mod events;
 pub mod openapi;
@@ -324,6 +325,7 @@ pub fn routes() -> Vec<ApiRoute> {
         call(M::POST, "/campaigns/{id}/preview", campaigns::preview_campaign),
         call(M::GET, "/wechat/quota", quota::get_quota),
         call(M::POST, "/wechat/clear_quota", quota::clear_quota),
+        call(M::GET, "/drafts", drafts::list_drafts),
     ]
 }
 

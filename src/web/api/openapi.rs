@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, admins, campaigns, events, quizzes, quota, rules, segments, tags, users};
+use super::{accounts, admins, campaigns, drafts, events, quizzes, quota, rules, segments, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,7 @@ use super::{accounts, admins, campaigns, events, quizzes, quota, rules, segments
         campaigns::cancel_campaign,
         campaigns::preview_campaign,
         quota::get_quota, quota::clear_quota,
+        drafts::list_drafts,
     ),
     modifiers(&Common),
     security(("bearer" = []), ("basic" = [])),

@@ -1,5 +1,7 @@
 //! 新建群发: the compose form (audience, message, A/B variants, a scheduled time in Beijing
-//! time) and creating the draft.
+//! time) and creating the draft. An mpnews message is picked from the account's WeChat drafts
+//! (the local list `tagcast sync` and the hourly `refresh_drafts` keep); image, voice and video
+//! still take a typed media_id.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -19,7 +21,7 @@ use crate::web::api::CampaignContext;
 /// Message kinds the compose form offers, as the API names them.
 const KINDS: [(&str, &str); 5] = [
     ("text", "文字"),
-    ("mpnews", "图文（media_id）"),
+    ("mpnews", "图文（从草稿箱选择）"),
     ("image", "图片（media_id）"),
     ("voice", "语音（media_id）"),
     ("mpvideo", "视频（media_id）"),
@@ -41,6 +43,9 @@ pub struct ComposeForm {
     kind: String,
     #[serde(default)]
     content: String,
+    /// The picked draft's media_id (mpnews).
+    #[serde(default)]
+    draft: String,
     #[serde(default)]
     variant_name_1: String,
     #[serde(default)]
@@ -57,6 +62,14 @@ pub struct ComposeForm {
     variant_name_4: String,
     #[serde(default)]
     variant_body_4: String,
+    #[serde(default)]
+    variant_draft_1: String,
+    #[serde(default)]
+    variant_draft_2: String,
+    #[serde(default)]
+    variant_draft_3: String,
+    #[serde(default)]
+    variant_draft_4: String,
     /// `datetime-local`, Beijing time.
     #[serde(default)]
     send_at: String,
@@ -71,12 +84,35 @@ impl ComposeForm {
             (&self.variant_name_4, &self.variant_body_4),
         ]
     }
+
+    /// The draft picked for each variant (mpnews).
+    fn variant_drafts(&self) -> [&str; rules::MAX_VARIANTS] {
+        [&self.variant_draft_1, &self.variant_draft_2, &self.variant_draft_3, &self.variant_draft_4]
+    }
+
+    /// What a variant sends: its picked draft for mpnews, else its typed body.
+    fn variant_content(&self, index: usize) -> &str {
+        if self.kind == "mpnews" { self.variant_drafts()[index] } else { self.variants()[index].1 }
+    }
 }
 
 pub struct VariantInput {
     pub index: usize,
     pub name: String,
     pub body: String,
+    /// Drafts to pick for this variant (mpnews).
+    pub drafts: Vec<Choice>,
+}
+
+/// A draft as the picker shows it.
+pub struct DraftChoice {
+    pub media_id: String,
+    pub title: String,
+    pub cover_url: String,
+    pub article_count: i32,
+    /// Beijing time.
+    pub updated_at: String,
+    pub selected: bool,
 }
 
 #[derive(Template)]
@@ -90,6 +126,7 @@ struct ComposePage {
     segments: Vec<Choice>,
     kinds: Vec<Choice>,
     content: String,
+    drafts: Vec<DraftChoice>,
     variants: Vec<VariantInput>,
     variants_open: bool,
     send_at: String,
@@ -130,12 +167,37 @@ async fn compose_page(
             selected: kind == *value,
         })
         .collect();
+    let listed = store::drafts::list_drafts(&client, user.account).await?;
+    let drafts = listed
+        .iter()
+        .map(|d| DraftChoice {
+            media_id: d.media_id.clone(),
+            title: d.title.clone(),
+            cover_url: d.cover_url.clone(),
+            article_count: d.article_count,
+            updated_at: crate::domain::calendar::beijing_minute(d.updated_at),
+            selected: form.draft == d.media_id,
+        })
+        .collect();
     let variants_open = form.variants().iter().any(|(name, body)| !name.is_empty() || !body.is_empty());
     let variants = form
         .variants()
         .iter()
+        .zip(form.variant_drafts())
         .enumerate()
-        .map(|(i, (name, body))| VariantInput { index: i + 1, name: (*name).to_owned(), body: (*body).to_owned() })
+        .map(|(i, ((name, body), picked))| VariantInput {
+            index: i + 1,
+            name: (*name).to_owned(),
+            body: (*body).to_owned(),
+            drafts: listed
+                .iter()
+                .map(|d| Choice {
+                    value: d.media_id.clone(),
+                    label: format!("{}（{} 篇）", d.title, d.article_count),
+                    selected: picked == d.media_id,
+                })
+                .collect(),
+        })
         .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     render(&ComposePage {
@@ -147,6 +209,7 @@ async fn compose_page(
         segments,
         kinds,
         content: form.content.clone(),
+        drafts,
         variants,
         variants_open,
         send_at: form.send_at.clone(),
@@ -202,15 +265,27 @@ fn request_of(form: &ComposeForm, now: DateTime<Utc>) -> Result<CampaignRequest,
         "all" => Audience::All(true),
         _ => return Err("请选择受众：标签、人群或全部粉丝。".to_owned()),
     };
-    let message = message_of(&form.kind, &form.content)?;
+    let content = if form.kind == "mpnews" {
+        if form.draft.trim().is_empty() {
+            return Err("请从草稿箱中选择一篇图文。".to_owned());
+        }
+        form.draft.as_str()
+    } else {
+        form.content.as_str()
+    };
+    let message = message_of(&form.kind, content)?;
     let mut variants = Vec::new();
-    for (i, (name, body)) in form.variants().iter().enumerate() {
+    for (i, (name, _)) in form.variants().iter().enumerate() {
+        let body = form.variant_content(i);
         match (name.trim().is_empty(), body.trim().is_empty()) {
             (true, true) => {}
             (false, false) => {
                 variants.push(Variant { name: name.trim().to_owned(), message: message_of(&form.kind, body)? })
             }
             (true, false) => return Err(format!("对比方案 {} 需要名称。", i + 1)),
+            (false, true) if form.kind == "mpnews" => {
+                return Err(format!("对比方案 {}「{}」需要从草稿箱选择一篇图文。", i + 1, name.trim()));
+            }
             (false, true) => return Err(format!("对比方案 {}「{}」需要内容。", i + 1, name.trim())),
         }
     }
@@ -234,6 +309,9 @@ pub async fn create_campaign(
         Ok(request) => request,
         Err(message) => return compose_page(&user, &pool, &form, Some(message)).await,
     };
+    if let Some(message) = unknown_draft(&pool, &user, &request).await? {
+        return compose_page(&user, &pool, &form, Some(message)).await;
+    }
     let (settings, _) = ctx.for_account(&accounts, user.account);
     match campaigns::create_campaign(&pool, &settings, &request, &user.username).await {
         Ok(row) => {
@@ -245,4 +323,19 @@ pub async fn create_campaign(
             Problem::Fail(error) => Err(error),
         },
     }
+}
+
+/// A sentence when an mpnews message names no draft of the account's list: the form only
+/// offers listed drafts, so this is a stale page (the list was refreshed since) or a forged post.
+async fn unknown_draft(pool: &Pool, user: &AdminUser, request: &CampaignRequest) -> Result<Option<String>, AdminError> {
+    let client = pool.get().await?;
+    let messages = std::iter::once(&request.message).chain(request.variants.iter().map(|v| &v.message));
+    for message in messages {
+        if let Message::Mpnews { media_id } = message
+            && store::drafts::get_draft(&client, user.account, media_id).await?.is_none()
+        {
+            return Ok(Some("所选草稿已不在草稿箱列表中（可能已在微信后台删除），请重新选择。".to_owned()));
+        }
+    }
+    Ok(None)
 }

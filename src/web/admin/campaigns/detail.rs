@@ -16,7 +16,7 @@ use super::{
 };
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError, CampaignStats};
-use crate::domain::campaign::{Audience, Status};
+use crate::domain::campaign::{Audience, Message, Status};
 use crate::store;
 use crate::store::ownership::Owned;
 use crate::web::admin::pages::show_time;
@@ -103,6 +103,8 @@ struct DetailPage {
     conversion_rate: String,
     unsubscribe_rate: String,
     read_rate: String,
+    /// One row per article of an mpnews send with figures.
+    articles: Vec<ArticleView>,
     variants: Vec<VariantView>,
     verdict: Option<String>,
     results_svg: String,
@@ -119,6 +121,16 @@ struct DetailPage {
     preview_openids: String,
     preview: Vec<PreviewResult>,
     preview_error: Option<String>,
+}
+
+/// One article of a multi-article send.
+struct ArticleView {
+    idx: i32,
+    /// From the local draft list; empty once the draft is gone.
+    title: String,
+    read_user: String,
+    read_rate: String,
+    clicks: i64,
 }
 
 struct PreviewOutcome {
@@ -175,10 +187,20 @@ async fn detail_page(
         reason: review.rejection_reason.clone().unwrap_or_default(),
     });
     let mut messages = Vec::new();
+    let mut article_titles = Vec::new();
     let variant_names: Vec<String> =
         store::campaigns::list_variants(&client, id).await?.into_iter().map(|(_, name, _)| name).collect();
     for (i, message) in campaigns::messages_of(&client, &row).await.map_err(say)?.iter().enumerate() {
-        let (kind, body) = message_text(message);
+        let (kind, mut body) = message_text(message);
+        if let Message::Mpnews { media_id } = message
+            && let Some(draft) = store::drafts::get_draft(&client, user.account, media_id).await?
+        {
+            // The editor knows a draft by its title; the id stays for WeChat's console.
+            body = format!("{}（{} 篇，media_id {media_id}）", draft.article_titles.join(" / "), draft.article_count);
+            if i == 0 {
+                article_titles = draft.article_titles;
+            }
+        }
         let label = match i {
             0 if variant_names.is_empty() => "内容".to_owned(),
             0 => "对照".to_owned(),
@@ -304,6 +326,21 @@ async fn detail_page(
         conversion_rate: percent(stats.conversion_rate),
         unsubscribe_rate: percent(stats.unsubscribe_rate),
         read_rate: percent(stats.read_rate),
+        articles: stats
+            .articles
+            .iter()
+            .map(|a| ArticleView {
+                idx: a.article_idx,
+                title: usize::try_from(a.article_idx - 1)
+                    .ok()
+                    .and_then(|i| article_titles.get(i))
+                    .cloned()
+                    .unwrap_or_default(),
+                read_user: a.read_user.map_or_else(|| "—".to_owned(), |r| r.to_string()),
+                read_rate: percent(a.read_rate),
+                clicks: a.clicks,
+            })
+            .collect(),
         stats,
         variants,
         verdict,

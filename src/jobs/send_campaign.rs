@@ -42,7 +42,11 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
     let Some(row) = store::campaigns::get_campaign(&client, ctx.account, id).await.map_err(db)? else {
         return Err(JobError::Permanent(format!("no campaign {id}")));
     };
-    if row.status != Status::Sending.as_str() {
+    // A cancelled campaign may still have calls WeChat holds (45066): only their msg_ids are
+    // learned, nothing new is sent.
+    let learning_only =
+        row.status == Status::Cancelled.as_str() && store::campaigns::has_taken_calls(&client, id).await.map_err(db)?;
+    if row.status != Status::Sending.as_str() && !learning_only {
         tracing::info!(campaign.id = id, status = %row.status, "campaign no longer sending; nothing to do");
         return Ok(());
     }
@@ -53,7 +57,7 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
         .map(campaigns::mass_message)
         .collect();
     drop(client);
-    match campaigns::plan(&ctx.pool, &ctx.campaigns, &row).await {
+    match if learning_only { Ok(()) } else { campaigns::plan(&ctx.pool, &ctx.campaigns, &row).await } {
         Ok(()) => {}
         Err(error @ (CampaignError::Pool(_) | CampaignError::Query(_))) => return Err(db(error)),
         // Back in the approval queue, not failed: it may go out once approved as it is now.
@@ -83,20 +87,28 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
         let current = store::campaigns::get_chunk(&client, id, seq).await.map_err(db)?;
         drop(client);
         let Some((chunk, status)) = current else { continue };
-        if status != Status::Sending.as_str() {
-            tracing::info!(campaign.id = id, "campaign cancelled mid-send; the remaining calls are skipped");
-            return Ok(());
-        }
         if chunk.state != "pending" {
+            continue;
+        }
+        // A call WeChat holds (45066) went out: it is asked about even after a cancel, and its
+        // draft is not checked again (the message is WeChat's already).
+        let held = chunk.taken_at.is_some();
+        if status != Status::Sending.as_str() && !held {
+            tracing::info!(campaign.id = id, "campaign cancelled mid-send; the remaining calls are skipped");
             continue;
         }
         let chunk = &chunk;
         let message = messages.get(chunk.variant as usize).unwrap_or(&messages[0]);
-        match campaigns::check_draft(&ctx.api, message).await {
-            Ok(()) => {}
-            Err(gone @ campaigns::MissingDraft::Gone(_)) => return fail_campaign(ctx, id, &gone.to_string()).await,
-            Err(campaigns::MissingDraft::WeChat(e)) if e.is_transient() => return Err(JobError::Retry(e.to_string())),
-            Err(campaigns::MissingDraft::WeChat(e)) => return Err(JobError::Permanent(e.to_string())),
+        if !held {
+            match campaigns::check_draft(&ctx.api, message).await {
+                Ok(()) => {}
+                Err(gone @ campaigns::MissingDraft::Gone(_)) => return fail_campaign(ctx, id, &gone.to_string()).await,
+                // The check could not be made (WeChat busy, its quota used up): the send itself
+                // answers 40007 if the draft is gone, which fails the call with the same reason.
+                Err(campaigns::MissingDraft::WeChat(e)) => {
+                    tracing::warn!(campaign.id = id, error = %e, "could not check the campaign's draft; sending");
+                }
+            }
         }
         made = true;
         if let Err(error) = send_chunk(ctx, chunk, message).await {
@@ -118,7 +130,7 @@ pub async fn run(ctx: &JobCtx, job: &SendCampaign) -> Result<(), JobError> {
     let client = ctx.pool.get().await.map_err(db)?;
     campaigns::settle(&client, ctx.account, id).await.map_err(db)?;
     let progress = store::campaigns::progress(&client, id).await.map_err(db)?;
-    if progress.failed == progress.chunks {
+    if progress.failed == progress.chunks && !learning_only {
         let last = store::campaigns::last_chunk_error(&client, id).await.map_err(db)?;
         store::campaigns::update_status(&client, id, Status::Failed.as_str(), last.as_deref()).await.map_err(db)?;
     }
@@ -169,7 +181,7 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
             pace(ctx).await?;
             ctx.api.mass_send_all(SendAllAudience::Tag(tag_id), message, &chunk.clientmsgid).await
         }
-        "openids" if chunk.openids.len() < MASS_SEND_MIN_OPENIDS => {
+        "openids" if chunk.openids.len() < MASS_SEND_MIN_OPENIDS && chunk.taken_at.is_none() => {
             // Erasure took recipients out of a call not made yet, leaving fewer than WeChat sends.
             let client = ctx.pool.get().await.map_err(db)?;
             let reason = format!(
@@ -216,6 +228,8 @@ async fn send_chunk(ctx: &JobCtx, chunk: &ChunkRow, message: &MassMessage) -> Re
                 chunk.seq = chunk.seq,
                 "WeChat saw this call's clientmsgid within the minute; asking again after it"
             );
+            let client = ctx.pool.get().await.map_err(db)?;
+            store::campaigns::mark_taken(&client, chunk.campaign_id, chunk.seq).await.map_err(db)?;
             return Err(JobError::Wait {
                 reason: format!(
                     "WeChat answered 45066 for clientmsgid {} (a repeat within a minute); asked again after it",
@@ -296,6 +310,9 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
     let message = match error.code() {
         Some(ErrCode::NoMassSendQuota) => {
             "WeChat says the account's mass-send quota is used up (subscription accounts: one send a day)".to_owned()
+        }
+        Some(ErrCode::InvalidMediaId) => {
+            "图文素材（草稿）已不存在或不属于本公众号（微信错误码 40007），请重新选择草稿后再发送".to_owned()
         }
         _ => error.to_string(),
     };

@@ -865,3 +865,43 @@ async fn a_send_lost_before_reaching_wechat_is_retried_at_once_and_sent_once() {
     assert_eq!(shown["status"], "sent", "{shown}");
     assert_eq!(shown["counts"]["sent"], 2, "{shown}");
 }
+
+/// WeChat's 45066 proves it holds the call: a cancel while the sender waits out the minute does
+/// not pretend the message stayed home. The call is still asked about, its job recorded with its
+/// counts, and its tag's cap slot stays spent.
+#[tokio::test]
+async fn a_send_cancelled_while_waiting_out_45066_still_records_the_job_wechat_took() {
+    let app = spawn(|vars| {
+        vars.insert("TEST_WECHAT_TIMEOUT_MS".into(), "300".into());
+    })
+    .await;
+    let fans = followers(&app, 5).await;
+    tag_by_keyword(&app, "肤质/混合", "混合皮", &fans[..3]).await;
+    let id =
+        create_campaign(&app, json!({"name": "混合皮新品", "audience": {"tag": "肤质/混合"}, "message": text("新品")}))
+            .await;
+    app.wechat.lose_next_answers("/cgi-bin/message/mass/sendall", 1, Duration::from_millis(900));
+    let (status, body) = send(&app, id).await;
+    assert_eq!(status, 202, "{body}");
+    app.run_pending_jobs().await;
+    app.wechat.wait_for_callbacks().await;
+    let slots = "SELECT count(*) FROM campaign_tag_sends WHERE campaign_id = ";
+    let slots_before = app.count(&format!("{slots}{id}")).await;
+    assert_eq!(slots_before, 1);
+
+    let (status, body) = app.api_post(&format!("/campaigns/{id}/cancel"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(app.pass_the_clientmsgid_minute().await, "the held call is still being asked about");
+    deliver(&app).await;
+
+    let codes: Vec<i64> =
+        app.wechat.calls().into_iter().filter(|c| c.path.ends_with("mass/sendall")).map(|c| c.errcode).collect();
+    assert_eq!(codes, [0, 45066, 45065]);
+    let jobs = app.wechat.mass_jobs();
+    assert_eq!(jobs.len(), 1);
+    let shown = campaign(&app, id).await;
+    assert_eq!(shown["status"], "cancelled", "{shown}");
+    assert_eq!(shown["wechat_msg_ids"], json!([jobs[0].msg_id as i64]), "{shown}");
+    assert_eq!(shown["counts"]["sent"], 3, "{shown}");
+    assert_eq!(app.count(&format!("{slots}{id}")).await, 1, "the slot stays spent");
+}

@@ -235,8 +235,12 @@ pub async fn cancel(pool: &Pool, account: AccountId, id: i64, actor: &str) -> Re
     if !status.may_cancel() {
         return Err(CampaignError::WrongStatus { status: row.status, action: "cancelled" });
     }
+    // Calls WeChat holds (45066, msg_id still to be learned) went out: not skipped, and their
+    // tags' cap slots stay spent.
     let skipped = store::campaigns::skip_pending_chunks(&txn, id).await?;
-    if store::campaigns::list_msg_ids(&txn, id).await?.is_empty() {
+    if store::campaigns::list_msg_ids(&txn, id).await?.is_empty()
+        && !store::campaigns::has_taken_calls(&txn, id).await?
+    {
         store::campaigns::delete_tag_sends(&txn, id).await?;
     }
     store::campaigns::update_status(&txn, id, Status::Cancelled.as_str(), None).await?;

@@ -17,10 +17,13 @@ pub struct ChunkRow {
     pub tagged: i32,
     pub attempts: i32,
     pub msg_id: Option<i64>,
+    /// When WeChat answered 45066 for this call: it holds the clientmsgid, so the call went out
+    /// even while it is still `pending` (its msg_id not learned yet).
+    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 const CHUNK_COLUMNS: &str =
-    "campaign_id, seq, variant, kind, wechat_tag_id, openids, clientmsgid, state, tagged, attempts, msg_id";
+    "campaign_id, seq, variant, kind, wechat_tag_id, openids, clientmsgid, state, tagged, attempts, msg_id, taken_at";
 
 fn chunk_from_row(r: &tokio_postgres::Row) -> ChunkRow {
     ChunkRow {
@@ -35,6 +38,7 @@ fn chunk_from_row(r: &tokio_postgres::Row) -> ChunkRow {
         tagged: r.get(8),
         attempts: r.get(9),
         msg_id: r.get(10),
+        taken_at: r.get(11),
     }
 }
 
@@ -135,6 +139,29 @@ pub async fn has_plan(client: &impl GenericClient, campaign_id: i64) -> Result<b
         .is_some())
 }
 
+/// WeChat answered 45066: it holds this call's clientmsgid (see [`ChunkRow::taken_at`]).
+pub async fn mark_taken(client: &impl GenericClient, campaign_id: i64, seq: i32) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE campaign_chunks SET taken_at = coalesce(taken_at, now())
+             WHERE campaign_id = $1 AND seq = $2 AND state = 'pending'",
+            &[&campaign_id, &seq],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether WeChat holds a call of the campaign whose msg_id is still to be learned.
+pub async fn has_taken_calls(client: &impl GenericClient, campaign_id: i64) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM campaign_chunks WHERE campaign_id = $1 AND state = 'pending' AND taken_at IS NOT NULL LIMIT 1",
+            &[&campaign_id],
+        )
+        .await?
+        .is_some())
+}
+
 /// WeChat accepted the call. Its list is emptied: who was sent to is in `campaign_recipients`.
 pub async fn mark_submitted(
     client: &impl GenericClient,
@@ -191,22 +218,25 @@ pub async fn last_chunk_error(
 pub async fn skip_pending_chunks(client: &impl GenericClient, campaign_id: i64) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "UPDATE campaign_chunks SET state = 'skipped', openids = '{}' WHERE campaign_id = $1 AND state = 'pending'",
+            "UPDATE campaign_chunks SET state = 'skipped', openids = '{}'
+             WHERE campaign_id = $1 AND state = 'pending' AND taken_at IS NULL",
             &[&campaign_id],
         )
         .await
 }
 
 /// Campaigns (of every account) `sending` with a call not made and no send job waiting: their
-/// job died (WeChat down for longer than its retries) or never ran. With their account.
+/// job died (WeChat down for longer than its retries) or never ran; and cancelled ones with a call
+/// WeChat holds whose msg_id is still to be learned. With their account.
 pub async fn list_stalled_sends(
     client: &impl GenericClient,
 ) -> Result<Vec<(i64, crate::domain::account::AccountId)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT c.id, c.account_id FROM campaigns c
-             WHERE c.status = 'sending'
-               AND EXISTS (SELECT 1 FROM campaign_chunks k WHERE k.campaign_id = c.id AND k.state = 'pending')
+             WHERE c.status IN ('sending', 'cancelled')
+               AND EXISTS (SELECT 1 FROM campaign_chunks k WHERE k.campaign_id = c.id AND k.state = 'pending'
+                             AND (c.status = 'sending' OR k.taken_at IS NOT NULL))
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'send_campaign' AND j.state = 'pending'
                                  AND j.payload->>'campaign_id' = c.id::text)",
             &[],
@@ -233,7 +263,7 @@ pub async fn skip_chunk(
     client
         .execute(
             "UPDATE campaign_chunks SET state = 'skipped', last_error = $3, openids = '{}'
-             WHERE campaign_id = $1 AND seq = $2 AND state = 'pending'",
+             WHERE campaign_id = $1 AND seq = $2 AND state = 'pending' AND taken_at IS NULL",
             &[&campaign_id, &seq, &reason],
         )
         .await?;

@@ -25,9 +25,10 @@ pub use articles::{
 };
 pub use audience::{find_tags, list_subscribed, list_tag_members};
 pub use chunks::{
-    ChunkRow, NewChunk, Progress, count_recipients_by_variant, get_chunk, has_plan, insert_plan, insert_recipients,
-    last_chunk_error, list_counts, list_msg_ids, list_pending_seqs, list_recipients, list_sending, list_stalled_sends,
-    mark_chunk_failed, mark_submitted, progress, set_chunk_tag, set_chunk_tagged, skip_chunk, skip_pending_chunks,
+    ChunkRow, NewChunk, Progress, count_recipients_by_variant, get_chunk, has_plan, has_taken_calls, insert_plan,
+    insert_recipients, last_chunk_error, list_counts, list_msg_ids, list_pending_seqs, list_recipients, list_sending,
+    list_stalled_sends, mark_chunk_failed, mark_submitted, mark_taken, progress, set_chunk_tag, set_chunk_tagged,
+    skip_chunk, skip_pending_chunks,
 };
 pub use limits::{
     bump_receipts, count_at_monthly_limit, delete_tag_sends, insert_tag_sends, list_tag_sends, lock_tags_for_cap,

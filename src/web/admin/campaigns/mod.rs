@@ -179,7 +179,13 @@ fn problem(error: CampaignError) -> Problem {
         CampaignError::QuotaExhausted { next } => {
             say(format!("订阅号每天只能群发一次，今天的次数已用完；{} 起可再发。", show_time(next)))
         }
-        CampaignError::WeChat(source) => say(format!("微信拒绝了预览：{source}")),
+        CampaignError::WeChat(source) => match source.quota_resumes_at() {
+            Some(until) => say(format!(
+                "微信今天的预览接口额度已用完（每天 100 次）：{} 起可再预览；急需时可在数据看板清零接口额度。",
+                show_time(until)
+            )),
+            None => say(format!("微信拒绝了预览：{source}")),
+        },
         CampaignError::NoAccount => say("没有配置微信公众号，无法预览。".to_owned()),
         CampaignError::Pool(e) => Problem::Fail(AdminError::Pool(e)),
         CampaignError::Query(e) => Problem::Fail(AdminError::Query(e)),

@@ -311,6 +311,10 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
         Some(ErrCode::NoMassSendQuota) => {
             "WeChat says the account's mass-send quota is used up (subscription accounts: one send a day)".to_owned()
         }
+        // A campaign composed before tagcast checked the length (its check is at composing).
+        Some(ErrCode::Other(45002)) => {
+            "文字内容超过微信允许的 2048 字节（微信错误码 45002），请缩短后重新创建群发".to_owned()
+        }
         Some(ErrCode::InvalidMediaId) => {
             "图文素材（草稿）已不存在或不属于本公众号（微信错误码 40007），请重新选择草稿后再发送".to_owned()
         }

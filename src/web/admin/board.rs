@@ -273,7 +273,14 @@ pub async fn show_board(
         }
     };
     let quota = match accounts.get(account).and_then(|live| live.appid.clone()) {
-        Some(appid) => Some(crate::app::quota::status(&pool, &appid, &clock).await.map_err(quota_error)?),
+        // The board's figures are worth showing without the quota section.
+        Some(appid) => match crate::app::quota::status(&pool, &appid, &clock).await {
+            Ok(status) => Some(status),
+            Err(error) => {
+                tracing::warn!(%error, "the quota section of the board could not be read");
+                None
+            }
+        },
         None => None,
     };
     render(&BoardPage {

@@ -219,14 +219,22 @@ pub async fn clear_quota(
     if used >= CLEARS_PER_MONTH {
         return Err(QuotaError::NoClearsLeft);
     }
+    // Counted before WeChat is asked: a reset WeChat made is never lost to a database failure
+    // after it (the month has only 10). Only a refusal WeChat answered gives it back.
+    let mut client = pool.get().await?;
+    let clear = store::api_quota::record_clear(&client, &appid, actor, now).await?;
     match api.clear_quota().await {
         Ok(()) => {}
+        // WeChat counts more resets than we know of: ours stays counted.
         Err(error) if error.code() == Some(ErrCode::ClearQuotaUsedUp) => return Err(QuotaError::NoClearsLeft),
+        Err(error @ WeChatError::Api { .. }) => {
+            store::api_quota::forget_clear(&client, clear).await?;
+            return Err(QuotaError::WeChat(error));
+        }
+        // No answer: WeChat may have made the reset; it stays counted.
         Err(error) => return Err(QuotaError::WeChat(error)),
     }
-    let mut client = pool.get().await?;
     let txn = client.transaction().await?;
-    store::api_quota::record_clear(&txn, &appid, actor, now).await?;
     let ended = store::api_quota::clear_stops(&txn, &appid).await?;
     // What waited for midnight goes now: the reset was spent to get it out today.
     let prefixes = [QUOTA_WAIT_NOTE, crate::wechat::api::QUOTA_EXHAUSTED_PREFIX];

@@ -78,19 +78,25 @@ pub async fn resume_quota_waits(
     Ok(jobs + changes)
 }
 
-/// Records a `clear_quota` reset.
+/// Records a `clear_quota` reset; returns its id.
 pub async fn record_clear(
     client: &impl GenericClient,
     appid: &str,
     cleared_by: &str,
     at: DateTime<Utc>,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "INSERT INTO wechat_quota_clears (appid, cleared_by, cleared_at) VALUES ($1, $2, $3)",
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "INSERT INTO wechat_quota_clears (appid, cleared_by, cleared_at) VALUES ($1, $2, $3) RETURNING id",
             &[&appid, &cleared_by, &at],
         )
-        .await?;
+        .await?
+        .get(0))
+}
+
+/// Forgets a reset WeChat refused (it did not count it either).
+pub async fn forget_clear(client: &impl GenericClient, id: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute("DELETE FROM wechat_quota_clears WHERE id = $1", &[&id]).await?;
     Ok(())
 }
 

@@ -267,3 +267,25 @@ async fn clear_quota_sends_the_tag_changes_that_waited_for_midnight_at_once() {
         app.query("SELECT detail FROM audit_log WHERE action = 'clear_quota'", &[]).await[0].get(0);
     assert_eq!(detail["waits_resumed"], 1, "{detail}");
 }
+
+/// The month has 10 resets: one WeChat refused is not counted; one whose answer never came may
+/// have been made, so it is.
+#[tokio::test]
+async fn a_reset_wechat_refused_is_not_counted_and_one_without_an_answer_is() {
+    let app = spawn().await;
+    let clears = "SELECT count(*) FROM wechat_quota_clears";
+    app.wechat.fail_next("/cgi-bin/clear_quota", 1, 40013);
+    let (status, body) = app.api_post("/wechat/clear_quota", json!({})).await;
+    assert_ne!(status, 200, "{body}");
+    assert_eq!(app.count(clears).await, 0, "WeChat refused it: not spent");
+
+    app.wechat.fail_next_http("/cgi-bin/clear_quota", 10, 502);
+    let (status, body) = app.api_post("/wechat/clear_quota", json!({})).await;
+    assert_ne!(status, 200, "{body}");
+    assert_eq!(app.count(clears).await, 1, "no answer: WeChat may have made it");
+    app.wechat.clear_failures("/cgi-bin/clear_quota");
+
+    let (status, body) = app.api_post("/wechat/clear_quota", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.count(clears).await, 2);
+}

@@ -1,8 +1,6 @@
 //! Roles per account (issue 17 point 5), the `Tagcast-Account` header, the console's account
 //! switcher, accounts in the API and the console, the audit log and playbooks per account.
 
-use std::path::Path;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -555,33 +553,23 @@ async fn sync_with_account_imports_that_accounts_followers_only() {
     );
 }
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
 #[tokio::test]
 async fn the_switcher_is_usable_at_390_px_in_chromium() {
-    if !Path::new(CHROMEDRIVER).exists() {
-        println!("SKIPPED: {CHROMEDRIVER} is missing; install Debian's chromium and chromium-driver to run it");
+    if crate::admin_browser::chromium_missing() {
         return;
     }
     let app = spawn_app().await;
     let _shop = app.add_account("shop", true).await;
     app.create_admin("root", PASSWORD, "admin").await;
-    let driver = crate::admin_browser::start_driver().await;
-    let client = crate::admin_browser::browser(&driver).await;
-    client.set_window_size(390, 844).await.expect("phone width");
     let base = &app.address;
-    client.goto(&format!("{base}/admin/login")).await.expect("login page");
-    crate::admin_browser::log_in(&client, "root").await;
+    let (_driver, client) = crate::admin_browser::phone_logged_in(base, "root").await;
     client.goto(&format!("{base}/admin/tags")).await.expect("tags");
 
     let current = crate::admin_browser::text_of(&client, ".switcher .current").await;
     assert!(current.contains("主公众号"), "{current}");
     // Nothing is wider than the screen, and the switcher is on it.
-    let overflow = client
-        .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
-        .await
-        .expect("script");
-    assert!(overflow.as_i64().unwrap_or(0) <= 0, "the page scrolls sideways by {overflow}");
+    let overflow = crate::admin_browser::sideways_overflow(&client).await;
+    assert!(overflow <= 0, "the page scrolls sideways by {overflow}");
     let right = client
         .execute("return document.getElementById('account-select').getBoundingClientRect().right;", vec![])
         .await
@@ -598,12 +586,9 @@ async fn the_switcher_is_usable_at_390_px_in_chromium() {
     // The pages a deployment admin manages accounts and roles on fit the phone too.
     for path in ["/admin/accounts", "/admin/accounts/shop", "/admin/users"] {
         client.goto(&format!("{base}{path}")).await.expect("page");
-        let overflow = client
-            .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
-            .await
-            .expect("script");
+        let overflow = crate::admin_browser::sideways_overflow(&client).await;
         crate::admin_browser::screenshot(&client, &format!("accounts-390{}", path.replace('/', "-"))).await;
-        assert!(overflow.as_i64().unwrap_or(0) <= 0, "{path} scrolls sideways by {overflow}");
+        assert!(overflow <= 0, "{path} scrolls sideways by {overflow}");
     }
 }
 

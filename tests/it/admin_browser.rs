@@ -107,6 +107,35 @@ pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
 }
 
+/// True (and says so) when Debian's chromium-driver is not installed: browser tests skip.
+pub(crate) fn chromium_missing() -> bool {
+    let missing = !Path::new(CHROMEDRIVER).exists();
+    if missing {
+        println!("SKIPPED: {CHROMEDRIVER} is missing; install Debian's chromium and chromium-driver to run it");
+    }
+    missing
+}
+
+/// A 390 px wide phone browser, logged in to the console at `base` as `username`. Keep the
+/// driver alive as long as the client.
+pub(crate) async fn phone_logged_in(base: &str, username: &str) -> (Driver, Client) {
+    let driver = start_driver().await;
+    let client = browser(&driver).await;
+    client.set_window_size(390, 844).await.expect("phone width");
+    client.goto(&format!("{base}/admin/login")).await.expect("login page");
+    log_in(&client, username).await;
+    (driver, client)
+}
+
+/// How far the page scrolls sideways (0 or less: it fits the window).
+pub(crate) async fn sideways_overflow(client: &Client) -> i64 {
+    let overflow = client
+        .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
+        .await
+        .expect("script");
+    overflow.as_i64().unwrap_or(0)
+}
+
 pub(crate) async fn log_in(client: &Client, username: &str) {
     fill(client, "input[name=username]", username).await;
     fill(client, "input[name=password]", PASSWORD).await;

@@ -174,8 +174,7 @@ async fn followers_wechat_could_not_reach_are_counted_as_failed_and_the_rest_as_
 /// sections this issue added) fit 390 px and read in Chinese.
 #[tokio::test]
 async fn the_outcome_and_the_stopped_api_fit_a_390_px_phone_in_chromium() {
-    if !std::path::Path::new("/usr/bin/chromedriver").exists() {
-        println!("SKIPPED: /usr/bin/chromedriver is missing; install Debian's chromium and chromium-driver to run it");
+    if crate::admin_browser::chromium_missing() {
         return;
     }
     let app = spawn().await;
@@ -186,22 +185,15 @@ async fn the_outcome_and_the_stopped_api_fit_a_390_px_phone_in_chromium() {
     app.api.list_tags().await.expect_err("the day's quota is used up");
     app.create_admin("root", PASSWORD, "admin").await;
 
-    let driver = crate::admin_browser::start_driver().await;
-    let client = crate::admin_browser::browser(&driver).await;
-    client.set_window_size(390, 844).await.expect("phone width");
     let base = &app.address;
-    client.goto(&format!("{base}/admin/login")).await.expect("login page");
-    crate::admin_browser::log_in(&client, "root").await;
+    let (_driver, client) = crate::admin_browser::phone_logged_in(base, "root").await;
     for (path, expected) in [(format!("/admin/campaigns/{id}"), "管理员拒绝群发"), ("/admin".to_owned(), "清零")]
     {
         client.goto(&format!("{base}{path}")).await.expect("page");
         let body = crate::admin_browser::text_of(&client, "main").await;
         assert!(body.contains(expected), "{path}: {body}");
-        let overflow = client
-            .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
-            .await
-            .expect("script");
+        let overflow = crate::admin_browser::sideways_overflow(&client).await;
         crate::admin_browser::screenshot(&client, &format!("issue18-390{}", path.replace('/', "-"))).await;
-        assert!(overflow.as_i64().unwrap_or(0) <= 0, "{path} scrolls sideways by {overflow}");
+        assert!(overflow <= 0, "{path} scrolls sideways by {overflow}");
     }
 }

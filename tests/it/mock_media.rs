@@ -2,11 +2,10 @@
 //! sizes, drafts with their article limits and paging, mpnews sends that must name a draft,
 //! one published article per draft article, and `mass/delete` by `article_idx`.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tagcast::mock_wechat::{MassStatus, MockAccountType, MockConfig, MockWeChat, RunningMock};
+use tagcast::mock_wechat::{MassStatus, MockWeChat, RunningMock};
 
 const APPID: &str = "wxmedia000000001";
 const SECRET: &str = "mediasecret";
@@ -20,13 +19,7 @@ struct Mock {
 
 impl Mock {
     async fn start() -> Self {
-        let mock = MockWeChat::new(MockConfig {
-            appid: APPID.into(),
-            secret: SECRET.into(),
-            account_type: MockAccountType::Service,
-            callback: None,
-        });
-        let running = mock.start(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        let (mock, running) = crate::support::mock_api::start_service_mock(APPID, SECRET);
         let mut m = Self { mock, running, http: reqwest::Client::new(), token: String::new() };
         m.renew_token().await;
         m

@@ -1,11 +1,10 @@
 //! The mock's quotas, frequency limits, customer-service window and content limits, over HTTP
 //! (wechat-api.md §6.2, §9.2, §10, §14).
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tagcast::mock_wechat::{Interaction, MockAccountType, MockConfig, MockWeChat, RunningMock};
+use tagcast::mock_wechat::{Interaction, MockWeChat, RunningMock};
 
 const APPID: &str = "wxquota0000000001";
 const SECRET: &str = "quota-secret";
@@ -19,13 +18,7 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
-        let mock = MockWeChat::new(MockConfig {
-            appid: APPID.into(),
-            secret: SECRET.into(),
-            account_type: MockAccountType::Service,
-            callback: None,
-        });
-        let running = mock.start(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        let (mock, running) = crate::support::mock_api::start_service_mock(APPID, SECRET);
         let mut h = Self { mock, running, http: reqwest::Client::new(), token: String::new() };
         h.renew_token().await;
         h

@@ -1,4 +1,5 @@
 pub mod accounts;
 pub mod app;
 pub mod db;
+pub mod mock_api;
 pub mod shared;

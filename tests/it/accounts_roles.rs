@@ -723,3 +723,48 @@ async fn hostile_account_names_in_the_header_and_the_callback_url_change_nothing
     }
     assert_eq!(app.stored_events().await, before, "nothing stored");
 }
+
+/// An anonymous caller, many at once, with no credentials or hostile ones, gets 401 (or 429 once
+/// throttled) from every
+/// call of the API (the quota reset and the draft list included) and changes nothing; WeChat is
+/// never asked.
+#[tokio::test]
+async fn every_api_call_refuses_an_anonymous_or_hostile_caller_and_changes_nothing() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let headers: [Option<&str>; 4] = [
+        None,
+        Some("Basic \u{0}\u{ff}garbage"),
+        Some("Bearer test-api-token-0123456789\u{7f}"),
+        Some("Basic cm9vdDo="),
+    ];
+    let mut calls = Vec::new();
+    for (method, path) in every_call() {
+        for header in headers {
+            let mut request = http
+                .request(method.clone(), format!("{}/api/v1{path}", app.address))
+                .header("Tagcast-Account", "main\r\nX: y".replace("\r\n", "%0d%0a"))
+                .json(&json!({"name": "攻击]]><xml>", "confirm": true}));
+            if let Some(value) = header {
+                request = request.header(
+                    "Authorization",
+                    reqwest::header::HeaderValue::from_bytes(value.as_bytes())
+                        .unwrap_or(reqwest::header::HeaderValue::from_static("Basic x")),
+                );
+            }
+            let (method, path) = (method.clone(), path.clone());
+            calls.push(async move { (request.send().await.expect("answer").status(), method, path) });
+        }
+    }
+    for (status, method, path) in futures::future::join_all(calls).await {
+        // A flood of wrong credentials is throttled (429) once the sign-in throttle trips.
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&status),
+            "{method} {path}: {status}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM wechat_quota_clears").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM campaigns").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log").await, 0);
+    assert_eq!(app.wechat.call_count("/cgi-bin/clear_quota"), 0);
+}

@@ -20,6 +20,9 @@ use prometheus_client::registry::Registry;
 use crate::store::ops::QueueSnapshot;
 use crate::wechat::api::ApiMetrics;
 
+/// From a push's commit to its tags being applied: tens of milliseconds, a second at most.
+const TAGGING_LAG_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 /// The callback answers in milliseconds, and WeChat gives up at 5 s: the buckets span both.
 const CALLBACK_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -70,6 +73,8 @@ pub struct Metrics {
     /// Connections accepted while the instance was at `TAGCAST_MAX_CONNECTIONS`.
     pub http_connection_cap_reached: Counter,
     pub passwords: crate::app::admins::PasswordMetrics,
+    /// Seconds from a push's commit to the commit that applied its effects.
+    pub tagging_lag: Histogram,
     /// Pools whose use is reported, by name; the inbox has one per HTTP worker, summed.
     pools: Mutex<Vec<(&'static str, Pool)>>,
 }
@@ -116,6 +121,12 @@ impl Metrics {
         );
         let passwords = crate::app::admins::PasswordMetrics::default();
         passwords.register(&mut registry);
+        let tagging_lag = Histogram::new(TAGGING_LAG_BUCKETS);
+        registry.register(
+            "tagcast_tagging_lag_seconds",
+            "From a push's commit to the commit that applied its tags, follower state and dynamic tags",
+            tagging_lag.clone(),
+        );
         Self {
             registry,
             callback,
@@ -123,6 +134,7 @@ impl Metrics {
             http_connections,
             http_connection_cap_reached,
             passwords,
+            tagging_lag,
             pools: Mutex::new(Vec::new()),
         }
     }
@@ -258,6 +270,20 @@ fn scrape_registry(pools: &[(&'static str, deadpool_postgres::Status)], queues: 
     for (state, count) in &queues.mass_sends {
         mass.get_or_create(&StateLabel { state: state.clone() }).set(*count);
     }
+    let unapplied = Gauge::<i64>::default();
+    unapplied.set(queues.events_unapplied);
+    registry.register(
+        "tagcast_tagging_backlog",
+        "Stored pushes whose tags, follower state and dynamic tags are not applied yet",
+        unapplied,
+    );
+    let unapplied_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    unapplied_age.set(queues.events_oldest_unapplied_s);
+    registry.register(
+        "tagcast_tagging_backlog_age_seconds",
+        "Age of the oldest stored push not applied yet (0 when none)",
+        unapplied_age,
+    );
     registry.register(
         "tagcast_mass_sends",
         "Planned WeChat mass-send calls of campaigns, by state (pending, submitted, failed, skipped)",

@@ -233,6 +233,14 @@ impl Application {
         if role.serves_http() {
             audience_index.spawn_maintenance(cancel.clone());
         }
+        // Every role applies stored pushes: the cursor's lock lets one instance at a time do it,
+        // and a deployment of web-only instances must not leave tags unapplied.
+        let consumer_wake = Arc::new(tokio::sync::Notify::new());
+        let consumer_pool = store::database::build_inbox_pool(&settings.database_url, 1)?;
+        metrics.watch_pool("consumer", consumer_pool.clone());
+        let consumer =
+            crate::app::inbox::consumer::Consumer::new(consumer_pool, dispatcher.clone(), metrics.tagging_lag.clone());
+        tokio::spawn(consumer.run(Arc::clone(&consumer_wake), cancel.clone()));
         let audience_index = web::Data::new(audience_index);
 
         let replay_window = settings.replay_window;
@@ -281,12 +289,12 @@ impl Application {
         let server = HttpServer::new(move || {
             // Each HTTP worker thread stores its own pushes, on connections of its own: a push
             // never changes threads between arriving, being committed and being answered.
-            let inbox_pool = store::build_pool(&database_url, crate::app::inbox::WRITERS)
+            let inbox_pool = store::database::build_inbox_pool(&database_url, crate::app::inbox::WRITERS)
                 .expect("the URL was checked when the shared pool connected");
             metrics.watch_pool("inbox", inbox_pool.clone());
             let callback = web::Data::new(CallbackState {
                 replay_window,
-                inbox: Inbox::start(inbox_pool, dispatcher.clone(), signature_retention),
+                inbox: Inbox::start(inbox_pool, dispatcher.clone(), signature_retention, Arc::clone(&consumer_wake)),
                 metrics: Arc::clone(&metrics),
             });
             App::new()

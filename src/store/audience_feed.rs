@@ -76,15 +76,27 @@ pub async fn load_all(
     account: AccountId,
     state: &mut State,
 ) -> Result<Marks, tokio_postgres::Error> {
+    // Events count as seen only once the tagging consumer has applied them: the follower rows and
+    // tags read below are what it left, so its mark and holes are the events' mark and holes.
     let marks_row = client
-        .query_one("SELECT (SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(seq), 0) FROM orders)", &[])
+        .query_one(
+            "SELECT coalesce((SELECT mark FROM event_cursors WHERE name = 'tagging'),
+                             (SELECT max(id) FROM events), 0),
+                    coalesce((SELECT holes FROM event_cursors WHERE name = 'tagging'), '{}'),
+                    (SELECT coalesce(max(seq), 0) FROM orders)",
+            &[],
+        )
         .await?;
     let epoch = epochs(client, &[account.get()]).await?.first().map_or(0, |e| e.1);
     let a = account.get();
-    let (event_id, order_seq): (i64, i64) = (marks_row.get(0), marks_row.get(1));
+    let (event_id, unapplied, order_seq): (i64, Vec<i64>, i64) = (marks_row.get(0), marks_row.get(1), marks_row.get(2));
+    let mut event_holes = missing_ids(client, "SELECT id FROM events WHERE id > $1", event_id).await?;
+    event_holes.extend(unapplied);
+    event_holes.sort_unstable();
+    event_holes.dedup();
     let marks = Marks {
         event_id,
-        event_holes: missing_ids(client, "SELECT id FROM events WHERE id > $1", event_id).await?,
+        event_holes,
         order_seq,
         order_holes: missing_ids(client, "SELECT seq FROM orders WHERE seq > $1", order_seq).await?,
         epoch,
@@ -121,8 +133,8 @@ pub async fn load_all(
     let rows = client
         .query_raw(
             "SELECT openid, event_key, occurred_at FROM events WHERE kind = 'click' AND event_key IS NOT NULL
-             AND id <= $1 AND account_id = $2",
-            [&marks.event_id, &a],
+             AND id <= $1 AND account_id = $2 AND id <> ALL($3)",
+            [&marks.event_id as &(dyn tokio_postgres::types::ToSql + Sync), &a, &marks.event_holes],
         )
         .await?;
     pin_mut!(rows);
@@ -154,9 +166,10 @@ pub struct EventRow {
     pub occurred_at: i64,
 }
 
-/// Events with `id > after` (at most `limit`, in id order) and those with an id in `holes`.
-/// Two statements, each with a plan that stays an index scan when prepared generically (an `OR`
-/// of the two made Postgres scan the whole table once it cached a generic plan).
+/// Events with `id > after` (at most `limit`, in id order) and those with an id in `holes`, of
+/// those the tagging consumer has applied (the follower state the index reads next must include
+/// them). Two statements, each with a plan that stays an index scan when prepared generically (an
+/// `OR` of the two made Postgres scan the whole table once it cached a generic plan).
 pub async fn events_since(
     client: &impl GenericClient,
     after: i64,
@@ -164,11 +177,17 @@ pub async fn events_since(
     limit: i64,
 ) -> Result<Vec<EventRow>, tokio_postgres::Error> {
     const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at, account_id";
-    let newer =
-        client.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2")).await?;
+    const APPLIED: &str = "c.name = 'tagging' AND id <= c.mark AND id <> ALL(c.holes)";
+    let newer = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events, event_cursors c WHERE id > $1 AND {APPLIED} ORDER BY id LIMIT $2"
+        ))
+        .await?;
     let mut rows = client.query(&newer, &[&after, &limit]).await?;
     if !holes.is_empty() {
-        let late = client.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ANY($1)")).await?;
+        let late = client
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM events, event_cursors c WHERE id = ANY($1) AND {APPLIED}"))
+            .await?;
         rows.extend(client.query(&late, &[&holes]).await?);
     }
     Ok(rows

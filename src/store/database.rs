@@ -168,7 +168,38 @@ async fn create_database(config: &tokio_postgres::Config) -> Result<(), Database
 /// # Errors
 /// A bad URL.
 pub fn build_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
-    let config = parse(url)?;
+    pool_from(parse(url)?, max_size)
+}
+
+/// Settings of the connections that write pushes and apply them ([`build_inbox_pool`]).
+///
+/// Custom plans: their statements run from the first push on an empty database to millions of
+/// rows, on a server whose statistics may never be refreshed (autovacuum off); a plan cached
+/// generically while a table was empty would keep scanning it whole. Timeouts: the event consumer
+/// waits [`EVENT_HOLE_PATIENCE`] for an id taken by an uncommitted transaction, so no transaction
+/// on these connections may stay open anywhere near that long.
+const INBOX_SESSION_OPTIONS: &str =
+    "-c plan_cache_mode=force_custom_plan -c statement_timeout=20s -c idle_in_transaction_session_timeout=20s";
+
+/// How long the event consumer waits for an event id below its mark to be committed before it
+/// decides the id will never be: three times the longest a writer's transaction can last.
+pub const EVENT_HOLE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// [`build_pool`] for the inbox writers and the event consumer, with [`INBOX_SESSION_OPTIONS`].
+///
+/// # Errors
+/// A bad URL.
+pub fn build_inbox_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+    let mut config = parse(url)?;
+    let options = match config.get_options() {
+        Some(own) if !own.is_empty() => format!("{own} {INBOX_SESSION_OPTIONS}"),
+        _ => INBOX_SESSION_OPTIONS.to_owned(),
+    };
+    config.options(&options);
+    pool_from(config, max_size)
+}
+
+fn pool_from(config: tokio_postgres::Config, max_size: usize) -> Result<Pool, DatabaseError> {
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Ok(Pool::builder(manager)
         .max_size(max_size)

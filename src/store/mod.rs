@@ -21,6 +21,7 @@ pub mod board;
 pub mod campaigns;
 pub mod database;
 pub mod drafts;
+pub mod event_cursor;
 pub mod events;
 pub mod followers;
 pub mod jobs;

@@ -13,6 +13,9 @@ pub struct QueueSnapshot {
     pub jobs: Vec<(String, String, i64)>,
     /// Planned WeChat mass-send calls by state (`pending`, `submitted`, `failed`, `skipped`).
     pub mass_sends: Vec<(String, i64)>,
+    /// Stored events the event consumer has not applied yet, and the age of the oldest.
+    pub events_unapplied: i64,
+    pub events_oldest_unapplied_s: f64,
 }
 
 // Done jobs are kept for ever, so they are left out: the partial index on pending ones keeps
@@ -23,7 +26,12 @@ const SNAPSHOT: &str = "
     UNION ALL
     SELECT 'jobs', kind, state, count(*), 0::float8 FROM jobs WHERE state <> 'done' GROUP BY kind, state
     UNION ALL
-    SELECT 'mass', state, '', count(*), 0::float8 FROM campaign_chunks GROUP BY state";
+    SELECT 'mass', state, '', count(*), 0::float8 FROM campaign_chunks GROUP BY state
+    UNION ALL
+    SELECT 'events', '', '',
+           (SELECT count(*) FROM events WHERE id > c.mark) + (SELECT count(*) FROM events WHERE id = ANY(c.holes)),
+           coalesce(extract(epoch FROM now() - (SELECT min(received_at) FROM events WHERE id > c.mark)), 0)::float8
+      FROM event_cursors c WHERE c.name = 'tagging'";
 
 /// Reads the queues' depth.
 ///
@@ -43,6 +51,10 @@ pub async fn queue_snapshot(client: &impl GenericClient) -> Result<QueueSnapshot
                 snapshot.outbox.push((a, count));
             }
             "jobs" => snapshot.jobs.push((a, b, count)),
+            "events" => {
+                snapshot.events_unapplied = count;
+                snapshot.events_oldest_unapplied_s = age;
+            }
             _ => snapshot.mass_sends.push((a, count)),
         }
     }

@@ -307,6 +307,8 @@ async fn an_outage_on_one_accounts_wechat_does_not_slow_anothers_outbox() {
         assert_eq!(app.push_to(&shop, &click).await.status(), 200);
     }
 
+    // The round takes what the consumer has queued by then.
+    app.settle().await;
     let round = {
         let ctx = app.jobs.clone();
         tokio::spawn(async move { tagcast::jobs::outbox::deliver_due(&ctx).await.expect("round") })
@@ -342,6 +344,7 @@ async fn an_outage_on_one_accounts_wechat_does_not_slow_anothers_outbox() {
     // While the main account's WeChat stays down, shop's next changes go out at once.
     create_rule_on(&app, shop.id, &click_rule("K2", &["门店/第二"])).await;
     assert_eq!(app.push_to(&shop, &event("o_fan_00", "CLICK", Some("K2"), 1_700_001_000)).await.status(), 200);
+    app.settle().await;
     let again = Instant::now();
     let ctx = app.jobs.clone();
     let second = tokio::spawn(async move { tagcast::jobs::outbox::deliver_due(&ctx).await.expect("round") });

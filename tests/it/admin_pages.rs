@@ -681,6 +681,7 @@ async fn a_tag_is_renamed_on_the_tag_page_and_near_duplicates_are_suggested_for_
     browser.get("/admin/tags").await;
     assert_eq!(browser.post("/admin/tags", &[("path", "兴趣/美妆")]).await.status, StatusCode::SEE_OTHER);
     assert_eq!(app.push(&text_message("o_gz", "广州", 1)).await.status(), 200);
+    app.settle().await;
 
     let page = browser.get("/admin/tags").await;
     assert!(page.body.contains("同名标签在不同大类下"), "{}", page.body);

@@ -415,6 +415,38 @@ async fn a_tag_given_by_a_rule_re_evaluates_the_dynamic_tags_that_name_it() {
     app.run_pending_jobs().await;
 }
 
+/// Tags follow a push by a moment (the consumer applies them). The in-memory index, asked while
+/// the consumer is held back, must not pass over the push and keep the follower's old tags: it
+/// counts the tag once the consumer has applied it.
+#[tokio::test]
+async fn the_audience_index_counts_a_rules_tag_once_the_consumer_has_applied_it() {
+    let app = spawn_app().await;
+    let (status, _) = app.api_post("/rules", json!({"on": "click", "key": "OILY", "add": ["肤质/油性"]})).await;
+    assert_eq!(status, 201);
+    subscribe(&app, "o_oily").await;
+    assert_eq!(segment_members(&app, r#""肤质/油性""#).await, 0);
+
+    let (holder, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    holder.batch_execute("BEGIN; SELECT 1 FROM event_cursors WHERE name = 'tagging' FOR UPDATE").await.expect("held");
+    app.push(&event("o_oily", "CLICK", Some("OILY"), now())).await;
+    // Counted without waiting for the consumer (the helper would): still 0, and the index has
+    // now been asked after the push.
+    let preview = |app: &TestApp| {
+        app.http
+            .post(format!("{}/api/v1/segments/preview", app.address))
+            .bearer_auth(crate::support::app::API_TOKEN)
+            .json(&json!({ "expr": r#""肤质/油性""# }))
+            .send()
+    };
+    let early: serde_json::Value = preview(&app).await.expect("sent").json().await.expect("json");
+    assert_eq!(early["members"], 0, "{early}");
+
+    holder.batch_execute("COMMIT").await.expect("released");
+    app.settle().await;
+    assert_eq!(segment_members(&app, r#""肤质/油性""#).await, 1);
+}
+
 #[tokio::test]
 async fn a_segment_stops_counting_followers_who_unsubscribe_or_are_erased() {
     let app = spawn_app().await;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use deadpool_postgres::Client;
 use futures::future::join_all;
-use tagcast::app::inbox::{Dispatcher, Handler, HandlerFuture};
+use tagcast::app::inbox::{
+    DecideFuture, Decided, Dispatcher, Handler, HandlerFuture, InMemory, InTransaction, Received,
+};
 use tagcast::wechat::crypto::MsgCrypt;
 use tagcast::wechat::message::{self, Envelope, Inbound};
 use tagcast::wechat::reply::Reply;
@@ -295,32 +297,44 @@ async fn every_bad_input_is_refused_and_nothing_is_stored() {
     assert_eq!(app.stored_events().await, 1);
 }
 
-/// Replies with how many pushes it has acted on, so a second action would show.
+/// Replies with how many pushes it has acted on, so a second action would show. It decides in
+/// the transaction and acts (counts) only for pushes that were stored, as a handler with state
+/// of its own does.
 struct CountingReplier(Arc<AtomicUsize>);
 
 impl Handler for CountingReplier {
     fn name(&self) -> &'static str {
         "counting_replier"
     }
-    fn handle<'a>(
-        &'a self,
-        _txn: &'a Client,
-        messages: &'a [tagcast::app::inbox::Received<'a>],
-        _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
-    ) -> HandlerFuture<'a> {
+    fn decide(&self, _messages: &[Received<'_>]) -> InMemory {
+        InMemory::NeedsTransaction
+    }
+    fn decide_in_transaction<'a>(&'a self, _txn: &'a Client, messages: &'a [Received<'a>]) -> DecideFuture<'a> {
         Box::pin(async move {
-            let mut replies = Vec::new();
-            for message in messages {
+            let mut answers = Vec::new();
+            let done = self.0.load(Ordering::SeqCst);
+            for (i, message) in messages.iter().enumerate() {
                 if let Inbound::Text { content, .. } = &message.body {
                     if content == "fail" {
                         return Err("asked to fail".into());
                     }
                 }
-                let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-                replies.push(Some(Reply::Text { content: format!("acted {n} ]]> <&>") }));
+                let reply = Reply::Text { content: format!("acted {} ]]> <&>", done + i + 1) };
+                answers.push(Decided { reply: Some(reply), ..Decided::default() });
             }
-            Ok(replies)
+            Ok(InTransaction::answers_only(answers))
         })
+    }
+    fn write<'a>(
+        &'a self,
+        _txn: &'a Client,
+        _messages: &'a [Received<'a>],
+        _writes: Box<dyn std::any::Any + Send + Sync>,
+        stored: &'a [bool],
+    ) -> HandlerFuture<'a> {
+        let acted = stored.iter().filter(|s| **s).count();
+        self.0.fetch_add(acted, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -49,6 +49,7 @@ async fn wechat_calls_are_counted_by_endpoint_and_errcode_and_the_outbox_is_visi
         app.api_post("/rules", json!({"on": "click", "key": "NEW_ARRIVALS", "add": ["兴趣/新品"]})).await;
     assert_eq!(status, 201, "{body}");
     app.push(&event(&fans[0], "CLICK", Some("NEW_ARRIVALS"), now())).await;
+    app.settle().await;
 
     let queued = scrape(&app).await;
     assert_eq!(sample(&queued, r#"tagcast_outbox_depth{state="pending"}"#), Some(1.0), "{queued}");

@@ -523,6 +523,7 @@ async fn changes_claimed_by_a_worker_whose_session_died_are_sent_at_once_and_onc
     for fan in &fans {
         assert_eq!(app.push(&event(fan, "CLICK", Some("A"), now())).await.status(), 200);
     }
+    app.settle().await;
     let settings = &app.settings;
     let pool = tagcast::store::connect_pool(&settings.database_url, 1).await.expect("pool");
     let session = pool.get().await.expect("session");

@@ -37,7 +37,7 @@ use crate::store::audience_feed::{EventRow, Marks, OrderRow};
 const TAIL_BATCH: i64 = 20_000;
 /// A skipped id whose row has not appeared after this long belonged to a rolled-back
 /// transaction (sequences do not roll back).
-const HOLE_PATIENCE: Duration = Duration::from_secs(60);
+const HOLE_PATIENCE: Duration = crate::store::database::EVENT_HOLE_PATIENCE;
 
 /// How the index is run.
 #[derive(Debug, Clone)]

@@ -6,13 +6,12 @@
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
-use crate::app::inbox::{Handler, HandlerError, HandlerFuture};
+use crate::app::inbox::{Decided, Handler, HandlerError, HandlerFuture, InMemory, Received};
 use crate::domain::account::AccountId;
 use crate::domain::campaign::Status;
 use crate::domain::job::{DeleteWechatTag, Job};
 use crate::store;
 use crate::wechat::message::Inbound;
-use crate::wechat::reply::Reply;
 
 /// Takes in MASSSENDJOBFINISH: the call's counts, then the campaign's status once every call
 /// has finished. A temporary tag is removed on WeChat once its job is done.
@@ -24,15 +23,27 @@ impl Handler for MassResults {
         "campaign_results"
     }
 
-    fn handle<'a>(
+    /// A send's result is written with its push, in the push's transaction.
+    fn decide(&self, messages: &[Received<'_>]) -> InMemory {
+        if messages.iter().any(|m| matches!(m.message.body, Inbound::MassSendJobFinish { .. })) {
+            InMemory::NeedsTransaction
+        } else {
+            InMemory::Decided { config_version: None, answers: vec![Decided::default(); messages.len()] }
+        }
+    }
+
+    fn write<'a>(
         &'a self,
         txn: &'a deadpool_postgres::Client,
-        messages: &'a [crate::app::inbox::Received<'a>],
-        _prefetched: Option<&'a (dyn std::any::Any + Send + Sync)>,
+        messages: &'a [Received<'a>],
+        _writes: Box<dyn std::any::Any + Send + Sync>,
+        stored: &'a [bool],
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let mut replies: Vec<Option<Reply>> = Vec::with_capacity(messages.len());
-            for message in messages {
+            for (message, stored) in messages.iter().zip(stored) {
+                if !*stored {
+                    continue;
+                }
                 if let Inbound::MassSendJobFinish {
                     msg_id,
                     status,
@@ -58,9 +69,8 @@ impl Handler for MassResults {
                     };
                     record_finish(txn, message.account, &finish).await.map_err(|e| Box::new(e) as HandlerError)?;
                 }
-                replies.push(None);
             }
-            Ok(replies)
+            Ok(())
         })
     }
 }

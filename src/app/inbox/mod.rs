@@ -1,9 +1,11 @@
 //! The inbox: every accepted push is stored durably, acted on once, and answered with the reply
 //! chosen the first time. Concurrent pushes are group-committed: writer tasks take whatever is
-//! waiting, store it in one transaction (one fsync for the lot) and wake each request once its
-//! row is committed.
+//! waiting, decide their replies, store them with their replies and effects (one statement, one
+//! fsync for the lot) and wake each request once its row is committed. The event consumer
+//! ([`consumer`]) then applies what they decided, off the pushes' own transactions.
 
 mod activity;
+pub mod consumer;
 pub mod dispatch;
 mod writer;
 
@@ -13,7 +15,10 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-pub use dispatch::{Dispatcher, Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched, Received};
+pub use dispatch::{
+    Combined, DecideFuture, Decided, Dispatcher, Handler, HandlerError, HandlerFuture, InMemory, InTransaction,
+    Received,
+};
 
 use crate::domain::account::AccountId;
 use crate::wechat::message::Message;
@@ -102,11 +107,23 @@ impl Inbox {
     ///
     /// `signature_retention` is how long a plaintext push's signature stays claimed: past it, the
     /// push's timestamp is outside the replay window.
-    pub fn start(pool: Pool, dispatcher: Dispatcher, signature_retention: Duration) -> Self {
+    ///
+    /// `consumer` is notified whenever a batch stored something new.
+    pub fn start(
+        pool: Pool,
+        dispatcher: Dispatcher,
+        signature_retention: Duration,
+        consumer: Arc<tokio::sync::Notify>,
+    ) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..WRITERS {
-            let writer = writer::Writer { pool: pool.clone(), dispatcher: dispatcher.clone(), signature_retention };
+            let writer = writer::Writer {
+                pool: pool.clone(),
+                dispatcher: dispatcher.clone(),
+                signature_retention,
+                consumer: Arc::clone(&consumer),
+            };
             tokio::spawn(writer.run(Arc::clone(&receiver)));
         }
         Self { queue, pool }

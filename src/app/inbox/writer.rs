@@ -1,6 +1,7 @@
-//! A writer task: takes every waiting push, stores the lot in one transaction, answers each.
-//! A batch that fails on one push's data is stored again push by push, so one bad push never
-//! fails its neighbours.
+//! A writer task: takes every waiting push, decides their replies and effects, stores the lot
+//! (one statement when the handlers could decide from memory, else one transaction), answers
+//! each, and wakes the event consumer. A batch that fails on one push's data is stored again push
+//! by push, so one bad push never fails its neighbours.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -9,14 +10,11 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc};
 
-use super::activity::{follower_activity, occurred_at};
-use super::dispatch::{BatchContext, Received};
+use super::activity::occurred_at;
+use super::dispatch::{Combined, Received};
 use super::{Dispatcher, HandlerError, InboxError, MAX_BATCH, StoreFailure, Stored, Submission};
-use crate::domain::account::AccountId;
-use crate::store::events::{NewEvent, delete_expired_signatures, insert_new_events, list_replies, update_replies};
-use crate::store::followers::upsert_followers;
+use crate::store::events::{Inserted, NewEvent, Outcome, delete_expired_signatures, insert_new_events, list_replies};
 use crate::wechat::message::Message;
-use crate::wechat::reply::Reply;
 
 /// How often a batch is tried again after a deadlock or serialization failure.
 const DB_RETRIES: usize = 2;
@@ -29,6 +27,8 @@ pub(super) struct Writer {
     pub pool: Pool,
     pub dispatcher: Dispatcher,
     pub signature_retention: Duration,
+    /// The event consumer, woken when a batch stored something new.
+    pub consumer: Arc<tokio::sync::Notify>,
 }
 
 impl Writer {
@@ -74,7 +74,7 @@ impl Writer {
     /// Stores a batch and answers each of its requests. When the batch fails on something tied to
     /// one row (data PostgreSQL refuses), its pushes are stored one by one, so only the offending
     /// push is refused and its neighbours are stored and answered as usual.
-    #[tracing::instrument(skip_all, fields(batch.size = batch.len()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(batch.size = batch.len()))]
     async fn store_batch(&self, batch: Vec<Submission>) {
         let mut grouped: Grouped = BTreeMap::new();
         for submission in batch {
@@ -86,10 +86,20 @@ impl Writer {
                 for (key, submissions) in grouped {
                     let single: Grouped = BTreeMap::from([(key, submissions)]);
                     let outcome = commit(&self.pool, &self.dispatcher, &single).await;
+                    self.wake_consumer(&outcome);
                     answer(single, outcome);
                 }
             }
-            outcome => answer(grouped, outcome),
+            outcome => {
+                self.wake_consumer(&outcome);
+                answer(grouped, outcome);
+            }
+        }
+    }
+
+    fn wake_consumer(&self, outcome: &Result<HashMap<String, Stored>, StoreFailure>) {
+        if outcome.as_ref().is_ok_and(|stored| stored.values().any(|s| s.first_time)) {
+            self.consumer.notify_one();
         }
     }
 }
@@ -147,7 +157,7 @@ enum HandlerMode {
 }
 
 enum BatchError {
-    Handler { dedupe_key: String, error: HandlerError },
+    Handler { dedupe_key: String, handler: &'static str, error: HandlerError },
     Store(StoreFailure),
 }
 
@@ -160,12 +170,8 @@ impl<E: Into<StoreFailure>> From<E> for BatchError {
 /// Submissions grouped by dedupe key, in key order (the order rows are locked in).
 type Grouped = BTreeMap<String, Vec<Submission>>;
 
-fn first_key(grouped: &Grouped) -> String {
-    grouped.keys().next().cloned().unwrap_or_default()
-}
-
-/// Stores `grouped` in one transaction: tried again after a deadlock, and push by push for the
-/// handlers when one of them fails. The map holds every key that was stored or found stored.
+/// Stores `grouped`: tried again after a deadlock, and push by push for the handlers when one of
+/// them fails. The map holds every key that was stored or found stored.
 async fn commit(
     pool: &Pool,
     dispatcher: &Dispatcher,
@@ -176,13 +182,13 @@ async fn commit(
     loop {
         match try_store(pool, dispatcher, grouped, &mode).await {
             Ok(stored) => return Ok(stored),
-            Err(BatchError::Handler { dedupe_key, error }) => match &mut mode {
+            Err(BatchError::Handler { dedupe_key, handler, error }) => match &mut mode {
                 // Find the push that fails by trying them one at a time.
                 HandlerMode::Batch => mode = HandlerMode::OneByOne { skip: HashSet::new() },
                 HandlerMode::OneByOne { skip } => {
                     // The push is still stored and answered; only what the handlers would have done
                     // is lost, and it is logged for an operator to see.
-                    tracing::error!(error = %error, event.dedupe_key = %dedupe_key, "a handler failed; replying success");
+                    tracing::error!(error = %error, handler, event.dedupe_key = %dedupe_key, "a handler failed; replying success");
                     skip.insert(dedupe_key);
                 }
             },
@@ -195,23 +201,6 @@ async fn commit(
     }
 }
 
-/// The error that failed a pipelined batch. Once one statement fails the transaction is aborted and
-/// every statement after it fails with 25P02, which says nothing about why; whichever of them
-/// completes first must not hide the real cause (a push's data, say).
-fn first_cause(errors: [Option<BatchError>; 4]) -> BatchError {
-    let aborted = |error: &BatchError| {
-        let db = match error {
-            BatchError::Store(StoreFailure::Query(e)) => Some(e),
-            BatchError::Handler { error, .. } => error.downcast_ref::<tokio_postgres::Error>(),
-            BatchError::Store(StoreFailure::Pool(_)) => None,
-        };
-        db.and_then(tokio_postgres::Error::code) == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
-    };
-    let mut errors: Vec<BatchError> = errors.into_iter().flatten().collect();
-    let cause = errors.iter().position(|error| !aborted(error)).unwrap_or(0);
-    errors.swap_remove(cause)
-}
-
 fn is_transient(failure: &StoreFailure) -> bool {
     use tokio_postgres::error::SqlState;
     match failure {
@@ -222,6 +211,25 @@ fn is_transient(failure: &StoreFailure) -> bool {
     }
 }
 
+/// One push of a batch (the first of its dedupe key's submissions).
+#[derive(Clone, Copy)]
+struct Push<'a> {
+    key: &'a str,
+    received: Received<'a>,
+    signature: Option<&'a [u8]>,
+}
+
+fn pushes(grouped: &Grouped) -> Vec<Push<'_>> {
+    grouped
+        .iter()
+        .map(|(key, subs)| Push {
+            key,
+            received: Received { account: subs[0].account, message: &subs[0].message },
+            signature: subs[0].signature.as_deref(),
+        })
+        .collect()
+}
+
 async fn try_store(
     pool: &Pool,
     dispatcher: &Dispatcher,
@@ -229,7 +237,20 @@ async fn try_store(
     mode: &HandlerMode,
 ) -> Result<HashMap<String, Stored>, BatchError> {
     let client = pool.get().await?;
-    let outcome = store_in_transaction(&client, dispatcher, grouped, mode).await;
+    let pushes = pushes(grouped);
+    if matches!(mode, HandlerMode::Batch) {
+        let messages: Vec<Received<'_>> = pushes.iter().map(|p| p.received).collect();
+        if let Some(decision) = dispatcher.decide(&messages) {
+            let decided: Vec<(Push<'_>, Combined)> = pushes.iter().copied().zip(decision.combined).collect();
+            if let Some(stored) = store_decided(&client, &decided, decision.config_version).await? {
+                return Ok(stored);
+            }
+            // Decided against a configuration (or a quiz state) that has changed: decide again
+            // in a transaction, which reads both.
+            dispatcher.forget_config();
+        }
+    }
+    let outcome = store_in_transaction(&client, dispatcher, &pushes, mode).await;
     if outcome.is_err() {
         // Never hand a connection with an open transaction back to the pool.
         if client.batch_execute("ROLLBACK").await.is_err() {
@@ -239,121 +260,182 @@ async fn try_store(
     outcome
 }
 
-/// The batch in one transaction. BEGIN is sent together with the first statements (pipelined),
-/// so a batch costs two round trips plus what handlers do, and the commit's flush.
-async fn store_in_transaction(
-    txn: &deadpool_postgres::Client,
-    dispatcher: &Dispatcher,
-    grouped: &Grouped,
-    mode: &HandlerMode,
-) -> Result<HashMap<String, Stored>, BatchError> {
-    let events: Vec<NewEvent<'_, Message>> = grouped
+/// Each decided reply as the XML WeChat gets.
+fn render(decided: &[(Push<'_>, Combined)]) -> Vec<Option<String>> {
+    let now = chrono::Utc::now().timestamp();
+    decided
         .iter()
-        .map(|(key, subs)| {
-            let message = &subs[0].message;
+        .map(|(push, combined)| {
+            let message = push.received.message;
+            combined.reply.as_ref().map(|reply| reply.to_xml(&message.from_user, &message.to_user, now))
+        })
+        .collect()
+}
+
+/// The rows of `decided`, replies rendered as `xml`.
+fn new_events<'a>(decided: &'a [(Push<'a>, Combined)], xml: &'a [Option<String>]) -> Vec<NewEvent<'a, Message>> {
+    decided
+        .iter()
+        .zip(xml)
+        .map(|((push, combined), xml)| {
+            let message = push.received.message;
             NewEvent {
-                account: subs[0].account,
-                dedupe_key: key,
+                account: push.received.account,
+                dedupe_key: push.key,
                 openid: &message.from_user,
                 kind: message.kind(),
                 event_key: message.event_key(),
                 occurred_at: occurred_at(message),
                 payload: message,
-                signature: subs[0].signature.as_deref(),
+                signature: push.signature,
+                reply: xml.as_deref(),
+                effects: combined.effects.as_ref(),
+                no_quiz_session_since: combined.no_quiz_session_since,
             }
         })
-        .collect();
-    // Followers before handlers, so they see who follows now (a returning follower gets their tags
-    // back). Both statements go out together on the connection (pipelined); the upsert may include
-    // retries, which is harmless: it keeps the newest state and the latest time it saw.
-    let activity = follower_activity(grouped.values().map(|subs| (subs[0].account, &subs[0].message)));
-    let mut accounts: Vec<AccountId> = grouped.values().map(|subs| subs[0].account).collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    // Handlers' reads for the whole batch ride along too, except when a failing batch is being
-    // taken apart push by push: then each handler reads for itself.
-    let prefetch = async {
-        match mode {
-            HandlerMode::Batch if !dispatcher.is_empty() => dispatcher
-                .prefetch(txn, &accounts)
-                .await
-                .map_err(|error| BatchError::Handler { dedupe_key: first_key(grouped), error }),
-            _ => Ok(BatchContext::default()),
-        }
-    };
-    let joined = tokio::join!(
-        async { txn.batch_execute("BEGIN").await.map_err(BatchError::from) },
-        async { insert_new_events(txn, &events).await.map_err(BatchError::from) },
-        async { upsert_followers(txn, &activity).await.map_err(BatchError::from) },
-        prefetch,
-    );
-    let (inserted, context) = match joined {
-        (Ok(()), Ok(inserted), Ok(()), Ok(context)) => (inserted, context),
-        (begin, inserted, upserted, context) => {
-            return Err(first_cause([begin.err(), inserted.err(), upserted.err(), context.err()]));
-        }
-    };
-    let inserted: HashSet<String> = inserted.into_iter().collect();
+        .collect()
+}
 
-    let new: Vec<(&String, Received<'_>)> = grouped
-        .iter()
-        .filter(|(key, _)| inserted.contains(*key))
-        .map(|(key, subs)| (key, Received { account: subs[0].account, message: &subs[0].message }))
-        .collect();
-    let replies = dispatch(txn, dispatcher, &new, mode, &context).await?;
-    let now = chrono::Utc::now().timestamp();
-    let mut stored: HashMap<String, Stored> = HashMap::with_capacity(grouped.len());
-    let mut reply_rows: Vec<(&str, String)> = Vec::new();
-    for ((key, message), reply) in new.iter().zip(replies) {
-        let xml = reply.map(|r| r.to_xml(&message.from_user, &message.to_user, now));
-        if let Some(xml) = &xml {
-            reply_rows.push((key.as_str(), xml.clone()));
+/// What each push gets back: its reply if stored now; the stored reply if it is a retry. A key
+/// neither stored now nor found stored is either a replay (refused) or a retry whose original
+/// committed while the statement ran: asked once more, after it.
+async fn answers(
+    client: &deadpool_postgres::Client,
+    keys: impl Iterator<Item = (&str, Option<String>)>,
+    mut found: HashMap<String, Outcome>,
+) -> Result<HashMap<String, Stored>, BatchError> {
+    let mut stored = HashMap::with_capacity(found.len());
+    let mut unknown: Vec<&str> = Vec::new();
+    for (key, reply) in keys {
+        match found.remove(key) {
+            Some(Outcome::Inserted) => {
+                stored.insert(key.to_owned(), Stored { reply, first_time: true });
+            }
+            Some(Outcome::Stored { reply }) => {
+                stored
+                    .insert(key.to_owned(), Stored { reply: (!reply.is_empty()).then_some(reply), first_time: false });
+            }
+            None => unknown.push(key),
         }
-        stored.insert((*key).clone(), Stored { reply: xml, first_time: true });
     }
-    let reply_refs: Vec<(&str, &str)> = reply_rows.iter().map(|(k, r)| (*k, r.as_str())).collect();
-    update_replies(txn, &reply_refs).await?;
+    for (key, reply) in list_replies(client, &unknown).await? {
+        stored.insert(key, Stored { reply: (!reply.is_empty()).then_some(reply), first_time: false });
+    }
+    Ok(stored)
+}
 
-    let retried: Vec<&str> = grouped.keys().filter(|key| !inserted.contains(*key)).map(String::as_str).collect();
-    for (key, reply) in list_replies(txn, &retried).await? {
+/// Stores a batch decided from memory: one statement, committed on its own. `None`: an
+/// assumption of a decision no longer holds, and nothing was written.
+async fn store_decided(
+    client: &deadpool_postgres::Client,
+    decided: &[(Push<'_>, Combined)],
+    config_version: Option<i64>,
+) -> Result<Option<HashMap<String, Stored>>, BatchError> {
+    let xml = render(decided);
+    let events = new_events(decided, &xml);
+    let found = match insert_new_events(client, &events, config_version).await? {
+        Inserted::Redecide => return Ok(None),
+        Inserted::Done(found) => found,
+    };
+    let keys = decided.iter().zip(xml).map(|((push, _), xml)| (push.key, xml));
+    Ok(Some(answers(client, keys, found).await?))
+}
+
+/// The batch in one transaction, for pushes whose decision reads or writes state of its own: the
+/// handlers decide on the transaction, the events are stored with their replies and effects, and
+/// the handlers write what they decided for the pushes that were new.
+async fn store_in_transaction(
+    txn: &deadpool_postgres::Client,
+    dispatcher: &Dispatcher,
+    pushes: &[Push<'_>],
+    mode: &HandlerMode,
+) -> Result<HashMap<String, Stored>, BatchError> {
+    let keys: Vec<&str> = pushes.iter().map(|p| p.key).collect();
+    // Retries stored before are not decided again; BEGIN and this read share a round trip.
+    let (begin, before) = tokio::join!(txn.batch_execute("BEGIN"), list_replies(txn, &keys));
+    begin?;
+    let before: HashSet<String> = before?.into_iter().map(|(key, _)| key).collect();
+    let new: Vec<Push<'_>> = pushes.iter().copied().filter(|p| !before.contains(p.key)).collect();
+
+    let stored = match mode {
+        HandlerMode::Batch => decide_store_write(txn, dispatcher, &new).await?,
+        HandlerMode::OneByOne { skip } => {
+            let mut stored = HashMap::with_capacity(new.len());
+            for push in &new {
+                let one = std::slice::from_ref(push);
+                let found = if skip.contains(push.key) {
+                    store_undecided(txn, one).await?
+                } else {
+                    decide_store_write(txn, dispatcher, one).await?
+                };
+                stored.extend(found);
+            }
+            stored
+        }
+    };
+    let mut stored = stored;
+    let known: Vec<&str> = keys.iter().copied().filter(|key| !stored.contains_key(*key)).collect();
+    for (key, reply) in list_replies(txn, &known).await? {
         stored.insert(key, Stored { reply: (!reply.is_empty()).then_some(reply), first_time: false });
     }
     txn.batch_execute("COMMIT").await?;
     Ok(stored)
 }
 
-async fn dispatch(
+/// Decides `new` with every handler on `txn`, stores it, and writes what was decided for the
+/// pushes that were stored. Keys missing from the answer were refused as replays, or stored by
+/// another transaction meanwhile (the caller looks them up).
+async fn decide_store_write(
     txn: &deadpool_postgres::Client,
     dispatcher: &Dispatcher,
-    new: &[(&String, Received<'_>)],
-    mode: &HandlerMode,
-    context: &BatchContext,
-) -> Result<Vec<Option<Reply>>, BatchError> {
-    if dispatcher.is_empty() || new.is_empty() {
-        return Ok(vec![None; new.len()]);
+    new: &[Push<'_>],
+) -> Result<HashMap<String, Stored>, BatchError> {
+    if new.is_empty() {
+        return Ok(HashMap::new());
     }
-    match mode {
-        HandlerMode::Batch => {
-            let messages: Vec<Received<'_>> = new.iter().map(|(_, m)| *m).collect();
-            dispatcher
-                .dispatch(txn, &messages, context)
-                .await
-                .map_err(|error| BatchError::Handler { dedupe_key: new[0].0.clone(), error })
-        }
-        HandlerMode::OneByOne { skip } => {
-            let mut replies = Vec::with_capacity(new.len());
-            for (key, message) in new {
-                if skip.contains(*key) {
-                    replies.push(None);
-                    continue;
-                }
-                let mut answer = dispatcher
-                    .dispatch(txn, &[*message], context)
-                    .await
-                    .map_err(|error| BatchError::Handler { dedupe_key: (*key).clone(), error })?;
-                replies.push(answer.pop().flatten());
-            }
-            Ok(replies)
+    let messages: Vec<Received<'_>> = new.iter().map(|p| p.received).collect();
+    let on_error = |(handler, error): (&'static str, HandlerError)| BatchError::Handler {
+        dedupe_key: new[0].key.to_owned(),
+        handler,
+        error,
+    };
+    let decision = dispatcher.decide_in_transaction(txn, &messages).await.map_err(on_error)?;
+    let decided: Vec<(Push<'_>, Combined)> = new.iter().copied().zip(decision.combined.iter().cloned()).collect();
+    let xml = render(&decided);
+    let mut events = new_events(&decided, &xml);
+    // The handlers read the state these decisions rest on inside this transaction.
+    for event in &mut events {
+        event.no_quiz_session_since = None;
+    }
+    let found = match insert_new_events(txn, &events, None).await? {
+        Inserted::Done(found) => found,
+        Inserted::Redecide => unreachable!("no assumption was passed"),
+    };
+    let inserted: Vec<bool> = new.iter().map(|p| found.get(p.key) == Some(&Outcome::Inserted)).collect();
+    dispatcher.write(txn, &messages, decision, &inserted).await.map_err(on_error)?;
+    let mut stored = HashMap::with_capacity(new.len());
+    for (((push, _), xml), inserted) in decided.iter().zip(xml).zip(inserted) {
+        if inserted {
+            stored.insert(push.key.to_owned(), Stored { reply: xml, first_time: true });
         }
     }
+    Ok(stored)
+}
+
+/// Stores pushes with no handler's decision (one whose handler failed): answered `success`.
+async fn store_undecided(
+    txn: &deadpool_postgres::Client,
+    pushes: &[Push<'_>],
+) -> Result<HashMap<String, Stored>, BatchError> {
+    let decided: Vec<(Push<'_>, Combined)> = pushes.iter().map(|p| (*p, Combined::default())).collect();
+    let events = new_events(&decided, &[None]);
+    let found = match insert_new_events(txn, &events, None).await? {
+        Inserted::Done(found) => found,
+        Inserted::Redecide => unreachable!("no assumption was passed"),
+    };
+    Ok(found
+        .into_iter()
+        .filter(|(_, outcome)| *outcome == Outcome::Inserted)
+        .map(|(key, _)| (key, Stored { reply: None, first_time: true }))
+        .collect())
 }

@@ -208,6 +208,7 @@ pub async fn simulate(
             return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()))).map(unprocessable);
         }
     };
+    wait_for_consumer(&client, user.account, &openid).await?;
     let after = tags_of(&client, user.account, &openid).await?;
     let outcome = Outcome {
         sent,
@@ -255,6 +256,25 @@ fn open_reply(crypt: &MsgCrypt, body: &str) -> String {
 fn unprocessable(mut response: HttpResponse) -> HttpResponse {
     *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     response
+}
+
+/// Tags follow a push by a moment (the consumer applies them after the answer): the page waits
+/// for that moment, so "after" shows what the push earned. Gives up after 3 s and shows what is
+/// there.
+async fn wait_for_consumer(
+    client: &deadpool_postgres::Client,
+    account: AccountId,
+    openid: &str,
+) -> Result<(), AdminError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while store::event_cursor::has_unapplied(client, store::event_cursor::TAGGING, account, openid).await? {
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(user.openid = %openid, "the simulator's push was not applied within 3 s");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 async fn tags_of(

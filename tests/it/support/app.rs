@@ -291,6 +291,7 @@ impl TestApp {
 
     /// Runs every due outbox delivery and job until none is left.
     pub async fn run_pending_jobs(&self) {
+        self.settle().await;
         tagcast::jobs::run_pending(&self.jobs).await.expect("background work runs");
     }
 
@@ -301,6 +302,7 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.settle().await;
         let request = self.http.request(method, format!("{}/api/v1{path}", self.address)).bearer_auth(API_TOKEN);
         send_json(request, body).await
     }
@@ -313,6 +315,7 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.settle().await;
         let request =
             self.http.request(method, format!("{}/api/v1{path}", self.address)).basic_auth(username, Some(password));
         send_json(request, body).await
@@ -344,7 +347,14 @@ impl TestApp {
         pass_the_clientmsgid_minute(&self.db_client, &self.wechat).await
     }
 
+    /// Waits until the event consumer has applied every stored event (tags, followers, outbox
+    /// rows): what a push derives trails its answer by a moment, so every read waits for it.
+    pub async fn settle(&self) {
+        settle(&self.db_client).await;
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
+        self.settle().await;
         self.db_client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
     }
 
@@ -353,6 +363,7 @@ impl TestApp {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Vec<tokio_postgres::Row> {
+        self.settle().await;
         self.db_client.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
@@ -362,6 +373,28 @@ impl TestApp {
 
     pub async fn stored_followers(&self) -> i64 {
         self.count("SELECT count(*) FROM followers").await
+    }
+}
+
+/// Waits (at most 10 s, then fails the test) until no stored event waits for the consumer.
+pub(crate) async fn settle(db: &tokio_postgres::Client) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT coalesce((SELECT (SELECT count(*) FROM events WHERE id > c.mark)
+                                       + (SELECT count(*) FROM events WHERE id = ANY(c.holes))
+                                  FROM event_cursors c WHERE c.name = 'tagging'), 0)",
+                &[],
+            )
+            .await
+            .expect("consumer backlog")
+            .get(0);
+        if waiting == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{waiting} events still wait for the consumer after 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 

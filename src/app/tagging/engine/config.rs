@@ -35,6 +35,31 @@ pub struct ConfigCache {
 }
 
 impl ConfigCache {
+    /// The configuration of each of `accounts` as held now, with the version it was read at,
+    /// without asking the database; `None` when an account's is missing or the copies were read
+    /// at different versions. A decision made on it is stored only if the version is still
+    /// current.
+    pub fn cached(&self, accounts: &[AccountId]) -> Option<(i64, PerAccount)> {
+        let loaded = self.loaded.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut version = None;
+        let mut current = PerAccount::with_capacity(accounts.len());
+        for account in accounts {
+            let copy = loaded.get(account)?;
+            match version {
+                None => version = Some(copy.version),
+                Some(v) if v != copy.version => return None,
+                Some(_) => {}
+            }
+            current.insert(*account, Arc::clone(copy));
+        }
+        Some((version?, current))
+    }
+
+    /// Drops every copy: the next decision reads the configuration again.
+    pub fn forget(&self) {
+        self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     /// The current configuration of each of `accounts`: one primary-key read, plus a reload of
     /// the accounts whose copy is older.
     ///

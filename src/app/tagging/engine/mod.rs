@@ -1,25 +1,36 @@
 //! The tagging engine: the inbox handler that turns what followers do into tags, replies and quiz
-//! steps. It decides in memory (rules, quizzes and the tag index come from [`config`]), reads at
-//! most two indexed queries per batch (quiz sessions, tags for self-service commands), and writes
-//! its effects set-based in the push's own transaction, then re-evaluates the dynamic tags of the
-//! followers whose clicks, subscribes or tags can change a `when`. WeChat learns through the tag outbox.
+//! steps.
+//!
+//! It decides before a push is stored. Most pushes (clicks, keywords, scans, subscribes) are
+//! decided from memory: rules, quizzes and the tag index come from [`config`], and the push is
+//! stored by one statement that checks the configuration was still current. A push whose decision
+//! reads state is decided inside a transaction instead: a self-service command (which reads the
+//! follower's tags, including changes not applied yet) and a push that starts a quiz or may
+//! answer one (which reads and writes the quiz session). Tag changes are never written with the
+//! push: they ride in the event's `effects`, and the event consumer applies them
+//! ([`Handler::apply`]) with the outbox rows and the dynamic tags they touch, usually within
+//! milliseconds. WeChat learns through the tag outbox.
 
 pub mod config;
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
 
 use crate::app::audience;
-use crate::app::inbox::{Handler, HandlerError, HandlerFuture, PrefetchFuture, Prefetched, Received};
+use crate::app::inbox::{
+    DecideFuture, Decided, Handler, HandlerError, HandlerFuture, InMemory, InTransaction, Received,
+};
 use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::domain::quiz::{self, QuizProgress, QuizStep};
 use crate::domain::rule::Action;
 use crate::domain::tag::TagPath;
 use crate::store;
+use crate::store::event_cursor::StoredEvent;
 use crate::store::tags::TagChange;
 use crate::wechat::message::{Inbound, Message};
 use crate::wechat::reply::Reply;
@@ -45,6 +56,60 @@ impl TaggingEngine {
     pub fn new(quiz_expiry: Duration, clock: Clock) -> Self {
         Self { config: ConfigCache::default(), quiz_expiry, clock }
     }
+
+    /// Sessions touched before this are abandoned.
+    fn quiz_fresh_after(&self) -> DateTime<Utc> {
+        Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default()
+    }
+}
+
+/// What one push decided, beyond its reply.
+#[derive(Default)]
+struct Effects {
+    changes: Vec<TagChange>,
+    /// `None` ends the follower's session.
+    sessions: HashMap<String, Option<(String, QuizProgress)>>,
+    finished: Vec<(String, String, Vec<TagPath>, QuizProgress)>,
+}
+
+/// A tag change as an event's `effects` carry it: `[tag id, added, source]` (the follower is the
+/// event's sender).
+type StoredChange = (i64, bool, String);
+
+fn encode_changes(changes: &[TagChange]) -> Option<serde_json::Value> {
+    if changes.is_empty() {
+        return None;
+    }
+    let stored: Vec<StoredChange> = changes.iter().map(|c| (c.tag_id, c.add, c.source.clone())).collect();
+    serde_json::to_value(stored).ok()
+}
+
+fn decode_changes(openid: &str, effects: &serde_json::Value) -> Vec<TagChange> {
+    let stored: Vec<StoredChange> = serde_json::from_value(effects.clone()).unwrap_or_else(|error| {
+        tracing::error!(%error, "an event's tag changes cannot be read; skipping them");
+        Vec::new()
+    });
+    stored
+        .into_iter()
+        .map(|(tag_id, add, source)| TagChange { openid: openid.to_owned(), tag_id, add, source })
+        .collect()
+}
+
+/// Whether deciding `message` reads or writes state beyond the configuration.
+fn needs_state(loaded: &Loaded, message: &Message) -> bool {
+    if let Inbound::Text { content, .. } = &message.body {
+        if is_command(content) {
+            return true;
+        }
+    }
+    action_of(message)
+        .is_some_and(|action| loaded.rules.matching(action).iter().any(|rule| rule.spec.start_quiz.is_some()))
+}
+
+/// What a batch decided in its transaction, written once its pushes are stored.
+struct SessionWrites {
+    /// Per push: its account and what it did to quiz sessions.
+    per_push: Vec<(AccountId, Effects)>,
 }
 
 impl Handler for TaggingEngine {
@@ -52,69 +117,183 @@ impl Handler for TaggingEngine {
         "tagging_engine"
     }
 
-    /// The configuration check (one read of `config_version`) rides along with the batch's
-    /// first statements.
-    fn prefetch<'a>(&'a self, txn: &'a Client, accounts: &'a [AccountId]) -> Option<PrefetchFuture<'a>> {
-        Some(Box::pin(async move {
-            let loaded = self.config.current(txn, accounts).await.map_err(|e| Box::new(e) as HandlerError)?;
-            Ok(Box::new(loaded) as Prefetched)
-        }))
+    fn decide(&self, messages: &[Received<'_>]) -> InMemory {
+        let mut accounts: Vec<AccountId> = messages.iter().map(|r| r.account).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let Some((version, loaded)) = self.config.cached(&accounts) else { return InMemory::NeedsTransaction };
+        let fresh_after = self.quiz_fresh_after();
+        let mut answers = Vec::with_capacity(messages.len());
+        for received in messages {
+            let Some(config) = loaded.get(&received.account) else { return InMemory::NeedsTransaction };
+            if needs_state(config, received.message) {
+                return InMemory::NeedsTransaction;
+            }
+            let mut effects = Effects::default();
+            let reply = decide(config, received.message, &mut HashMap::new(), &mut HashMap::new(), &mut effects);
+            let may_answer_quiz = matches!(received.message.body, Inbound::Text { .. }) && !config.quizzes.is_empty();
+            answers.push(Decided {
+                reply: reply.map(|content| Reply::Text { content }),
+                effects: encode_changes(&effects.changes),
+                no_quiz_session_since: may_answer_quiz.then_some(fresh_after),
+            });
+        }
+        InMemory::Decided { config_version: Some(version), answers }
     }
 
-    /// Each account's pushes are decided against that account's configuration, as a batch of
-    /// their own; the replies come back in the order of `messages`.
-    fn handle<'a>(
+    /// Each account's pushes are decided against that account's configuration, with the quiz
+    /// sessions of their senders and, for those who asked about their tags, those tags with the
+    /// changes not applied yet.
+    fn decide_in_transaction<'a>(&'a self, txn: &'a Client, messages: &'a [Received<'a>]) -> DecideFuture<'a> {
+        Box::pin(async move {
+            let mut accounts: Vec<AccountId> = messages.iter().map(|r| r.account).collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            let loaded = self.config.current(txn, &accounts).await.map_err(boxed)?;
+            let mut sessions = self.read_sessions(txn, messages, &loaded).await.map_err(boxed)?;
+            let mut current_tags = read_asked_tags(txn, messages).await.map_err(boxed)?;
+            let mut answers = Vec::with_capacity(messages.len());
+            let mut per_push = Vec::with_capacity(messages.len());
+            for received in messages {
+                let account = received.account;
+                let Some(config) = loaded.get(&account) else {
+                    answers.push(Decided::default());
+                    per_push.push((account, Effects::default()));
+                    continue;
+                };
+                let mut effects = Effects::default();
+                let reply = decide(
+                    config,
+                    received.message,
+                    sessions.entry(account).or_default(),
+                    current_tags.entry(account).or_default(),
+                    &mut effects,
+                );
+                answers.push(Decided {
+                    reply: reply.map(|content| Reply::Text { content }),
+                    effects: encode_changes(&effects.changes),
+                    no_quiz_session_since: None,
+                });
+                per_push.push((account, effects));
+            }
+            Ok(InTransaction { answers, writes: Box::new(SessionWrites { per_push }) })
+        })
+    }
+
+    fn write<'a>(
         &'a self,
         txn: &'a Client,
-        messages: &'a [Received<'a>],
-        prefetched: Option<&'a (dyn Any + Send + Sync)>,
+        _messages: &'a [Received<'a>],
+        writes: Box<dyn Any + Send + Sync>,
+        stored: &'a [bool],
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let mut by_account: std::collections::BTreeMap<AccountId, Vec<usize>> = std::collections::BTreeMap::new();
-            for (i, received) in messages.iter().enumerate() {
-                by_account.entry(received.account).or_default().push(i);
-            }
-            let prefetched = prefetched.and_then(|p| p.downcast_ref::<PerAccount>());
-            let loaded: PerAccount = match prefetched {
-                Some(loaded) if by_account.keys().all(|a| loaded.contains_key(a)) => loaded.clone(),
-                _ => {
-                    let accounts: Vec<AccountId> = by_account.keys().copied().collect();
-                    self.config.current(txn, &accounts).await.map_err(|e| Box::new(e) as HandlerError)?
+            let Ok(writes) = writes.downcast::<SessionWrites>() else { return Ok(()) };
+            let mut by_account: BTreeMap<AccountId, Effects> = BTreeMap::new();
+            for ((account, effects), stored) in writes.per_push.into_iter().zip(stored) {
+                if !*stored {
+                    continue;
                 }
-            };
-            let mut sessions =
-                self.read_sessions(txn, messages, &loaded).await.map_err(|e| Box::new(e) as HandlerError)?;
-            let mut replies: Vec<Option<Reply>> = vec![None; messages.len()];
-            for (account, indexes) in &by_account {
-                let Some(config) = loaded.get(account) else { continue };
-                let batch: Vec<&Message> = indexes.iter().map(|&i| messages[i].message).collect();
-                let own = sessions.remove(account).unwrap_or_default();
-                let answers = self
-                    .handle_batch(txn, *account, config, &batch, own)
-                    .await
-                    .map_err(|e| Box::new(e) as HandlerError)?;
-                for (&i, answer) in indexes.iter().zip(answers) {
-                    replies[i] = answer;
-                }
+                let into = by_account.entry(account).or_default();
+                into.sessions.extend(effects.sessions);
+                into.finished.extend(effects.finished);
             }
-            Ok(replies)
+            for (account, effects) in by_account {
+                write_sessions(txn, account, &effects).await.map_err(boxed)?;
+            }
+            Ok(())
         })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        txn: &'a Client,
+        events: &'a [StoredEvent],
+        effects: &'a [Option<&'a serde_json::Value>],
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let mut by_account: BTreeMap<AccountId, Vec<(&StoredEvent, Option<&serde_json::Value>)>> = BTreeMap::new();
+            for (event, effects) in events.iter().zip(effects) {
+                by_account.entry(event.account).or_default().push((event, *effects));
+            }
+            let accounts: Vec<AccountId> = by_account.keys().copied().collect();
+            let loaded = self.config.current(txn, &accounts).await.map_err(boxed)?;
+            for (account, events) in by_account {
+                let Some(config) = loaded.get(&account) else { continue };
+                self.apply_account(txn, account, config, &events).await.map_err(boxed)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn forget_config(&self) {
+        self.config.forget();
     }
 }
 
-/// What one batch does, gathered while deciding and written at the end.
-#[derive(Default)]
-struct Effects {
-    changes: Vec<TagChange>,
-    /// `None` ends the follower's session.
-    sessions: HashMap<String, Option<(String, QuizProgress)>>,
-    finished: Vec<(String, String, Vec<TagPath>, QuizProgress)>,
-    subscribed: Vec<String>,
-    unsubscribed: Vec<String>,
+fn boxed(error: tokio_postgres::Error) -> HandlerError {
+    Box::new(error)
 }
 
 /// The quiz sessions of a batch's followers, per account: one statement for all accounts.
 type SessionsByAccount = HashMap<AccountId, HashMap<String, (String, QuizProgress)>>;
+
+/// The tags of followers who asked about them, per account, with the changes the consumer has
+/// not applied yet laid over, in order: a tag earned a moment ago is listed, and deleted too.
+async fn read_asked_tags(
+    txn: &Client,
+    messages: &[Received<'_>],
+) -> Result<HashMap<AccountId, HashMap<String, BTreeSet<i64>>>, tokio_postgres::Error> {
+    let mut asking: Vec<(AccountId, &str)> = messages
+        .iter()
+        .filter(|r| matches!(&r.message.body, Inbound::Text { content, .. } if is_command(content)))
+        .map(|r| (r.account, r.message.from_user.as_str()))
+        .collect();
+    asking.sort_unstable();
+    asking.dedup();
+    let mut tags: HashMap<AccountId, HashMap<String, BTreeSet<i64>>> = HashMap::new();
+    for (account, openid) in asking {
+        let mut ids: BTreeSet<i64> =
+            store::tags::list_follower_tag_ids(txn, account, openid).await?.into_iter().collect();
+        let pending =
+            store::event_cursor::pending_effects(txn, store::event_cursor::TAGGING, account, &[openid]).await?;
+        for (_, effects) in pending {
+            let Some(changes) = effects.get(ENGINE) else { continue };
+            for change in decode_changes(openid, changes) {
+                if change.add {
+                    ids.insert(change.tag_id);
+                } else {
+                    ids.remove(&change.tag_id);
+                }
+            }
+        }
+        tags.entry(account).or_default().insert(openid.to_owned(), ids);
+    }
+    Ok(tags)
+}
+
+/// The engine's name, under which its entry of an event's `effects` is kept.
+const ENGINE: &str = "tagging_engine";
+
+/// Writes what a batch did to one account's quiz sessions, and the quizzes it finished.
+async fn write_sessions(txn: &Client, account: AccountId, effects: &Effects) -> Result<(), tokio_postgres::Error> {
+    let (ended, ongoing): (Vec<_>, Vec<_>) = effects.sessions.iter().partition(|(_, s)| s.is_none());
+    let ended: Vec<&str> = ended.into_iter().map(|(openid, _)| openid.as_str()).collect();
+    store::quizzes::delete_sessions(txn, account, &ended).await?;
+    let ongoing: Vec<(&str, &str, &QuizProgress)> = ongoing
+        .into_iter()
+        .filter_map(|(openid, s)| s.as_ref().map(|(quiz, progress)| (openid.as_str(), quiz.as_str(), progress)))
+        .collect();
+    store::quizzes::upsert_sessions(txn, account, &ongoing).await?;
+    let answers: Vec<(&str, &str, Vec<&str>, &QuizProgress)> = effects
+        .finished
+        .iter()
+        .map(|(openid, quiz, tags, progress)| {
+            (openid.as_str(), quiz.as_str(), tags.iter().map(TagPath::as_str).collect(), progress)
+        })
+        .collect();
+    store::quizzes::insert_answers(txn, account, &answers).await
+}
 
 impl TaggingEngine {
     /// Reads the open quiz sessions of every follower in the batch whose account has quizzes.
@@ -134,93 +313,65 @@ impl TaggingEngine {
         if followers.is_empty() {
             return Ok(HashMap::new());
         }
-        let fresh_after = chrono::Utc::now() - chrono::Duration::from_std(self.quiz_expiry).unwrap_or_default();
         let mut by_account = SessionsByAccount::new();
-        for ((account, openid), session) in store::quizzes::list_sessions_across(txn, &followers, fresh_after).await? {
+        for ((account, openid), session) in
+            store::quizzes::list_sessions_across(txn, &followers, self.quiz_fresh_after()).await?
+        {
             by_account.entry(account).or_default().insert(openid, (session.quiz_id, session.progress));
         }
         Ok(by_account)
     }
 
-    #[tracing::instrument(skip_all, fields(batch.size = messages.len()))]
-    async fn handle_batch(
+    /// Applies one account's stored events: their tag changes (and the outbox rows), the dynamic
+    /// tags their clicks, subscribes and changes can move, WeChat's state of followers who left,
+    /// and the tags of followers who came back.
+    async fn apply_account(
         &self,
         txn: &Client,
         account: AccountId,
         loaded: &Loaded,
-        messages: &[&Message],
-        mut sessions: HashMap<String, (String, QuizProgress)>,
-    ) -> Result<Vec<Option<Reply>>, tokio_postgres::Error> {
-        // Tags are read only for followers who asked about them.
-        let asking: Vec<&str> = messages
+        events: &[(&StoredEvent, Option<&serde_json::Value>)],
+    ) -> Result<(), tokio_postgres::Error> {
+        let changes: Vec<TagChange> = events
             .iter()
-            .filter(|m| matches!(&m.body, Inbound::Text { content, .. } if is_command(content)))
-            .map(|m| m.from_user.as_str())
+            .filter_map(|(event, effects)| effects.map(|effects| decode_changes(&event.openid, effects)))
+            .flatten()
             .collect();
-        let mut current_tags: HashMap<String, BTreeSet<i64>> = HashMap::new();
-        if !asking.is_empty() {
-            for openid in &asking {
-                let ids = store::tags::list_follower_tag_ids(txn, account, openid).await?;
-                current_tags.insert((*openid).to_owned(), ids.into_iter().collect());
-            }
-        }
-
-        let mut effects = Effects::default();
-        let mut replies = Vec::with_capacity(messages.len());
-        for message in messages {
-            let reply = decide(loaded, message, &mut sessions, &mut current_tags, &mut effects);
-            replies.push(reply.map(|content| Reply::Text { content }));
-        }
-
-        store::tags::apply_tag_changes(txn, &effects.changes).await?;
+        store::tags::apply_tag_changes(txn, &changes).await?;
         if !loaded.dynamic.is_empty() {
-            self.reevaluate_dynamic(txn, account, loaded, messages, &effects.changes).await?;
+            self.reevaluate_dynamic(txn, account, loaded, events, &changes).await?;
         }
-        let left: Vec<&str> = effects.unsubscribed.iter().map(String::as_str).collect();
+        let left: Vec<&str> =
+            events.iter().filter(|(e, _)| e.kind == "unsubscribe").map(|(e, _)| e.openid.as_str()).collect();
         store::tags::forget_wechat_state(txn, account, &left).await?;
-        let back: Vec<&str> = effects.subscribed.iter().map(String::as_str).collect();
-        store::tags::requeue_for_returning(txn, account, &back).await?;
-        let (ended, ongoing): (Vec<_>, Vec<_>) = effects.sessions.iter().partition(|(_, s)| s.is_none());
-        let ended: Vec<&str> = ended.into_iter().map(|(openid, _)| openid.as_str()).collect();
-        store::quizzes::delete_sessions(txn, account, &ended).await?;
-        let ongoing: Vec<(&str, &str, &QuizProgress)> = ongoing
-            .into_iter()
-            .filter_map(|(openid, s)| s.as_ref().map(|(quiz, progress)| (openid.as_str(), quiz.as_str(), progress)))
-            .collect();
-        store::quizzes::upsert_sessions(txn, account, &ongoing).await?;
-        let answers: Vec<(&str, &str, Vec<&str>, &QuizProgress)> = effects
-            .finished
-            .iter()
-            .map(|(openid, quiz, tags, progress)| {
-                (openid.as_str(), quiz.as_str(), tags.iter().map(TagPath::as_str).collect(), progress)
-            })
-            .collect();
-        store::quizzes::insert_answers(txn, account, &answers).await?;
-        Ok(replies)
+        if !loaded.quizzes.is_empty() {
+            store::quizzes::delete_sessions(txn, account, &left).await?;
+        }
+        let back: Vec<&str> =
+            events.iter().filter(|(e, _)| e.kind == "subscribe").map(|(e, _)| e.openid.as_str()).collect();
+        store::tags::requeue_for_returning(txn, account, &back).await
     }
-}
 
-impl TaggingEngine {
     /// Re-evaluates the dynamic tags of the followers whose pushes or tag changes can change a
     /// `when`: clicks (tags naming that key), subscribes (every tag: orders may predate the
-    /// follower) and the tags rules and quizzes just gave or took.
+    /// follower) and the tags rules and quizzes gave or took.
     async fn reevaluate_dynamic(
         &self,
         txn: &Client,
-        account: crate::domain::account::AccountId,
+        account: AccountId,
         loaded: &Loaded,
-        messages: &[&Message],
+        events: &[(&StoredEvent, Option<&serde_json::Value>)],
         changes: &[TagChange],
     ) -> Result<(), tokio_postgres::Error> {
         let mut triggers = audience::Triggers::default();
         let mut affected: Vec<&str> = Vec::new();
-        for message in messages {
-            match &message.body {
-                Inbound::Click { key } => triggers.clicked.push(key.as_str()),
-                Inbound::Subscribe { .. } => triggers.subscribed = true,
+        for (event, _) in events {
+            match (event.kind.as_str(), event.event_key.as_deref()) {
+                ("click", Some(key)) => triggers.clicked.push(key),
+                ("subscribe", _) => triggers.subscribed = true,
                 _ => continue,
             }
-            affected.push(message.from_user.as_str());
+            affected.push(event.openid.as_str());
         }
         if !changes.is_empty() {
             let paths: HashMap<i64, &str> = loaded.tags.iter().map(|(path, (id, _))| (*id, path.as_str())).collect();
@@ -268,14 +419,8 @@ fn decide(
 ) -> Option<String> {
     let openid = message.from_user.as_str();
     match &message.body {
-        Inbound::Unsubscribe => {
-            effects.unsubscribed.push(openid.to_owned());
-            if sessions.remove(openid).is_some() {
-                effects.sessions.insert(openid.to_owned(), None);
-            }
-            return None;
-        }
-        Inbound::Subscribe { .. } => effects.subscribed.push(openid.to_owned()),
+        // The consumer forgets WeChat's state of a follower who left, and ends their quiz.
+        Inbound::Unsubscribe => return None,
         Inbound::Text { content, .. } => {
             if let Some((quiz_id, progress)) = sessions.get(openid).cloned() {
                 if let Some(quiz) = loaded.quizzes.get(&quiz_id) {

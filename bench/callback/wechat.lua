@@ -204,9 +204,14 @@ function request()
       content = "bench message " .. nonce
     elseif mode == "textkw" then
       content = keyword
+    elseif n == 0 then
+      -- wrk builds one request per thread that it never sends: keep it out of the pool's sequence,
+      -- or sender 0 would miss its first quiz start and answer outside the quiz.
+      from, content = openid(pool), quiz_start
     else
-      from = openid(n % pool)
-      content = (math.floor(n / pool) % steps == 0) and quiz_start or "A"
+      local m = n - 1
+      from = openid(m % pool)
+      content = (math.floor(m / pool) % steps == 0) and quiz_start or "A"
     end
     body = "<xml><ToUserName><![CDATA[" .. ACCOUNT .. "]]></ToUserName><FromUserName><![CDATA[" .. from
       .. "]]></FromUserName><CreateTime>" .. ts .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>"

@@ -11,7 +11,7 @@
 //! fields separated by one space (base64 has none). With `--presign` the signatures are computed
 //! here with `timestamp` = now, so the file must be used within tagcast's replay window (600 s).
 //!
-//! Usage: `bench_pushes --out FILE --count N --tag T [--presign TOKEN]`; key and appid come from
+//! Usage: `bench_pushes --out FILE --count N --tag T [--presign TOKEN] [--content TEXT]`; key and appid come from
 //! `WECHAT_ENCODING_AES_KEY` / `WECHAT_APPID` (the bench's values by default). `--tag` must differ
 //! between files replayed against the same database: senders and MsgIds are derived from it.
 
@@ -41,6 +41,10 @@ struct Args {
     /// Also compute `signature` and `msg_signature` with this token (timestamp = now).
     #[arg(long)]
     presign: Option<String>,
+    /// The text every message carries (e.g. a keyword with an auto-reply rule); default
+    /// `bench safe-mode message <n>`, which matches no rule.
+    #[arg(long)]
+    content: Option<String>,
     #[arg(long, env = "WECHAT_ENCODING_AES_KEY", default_value = DEFAULT_KEY)]
     key: String,
     #[arg(long, env = "WECHAT_APPID", default_value = DEFAULT_APPID)]
@@ -58,10 +62,14 @@ fn main() -> anyhow::Result<()> {
         // Same shapes as the Lua script's: 28-character openid, MsgId = tag then 12 digits.
         let openid = format!("oBnch{:05}{:018}", args.tag, n);
         let msg_id = format!("{}{:012}", args.tag, n);
+        let content = match &args.content {
+            Some(text) => text.clone(),
+            None => format!("bench safe-mode message {n}"),
+        };
         let xml = format!(
             "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
              <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
-             <Content><![CDATA[bench safe-mode message {n}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+             <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
         );
         let encrypt = crypt.encrypt(xml.as_bytes());
         match &args.presign {

@@ -1,10 +1,19 @@
 -- wrk script for bench/callback: every request is a distinct WeChat push, signed as WeChat signs.
 --
---   wrk -t1 -c32 -d10s --latency -s bench/callback/wechat.lua http://127.0.0.1:18080/wechat -- MODE TAG [FILE]
+--   wrk -t1 -c32 -d10s --latency -s bench/callback/wechat.lua http://127.0.0.1:18080/wechat -- MODE TAG [ARGS...]
 --
 -- MODE  text   plaintext-mode text message          (sender and MsgId vary per request)
 --       click  plaintext-mode menu CLICK event      (sender varies per request, so the dedupe key
 --                                                    `e:<sender>:<CreateTime>:CLICK` does too)
+--       textkw plaintext-mode text message whose Content is exactly a keyword with an auto-reply
+--              rule (`价格`, or the third argument)
+--       subscribe  plaintext-mode subscribe event from a QR scene (EventKey `qrscene_bench`, or
+--              `qrscene_` .. the third argument): a new follower on every request
+--       quiz   plaintext-mode text, a quiz played through: POOL senders (third argument, default
+--              20000) taken round robin; a sender's k-th push is step k mod STEPS (fourth
+--              argument, default 4) of the quiz: the start keyword (`测验`, or the fifth argument)
+--              at step 0, then the answer `A` to each question. One sender's pushes are POOL
+--              requests apart, so no two are in flight at once.
 --       safe   safe-mode text message read from FILE, written by `examples/bench_pushes.rs`
 -- TAG   1..99999, distinct for every wrk run against the same database (senders and MsgIds are
 --       derived from it, so no request is a retry of an earlier one).
@@ -14,7 +23,8 @@
 -- sha1(sort(token, timestamp, nonce, Encrypt)) is computed here too (SHA-1 over ~450 bytes), unless
 -- the file carries precomputed signatures (`bench_pushes --presign`), which are then used as is.
 --
--- Counts answers other than 200 in response() and prints one machine-readable `BENCH ...` line
+-- Counts answers other than 200, and 200s that carry a reply rather than `success`, in
+-- response() and prints one machine-readable `BENCH ...` line
 -- in done() (run.sh parses it), after wrk's own report.
 
 local TOKEN = os.getenv("BENCH_TOKEN") or "benchtoken"
@@ -117,9 +127,10 @@ end
 -- Requests
 
 -- Per-thread globals (wrk's done() reads them through thread:get).
-sent, non200, reused = 0, 0, 0
+sent, non200, reused, replied = 0, 0, 0, 0
 
 local mode, tag, path = "text", 1, "/wechat"
+local keyword, scene, pool, steps, quiz_start = "价格", "bench", 20000, 4, "测验"
 local openids, encrypts, presigned = {}, {}, {}
 local loaded = 0
 local headers = { ["Content-Type"] = "text/xml" }
@@ -147,8 +158,17 @@ function init(args)
       end
     end
     if loaded == 0 then error("no pushes in " .. file) end
+  elseif mode == "textkw" then
+    keyword = args[3] or keyword
+  elseif mode == "subscribe" then
+    scene = args[3] or scene
+  elseif mode == "quiz" then
+    pool = tonumber(args[3] or pool)
+    steps = tonumber(args[4] or steps)
+    quiz_start = args[5] or quiz_start
+    if not pool or pool < 1 or not steps or steps < 1 then error("quiz needs POOL >= 1 and STEPS >= 1") end
   elseif mode ~= "text" and mode ~= "click" then
-    error("MODE must be text, click or safe")
+    error("MODE must be text, textkw, click, subscribe, quiz or safe")
   end
 end
 
@@ -178,11 +198,30 @@ function request()
 
   local from = openid(n)
   local body
-  if mode == "text" then
+  if mode == "text" or mode == "textkw" or mode == "quiz" then
+    local content
+    if mode == "text" then
+      content = "bench message " .. nonce
+    elseif mode == "textkw" then
+      content = keyword
+    elseif n == 0 then
+      -- wrk builds one request per thread that it never sends: keep it out of the pool's sequence,
+      -- or sender 0 would miss its first quiz start and answer outside the quiz.
+      from, content = openid(pool), quiz_start
+    else
+      local m = n - 1
+      from = openid(m % pool)
+      content = (math.floor(m / pool) % steps == 0) and quiz_start or "A"
+    end
     body = "<xml><ToUserName><![CDATA[" .. ACCOUNT .. "]]></ToUserName><FromUserName><![CDATA[" .. from
       .. "]]></FromUserName><CreateTime>" .. ts .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-      .. "<Content><![CDATA[bench message " .. nonce .. "]]></Content><MsgId>" .. format("%d%012d", tag, n)
+      .. "<Content><![CDATA[" .. content .. "]]></Content><MsgId>" .. format("%d%012d", tag, n)
       .. "</MsgId></xml>"
+  elseif mode == "subscribe" then
+    body = "<xml><ToUserName><![CDATA[" .. ACCOUNT .. "]]></ToUserName><FromUserName><![CDATA[" .. from
+      .. "]]></FromUserName><CreateTime>" .. ts .. "</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+      .. "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_" .. scene .. "]]></EventKey>"
+      .. "<Ticket><![CDATA[benchticket]]></Ticket></xml>"
   else
     body = "<xml><ToUserName><![CDATA[" .. ACCOUNT .. "]]></ToUserName><FromUserName><![CDATA[" .. from
       .. "]]></FromUserName><CreateTime>" .. ts .. "</CreateTime><MsgType><![CDATA[event]]></MsgType>"
@@ -197,21 +236,24 @@ function response(status, headers, body)
   if status ~= 200 then
     non200 = non200 + 1
     if non200 <= 3 then io.stderr:write(format("non-200 answer %d: %s\n", status, body or "")) end
+  elseif body and body ~= "" and body ~= "success" then
+    replied = replied + 1 -- a passive reply (plain or encrypted XML), not the bare `success`
   end
 end
 
 function done(summary, latency, requests)
-  local s, n2, r = 0, 0, 0
+  local s, n2, r, rp = 0, 0, 0, 0
   for _, t in ipairs(threads or {}) do
     s = s + (t:get("sent") or 0)
     n2 = n2 + (t:get("non200") or 0)
     r = r + (t:get("reused") or 0)
+    rp = rp + (t:get("replied") or 0)
   end
   local e = summary.errors
   io.write(format(
     "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non200=%d sent=%d "
-      .. "reused=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+      .. "reused=%d replied=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
     summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    n2, s, r, e.connect, e.read, e.write, e.status, e.timeout))
+    n2, s, r, rp, e.connect, e.read, e.write, e.status, e.timeout))
 end

@@ -274,7 +274,7 @@ fn scrape_registry(pools: &[(&'static str, deadpool_postgres::Status)], queues: 
     unapplied.set(queues.events_unapplied);
     registry.register(
         "tagcast_tagging_backlog",
-        "Stored pushes whose tags, follower state and dynamic tags are not applied yet",
+        "Stored pushes whose tags, follower state and dynamic tags are not applied yet (counted up to 10000)",
         unapplied,
     );
     let unapplied_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();

@@ -83,18 +83,6 @@ pub async fn events_after(
         .collect())
 }
 
-/// How many stored events the consumer has not applied yet.
-pub async fn backlog(client: &impl GenericClient, name: &str) -> Result<i64, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "SELECT (SELECT count(*) FROM events WHERE id > c.mark)
-                  + (SELECT count(*) FROM events WHERE id = ANY(c.holes))
-             FROM event_cursors c WHERE c.name = $1",
-        )
-        .await?;
-    Ok(client.query_opt(&statement, &[&name]).await?.map_or(0, |row| row.get(0)))
-}
-
 /// Whether an event of `account` from `openid` still waits for the consumer `name`.
 pub async fn has_unapplied(
     client: &impl GenericClient,

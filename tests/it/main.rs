@@ -24,6 +24,7 @@ mod mock_conformance;
 mod mock_media;
 mod mock_quota;
 mod ops;
+mod plans;
 mod playbook;
 mod security_auth;
 mod security_callback;

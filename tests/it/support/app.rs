@@ -204,6 +204,14 @@ impl TestApp {
     /// Stops this instance and starts a new `Application` (tagging engine, default dispatcher) on
     /// the same database and mock, as a deploy does: what was in memory is gone, what was stored
     /// stays. Pushes, API calls and jobs go to the new instance from then on.
+    /// Stops the server (gracefully: the inbox drains) and closes its connections;
+    /// [`Self::restart`] starts it again.
+    pub async fn stop_server(&self) {
+        self.server.stop(true).await;
+        // The workers' pool is the server's own, and this handle keeps it open.
+        self.jobs.pool.close();
+    }
+
     pub async fn restart(&mut self) {
         self.server.stop(true).await;
         let app = Application::build(self.settings.clone()).await.expect("application restarts");
@@ -382,7 +390,8 @@ pub(crate) async fn settle(db: &tokio_postgres::Client) {
     loop {
         let waiting: i64 = db
             .query_one(
-                "SELECT coalesce((SELECT (SELECT count(*) FROM events WHERE id > c.mark)
+                "SELECT coalesce((SELECT (SELECT count(*) FROM (SELECT 1 FROM events WHERE id > c.mark
+                                                                 ORDER BY id LIMIT 1) newer)
                                        + (SELECT count(*) FROM events WHERE id = ANY(c.holes))
                                   FROM event_cursors c WHERE c.name = 'tagging'), 0)",
                 &[],

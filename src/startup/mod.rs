@@ -236,7 +236,7 @@ impl Application {
         // Every role applies stored pushes: the cursor's lock lets one instance at a time do it,
         // and a deployment of web-only instances must not leave tags unapplied.
         let consumer_wake = Arc::new(tokio::sync::Notify::new());
-        let consumer_pool = store::database::build_inbox_pool(&settings.database_url, 1)?;
+        let consumer_pool = store::database::build_consumer_pool(&settings.database_url, 1)?;
         metrics.watch_pool("consumer", consumer_pool.clone());
         let consumer =
             crate::app::inbox::consumer::Consumer::new(consumer_pool, dispatcher.clone(), metrics.tagging_lag.clone());

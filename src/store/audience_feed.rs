@@ -189,7 +189,11 @@ pub async fn events_since(
     let mut rows = client.query(&newer, &[&after, &limit]).await?;
     if !holes.is_empty() {
         let late = client
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM events, event_cursors c WHERE id = ANY($1) AND {APPLIED}"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM unnest($1::bigint[]) h (hole)
+                 CROSS JOIN LATERAL (SELECT * FROM events WHERE id = h.hole OFFSET 0) events, event_cursors c
+                 WHERE {APPLIED}"
+            ))
             .await?;
         rows.extend(client.query(&late, &[&holes]).await?);
     }

@@ -171,29 +171,47 @@ pub fn build_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseE
     pool_from(parse(url)?, max_size)
 }
 
-/// Settings of the connections that write pushes and apply them ([`build_inbox_pool`]).
-///
-/// Custom plans: their statements run from the first push on an empty database to millions of
-/// rows, on a server whose statistics may never be refreshed (autovacuum off); a plan cached
-/// generically while a table was empty would keep scanning it whole. Timeouts: the event consumer
-/// waits [`EVENT_HOLE_PATIENCE`] for an id taken by an uncommitted transaction, so no transaction
-/// on these connections may stay open anywhere near that long.
-const INBOX_SESSION_OPTIONS: &str =
+/// Session settings of the inbox writers' connections. No transaction on them may stay open
+/// anywhere near [`EVENT_HOLE_PATIENCE`]: the event consumer waits that long for an event id
+/// taken by an uncommitted transaction, then passes it for good.
+const WRITER_SESSION_OPTIONS: &str = "-c statement_timeout=20s -c idle_in_transaction_session_timeout=20s";
+
+/// The consumer's: the writers' limits, and every statement planned with its parameters. Its
+/// passes read from a mark that moves through tables that grow from empty to millions of rows
+/// on a server whose statistics may never be refreshed (autovacuum off); a plan cached while a
+/// table was small would keep serving it. A pass applies hundreds of events, so planning each
+/// statement costs it little. (The writers' statements run thousands of times a second: planning
+/// each was a third of Postgres's CPU per push, so they keep cached plans, each written so that
+/// any plan of it probes an index; `tests/it/plans.rs` checks plans cached on an empty database.)
+const CONSUMER_SESSION_OPTIONS: &str =
     "-c plan_cache_mode=force_custom_plan -c statement_timeout=20s -c idle_in_transaction_session_timeout=20s";
 
 /// How long the event consumer waits for an event id below its mark to be committed before it
 /// decides the id will never be: three times the longest a writer's transaction can last.
 pub const EVENT_HOLE_PATIENCE: Duration = Duration::from_secs(60);
 
-/// [`build_pool`] for the inbox writers and the event consumer, with [`INBOX_SESSION_OPTIONS`].
+/// [`build_pool`] for the inbox writers, with [`WRITER_SESSION_OPTIONS`].
 ///
 /// # Errors
 /// A bad URL.
 pub fn build_inbox_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+    pool_with_options(url, max_size, WRITER_SESSION_OPTIONS)
+}
+
+/// [`build_pool`] for the event consumer, with [`CONSUMER_SESSION_OPTIONS`].
+///
+/// # Errors
+/// A bad URL.
+pub fn build_consumer_pool(url: &SecretString, max_size: usize) -> Result<Pool, DatabaseError> {
+    pool_with_options(url, max_size, CONSUMER_SESSION_OPTIONS)
+}
+
+/// Our options after the URL's own, so ours win where both set one.
+fn pool_with_options(url: &SecretString, max_size: usize, ours: &str) -> Result<Pool, DatabaseError> {
     let mut config = parse(url)?;
     let options = match config.get_options() {
-        Some(own) if !own.is_empty() => format!("{own} {INBOX_SESSION_OPTIONS}"),
-        _ => INBOX_SESSION_OPTIONS.to_owned(),
+        Some(own) if !own.is_empty() => format!("{own} {ours}"),
+        _ => ours.to_owned(),
     };
     config.options(&options);
     pool_from(config, max_size)

@@ -57,6 +57,12 @@ pub enum Inserted {
 // the whole statement a no-op when rules changed after the batch was decided against them.
 // Rows this statement inserts are invisible to its own final SELECT, so `events e` finds only
 // earlier pushes.
+//
+// The writers keep their statements' cached plans (planning this one per batch cost a third of
+// Postgres's CPU), and a plan cached while `events` or `quiz_sessions` was empty would join them
+// by a full scan for ever after. So every read of them here is a lateral probe of a unique key
+// per pushed row, kept from being flattened into a join by `OFFSET 0`: no plan can scan them
+// whole (`tests/it/plans.rs`).
 const INSERT_NEW: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::bytea[],
@@ -66,8 +72,10 @@ const INSERT_NEW: &str = "
     ), current_config AS (
         SELECT 1 FROM config_version WHERE ($12::bigint IS NULL OR version = $12)
           AND NOT EXISTS (SELECT 1 FROM input i
-                          JOIN quiz_sessions s ON s.account_id = i.account_id AND s.openid = i.openid
-                          WHERE i.no_quiz_session_since IS NOT NULL AND s.updated_at > i.no_quiz_session_since)
+                          CROSS JOIN LATERAL (SELECT 1 FROM quiz_sessions s
+                                              WHERE s.account_id = i.account_id AND s.openid = i.openid
+                                                AND s.updated_at > i.no_quiz_session_since OFFSET 0) fresh
+                          WHERE i.no_quiz_session_since IS NOT NULL)
     ), claimed AS (
         INSERT INTO callback_signatures (signature)
         SELECT DISTINCT signature FROM input WHERE signature IS NOT NULL AND EXISTS (SELECT 1 FROM current_config)
@@ -88,8 +96,9 @@ const INSERT_NEW: &str = "
     )
     SELECT dedupe_key, NULL::text FROM inserted
     UNION ALL
-    SELECT e.dedupe_key, e.reply FROM events e
-    WHERE e.dedupe_key = ANY($1::text[]) AND EXISTS (SELECT 1 FROM current_config)
+    SELECT e.dedupe_key, e.reply FROM input i
+    CROSS JOIN LATERAL (SELECT dedupe_key, reply FROM events WHERE dedupe_key = i.dedupe_key OFFSET 0) e
+    WHERE EXISTS (SELECT 1 FROM current_config)
     UNION ALL
     SELECT NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM current_config)";
 
@@ -180,7 +189,9 @@ pub async fn delete_expired_signatures(
     client.execute(&statement, &[&older_than.as_secs_f64()]).await
 }
 
-const GET_REPLIES: &str = "SELECT dedupe_key, reply FROM events WHERE dedupe_key = ANY($1::text[])";
+// A probe per key whatever the plan (see `INSERT_NEW`).
+const GET_REPLIES: &str = "SELECT e.dedupe_key, e.reply FROM unnest($1::text[]) AS k (key)
+    CROSS JOIN LATERAL (SELECT dedupe_key, reply FROM events WHERE dedupe_key = k.key OFFSET 0) e";
 
 /// The stored replies of events already received, by dedupe key.
 pub async fn list_replies(

@@ -20,7 +20,8 @@ pub struct QueueSnapshot {
 
 // The events past the consumer's mark are counted up to 10,000 (plus its holes), read in id order
 // so the plan stays an index scan however large `events` grows, with or without statistics (an
-// open `id > mark` is estimated at a third of the table, which invites a full scan).
+// open `id > mark` is estimated at a third of the table, which invites a full scan); its holes are
+// probed one by one (`OFFSET 0` keeps the probe from turning into a join that scans).
 // Done jobs are kept for ever, so they are left out: the partial index on pending ones keeps
 // this cheap however long the history grows.
 const SNAPSHOT: &str = "
@@ -33,7 +34,8 @@ const SNAPSHOT: &str = "
     UNION ALL
     SELECT 'events', '', '',
            (SELECT count(*) FROM (SELECT 1 FROM events WHERE id > c.mark ORDER BY id LIMIT 10000) newer)
-             + (SELECT count(*) FROM events WHERE id = ANY(c.holes)),
+             + (SELECT count(*) FROM unnest(c.holes) h (id)
+                CROSS JOIN LATERAL (SELECT 1 FROM events e WHERE e.id = h.id OFFSET 0) found),
            coalesce(extract(epoch FROM now() - (SELECT received_at FROM events WHERE id > c.mark ORDER BY id LIMIT 1)),
                     0)::float8
       FROM event_cursors c WHERE c.name = 'tagging'";

@@ -75,9 +75,13 @@ pub async fn list_sessions_across(
     let openids: Vec<&str> = followers.iter().map(|(_, o)| *o).collect();
     let statement = client
         .prepare_cached(
+            // One probe of the key per follower, whatever the plan: `OFFSET 0` keeps the lateral
+            // subquery from being flattened into a join a cached plan could make a full scan
+            // (see `store::events`).
             "SELECT s.account_id, s.openid, s.quiz_id, s.progress, s.updated_at
              FROM unnest($1::bigint[], $2::text[]) AS f (account_id, openid)
-             JOIN quiz_sessions s ON s.account_id = f.account_id AND s.openid = f.openid
+             CROSS JOIN LATERAL (SELECT * FROM quiz_sessions q
+                                 WHERE q.account_id = f.account_id AND q.openid = f.openid OFFSET 0) s
              WHERE s.updated_at > $3",
         )
         .await?;

@@ -199,7 +199,7 @@ pub async fn verify_url(
 }
 
 /// `POST /wechat[/{account}]`: one push from WeChat.
-#[tracing::instrument(skip_all, fields(account, event.kind, user.openid, retry))]
+#[tracing::instrument(level = "debug", skip_all, fields(account, event.kind, user.openid, retry))]
 pub async fn receive_push(
     req: HttpRequest,
     state: web::Data<CallbackState>,

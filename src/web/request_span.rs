@@ -10,35 +10,45 @@ use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
+/// The root span at `$level`; every field is computed only when the span is enabled.
+macro_rules! request_span {
+    ($level:ident, $request:expr) => {{
+        let request: &ServiceRequest = $request;
+        let route = || request.match_pattern().unwrap_or_else(|| "default".to_owned());
+        tracing::span!(
+            tracing::Level::$level,
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route(),
+            http.flavor = ?request.version(),
+            http.scheme = %request.connection_info().scheme(),
+            http.host = %request.connection_info().host(),
+            // Forwarding headers only from a trusted proxy (`realip_remote_addr` believes anyone's).
+            http.client_ip = %crate::web::client_ip(request.request()).map(|ip| ip.to_string()).unwrap_or_default(),
+            http.user_agent = %request.headers().get("User-Agent").and_then(|h| h.to_str().ok()).unwrap_or(""),
+            http.target = %request.path(),
+            http.status_code = tracing::field::Empty,
+            otel.name = %format!("{} {}", request.method(), route()),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = request.extensions().get::<RequestId>().copied().map(tracing::field::display),
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }};
+}
+
 /// [`RootSpanBuilder`] that never records a query string.
+///
+/// WeChat's pushes get their span at `debug`: they come by the thousand a second, a span at the
+/// default `info` level cost about as much server CPU as storing the push (issue 19's bench), and
+/// the fmt subscriber prints no span of its own. What an operator needs about pushes is in the
+/// callback metrics and in the warnings of the writers, which carry their own fields.
 pub struct PathOnlySpan;
 
 impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let connection = request.connection_info();
-        let user_agent = request.headers().get("User-Agent").and_then(|h| h.to_str().ok()).unwrap_or("");
-        let client_ip = crate::web::client_ip(request.request());
-        let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
-        let request_id = request.extensions().get::<RequestId>().copied();
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.route = %route,
-            http.flavor = ?request.version(),
-            http.scheme = %connection.scheme(),
-            http.host = %connection.host(),
-            // Forwarding headers only from a trusted proxy (`realip_remote_addr` believes anyone's).
-            http.client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            http.user_agent = %user_agent,
-            http.target = %request.path(),
-            http.status_code = tracing::field::Empty,
-            otel.name = %format!("{} {}", request.method(), route),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            request_id = request_id.map(tracing::field::display),
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
+        if request.path().starts_with("/wechat") { request_span!(DEBUG, request) } else { request_span!(INFO, request) }
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
@@ -69,21 +79,50 @@ mod tests {
         }
     }
 
-    /// What this thread logs from now until the guard drops, as text.
-    fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    /// What this thread logs at `level` and above from now until the guard drops, as text.
+    fn capture_logs_at(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::INFO)
+            .with_max_level(level)
             .with_ansi(false)
             .finish();
         (captured, tracing::subscriber::set_default(subscriber))
     }
 
+    fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+        capture_logs_at(tracing::Level::INFO)
+    }
+
+    /// Logs `handled` inside a request to `path` at `level`; what was written.
+    async fn log_of_a_request(path: &'static str, level: tracing::Level) -> String {
+        let (captured, _guard) = capture_logs_at(level);
+        let app = test::init_service(App::new().wrap(TracingLogger::<PathOnlySpan>::new()).route(
+            path,
+            web::post().to(|| async {
+                tracing::warn!("handled");
+                HttpResponse::Ok().finish()
+            }),
+        ))
+        .await;
+        test::call_service(&app, test::TestRequest::post().uri(path).to_request()).await;
+        String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("utf-8")
+    }
+
+    #[actix_web::test]
+    async fn pushes_get_their_request_span_at_debug_and_other_requests_at_info() {
+        let push = log_of_a_request("/wechat", tracing::Level::INFO).await;
+        assert!(push.contains("handled") && !push.contains("HTTP request"), "{push}");
+        let push = log_of_a_request("/wechat/shop", tracing::Level::DEBUG).await;
+        assert!(push.contains("HTTP request") && push.contains("/wechat/shop"), "{push}");
+        let page = log_of_a_request("/admin/tags", tracing::Level::INFO).await;
+        assert!(page.contains("HTTP request") && page.contains("/admin/tags"), "{page}");
+    }
+
     #[actix_web::test]
     async fn the_callback_query_string_never_reaches_the_log() {
-        let (captured, _guard) = capture_logs();
+        let (captured, _guard) = capture_logs_at(tracing::Level::DEBUG);
         let app = test::init_service(App::new().wrap(TracingLogger::<PathOnlySpan>::new()).route(
             "/wechat",
             web::post().to(|| async {

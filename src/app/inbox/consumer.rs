@@ -26,6 +26,10 @@ use crate::store::followers::upsert_followers;
 
 /// How many events one pass applies at most.
 const BATCH: i64 = 5_000;
+/// The least time between two passes: woken after every stored batch, it lets a few batches
+/// gather, so a pass's fixed cost (its transaction, cursor and commit) is shared by hundreds of
+/// events under load (about 10 % more pushes per second than a pass per batch, bench/callback).
+const GATHER: Duration = Duration::from_millis(25);
 /// How often it looks for events nobody woke it for (another instance's).
 const POLL: Duration = Duration::from_millis(100);
 /// How long it waits after a failed pass.
@@ -62,12 +66,18 @@ impl Consumer {
 
     /// Runs until `cancel`, woken by `wake` or every [`POLL`].
     pub async fn run(mut self, wake: Arc<Notify>, cancel: CancellationToken) {
+        let mut last = Instant::now();
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
+            let since = last.elapsed();
+            if since < GATHER {
+                tokio::time::sleep(GATHER - since).await;
+            }
+            last = Instant::now();
             if let Err(error) = self.catch_up().await {
                 tracing::warn!(error = ?error, "applying stored pushes failed; trying again in a second");
                 tokio::select! {

@@ -392,7 +392,8 @@ pub(crate) async fn settle(db: &tokio_postgres::Client) {
             .query_one(
                 "SELECT coalesce((SELECT (SELECT count(*) FROM (SELECT 1 FROM events WHERE id > c.mark
                                                                  ORDER BY id LIMIT 1) newer)
-                                       + (SELECT count(*) FROM events WHERE id = ANY(c.holes))
+                                       + (SELECT count(*) FROM unnest(c.holes) h (id) CROSS JOIN LATERAL
+                                            (SELECT 1 FROM events e WHERE e.id = h.id OFFSET 0) found)
                                   FROM event_cursors c WHERE c.name = 'tagging'), 0)",
                 &[],
             )

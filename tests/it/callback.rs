@@ -462,3 +462,36 @@ async fn subscribe_state_follows_the_newest_event_whatever_order_they_arrive_in(
     assert_eq!(follower_state(&app, "o_carol").await, (true, Some("back".to_owned()), true));
     assert_eq!(app.stored_events().await, 4);
 }
+
+/// A writer's transaction that took an event id and commits after the consumer has moved past
+/// it (a slow batch, a quiz answer's lane) leaves a hole: the consumer must apply that event once
+/// it commits, not skip it, and not apply anything twice.
+#[tokio::test]
+async fn an_event_committed_after_the_consumer_passed_its_id_is_applied_when_it_commits() {
+    let app = spawn_app().await;
+    let (late, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    late.batch_execute(
+        "BEGIN;
+         INSERT INTO events (dedupe_key, openid, kind, occurred_at, payload, account_id, reply)
+         VALUES ('1:e:o_late:1700000000:subscribe', 'o_late', 'subscribe', now(), '{}', 1, '')",
+    )
+    .await
+    .expect("a writer's transaction, still open");
+
+    assert_eq!(app.push(&text_message("o_after", "你好", 4_242)).await.status(), 200);
+    app.settle().await;
+    let known = "SELECT openid FROM followers WHERE openid IN ('o_late', 'o_after') ORDER BY openid";
+    let rows: Vec<String> = app.query(known, &[]).await.iter().map(|r| r.get(0)).collect();
+    assert_eq!(rows, ["o_after"], "the later push is applied, the uncommitted one is not seen");
+    let holes: Vec<i64> = app.query("SELECT holes FROM event_cursors WHERE name = 'tagging'", &[]).await[0].get(0);
+    assert_eq!(holes.len(), 1, "the consumer waits for the id it passed");
+
+    late.batch_execute("COMMIT").await.expect("committed late");
+    app.settle().await;
+    let late_follower = app.query("SELECT subscribed FROM followers WHERE openid = 'o_late'", &[]).await;
+    assert_eq!(late_follower.len(), 1, "the late event was applied");
+    assert!(late_follower[0].get::<_, bool>(0));
+    let holes: Vec<i64> = app.query("SELECT holes FROM event_cursors WHERE name = 'tagging'", &[]).await[0].get(0);
+    assert!(holes.is_empty(), "{holes:?}");
+}

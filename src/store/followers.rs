@@ -20,7 +20,11 @@ pub struct FollowerActivity {
 
 // A follower we have never seen who writes to the account is following it (WeChat only delivers
 // messages from followers). A state change applies only when newer than the one recorded, so a
-// late retry of an old subscribe cannot undo a later unsubscribe.
+// late retry of an old subscribe cannot undo a later unsubscribe. A known follower's row is
+// rewritten only for a state change, an earlier first sight, or a `last_seen_at` more than a
+// minute newer: an active follower's every push would otherwise write a new row version (and its
+// WAL) to move `last_seen_at` by seconds. So `last_seen_at` trails by at most a minute; nothing
+// that decides what may be sent reads it (the customer-service window reads events).
 const UPSERT: &str = "
     INSERT INTO followers AS f
         (account_id, openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene, first_seen_at, last_seen_at,
@@ -43,7 +47,11 @@ const UPSERT: &str = "
                                 AND NOT EXCLUDED.subscribed THEN EXCLUDED.unsubscribed_at ELSE f.unsubscribed_at END,
         subscribe_scene = CASE WHEN EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity')
                                 AND EXCLUDED.subscribed THEN EXCLUDED.subscribe_scene ELSE f.subscribe_scene END,
-        state_changed_at = greatest(f.state_changed_at, EXCLUDED.state_changed_at)";
+        state_changed_at = greatest(f.state_changed_at, EXCLUDED.state_changed_at)
+    WHERE (EXCLUDED.state_changed_at IS NOT NULL
+           AND EXCLUDED.state_changed_at >= coalesce(f.state_changed_at, '-infinity'))
+       OR EXCLUDED.first_seen_at < f.first_seen_at
+       OR EXCLUDED.last_seen_at > f.last_seen_at + interval '1 minute'";
 
 /// Upserts followers from a batch's activity. Callers pass one entry per (account, openid), sorted,
 /// so concurrent batches lock follower rows in the same order.

@@ -495,3 +495,32 @@ async fn an_event_committed_after_the_consumer_passed_its_id_is_applied_when_it_
     let holes: Vec<i64> = app.query("SELECT holes FROM event_cursors WHERE name = 'tagging'", &[]).await[0].get(0);
     assert!(holes.is_empty(), "{holes:?}");
 }
+
+/// An active follower's pushes do not rewrite their row to move `last_seen_at` by seconds: it
+/// moves when a minute has passed, while a subscribe or unsubscribe is written at once.
+#[tokio::test]
+async fn a_followers_row_is_rewritten_for_a_state_change_or_a_minute_of_activity_not_every_push() {
+    let app = spawn_app().await;
+    let t = now() - 600;
+    let click = |at: i64| event("o_busy", "CLICK", Some("ANY"), at);
+    let row = "SELECT xmin::text, extract(epoch FROM last_seen_at)::bigint, subscribed FROM followers
+               WHERE openid = 'o_busy'";
+    let read = || async {
+        let rows = app.query(row, &[]).await;
+        (rows[0].get::<_, String>(0), rows[0].get::<_, i64>(1), rows[0].get::<_, bool>(2))
+    };
+    assert_eq!(app.push(&click(t)).await.status(), 200);
+    let (version, last_seen, _) = read().await;
+    assert_eq!(last_seen, t);
+
+    assert_eq!(app.push(&click(t + 30)).await.status(), 200);
+    assert_eq!(read().await, (version.clone(), t, true), "half a minute later: the row is left as it was");
+
+    assert_eq!(app.push(&event("o_busy", "unsubscribe", None, t + 40)).await.status(), 200);
+    let (after_unsubscribe, _, subscribed) = read().await;
+    assert!(!subscribed, "a state change is written at once");
+    assert_ne!(after_unsubscribe, version);
+
+    assert_eq!(app.push(&click(t + 200)).await.status(), 200);
+    assert_eq!(read().await.1, t + 200, "more than a minute on, last_seen_at moves");
+}

@@ -47,12 +47,14 @@ pub struct StoredEvent {
     pub event_key: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub effects: Option<serde_json::Value>,
+    /// When the writer stored it (the database's clock).
+    pub received_at: DateTime<Utc>,
     /// Seconds from the event's commit (its `received_at`, by the database's clock) to its read.
     pub age_at_read: f64,
 }
 
 const COLUMNS: &str = "id, account_id, openid, kind, event_key, occurred_at, effects,
-    extract(epoch FROM clock_timestamp() - received_at)::float8";
+    extract(epoch FROM clock_timestamp() - received_at)::float8, received_at";
 
 /// Events with `id > after` (at most `limit`, in id order), and those with an id in `holes`.
 /// Two statements, each an index scan whatever the statistics (an `OR` of the two is not).
@@ -79,6 +81,7 @@ pub async fn events_after(
             occurred_at: r.get(5),
             effects: r.get(6),
             age_at_read: r.get(7),
+            received_at: r.get(8),
         })
         .collect())
 }

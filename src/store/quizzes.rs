@@ -143,6 +143,29 @@ pub async fn delete_sessions(
     Ok(())
 }
 
+/// Ends the sessions of followers who left: each `(openid, left_at)` deletes that follower's
+/// session unless it was written after `left_at` (a quiz started by a later subscribe, which the
+/// consumer may see before it applies the unsubscribe).
+pub async fn delete_sessions_left_before(
+    client: &impl GenericClient,
+    account: AccountId,
+    left: &[(&str, DateTime<Utc>)],
+) -> Result<(), tokio_postgres::Error> {
+    if left.is_empty() {
+        return Ok(());
+    }
+    let openids: Vec<&str> = left.iter().map(|(openid, _)| *openid).collect();
+    let left_at: Vec<DateTime<Utc>> = left.iter().map(|(_, at)| *at).collect();
+    client
+        .execute(
+            "DELETE FROM quiz_sessions s USING unnest($1::text[], $3::timestamptz[]) AS l (openid, left_at)
+             WHERE s.account_id = $2 AND s.openid = l.openid AND s.updated_at <= l.left_at",
+            &[&openids, &account.get(), &left_at],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Deletes sessions abandoned before `cutoff`; returns how many.
 pub async fn delete_expired_sessions(
     client: &impl GenericClient,

@@ -524,3 +524,36 @@ async fn a_followers_row_is_rewritten_for_a_state_change_or_a_minute_of_activity
     assert_eq!(app.push(&click(t + 200)).await.status(), 200);
     assert_eq!(read().await.1, t + 200, "more than a minute on, last_seen_at moves");
 }
+
+/// A follower who leaves and comes straight back through a QR code that starts a quiz keeps the
+/// new quiz: the consumer, applying the unsubscribe after the new subscribe was answered (here it
+/// is held back until both are stored), ends only the session from before they left.
+#[tokio::test]
+async fn leaving_and_coming_back_into_a_quiz_keeps_the_new_quiz_when_the_consumer_applies_both_later() {
+    let app = spawn_app().await;
+    let pool = tagcast::store::connect_pool(&app.settings.database_url, 1).await.expect("pool");
+    tagcast::app::playbook::apply(&pool, tagcast::app::playbook::SAMPLE_FILE, tagcast::app::playbook::SAMPLE)
+        .await
+        .expect("the sample applies");
+    drop(pool);
+    let (status, body) =
+        app.api_post("/rules", serde_json::json!({"on": "subscribe", "key": "skin", "start_quiz": "skin"})).await;
+    assert_eq!(status, 201, "{body}");
+    let t = now() - 100;
+    assert_eq!(app.push(&event("o_back", "subscribe", Some("qrscene_skin"), t)).await.status(), 200);
+    let sessions = "SELECT count(*) FROM quiz_sessions WHERE openid = 'o_back'";
+    assert_eq!(app.count(sessions).await, 1, "the first subscribe starts the quiz");
+
+    let (holder, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    holder.batch_execute("BEGIN; SELECT 1 FROM event_cursors WHERE name = 'tagging' FOR UPDATE").await.expect("held");
+    assert_eq!(app.push(&event("o_back", "unsubscribe", None, t + 10)).await.status(), 200);
+    let again = app.push(&event("o_back", "subscribe", Some("qrscene_skin"), t + 20)).await;
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.expect("body").contains("肤质"), "the quiz starts again");
+    holder.batch_execute("COMMIT").await.expect("released");
+
+    assert_eq!(app.count(sessions).await, 1, "the quiz the follower just started is still there");
+    let subscribed = app.query("SELECT subscribed FROM followers WHERE openid = 'o_back'", &[]).await;
+    assert!(subscribed[0].get::<_, bool>(0));
+}

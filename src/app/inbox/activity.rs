@@ -82,6 +82,7 @@ mod tests {
             event_key: key.map(str::to_owned),
             occurred_at: DateTime::from_timestamp(at, 0).unwrap(),
             effects: None,
+            received_at: DateTime::from_timestamp(at, 0).unwrap(),
             age_at_read: 0.0,
         }
     }

@@ -216,6 +216,7 @@ mod tests {
             event_key: None,
             occurred_at: chrono::Utc::now(),
             effects: None,
+            received_at: chrono::Utc::now(),
             age_at_read: 0.0,
         }
     }

@@ -345,7 +345,13 @@ impl TaggingEngine {
             events.iter().filter(|(e, _)| e.kind == "unsubscribe").map(|(e, _)| e.openid.as_str()).collect();
         store::tags::forget_wechat_state(txn, account, &left).await?;
         if !loaded.quizzes.is_empty() {
-            store::quizzes::delete_sessions(txn, account, &left).await?;
+            let mut left_at: HashMap<&str, DateTime<Utc>> = HashMap::new();
+            for (event, _) in events.iter().filter(|(e, _)| e.kind == "unsubscribe") {
+                let at = left_at.entry(event.openid.as_str()).or_insert(event.received_at);
+                *at = (*at).max(event.received_at);
+            }
+            let left_at: Vec<(&str, DateTime<Utc>)> = left_at.into_iter().collect();
+            store::quizzes::delete_sessions_left_before(txn, account, &left_at).await?;
         }
         let back: Vec<&str> =
             events.iter().filter(|(e, _)| e.kind == "subscribe").map(|(e, _)| e.openid.as_str()).collect();

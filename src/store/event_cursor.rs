@@ -86,6 +86,15 @@ pub async fn events_after(
         .collect())
 }
 
+/// Keeps the consumer `name` from committing a pass until the caller's transaction ends (waiting
+/// for one in progress): a read of applied state and of [`pending_effects`] in between then sees
+/// each event in exactly one of them.
+pub async fn hold_off_consumer(client: &impl GenericClient, name: &str) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT 1 FROM event_cursors WHERE name = $1 FOR SHARE").await?;
+    client.execute(&statement, &[&name]).await?;
+    Ok(())
+}
+
 /// Whether an event of `account` from `openid` still waits for the consumer `name`.
 pub async fn has_unapplied(
     client: &impl GenericClient,

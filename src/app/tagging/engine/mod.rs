@@ -251,6 +251,10 @@ async fn read_asked_tags(
         .collect();
     asking.sort_unstable();
     asking.dedup();
+    if !asking.is_empty() {
+        // Otherwise a pass committing between the two reads below would hide its events from both.
+        store::event_cursor::hold_off_consumer(txn, store::event_cursor::TAGGING).await?;
+    }
     let mut tags: HashMap<AccountId, HashMap<String, BTreeSet<i64>>> = HashMap::new();
     for (account, openid) in asking {
         let mut ids: BTreeSet<i64> =

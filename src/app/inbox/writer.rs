@@ -407,10 +407,7 @@ async fn decide_store_write(
     for event in &mut events {
         event.no_quiz_session_since = None;
     }
-    let found = match insert_new_events(txn, &events, None).await? {
-        Inserted::Done(found) => found,
-        Inserted::Redecide => unreachable!("no assumption was passed"),
-    };
+    let found = insert_in_transaction(txn, &events).await?;
     let inserted: Vec<bool> = new.iter().map(|p| found.get(p.key) == Some(&Outcome::Inserted)).collect();
     dispatcher.write(txn, &messages, decision, &inserted).await.map_err(on_error)?;
     let mut stored = HashMap::with_capacity(new.len());
@@ -422,6 +419,19 @@ async fn decide_store_write(
     Ok(stored)
 }
 
+/// [`insert_new_events`] for the transaction lane: the state its decisions rest on was read in
+/// this transaction, so they carry no assumption that could make the statement write nothing.
+async fn insert_in_transaction(
+    txn: &deadpool_postgres::Client,
+    events: &[NewEvent<'_, Message>],
+) -> Result<HashMap<String, Outcome>, BatchError> {
+    debug_assert!(events.iter().all(|e| e.no_quiz_session_since.is_none()));
+    match insert_new_events(txn, events, None).await? {
+        Inserted::Done(found) => Ok(found),
+        Inserted::Redecide => unreachable!("no assumption was passed"),
+    }
+}
+
 /// Stores pushes with no handler's decision (one whose handler failed): answered `success`.
 async fn store_undecided(
     txn: &deadpool_postgres::Client,
@@ -429,10 +439,7 @@ async fn store_undecided(
 ) -> Result<HashMap<String, Stored>, BatchError> {
     let decided: Vec<(Push<'_>, Combined)> = pushes.iter().map(|p| (*p, Combined::default())).collect();
     let events = new_events(&decided, &[None]);
-    let found = match insert_new_events(txn, &events, None).await? {
-        Inserted::Done(found) => found,
-        Inserted::Redecide => unreachable!("no assumption was passed"),
-    };
+    let found = insert_in_transaction(txn, &events).await?;
     Ok(found
         .into_iter()
         .filter(|(_, outcome)| *outcome == Outcome::Inserted)

@@ -239,6 +239,44 @@ pub async fn list_follower_events(
         .collect())
 }
 
+/// One push of a follower and the passive reply it got (WeChat's XML, empty for none).
+#[derive(Debug, Clone)]
+pub struct ConversationTurn {
+    pub kind: String,
+    pub event_key: Option<String>,
+    pub content: Option<String>,
+    pub reply: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A follower's latest `limit` pushes with their replies, oldest first: the simulator's
+/// conversation, read back from what the callback stored.
+pub async fn list_conversation(
+    client: &impl GenericClient,
+    account: AccountId,
+    openid: &str,
+    limit: i64,
+) -> Result<Vec<ConversationTurn>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT kind, event_key, CASE WHEN kind = 'text' THEN payload #>> '{body,content}' END, reply, occurred_at
+             FROM events WHERE openid = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3",
+            &[&openid, &account.get(), &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .rev()
+        .map(|r| ConversationTurn {
+            kind: r.get(0),
+            event_key: r.get(1),
+            content: r.get(2),
+            reply: r.get(3),
+            occurred_at: r.get(4),
+        })
+        .collect())
+}
+
 /// A finished quiz of a follower.
 #[derive(Debug, Clone)]
 pub struct QuizAnswer {

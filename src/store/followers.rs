@@ -222,6 +222,7 @@ pub async fn erase_follower(
         // The click stays counted, no longer naming anyone.
         "UPDATE campaign_clicks SET openid = NULL WHERE openid = $1
            AND campaign_id IN (SELECT id FROM campaigns WHERE account_id = $2)",
+        "DELETE FROM test_followers WHERE openid = $1 AND account_id = $2",
         "DELETE FROM followers WHERE openid = $1 AND account_id = $2",
     ] {
         deleted += client.execute(sql, &[&openid, &account.get()]).await?;

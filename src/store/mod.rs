@@ -34,6 +34,7 @@ pub mod rules;
 pub mod segments;
 pub mod sync;
 pub mod tags;
+pub mod test_followers;
 pub mod tokens;
 
 pub use database::{DatabaseError, build_pool, connect_pool, prepare_database};

@@ -30,7 +30,7 @@ fn csrf_of(body: &str) -> Option<String> {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
         Self { http, base: app.address.clone(), csrf: String::new() }
     }
@@ -59,7 +59,7 @@ impl Browser {
         self.post_raw(path, &fields).await
     }
 
-    async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let response = self.http.post(format!("{}{path}", self.base)).form(form).send().await.expect("request sent");
         self.read(response).await
     }
@@ -410,7 +410,7 @@ async fn a_quiz_is_previewed_without_saving_then_saved() {
 
 /// Users of every role, mass APIs paced far above WeChat's 60/min, and `n` synced followers of
 /// whom the first three carry the sensitive tag 敏感/价格敏感.
-async fn app_for_campaigns() -> (TestApp, Vec<String>) {
+pub(crate) async fn app_for_campaigns() -> (TestApp, Vec<String>) {
     let app = spawn_app_with(|vars| {
         vars.insert(
             "TAGCAST_WECHAT_RATE_LIMITS".into(),
@@ -438,7 +438,7 @@ async fn app_for_campaigns() -> (TestApp, Vec<String>) {
 }
 
 /// A text campaign to `tag` composed on the page; its id, read from where the form led.
-async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) -> i64 {
+pub(crate) async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) -> i64 {
     browser.get("/admin/campaigns/new").await;
     let page = browser
         .post(
@@ -451,7 +451,7 @@ async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) ->
     location.trim_start_matches("/admin/campaigns/").parse().unwrap_or_else(|_| panic!("{location}"))
 }
 
-async fn status_of(app: &TestApp, id: i64) -> String {
+pub(crate) async fn status_of(app: &TestApp, id: i64) -> String {
     app.query("SELECT status FROM campaigns WHERE id = $1", &[&id]).await[0].get(0)
 }
 
@@ -643,7 +643,7 @@ async fn a_preview_reaches_the_test_followers_and_too_many_are_refused_with_a_re
     let many = (0..11).map(|i| format!("o{i}")).collect::<Vec<_>>().join(" ");
     let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", &many)]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("请填写 1–10 个测试粉丝的 openid"), "{}", page.body);
+    assert!(page.body.contains("请勾选或填写 1–10 位测试粉丝"), "{}", page.body);
     let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", "o_not_a_follower")]).await;
     assert!(page.body.contains("失败："), "WeChat's refusal is shown per follower: {}", page.body);
     assert_eq!(app.wechat.previews().len(), 1);

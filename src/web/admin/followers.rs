@@ -92,6 +92,9 @@ struct FollowerPage {
     answers: Vec<AnswerView>,
     events: Vec<EventView>,
     next: Option<i64>,
+    /// On the 测试粉丝 list, which admins keep from here.
+    tester: bool,
+    may_mark_tester: bool,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +103,7 @@ pub struct TimelineQuery {
     before: Option<i64>,
 }
 
-fn kind_label(kind: &str) -> &str {
+pub(super) fn kind_label(kind: &str) -> &str {
     match kind {
         "text" => "发消息",
         "subscribe" => "关注",
@@ -160,6 +163,7 @@ pub async fn show_follower(
             content: e.content.unwrap_or_default(),
         })
         .collect();
+    let tester = store::test_followers::is_tester(&client, user.account, &openid).await?;
     let scene = follower.subscribe_scene.clone().unwrap_or_default();
     let unionid = follower.unionid.clone();
     render(&FollowerPage {
@@ -172,6 +176,8 @@ pub async fn show_follower(
         answers,
         events,
         next,
+        tester,
+        may_mark_tester: user.role.may_manage_admins(),
     })
 }
 

@@ -16,6 +16,7 @@ mod charts;
 mod error;
 mod followers;
 mod pages;
+mod phone;
 mod playbook;
 mod simulator;
 
@@ -163,6 +164,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/followers", web::get().to(followers::search_followers))
             .route("/followers/{openid}", web::get().to(followers::show_follower))
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
+            .route("/testers", web::get().to(pages::list_testers))
+            .route("/testers", web::post().to(pages::add_tester))
+            .route("/testers/{openid}/remove", web::post().to(pages::remove_tester))
             .route("/audit", web::get().to(pages::list_audit))
             .route("/users", web::get().to(pages::list_users))
             .route("/users", web::post().to(pages::create_user))
@@ -174,6 +178,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/playbook/import", web::post().to(playbook::import_playbook))
             .route("/simulator", web::get().to(simulator::show_simulator))
             .route("/simulator", web::post().to(simulator::simulate))
+            .route("/simulator/reset", web::post().to(simulator::reset_simulator))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(AdminError::NotFound) })),
     );
 }

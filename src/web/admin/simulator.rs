@@ -69,6 +69,17 @@ struct SimulatorPage {
     demo: bool,
     outcome: Option<Outcome>,
     error: Option<String>,
+    /// The test follower's conversation so far, oldest first.
+    history: Vec<Turn>,
+    /// Whether 重新开始 may erase this follower (simulated followers only).
+    resettable: bool,
+}
+
+/// One push of the conversation and what the follower read back.
+struct Turn {
+    at: String,
+    said: String,
+    reply: Option<String>,
 }
 
 struct Outcome {
@@ -96,17 +107,70 @@ fn allowed(user: &AdminUser, target: &SimulatorTarget) -> Result<(), AdminError>
     user.require(target.demo || user.role.may_manage_admins())
 }
 
-pub async fn show_simulator(user: AdminUser, state: web::Data<Arc<AdminState>>) -> Result<HttpResponse, AdminError> {
+#[derive(Deserialize, Default)]
+pub struct SimulatorQuery {
+    #[serde(default)]
+    openid: String,
+}
+
+pub async fn show_simulator(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    state: web::Data<Arc<AdminState>>,
+    query: web::Query<SimulatorQuery>,
+) -> Result<HttpResponse, AdminError> {
     allowed(&user, &state.simulator)?;
+    let asked = query.openid.trim();
+    let openid = if valid_openid(asked) { asked.to_owned() } else { format!("{TEST_PREFIX}follower") };
+    let client = pool.get().await?;
+    let history = conversation(&client, user.account, &openid).await?;
     render(&SimulatorPage {
         layout: user.layout("simulator"),
-        openid: format!("{TEST_PREFIX}follower"),
+        resettable: openid.starts_with(TEST_PREFIX),
+        openid,
         content: "我的标签".to_owned(),
         key: String::new(),
         demo: state.simulator.demo,
         outcome: None,
         error: None,
+        history,
     })
+}
+
+/// How many of the latest pushes the conversation shows: a whole quiz with room to spare.
+const HISTORY_TURNS: i64 = 60;
+
+async fn conversation(
+    client: &impl deadpool_postgres::GenericClient,
+    account: AccountId,
+    openid: &str,
+) -> Result<Vec<Turn>, AdminError> {
+    let turns = store::board::list_conversation(client, account, openid, HISTORY_TURNS).await?;
+    Ok(turns
+        .into_iter()
+        .map(|t| Turn {
+            at: crate::web::admin::pages::show_time(t.occurred_at),
+            said: said(&t.kind, t.event_key.as_deref(), t.content.as_deref()),
+            reply: (!t.reply.is_empty()).then(|| reply_text(&t.reply)),
+        })
+        .collect())
+}
+
+/// A stored push as the conversation shows the follower's side.
+fn said(kind: &str, key: Option<&str>, content: Option<&str>) -> String {
+    match (kind, key, content) {
+        ("text", _, Some(content)) => content.to_owned(),
+        ("click", Some(key), _) => format!("［点击菜单 {key}］"),
+        ("subscribe", _, _) => "［关注公众号］".to_owned(),
+        ("unsubscribe", _, _) => "［取消关注］".to_owned(),
+        (kind, _, _) => format!("［{}］", crate::web::admin::followers::kind_label(kind)),
+    }
+}
+
+fn valid_openid(openid: &str) -> bool {
+    !openid.is_empty()
+        && openid.len() <= 64
+        && openid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Where a simulated push of the user's account goes, and what signs and seals it.
@@ -144,7 +208,7 @@ pub async fn simulate(
     let target = &state.simulator;
     allowed(&user, target)?;
     let openid = form.openid.trim().to_owned();
-    let page = |outcome: Option<Outcome>, error: Option<String>| SimulatorPage {
+    let page = |outcome: Option<Outcome>, error: Option<String>, history: Vec<Turn>| SimulatorPage {
         layout: user.layout("simulator"),
         openid: openid.clone(),
         content: form.content.clone(),
@@ -152,17 +216,16 @@ pub async fn simulate(
         demo: target.demo,
         outcome,
         error,
+        history,
+        resettable: openid.starts_with(TEST_PREFIX),
     };
-    let valid_openid = !openid.is_empty()
-        && openid.len() <= 64
-        && openid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid_openid || (!target.demo && !openid.starts_with(TEST_PREFIX)) {
+    if !valid_openid(&openid) || (!target.demo && !openid.starts_with(TEST_PREFIX)) {
         let message = if target.demo {
             "openid 只能用字母、数字、_ 和 -，最多 64 个字符。".to_owned()
         } else {
             format!("真实账号上只能模拟测试粉丝：openid 须以「{TEST_PREFIX}」开头。")
         };
-        return render(&page(None, Some(message))).map(unprocessable);
+        return render(&page(None, Some(message), Vec::new())).map(unprocessable);
     }
     let create_time = target.create_time();
     let (body, sent) = match form.action.as_str() {
@@ -178,12 +241,12 @@ pub async fn simulate(
                 format!("发送消息「{}」", form.content),
             )
         }
-        _ => return render(&page(None, Some("请输入消息内容或菜单 key。".to_owned()))).map(unprocessable),
+        _ => return render(&page(None, Some("请输入消息内容或菜单 key。".to_owned()), Vec::new())).map(unprocessable),
     };
     let xml = Message { to_user: ACCOUNT.to_owned(), from_user: openid.clone(), create_time, body }.to_xml();
     let Some(endpoint) = endpoint(target, &accounts, user.account) else {
         let message = "当前公众号还没有设置回调 Token，无法模拟；请先在账号设置中填写。".to_owned();
-        return render(&page(None, Some(message))).map(unprocessable);
+        return render(&page(None, Some(message), Vec::new())).map(unprocessable);
     };
 
     let client = pool.get().await?;
@@ -200,12 +263,13 @@ pub async fn simulate(
         }
         Ok(response) => {
             let message = format!("回调返回 {}，消息未被处理。", response.status());
-            return render(&page(None, Some(message))).map(unprocessable);
+            return render(&page(None, Some(message), Vec::new())).map(unprocessable);
         }
         Err(error) => {
             // reqwest puts the URL, signature and all, into its errors.
             tracing::warn!(error = %error.without_url(), "the simulator could not reach the callback");
-            return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()))).map(unprocessable);
+            return render(&page(None, Some("无法连接到本服务的 /wechat 回调。".to_owned()), Vec::new()))
+                .map(unprocessable);
         }
     };
     wait_for_consumer(&client, user.account, &openid).await?;
@@ -218,8 +282,9 @@ pub async fn simulate(
         before,
         after,
     };
+    let history = conversation(&client, user.account, &openid).await?;
     tracing::info!(admin.username = %user.username, user.openid = %openid, "simulated a push");
-    render(&page(Some(outcome), None))
+    render(&page(Some(outcome), None, history))
 }
 
 /// The query and body WeChat would send for `xml`: encrypted under `msg_signature` when the
@@ -297,4 +362,45 @@ fn reply_text(body: &str) -> String {
         .map(|(_, v)| v.as_str())
         .collect();
     if content.is_empty() { "（非文字回复）".to_owned() } else { content.join("\n") }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResetForm {
+    #[serde(default)]
+    openid: String,
+}
+
+/// 重新开始: erases a simulated follower (conversation, tags, quiz progress), so a quiz can be
+/// taken again from its first question. Only openids with the test prefix: a real follower's data
+/// is erased on the follower's page, on request, with its own confirmation.
+pub async fn reset_simulator(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    state: web::Data<Arc<AdminState>>,
+    CsrfForm(form): CsrfForm<ResetForm>,
+) -> Result<HttpResponse, AdminError> {
+    allowed(&user, &state.simulator)?;
+    let openid = form.openid.trim().to_owned();
+    if !valid_openid(&openid) || !openid.starts_with(TEST_PREFIX) {
+        user.flash(format!(
+            "只能重置模拟的测试粉丝（openid 以「{TEST_PREFIX}」开头）；真实粉丝的数据请在粉丝详情页按删除请求处理。"
+        ));
+        return Ok(super::see_other("/admin/simulator"));
+    }
+    let erased =
+        crate::app::tagging::erase_follower(&pool, user.account, &openid).await.map_err(|error| match error {
+            crate::app::tagging::TaggingError::Pool(e) => AdminError::Pool(e),
+            crate::app::tagging::TaggingError::Query(e) => AdminError::Query(e),
+            _ => AdminError::Internal,
+        })?;
+    if erased {
+        super::pages::audit(&pool, &user, "reset_simulator", "follower", &openid, serde_json::json!({})).await?;
+        tracing::info!(admin.username = %user.username, user.openid = %openid, "reset a simulated follower");
+    }
+    user.flash(format!("已重新开始：{openid} 的对话、标签和测验进度已清空。"));
+    let back = format!(
+        "/admin/simulator?openid={}",
+        url::form_urlencoded::byte_serialize(openid.as_bytes()).collect::<String>()
+    );
+    Ok(super::see_other(&back))
 }

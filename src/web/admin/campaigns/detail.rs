@@ -7,12 +7,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use deadpool_postgres::Pool;
-use serde::Deserialize;
 
 use super::approvals::stored_lapse;
+use super::preview;
 use super::{
-    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, scoped_problem, status_label,
-    strategy_label,
+    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, status_label, strategy_label,
 };
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError, CampaignStats};
@@ -20,13 +19,15 @@ use crate::domain::campaign::{Audience, Message, Status};
 use crate::store;
 use crate::store::ownership::Owned;
 use crate::web::admin::pages::show_time;
-use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render};
+use crate::web::admin::phone::PhoneView;
+use crate::web::admin::{AdminError, AdminState, AdminUser, Layout, charts, render};
 use crate::web::api::CampaignContext;
 
 pub struct MessageView {
     pub label: String,
     pub kind: &'static str,
     pub body: String,
+    pub phone: PhoneView,
 }
 
 pub struct VariantView {
@@ -119,6 +120,7 @@ struct DetailPage {
     may_approve: bool,
     can_cancel: bool,
     preview_openids: String,
+    preview_choices: Vec<preview::PreviewChoice>,
     preview: Vec<PreviewResult>,
     preview_error: Option<String>,
 }
@@ -133,13 +135,16 @@ struct ArticleView {
     clicks: i64,
 }
 
-struct PreviewOutcome {
-    openids: String,
-    results: Vec<PreviewResult>,
-    error: Option<String>,
+pub(super) struct PreviewOutcome {
+    /// What was typed into the other-openids box, shown again.
+    pub openids: String,
+    /// The testers ticked, ticked again.
+    pub chosen: Vec<String>,
+    pub results: Vec<PreviewResult>,
+    pub error: Option<String>,
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     user: &AdminUser,
     pool: &Pool,
     settings: &campaigns::CampaignSettings,
@@ -186,15 +191,19 @@ async fn detail_page(
         at: review.rejected_at.map_or_else(String::new, show_time),
         reason: review.rejection_reason.clone().unwrap_or_default(),
     });
+    let account_name = user.live_account().map(|a| a.display_name.clone()).unwrap_or_default();
     let mut messages = Vec::new();
     let mut article_titles = Vec::new();
     let variant_names: Vec<String> =
         store::campaigns::list_variants(&client, id).await?.into_iter().map(|(_, name, _)| name).collect();
     for (i, message) in campaigns::messages_of(&client, &row).await.map_err(say)?.iter().enumerate() {
         let (kind, mut body) = message_text(message);
-        if let Message::Mpnews { media_id } = message
-            && let Some(draft) = store::drafts::get_draft(&client, user.account, media_id).await?
-        {
+        let draft = match message {
+            Message::Mpnews { media_id } => store::drafts::get_draft(&client, user.account, media_id).await?,
+            _ => None,
+        };
+        let phone = PhoneView::of(&account_name, message, draft.as_ref());
+        if let (Message::Mpnews { media_id }, Some(draft)) = (message, draft) {
             // The editor knows a draft by its title; the id stays for WeChat's console.
             body = format!("{}（{} 篇，media_id {media_id}）", draft.article_titles.join(" / "), draft.article_count);
             if i == 0 {
@@ -206,7 +215,7 @@ async fn detail_page(
             0 => "对照".to_owned(),
             i => format!("方案 {i}「{}」", variant_names.get(i - 1).map_or("", String::as_str)),
         };
-        messages.push(MessageView { label, kind, body });
+        messages.push(MessageView { label, kind, body, phone });
     }
     let progress = store::campaigns::progress(&client, id).await?;
     let call_results = campaigns::call_outcomes(&client, id).await?;
@@ -255,6 +264,8 @@ async fn detail_page(
     } else {
         String::new()
     };
+    let chosen = preview.as_ref().map_or(&[][..], |p| p.chosen.as_slice());
+    let preview_choices = preview::choices(&client, user.account, state.simulator.demo, chosen).await?;
     drop(client);
     let figures = state.strategies.get(pool, settings).await?;
     let strategies: Vec<StrategyView> = figures
@@ -282,7 +293,12 @@ async fn detail_page(
     let status = Status::parse(&row.status).unwrap_or(Status::Failed);
     let own = row.created_by == user.username;
     let reported = progress.finished > 0;
-    let preview = preview.unwrap_or(PreviewOutcome { openids: String::new(), results: Vec::new(), error: None });
+    let preview = preview.unwrap_or(PreviewOutcome {
+        openids: String::new(),
+        chosen: Vec::new(),
+        results: Vec::new(),
+        error: None,
+    });
     let page = DetailPage {
         layout: user.layout("campaigns"),
         id,
@@ -352,6 +368,7 @@ async fn detail_page(
         may_approve: user.role.may_approve(),
         can_cancel: status.may_cancel(),
         preview_openids: preview.openids,
+        preview_choices,
         preview_error: preview.error.clone(),
         preview: preview.results,
     };
@@ -374,45 +391,4 @@ pub async fn show_campaign(
 ) -> Result<HttpResponse, AdminError> {
     let (settings, _) = ctx.for_account(&accounts, user.account);
     detail_page(&user, &pool, &settings, &state, id.into_inner(), None).await
-}
-
-#[derive(Deserialize)]
-pub struct PreviewForm {
-    #[serde(default)]
-    openids: String,
-}
-
-/// Sends every message of the campaign to the listed test followers through WeChat's preview,
-/// and shows, per follower, whether WeChat took it.
-pub async fn preview_campaign(
-    user: AdminUser,
-    pool: web::Data<Pool>,
-    ctx: web::Data<CampaignContext>,
-    accounts: web::Data<crate::app::accounts::Accounts>,
-    state: web::Data<Arc<AdminState>>,
-    id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<PreviewForm>,
-) -> Result<HttpResponse, AdminError> {
-    let id = id.into_inner();
-    let (settings, api) = ctx.for_account(&accounts, user.account);
-    let openids: Vec<String> = form
-        .openids
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、'))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let outcome = match campaigns::preview(&pool, api.as_ref(), user.account, id, &openids, &user.username).await {
-        Ok(results) => PreviewOutcome {
-            openids: form.openids.clone(),
-            results: results.into_iter().map(|(openid, error)| PreviewResult { openid, error }).collect(),
-            error: None,
-        },
-        Err(error) => match scoped_problem(&user, &pool, id, error).await {
-            Problem::Say(message) => {
-                PreviewOutcome { openids: form.openids.clone(), results: Vec::new(), error: Some(message) }
-            }
-            Problem::Fail(error) => return Err(error),
-        },
-    };
-    detail_page(&user, &pool, &settings, &state, id, Some(outcome)).await
 }

@@ -8,12 +8,14 @@ mod approvals;
 mod compose;
 mod detail;
 mod list;
+mod preview;
 mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};
 pub use compose::{create_campaign, new_campaign};
-pub use detail::{preview_campaign, show_campaign};
+pub use detail::show_campaign;
 pub use list::list_campaigns;
+pub use preview::preview_campaign;
 pub use send::{cancel_campaign, send_campaign};
 
 use std::sync::{Arc, Mutex};
@@ -206,7 +208,7 @@ fn invalid_problem(invalid: &Invalid) -> String {
         }
         Invalid::ReasonRequired => "驳回需填写原因：告诉创建人需要修改什么。".to_owned(),
         Invalid::ReasonTooLong { max } => format!("驳回原因最多 {max} 字。"),
-        Invalid::PreviewOpenids => "请填写 1–10 个测试粉丝的 openid。".to_owned(),
+        Invalid::PreviewOpenids => "请勾选或填写 1–10 位测试粉丝。".to_owned(),
         Invalid::PreviewTooManyCalls { max, .. } => {
             format!("预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {max} 次：请减少测试粉丝。")
         }

@@ -9,6 +9,7 @@ mod quizzes;
 mod rules;
 mod segments;
 mod tags;
+mod testers;
 mod users;
 
 pub use accounts::{create_account, edit_account, list_accounts, update_account};
@@ -17,6 +18,7 @@ pub use quizzes::{list_quizzes, save_quiz};
 pub use rules::{create_rule, delete_rule, list_rules};
 pub use segments::{count_segment, create_segment, show_segments};
 pub use tags::{ConfirmForm, create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
+pub use testers::{add_tester, list_testers, remove_tester};
 pub use users::{create_user, disable_user, enable_user, list_users, set_user_roles};
 
 use actix_web::HttpResponse;

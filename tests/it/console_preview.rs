@@ -1,0 +1,173 @@
+//! Issue 20, point 5: content and preview. The campaign page draws each message as a follower's
+//! phone shows it; previews go to 测试粉丝 an admin keeps (ticked, not typed); the simulator keeps
+//! the conversation (a whole quiz reads back) and starts over on request.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::admin_pages::{Browser, PASSWORD, app_for_campaigns, compose};
+use crate::support::app::{event, now, spawn_app};
+
+#[tokio::test]
+async fn the_campaign_page_draws_the_message_on_a_phone_and_previews_to_ticked_testers() {
+    let (app, fans) = app_for_campaigns().await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let id = compose(&mut operator, "周末", "敏感/价格敏感", "周末福利\n第二行").await;
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    let phone = &page.body[page.body.find("id=\"phone-preview\"").expect("a phone preview")..];
+    assert!(phone.contains("class=\"phone-bubble\">周末福利\n第二行</div>"), "{phone}");
+    assert!(page.body.contains("还没有测试粉丝"), "{}", page.body);
+
+    // An operator may not keep the list; an admin marks a follower from the follower's page.
+    let tester = &fans[4];
+    let page = operator.post("/admin/testers", &[("openid", tester), ("note", "小王的手机")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::log_in(&app, "root", PASSWORD).await;
+    let page = admin.get(&format!("/admin/followers/{tester}")).await;
+    assert!(page.body.contains("设为测试粉丝"), "{}", page.body);
+    let back = format!("/admin/followers/{tester}");
+    let page = admin.post("/admin/testers", &[("openid", tester), ("note", "小王的手机"), ("back", &back)]).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some(back.as_str())));
+    let page = admin.get(&back).await;
+    assert!(page.body.contains("已把 ") && page.body.contains("移出测试粉丝"), "{}", page.body);
+
+    // Someone who does not follow the account is refused in Chinese, and nothing is kept.
+    admin.get("/admin/testers").await;
+    let page = admin.post("/admin/testers", &[("openid", "o_nobody"), ("note", "")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("本公众号没有 openid 为「o_nobody」的粉丝"), "{}", page.body);
+    let page = admin.post("/admin/testers", &[("openid", tester), ("note", &"长".repeat(41))]).await;
+    assert!(page.body.contains("备注最多 40 个字"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM test_followers").await, 1);
+    let note: String = app.query("SELECT note FROM test_followers", &[]).await[0].get(0);
+    assert_eq!(note, "小王的手机", "a refused edit keeps the note");
+
+    // The campaign page offers the tester by name; ticking sends the preview to them only.
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(page.body.contains(&format!("name=\"tester\" value=\"{tester}\"")), "{}", page.body);
+    assert!(page.body.contains("小王的手机"), "{}", page.body);
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("tester", tester), ("openids", "")]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("已发送预览"), "{}", page.body);
+    assert!(page.body.contains(&format!("name=\"tester\" value=\"{tester}\" checked")), "stays ticked");
+    let previews = app.wechat.previews();
+    assert_eq!(previews.len(), 1, "{previews:?}");
+    assert_eq!(previews[0]["touser"], json!(tester), "{previews:?}");
+    // Nothing ticked or typed: a Chinese refusal and no call.
+    let page = operator.post(&format!("/admin/campaigns/{id}/preview"), &[("openids", " ")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("请勾选或填写 1–10 位测试粉丝"), "{}", page.body);
+    assert_eq!(app.wechat.previews().len(), 1);
+
+    // Erasing the follower (PIPL) takes them off the list too.
+    let page = admin.get(&format!("/admin/followers/{tester}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = admin.post(&format!("/admin/followers/{tester}/erase"), &[("confirm_openid", tester)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM test_followers").await, 0);
+    let page = operator.get(&format!("/admin/campaigns/{id}")).await;
+    assert!(!page.body.contains(&format!("value=\"{tester}\"")), "{}", page.body);
+    let audit = app.count("SELECT count(*) FROM audit_log WHERE action = 'mark_tester' AND actor = 'root'").await;
+    assert_eq!(audit, 1);
+}
+
+#[tokio::test]
+async fn the_simulator_keeps_a_whole_quiz_readable_and_starts_over_on_request() {
+    let app = spawn_app().await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    let quiz = json!({
+        "id": "mini",
+        "intro": "两个问题",
+        "question": [
+            {"text": "出油多吗？", "options": [{"label": "A", "text": "多", "score": {"oily": 2}}, {"label": "B", "text": "少", "score": {"dry": 2}}]},
+            {"text": "年龄段？", "options": [{"label": "A", "text": "25-30"}, {"label": "B", "text": "其他"}]}
+        ],
+        "result": [{"tag": "肤质/油性", "score": "oily", "min": 2}, {"tag": "肤质/干性", "score": "dry", "min": 2}]
+    });
+    assert_eq!(app.api_post("/quizzes", quiz).await.0, 201);
+    let (status, body) = app.api_post("/rules", json!({"on": "click", "key": "QUIZ", "start_quiz": "mini"})).await;
+    assert_eq!(status, 201, "{body}");
+
+    let mut admin = Browser::log_in(&app, "root", PASSWORD).await;
+    admin.get("/admin/simulator").await;
+    let steps: &[(&str, &str, &str)] = &[("click", "", "QUIZ"), ("text", "A", ""), ("text", "B", "")];
+    let mut page = None;
+    for (action, content, key) in steps {
+        let answer = admin
+            .post(
+                "/admin/simulator",
+                &[("openid", "test_quiz"), ("action", action), ("content", content), ("key", key)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        page = Some(answer);
+    }
+    let body = page.expect("three steps").body;
+    let history = &body[body.find("id=\"sim-history\"").expect("the conversation")..];
+    let order = ["［点击菜单 QUIZ］", "出油多吗？", "年龄段？", "肤质/油性"];
+    let mut from = 0;
+    for needle in order {
+        let at = history[from..].find(needle).unwrap_or_else(|| panic!("{needle} after byte {from}: {history}"));
+        from += at + needle.len();
+    }
+
+    // The conversation is there when the page is opened again, for that follower.
+    let page = admin.get("/admin/simulator?openid=test_quiz").await;
+    assert!(page.body.contains("出油多吗？") && page.body.contains("重新开始"), "{}", page.body);
+    let page = admin.get("/admin/simulator?openid=test_other").await;
+    assert!(page.body.contains("这位测试粉丝还没有对话"), "{}", page.body);
+
+    // 重新开始 clears the conversation, tags and quiz progress, so the quiz can be taken again.
+    admin.get("/admin/simulator?openid=test_quiz").await;
+    let page = admin.post("/admin/simulator/reset", &[("openid", "test_quiz")]).await;
+    assert_eq!(page.location.as_deref(), Some("/admin/simulator?openid=test_quiz"));
+    let page = admin.get("/admin/simulator?openid=test_quiz").await;
+    assert!(page.body.contains("已重新开始") && page.body.contains("这位测试粉丝还没有对话"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM events WHERE openid = 'test_quiz'").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM quiz_answers WHERE openid = 'test_quiz'").await, 0);
+
+    // A real follower is never reset from here.
+    let real = "o_real_person";
+    assert_eq!(app.push(&event(real, "subscribe", None, now())).await.status(), 200);
+    app.settle().await;
+    let page = admin.post("/admin/simulator/reset", &[("openid", real)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/admin/simulator").await;
+    assert!(page.body.contains("只能重置模拟的测试粉丝"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM events WHERE openid = 'o_real_person'").await, 1);
+    app.run_pending_jobs().await;
+}
+
+/// On a 390 px phone: the campaign's phone preview and the tester choices fit the screen, and
+/// ticking a tester sends the preview.
+#[tokio::test]
+async fn on_a_phone_the_preview_fits_and_a_ticked_tester_receives_it() {
+    use crate::admin_browser::{
+        chromium_missing, click, phone_logged_in, screenshot, sideways_overflow, wait_for_text,
+    };
+    if chromium_missing() {
+        return;
+    }
+    let (app, fans) = app_for_campaigns().await;
+    let tester = &fans[4];
+    app.query(
+        "INSERT INTO test_followers (account_id, openid, note, added_by) VALUES (1, $1, '小王的手机', 'root')",
+        &[tester],
+    )
+    .await;
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let long = "这是一条很长的群发内容，用来看手机预览会不会把页面撑宽。".repeat(6);
+    let id = compose(&mut operator, "手机预览", "敏感/价格敏感", &long).await;
+
+    let (_driver, client) = phone_logged_in(&app.address, "olivia").await;
+    client.goto(&format!("{}/admin/campaigns/{id}", app.address)).await.expect("campaign page");
+    wait_for_text(&client, "#phone-preview .phone-bubble", "这是一条很长的群发内容").await;
+    assert!(sideways_overflow(&client).await <= 0, "the campaign page overflows at 390 px");
+    screenshot(&client, "console-preview-phone").await;
+    click(&client, &format!("#preview-form input[value='{tester}']")).await;
+    click(&client, "#preview-form button[type=submit]").await;
+    wait_for_text(&client, "#preview-results", "已发送预览").await;
+    assert_eq!(app.wechat.previews().len(), 1);
+    assert!(sideways_overflow(&client).await <= 0, "the preview's outcome overflows at 390 px");
+    client.close().await.expect("browser closed");
+}

@@ -26,7 +26,7 @@ async fn the_campaign_page_draws_the_message_on_a_phone_and_previews_to_ticked_t
     let page = admin.get(&format!("/admin/followers/{tester}")).await;
     assert!(page.body.contains("设为测试粉丝"), "{}", page.body);
     let back = format!("/admin/followers/{tester}");
-    let page = admin.post("/admin/testers", &[("openid", tester), ("note", "小王的手机"), ("back", &back)]).await;
+    let page = admin.post("/admin/testers", &[("openid", tester), ("note", "小王的手机"), ("back", "follower")]).await;
     assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some(back.as_str())));
     let page = admin.get(&back).await;
     assert!(page.body.contains("已把 ") && page.body.contains("移出测试粉丝"), "{}", page.body);

@@ -38,7 +38,7 @@ pub struct TesterForm {
     openid: String,
     #[serde(default)]
     note: String,
-    /// Where to go back to (the follower's page when marked from there).
+    /// `follower`: go back to the follower's page (marked from there); otherwise to this list.
     #[serde(default)]
     back: String,
 }
@@ -70,9 +70,13 @@ pub async fn list_testers(user: AdminUser, pool: web::Data<Pool>) -> Result<Http
     testers_page(&user, &pool, String::new(), String::new(), None).await
 }
 
-fn back_to(form: &TesterForm) -> &str {
-    // Only this page or a follower's page: never a redirect to somewhere else.
-    if form.back.starts_with("/admin/followers/") && !form.back.contains("//") { &form.back } else { "/admin/testers" }
+/// Built here from the openid, never taken from the form: no redirect can lead elsewhere.
+fn back_to(form: &TesterForm, openid: &str) -> String {
+    if form.back == "follower" {
+        format!("/admin/followers/{}", url::form_urlencoded::byte_serialize(openid.as_bytes()).collect::<String>())
+    } else {
+        "/admin/testers".to_owned()
+    }
 }
 
 /// Marks a follower of the account as a tester (admins only).
@@ -107,7 +111,7 @@ pub async fn add_tester(
     drop(client);
     audit(&pool, &user, "mark_tester", "follower", &openid, serde_json::json!({ "note": note })).await?;
     user.flash(format!("已把 {openid} 设为测试粉丝。"));
-    Ok(see_other(back_to(&form)))
+    Ok(see_other(&back_to(&form, &openid)))
 }
 
 /// Takes a follower off the testers list (admins only); the follower is untouched.
@@ -128,5 +132,5 @@ pub async fn remove_tester(
     } else {
         user.flash(format!("{openid} 不在测试粉丝名单中，无需移除。"));
     }
-    Ok(see_other(back_to(&form)))
+    Ok(see_other(&back_to(&form, &openid)))
 }

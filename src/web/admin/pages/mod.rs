@@ -7,7 +7,9 @@ mod accounts;
 mod audit;
 mod quizzes;
 mod rules;
+mod segment_builder;
 mod segments;
+mod tag_picker;
 mod tags;
 mod users;
 
@@ -16,6 +18,7 @@ pub use audit::list_audit;
 pub use quizzes::{list_quizzes, save_quiz};
 pub use rules::{create_rule, delete_rule, list_rules};
 pub use segments::{count_segment, create_segment, show_segments};
+pub use tag_picker::{ParentOption, TagGroup, TagOption, groups as tag_groups, tag_names, tag_options};
 pub use tags::{ConfirmForm, create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
 pub use users::{create_user, disable_user, enable_user, list_users, set_user_roles};
 

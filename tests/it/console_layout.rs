@@ -197,6 +197,13 @@ async fn the_segment_builder_picks_a_tag_and_a_click_and_shows_the_expression_an
     assert_eq!(text_of(&client, "#segment-built").await, r#""肤质/油性" AND clicked("SKIN_TEST", 7d)"#);
     assert!(sideways_overflow(&client).await <= 0, "the builder fits a phone");
     screenshot(&client, "builder-submitted-390").await;
+    // Tall enough for the rows and the count (the README shows it).
+    client.set_window_size(390, 1500).await.expect("tall phone");
+    let png = screenshot(&client, "builder-phone-tall").await;
+    if std::env::var_os("TAGCAST_UPDATE_README_SCREENSHOT").is_some() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::write(docs.join("segments-phone.png"), png).expect("README screenshot written");
+    }
     client.set_window_size(1366, 900).await.expect("desktop width");
     screenshot(&client, "builder-submitted-1366").await;
     client.close().await.expect("closed");

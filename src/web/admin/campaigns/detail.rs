@@ -419,10 +419,17 @@ pub async fn preview_campaign(
 /// Variant `i` (0 is the control) against the control on clicks, in plain words, and the
 /// two-sided p value with how to read it for the hover title.
 fn versus_control(stats: &crate::app::campaigns::CampaignStats, i: usize) -> (String, String) {
-    let Some(j) = i.checked_sub(1) else {
+    let test = i
+        .checked_sub(1)
+        .map(|j| stats.ab_test.as_ref().and_then(|ab| ab.clicks.against_control.get(j).copied().flatten()));
+    in_words(test)
+}
+
+/// `None`: the control itself; `Some(None)`: no test could be computed.
+fn in_words(test: Option<Option<crate::domain::campaign::ZTest>>) -> (String, String) {
+    let Some(test) = test else {
         return ("—".to_owned(), "这是对照组，其他方案都和它比。".to_owned());
     };
-    let test = stats.ab_test.as_ref().and_then(|ab| ab.clicks.against_control.get(j).copied().flatten());
     let Some(test) = test else {
         return ("人数不足，无法比较".to_owned(), "收件人或点击为零，检验无从计算。".to_owned());
     };
@@ -437,4 +444,22 @@ fn versus_control(stats: &crate::app::campaigns::CampaignStats, i: usize) -> (St
         crate::domain::campaign::ALPHA
     );
     (words.to_owned(), title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_words;
+    use crate::domain::campaign::two_proportion_z;
+
+    #[test]
+    fn a_b_results_read_in_words_with_the_p_value_for_the_hover() {
+        let better = two_proportion_z((60, 400), (30, 400));
+        let (words, title) = in_words(Some(better));
+        assert_eq!(words, "显著优于对照");
+        assert!(title.contains("p = 0.00"), "{title}");
+        assert_eq!(in_words(Some(two_proportion_z((30, 400), (60, 400)))).0, "显著差于对照");
+        assert_eq!(in_words(Some(two_proportion_z((31, 400), (30, 400)))).0, "与对照无显著差异");
+        assert_eq!(in_words(Some(None)).0, "人数不足，无法比较");
+        assert_eq!(in_words(None).0, "—");
+    }
 }

@@ -372,3 +372,31 @@ async fn a_segment_exports_as_csv_for_an_approver_with_an_audit_row_and_an_opera
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_tag_is_created_under_a_parent_picked_from_the_tree_and_a_rule_picks_its_tags() {
+    let (app, _, _) = seeded().await;
+    let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let page = browser.get("/admin/tags").await;
+    assert!(page.body.contains("<option value=\"肤质\""), "the first level is offered as a parent: {}", page.body);
+    assert!(page.body.contains("<option value=\"肤质/油性\""), "a tag can take children (three levels)");
+    let created = browser.post("/admin/tags", &[("parent", "肤质"), ("path", "混合性"), ("local_only", "on")]).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let typed_in_full =
+        browser.post("/admin/tags", &[("parent", "肤质"), ("path", "肤质/敏感"), ("local_only", "on")]).await;
+    assert_eq!(typed_in_full.status, StatusCode::SEE_OTHER, "a full path under the same parent is kept as typed");
+    let (_, tags) = app.api_get("/tags").await;
+    let paths: Vec<&str> = tags.as_array().expect("tags").iter().filter_map(|t| t["path"].as_str()).collect();
+    assert!(paths.contains(&"肤质/混合性") && paths.contains(&"肤质/敏感"), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.contains("肤质/肤质")), "{paths:?}");
+
+    let page = browser.get("/admin/rules").await;
+    assert!(page.body.contains("<optgroup label=\"肤质\">"), "tags grouped by first level: {}", page.body);
+    let rule = browser
+        .post("/admin/rules", &[("on", "click"), ("key", "MIX"), ("add_pick", "肤质/混合性"), ("remove_pick", DRY)])
+        .await;
+    assert_eq!(rule.status, StatusCode::SEE_OTHER, "{}", rule.body);
+    let rows = app.query("SELECT add_tags::text, remove_tags::text FROM rules WHERE key = 'MIX'", &[]).await;
+    let (add, remove): (String, String) = (rows[0].get(0), rows[0].get(1));
+    assert!(add.contains("肤质/混合性") && remove.contains(DRY), "{add} / {remove}");
+}

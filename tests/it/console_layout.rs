@@ -192,6 +192,10 @@ async fn the_segment_builder_picks_a_tag_and_a_click_and_shows_the_expression_an
     assert_eq!(last.as_deref(), Some(wanted), "the builder writes the expression into the box");
     wait_for_text(&client, "#segment-result", "2 人").await;
     screenshot(&client, "builder-live-390").await;
+    // The script adds a row in place, numbered after the others.
+    click(&client, "#builder-add").await;
+    assert_eq!(client.find_all(Locator::Css("fieldset.cond")).await.expect("rows").len(), 4);
+    assert!(client.find(Locator::Css("select[name=b3_kind]")).await.is_ok(), "the new row is b3");
     click(&client, "#builder-submit").await;
     wait_for_text(&client, "#segment-count", "2").await;
     assert_eq!(text_of(&client, "#segment-built").await, r#""肤质/油性" AND clicked("SKIN_TEST", 7d)"#);

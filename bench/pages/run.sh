@@ -44,6 +44,8 @@ warm_up=$(grep "board figures computed at start" "$work/serve.log" | sed -n 's/.
 
 openid=$($PG -c "SELECT openid FROM followers ORDER BY openid OFFSET 500000 LIMIT 1")
 segment_expr=$(printf '%s' '"压测/标签00" AND NOT "压测/标签03" AND orders(30d) >= 1' | jq -sRr @uri)
+bench_tag=$(printf '%s' '压测/标签00' | jq -sRr @uri)
+builder="b0_kind=tag&b0_tag=$bench_tag&b1_join=and&b1_not=1&b1_kind=orders&b1_days=30&build=1"
 pages=(
   "看板|/admin"
   "标签|/admin/tags"
@@ -53,7 +55,10 @@ pages=(
   "人群+表达式|/admin/segments?expr=$segment_expr"
   "人群计数|/admin/segments/count?expr=$segment_expr"
   "粉丝搜索|/admin/followers?q=o_bench_0050"
+  "人群条件|/admin/segments?$builder"
   "粉丝详情|/admin/followers/$openid"
+  "粉丝按标签|/admin/followers?tag=$bench_tag"
+  "粉丝按标签第100页|/admin/followers?tag=$bench_tag&page=100"
   "审计|/admin/audit"
   "群发|/admin/campaigns"
 )

@@ -133,6 +133,38 @@ pub async fn get_follower(
     }))
 }
 
+/// The rows of `openids` (one page of a filter), in the order given; openids without a row are
+/// left out. One indexed probe per openid.
+pub async fn list_followers_by_openids(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[String],
+) -> Result<Vec<FollowerRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT f.openid, f.subscribed, f.subscribed_at, f.unsubscribed_at, f.subscribe_scene, f.first_seen_at,
+                    f.last_seen_at, f.unionid
+             FROM unnest($2::text[]) WITH ORDINALITY AS o(openid, n)
+             JOIN followers f ON f.account_id = $1 AND f.openid = o.openid
+             ORDER BY o.n",
+            &[&account.get(), &openids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| FollowerRow {
+            openid: r.get(0),
+            subscribed: r.get(1),
+            subscribed_at: r.get(2),
+            unsubscribed_at: r.get(3),
+            subscribe_scene: r.get(4),
+            first_seen_at: r.get(5),
+            last_seen_at: r.get(6),
+            unionid: r.get(7),
+        })
+        .collect())
+}
+
 /// Records the unionid WeChat gave for followers of the account (`user/info`): (openid, unionid).
 /// Followers tagcast has no row for are left alone.
 pub async fn set_unionids(

@@ -34,6 +34,71 @@
   });
 })();
 
+// 人群's builder: recount (and rewrite the expression) as conditions change, asking the server
+// to compose the same rows the 生成表达式 button would submit.
+(function () {
+  var form = document.getElementById("segment-builder");
+  var box = document.getElementById("segment-expr");
+  var out = document.getElementById("segment-result");
+  var shown = document.getElementById("segment-built");
+  if (!form || !box || !out) return;
+  var timer = null;
+  var seq = 0;
+  function say(text, isError) {
+    out.textContent = "";
+    var p = document.createElement("p");
+    p.className = isError ? "error" : "count";
+    p.textContent = text;
+    out.appendChild(p);
+  }
+  function recount() {
+    var params = new URLSearchParams(new FormData(form));
+    params.set("build", "1");
+    var mine = ++seq;
+    fetch("/admin/segments/count?" + params.toString(), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        if (mine !== seq || body.empty) return;
+        if (body.expr) {
+          box.value = body.expr;
+          if (shown) shown.textContent = body.expr;
+          var saved = document.querySelector("#segment-save input[name=expr]");
+          if (saved) saved.value = body.expr;
+        }
+        if (typeof body.members === "number") say("当前符合条件的已关注粉丝：" + body.members + " 人", false);
+        else if (body.message) say((body.position ? "第 " + body.position + " 列：" : "") + body.message, true);
+      })
+      .catch(function () {});
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(recount, 400); }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  // 再加一个条件 adds a blank row in place (without script the server adds it).
+  var add = document.getElementById("builder-add");
+  if (add) add.addEventListener("click", function (e) {
+    var rows = form.querySelectorAll("fieldset.cond");
+    var last = rows[rows.length - 1];
+    if (!last || rows.length >= 12) return;
+    e.preventDefault();
+    var row = last.cloneNode(true);
+    var n = rows.length;
+    row.setAttribute("data-row", String(n));
+    row.querySelectorAll("[name]").forEach(function (field) {
+      field.name = field.name.replace(/^b\d+_/, "b" + n + "_");
+      if (field.type === "checkbox") field.checked = false;
+      else if (field.tagName === "SELECT") field.selectedIndex = field.name.slice(-5) === "_kind" ? 0 : field.selectedIndex;
+      else field.value = field.name.slice(-5) === "_days" ? "30" : "";
+    });
+    last.parentNode.insertBefore(row, last.nextSibling);
+  });
+})();
+
+// The nav: from 721 px up it is always shown; browsers without ::details-content get it opened.
+(function () {
+  var menu = document.getElementById("menu");
+  if (menu && window.matchMedia && window.matchMedia("(min-width: 721px)").matches) menu.open = true;
+})();
+
 // The account switcher: switch as soon as another account is chosen (the button stays for keyboards).
 (function () {
   var select = document.getElementById("account-select");

@@ -164,6 +164,8 @@ async fn not_binds_tighter_than_and_which_binds_tighter_than_or_and_parentheses_
     insert_follower(&app, "o_abc", true, &["A", "B", "C"]).await;
     insert_follower(&app, "o_none", true, &[]).await;
     insert_follower(&app, "o_gone", false, &["A", "B"]).await;
+    // "X" exists but nobody carries it: an unknown tag would be refused (issue 20).
+    insert_follower(&app, "o_x_gone", false, &["X"]).await;
 
     let cases = [
         (r#""A" OR "B" AND NOT "C""#, 3),   // A: o_a, o_abc; B∧¬C: o_b
@@ -562,6 +564,14 @@ async fn load_fans(app: &TestApp, fans: &[Fan], now: i64) {
     // TRUNCATE's exclusive locks would deadlock with its snapshot's.
     for table in ["follower_tags", "followers", "events", "orders", "segments"] {
         app.query(&format!("DELETE FROM {table}"), &[]).await;
+    }
+    // Every path an expression may name exists, carried or not: unknown tags are refused.
+    for path in PATHS {
+        app.query(
+            "INSERT INTO tags (path, mirrored, created_by) VALUES ($1, false, 'test') ON CONFLICT (account_id, path) DO NOTHING",
+            &[&path],
+        )
+        .await;
     }
     let mut orders = Vec::new();
     for (i, fan) in fans.iter().enumerate() {

@@ -260,7 +260,9 @@ async fn simulated_test_followers_never_count_in_segments_sends_or_the_board() {
 
         let preview = api_ok(&app, "/segments/preview", json!({"expr": "\"兴趣/新品\""}), 200).await;
         assert_eq!(preview["members"], 2, "index {index}: {preview}");
-        let everyone = api_ok(&app, "/segments/preview", json!({"expr": "NOT \"兴趣/不存在\""}), 200).await;
+        // A tag nobody carries (an unknown one is refused, issue 20).
+        api_ok(&app, "/tags", json!({"path": "兴趣/无人", "wechat": false}), 201).await;
+        let everyone = api_ok(&app, "/segments/preview", json!({"expr": "NOT \"兴趣/无人\""}), 200).await;
         assert_eq!(everyone["members"], 2, "index {index}: NOT is relative to real followers: {everyone}");
         let segment = api_ok(&app, "/segments", json!({"name": "新品", "expr": "\"兴趣/新品\""}), 201).await;
         let id = segment["id"].as_i64().expect("id");

@@ -13,6 +13,7 @@ mod approval;
 mod audience;
 mod callback;
 mod campaigns;
+mod console_layout;
 mod console_preview;
 mod drafts;
 mod faults;

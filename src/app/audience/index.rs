@@ -435,6 +435,26 @@ impl AudienceIndex {
         self.evaluate(account, expr, now, |state, matching| state.openids(&matching).map(str::to_owned).collect()).await
     }
 
+    /// One page of the members of [`AudienceIndex::members`] (in the index's order, skipping
+    /// `offset`) and how many there are in all: the 粉丝 page's filter, without copying every
+    /// openid of a large audience to show fifty. `None`: use SQL.
+    pub async fn members_page(
+        &self,
+        account: AccountId,
+        expr: &Expr,
+        now: i64,
+        offset: u64,
+        limit: usize,
+    ) -> Option<(u64, Vec<String>)> {
+        self.evaluate(account, expr, now, move |state, matching| {
+            let total = matching.len();
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let page = state.openids(&matching).skip(skip).take(limit).map(str::to_owned).collect();
+            (total, page)
+        })
+        .await
+    }
+
     /// What each built account's index holds (the benchmark and tests compare them).
     pub async fn memory(&self) -> Vec<AccountMemory> {
         let mut out = Vec::new();

@@ -13,6 +13,7 @@
 //! tags are one indexed probe per tag; a whole tag is one set-based statement.
 
 pub mod index;
+pub mod tag_check;
 
 use deadpool_postgres::{GenericClient, Pool};
 

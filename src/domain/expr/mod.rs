@@ -41,6 +41,7 @@ mod error;
 mod eval;
 mod lexer;
 mod parser;
+mod unknown_tags;
 
 use std::fmt;
 use std::str::FromStr;
@@ -53,6 +54,7 @@ pub use error::{AmountError, CountError, ExprError, ExprErrorKind, KeyError, Win
 pub use eval::{Click, FollowerFacts, Order};
 pub use lexer::Tok;
 pub use parser::parse;
+pub use unknown_tags::{UnknownTag, nearest, unknown_tags};
 
 /// Longest accepted expression, in bytes (about 1,300 Chinese characters).
 pub const MAX_INPUT_BYTES: usize = 4096;

@@ -162,6 +162,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/campaigns/{id}/send", web::post().to(campaigns::send_campaign))
             .route("/campaigns/{id}/cancel", web::post().to(campaigns::cancel_campaign))
             .route("/followers", web::get().to(followers::search_followers))
+            .route("/followers/export", web::get().to(followers::export_followers))
             .route("/followers/{openid}", web::get().to(followers::show_follower))
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
             .route("/testers", web::get().to(pages::list_testers))
@@ -460,6 +461,26 @@ impl Layout {
         match self.active {
             "board" | "" => "/admin".to_owned(),
             other => format!("/admin/{other}"),
+        }
+    }
+
+    /// The section's name, shown beside 菜单 while the nav is folded on a phone, so the reader
+    /// knows where they are without opening it.
+    pub fn active_label(&self) -> &'static str {
+        match self.active {
+            "board" => "看板",
+            "tags" => "标签",
+            "rules" => "规则",
+            "quizzes" => "测验",
+            "segments" => "人群",
+            "campaigns" => "群发",
+            "followers" => "粉丝",
+            "simulator" => "模拟器",
+            "playbook" => "配置文件",
+            "audit" => "审计",
+            "accounts" => "公众号",
+            "users" => "用户",
+            _ => "",
         }
     }
 }

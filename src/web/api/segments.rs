@@ -87,9 +87,27 @@ fn parse_expr(text: &str) -> Result<Expr, ApiError> {
     expr::parse(text).map_err(|e| ApiError::invalid_expression(&e))
 }
 
+/// Parses a segment being saved or counted and refuses tags the account lacks: `400
+/// invalid_expression` at the first such tag, with `tag` and the nearest existing `suggestion`
+/// (or `null`), as a misspelt tag would otherwise count 0 without a word.
+async fn parse_known(pool: &Pool, caller: &Caller, text: &str) -> Result<Expr, ApiError> {
+    let expr = parse_expr(text)?;
+    let unknown = audience::tag_check::unknown_tags(&pool.get().await?, caller.account, &expr, text).await?;
+    match unknown.into_iter().next() {
+        None => Ok(expr),
+        Some(tag) => {
+            Err(ApiError::new(actix_web::http::StatusCode::BAD_REQUEST, "invalid_expression", tag.message_zh())
+                .with("position", tag.position)
+                .with("tag", tag.path)
+                .with("suggestion", tag.suggestion))
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/segments", tag = "segments", request_body = CreateSegment,
     responses((status = 201, body = SegmentView),
-        (status = 400, description = "`invalid_request`, `invalid_expression` (with `position`)", body = ErrorBody)))]
+        (status = 400, description = "`invalid_request`, `invalid_expression` (with `position`; for a tag the account \
+         lacks also `tag` and the nearest existing `suggestion`)", body = ErrorBody)))]
 pub async fn create_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
@@ -101,7 +119,7 @@ pub async fn create_segment(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid_request("`name` must be 1 to 100 characters"));
     }
-    let expr = parse_expr(&body.expr)?;
+    let expr = parse_known(&pool, &caller, &body.expr).await?;
     let segment =
         store::segments::insert_segment(&pool.get().await?, caller.account, name, &expr, &caller.name).await?;
     let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
@@ -158,7 +176,7 @@ pub async fn preview_segment(
     caller: Caller,
     body: web::Json<Preview>,
 ) -> Result<HttpResponse, ApiError> {
-    let expr = parse_expr(&body.expr)?;
+    let expr = parse_known(&pool, &caller, &body.expr).await?;
     let members = audience::count_members(&pool, &index, caller.account, &expr, clock.unix()).await?;
     Ok(HttpResponse::Ok().json(PreviewCount { expr: expr.to_string(), members }))
 }

@@ -38,8 +38,10 @@ pub struct VariantView {
     pub conversions: i64,
     pub conversion_rate: String,
     pub unsubscribes: i64,
-    /// Against the control, on clicks: the two-sided p-value, or "—".
-    pub p_clicks: String,
+    /// Against the control, on clicks, in words (显著优于对照 …), or "—" for the control itself.
+    pub versus: String,
+    /// The test behind [`VariantView::versus`], shown on hover.
+    pub versus_title: String,
     pub winner: bool,
 }
 
@@ -239,17 +241,14 @@ pub(super) async fn detail_page(
             conversions: v.conversions,
             conversion_rate: percent(v.conversion_rate),
             unsubscribes: v.unsubscribes,
-            p_clicks: stats
-                .ab_test
-                .as_ref()
-                .and_then(|ab| i.checked_sub(1).and_then(|j| ab.clicks.against_control.get(j).copied().flatten()))
-                .map_or_else(|| "—".to_owned(), |t| format!("{:.3}", t.p_value)),
+            versus: versus_control(&stats, i).0,
+            versus_title: versus_control(&stats, i).1,
             winner: winner == Some(v.variant),
         })
         .collect();
     let verdict = stats.ab_test.as_ref().map(|ab| match ab.clicks.winner {
-        Some(w) => format!("点击率上「{}」显著胜出（p < 0.05）。", group_name(w)),
-        None => "各方案的点击率差异尚不显著（p ≥ 0.05），继续观察或加大样本。".to_owned(),
+        Some(w) => format!("「{}」的点击率明显高于其他方案，差异不是偶然：以后可优先用它。", group_name(w)),
+        None => "各方案的点击率还看不出真正的差别（可能只是偶然波动）：继续观察，或下次发给更多人。".to_owned(),
     });
     let results_svg = if stats.recipients > 0 {
         let groups: Vec<(String, Vec<Option<f64>>)> = stats
@@ -391,4 +390,52 @@ pub async fn show_campaign(
 ) -> Result<HttpResponse, AdminError> {
     let (settings, _) = ctx.for_account(&accounts, user.account);
     detail_page(&user, &pool, &settings, &state, id.into_inner(), None).await
+}
+
+/// Variant `i` (0 is the control) against the control on clicks, in plain words, and the
+/// two-sided p value with how to read it for the hover title.
+fn versus_control(stats: &crate::app::campaigns::CampaignStats, i: usize) -> (String, String) {
+    let test = i
+        .checked_sub(1)
+        .map(|j| stats.ab_test.as_ref().and_then(|ab| ab.clicks.against_control.get(j).copied().flatten()));
+    in_words(test)
+}
+
+/// `None`: the control itself; `Some(None)`: no test could be computed.
+fn in_words(test: Option<Option<crate::domain::campaign::ZTest>>) -> (String, String) {
+    let Some(test) = test else {
+        return ("—".to_owned(), "这是对照组，其他方案都和它比。".to_owned());
+    };
+    let Some(test) = test else {
+        return ("人数不足，无法比较".to_owned(), "收件人或点击为零，检验无从计算。".to_owned());
+    };
+    let words = match (test.p_value < crate::domain::campaign::ALPHA, test.z > 0.0) {
+        (true, true) => "显著优于对照",
+        (true, false) => "显著差于对照",
+        (false, _) => "与对照无显著差异",
+    };
+    let title = format!(
+        "双比例 z 检验，双侧 p = {:.3}（低于 {} 才算显著：差异不太可能是偶然）",
+        test.p_value,
+        crate::domain::campaign::ALPHA
+    );
+    (words.to_owned(), title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_words;
+    use crate::domain::campaign::two_proportion_z;
+
+    #[test]
+    fn a_b_results_read_in_words_with_the_p_value_for_the_hover() {
+        let better = two_proportion_z((60, 400), (30, 400));
+        let (words, title) = in_words(Some(better));
+        assert_eq!(words, "显著优于对照");
+        assert!(title.contains("p = 0.00"), "{title}");
+        assert_eq!(in_words(Some(two_proportion_z((30, 400), (60, 400)))).0, "显著差于对照");
+        assert_eq!(in_words(Some(two_proportion_z((31, 400), (30, 400)))).0, "与对照无显著差异");
+        assert_eq!(in_words(Some(None)).0, "人数不足，无法比较");
+        assert_eq!(in_words(None).0, "—");
+    }
 }

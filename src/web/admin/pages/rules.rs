@@ -56,6 +56,8 @@ struct RulesPage {
     quizzes: Vec<Choice>,
     error: Option<String>,
     form: RuleForm,
+    /// The tag tree for the add/remove pickers.
+    tag_groups: Vec<super::TagGroup>,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +74,11 @@ pub struct RuleForm {
     reply: String,
     #[serde(default)]
     start_quiz: String,
+    /// A tag chosen in the picker, added to those typed.
+    #[serde(default)]
+    add_pick: String,
+    #[serde(default)]
+    remove_pick: String,
 }
 
 fn paths(list: &[TagPath]) -> String {
@@ -118,7 +125,9 @@ async fn rules_page(
         label: id.clone(),
         value: id,
     }));
-    render(&RulesPage { layout: user.layout("rules"), rules, triggers, quizzes, error, form })
+    drop(client);
+    let tag_groups = super::tag_groups(super::tag_names(pool, user.account).await?);
+    render(&RulesPage { layout: user.layout("rules"), rules, triggers, quizzes, error, form, tag_groups })
 }
 
 pub async fn list_rules(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
@@ -146,8 +155,8 @@ pub async fn create_rule(
         Ok(RuleSpec {
             on,
             key: form.key.trim().to_owned(),
-            add: parse_paths(&form.add)?,
-            remove: parse_paths(&form.remove)?,
+            add: parse_paths(&format!("{}\n{}", form.add_pick, form.add))?,
+            remove: parse_paths(&format!("{}\n{}", form.remove_pick, form.remove))?,
             reply: (!reply.is_empty()).then(|| reply.to_owned()),
             start_quiz: (!quiz.is_empty()).then(|| quiz.to_owned()),
         })

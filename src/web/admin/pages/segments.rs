@@ -1,18 +1,24 @@
-//! 人群: segments written in the expression language, counted live while typing, and saved.
+//! 人群: segments written in the expression language or put together in the builder
+//! ([`super::segment_builder`]), counted live, and saved. A tag the account lacks is refused
+//! with the nearest existing one as a suggestion, since it would count nobody.
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::segment_builder::{self, Built, Row};
+use super::tag_picker::{self, TagOption};
 use super::{PAGE, audit, show_time};
 use crate::app::audience::index::AudienceIndex;
 use crate::domain::account::AccountId;
 use crate::domain::clock::Clock;
 use crate::domain::expr;
 use crate::store;
-use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
+use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 
 /// Where an expression went wrong, split so the page can mark the offending character.
 pub struct ExprProblem {
@@ -54,16 +60,69 @@ struct SegmentsPage {
     count: Option<i64>,
     problem: Option<ExprProblem>,
     error: Option<String>,
+    builder: BuilderView,
 }
 
-#[derive(Deserialize, Default)]
+/// The builder's part of the page.
+pub struct BuilderView {
+    pub rows: Vec<RowView>,
+    /// Set when the builder wrote the expression shown.
+    pub built: bool,
+    pub problem: Option<String>,
+    /// The datalist of tags, with member counts.
+    pub tags: Vec<TagOption>,
+    /// Menu keys the click rules know, for the key field's datalist.
+    pub keys: Vec<String>,
+}
+
+pub struct RowView {
+    pub i: usize,
+    pub row: Row,
+}
+
+/// The page's query: the typed expression, the builder's rows, and paging.
+#[derive(Default)]
 pub struct SegmentQuery {
-    #[serde(default)]
     expr: Option<String>,
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     before: Option<i64>,
+    rows: Option<Vec<Row>>,
+    /// The builder was submitted (compose its rows into the expression).
+    build: bool,
+    /// One more row was asked for.
+    add_row: bool,
+}
+
+impl SegmentQuery {
+    fn from_request(req: &HttpRequest) -> Result<Self, AdminError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(req.query_string()).map_err(|_| AdminError::BadRequest)?;
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        Ok(Self {
+            expr: get("expr"),
+            name: get("name"),
+            before: get("before").and_then(|b| b.parse().ok()),
+            rows: segment_builder::rows_from(&pairs),
+            build: get("build").is_some() || get("add_row").is_some(),
+            add_row: get("add_row").is_some(),
+        })
+    }
+}
+
+/// The builder's rows to show: those submitted (one more when asked), else a tag row and two
+/// unused ones.
+fn rows_to_show(rows: Option<Vec<Row>>, add_row: bool) -> Vec<RowView> {
+    let mut rows = rows.unwrap_or_else(|| {
+        vec![
+            Row { kind: "tag".to_owned(), ..Row::default() },
+            Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() },
+            Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() },
+        ]
+    });
+    if add_row && rows.len() < segment_builder::MAX_ROWS {
+        rows.push(Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() });
+    }
+    rows.into_iter().enumerate().map(|(i, row)| RowView { i, row }).collect()
 }
 
 enum Counted {
@@ -83,6 +142,9 @@ async fn count(
         Ok(parsed) => parsed,
         Err(error) => return Ok(Counted::Problem(expr_problem(text, &error))),
     };
+    if let Some(problem) = unknown_tag_problem(pool, account, &parsed, text).await? {
+        return Ok(Counted::Problem(problem));
+    }
     let members =
         crate::app::audience::count_members(pool, index, account, &parsed, clock.unix()).await.map_err(|error| {
             match error {
@@ -93,18 +155,57 @@ async fn count(
     Ok(Counted::Members(members))
 }
 
+/// The first tag `parsed` names that the account lacks, marked in the text with its suggestion.
+async fn unknown_tag_problem(
+    pool: &Pool,
+    account: AccountId,
+    parsed: &expr::Expr,
+    text: &str,
+) -> Result<Option<ExprProblem>, AdminError> {
+    let unknown = crate::app::audience::tag_check::unknown_tags(&pool.get().await?, account, parsed, text).await?;
+    Ok(unknown.into_iter().next().map(|tag| {
+        let chars: Vec<char> = text.chars().collect();
+        let start = tag.position.saturating_sub(1).min(chars.len());
+        let end = text.find(&format!("\"{}\"", tag.path)).map_or(start + 1, |_| start + tag.path.chars().count() + 2);
+        let end = end.min(chars.len()).max(start);
+        ExprProblem {
+            position: tag.position,
+            message: tag.message_zh(),
+            before: chars[..start].iter().collect(),
+            at: chars[start..end].iter().collect(),
+            after: chars[end..].iter().collect(),
+        }
+    }))
+}
+
+/// What the page shows besides the saved list: the expression, its name, and the builder.
+struct Shown {
+    name: String,
+    expr: String,
+    error: Option<String>,
+    builder_rows: Vec<RowView>,
+    built: bool,
+    builder_problem: Option<String>,
+}
+
+impl Shown {
+    fn typed(name: String, expr: String, error: Option<String>) -> Self {
+        Self { name, expr, error, builder_rows: rows_to_show(None, false), built: false, builder_problem: None }
+    }
+}
+
 #[expect(clippy::too_many_arguments, reason = "one page's inputs, passed once")]
 async fn segments_page(
     user: &AdminUser,
     pool: &Pool,
     index: &AudienceIndex,
     clock: &Clock,
+    state: &AdminState,
     before: Option<i64>,
-    name: String,
-    expr_text: String,
-    error: Option<String>,
+    shown: Shown,
     status: StatusCode,
 ) -> Result<HttpResponse, AdminError> {
+    let Shown { name, expr: expr_text, error, builder_rows, built, builder_problem } = shown;
     let (count, problem) = if expr_text.trim().is_empty() {
         (None, None)
     } else {
@@ -126,7 +227,17 @@ async fn segments_page(
             created_by: s.created_by,
         })
         .collect();
-    let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { status };
+    let keys = store::rules::list_rules(&client, user.account)
+        .await?
+        .into_iter()
+        .filter(|r| r.spec.on == crate::domain::rule::Trigger::Click)
+        .map(|r| r.spec.key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    drop(client);
+    let tags = tag_picker::tag_options(pool, user.account, state).await?;
+    let status = if problem.is_some() || builder_problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { status };
     render(&SegmentsPage {
         layout: user.layout("segments"),
         segments,
@@ -136,6 +247,7 @@ async fn segments_page(
         count,
         problem,
         error,
+        builder: BuilderView { rows: builder_rows, built, problem: builder_problem, tags, keys },
     })
     .map(|mut r| {
         *r.status_mut() = status;
@@ -148,35 +260,57 @@ pub async fn show_segments(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
-    query: web::Query<SegmentQuery>,
+    state: web::Data<Arc<AdminState>>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
-    let query = query.into_inner();
-    segments_page(
-        &user,
-        &pool,
-        &index,
-        &clock,
-        query.before,
-        query.name.unwrap_or_default(),
-        query.expr.unwrap_or_default(),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    let query = SegmentQuery::from_request(&req)?;
+    let mut expr_text = query.expr.unwrap_or_default();
+    let mut builder_problem = None;
+    let built = query.build && query.rows.is_some();
+    if built {
+        match segment_builder::compose(query.rows.as_deref().unwrap_or_default()) {
+            Built::Expr(text) => expr_text = text,
+            Built::Empty => {
+                if !query.add_row {
+                    builder_problem = Some("请至少填写一个条件：选择条件类型，再填标签、菜单 key 或次数。".to_owned());
+                }
+            }
+            Built::Problem(problem) => builder_problem = Some(problem),
+        }
+    }
+    let shown = Shown {
+        name: query.name.unwrap_or_default(),
+        expr: expr_text,
+        error: None,
+        builder_rows: rows_to_show(query.rows, query.add_row),
+        built,
+        builder_problem,
+    };
+    segments_page(&user, &pool, &index, &clock, &state, query.before, shown, StatusCode::OK).await
 }
 
-/// The live count for the page's script: `{"members": n}` or `{"position", "message"}`.
+/// The live count for the page's script: `{"members": n, "expr": ".."}` or `{"position",
+/// "message"}` for a typed expression; with the builder's rows and `build`, their composition
+/// (`{"message"}` alone when a row is wrong).
 pub async fn count_segment(
     user: AdminUser,
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
-    query: web::Query<SegmentQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
-    let text = query.expr.clone().unwrap_or_default();
+    let query = SegmentQuery::from_request(&req)?;
+    let text = match (query.build, query.rows) {
+        (true, Some(rows)) => match segment_builder::compose(&rows) {
+            Built::Expr(text) => text,
+            Built::Empty => return Ok(HttpResponse::Ok().json(serde_json::json!({ "empty": true }))),
+            Built::Problem(message) => return Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message }))),
+        },
+        _ => query.expr.unwrap_or_default(),
+    };
     let body = match count(&pool, &index, user.account, &clock, &text).await? {
-        Counted::Members(n) => serde_json::json!({ "members": n }),
-        Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message }),
+        Counted::Members(n) => serde_json::json!({ "members": n, "expr": text }),
+        Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message, "expr": text }),
     };
     Ok(HttpResponse::Ok().json(body))
 }
@@ -194,17 +328,24 @@ pub async fn create_segment(
     pool: web::Data<Pool>,
     index: web::Data<AudienceIndex>,
     clock: web::Data<Clock>,
+    state: web::Data<Arc<AdminState>>,
     CsrfForm(form): CsrfForm<SegmentForm>,
 ) -> Result<HttpResponse, AdminError> {
     let name = form.name.trim().to_owned();
     let bad = StatusCode::UNPROCESSABLE_ENTITY;
     if name.is_empty() || name.chars().count() > 100 {
-        let error = Some("人群名称需 1–100 个字。".to_owned());
-        return segments_page(&user, &pool, &index, &clock, None, name, form.expr, error, bad).await;
+        let shown = Shown::typed(name, form.expr, Some("人群名称需 1–100 个字。".to_owned()));
+        return segments_page(&user, &pool, &index, &clock, &state, None, shown, bad).await;
     }
     let Ok(parsed) = expr::parse(&form.expr) else {
-        return segments_page(&user, &pool, &index, &clock, None, name, form.expr, None, bad).await;
+        let shown = Shown::typed(name, form.expr, None);
+        return segments_page(&user, &pool, &index, &clock, &state, None, shown, bad).await;
     };
+    if unknown_tag_problem(&pool, user.account, &parsed, &form.expr).await?.is_some() {
+        // The page marks the tag and suggests the nearest (it counts the expression again).
+        let shown = Shown::typed(name, form.expr, None);
+        return segments_page(&user, &pool, &index, &clock, &state, None, shown, bad).await;
+    }
     let client = pool.get().await?;
     let segment = store::segments::insert_segment(&client, user.account, &name, &parsed, &user.username).await?;
     audit(&pool, &user, "create", "segment", &segment.id.to_string(), serde_json::json!({ "expr": segment.expr }))

@@ -52,6 +52,8 @@ struct TagsPage {
     /// Members overlapping ≥ 90%: only when asked for (`?overlap=1`), since it is a pass over
     /// every membership.
     overlapping: Option<Vec<MergeSuggestion>>,
+    /// The tree of levels a new tag can sit under.
+    parents: Vec<super::ParentOption>,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +74,22 @@ pub struct TagForm {
     local_only: Option<String>,
     #[serde(default)]
     when: String,
+    /// The level chosen in the picker to put the new tag under (empty: a top-level tag).
+    #[serde(default)]
+    parent: String,
+}
+
+impl TagForm {
+    /// The path to create: the typed one under the chosen parent, unless it is typed in full.
+    fn full_path(&self) -> String {
+        let typed = self.path.trim().trim_start_matches('/');
+        let parent = self.parent.trim().trim_end_matches('/');
+        if parent.is_empty() || typed == parent || typed.starts_with(&format!("{parent}/")) {
+            typed.to_owned()
+        } else {
+            format!("{parent}/{typed}")
+        }
+    }
 }
 
 /// Tags as a tree: a heading row for each level that is not itself a tag.
@@ -166,7 +184,14 @@ async fn tags_page(
     } else {
         None
     };
+    let parents = super::tag_picker::parents(
+        &tags
+            .iter()
+            .map(|t| super::TagOption { path: t.path.clone(), label: String::new(), members: 0 })
+            .collect::<Vec<_>>(),
+    );
     render(&TagsPage {
+        parents,
         layout: user.layout("tags"),
         rows: tag_tree(tags, clock.now()),
         total,
@@ -194,10 +219,11 @@ pub async fn create_tag(
     state: web::Data<Arc<AdminState>>,
     CsrfForm(form): CsrfForm<TagForm>,
 ) -> Result<HttpResponse, AdminError> {
-    let path = match TagPath::parse(form.path.trim()) {
+    let full = form.full_path();
+    let path = match TagPath::parse(&full) {
         Ok(path) => path,
         Err(error) => {
-            let message = format!("标签路径无效：{}", tag_path_problem(form.path.trim(), &error));
+            let message = format!("标签路径无效：{}", tag_path_problem(&full, &error));
             return refused(tags_page(&user, &pool, &clock, &state, Some(message), form, false).await);
         }
     };

@@ -92,6 +92,7 @@ fn pages(campaign: i64) -> Vec<(String, String)> {
         ("/admin/followers", "followers"),
         ("/admin/followers/o_oily_1", "follower"),
         ("/admin/simulator", "simulator"),
+        ("/admin/testers", "testers"),
         ("/admin/playbook", "playbook"),
         ("/admin/audit", "audit"),
         ("/admin/accounts", "accounts"),

@@ -165,6 +165,12 @@ impl Status {
         matches!(self, Self::Draft | Self::PendingApproval | Self::Approved)
     }
 
+    /// Deleting is for campaigns nothing of which was queued or sent: once a send is requested,
+    /// its delivery records and statistics are history to keep.
+    pub fn may_delete(self) -> bool {
+        matches!(self, Self::Draft | Self::PendingApproval | Self::Approved)
+    }
+
     /// Cancelling stops what has not reached WeChat yet; a send under way stops between calls.
     pub fn may_cancel(self) -> bool {
         matches!(self, Self::Draft | Self::PendingApproval | Self::Approved | Self::Scheduled | Self::Sending)

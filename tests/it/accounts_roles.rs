@@ -613,7 +613,9 @@ async fn a_guessed_tag_id_of_another_account_is_refused_by_api_and_page() {
     assert_eq!(status, 403, "{body}");
     let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
     olivia.get("/admin/tags").await;
-    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirm", "on")]).await;
+    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no confirmation page for another account's tag: {}", page.body);
+    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(page.body.contains("不属于当前公众号"), "{}", page.body);
     assert_eq!(app.count(&format!("SELECT count(*) FROM tags WHERE id = {tag} AND path = '店铺/会员'")).await, 1);

@@ -13,6 +13,7 @@ mod approval;
 mod audience;
 mod callback;
 mod campaigns;
+mod console_safety;
 mod drafts;
 mod faults;
 mod hardening;

@@ -181,7 +181,7 @@ async fn an_admin_creates_and_disables_users_and_a_disabled_user_is_signed_out()
     let page = operator.get("/admin/tags").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "a disabled user's session ends at once");
     let entries = admin.get("/admin/audit?actor=root").await;
-    assert!(entries.body.contains("disable") && entries.body.contains("olivia"), "{}", entries.body);
+    assert!(entries.body.contains("<td>停用</td>") && entries.body.contains("「olivia」"), "{}", entries.body);
 }
 
 #[tokio::test]

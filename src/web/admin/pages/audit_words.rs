@@ -349,7 +349,7 @@ mod tests {
         let lines = detail_lines("import", "playbook", &json!({"summary": "3 created, 1 updated, 6 unchanged"}));
         assert_eq!(lines, vec!["新建 3 项，更新 1 项，6 项不变"]);
         let lines = detail_lines("export", "segment", &json!({"rows": 12, "new_key": {"a": [1, 2]}}));
-        assert_eq!(lines, vec!["行数：12", "new_key：a：1、2"]);
+        assert_eq!(lines, vec!["new_key：a：1、2", "行数：12"]);
         let lines =
             detail_lines("approve", "campaign", &json!({"sensitive_tags": ["敏感/价格"], "fingerprint": "ab12"}));
         assert_eq!(lines, vec!["涉及敏感标签：敏感/价格"]);

@@ -465,7 +465,8 @@ async fn the_audit_log_reads_as_chinese_sentences_with_links_and_never_json() {
 #[tokio::test]
 async fn a_quiz_overwrite_waits_for_its_confirmation_and_a_rejection_reaches_its_creator_in_chromium() {
     use crate::admin_browser::{
-        browser, chromium_missing, click, log_in, screenshot, start_driver, text_of, wait_for_text,
+        browser, chromium_missing, click, log_in, phone_logged_in, screenshot, sideways_overflow, start_driver,
+        text_of, wait_for_text,
     };
     use fantoccini::Locator;
     if chromium_missing() {
@@ -519,5 +520,16 @@ async fn a_quiz_overwrite_waits_for_its_confirmation_and_a_rejection_reaches_its
     assert!(text_of(&client, "#rejection").await.contains("amy"));
     screenshot(&client, "console-safety-rejected-campaign").await;
     client.close().await.expect("closed");
+
+    // On a phone, a delete's confirmation page fits the screen and deletes nothing by itself.
+    let tags = app.count("SELECT count(*) FROM tags").await;
+    let (_phone_driver, phone) = phone_logged_in(&base, "root").await;
+    phone.goto(&format!("{base}/admin/tags")).await.expect("tags");
+    click(&phone, "form[action$='/delete'] button[type=submit]").await;
+    wait_for_text(&phone, "#confirm h1", "删除标签").await;
+    assert!(sideways_overflow(&phone).await <= 0, "the confirmation fits 390 px");
+    screenshot(&phone, "console-safety-delete-confirm-phone").await;
+    assert_eq!(app.count("SELECT count(*) FROM tags").await, tags, "nothing deleted before the confirmation");
+    phone.close().await.expect("closed");
     app.run_pending_jobs().await;
 }

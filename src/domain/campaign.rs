@@ -331,6 +331,24 @@ mod tests {
     }
 
     #[test]
+    fn only_campaigns_nothing_of_which_was_queued_may_be_deleted() {
+        let deletable: Vec<Status> = [
+            Status::Draft,
+            Status::PendingApproval,
+            Status::Approved,
+            Status::Scheduled,
+            Status::Sending,
+            Status::Sent,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .into_iter()
+        .filter(|s| s.may_delete())
+        .collect();
+        assert_eq!(deletable, vec![Status::Draft, Status::PendingApproval, Status::Approved]);
+    }
+
+    #[test]
     fn the_cap_frees_up_when_the_oldest_counted_send_leaves_the_window() {
         let day = 86_400;
         let now = 100 * day;

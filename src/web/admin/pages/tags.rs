@@ -88,7 +88,7 @@ fn health_notes(tag: &store::tags::TagRow, now: DateTime<Utc>) -> Vec<&'static s
     let idle = tag.last_used_at.is_none_or(|at| now - at >= window);
     match (tag.members, idle) {
         (0, true) => vec!["创建 30 天以上，30 天内没有粉丝打上、目前无人使用：考虑删除或合并"],
-        (0, false) => vec!["目前无人使用（30 天内打上过的粉丝都已移除）"],
+        (0, false) => vec!["目前没有粉丝带有此标签（30 天内曾有粉丝打上）"],
         (_, true) => vec!["30 天内没有粉丝新打上此标签"],
         _ => Vec::new(),
     }

@@ -165,6 +165,12 @@ impl Status {
         matches!(self, Self::Draft | Self::PendingApproval | Self::Approved)
     }
 
+    /// Deleting is for campaigns nothing of which was queued or sent: once a send is requested,
+    /// its delivery records and statistics are history to keep.
+    pub fn may_delete(self) -> bool {
+        matches!(self, Self::Draft | Self::PendingApproval | Self::Approved)
+    }
+
     /// Cancelling stops what has not reached WeChat yet; a send under way stops between calls.
     pub fn may_cancel(self) -> bool {
         matches!(self, Self::Draft | Self::PendingApproval | Self::Approved | Self::Scheduled | Self::Sending)
@@ -322,6 +328,24 @@ mod tests {
         assert_eq!(decide_send(false, false, Some(200), 100), SendDecision::Schedule);
         assert_eq!(decide_send(false, false, Some(50), 100), SendDecision::SendNow);
         assert!(Status::Approved.may_send() && !Status::Sending.may_send() && !Status::Sent.may_cancel());
+    }
+
+    #[test]
+    fn only_campaigns_nothing_of_which_was_queued_may_be_deleted() {
+        let deletable: Vec<Status> = [
+            Status::Draft,
+            Status::PendingApproval,
+            Status::Approved,
+            Status::Scheduled,
+            Status::Sending,
+            Status::Sent,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .into_iter()
+        .filter(|s| s.may_delete())
+        .collect();
+        assert_eq!(deletable, vec![Status::Draft, Status::PendingApproval, Status::Approved]);
     }
 
     #[test]

@@ -191,3 +191,30 @@ pub async fn insert_answers(
     }
     Ok(())
 }
+
+const DELETE_QUIZ: &str = "DELETE FROM quizzes WHERE id = $1 AND account_id = $2";
+
+/// Deletes a quiz of the account (followers in the middle of it leave it: their sessions
+/// cascade); false when there was none.
+pub async fn delete_quiz(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let deleted = client.execute(DELETE_QUIZ, &[&id, &account.get()]).await? > 0;
+    if deleted {
+        super::tags::bump_config_version(client).await?;
+    }
+    Ok(deleted)
+}
+
+const COUNT_SESSIONS_IN: &str = "SELECT count(*) FROM quiz_sessions WHERE quiz_id = $1 AND account_id = $2";
+
+/// How many followers are in the middle of the quiz now.
+pub async fn count_sessions_in(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(COUNT_SESSIONS_IN, &[&id, &account.get()]).await?.get(0))
+}

@@ -163,18 +163,22 @@ async fn the_switcher_changes_the_account_every_page_shows() {
         1
     );
     let audit = amy.get("/admin/audit").await;
-    assert!(audit.body.contains("playbook 网页导入"), "{}", audit.body);
+    assert!(audit.body.contains("配置文件 <a href=\"/admin/playbook\">「网页导入」</a>"), "{}", audit.body);
 
     let page = amy.post("/admin/account", &[("account", "main"), ("back", "/admin/audit")]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let audit = amy.get("/admin/audit").await;
     assert!(audit.body.contains("主公众号（服务号）"));
-    assert!(!audit.body.contains("playbook 网页导入"), "main's log shows nothing of shop's: {}", audit.body);
+    assert!(!audit.body.contains("「网页导入」"), "main's log shows nothing of shop's: {}", audit.body);
     // A deployment-wide act (creating users) is for deployment admins' eyes only.
-    assert!(!audit.body.contains("admin amy"), "{}", audit.body);
+    assert!(!audit.body.contains("「amy」"), "{}", audit.body);
     let mut root = Browser::log_in(&app, "root", PASSWORD).await;
     let audit = root.get("/admin/audit").await;
-    assert!(audit.body.contains("create") && audit.body.contains("admin amy"), "{}", audit.body);
+    assert!(
+        audit.body.contains("<td>创建</td>") && audit.body.contains("用户 <a href=\"/admin/users\">「amy」</a>"),
+        "{}",
+        audit.body
+    );
 
     // A back address that leaves the console is not followed.
     let page = amy.post("/admin/account", &[("account", "shop"), ("back", "https://evil.example/")]).await;
@@ -613,7 +617,9 @@ async fn a_guessed_tag_id_of_another_account_is_refused_by_api_and_page() {
     assert_eq!(status, 403, "{body}");
     let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
     olivia.get("/admin/tags").await;
-    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirm", "on")]).await;
+    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no confirmation page for another account's tag: {}", page.body);
+    let page = olivia.post(&format!("/admin/tags/{tag}/delete"), &[("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(page.body.contains("不属于当前公众号"), "{}", page.body);
     assert_eq!(app.count(&format!("SELECT count(*) FROM tags WHERE id = {tag} AND path = '店铺/会员'")).await, 1);

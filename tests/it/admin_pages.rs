@@ -181,7 +181,7 @@ async fn an_admin_creates_and_disables_users_and_a_disabled_user_is_signed_out()
     let page = operator.get("/admin/tags").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "a disabled user's session ends at once");
     let entries = admin.get("/admin/audit?actor=root").await;
-    assert!(entries.body.contains("disable") && entries.body.contains("olivia"), "{}", entries.body);
+    assert!(entries.body.contains("<td>停用</td>") && entries.body.contains("「olivia」"), "{}", entries.body);
 }
 
 #[tokio::test]
@@ -389,9 +389,9 @@ async fn the_exported_playbook_imports_again_unchanged_and_a_broken_one_names_it
 async fn a_quiz_is_previewed_without_saving_then_saved() {
     let app = app_with_users().await;
     let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
-    let page = browser.get("/admin/quizzes").await;
+    let page = browser.get("/admin/quizzes?new=1").await;
     let source = "id = \"hair\"\n[[question]]\ntext = \"发质？\"\noptions = [ { label = \"A\", text = \"油\", score = { oily = 1 } }, { label = \"B\", text = \"干\" } ]\n[[result]]\ntag = \"发质/油性\"\nscore = \"oily\"\nmin = 1\n";
-    assert!(page.body.contains("[[question]]"), "an example to start from");
+    assert!(page.body.contains("[[question]]"), "a new quiz starts from an empty skeleton");
     let page = browser.post("/admin/quizzes", &[("format", "toml"), ("action", "preview"), ("source", source)]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("（1/1）发质？"), "{}", page.body);

@@ -180,7 +180,7 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     let page = operator.post(&format!("/admin/tags/{id}/sensitive"), &[("to", "0")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     operator.get("/admin/tags").await;
-    operator.post(&format!("/admin/tags/{id}/delete"), &[("confirm", "on")]).await;
+    operator.post(&format!("/admin/tags/{id}/delete"), &[("confirmed", "1")]).await;
     let page = operator.get("/admin/tags").await;
     assert!(page.body.contains("只有管理员可以删除"), "{}", page.body);
     assert!(is_sensitive(&app, SENSITIVE).await, "still there, still sensitive");

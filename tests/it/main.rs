@@ -15,6 +15,7 @@ mod callback;
 mod campaigns;
 mod console_layout;
 mod console_preview;
+mod console_safety;
 mod drafts;
 mod faults;
 mod hardening;

@@ -6,6 +6,9 @@
 //! and [`engine`], the inbox handler that applies rules and quizzes to what followers do.
 
 pub mod engine;
+mod quiz_removal;
+
+pub use quiz_removal::{QuizRemoval, delete_quiz};
 
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 

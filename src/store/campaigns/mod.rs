@@ -17,6 +17,7 @@ mod chunks;
 mod limits;
 mod links;
 mod outcomes;
+mod removal;
 mod results;
 
 pub use articles::{
@@ -38,6 +39,7 @@ pub use links::{get_link, insert_click, insert_link, list_links};
 pub use outcomes::{
     VariantOutcome, count_clicks, list_delivered, list_outcomes, list_overlapping_tags, list_tag_campaigns,
 };
+pub use removal::{count_pending_approval, delete_campaign, list_campaigns_using_segment};
 pub use results::{
     Arrival, CallResult, Finish, has_result, list_accounts_with_overdue_results, list_call_results,
     list_overdue_results, record_failure_reason, record_finish, record_read_back,

@@ -347,3 +347,12 @@ pub async fn list_accounts_with_dynamic_tags(
         .await?;
     Ok(rows.iter().map(|r| AccountId(r.get(0))).collect())
 }
+
+/// Deletes a saved segment of `account`; false when there was none.
+pub async fn delete_segment(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.execute("DELETE FROM segments WHERE id = $1 AND account_id = $2", &[&id, &account.get()]).await? > 0)
+}

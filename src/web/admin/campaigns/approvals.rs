@@ -6,10 +6,12 @@ use deadpool_postgres::Pool;
 use serde::Deserialize;
 
 use super::{Problem, QUEUE, audience_text, lapse_text, message_text, problem, scoped_problem};
+use crate::app::audience::index::AudienceIndex;
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError};
 use crate::domain::approval::Change;
 use crate::domain::campaign::{Message, Status};
+use crate::domain::clock::Clock;
 use crate::store;
 use crate::web::admin::pages::show_time;
 use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
@@ -22,7 +24,9 @@ pub struct QueueRow {
     pub fingerprint: String,
     pub name: String,
     pub audience: String,
-    pub sensitive: String,
+    /// Subscribed followers the audience reaches now, as the approver lets it out.
+    pub reach: String,
+    pub sensitive: Vec<String>,
     pub message: String,
     pub created: String,
     pub created_by: String,
@@ -37,7 +41,12 @@ struct QueuePage {
     may_approve: bool,
 }
 
-pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
+pub async fn list_approvals(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    index: web::Data<AudienceIndex>,
+    clock: web::Data<Clock>,
+) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
     let waiting =
         store::campaigns::list_campaigns_in_status(&client, user.account, Status::PendingApproval.as_str(), QUEUE)
@@ -45,15 +54,23 @@ pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<Ht
     let mut rows = Vec::with_capacity(waiting.len());
     for row in waiting {
         let (sensitive, fingerprint) = match approval::covered(&client, &row).await {
-            Ok(covered) => (covered.sensitive().join("、"), covered.fingerprint()),
+            Ok(covered) => (covered.sensitive().into_iter().map(str::to_owned).collect(), covered.fingerprint()),
             Err(error) => match problem(error) {
-                Problem::Say(message) => (message, String::new()),
+                Problem::Say(message) => (vec![message], String::new()),
                 Problem::Fail(error) => return Err(error),
             },
         };
         let audience = campaigns::audience_of(&row).map_or_else(|_| "？".to_owned(), |a| audience_text(&a, None));
         let message = serde_json::from_value::<Message>(row.message.clone())
             .map_or_else(|_| String::new(), |m| message_text(&m).1);
+        let reach = match campaigns::audience_size(&pool, &index, &row, clock.unix()).await {
+            Ok(Some(n)) => format!("{n} 人"),
+            Ok(None) => "受众已不存在".to_owned(),
+            Err(error) => match problem(error) {
+                Problem::Say(message) => message,
+                Problem::Fail(error) => return Err(error),
+            },
+        };
         let lapsed = stored_lapse(&store::approvals::get_review(&client, row.id).await?);
         rows.push(QueueRow {
             lapsed,
@@ -62,6 +79,7 @@ pub async fn list_approvals(user: AdminUser, pool: web::Data<Pool>) -> Result<Ht
             own: row.created_by == user.username,
             name: row.name,
             audience,
+            reach,
             sensitive,
             message,
             created: show_time(row.created_at),

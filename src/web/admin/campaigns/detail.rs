@@ -121,6 +121,10 @@ struct DetailPage {
     own: bool,
     may_approve: bool,
     can_cancel: bool,
+    /// Nothing went out yet: 删除 is offered.
+    can_delete: bool,
+    /// Submitted and waiting for an approver: no second 提交审批.
+    waiting: bool,
     preview_openids: String,
     preview_choices: Vec<preview::PreviewChoice>,
     preview: Vec<PreviewResult>,
@@ -306,14 +310,15 @@ pub(super) async fn detail_page(
         status_code: row.status.clone(),
         audience: audience_text(&audience, segment_name.as_deref()),
         needs_approval,
+        // Once an approval covers the campaign as it is, there is nothing left to approve.
         can_approve: user.role.may_approve()
             && !own
             && status.may_approve()
-            && (!sensitive.is_empty() || status == Status::PendingApproval),
+            && (needs_approval || status == Status::PendingApproval),
         can_reject: user.role.may_approve() && status == Status::PendingApproval,
         fingerprint,
         sensitive,
-        approvals: approvals.iter().map(|a| format!("{}（{}）", a.by, show_time(a.at))).collect(),
+        approvals: approvals.iter().map(|a| format!("{} 于 {} 审批通过", a.by, show_time(a.at))).collect(),
         lapsed,
         rejection,
         messages,
@@ -362,7 +367,9 @@ pub(super) async fn detail_page(
         results_svg,
         strategies,
         strategies_svg,
-        can_send: status.may_send(),
+        can_send: status.may_send() && !(status == Status::PendingApproval && needs_approval),
+        waiting: status == Status::PendingApproval && needs_approval,
+        can_delete: status.may_delete(),
         own,
         may_approve: user.role.may_approve(),
         can_cancel: status.may_cancel(),

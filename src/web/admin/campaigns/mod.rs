@@ -9,6 +9,7 @@ mod compose;
 mod detail;
 mod list;
 mod preview;
+mod removal;
 mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};
@@ -16,6 +17,7 @@ pub use compose::{create_campaign, new_campaign};
 pub use detail::show_campaign;
 pub use list::list_campaigns;
 pub use preview::preview_campaign;
+pub use removal::delete_campaign;
 pub use send::{cancel_campaign, send_campaign};
 
 use std::sync::{Arc, Mutex};
@@ -217,7 +219,7 @@ fn invalid_problem(invalid: &Invalid) -> String {
 }
 
 /// What made an approval lapse, in the operator's words.
-fn change_text(change: &Change) -> String {
+pub(in crate::web::admin) fn change_text(change: &Change) -> String {
     match change {
         Change::Audience => "受众已修改".to_owned(),
         Change::Content => "内容已修改".to_owned(),

@@ -6,6 +6,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::audit_words as words;
 use super::{PAGE, show_time};
 use crate::store;
 use crate::web::admin::{AdminError, AdminUser, Layout, render};
@@ -13,9 +14,15 @@ use crate::web::admin::{AdminError, AdminUser, Layout, render};
 pub struct AuditView {
     pub at: String,
     pub actor: String,
+    /// A Chinese verb: 创建, 删除, 审批通过 ...
     pub action: String,
+    /// 标签, 群发 ...
+    pub kind: String,
     pub object: String,
-    pub detail: String,
+    /// The object's page, while it exists.
+    pub link: Option<String>,
+    /// Sentences, never JSON (see [`super::audit_words`]).
+    pub detail: Vec<String>,
 }
 
 #[derive(Template)]
@@ -51,9 +58,11 @@ pub async fn list_audit(
         .map(|e| AuditView {
             at: show_time(e.at),
             actor: e.actor,
-            action: e.action,
-            object: format!("{} {}", e.object_kind, e.object_id),
-            detail: if e.detail == serde_json::json!({}) { String::new() } else { e.detail.to_string() },
+            action: words::action_label(&e.action, &e.detail),
+            kind: words::kind_label(&e.object_kind),
+            object: words::object_name(&e.object_kind, &e.object_id, &e.detail),
+            link: words::object_link(&e.action, &e.object_kind, &e.object_id),
+            detail: words::detail_lines(&e.action, &e.object_kind, &e.detail),
         })
         .collect();
     render(&AuditPage { layout: user.layout("audit"), entries, actor: actor.unwrap_or_default(), next })

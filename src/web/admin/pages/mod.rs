@@ -5,22 +5,26 @@
 
 mod accounts;
 mod audit;
+mod audit_words;
 mod quizzes;
 mod rules;
 mod segment_builder;
+mod segment_removal;
 mod segments;
 mod tag_picker;
 mod tags;
 mod testers;
 mod users;
 
+pub use super::confirm::ConfirmForm;
 pub use accounts::{create_account, edit_account, list_accounts, update_account};
 pub use audit::list_audit;
-pub use quizzes::{list_quizzes, save_quiz};
+pub use quizzes::{delete_quiz, list_quizzes, save_quiz};
 pub use rules::{create_rule, delete_rule, list_rules};
+pub use segment_removal::delete_segment;
 pub use segments::{count_segment, create_segment, show_segments};
 pub use tag_picker::{ParentOption, TagGroup, TagOption, groups as tag_groups, tag_names, tag_options};
-pub use tags::{ConfirmForm, create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
+pub use tags::{create_tag, delete_tag, list_tags, rename_tag, set_tag_sensitive};
 pub use testers::{add_tester, list_testers, remove_tester};
 pub use users::{create_user, disable_user, enable_user, list_users, set_user_roles};
 

@@ -10,6 +10,7 @@ use crate::app::tagging;
 use crate::domain::rule::{GeofenceError, RuleError, RuleSpec, Trigger};
 use crate::domain::tag::TagPath;
 use crate::store;
+use crate::web::admin::confirm::{Confirmation, confirm_page};
 use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
 
 /// [`RuleSpec::validate`]'s refusals in the operator's words.
@@ -45,6 +46,29 @@ pub struct RuleView {
     pub remove: String,
     pub reply: String,
     pub quiz: String,
+    /// Other rules on the same trigger (same `on` and key): all of them run.
+    pub same_trigger: Vec<i64>,
+}
+
+/// Rules on the same trigger run together: every one adds and removes its tags, but only the
+/// first reply goes out, which an operator adding a second rule rarely means.
+fn same_trigger_note(others: &[i64]) -> String {
+    let ids: Vec<String> = others.iter().map(|id| format!("#{id}")).collect();
+    format!(
+        "与规则 {} 的触发条件相同：粉丝触发时这些规则都会执行，回复只发第一条带回复的规则。如不是有意为之，请删除多余的一条。",
+        ids.join("、")
+    )
+}
+
+/// The ids of the other rules in `rules` on the same trigger as `rule`.
+fn same_trigger_as(rules: &[crate::domain::rule::Rule], rule: &crate::domain::rule::Rule) -> Vec<i64> {
+    rules
+        .iter()
+        .filter(|r| {
+            r.id != rule.id && r.spec.on == rule.spec.on && r.spec.normalized_key() == rule.spec.normalized_key()
+        })
+        .map(|r| r.id)
+        .collect()
 }
 
 #[derive(Template)]
@@ -92,10 +116,11 @@ async fn rules_page(
     form: RuleForm,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
-    let rules = store::rules::list_rules(&client, user.account)
-        .await?
-        .into_iter()
+    let stored = store::rules::list_rules(&client, user.account).await?;
+    let rules = stored
+        .iter()
         .map(|r| RuleView {
+            same_trigger: same_trigger_as(&stored, r),
             id: r.id,
             on: trigger_label(r.spec.on),
             key: r.spec.key.clone(),
@@ -169,7 +194,13 @@ pub async fn create_rule(
         Ok(id) => {
             audit(&pool, &user, "create", "rule", &id.to_string(), serde_json::to_value(&spec).unwrap_or_default())
                 .await?;
-            user.flash(format!("已创建规则 #{id}。"));
+            let stored = store::rules::list_rules(&pool.get().await?, user.account).await?;
+            let others = stored.iter().find(|r| r.id == id).map(|r| same_trigger_as(&stored, r)).unwrap_or_default();
+            user.flash(if others.is_empty() {
+                format!("已创建规则 #{id}。")
+            } else {
+                format!("已创建规则 #{id}。注意：{}", same_trigger_note(&others))
+            });
             Ok(see_other("/admin/rules"))
         }
         Err(error) => {
@@ -183,10 +214,55 @@ pub async fn delete_rule(
     user: AdminUser,
     pool: web::Data<Pool>,
     id: web::Path<i64>,
-    CsrfForm(_): CsrfForm<ConfirmForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
     let client = pool.get().await?;
-    if !store::rules::delete_rule(&client, user.account, *id).await? {
+    if !form.confirmed() {
+        let rules = store::rules::list_rules(&client, user.account).await?;
+        let Some(rule) = rules.iter().find(|r| r.id == id) else {
+            drop(client);
+            return Err(user.missing(&pool, crate::store::ownership::Owned::Rule, &id.to_string()).await);
+        };
+        let spec = &rule.spec;
+        let mut does = Vec::new();
+        if !spec.add.is_empty() {
+            does.push(format!("打上「{}」", paths(&spec.add)));
+        }
+        if !spec.remove.is_empty() {
+            does.push(format!("移除「{}」", paths(&spec.remove)));
+        }
+        if let Some(reply) = &spec.reply {
+            does.push(format!("回复「{reply}」"));
+        }
+        if let Some(quiz) = &spec.start_quiz {
+            does.push(format!("开始测验「{quiz}」"));
+        }
+        let consequences = vec![
+            format!(
+                "删除后，粉丝{}「{}」时不再{}。",
+                trigger_label(spec.on),
+                spec.key,
+                if does.is_empty() { "触发它".to_owned() } else { does.join("、") }
+            ),
+            "已经打上的标签、已开始的测验不受影响。".to_owned(),
+            "删除后无法恢复，需要时请重新创建。".to_owned(),
+        ];
+        return confirm_page(
+            &user,
+            "rules",
+            Confirmation {
+                title: format!("删除规则 #{id}？"),
+                consequences,
+                action: format!("/admin/rules/{id}/delete"),
+                hidden: Vec::new(),
+                source: None,
+                button: "确认删除".to_owned(),
+                back: "/admin/rules".to_owned(),
+            },
+        );
+    }
+    if !store::rules::delete_rule(&client, user.account, id).await? {
         drop(client);
         return Err(user.missing(&pool, crate::store::ownership::Owned::Rule, &id.to_string()).await);
     }

@@ -15,6 +15,7 @@ use crate::domain::expr;
 use crate::domain::tag::TagPath;
 use crate::store;
 use crate::store::ownership::Owned;
+use crate::web::admin::confirm::{ConfirmForm, Confirmation, confirm_page};
 use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 
 pub struct TagView {
@@ -92,6 +93,25 @@ impl TagForm {
     }
 }
 
+/// How long a tag must exist before the page judges how it is used: a tag created today has
+/// had no chance to reach anyone yet.
+const HEALTH_WINDOW_DAYS: i64 = 30;
+
+/// What the page notes about a tag's use; each note is true of the tag as it stands.
+fn health_notes(tag: &store::tags::TagRow, now: DateTime<Utc>) -> Vec<&'static str> {
+    let window = chrono::Duration::days(HEALTH_WINDOW_DAYS);
+    if now - tag.created_at < window {
+        return Vec::new();
+    }
+    let idle = tag.last_used_at.is_none_or(|at| now - at >= window);
+    match (tag.members, idle) {
+        (0, true) => vec!["创建 30 天以上，30 天内没有粉丝打上、目前无人使用：考虑删除或合并"],
+        (0, false) => vec!["目前没有粉丝带有此标签（30 天内曾有粉丝打上）"],
+        (_, true) => vec!["30 天内没有粉丝新打上此标签"],
+        _ => Vec::new(),
+    }
+}
+
 /// Tags as a tree: a heading row for each level that is not itself a tag.
 fn tag_tree(tags: Vec<store::tags::TagRow>, now: DateTime<Utc>) -> Vec<TagView> {
     let mut rows = Vec::with_capacity(tags.len());
@@ -120,13 +140,7 @@ fn tag_tree(tags: Vec<store::tags::TagRow>, now: DateTime<Utc>) -> Vec<TagView> 
         }
         seen.insert(tag.path.clone());
         let warnings = TagPath::parse(&tag.path).map(|p| p.naming_warnings()).unwrap_or_default();
-        let mut health = Vec::new();
-        if tag.members == 0 {
-            health.push("无人使用：考虑删除或合并");
-        }
-        if tag.last_used_at.is_none_or(|at| now - at > chrono::Duration::days(30)) && tag.members > 0 {
-            health.push("30 天未使用");
-        }
+        let health = health_notes(&tag, now);
         rows.push(TagView {
             id: tag.id,
             is_tag: true,
@@ -346,12 +360,6 @@ pub async fn set_tag_sensitive(
     Ok(see_other("/admin/tags"))
 }
 
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
 pub async fn delete_tag(
     user: AdminUser,
     pool: web::Data<Pool>,
@@ -359,11 +367,39 @@ pub async fn delete_tag(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AdminError> {
-    if form.confirm.is_none() {
-        user.flash("未删除：请勾选「确认」后再点删除。");
-        return Ok(see_other("/admin/tags"));
+    let id = id.into_inner();
+    if !form.confirmed() {
+        let client = pool.get().await?;
+        let tags =
+            crate::web::admin::board::tags_with_members(&client, user.account, &pool, &state.tag_members).await?;
+        let Some(tag) = tags.into_iter().find(|t| t.id == id) else {
+            drop(client);
+            return Err(user.missing(&pool, Owned::Tag, &id.to_string()).await);
+        };
+        let mut consequences = vec![format!("{} 位粉丝身上的这个标签会被移除（人数每分钟更新）。", tag.members)];
+        if tag.mirrored {
+            consequences.push("微信上的同名标签也会删除，粉丝在微信里的这个标签随之消失。".to_owned());
+        }
+        consequences.push("规则、测验、人群条件和群发中写到它的地方不会自动修改：删除后请逐一检查。".to_owned());
+        if tag.sensitive {
+            consequences.push("这是敏感标签：只有管理员可以删除。".to_owned());
+        }
+        consequences.push("删除后无法恢复；同名标签可以重建，但已移除的粉丝不会回来。".to_owned());
+        return confirm_page(
+            &user,
+            "tags",
+            Confirmation {
+                title: format!("删除标签「{}」？", tag.path),
+                consequences,
+                action: format!("/admin/tags/{id}/delete"),
+                hidden: Vec::new(),
+                source: None,
+                button: "确认删除".to_owned(),
+                back: "/admin/tags".to_owned(),
+            },
+        );
     }
-    match tagging::delete_tag(&pool, user.account, *id, user.role.may_change_sensitivity()).await {
+    match tagging::delete_tag(&pool, user.account, id, user.role.may_change_sensitivity()).await {
         Ok(tag) => {
             audit(&pool, &user, "delete", "tag", &tag.path, serde_json::json!({})).await?;
             state.tag_members.forget();

@@ -94,7 +94,7 @@ async fn playbook_check_prints_every_problem_with_its_line_and_fails() {
     let expected = [
         (3, "level 2 of `肤质//油性` is empty"),
         (7, "unknown field `colour`"),
-        (12, "no quiz `nowhere`"),
+        (12, "没有测验「nowhere」"),
         (15, "unknown variant `hover`"),
         (21, "question 1 needs at least 2 options"),
         (24, "reads score `dry`, which no option gives"),

@@ -435,6 +435,19 @@ impl AudienceIndex {
         self.evaluate(account, expr, now, |state, matching| state.openids(&matching).map(str::to_owned).collect()).await
     }
 
+    /// Folds the openids of the subscribed followers of `account` matching `expr` at `now`
+    /// without copying them out (a send's confirmation counts per variant and against the
+    /// monthly limit at a million followers); `None`: use SQL.
+    pub async fn fold_members<T: Send + 'static>(
+        &self,
+        account: AccountId,
+        expr: &Expr,
+        now: i64,
+        answer: impl FnOnce(&mut dyn Iterator<Item = &str>) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.evaluate(account, expr, now, move |state, matching| answer(&mut state.openids(&matching))).await
+    }
+
     /// What each built account's index holds (the benchmark and tests compare them).
     pub async fn memory(&self) -> Vec<AccountMemory> {
         let mut out = Vec::new();

@@ -8,22 +8,28 @@
 //!   `send_campaign` job.
 //! - `plan`: resolving the audience and planning the WeChat calls of a send.
 //! - `results`: taking in MASSSENDJOBFINISH (or a status read back) and settling the campaign.
+//! - `reach`: what a send would reach now (before it goes out); `delivery`: its counts after,
+//!   each explained, adding up.
 //! - `links`: short links and their clicks.
 //! - `stats`: a campaign's results, strategies compared, tag health.
 //! - [`approval`]: whether a campaign's approval still covers what it reaches.
 
 pub mod approval;
+mod delivery;
 mod links;
 mod ops;
 mod plan;
 mod presend;
+mod reach;
 mod results;
 mod stats;
 
+pub use delivery::{Delivery, Line, Plan, explain_delivery};
 pub use links::{create_link, record_click};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
 pub use presend::{MissingDraft, check_draft};
+pub use reach::{GroupReach, Reach, TagLoad, reach_of_campaign, reach_of_draft};
 pub use results::{
     CallOutcome, MassResults, Outcome, call_outcomes, copyright_notes, explain, failure_summary, record_read_back,
     settle,

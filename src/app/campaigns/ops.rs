@@ -288,7 +288,7 @@ pub async fn preview(
         let mut outcome = None;
         for message in &messages {
             if let Err(error) = api.mass_preview(openid, &mass_message(message)).await {
-                outcome = Some(error.to_string());
+                outcome = Some(crate::wechat::errcode_zh::describe(&error));
                 break;
             }
         }

@@ -8,6 +8,7 @@ mod approvals;
 mod compose;
 mod detail;
 mod list;
+mod reach;
 mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};
@@ -184,7 +185,7 @@ fn problem(error: CampaignError) -> Problem {
                 "微信今天的预览接口额度已用完（每天 100 次）：{} 起可再预览；急需时可在数据看板清零接口额度。",
                 show_time(until)
             )),
-            None => say(format!("微信拒绝了预览：{source}")),
+            None => say(format!("微信拒绝了预览：{}", crate::wechat::errcode_zh::describe(&source))),
         },
         CampaignError::NoAccount => say("没有配置微信公众号，无法预览。".to_owned()),
         CampaignError::Pool(e) => Problem::Fail(AdminError::Pool(e)),

@@ -410,7 +410,7 @@ async fn a_quiz_is_previewed_without_saving_then_saved() {
 
 /// Users of every role, mass APIs paced far above WeChat's 60/min, and `n` synced followers of
 /// whom the first three carry the sensitive tag 敏感/价格敏感.
-async fn app_for_campaigns() -> (TestApp, Vec<String>) {
+pub(crate) async fn app_for_campaigns() -> (TestApp, Vec<String>) {
     let app = spawn_app_with(|vars| {
         vars.insert(
             "TAGCAST_WECHAT_RATE_LIMITS".into(),
@@ -438,7 +438,7 @@ async fn app_for_campaigns() -> (TestApp, Vec<String>) {
 }
 
 /// A text campaign to `tag` composed on the page; its id, read from where the form led.
-async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) -> i64 {
+pub(crate) async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) -> i64 {
     browser.get("/admin/campaigns/new").await;
     let page = browser
         .post(
@@ -451,7 +451,7 @@ async fn compose(browser: &mut Browser, name: &str, tag: &str, content: &str) ->
     location.trim_start_matches("/admin/campaigns/").parse().unwrap_or_else(|_| panic!("{location}"))
 }
 
-async fn status_of(app: &TestApp, id: i64) -> String {
+pub(crate) async fn status_of(app: &TestApp, id: i64) -> String {
     app.query("SELECT status FROM campaigns WHERE id = $1", &[&id]).await[0].get(0)
 }
 
@@ -579,6 +579,10 @@ async fn a_sensitive_campaign_waits_in_the_queue_until_another_approver_approves
     assert_eq!(status_of(&app, id).await, "approved");
     operator.get(&format!("/admin/campaigns/{id}")).await;
     let page = operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved")]).await;
+    assert!(page.body.contains("将发送给 3 位粉丝"), "发送 asks first: {}", page.body);
+    let page = operator
+        .post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved"), ("confirmed", "1")])
+        .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     // A second press of the same button sends nothing more.
     operator.get(&format!("/admin/campaigns/{id}")).await;

@@ -13,6 +13,7 @@ mod approval;
 mod audience;
 mod callback;
 mod campaigns;
+mod console_send;
 mod drafts;
 mod faults;
 mod hardening;

@@ -97,7 +97,9 @@ pub fn normalize_username(raw: &str) -> String {
 /// invisible character, and no other script, so two names that look alike are the same name
 /// (Cyrillic `а` and Latin `a` never meet in a login name).
 fn username_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@') || matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+    c.is_ascii_alphanumeric()
+        || matches!(c, '_' | '-' | '.' | '@')
+        || matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
 }
 
 /// Why a new admin user was refused.

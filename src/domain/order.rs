@@ -148,10 +148,7 @@ mod tests {
         assert_eq!(parse_yuan("1e3"), Err(YuanError::Malformed { text: "1e3".into() }));
         assert_eq!(parse_yuan("1.999"), Err(YuanError::TooPrecise { text: "1.999".into() }));
         assert_eq!(parse_yuan("1000000000.01"), Err(YuanError::TooLarge { text: "1000000000.01".into() }));
-        assert_eq!(
-            parse_yuan("1.999").unwrap_err().to_string(),
-            "1.999 超过 2 位小数：金额以元为单位，精确到分"
-        );
+        assert_eq!(parse_yuan("1.999").unwrap_err().to_string(), "1.999 超过 2 位小数：金额以元为单位，精确到分");
         assert_eq!(
             parse_yuan("99999999999999999999").unwrap_err().to_string(),
             "99999999999999999999 太大：金额最多 1000000000 元"

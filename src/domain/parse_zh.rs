@@ -62,7 +62,10 @@ pub fn toml_syntax(message: &str) -> String {
     } else if m.contains("invalid number") || m.contains("invalid integer") || m.contains("invalid float") {
         "数字写法不对"
     } else {
-        return format!("TOML 语法错误：{}", serde_message(m).replace("写法不对，请对照示例检查这一项", "请检查这一行的引号、等号和方括号"));
+        return format!(
+            "TOML 语法错误：{}",
+            serde_message(m).replace("写法不对，请对照示例检查这一项", "请检查这一行的引号、等号和方括号")
+        );
     };
     format!("TOML 语法错误：{hint}")
 }
@@ -100,9 +103,17 @@ pub fn json_error(error: &serde_json::Error) -> String {
 }
 
 fn is_serde(message: &str) -> bool {
-    ["missing field", "unknown field", "unknown variant", "invalid type", "invalid value", "duplicate field", "invalid length"]
-        .iter()
-        .any(|p| message.trim().starts_with(p))
+    [
+        "missing field",
+        "unknown field",
+        "unknown variant",
+        "invalid type",
+        "invalid value",
+        "duplicate field",
+        "invalid length",
+    ]
+    .iter()
+    .any(|p| message.trim().starts_with(p))
 }
 
 /// "one of `a`, `b`" or "`a`" as "`a`、`b`".
@@ -148,7 +159,10 @@ mod tests {
             serde_message("unknown field `colour`, expected one of `path`, `when`"),
             "不认识的项 `colour`：可用的项有 `path`、`when`"
         );
-        assert_eq!(serde_message("invalid type: integer `5`, expected a string"), "类型不对：这里应是 文字（用引号括起），却是 整数 `5`");
+        assert_eq!(
+            serde_message("invalid type: integer `5`, expected a string"),
+            "类型不对：这里应是 文字（用引号括起），却是 整数 `5`"
+        );
         assert_eq!(serde_message("「a」不是数字"), "「a」不是数字");
     }
 

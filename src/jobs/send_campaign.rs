@@ -318,7 +318,7 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
         Some(ErrCode::InvalidMediaId) => {
             "图文素材（草稿）已不存在或不属于本公众号（微信错误码 40007），请重新选择草稿后再发送".to_owned()
         }
-        _ => crate::wechat::errcode_zh::describe(&error),
+        _ => crate::wechat::errcode_zh::describe(error),
     };
     let permanent = !transient || chunk.attempts + 1 >= super::MAX_ATTEMPTS;
     let client = ctx.pool.get().await.map_err(db)?;

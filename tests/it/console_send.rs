@@ -6,7 +6,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::admin_browser::{browser, chromium_missing, click, fill, log_in, screenshot, start_driver, text_of, wait_for_text};
+use crate::admin_browser::{
+    browser, chromium_missing, click, fill, log_in, screenshot, start_driver, text_of, wait_for_text,
+};
 use crate::admin_pages::{Browser, PASSWORD, app_for_campaigns, compose, status_of};
 use crate::support::app::TestApp;
 use crate::support::english::assert_no_english;
@@ -92,16 +94,15 @@ async fn the_compose_page_counts_the_audience_now_per_variant_with_the_filtered_
     assert_no_english("the compose page with counts", &page.body);
 
     // Everyone, and a saved segment, are counted the same way.
-    let page = operator
-        .post("/admin/campaigns", &[("audience", "all"), ("confirm_all", "on"), ("action", "count")])
-        .await;
+    let page =
+        operator.post("/admin/campaigns", &[("audience", "all"), ("confirm_all", "on"), ("action", "count")]).await;
     assert_eq!(number(&page.body, "reach-total"), 5, "{}", page.body);
-    let (status, body) = app.api_post("/segments", json!({"name": "价格敏感", "expr": format!("\"{SENSITIVE}\"")})).await;
+    let (status, body) =
+        app.api_post("/segments", json!({"name": "价格敏感", "expr": format!("\"{SENSITIVE}\"")})).await;
     assert_eq!(status, 201, "{body}");
     let segment = body["id"].as_i64().expect("segment id").to_string();
-    let page = operator
-        .post("/admin/campaigns", &[("audience", "segment"), ("segment", &segment), ("action", "count")])
-        .await;
+    let page =
+        operator.post("/admin/campaigns", &[("audience", "segment"), ("segment", &segment), ("action", "count")]).await;
     assert_eq!(number(&page.body, "reach-total"), 3, "{}", page.body);
     app.run_pending_jobs().await;
 }
@@ -124,7 +125,9 @@ async fn sending_asks_first_naming_the_followers_and_only_the_confirmation_sends
 
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(
-        page.body.contains("现在将发送给 5 位粉丝（其中 1 位本月已收满 4 条群发，将被微信过滤，预计送达 4 位）。确认发送吗？"),
+        page.body.contains(
+            "现在将发送给 5 位粉丝（其中 1 位本月已收满 4 条群发，将被微信过滤，预计送达 4 位）。确认发送吗？"
+        ),
         "{}",
         page.body
     );
@@ -135,9 +138,8 @@ async fn sending_asks_first_naming_the_followers_and_only_the_confirmation_sends
     assert!(app.wechat.mass_jobs().is_empty(), "WeChat saw no send");
     assert_eq!(app.count("SELECT count(*) FROM campaign_tag_sends").await, 0);
 
-    let page = operator
-        .post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "draft"), ("confirmed", "1")])
-        .await;
+    let page =
+        operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "draft"), ("confirmed", "1")]).await;
 
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     app.run_pending_jobs().await;
@@ -173,9 +175,19 @@ async fn after_masssendjobfinish_each_count_is_explained_and_they_add_up() {
     assert_eq!((recipients, target, sent, filtered, failed), (5, 4, 3, 0, 1), "{}", page.body);
     assert_eq!(target, sent + filtered + failed, "the counts add up");
     assert!(page.body.contains("目标人数 4 = 送达 3 + 被过滤 0 + 失败 1"), "{}", page.body);
-    assert!(page.body.contains("收件人 5 与目标人数 4 相差 1：按标签或全部粉丝群发时"), "why they differ: {}", page.body);
+    assert!(
+        page.body.contains("收件人 5 与目标人数 4 相差 1：按标签或全部粉丝群发时"),
+        "why they differ: {}",
+        page.body
+    );
     let lines = &page.body[page.body.find("id=\"count-lines\"").expect("one line per count")..];
-    for label in ["收件人 5</strong>：", "目标人数 4</strong>：", "送达 3</strong>：", "被过滤 0</strong>：", "失败 1</strong>："] {
+    for label in [
+        "收件人 5</strong>：",
+        "目标人数 4</strong>：",
+        "送达 3</strong>：",
+        "被过滤 0</strong>：",
+        "失败 1</strong>：",
+    ] {
         assert!(lines.contains(label), "{label} is explained: {lines}");
     }
     assert!(!page.body.contains("id=\"audience-reach\""), "after the send the live count gives way to WeChat's");
@@ -209,7 +221,11 @@ async fn bad_input_and_wechat_refusals_read_in_chinese_with_no_english_sentence(
         ("toml", "id = \"skin\"\n[[question]]\ntext = \n", "TOML 无法解析，第 3 行"),
         ("toml", "id = \"skin\"\ncolour = \"red\"\n", "不认识的项 `colour`"),
         ("json", "{\"id\": \"skin\",}", "JSON 无法解析，第 1 行"),
-        ("toml", "id = \"skin\"\n[[question]]\ntext = \"?\"\noptions = [{ label = \"A\", text = \"a\" }]\n", "至少需要 2 个选项"),
+        (
+            "toml",
+            "id = \"skin\"\n[[question]]\ntext = \"?\"\noptions = [{ label = \"A\", text = \"a\" }]\n",
+            "至少需要 2 个选项",
+        ),
     ] {
         let page = admin.post("/admin/quizzes", &[("source", source), ("format", format), ("action", "save")]).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{source}");
@@ -241,14 +257,22 @@ async fn bad_input_and_wechat_refusals_read_in_chinese_with_no_english_sentence(
     let page = admin
         .post(
             "/admin/campaigns",
-            &[("name", "x"), ("audience", "tag"), ("tag", SENSITIVE), ("kind", "text"), ("content", "x"), ("send_at", "明天")],
+            &[
+                ("name", "x"),
+                ("audience", "tag"),
+                ("tag", SENSITIVE),
+                ("kind", "text"),
+                ("content", "x"),
+                ("send_at", "明天"),
+            ],
         )
         .await;
     assert!(page.body.contains("无法识别"), "{}", page.body);
     assert_no_english("a bad campaign", &page.body);
     admin.get("/admin/users").await;
     for name in ["a b", "小\u{3000}王", "\u{430}lice", &"王".repeat(21)] {
-        let page = admin.post("/admin/users", &[("username", name), ("password", PASSWORD), ("role", "operator")]).await;
+        let page =
+            admin.post("/admin/users", &[("username", name), ("password", PASSWORD), ("role", "operator")]).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
         assert!(page.body.contains("用户名需 1–20 个汉字"), "{name:?}: {}", page.body);
         assert_no_english(&format!("user {name:?}"), &page.body);
@@ -277,7 +301,8 @@ async fn a_chinese_login_name_can_be_created_and_signs_in() {
     admin.get("/admin/users").await;
 
     // Typed with a trailing space: stored and signed in as the same name.
-    let page = admin.post("/admin/users", &[("username", "运营小王 "), ("password", PASSWORD), ("role", "operator")]).await;
+    let page =
+        admin.post("/admin/users", &[("username", "运营小王 "), ("password", PASSWORD), ("role", "operator")]).await;
 
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let stored: String = app.query("SELECT username FROM admins WHERE username LIKE '运营%'", &[]).await[0].get(0);
@@ -310,7 +335,18 @@ async fn in_a_browser_compose_counts_then_sending_asks_before_it_sends() {
 
     wait_for_text(&client, "#reach-headline", "将发送给 5 位粉丝").await;
     assert!(text_of(&client, "#reach-headline").await.contains("其中 1 位本月已收满 4 条群发"));
-    assert_eq!(client.find(fantoccini::Locator::Css("input[name=name]")).await.expect("name").prop("value").await.expect("value").as_deref(), Some("周末上新"), "the form keeps what was typed");
+    assert_eq!(
+        client
+            .find(fantoccini::Locator::Css("input[name=name]"))
+            .await
+            .expect("name")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("周末上新"),
+        "the form keeps what was typed"
+    );
     screenshot(&client, "console-send-compose-count").await;
     click(&client, "#save-button").await;
     wait_for_text(&client, ".flash", "周末上新").await;

@@ -128,13 +128,13 @@ fn recipients_vs_target(plan: &Plan<'_>, target: i64, by_tag: bool, by_list: boo
     let recipients = plan.recipients;
     let mut why = Vec::new();
     if plan.pending > 0 || plan.waiting > 0 {
-        why.push(format!("还有 {} 次群发尚未收到微信的结果，它们的人数还没有计入目标人数", plan.pending + plan.waiting));
+        why.push(format!(
+            "还有 {} 次群发尚未收到微信的结果，它们的人数还没有计入目标人数",
+            plan.pending + plan.waiting
+        ));
     }
     if plan.uncounted > 0 {
-        why.push(format!(
-            "{} 次群发微信没有推送结果，状态是查询得到的，没有人数明细，不计入目标人数",
-            plan.uncounted
-        ));
+        why.push(format!("{} 次群发微信没有推送结果，状态是查询得到的，没有人数明细，不计入目标人数", plan.uncounted));
     }
     if plan.refused > 0 {
         why.push(format!("{} 次群发请求被微信直接拒绝，其中的收件人没有交给微信", plan.refused));
@@ -154,11 +154,7 @@ fn recipients_vs_target(plan: &Plan<'_>, target: i64, by_tag: bool, by_list: boo
     if why.is_empty() {
         why.push("两边统计的时刻不同".to_owned());
     }
-    format!(
-        "收件人 {recipients} 与目标人数 {target} 相差 {}：{}。",
-        (recipients - target).abs(),
-        why.join("；")
-    )
+    format!("收件人 {recipients} 与目标人数 {target} 相差 {}：{}。", (recipients - target).abs(), why.join("；"))
 }
 
 #[cfg(test)]

@@ -131,8 +131,7 @@ async fn compute(
     let touched = touched_tags(&client, row.account, audience).await?;
     let tag_ids: Vec<i64> = touched.iter().map(|t| t.0).collect();
     let sends =
-        store::campaigns::list_tag_sends(&client, &tag_ids, now - Duration::seconds(campaign::CAP_WINDOW_SECS))
-            .await?;
+        store::campaigns::list_tag_sends(&client, &tag_ids, now - Duration::seconds(campaign::CAP_WINDOW_SECS)).await?;
     let tags = touched
         .iter()
         .map(|(id, path, sensitive, _)| {
@@ -195,8 +194,9 @@ async fn audience_expr(
     Ok(match audience {
         Audience::Tag(path) => TagPath::parse(path).ok().map(Expr::Tag),
         Audience::Segment(id) => {
-            let segment =
-                store::segments::get_segment(client, row.account, *id).await?.ok_or(CampaignError::UnknownSegment(*id))?;
+            let segment = store::segments::get_segment(client, row.account, *id)
+                .await?
+                .ok_or(CampaignError::UnknownSegment(*id))?;
             Some(expr::parse(&segment.expr).map_err(|e| CampaignError::from(Invalid::SegmentUnparsable(e)))?)
         }
         // Every subscribed follower: nobody has fewer than 0 orders.

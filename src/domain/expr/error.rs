@@ -103,7 +103,9 @@ impl fmt::Display for ExprErrorKind {
             Self::TooLong { bytes } => {
                 write!(f, "表达式有 {bytes} 字节，最多 {MAX_INPUT_BYTES} 字节，请精简")
             }
-            Self::Empty => f.write_str("表达式是空的：请写一个标签路径，如 \"肤质/油性\"，或一个条件，如 orders(30d) >= 1"),
+            Self::Empty => {
+                f.write_str("表达式是空的：请写一个标签路径，如 \"肤质/油性\"，或一个条件，如 orders(30d) >= 1")
+            }
             Self::Trailing { found, suggestion } => {
                 write!(f, "完整的表达式后面多了 {found}：")?;
                 match (found, suggestion) {
@@ -128,7 +130,10 @@ impl fmt::Display for ExprErrorKind {
                 write!(f, "没有名为 {word} 的函数，是不是想写 {name}？")
             }
             Self::UnknownFunction { word, suggestion: None } => {
-                write!(f, "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）")
+                write!(
+                    f,
+                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"
+                )
             }
             Self::UnquotedPath { word } => {
                 write!(f, "{word} 没有加引号：标签路径要用英文双引号括起来，写成 \"{word}\"")
@@ -140,7 +145,9 @@ impl fmt::Display for ExprErrorKind {
             Self::ExpectedComma { found } => {
                 write!(f, "菜单 key 后面应是英文逗号和时间范围，如 clicked(\"KEY\", 7d)，却是 {found}")
             }
-            Self::ExpectedWindow { found } => write!(f, "这里应是时间范围，如 7d（天）、24h（小时）或 all（全部），却是 {found}"),
+            Self::ExpectedWindow { found } => {
+                write!(f, "这里应是时间范围，如 7d（天）、24h（小时）或 all（全部），却是 {found}")
+            }
             Self::UnclosedCall { function, open } => {
                 write!(f, "缺少 )：第 {open} 个字符处 {function} 的 ( 没有闭合")
             }

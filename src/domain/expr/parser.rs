@@ -336,24 +336,68 @@ mod tests {
         // `"肤质/油性"` is 7 characters (but 17 bytes): the columns after it prove characters are counted.
         rejects("", 1, r#"表达式是空的：请写一个标签路径，如 "肤质/油性"，或一个条件，如 orders(30d) >= 1"#);
         rejects("   ", 1, r#"表达式是空的：请写一个标签路径，如 "肤质/油性"，或一个条件，如 orders(30d) >= 1"#);
-        rejects(r#""肤质/油性" AND"#, 12, r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#);
+        rejects(
+            r#""肤质/油性" AND"#,
+            12,
+            r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#,
+        );
         rejects(r#""肤质/油性" AND click("K", 7d)"#, 13, r#"没有名为 click 的函数，是不是想写 clicked？"#);
         rejects(r#""肤质/油性" OR order(7d) > 1"#, 12, r#"没有名为 order 的函数，是不是想写 orders？"#);
-        rejects(r#""肤质/油性" OR frobnicate(7d)"#, 12, r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"#);
+        rejects(
+            r#""肤质/油性" OR frobnicate(7d)"#,
+            12,
+            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"#,
+        );
         rejects(r#""肤质/油性" OR "未闭合"#, 12, r#"引号没有闭合：这里开始的 " 后面缺少另一个 ""#);
         rejects(r#"("肤质/油性" OR "状态/已购""#, 20, r#"缺少 )：第 1 个字符处的 ( 没有闭合"#);
-        rejects(r#"("肤质/油性" "状态/已购")"#, 10, r#"这里应是 AND、OR 或闭合第 1 个字符处 ( 的 )，却是 「"状态/已购"」"#);
-        rejects(r#""肤质/油性" AND clicked("K", 7x)"#, 26, r#"时间范围 7x 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
-        rejects(r#""肤质/油性" AND orders(30d)"#, 24, r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 表达式结尾"#);
-        rejects(r#""肤质/油性" AND orders(30d) AND "VIP""#, 25, r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 「AND」"#);
-        rejects(r#""肤质/油性" "状态/已购""#, 9, r#"完整的表达式后面多了 「"状态/已购"」：多个条件之间请用 AND 或 OR 连接"#);
+        rejects(
+            r#"("肤质/油性" "状态/已购")"#,
+            10,
+            r#"这里应是 AND、OR 或闭合第 1 个字符处 ( 的 )，却是 「"状态/已购"」"#,
+        );
+        rejects(
+            r#""肤质/油性" AND clicked("K", 7x)"#,
+            26,
+            r#"时间范围 7x 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#,
+        );
+        rejects(
+            r#""肤质/油性" AND orders(30d)"#,
+            24,
+            r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 表达式结尾"#,
+        );
+        rejects(
+            r#""肤质/油性" AND orders(30d) AND "VIP""#,
+            25,
+            r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 「AND」"#,
+        );
+        rejects(
+            r#""肤质/油性" "状态/已购""#,
+            9,
+            r#"完整的表达式后面多了 「"状态/已购"」：多个条件之间请用 AND 或 OR 连接"#,
+        );
         rejects(r#""肤质/油性" OR 30d"#, 12, r#"这里应是用英文双引号括起的标签路径、NOT、( 或条件函数，却是 「30d」"#);
         rejects(r#""肤质/油性" ANDD "VIP""#, 9, r#"完整的表达式后面多了 「ANDD」：是不是想写 AND？"#);
         rejects(r#""肤质/油性")"#, 8, r#"完整的表达式后面多了 「)」：这个 ) 没有对应的 (，请删去或补上 ("#);
-        rejects(r#""肤质/油性" AND "状态//已购""#, 13, r#"标签路径不合法：「状态//已购」的第 2 级是空的：两个 / 之间要有名称"#);
-        rejects(r#""肤质/油性" AND "a/b/c/d""#, 13, r#"标签路径不合法：「a/b/c/d」有 4 级，最多 3 级（大类/子类/细项）"#);
-        rejects(r#""肤质/油性" AND AND "VIP""#, 13, r#"这里应是标签路径、NOT、( 或条件函数，却是关键字 「AND」：AND、OR 两边都要有条件"#);
-        rejects(r#""肤质/油性" AND NOT"#, 16, r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#);
+        rejects(
+            r#""肤质/油性" AND "状态//已购""#,
+            13,
+            r#"标签路径不合法：「状态//已购」的第 2 级是空的：两个 / 之间要有名称"#,
+        );
+        rejects(
+            r#""肤质/油性" AND "a/b/c/d""#,
+            13,
+            r#"标签路径不合法：「a/b/c/d」有 4 级，最多 3 级（大类/子类/细项）"#,
+        );
+        rejects(
+            r#""肤质/油性" AND AND "VIP""#,
+            13,
+            r#"这里应是标签路径、NOT、( 或条件函数，却是关键字 「AND」：AND、OR 两边都要有条件"#,
+        );
+        rejects(
+            r#""肤质/油性" AND NOT"#,
+            16,
+            r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#,
+        );
         rejects(r#""肤质/油性" AND 肤质/干性"#, 13, r#"肤质 没有加引号：标签路径要用英文双引号括起来，写成 "肤质""#);
         rejects(r#"“肤质/油性”"#, 1, r#"不能用 “ 作引号：标签路径和菜单 key 请用英文双引号 " 括起来"#);
         rejects(r#""肤质/油性" AND （"VIP"）"#, 13, r#"这里用了中文括号（，请改成英文括号 ("#);
@@ -379,7 +423,11 @@ mod tests {
         rejects("orders(0d) > 1", 8, r#"时间范围 0d 是 0：至少写 1"#);
         rejects("orders(3651d) > 1", 8, r#"时间范围 3651d 超过 3650 天（87600h），请缩短"#);
         rejects("orders(87601h) > 1", 8, r#"时间范围 87601h 超过 3650 天（87600h），请缩短"#);
-        rejects("orders(99999999999999999999999d) > 1", 8, r#"时间范围 99999999999999999999999d 超过 3650 天（87600h），请缩短"#);
+        rejects(
+            "orders(99999999999999999999999d) > 1",
+            8,
+            r#"时间范围 99999999999999999999999d 超过 3650 天（87600h），请缩短"#,
+        );
         rejects("orders(d) > 1", 8, r#"时间范围 d 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
         rejects("orders(7 d) > 1", 8, r#"时间范围 7 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
         rejects("orders(7天) > 1", 8, r#"时间范围 7天 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
@@ -390,7 +438,11 @@ mod tests {
         rejects(r#"clicked(KEY, 7d)"#, 9, r#"这里应是用英文双引号括起的菜单 key，如 clicked("KEY", 7d)，却是 「KEY」"#);
         rejects(r#"clicked("KEY")"#, 14, r#"菜单 key 后面应是英文逗号和时间范围，如 clicked("KEY", 7d)，却是 「)」"#);
         rejects(r#"clicked("", 7d)"#, 9, r#"菜单 key 是空的"#);
-        rejects(&format!(r#"clicked("{}", 7d)"#, "k".repeat(129)), 9, r#"菜单 key 有 129 字节，微信的菜单 key 最多 128 字节"#);
+        rejects(
+            &format!(r#"clicked("{}", 7d)"#, "k".repeat(129)),
+            9,
+            r#"菜单 key 有 129 字节，微信的菜单 key 最多 128 字节"#,
+        );
         rejects(r#"clicked("K", 7d) >= 1.5"#, 21, r#"1.5 不是整数：clicked 的次数只能是整数"#);
     }
 
@@ -415,7 +467,6 @@ mod tests {
         assert_eq!(too_long.len(), MAX_INPUT_BYTES + 1);
         rejects(&too_long, 4 + (MAX_INPUT_BYTES - 8) + 1, r#"表达式有 4097 字节，最多 4096 字节，请精简"#);
     }
-
 
     #[test]
     fn windows_numbers_and_amounts_parse_at_their_bounds() {
@@ -526,24 +577,15 @@ mod tests {
 
     #[test]
     fn value_errors_read_as_before_and_keep_the_chain() {
-        assert_eq!(
-            KeyError::TooLong { bytes: 130 }.to_string(),
-            "菜单 key 有 130 字节，微信的菜单 key 最多 128 字节"
-        );
+        assert_eq!(KeyError::TooLong { bytes: 130 }.to_string(), "菜单 key 有 130 字节，微信的菜单 key 最多 128 字节");
         let too_long = WindowError::TooLong { word: "87601h".into() };
         assert_eq!(too_long.to_string(), "时间范围 87601h 超过 3650 天（87600h），请缩短");
         let fraction = CountError::Fraction { text: "2.5".into(), function: "clicked".into() };
         assert_eq!(fraction.to_string(), "2.5 不是整数：clicked 的次数只能是整数");
-        assert_eq!(
-            CountError::TooLarge { text: "9".into() }.to_string(),
-            "9 太大：次数最多 1000000000"
-        );
+        assert_eq!(CountError::TooLarge { text: "9".into() }.to_string(), "9 太大：次数最多 1000000000");
         let err = parse("spent(7d) > 1.234").unwrap_err();
         assert_eq!(err.position, 13);
-        assert_eq!(
-            err.to_string(),
-            "第 13 个字符处：1.234 超过 2 位小数：金额以元为单位，精确到分"
-        );
+        assert_eq!(err.to_string(), "第 13 个字符处：1.234 超过 2 位小数：金额以元为单位，精确到分");
         let kind = std::error::Error::source(&err).expect("the kind");
         let amount = kind.source().expect("the amount error");
         assert!(amount.downcast_ref::<AmountError>().is_some());

@@ -377,7 +377,10 @@ pub async fn list_recipients(
 
 /// The kinds of call (`all`, `tag`, `openids`, `temp_tag`) a campaign's plan holds: how WeChat
 /// counts a call's target depends on it.
-pub async fn list_call_kinds(client: &impl GenericClient, campaign_id: i64) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn list_call_kinds(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client
         .query("SELECT DISTINCT kind FROM campaign_chunks WHERE campaign_id = $1 ORDER BY kind", &[&campaign_id])
         .await?;

@@ -79,7 +79,12 @@ impl ReachView {
                             t.cap,
                             show_time(at)
                         ),
-                        None => format!("近 30 天已群发 {} 次，上限 {} 次，还可再发 {} 次", t.sends, t.cap, t.cap as usize - t.sends.min(t.cap as usize)),
+                        None => format!(
+                            "近 30 天已群发 {} 次，上限 {} 次，还可再发 {} 次",
+                            t.sends,
+                            t.cap,
+                            t.cap as usize - t.sends.min(t.cap as usize)
+                        ),
                     },
                     capped: t.frees_at.is_some(),
                 })

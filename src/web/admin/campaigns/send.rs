@@ -13,8 +13,8 @@ use super::reach::ReachView;
 use super::{Problem, scoped_problem, status_label};
 use crate::app::campaigns::{self, CampaignError};
 use crate::domain::campaign::Status;
-use crate::web::admin::pages::show_time;
 use crate::store;
+use crate::web::admin::pages::show_time;
 use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 use crate::web::api::CampaignContext;
 

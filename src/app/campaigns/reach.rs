@@ -155,15 +155,26 @@ async fn compute(
     } else {
         HashSet::new()
     });
-    let split = exact.then_some((row.id, variants));
+    let split = (exact && variants > 1).then_some((row.id, variants));
     let mut counted = None;
     if let Some(index) = &settings.audience_index
         && let Some(expr) = audience_expr(&client, row, audience).await?
     {
         let marked = marked.clone();
-        counted = index
-            .fold_members(row.account, &expr, now.timestamp(), move |members| tally(members, &marked, split, variants))
-            .await;
+        counted = match split {
+            // Without a split, look the few marked followers up instead of walking every member.
+            None => index
+                .count_marked(row.account, &expr, now.timestamp(), marked)
+                .await
+                .map(|(members, at_limit)| vec![GroupReach { members, at_limit }]),
+            Some(_) => {
+                index
+                    .fold_members(row.account, &expr, now.timestamp(), move |members| {
+                        tally(members, &marked, split, variants)
+                    })
+                    .await
+            }
+        };
     }
     let groups = match counted {
         Some(groups) => groups,

@@ -211,7 +211,20 @@ fn invalid_problem(invalid: &Invalid) -> String {
         Invalid::PreviewTooManyCalls { max, .. } => {
             format!("预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {max} 次：请减少测试粉丝。")
         }
-        other => other.to_string(),
+        Invalid::Request(problem @ RequestProblem::TextTooLong { .. }) => format!("{problem}。"),
+        Invalid::Request(RequestProblem::AllNotTrue) => "请选择受众：标签、人群或全部粉丝。".to_owned(),
+        Invalid::Request(RequestProblem::EmptyTag) => "请选择标签。".to_owned(),
+        Invalid::SegmentUnparsable(error) => {
+            format!("人群的条件已无法解析（{error}）：请到「人群」页修改条件，或换一个人群。")
+        }
+        Invalid::TagPath { source, .. } => format!("{source}。"),
+        Invalid::Url(_) => "链接格式不对：请填写完整的网址，如 https://example.com/sale。".to_owned(),
+        Invalid::UrlNotHttp => "链接须以 http:// 或 https:// 开头。".to_owned(),
+        Invalid::ArticleIdx => "文章序号须为 1–8：即链接所在的是这次群发的第几篇文章。".to_owned(),
+        Invalid::Stored { what, .. } => {
+            tracing::error!(what, "a stored campaign could not be read back");
+            "这条群发保存的数据无法读取，请联系技术人员。".to_owned()
+        }
     }
 }
 
@@ -286,6 +299,9 @@ mod tests {
             Invalid::ReasonTooLong { max: 500 },
             Invalid::PreviewOpenids,
             Invalid::PreviewTooManyCalls { max: 20, messages: 3 },
+            Invalid::UrlNotHttp,
+            Invalid::ArticleIdx,
+            Invalid::TagPath { path: "a//b".into(), source: crate::domain::tag::TagPathError::Empty },
         ];
         for refusal in &refusals {
             let text = invalid_problem(refusal);

@@ -348,6 +348,10 @@ async fn in_a_browser_compose_counts_then_sending_asks_before_it_sends() {
         "the form keeps what was typed"
     );
     screenshot(&client, "console-send-compose-count").await;
+    // With JavaScript, changing the audience marks the figures out of date.
+    click(&client, "input[name=audience][value=tag]").await;
+    wait_for_text(&client, "#reach-stale", "人数已过期").await;
+    click(&client, "input[name=audience][value=all]").await;
     click(&client, "#save-button").await;
     wait_for_text(&client, ".flash", "周末上新").await;
     assert_eq!(text_of(&client, "#reach-total").await, "5");
@@ -367,6 +371,10 @@ async fn in_a_browser_compose_counts_then_sending_asks_before_it_sends() {
     assert_eq!(app.wechat.mass_jobs().len(), 1);
     client.refresh().await.expect("reload");
     wait_for_text(&client, "#count-sum", "目标人数 5 = 送达 5").await;
+    client
+        .execute("document.querySelector('#campaign-counts').scrollIntoView();", vec![])
+        .await
+        .expect("scrolled to the counts");
     screenshot(&client, "console-send-counts").await;
     client.close().await.expect("closed");
 }

@@ -123,7 +123,7 @@ pub enum Invalid {
     UnnamedVariant,
     #[error("a subscription account may mass-send once a day, and each A/B variant is a send of its own")]
     VariantsOnSubscription,
-    #[error("the segment's expression no longer parses: {0}")]
+    #[error("人群的条件已无法解析（{0}），请到「人群」页修改条件")]
     SegmentUnparsable(#[source] ExprError),
     #[error("tag {path}: {source}")]
     TagPath { path: String, source: TagPathError },
@@ -152,9 +152,9 @@ pub enum CampaignError {
     Invalid(#[from] Invalid),
     #[error("no such campaign")]
     NotFound,
-    #[error("no tag `{0}`")]
+    #[error("标签「{0}」不存在，请先在「标签」页创建")]
     UnknownTag(String),
-    #[error("no segment {0}")]
+    #[error("人群 #{0} 不存在（可能已被删除），请换一个人群")]
     UnknownSegment(i64),
     #[error("a campaign that is {status} cannot be {action}")]
     WrongStatus { status: String, action: &'static str },
@@ -183,7 +183,7 @@ pub enum CampaignError {
     MachineReviewer { actor: String },
     #[error("the campaign, or a tag or segment it reaches, changed since it was shown; look again before approving")]
     ChangedSinceShown,
-    #[error("the audience has no subscribed followers")]
+    #[error("受众中没有已关注的粉丝，无法发送")]
     EmptyAudience,
     #[error("{0}")]
     AudienceTooSmall(String),

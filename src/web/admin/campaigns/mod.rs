@@ -176,7 +176,7 @@ fn problem(error: CampaignError) -> Problem {
             say(format!("「{actor}」是系统身份，不能审批或驳回群发：请由审批人或管理员本人登录操作。"))
         }
         CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
-        CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
+        CampaignError::AudienceTooSmall(why) => say(format!("{why}。")),
         CampaignError::QuotaExhausted { next } => {
             say(format!("订阅号每天只能群发一次，今天的次数已用完；{} 起可再发。", show_time(next)))
         }

@@ -44,6 +44,10 @@ warm_up=$(grep "board figures computed at start" "$work/serve.log" | sed -n 's/.
 
 openid=$($PG -c "SELECT openid FROM followers ORDER BY openid OFFSET 500000 LIMIT 1")
 segment_expr=$(printf '%s' '"压测/标签00" AND NOT "压测/标签03" AND orders(30d) >= 1' | jq -sRr @uri)
+# A draft to everyone: its page counts the whole audience now (issue 20) before any send.
+campaign=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789" -H 'Content-Type: application/json' \
+  -d '{"name":"压测群发","audience":{"all":true},"message":{"type":"text","content":"压测"}}' \
+  "$BASE/api/v1/campaigns" | jq -r .id)
 pages=(
   "看板|/admin"
   "标签|/admin/tags"
@@ -56,6 +60,8 @@ pages=(
   "粉丝详情|/admin/followers/$openid"
   "审计|/admin/audit"
   "群发|/admin/campaigns"
+  "新建群发|/admin/campaigns/new"
+  "群发详情（草稿，受众人数）|/admin/campaigns/$campaign"
 )
 echo "| page | path | status | first (ms) | p50 (ms) | p99 (ms) | max (ms) |"
 echo "|---|---|---|---|---|---|---|"

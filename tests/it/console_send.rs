@@ -147,6 +147,26 @@ async fn sending_asks_first_naming_the_followers_and_only_the_confirmation_sends
     app.run_pending_jobs().await;
     assert_eq!(app.wechat.mass_jobs().len(), 1);
     assert_eq!(status_of(&app, id).await, "sent");
+
+    // A scheduled send names its time in the question.
+    operator.get("/admin/campaigns/new").await;
+    let page = operator
+        .post(
+            "/admin/campaigns",
+            &[
+                ("name", "定时通知"),
+                ("audience", "all"),
+                ("confirm_all", "on"),
+                ("kind", "text"),
+                ("content", "明年见"),
+                ("send_at", "2099-01-01T09:30"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    let later = page.location.expect("to the campaign");
+    let page = operator.post(&format!("{later}/send"), &[("shown_status", "draft")]).await;
+    assert!(page.body.contains("将在 2099-01-01 09:30 定时发送给 5 位粉丝"), "{}", page.body);
 }
 
 #[tokio::test]

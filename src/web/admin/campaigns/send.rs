@@ -70,11 +70,12 @@ async fn confirmation(
         Ok(reach) => reach,
         Err(_) => return Ok(None),
     };
-    let when = match row.send_at.filter(|at| *at > settings.clock.now()) {
-        Some(at) => format!("将在 {} 定时", show_time(at)),
-        None => "现在".to_owned(),
+    let headline = super::reach::headline(&reach);
+    let sentence = match row.send_at.filter(|at| *at > settings.clock.now()) {
+        Some(at) => headline.replacen("将发送给", &format!("将在 {} 定时发送给", show_time(at)), 1),
+        None => format!("现在{headline}"),
     };
-    let question = format!("{when}{}。确认发送吗？发出后无法撤回。", super::reach::headline(&reach));
+    let question = format!("{sentence}。确认发送吗？发出后无法撤回。");
     let page = ConfirmPage {
         layout: user.layout("campaigns"),
         id,

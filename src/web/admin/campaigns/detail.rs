@@ -215,8 +215,15 @@ async fn detail_page(
     }
     let progress = store::campaigns::progress(&client, id).await?;
     let call_results = campaigns::call_outcomes(&client, id).await?;
+    let failures = campaigns::failure_summary(&call_results);
+    let stats = campaigns::stats(&client, settings, id).await.map_err(say)?;
     let delivery = if progress.chunks > 0 {
-        let recipients = store::campaigns::count_recipients_by_variant(&client, id).await?.iter().map(|v| v.1).sum();
+        // Once delivered, the results above counted the recipients already: no second pass over
+        // a million rows.
+        let recipients = match row.delivered_at {
+            Some(_) => stats.recipients,
+            None => store::campaigns::count_recipients_by_variant(&client, id).await?.iter().map(|v| v.1).sum(),
+        };
         let kinds = store::campaigns::list_call_kinds(&client, id).await?;
         let plan = campaigns::Plan {
             recipients,
@@ -230,8 +237,6 @@ async fn detail_page(
     } else {
         None
     };
-    let failures = campaigns::failure_summary(&call_results);
-    let stats = campaigns::stats(&client, settings, id).await.map_err(say)?;
     let group_name = |variant: i32| match variant {
         0 if variant_names.is_empty() => "本次群发".to_owned(),
         0 => "对照".to_owned(),

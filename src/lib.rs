@@ -4,10 +4,10 @@
 //! The layers, each using only those below it (`tests/it/layers.rs` checks it: `cargo test --test it layers`):
 //!
 //! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
-//!   audience index's data, the clock, WeChat's Beijing calendar); no I/O, no SQL. Imports
-//!   nothing else from the crate.
-//! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies) and the API client;
-//!   imports nothing else from the crate.
+//!   audience index's data, the clock, WeChat's Beijing calendar, parser messages in Chinese);
+//!   no I/O, no SQL. Imports nothing else from the crate.
+//! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies), the API client and
+//!   its errcodes in Chinese for operators; imports nothing else from the crate.
 //! - [`store`]: all SQL, one file per table group; uses `domain` types.
 //! - [`mock_wechat`]: the stateful mock of WeChat's API (tests, demo mode, `tagcast mock-wechat`);
 //!   uses `wechat`.

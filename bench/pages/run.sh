@@ -46,6 +46,10 @@ openid=$($PG -c "SELECT openid FROM followers ORDER BY openid OFFSET 500000 LIMI
 segment_expr=$(printf '%s' '"压测/标签00" AND NOT "压测/标签03" AND orders(30d) >= 1' | jq -sRr @uri)
 bench_tag=$(printf '%s' '压测/标签00' | jq -sRr @uri)
 builder="b0_kind=tag&b0_tag=$bench_tag&b1_join=and&b1_not=1&b1_kind=orders&b1_days=30&build=1"
+# A draft to everyone: its page counts the whole audience now (issue 20) before any send.
+campaign=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789" -H 'Content-Type: application/json' \
+  -d '{"name":"压测群发","audience":{"all":true},"message":{"type":"text","content":"压测"}}' \
+  "$BASE/api/v1/campaigns" | jq -r .id)
 pages=(
   "看板|/admin"
   "标签|/admin/tags"
@@ -61,6 +65,8 @@ pages=(
   "粉丝按标签第100页|/admin/followers?tag=$bench_tag&page=100"
   "审计|/admin/audit"
   "群发|/admin/campaigns"
+  "新建群发|/admin/campaigns/new"
+  "群发详情（草稿，受众人数）|/admin/campaigns/$campaign"
 )
 echo "| page | path | status | first (ms) | p50 (ms) | p99 (ms) | max (ms) |"
 echo "|---|---|---|---|---|---|---|"

@@ -185,7 +185,7 @@ pub enum QuotaError {
     NoClearsLeft,
     #[error("该公众号尚未配置 AppID 和 AppSecret，无法调用微信接口；请先在「公众号」页填写")]
     NoApi,
-    #[error("微信拒绝了清零：{0}。请稍后重试，或在微信公众平台「开发 - 接口权限」查看")]
+    #[error("微信拒绝了清零：{}", crate::wechat::errcode_zh::describe(.0))]
     WeChat(WeChatError),
     #[error(
         "该粉丝 48 小时内没有给公众号发过消息（1 分钟内也没有点击菜单、关注或扫码），微信不允许主动发送客服消息；请等粉丝下次互动后再发"

@@ -77,39 +77,64 @@ pub fn is_reserved(username: &str) -> bool {
 /// Passwords shorter than this are refused (NIST SP 800-63B's floor).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-/// Longest accepted username, in bytes (they are ASCII).
+/// Longest accepted username, in bytes (a Chinese character takes 3).
 pub const MAX_USERNAME_BYTES: usize = 64;
+/// Longest accepted username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 20;
 /// Longest accepted password, in bytes, so hashing cannot be made slow on purpose.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A login name as stored and looked up: trimmed and in Unicode NFC, so the same name typed
+/// on two keyboards (composed or decomposed, a CJK compatibility ideograph) is one name.
+#[must_use]
+pub fn normalize_username(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    raw.trim().nfc().collect()
+}
+
+/// Whether `c` may be part of a login name: ASCII letters and digits, `_ - . @`, and Chinese
+/// characters (CJK unified ideographs and extension A). No space of any kind, no control or
+/// invisible character, and no other script, so two names that look alike are the same name
+/// (Cyrillic `а` and Latin `a` never meet in a login name).
+fn username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '_' | '-' | '.' | '@')
+        || matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+}
 
 /// Why a new admin user was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NewAdminError {
-    /// Empty, too long, or a character outside a–z, 0–9, `_`, `-`, `.`, `@`.
-    #[error("username: 1–{MAX_USERNAME_BYTES} characters of a–z, 0–9, `_`, `-`, `.`, `@`")]
+    /// Empty, too long, not NFC, or a character [`username_char`] refuses.
+    #[error(
+        "用户名需 1–{MAX_USERNAME_CHARS} 个汉字或 1–{MAX_USERNAME_BYTES} 个英文字符，只能用汉字、英文字母、数字和 _ - . @，不能有空格或其他符号"
+    )]
     BadUsername { username: String },
     /// One of [`RESERVED_USERNAMES`], in any letter case.
     #[error(
-        "username: `{username}` is reserved for what tagcast records as machine actors ({}); choose another",
-        RESERVED_USERNAMES.join(", ")
+        "用户名「{username}」是保留名（审计日志用 {} 记录系统自身的操作），请换一个用户名",
+        RESERVED_USERNAMES.join("、")
     )]
     ReservedUsername { username: String },
     /// Fewer than [`MIN_PASSWORD_CHARS`] characters; `chars` is how many it had.
-    #[error("password: at least {MIN_PASSWORD_CHARS} characters")]
+    #[error("密码至少 {MIN_PASSWORD_CHARS} 个字符")]
     PasswordTooShort { chars: usize },
     /// More than [`MAX_PASSWORD_BYTES`]; `bytes` is how many it had.
-    #[error("password: at most {MAX_PASSWORD_BYTES} bytes")]
+    #[error("密码最多 {MAX_PASSWORD_BYTES} 字节")]
     PasswordTooLong { bytes: usize },
 }
 
-/// Why a new admin user was refused.
+/// Why a new admin user was refused. `username` must already be [`normalize_username`]d: a
+/// name that is not is refused, so what is stored is what sign-in looks up.
 ///
 /// # Errors
 /// [`NewAdminError`]: the username or the password, the username first.
 pub fn check_new_admin(username: &str, password: &str) -> Result<(), NewAdminError> {
     let valid_name = !username.is_empty()
         && username.len() <= MAX_USERNAME_BYTES
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+        && (username.is_ascii() || username.chars().count() <= MAX_USERNAME_CHARS)
+        && username.chars().all(username_char)
+        && normalize_username(username) == username;
     if !valid_name {
         return Err(NewAdminError::BadUsername { username: username.to_owned() });
     }
@@ -154,21 +179,35 @@ mod tests {
         for reserved in ["api", "API", "system", "playbook", "Demo", "worker"] {
             let error = check_new_admin(reserved, "correct horse").expect_err(reserved);
             assert_eq!(error, NewAdminError::ReservedUsername { username: reserved.to_owned() });
-            assert!(error.to_string().contains("reserved"), "{error}");
+            assert!(error.to_string().contains("保留名"), "{error}");
         }
         assert!(check_new_admin("api2", "correct horse").is_ok());
     }
 
     #[test]
-    fn new_admin_errors_read_as_before() {
+    fn new_admin_errors_read_in_chinese() {
         let text = |username: &str, password: &str| check_new_admin(username, password).unwrap_err().to_string();
-        assert_eq!(text("a b", "correct horse"), "username: 1–64 characters of a–z, 0–9, `_`, `-`, `.`, `@`");
+        assert!(text("a b", "correct horse").starts_with("用户名需 1–20 个汉字或 1–64 个英文字符"));
         assert_eq!(
             text("api", "correct horse"),
-            "username: `api` is reserved for what tagcast records as machine actors \
-             (api, system, playbook, send_campaign, demo, worker); choose another"
+            "用户名「api」是保留名（审计日志用 api、system、playbook、send_campaign、demo、worker 记录系统自身的操作），请换一个用户名"
         );
-        assert_eq!(text("alice", "short"), "password: at least 8 characters");
-        assert_eq!(text("alice", &"x".repeat(2000)), "password: at most 1024 bytes");
+        assert_eq!(text("alice", "short"), "密码至少 8 个字符");
+        assert_eq!(text("alice", &"x".repeat(2000)), "密码最多 1024 字节");
+    }
+
+    #[test]
+    fn chinese_login_names_are_allowed_and_lookalikes_are_not() {
+        assert!(check_new_admin("小王", "correct horse").is_ok());
+        assert!(check_new_admin("运营-李明", "correct horse").is_ok());
+        assert!(check_new_admin(&"王".repeat(MAX_USERNAME_CHARS), "correct horse").is_ok());
+        assert!(check_new_admin(&"王".repeat(MAX_USERNAME_CHARS + 1), "correct horse").is_err());
+        assert!(check_new_admin(&"a".repeat(MAX_USERNAME_BYTES), "correct horse").is_ok(), "ASCII keeps 64");
+        // Full-width space, zero-width space, a control character, Cyrillic а, full-width ａ.
+        for bad in ["小\u{3000}王", "小\u{200b}王", "小\u{7}王", "\u{430}lice", "\u{ff41}lice", " 小王"] {
+            assert!(check_new_admin(bad, "correct horse").is_err(), "{bad:?}");
+        }
+        // A CJK compatibility ideograph becomes its unified form when normalised.
+        assert_eq!(normalize_username(" \u{f900} "), "\u{8c48}");
     }
 }

@@ -12,6 +12,7 @@ pub mod expr;
 pub mod follower;
 pub mod job;
 pub mod order;
+pub mod parse_zh;
 pub mod playbook;
 pub mod quiz;
 pub mod rule;

@@ -37,12 +37,12 @@ pub enum OrderError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum YuanError {
     /// Not digits with an optional sign and decimal point (an exponent, a bare `.`, words).
-    #[error("expected an amount in yuan like `500` or `499.5`, found `{text}`")]
+    #[error("这里应是以元为单位的金额，如 500 或 499.5，却是 {text}")]
     Malformed { text: String },
     /// Fractions of a fen.
-    #[error("`{text}` has more than 2 decimal places; amounts are in yuan to the cent (分)")]
+    #[error("{text} 超过 2 位小数：金额以元为单位，精确到分")]
     TooPrecise { text: String },
-    #[error("`{text}` is too large; amounts go up to {} yuan", MAX_AMOUNT_CENTS / 100)]
+    #[error("{text} 太大：金额最多 {} 元", MAX_AMOUNT_CENTS / 100)]
     TooLarge { text: String },
 }
 
@@ -148,13 +148,10 @@ mod tests {
         assert_eq!(parse_yuan("1e3"), Err(YuanError::Malformed { text: "1e3".into() }));
         assert_eq!(parse_yuan("1.999"), Err(YuanError::TooPrecise { text: "1.999".into() }));
         assert_eq!(parse_yuan("1000000000.01"), Err(YuanError::TooLarge { text: "1000000000.01".into() }));
-        assert_eq!(
-            parse_yuan("1.999").unwrap_err().to_string(),
-            "`1.999` has more than 2 decimal places; amounts are in yuan to the cent (分)"
-        );
+        assert_eq!(parse_yuan("1.999").unwrap_err().to_string(), "1.999 超过 2 位小数：金额以元为单位，精确到分");
         assert_eq!(
             parse_yuan("99999999999999999999").unwrap_err().to_string(),
-            "`99999999999999999999` is too large; amounts go up to 1000000000 yuan"
+            "99999999999999999999 太大：金额最多 1000000000 元"
         );
     }
 

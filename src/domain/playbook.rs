@@ -136,10 +136,8 @@ impl Parsed {
         for (line, id) in &self.outside_quizzes {
             let message = match lookup(id) {
                 Some(true) => continue,
-                Some(false) => format!("no quiz `{id}`: define it in this playbook (or create it before applying)"),
-                None => format!(
-                    "quiz `{id}` is not in this playbook, and the database could not be read to see whether it exists"
-                ),
+                Some(false) => format!("没有测验「{id}」：请在本配置中定义它（或先创建这个测验再导入）"),
+                None => format!("测验「{id}」不在本配置中，而且暂时读不到数据库，无法确认它是否存在：请稍后重试"),
             };
             problems.push(Problem { line: *line, message });
         }
@@ -193,7 +191,7 @@ impl<'s> Checker<'s> {
         let (root, syntax_errors) = DeTable::parse_recoverable(self.source);
         for error in &syntax_errors {
             let message = error.message().trim().replace('\n', " ");
-            self.problem(error.span().map_or(0, |s| s.start), format!("TOML syntax: {message}"));
+            self.problem(error.span().map_or(0, |s| s.start), super::parse_zh::toml_syntax(&message));
         }
         let mut tags = Vec::new();
         let mut rules = Vec::new();
@@ -206,7 +204,7 @@ impl<'s> Checker<'s> {
                 "quiz" => quizzes = self.tables("quiz", value),
                 _ => self.problem(
                     key.span().start,
-                    format!("unknown key `{name}`: a playbook holds [[tag]], [[rule]] and [[quiz]] tables"),
+                    format!("不认识的键「{name}」：配置里只能有 [[tag]]（标签）、[[rule]]（规则）和 [[quiz]]（测验）"),
                 ),
             }
         }
@@ -268,13 +266,13 @@ impl<'s> Checker<'s> {
                     if item.get_ref().is_table() {
                         tables.push(item);
                     } else {
-                        self.problem(item.span().start, format!("each `{name}` must be a table: write [[{name}]]"));
+                        self.problem(item.span().start, format!("每个 {name} 都要写成表：[[{name}]]"));
                     }
                 }
                 tables
             }
             _ => {
-                self.problem(span.start, format!("`{name}` must be an array of tables: write [[{name}]]"));
+                self.problem(span.start, format!("{name} 要写成表的数组：[[{name}]]"));
                 Vec::new()
             }
         }
@@ -301,7 +299,7 @@ impl<'s> Checker<'s> {
                 return None;
             }
             let at = error.span().unwrap_or_else(|| whole.clone());
-            self.problem(at.start, message);
+            self.problem(at.start, super::parse_zh::serde_message(&message));
             if at == whole {
                 return None;
             }
@@ -321,7 +319,7 @@ impl<'s> Checker<'s> {
             match seen_tags.get(path) {
                 Some(first) => self.problems.push(Problem {
                     line: tag.line,
-                    message: format!("tag `{path}` is declared twice (first on line {first})"),
+                    message: format!("标签「{path}」声明了两次（第一次在第 {first} 行）"),
                 }),
                 None => {
                     seen_tags.insert(path, tag.line);
@@ -334,7 +332,7 @@ impl<'s> Checker<'s> {
             match seen_quizzes.get(id) {
                 Some(first) => self.problems.push(Problem {
                     line: quiz.line,
-                    message: format!("quiz `{id}` is defined twice (first on line {first})"),
+                    message: format!("测验「{id}」定义了两次（第一次在第 {first} 行）"),
                 }),
                 None => {
                     seen_quizzes.insert(id, quiz.line);
@@ -345,7 +343,7 @@ impl<'s> Checker<'s> {
             if let Some(first) = playbook.rules[..i].iter().find(|r| r.item == rule.item) {
                 self.problems.push(Problem {
                     line: rule.line,
-                    message: format!("this rule repeats the one on line {}", first.line),
+                    message: format!("这条规则与第 {} 行的规则完全相同", first.line),
                 });
             }
         }
@@ -364,7 +362,7 @@ impl<'s> Checker<'s> {
                     self.problems.push(Problem {
                         line,
                         message: format!(
-                            "`{path}` is a dynamic tag (it has `when`): the engine keeps it, rules and quizzes cannot give or take it"
+                            "「{path}」是动态标签（有 when 条件），由系统按条件自动维护，规则和测验不能打上或移除它"
                         ),
                     });
                 }
@@ -376,7 +374,7 @@ impl<'s> Checker<'s> {
         lines.extend(seen_tags);
         for (path, line) in lines {
             for advice in path.naming_warnings() {
-                self.warnings.push(Problem { line, message: format!("`{path}`: {advice}") });
+                self.warnings.push(Problem { line, message: format!("「{path}」：{advice}") });
             }
         }
     }
@@ -385,12 +383,12 @@ impl<'s> Checker<'s> {
 /// What is wrong with a dynamic tag's expression (stored as written, so it must parse).
 fn when_problem(path: &TagPath, expression: &str) -> Option<String> {
     if expression.trim().is_empty() {
-        return Some("`when` must not be empty; leave it out for a plain tag".to_owned());
+        return Some("when 不能是空的：普通标签请删去 when 这一行".to_owned());
     }
     match expr::parse(expression) {
-        Err(error) => Some(format!("`when`: {error}")),
+        Err(error) => Some(format!("when 条件有误，{error}")),
         Ok(parsed) if parsed.tag_paths().contains(&path) => {
-            Some(format!("`when` of `{path}` names `{path}` itself; a dynamic tag cannot depend on itself"))
+            Some(format!("「{path}」的 when 条件引用了它自己：动态标签不能依赖自己"))
         }
         Ok(_) => None,
     }
@@ -539,15 +537,15 @@ id = "skin"
         let found = problems(source);
         let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
         assert_eq!(lines, [1, 4, 5, 9, 11, 18, 19, 26, 27], "{found:#?}");
-        assert!(found[0].1.contains("unknown key `title`"), "{found:#?}");
-        assert!(found[1].1.contains("level 2 of `肤质//油性` is empty"), "{found:#?}");
-        assert!(found[2].1.contains("unknown field `colour`"), "{found:#?}");
-        assert!(found[3].1.contains("expected a boolean"), "{found:#?}");
-        assert!(found[4].1.contains("a rule must add or remove a tag"), "{found:#?}");
-        assert!(found[5].1.contains("no quiz `nope`"), "{found:#?}");
-        assert!(found[6].1.contains("`a/b/c/d` has 4 levels"), "{found:#?}");
-        assert!(found[7].1.contains("the label `a` twice"), "{found:#?}");
-        assert!(found[8].1.contains("reads score `dry`"), "{found:#?}");
+        assert!(found[0].1.contains("不认识的键「title」"), "{found:#?}");
+        assert!(found[1].1.contains("「肤质//油性」的第 2 级是空的"), "{found:#?}");
+        assert!(found[2].1.contains("不认识的项 `colour`"), "{found:#?}");
+        assert!(found[3].1.contains("这里应是 true 或 false"), "{found:#?}");
+        assert!(found[4].1.contains("规则至少要做一件事"), "{found:#?}");
+        assert!(found[5].1.contains("没有测验「nope」"), "{found:#?}");
+        assert!(found[6].1.contains("「a/b/c/d」有 4 级"), "{found:#?}");
+        assert!(found[7].1.contains("选项字母「a」重复了"), "{found:#?}");
+        assert!(found[8].1.contains("按分数「dry」判定"), "{found:#?}");
     }
 
     #[test]
@@ -563,14 +561,14 @@ id = "q"
         let found = problems(source);
         let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
         assert_eq!(lines, [5, 6, 7], "{found:#?}");
-        assert!(found[0].1.starts_with("unknown field `hint`"), "{found:#?}");
-        assert!(found[1].1.starts_with("unknown field `colour`"), "{found:#?}");
+        assert!(found[0].1.starts_with("不认识的项 `hint`"), "{found:#?}");
+        assert!(found[1].1.starts_with("不认识的项 `colour`"), "{found:#?}");
     }
 
     #[test]
     fn syntax_errors_are_problems_too() {
         let found = problems("[[tag]]\npath = \"肤质/油性\"\n\n[[rule]\non = = \"click\"\n");
-        assert!(found.iter().any(|(line, m)| *line == 4 && m.starts_with("TOML syntax")), "{found:#?}");
+        assert!(found.iter().any(|(line, m)| *line == 4 && m.starts_with("TOML 语法错误")), "{found:#?}");
     }
 
     #[test]
@@ -594,9 +592,9 @@ add = ["消费/VIP"]
 "#;
         let found = problems(source);
         assert_eq!(found.len(), 4, "{found:#?}");
-        assert_eq!((found[0].0, found[0].1.as_str()), (5, "tag `消费/VIP` is declared twice (first on line 1)"));
-        assert!(found[1].1.contains("dynamic tag"));
-        assert_eq!((found[3].0, found[3].1.as_str()), (13, "this rule repeats the one on line 8"));
+        assert_eq!((found[0].0, found[0].1.as_str()), (5, "标签「消费/VIP」声明了两次（第一次在第 1 行）"));
+        assert!(found[1].1.contains("动态标签"));
+        assert_eq!((found[3].0, found[3].1.as_str()), (13, "这条规则与第 8 行的规则完全相同"));
     }
 
     #[test]
@@ -615,8 +613,8 @@ when = " "
 "#;
         let found = problems(source);
         assert_eq!(found.len(), 3, "{found:#?}");
-        assert!(found[0].0 == 3 && found[0].1.starts_with("`when`: column "), "{found:#?}");
-        assert!(found[1].0 == 7 && found[1].1.contains("itself"), "{found:#?}");
+        assert!(found[0].0 == 3 && found[0].1.starts_with("when 条件有误，第 "), "{found:#?}");
+        assert!(found[1].0 == 7 && found[1].1.contains("引用了它自己"), "{found:#?}");
         assert_eq!(found[2].0, 11);
     }
 

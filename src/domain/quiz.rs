@@ -79,32 +79,32 @@ impl QuizSpec {
     pub fn located_problems(&self) -> Vec<(QuizPart, String)> {
         let mut problems = Vec::new();
         if self.id.trim().is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            problems.push((QuizPart::Quiz, format!("quiz id `{}` must be letters, digits, `_` or `-`", self.id)));
+            problems.push((QuizPart::Quiz, format!("测验 id「{}」只能由英文字母、数字、_ 和 - 组成", self.id)));
         }
         if self.questions.is_empty() {
-            problems.push((QuizPart::Quiz, format!("quiz `{}` has no question", self.id)));
+            problems.push((QuizPart::Quiz, format!("测验「{}」还没有题目：至少要有一道题", self.id)));
         }
         let mut scores_given = std::collections::BTreeSet::new();
         for (q, question) in self.questions.iter().enumerate() {
             if question.text.trim().is_empty() {
-                problems.push((QuizPart::Question(q), format!("question {} has no text", q + 1)));
+                problems.push((QuizPart::Question(q), format!("第 {} 题没有题目文字", q + 1)));
             }
             if question.options.len() < 2 {
-                problems.push((QuizPart::Question(q), format!("question {} needs at least 2 options", q + 1)));
+                problems.push((QuizPart::Question(q), format!("第 {} 题至少需要 2 个选项", q + 1)));
             }
             let mut labels = std::collections::BTreeSet::new();
             for (o, option) in question.options.iter().enumerate() {
                 let at = QuizPart::Option { question: q, option: o };
                 let label = normalize_answer(&option.label);
                 if label.is_empty() {
-                    problems.push((at, format!("question {} has an option without a label", q + 1)));
+                    problems.push((at, format!("第 {} 题有一个选项没有选项字母（label）", q + 1)));
                 } else if label == EXIT_WORD {
                     problems.push((
                         at,
-                        format!("question {}: `{EXIT_WORD}` is how followers leave; choose another label", q + 1),
+                        format!("第 {} 题：「{EXIT_WORD}」是粉丝退出测验用的词，不能作选项字母，请换一个", q + 1),
                     ));
                 } else if !labels.insert(label) {
-                    problems.push((at, format!("question {} has the label `{}` twice", q + 1, option.label)));
+                    problems.push((at, format!("第 {} 题的选项字母「{}」重复了", q + 1, option.label)));
                 }
                 scores_given.extend(option.score.keys().cloned());
             }
@@ -113,11 +113,11 @@ impl QuizSpec {
             if !scores_given.contains(&result.score) {
                 problems.push((
                     QuizPart::Result(r),
-                    format!("result `{}` reads score `{}`, which no option gives", result.tag, result.score),
+                    format!("结果「{}」按分数「{}」判定，但没有任何选项给这个分数：请检查选项的 score 或结果的 score 是否写错", result.tag, result.score),
                 ));
             }
             if result.max.is_some_and(|max| max <= result.min) {
-                problems.push((QuizPart::Result(r), format!("result `{}`: max must be above min", result.tag)));
+                problems.push((QuizPart::Result(r), format!("结果「{}」的 max 必须大于 min", result.tag)));
             }
         }
         problems

@@ -56,15 +56,15 @@ impl Trigger {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeofenceError {
     /// One of the comma-separated parts, trimmed, is not a number.
-    #[error("`{part}` is not a number")]
+    #[error("「{part}」不是数字")]
     NotANumber { part: String },
     /// Two or four numbers, say.
-    #[error("a geofence is `lat,lng,radius_km`, got `{key}`")]
+    #[error("位置范围应写成「纬度,经度,半径公里」，如 39.9,116.4,5，却是「{key}」")]
     WrongShape { key: String },
-    #[error("`{lat},{lng}` is not a place on Earth")]
+    #[error("「{lat},{lng}」不是地球上的位置：纬度在 -90 到 90 之间，经度在 -180 到 180 之间")]
     OffEarth { lat: f64, lng: f64 },
     /// Not above 0 or beyond [`MAX_RADIUS_KM`].
-    #[error("radius {radius_km} km must be above 0")]
+    #[error("半径 {radius_km} 公里不合法：须大于 0")]
     BadRadius { radius_km: f64 },
 }
 
@@ -116,13 +116,13 @@ impl Geofence {
 /// Why a rule was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuleError {
-    #[error("`key` must not be empty")]
+    #[error("请填写 key（菜单 key、关键词或场景值）")]
     EmptyKey,
-    #[error("a rule must add or remove a tag, reply, or start a quiz")]
+    #[error("规则至少要做一件事：打上或移除标签、回复文字，或开始测验")]
     DoesNothing,
-    #[error("`{path}` is both added and removed")]
+    #[error("同一个标签「{path}」不能既打上又移除")]
     AddedAndRemoved { path: TagPath },
-    #[error("`reply` must not be empty")]
+    #[error("回复文字不能只有空格")]
     EmptyReply,
     /// A location rule's key is not a geofence.
     #[error("{0}")]
@@ -293,8 +293,8 @@ mod tests {
         assert_eq!(Geofence::parse("91,0,1"), Err(GeofenceError::OffEarth { lat: 91.0, lng: 0.0 }));
         assert_eq!(Geofence::parse("0,0,0"), Err(GeofenceError::BadRadius { radius_km: 0.0 }));
         assert_eq!(Geofence::parse("0, north ,1"), Err(GeofenceError::NotANumber { part: "north".into() }));
-        assert_eq!(Geofence::parse("91,0,1").unwrap_err().to_string(), "`91,0` is not a place on Earth");
-        assert_eq!(Geofence::parse("0,0,-1.5").unwrap_err().to_string(), "radius -1.5 km must be above 0");
+        assert!(Geofence::parse("91,0,1").unwrap_err().to_string().starts_with("「91,0」不是地球上的位置"));
+        assert_eq!(Geofence::parse("0,0,-1.5").unwrap_err().to_string(), "半径 -1.5 公里不合法：须大于 0");
         let beijing = Geofence::parse("39.9042, 116.4074, 30").unwrap();
         assert!(beijing.contains(40.0, 116.3));
         assert!(!beijing.contains(39.1, 117.2)); // Tianjin, ~110 km away
@@ -310,7 +310,7 @@ mod tests {
         spec.remove = spec.add.clone();
         let error = spec.validate().unwrap_err();
         assert_eq!(error, RuleError::AddedAndRemoved { path: TagPath::parse("a/b").unwrap() });
-        assert_eq!(error.to_string(), "`a/b` is both added and removed");
+        assert_eq!(error.to_string(), "同一个标签「a/b」不能既打上又移除");
         spec.remove.clear();
         spec.key = " ".into();
         assert_eq!(spec.validate(), Err(RuleError::EmptyKey));

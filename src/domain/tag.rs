@@ -20,15 +20,15 @@ pub struct TagPath(String);
 /// Why a path is not a tag path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagPathError {
-    #[error("the tag path is empty")]
+    #[error("标签路径是空的：请填写，如「肤质/油性」")]
     Empty,
-    #[error("level {level} of `{path}` is empty")]
+    #[error("「{path}」的第 {level} 级是空的：两个 / 之间要有名称")]
     EmptyLevel { path: String, level: usize },
-    #[error("`{path}` has {levels} levels; at most 3 (大类/子类/细项)")]
+    #[error("「{path}」有 {levels} 级，最多 3 级（大类/子类/细项）")]
     TooDeep { path: String, levels: usize },
-    #[error("`{path}` is {bytes} bytes; WeChat allows tag names of at most 30 bytes (10 Chinese characters)")]
+    #[error("「{path}」有 {bytes} 字节，微信标签名最多 30 字节（约 10 个汉字），请缩短")]
     TooLongForWeChat { path: String, bytes: usize },
-    #[error("`{path}` contains a control character")]
+    #[error("「{path}」里有看不见的控制字符，请删去")]
     ControlCharacter { path: String },
 }
 

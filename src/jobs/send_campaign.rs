@@ -309,7 +309,7 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
     let transient = error.is_transient() || matches!(error, WeChatError::Transport(_) | WeChatError::Http(_));
     let message = match error.code() {
         Some(ErrCode::NoMassSendQuota) => {
-            "WeChat says the account's mass-send quota is used up (subscription accounts: one send a day)".to_owned()
+            "微信返回错误码 45028：公众号的群发次数已用完（订阅号每天 1 次），这次没有发出。请改天重新发送。".to_owned()
         }
         // A campaign composed before tagcast checked the length (its check is at composing).
         Some(ErrCode::Other(45002)) => {
@@ -318,7 +318,7 @@ async fn record_failure(ctx: &JobCtx, chunk: &ChunkRow, error: &WeChatError) -> 
         Some(ErrCode::InvalidMediaId) => {
             "图文素材（草稿）已不存在或不属于本公众号（微信错误码 40007），请重新选择草稿后再发送".to_owned()
         }
-        _ => error.to_string(),
+        _ => crate::wechat::errcode_zh::describe(error),
     };
     let permanent = !transient || chunk.attempts + 1 >= super::MAX_ATTEMPTS;
     let client = ctx.pool.get().await.map_err(db)?;

@@ -4,6 +4,7 @@
 pub mod api;
 mod cdata;
 pub mod crypto;
+pub mod errcode_zh;
 pub mod fields;
 pub mod message;
 pub mod mode;

@@ -105,3 +105,22 @@
   if (!select || !select.form) return;
   select.addEventListener("change", function () { select.form.submit(); });
 })();
+
+// 新建群发: the figures 计算人数 showed describe the audience they were counted for; once the
+// audience or the A/B groups change they are marked out of date until counted again.
+(function () {
+  var reach = document.getElementById("audience-reach");
+  var form = reach && reach.closest("form");
+  if (!form) return;
+  form.addEventListener("change", function (event) {
+    var name = event.target.name || "";
+    var audience = name === "audience" || name === "tag" || name === "segment" || name.indexOf("variant_") === 0;
+    if (!audience || reach.classList.contains("stale")) return;
+    reach.classList.add("stale");
+    var note = document.createElement("p");
+    note.className = "warn small";
+    note.id = "reach-stale";
+    note.textContent = "受众已修改，下面的人数已过期：请重新点「计算人数」。";
+    reach.insertBefore(note, reach.firstChild);
+  });
+})();

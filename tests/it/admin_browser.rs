@@ -77,7 +77,7 @@ pub(crate) async fn screenshot(client: &Client, name: &str) -> Vec<u8> {
     png
 }
 
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
     field.clear().await.expect("cleared");
     field.send_keys(text).await.expect("typed");
@@ -269,7 +269,7 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     click(&client, "select[name=tag] option[value='敏感/价格敏感']").await;
     fill(&client, "textarea[name=content]", "本周专属优惠，回复「优惠」领取").await;
     screenshot(&client, "campaign-compose").await;
-    click(&client, "form[action='/admin/campaigns'] button[type=submit]").await;
+    click(&client, "#save-button").await;
     wait_for_text(&client, ".flash", "价格敏感关怀").await;
     let campaign_url = client.current_url().await.expect("url").to_string();
     assert!(campaign_url.contains("/admin/campaigns/"), "{campaign_url}");
@@ -289,6 +289,8 @@ async fn a_follower_is_tagged_through_the_simulator_and_a_sensitive_campaign_is_
     client.goto(&campaign_url).await.expect("campaign");
     assert_eq!(text_of(&client, "#campaign-status").await, "已审批");
     click(&client, "#send-button").await;
+    wait_for_text(&client, "#confirm-question", "将发送给 1 位粉丝").await;
+    click(&client, "#confirm-send-button").await;
     wait_for_text(&client, ".flash", "已开始发送给 1 位粉丝").await;
 
     // The send job runs, the mock WeChat pushes MASSSENDJOBFINISH back, and the page counts it.

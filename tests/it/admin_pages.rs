@@ -579,6 +579,10 @@ async fn a_sensitive_campaign_waits_in_the_queue_until_another_approver_approves
     assert_eq!(status_of(&app, id).await, "approved");
     operator.get(&format!("/admin/campaigns/{id}")).await;
     let page = operator.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved")]).await;
+    assert!(page.body.contains("将发送给 3 位粉丝"), "发送 asks first: {}", page.body);
+    let page = operator
+        .post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved"), ("confirmed", "1")])
+        .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     // A second press of the same button sends nothing more.
     operator.get(&format!("/admin/campaigns/{id}")).await;

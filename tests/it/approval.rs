@@ -351,7 +351,7 @@ async fn only_the_creator_or_the_approver_may_send_an_approved_campaign() {
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("not_creator_or_approver")), "{body}");
     let mut third = Browser::log_in(&app, "oscar", PASSWORD).await;
     third.get(&format!("/admin/campaigns/{id}")).await;
-    third.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved")]).await;
+    third.post(&format!("/admin/campaigns/{id}/send"), &[("shown_status", "approved"), ("confirmed", "1")]).await;
     let page = third.get(&format!("/admin/campaigns/{id}")).await;
     assert!(page.body.contains("只有创建人（olga）或审批人（amy）可以发送"), "{}", page.body);
     assert_eq!(campaign(&app, id).await["status"], "approved");

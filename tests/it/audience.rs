@@ -106,7 +106,7 @@ async fn malformed_expressions_are_refused_with_their_column() {
         assert_eq!(body["error"]["code"], "invalid_expression", "{input}: {body}");
         assert_eq!(body["error"]["position"], position, "{input}: {body}");
         let message = body["error"]["message"].as_str().expect("message");
-        assert!(message.starts_with(&format!("column {position}: ")), "{input}: {message}");
+        assert!(message.starts_with(&format!("第 {position} 个字符处：")), "{input}: {message}");
     }
     // The same errors for a preview and for a dynamic tag's `when`.
     let (status, body) = app.api_post("/segments/preview", json!({"expr": "orders(30d)"})).await;

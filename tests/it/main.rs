@@ -16,6 +16,7 @@ mod campaigns;
 mod console_layout;
 mod console_preview;
 mod console_safety;
+mod console_send;
 mod drafts;
 mod faults;
 mod hardening;

@@ -166,7 +166,8 @@ async fn followers_wechat_could_not_reach_are_counted_as_failed_and_the_rest_as_
 
     let body = page(&app, id).await;
     assert!(body.contains("id=\"count-sent\">7<"), "送达 7");
-    assert!(body.contains("<div class=\"num bad\">3</div><div>失败</div>"), "失败 3");
+    assert!(body.contains("id=\"count-failed\">3<"), "失败 3");
+    assert!(body.contains("目标人数 10 = 送达 7 + 被过滤 0 + 失败 3"), "the counts add up");
     assert!(body.contains("3 人发送失败"));
 }
 

@@ -92,13 +92,13 @@ async fn playbook_check_prints_every_problem_with_its_line_and_fails() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let lines: Vec<&str> = run.stderr.lines().collect();
     let expected = [
-        (3, "level 2 of `肤质//油性` is empty"),
-        (7, "unknown field `colour`"),
-        (12, "no quiz `nowhere`"),
-        (15, "unknown variant `hover`"),
-        (21, "question 1 needs at least 2 options"),
-        (24, "reads score `dry`, which no option gives"),
-        (29, "tag `消费/VIP` is declared twice (first on line 5)"),
+        (3, "「肤质//油性」的第 2 级是空的"),
+        (7, "不认识的项 `colour`"),
+        (12, "没有测验「nowhere」"),
+        (15, "`hover` 不是可选的值"),
+        (21, "第 1 题至少需要 2 个选项"),
+        (24, "按分数「dry」判定，但没有任何选项给这个分数"),
+        (29, "标签「消费/VIP」声明了两次（第一次在第 5 行）"),
     ];
     assert_eq!(lines.len(), expected.len(), "{}", run.stderr);
     for (line, (number, message)) in lines.iter().zip(expected) {
@@ -230,8 +230,8 @@ async fn a_playbook_with_problems_stops_start_up_naming_tagcast_playbook_and_eac
     }
     assert!(chain.starts_with("TAGCAST_PLAYBOOK: "), "{chain}");
     assert!(chain.contains("has 7 problems"), "{chain}");
-    assert!(chain.contains(&format!("{}:3: level 2", file.display())), "{chain}");
-    assert!(chain.contains(&format!("{}:29: tag `消费/VIP` is declared twice", file.display())), "{chain}");
+    assert!(chain.contains(&format!("{}:3: 「肤质//油性」的第 2 级", file.display())), "{chain}");
+    assert!(chain.contains(&format!("{}:29: 标签「消费/VIP」声明了两次", file.display())), "{chain}");
     assert_eq!(count_rows(&db.url(), "SELECT count(*) FROM tags").await, 0, "nothing was half-applied");
 }
 

@@ -300,7 +300,7 @@ async fn usernames_of_machine_actors_such_as_api_cannot_be_taken() {
             app.api_post("/admins", json!({"username": name, "password": PASSWORD, "role": "admin"})).await;
         assert_eq!(status, 400, "{name}: {body}");
         assert_eq!(body["error"]["code"], "invalid_request");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("reserved")), "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("保留名")), "{body}");
     }
     let mut root = Browser::log_in(&app.address, "root", PASSWORD).await;
     root.get("/admin/users").await;

@@ -455,6 +455,35 @@ impl AudienceIndex {
         .await
     }
 
+    /// Folds the openids of the subscribed followers of `account` matching `expr` at `now`
+    /// without copying them out (a send's confirmation counts per variant and against the
+    /// monthly limit at a million followers); `None`: use SQL.
+    pub async fn fold_members<T: Send + 'static>(
+        &self,
+        account: AccountId,
+        expr: &Expr,
+        now: i64,
+        answer: impl FnOnce(&mut dyn Iterator<Item = &str>) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.evaluate(account, expr, now, move |state, matching| answer(&mut state.openids(&matching))).await
+    }
+
+    /// How many subscribed followers of `account` match `expr` at `now`, and how many of them
+    /// are in `marked`; `None`: use SQL.
+    pub async fn count_marked(
+        &self,
+        account: AccountId,
+        expr: &Expr,
+        now: i64,
+        marked: std::sync::Arc<std::collections::HashSet<String>>,
+    ) -> Option<(i64, i64)> {
+        self.evaluate(account, expr, now, move |state, matching| {
+            let among = state.count_among(&matching, marked.iter().map(String::as_str));
+            (i64::try_from(matching.len()).unwrap_or(i64::MAX), i64::try_from(among).unwrap_or(i64::MAX))
+        })
+        .await
+    }
+
     /// What each built account's index holds (the benchmark and tests compare them).
     pub async fn memory(&self) -> Vec<AccountMemory> {
         let mut out = Vec::new();

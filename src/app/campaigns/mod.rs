@@ -8,24 +8,30 @@
 //!   `send_campaign` job.
 //! - `plan`: resolving the audience and planning the WeChat calls of a send.
 //! - `results`: taking in MASSSENDJOBFINISH (or a status read back) and settling the campaign.
+//! - `reach`: what a send would reach now (before it goes out); `delivery`: its counts after,
+//!   each explained, adding up.
 //! - `links`: short links and their clicks.
 //! - `stats`: a campaign's results, strategies compared, tag health.
 //! - [`approval`]: whether a campaign's approval still covers what it reaches.
 
 pub mod approval;
+mod delivery;
 mod links;
 mod ops;
 mod plan;
 mod presend;
 mod removal;
+mod reach;
 mod results;
 mod stats;
 
+pub use delivery::{Delivery, Line, Plan, explain_delivery};
 pub use links::{create_link, record_click};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
 pub use presend::{MissingDraft, check_draft};
 pub use removal::{audience_size, delete};
+pub use reach::{GroupReach, Reach, TagLoad, reach_of_campaign, reach_of_draft};
 pub use results::{
     CallOutcome, MassResults, Outcome, call_outcomes, copyright_notes, explain, failure_summary, record_read_back,
     settle,
@@ -119,7 +125,7 @@ pub enum Invalid {
     UnnamedVariant,
     #[error("a subscription account may mass-send once a day, and each A/B variant is a send of its own")]
     VariantsOnSubscription,
-    #[error("the segment's expression no longer parses: {0}")]
+    #[error("人群的条件已无法解析（{0}），请到「人群」页修改条件")]
     SegmentUnparsable(#[source] ExprError),
     #[error("tag {path}: {source}")]
     TagPath { path: String, source: TagPathError },
@@ -148,9 +154,9 @@ pub enum CampaignError {
     Invalid(#[from] Invalid),
     #[error("no such campaign")]
     NotFound,
-    #[error("no tag `{0}`")]
+    #[error("标签「{0}」不存在，请先在「标签」页创建")]
     UnknownTag(String),
-    #[error("no segment {0}")]
+    #[error("人群 #{0} 不存在（可能已被删除），请换一个人群")]
     UnknownSegment(i64),
     #[error("a campaign that is {status} cannot be {action}")]
     WrongStatus { status: String, action: &'static str },
@@ -179,7 +185,7 @@ pub enum CampaignError {
     MachineReviewer { actor: String },
     #[error("the campaign, or a tag or segment it reaches, changed since it was shown; look again before approving")]
     ChangedSinceShown,
-    #[error("the audience has no subscribed followers")]
+    #[error("受众中没有已关注的粉丝，无法发送")]
     EmptyAudience,
     #[error("{0}")]
     AudienceTooSmall(String),

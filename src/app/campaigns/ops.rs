@@ -176,7 +176,7 @@ pub async fn request_send(
         let by_tag = matches!(audience, Audience::Tag(_)) && tags.first().is_some_and(|t| t.3.is_some());
         if !by_tag {
             return Err(CampaignError::AudienceTooSmall(format!(
-                "WeChat sends openid lists of at least {MASS_SEND_MIN_OPENIDS}; this audience has {}",
+                "受众人数太少：微信按 openid 列表群发至少需要 {MASS_SEND_MIN_OPENIDS} 位粉丝，这个受众只有 {} 位",
                 openids.len()
             )));
         }
@@ -288,7 +288,7 @@ pub async fn preview(
         let mut outcome = None;
         for message in &messages {
             if let Err(error) = api.mass_preview(openid, &mass_message(message)).await {
-                outcome = Some(error.to_string());
+                outcome = Some(crate::wechat::errcode_zh::describe(&error));
                 break;
             }
         }

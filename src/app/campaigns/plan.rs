@@ -157,7 +157,9 @@ pub async fn plan(pool: &Pool, settings: &CampaignSettings, row: &CampaignRow) -
         }
     }
     if chunks.is_empty() {
-        return Err(CampaignError::AudienceTooSmall("no variant has enough followers for a WeChat call".into()));
+        return Err(CampaignError::AudienceTooSmall(
+            "受众人数太少：每个对比方案的人数都不够一次微信群发（按 openid 群发至少 2 人）".into(),
+        ));
     }
     store::campaigns::insert_plan(&txn, row.id, &chunks).await?;
     txn.commit().await?;

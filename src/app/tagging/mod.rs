@@ -28,32 +28,32 @@ pub const LOCAL_TAG_LIMIT: i64 = 2_000;
 /// Why a tagging operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TaggingError {
-    #[error("a tag with the path `{0}` exists")]
+    #[error("标签「{0}」已存在")]
     TagExists(String),
     #[error(
-        "WeChat allows {WECHAT_TAG_LIMIT} tags per account and they are taken; create it local-only (`\"wechat\": false`) — audiences and campaigns still use it"
+        "微信每个公众号最多 {WECHAT_TAG_LIMIT} 个标签，已经用完：请创建仅本地使用的标签（API 中 `\"wechat\": false`），人群和群发照样可以用它"
     )]
     WeChatTagLimit,
-    #[error("tagcast keeps at most {LOCAL_TAG_LIMIT} tags")]
+    #[error("tagcast 最多保存 {LOCAL_TAG_LIMIT} 个标签，已经用完：请删除不用的标签")]
     LocalTagLimit,
     #[error("{0}")]
     InvalidRule(#[source] crate::domain::rule::RuleError),
-    #[error("no quiz `{0}`")]
+    #[error("没有测验「{0}」：请先创建这个测验")]
     UnknownQuiz(String),
-    #[error("the quiz has problems: {}", .0.join("; "))]
+    #[error("测验有问题：{}", .0.join("；"))]
     InvalidQuiz(Vec<String>),
-    #[error("no such tag")]
+    #[error("没有这个标签")]
     NoSuchTag,
     /// Deleting a sensitive tag and creating it again unmarked would be unmarking it.
-    #[error("the tag `{0}` is sensitive; only an admin may delete it (or unmark it first)")]
+    #[error("「{0}」是敏感标签，只有管理员可以删除（或先取消敏感）")]
     SensitiveTag(String),
-    #[error("only an admin may mark or unmark the tag `{0}` sensitive")]
+    #[error("只有管理员可以把标签「{0}」标为敏感或取消敏感")]
     SensitivityAdminOnly(String),
-    #[error("`when`: {0}")]
+    #[error("when 条件有误，{0}")]
     InvalidWhen(#[source] crate::domain::expr::ExprError),
-    #[error("no database connection")]
+    #[error("数据库暂时不可用，请稍后重试")]
     Pool(#[from] deadpool_postgres::PoolError),
-    #[error("database statement failed")]
+    #[error("数据库暂时不可用，请稍后重试")]
     Query(#[from] tokio_postgres::Error),
 }
 

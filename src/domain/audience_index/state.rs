@@ -183,6 +183,12 @@ impl State {
         self.matching(expr, now).len()
     }
 
+    /// How many of `openids` are among `followers`: a few hundred lookups where walking a
+    /// million members would hash every openid.
+    pub fn count_among<'a>(&self, followers: &RoaringBitmap, openids: impl IntoIterator<Item = &'a str>) -> u64 {
+        openids.into_iter().filter_map(|o| self.numbers.get(o)).filter(|n| followers.contains(**n)).count() as u64
+    }
+
     /// The openids of `followers`, in follower-number order.
     pub fn openids<'a>(&'a self, followers: &'a RoaringBitmap) -> impl Iterator<Item = &'a str> + 'a {
         followers.iter().map(|n| &*self.openids[n as usize])
@@ -284,6 +290,15 @@ mod tests {
 
     fn count(state: &State, expr: &str) -> u64 {
         state.count(&parse(expr).unwrap(), NOW)
+    }
+
+    #[test]
+    fn count_among_counts_only_matching_followers() {
+        let state = sample();
+        let oily = state.matching(&parse("\"肤质/油性\"").expect("parses"), NOW);
+        // a and b match; c carries the tag but unsubscribed; nobody is unknown.
+        assert_eq!(state.count_among(&oily, ["a", "c", "nobody"]), 1);
+        assert_eq!(state.count_among(&oily, ["a", "b"]), 2);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::domain::tag::{TagPath, TagPathError};
 /// Why an expression was refused: where (a 1-based column in characters) and what to fix.
 /// The API answers it as `400 invalid_expression` with the position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {position}: {kind}")]
+#[error("第 {position} 个字符处：{kind}")]
 pub struct ExprError {
     /// 1-based column in characters (not bytes); one past the last character for "unexpected end".
     pub position: usize,
@@ -98,73 +98,80 @@ pub enum ExprErrorKind {
 
 impl fmt::Display for ExprErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const OPERAND: &str = "a tag path in double quotes, `NOT`, `(` or a predicate";
+        const OPERAND: &str = "用英文双引号括起的标签路径、NOT、( 或条件函数";
         match self {
             Self::TooLong { bytes } => {
-                write!(f, "the expression is {bytes} bytes long; at most {MAX_INPUT_BYTES} are allowed")
+                write!(f, "表达式有 {bytes} 字节，最多 {MAX_INPUT_BYTES} 字节，请精简")
             }
-            Self::Empty => f.write_str("empty expression: write a tag path such as \"肤质/油性\" or a predicate"),
+            Self::Empty => {
+                f.write_str("表达式是空的：请写一个标签路径，如 \"肤质/油性\"，或一个条件，如 orders(30d) >= 1")
+            }
             Self::Trailing { found, suggestion } => {
-                write!(f, "unexpected {found} after a complete expression; ")?;
+                write!(f, "完整的表达式后面多了 {found}：")?;
                 match (found, suggestion) {
-                    (Tok::RParen, _) => f.write_str("there is no `(` for this `)` to close"),
-                    (_, Some(keyword)) => write!(f, "did you mean `{keyword}`?"),
-                    (_, None) => f.write_str("join expressions with AND or OR"),
+                    (Tok::RParen, _) => f.write_str("这个 ) 没有对应的 (，请删去或补上 ("),
+                    (_, Some(keyword)) => write!(f, "是不是想写 {keyword}？"),
+                    (_, None) => f.write_str("多个条件之间请用 AND 或 OR 连接"),
                 }
             }
-            Self::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH} levels of `(` and `NOT`"),
-            Self::Unclosed { open } => write!(f, "missing `)`: the `(` at column {open} is never closed"),
+            Self::TooDeep => write!(f, "括号和 NOT 嵌套超过 {MAX_DEPTH} 层，请简化"),
+            Self::Unclosed { open } => write!(f, "缺少 )：第 {open} 个字符处的 ( 没有闭合"),
             Self::ExpectedClose { open, found } => {
-                write!(f, "expected AND, OR or `)` to close the `(` at column {open}, found {found}")
+                write!(f, "这里应是 AND、OR 或闭合第 {open} 个字符处 ( 的 )，却是 {found}")
             }
             Self::UnexpectedEnd => {
-                write!(f, "unexpected end of the expression: expected {OPERAND} such as orders(30d) >= 1")
+                write!(f, "表达式没写完：这里应有{OPERAND}，如 orders(30d) >= 1")
             }
-            Self::ExpectedOperand { found } => write!(f, "expected {OPERAND}, found {found}"),
+            Self::ExpectedOperand { found } => write!(f, "这里应是{OPERAND}，却是 {found}"),
             Self::KeywordAsOperand { found } => {
-                write!(f, "expected a tag path, `NOT`, `(` or a predicate, found {found}")
+                write!(f, "这里应是标签路径、NOT、( 或条件函数，却是关键字 {found}：AND、OR 两边都要有条件")
             }
             Self::UnknownFunction { word, suggestion: Some(name) } => {
-                write!(f, "unknown function `{word}`; did you mean `{name}`?")
+                write!(f, "没有名为 {word} 的函数，是不是想写 {name}？")
             }
             Self::UnknownFunction { word, suggestion: None } => {
-                write!(f, "unknown function `{word}`; the functions are clicked, orders and spent")
+                write!(
+                    f,
+                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"
+                )
             }
             Self::UnquotedPath { word } => {
-                write!(f, "unexpected `{word}`; tag paths must be in double quotes, like \"{word}\"")
+                write!(f, "{word} 没有加引号：标签路径要用英文双引号括起来，写成 \"{word}\"")
             }
-            Self::ExpectedOpenParen { function, found } => write!(f, "expected `(` after `{function}`, found {found}"),
+            Self::ExpectedOpenParen { function, found } => write!(f, "{function} 后面应是 (，却是 {found}"),
             Self::ExpectedKey { found } => {
-                write!(f, "expected the menu key in double quotes, like clicked(\"KEY\", 7d), found {found}")
+                write!(f, "这里应是用英文双引号括起的菜单 key，如 clicked(\"KEY\", 7d)，却是 {found}")
             }
             Self::ExpectedComma { found } => {
-                write!(f, "expected `,` and a window after the key, like clicked(\"KEY\", 7d), found {found}")
+                write!(f, "菜单 key 后面应是英文逗号和时间范围，如 clicked(\"KEY\", 7d)，却是 {found}")
             }
-            Self::ExpectedWindow { found } => write!(f, "expected a window like `7d`, `24h` or `all`, found {found}"),
+            Self::ExpectedWindow { found } => {
+                write!(f, "这里应是时间范围，如 7d（天）、24h（小时）或 all（全部），却是 {found}")
+            }
             Self::UnclosedCall { function, open } => {
-                write!(f, "missing `)`: the `(` of `{function}` at column {open} is never closed")
+                write!(f, "缺少 )：第 {open} 个字符处 {function} 的 ( 没有闭合")
             }
-            Self::ExpectedCallClose { found } => write!(f, "expected `)` after the window, found {found}"),
+            Self::ExpectedCallClose { found } => write!(f, "时间范围后面应是 )，却是 {found}"),
             Self::MissingComparison { function, window, found } => {
                 let written = format!("{function}({window})");
-                write!(f, "missing comparison after `{written}`, like `{written} >= 1`; found {found}")
+                write!(f, "{written} 后面缺少比较，如 {written} >= 1；这里却是 {found}")
             }
-            Self::ExpectedNumber { op, found } => write!(f, "expected a number after `{op}`, found {found}"),
-            Self::DoubleEquals => f.write_str("`==` is not an operator; write `=`"),
-            Self::Bang => f.write_str("unexpected `!`; write `NOT` to negate"),
-            Self::AngleNotEqual => f.write_str("`<>` is not an operator; write `!=`"),
+            Self::ExpectedNumber { op, found } => write!(f, "{op} 后面应是数字，却是 {found}"),
+            Self::DoubleEquals => f.write_str("没有 == 这个运算符：等于请写 ="),
+            Self::Bang => f.write_str("这里不能单独用 !：取反请写 NOT"),
+            Self::AngleNotEqual => f.write_str("没有 <> 这个运算符：不等于请写 !="),
             Self::UnexpectedChar { ch } => lexer::write_unexpected_char(f, *ch),
-            Self::UnterminatedString => f.write_str("unterminated string: the `\"` opened here is never closed"),
+            Self::UnterminatedString => f.write_str("引号没有闭合：这里开始的 \" 后面缺少另一个 \""),
             Self::UnknownEscape { ch } => {
-                write!(f, "unknown escape `\\{ch}` in a string; only `\\\"` and `\\\\` are allowed")
+                write!(f, "字符串里不能写 \\{ch}：只允许 \\\" 和 \\\\")
             }
-            Self::TagPath(error) => write!(f, "invalid tag path: {error}"),
+            Self::TagPath(error) => write!(f, "标签路径不合法：{error}"),
             Self::Key(error) => fmt::Display::fmt(error, f),
             Self::Window(error) => fmt::Display::fmt(error, f),
             Self::Count(error) => fmt::Display::fmt(error, f),
             Self::Amount(error) => fmt::Display::fmt(error, f),
             Self::SelfReference { path } => {
-                write!(f, "`{path}` names itself; a dynamic tag cannot depend on itself")
+                write!(f, "动态标签不能引用自己：条件里出现了「{path}」本身")
             }
         }
     }
@@ -174,11 +181,11 @@ impl fmt::Display for ExprErrorKind {
 /// without control characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("the menu key is empty")]
+    #[error("菜单 key 是空的")]
     Empty,
-    #[error("the menu key is {bytes} bytes; WeChat keys have at most {MAX_KEY_BYTES}")]
+    #[error("菜单 key 有 {bytes} 字节，微信的菜单 key 最多 {MAX_KEY_BYTES} 字节")]
     TooLong { bytes: usize },
-    #[error("the menu key contains a control character")]
+    #[error("菜单 key 里有控制字符，请删去")]
     ControlCharacter,
 }
 
@@ -186,13 +193,13 @@ pub enum KeyError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
     /// Not digits followed by `d` or `h`, nor `all`.
-    #[error("bad window `{word}`: write days like `7d`, hours like `24h`, or `all`")]
+    #[error("时间范围 {word} 写法不对：天数写成 7d，小时写成 24h，不限时间写 all")]
     Malformed { word: String },
     /// `0d` or `0h`.
-    #[error("window `{word}` is empty; use at least 1")]
+    #[error("时间范围 {word} 是 0：至少写 1")]
     Empty { word: String },
     /// More than [`MAX_WINDOW_DAYS`] days (or as many hours).
-    #[error("window `{word}` is longer than {MAX_WINDOW_DAYS} days ({}h)", u64::from(MAX_WINDOW_DAYS) * 24)]
+    #[error("时间范围 {word} 超过 {MAX_WINDOW_DAYS} 天（{}h），请缩短", u64::from(MAX_WINDOW_DAYS) * 24)]
     TooLong { word: String },
 }
 
@@ -200,12 +207,12 @@ pub enum WindowError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CountError {
     /// A decimal such as `1.5`; `function` is `orders` or `clicked`.
-    #[error("`{text}`: {function} counts are whole numbers")]
+    #[error("{text} 不是整数：{function} 的次数只能是整数")]
     Fraction { text: String, function: String },
-    #[error("expected a whole number, found `{text}`")]
+    #[error("这里应是整数，却是 {text}")]
     NotWhole { text: String },
     /// Above [`MAX_COUNT`].
-    #[error("`{text}` is too large; counts go up to {MAX_COUNT}")]
+    #[error("{text} 太大：次数最多 {MAX_COUNT}")]
     TooLarge { text: String },
 }
 
@@ -213,7 +220,7 @@ pub enum CountError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     /// A refund's sign has no place in a comparison.
-    #[error("expected an amount in yuan like `500` or `499.5`, found `{text}`")]
+    #[error("这里应是以元为单位的金额，如 500 或 499.5，却是 {text}")]
     Negative { text: String },
     /// Not an amount in yuan to the cent, or too large.
     #[error("{0}")]

@@ -31,19 +31,19 @@ pub(super) struct Token {
 impl fmt::Display for Tok {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::LParen => f.write_str("`(`"),
-            Self::RParen => f.write_str("`)`"),
-            Self::Comma => f.write_str("`,`"),
+            Self::LParen => f.write_str("「(」"),
+            Self::RParen => f.write_str("「)」"),
+            Self::Comma => f.write_str("「,」"),
             Self::Str(s) => {
                 let mut shown: String = s.chars().take(20).collect();
                 if shown.len() < s.len() {
                     shown.push('…');
                 }
-                write!(f, "`\"{shown}\"`")
+                write!(f, "「\"{shown}\"」")
             }
-            Self::Word(w) => write!(f, "`{w}`"),
-            Self::Op(op) => write!(f, "`{op}`"),
-            Self::End => f.write_str("the end of the expression"),
+            Self::Word(w) => write!(f, "「{w}」"),
+            Self::Op(op) => write!(f, "「{op}」"),
+            Self::End => f.write_str("表达式结尾"),
         }
     }
 }
@@ -157,17 +157,17 @@ impl<'a> Lexer<'a> {
 pub(super) fn write_unexpected_char(f: &mut fmt::Formatter<'_>, c: char) -> fmt::Result {
     match c {
         '“' | '”' | '‘' | '’' | '\'' | '「' | '」' => {
-            write!(f, "unexpected `{c}`; quote tag paths and keys with straight double quotes (\")")
+            write!(f, "不能用 {c} 作引号：标签路径和菜单 key 请用英文双引号 \" 括起来")
         }
-        '（' => f.write_str("unexpected full-width `（`; write `(`"),
-        '）' => f.write_str("unexpected full-width `）`; write `)`"),
-        '，' => f.write_str("unexpected full-width `，`; write `,`"),
-        '＝' | '＞' | '＜' => write!(f, "unexpected full-width `{c}`; write the ASCII operator"),
-        '&' => f.write_str("unexpected `&`; write `AND`"),
-        '|' => f.write_str("unexpected `|`; write `OR`"),
-        '-' => f.write_str("unexpected `-`: numbers cannot be negative"),
-        c if c.is_control() => write!(f, "unexpected control character U+{:04X}", u32::from(c)),
-        c => write!(f, "unexpected character `{c}`"),
+        '（' => f.write_str("这里用了中文括号（，请改成英文括号 ("),
+        '）' => f.write_str("这里用了中文括号），请改成英文括号 )"),
+        '，' => f.write_str("这里用了中文逗号，请改成英文逗号 ,"),
+        '＝' | '＞' | '＜' => write!(f, "这里用了全角符号 {c}，请改成半角（英文）符号"),
+        '&' => f.write_str("不能用 &：「并且」请写 AND"),
+        '|' => f.write_str("不能用 |：「或者」请写 OR"),
+        '-' => f.write_str("不能用 -：数字不能是负数"),
+        c if c.is_control() => write!(f, "这里有一个看不见的控制字符 U+{:04X}，请删去", u32::from(c)),
+        c => write!(f, "这里不能出现字符 {c}"),
     }
 }
 

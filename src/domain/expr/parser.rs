@@ -328,81 +328,133 @@ mod tests {
         assert_eq!(err.position, col, "{input}: {err}");
         let message = err.kind.to_string();
         assert!(message.contains(fragment), "{input}: {err}\n  expected to contain: {fragment}");
-        assert_eq!(err.to_string(), format!("column {col}: {message}"));
+        assert_eq!(err.to_string(), format!("第 {col} 个字符处：{message}"));
     }
 
     #[test]
     fn malformed_expressions_report_the_column_in_characters() {
         // `"肤质/油性"` is 7 characters (but 17 bytes): the columns after it prove characters are counted.
-        rejects("", 1, "empty expression");
-        rejects("   ", 1, "empty expression");
-        rejects(r#""肤质/油性" AND"#, 12, "unexpected end");
-        rejects(r#""肤质/油性" AND click("K", 7d)"#, 13, "unknown function `click`; did you mean `clicked`?");
-        rejects(r#""肤质/油性" OR order(7d) > 1"#, 12, "did you mean `orders`?");
-        rejects(r#""肤质/油性" OR frobnicate(7d)"#, 12, "the functions are clicked, orders and spent");
-        rejects(r#""肤质/油性" OR "未闭合"#, 12, "unterminated string");
-        rejects(r#"("肤质/油性" OR "状态/已购""#, 20, "missing `)`: the `(` at column 1");
-        rejects(r#"("肤质/油性" "状态/已购")"#, 10, "expected AND, OR or `)`");
-        rejects(r#""肤质/油性" AND clicked("K", 7x)"#, 26, "bad window `7x`");
-        rejects(r#""肤质/油性" AND orders(30d)"#, 24, "missing comparison after `orders(30d)`");
-        rejects(r#""肤质/油性" AND orders(30d) AND "VIP""#, 25, "missing comparison after `orders(30d)`");
-        rejects(r#""肤质/油性" "状态/已购""#, 9, "unexpected `\"状态/已购\"` after a complete expression");
-        rejects(r#""肤质/油性" OR 30d"#, 12, "found `30d`");
-        rejects(r#""肤质/油性" ANDD "VIP""#, 9, "did you mean `AND`?");
-        rejects(r#""肤质/油性")"#, 8, "no `(` for this `)`");
-        rejects(r#""肤质/油性" AND "状态//已购""#, 13, "invalid tag path: level 2");
-        rejects(r#""肤质/油性" AND "a/b/c/d""#, 13, "at most 3");
-        rejects(r#""肤质/油性" AND AND "VIP""#, 13, "found `AND`");
-        rejects(r#""肤质/油性" AND NOT"#, 16, "unexpected end");
-        rejects(r#""肤质/油性" AND 肤质/干性"#, 13, "tag paths must be in double quotes");
-        rejects(r#"“肤质/油性”"#, 1, "straight double quotes");
-        rejects(r#""肤质/油性" AND （"VIP"）"#, 13, "full-width `（`");
-        rejects(r#""肤质/油性" && "VIP""#, 9, "write `AND`");
-        rejects(r#""肤质/油性\n""#, 7, "unknown escape `\\n`");
+        rejects("", 1, r#"表达式是空的：请写一个标签路径，如 "肤质/油性"，或一个条件，如 orders(30d) >= 1"#);
+        rejects("   ", 1, r#"表达式是空的：请写一个标签路径，如 "肤质/油性"，或一个条件，如 orders(30d) >= 1"#);
+        rejects(
+            r#""肤质/油性" AND"#,
+            12,
+            r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#,
+        );
+        rejects(r#""肤质/油性" AND click("K", 7d)"#, 13, r#"没有名为 click 的函数，是不是想写 clicked？"#);
+        rejects(r#""肤质/油性" OR order(7d) > 1"#, 12, r#"没有名为 order 的函数，是不是想写 orders？"#);
+        rejects(
+            r#""肤质/油性" OR frobnicate(7d)"#,
+            12,
+            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"#,
+        );
+        rejects(r#""肤质/油性" OR "未闭合"#, 12, r#"引号没有闭合：这里开始的 " 后面缺少另一个 ""#);
+        rejects(r#"("肤质/油性" OR "状态/已购""#, 20, r#"缺少 )：第 1 个字符处的 ( 没有闭合"#);
+        rejects(
+            r#"("肤质/油性" "状态/已购")"#,
+            10,
+            r#"这里应是 AND、OR 或闭合第 1 个字符处 ( 的 )，却是 「"状态/已购"」"#,
+        );
+        rejects(
+            r#""肤质/油性" AND clicked("K", 7x)"#,
+            26,
+            r#"时间范围 7x 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#,
+        );
+        rejects(
+            r#""肤质/油性" AND orders(30d)"#,
+            24,
+            r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 表达式结尾"#,
+        );
+        rejects(
+            r#""肤质/油性" AND orders(30d) AND "VIP""#,
+            25,
+            r#"orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 「AND」"#,
+        );
+        rejects(
+            r#""肤质/油性" "状态/已购""#,
+            9,
+            r#"完整的表达式后面多了 「"状态/已购"」：多个条件之间请用 AND 或 OR 连接"#,
+        );
+        rejects(r#""肤质/油性" OR 30d"#, 12, r#"这里应是用英文双引号括起的标签路径、NOT、( 或条件函数，却是 「30d」"#);
+        rejects(r#""肤质/油性" ANDD "VIP""#, 9, r#"完整的表达式后面多了 「ANDD」：是不是想写 AND？"#);
+        rejects(r#""肤质/油性")"#, 8, r#"完整的表达式后面多了 「)」：这个 ) 没有对应的 (，请删去或补上 ("#);
+        rejects(
+            r#""肤质/油性" AND "状态//已购""#,
+            13,
+            r#"标签路径不合法：「状态//已购」的第 2 级是空的：两个 / 之间要有名称"#,
+        );
+        rejects(
+            r#""肤质/油性" AND "a/b/c/d""#,
+            13,
+            r#"标签路径不合法：「a/b/c/d」有 4 级，最多 3 级（大类/子类/细项）"#,
+        );
+        rejects(
+            r#""肤质/油性" AND AND "VIP""#,
+            13,
+            r#"这里应是标签路径、NOT、( 或条件函数，却是关键字 「AND」：AND、OR 两边都要有条件"#,
+        );
+        rejects(
+            r#""肤质/油性" AND NOT"#,
+            16,
+            r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#,
+        );
+        rejects(r#""肤质/油性" AND 肤质/干性"#, 13, r#"肤质 没有加引号：标签路径要用英文双引号括起来，写成 "肤质""#);
+        rejects(r#"“肤质/油性”"#, 1, r#"不能用 “ 作引号：标签路径和菜单 key 请用英文双引号 " 括起来"#);
+        rejects(r#""肤质/油性" AND （"VIP"）"#, 13, r#"这里用了中文括号（，请改成英文括号 ("#);
+        rejects(r#""肤质/油性" && "VIP""#, 9, r#"不能用 &：「并且」请写 AND"#);
+        rejects(r#""肤质/油性\n""#, 7, r#"字符串里不能写 \n：只允许 \" 和 \\"#);
     }
 
     #[test]
     fn malformed_predicates_say_what_to_write() {
-        rejects("orders >= 1", 8, "expected `(` after `orders`");
-        rejects("orders(30d) => 1", 14, "expected a number after `=`");
-        rejects("orders(30d) == 1", 13, "write `=`");
-        rejects("orders(30d) >= -1", 16, "cannot be negative");
-        rejects("orders(30d) >= 1.5", 16, "whole numbers");
-        rejects("orders(30d) >= 1e3", 16, "expected a whole number");
-        rejects(r#"orders(30d) = AND "VIP""#, 15, "expected a number after `=`, found `AND`");
-        rejects("orders(0x) > 1", 8, "bad window `0x`");
-        rejects("orders(30d) >= 99999999999999999999999", 16, "too large");
-        rejects("orders(30d) >=", 15, "expected a number after `>=`");
-        rejects("orders(30d >= 1", 12, "expected `)` after the window");
-        rejects("orders(30d", 11, "missing `)`: the `(` of `orders` at column 7");
-        rejects("orders()", 8, "expected a window");
-        rejects("orders(0d) > 1", 8, "use at least 1");
-        rejects("orders(3651d) > 1", 8, "longer than 3650 days");
-        rejects("orders(87601h) > 1", 8, "longer than 3650 days (87600h)");
-        rejects("orders(99999999999999999999999d) > 1", 8, "longer than 3650 days");
-        rejects("orders(d) > 1", 8, "bad window `d`");
-        rejects("orders(7 d) > 1", 8, "bad window `7`");
-        rejects("orders(7天) > 1", 8, "bad window `7天`");
-        rejects("spent(90d) >= 1.234", 15, "more than 2 decimal places");
-        rejects("spent(90d) >= 1.", 15, "expected an amount in yuan");
-        rejects("spent(90d) >= .5", 15, "expected an amount in yuan");
-        rejects("spent(90d) >= 1000000001", 15, "too large");
-        rejects(r#"clicked(KEY, 7d)"#, 9, "expected the menu key in double quotes");
-        rejects(r#"clicked("KEY")"#, 14, "expected `,` and a window");
-        rejects(r#"clicked("", 7d)"#, 9, "the menu key is empty");
-        rejects(&format!(r#"clicked("{}", 7d)"#, "k".repeat(129)), 9, "at most 128");
-        rejects(r#"clicked("K", 7d) >= 1.5"#, 21, "clicked counts are whole numbers");
+        rejects("orders >= 1", 8, r#"orders 后面应是 (，却是 「>=」"#);
+        rejects("orders(30d) => 1", 14, r#"= 后面应是数字，却是 「>」"#);
+        rejects("orders(30d) == 1", 13, r#"没有 == 这个运算符：等于请写 ="#);
+        rejects("orders(30d) >= -1", 16, r#"不能用 -：数字不能是负数"#);
+        rejects("orders(30d) >= 1.5", 16, r#"1.5 不是整数：orders 的次数只能是整数"#);
+        rejects("orders(30d) >= 1e3", 16, r#"这里应是整数，却是 1e3"#);
+        rejects(r#"orders(30d) = AND "VIP""#, 15, r#"= 后面应是数字，却是 「AND」"#);
+        rejects("orders(0x) > 1", 8, r#"时间范围 0x 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
+        rejects("orders(30d) >= 99999999999999999999999", 16, r#"99999999999999999999999 太大：次数最多 1000000000"#);
+        rejects("orders(30d) >=", 15, r#">= 后面应是数字，却是 表达式结尾"#);
+        rejects("orders(30d >= 1", 12, r#"时间范围后面应是 )，却是 「>=」"#);
+        rejects("orders(30d", 11, r#"缺少 )：第 7 个字符处 orders 的 ( 没有闭合"#);
+        rejects("orders()", 8, r#"这里应是时间范围，如 7d（天）、24h（小时）或 all（全部），却是 「)」"#);
+        rejects("orders(0d) > 1", 8, r#"时间范围 0d 是 0：至少写 1"#);
+        rejects("orders(3651d) > 1", 8, r#"时间范围 3651d 超过 3650 天（87600h），请缩短"#);
+        rejects("orders(87601h) > 1", 8, r#"时间范围 87601h 超过 3650 天（87600h），请缩短"#);
+        rejects(
+            "orders(99999999999999999999999d) > 1",
+            8,
+            r#"时间范围 99999999999999999999999d 超过 3650 天（87600h），请缩短"#,
+        );
+        rejects("orders(d) > 1", 8, r#"时间范围 d 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
+        rejects("orders(7 d) > 1", 8, r#"时间范围 7 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
+        rejects("orders(7天) > 1", 8, r#"时间范围 7天 写法不对：天数写成 7d，小时写成 24h，不限时间写 all"#);
+        rejects("spent(90d) >= 1.234", 15, r#"1.234 超过 2 位小数：金额以元为单位，精确到分"#);
+        rejects("spent(90d) >= 1.", 15, r#"这里应是以元为单位的金额，如 500 或 499.5，却是 1."#);
+        rejects("spent(90d) >= .5", 15, r#"这里应是以元为单位的金额，如 500 或 499.5，却是 .5"#);
+        rejects("spent(90d) >= 1000000001", 15, r#"1000000001 太大：金额最多 1000000000 元"#);
+        rejects(r#"clicked(KEY, 7d)"#, 9, r#"这里应是用英文双引号括起的菜单 key，如 clicked("KEY", 7d)，却是 「KEY」"#);
+        rejects(r#"clicked("KEY")"#, 14, r#"菜单 key 后面应是英文逗号和时间范围，如 clicked("KEY", 7d)，却是 「)」"#);
+        rejects(r#"clicked("", 7d)"#, 9, r#"菜单 key 是空的"#);
+        rejects(
+            &format!(r#"clicked("{}", 7d)"#, "k".repeat(129)),
+            9,
+            r#"菜单 key 有 129 字节，微信的菜单 key 最多 128 字节"#,
+        );
+        rejects(r#"clicked("K", 7d) >= 1.5"#, 21, r#"1.5 不是整数：clicked 的次数只能是整数"#);
     }
 
     #[test]
     fn hostile_input_is_bounded() {
         let deep = format!("{}\"A\"{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
-        rejects(&deep, MAX_DEPTH + 1, "nesting deeper than 64");
+        rejects(&deep, MAX_DEPTH + 1, r#"括号和 NOT 嵌套超过 64 层，请简化"#);
         let deep_not = format!("{}\"A\"", "NOT ".repeat(MAX_DEPTH + 1));
-        rejects(&deep_not, MAX_DEPTH * 4 + 1, "nesting deeper than 64");
+        rejects(&deep_not, MAX_DEPTH * 4 + 1, r#"括号和 NOT 嵌套超过 64 层，请简化"#);
         // Mixed: 32 `(` and 33 `NOT`s.
         let mixed = format!("{}\"A\"{}", "NOT (".repeat(32) + "NOT ", ")".repeat(32));
-        rejects(&mixed, 32 * 5 + 1, "nesting deeper");
+        rejects(&mixed, 32 * 5 + 1, r#"括号和 NOT 嵌套超过 64 层，请简化"#);
 
         // Exactly at the limits is fine.
         let deepest = format!("{}\"A\"{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
@@ -413,7 +465,7 @@ mod tests {
         // One byte over; the column is the first character past the limit, in characters.
         let too_long = format!("\"肤质\"{}", " ".repeat(MAX_INPUT_BYTES - 7));
         assert_eq!(too_long.len(), MAX_INPUT_BYTES + 1);
-        rejects(&too_long, 4 + (MAX_INPUT_BYTES - 8) + 1, "at most 4096");
+        rejects(&too_long, 4 + (MAX_INPUT_BYTES - 8) + 1, r#"表达式有 4097 字节，最多 4096 字节，请精简"#);
     }
 
     #[test]
@@ -483,17 +535,17 @@ mod tests {
     fn a_token_is_named_as_written_and_a_long_string_shortened() {
         assert_eq!(
             Tok::Str("一二三四五六七八九十一二三四五六七八九十一".into()).to_string(),
-            "`\"一二三四五六七八九十一二三四五六七八九十…\"`"
+            "「\"一二三四五六七八九十一二三四五六七八九十…\"」"
         );
-        assert_eq!(Tok::Str("短".into()).to_string(), "`\"短\"`");
-        assert_eq!(Tok::Op(CmpOp::Ne).to_string(), "`!=`");
-        assert_eq!(Tok::End.to_string(), "the end of the expression");
+        assert_eq!(Tok::Str("短".into()).to_string(), "「\"短\"」");
+        assert_eq!(Tok::Op(CmpOp::Ne).to_string(), "「!=」");
+        assert_eq!(Tok::End.to_string(), "表达式结尾");
         let kind = ExprErrorKind::MissingComparison {
             function: "orders".into(),
             window: Window::Days(30),
             found: Tok::Word("AND".into()),
         };
-        assert_eq!(kind.to_string(), "missing comparison after `orders(30d)`, like `orders(30d) >= 1`; found `AND`");
+        assert_eq!(kind.to_string(), "orders(30d) 后面缺少比较，如 orders(30d) >= 1；这里却是 「AND」");
     }
 
     #[test]
@@ -525,24 +577,15 @@ mod tests {
 
     #[test]
     fn value_errors_read_as_before_and_keep_the_chain() {
-        assert_eq!(
-            KeyError::TooLong { bytes: 130 }.to_string(),
-            "the menu key is 130 bytes; WeChat keys have at most 128"
-        );
+        assert_eq!(KeyError::TooLong { bytes: 130 }.to_string(), "菜单 key 有 130 字节，微信的菜单 key 最多 128 字节");
         let too_long = WindowError::TooLong { word: "87601h".into() };
-        assert_eq!(too_long.to_string(), "window `87601h` is longer than 3650 days (87600h)");
+        assert_eq!(too_long.to_string(), "时间范围 87601h 超过 3650 天（87600h），请缩短");
         let fraction = CountError::Fraction { text: "2.5".into(), function: "clicked".into() };
-        assert_eq!(fraction.to_string(), "`2.5`: clicked counts are whole numbers");
-        assert_eq!(
-            CountError::TooLarge { text: "9".into() }.to_string(),
-            "`9` is too large; counts go up to 1000000000"
-        );
+        assert_eq!(fraction.to_string(), "2.5 不是整数：clicked 的次数只能是整数");
+        assert_eq!(CountError::TooLarge { text: "9".into() }.to_string(), "9 太大：次数最多 1000000000");
         let err = parse("spent(7d) > 1.234").unwrap_err();
         assert_eq!(err.position, 13);
-        assert_eq!(
-            err.to_string(),
-            "column 13: `1.234` has more than 2 decimal places; amounts are in yuan to the cent (分)"
-        );
+        assert_eq!(err.to_string(), "第 13 个字符处：1.234 超过 2 位小数：金额以元为单位，精确到分");
         let kind = std::error::Error::source(&err).expect("the kind");
         let amount = kind.source().expect("the amount error");
         assert!(amount.downcast_ref::<AmountError>().is_some());

@@ -375,6 +375,18 @@ pub async fn list_recipients(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The kinds of call (`all`, `tag`, `openids`, `temp_tag`) a campaign's plan holds: how WeChat
+/// counts a call's target depends on it.
+pub async fn list_call_kinds(
+    client: &impl GenericClient,
+    campaign_id: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT DISTINCT kind FROM campaign_chunks WHERE campaign_id = $1 ORDER BY kind", &[&campaign_id])
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Per variant: (variant, recipients).
 pub async fn count_recipients_by_variant(
     client: &impl GenericClient,

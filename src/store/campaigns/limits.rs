@@ -79,6 +79,24 @@ pub async fn count_at_monthly_limit(
         .get(0))
 }
 
+/// The openids of `account` that received at least `limit` mass messages in `month`: few
+/// compared with the audience, so the pages intersect them with it in memory. The partial index
+/// of V31 covers `limit` 4.
+pub async fn list_at_monthly_limit(
+    client: &impl GenericClient,
+    account: AccountId,
+    month: NaiveDate,
+    limit: i32,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT openid FROM follower_mass_receipts WHERE account_id = $1 AND month = $2 AND count >= $3",
+            &[&account.get(), &month, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Counts one more mass message received in `month` for each of `openids` of `account`.
 pub async fn bump_receipts(
     client: &impl GenericClient,

@@ -27,13 +27,13 @@ pub use articles::{
 pub use audience::{find_tags, list_subscribed, list_tag_members};
 pub use chunks::{
     ChunkRow, NewChunk, Progress, count_recipients_by_variant, get_chunk, has_plan, has_taken_calls, insert_plan,
-    insert_recipients, last_chunk_error, list_counts, list_msg_ids, list_pending_seqs, list_recipients, list_sending,
-    list_stalled_sends, mark_chunk_failed, mark_submitted, mark_taken, progress, set_chunk_tag, set_chunk_tagged,
-    skip_chunk, skip_pending_chunks,
+    insert_recipients, last_chunk_error, list_call_kinds, list_counts, list_msg_ids, list_pending_seqs,
+    list_recipients, list_sending, list_stalled_sends, mark_chunk_failed, mark_submitted, mark_taken, progress,
+    set_chunk_tag, set_chunk_tagged, skip_chunk, skip_pending_chunks,
 };
 pub use limits::{
-    bump_receipts, count_at_monthly_limit, delete_tag_sends, insert_tag_sends, list_tag_sends, lock_tags_for_cap,
-    reserve_mass_slot, sent_on_day,
+    bump_receipts, count_at_monthly_limit, delete_tag_sends, insert_tag_sends, list_at_monthly_limit, list_tag_sends,
+    lock_tags_for_cap, reserve_mass_slot, sent_on_day,
 };
 pub use links::{get_link, insert_click, insert_link, list_links};
 pub use outcomes::{

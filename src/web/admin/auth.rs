@@ -47,7 +47,7 @@ pub async fn log_in(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AdminError> {
     let ip = crate::web::client_ip(&req);
-    let username = form.username.trim().to_owned();
+    let username = crate::domain::admin::normalize_username(&form.username);
     let again = |status: StatusCode, error: String| {
         render(&LoginPage { csrf: csrf_token(&session), username: username.clone(), error: Some(error) })
             .map(|r| with_status(r, status))

@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod app;
 pub mod db;
+pub mod english;
 pub mod mock_api;
 pub mod shared;

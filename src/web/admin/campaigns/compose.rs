@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::reach::ReachView;
 use super::{Problem, problem};
 use crate::app::campaigns::{self, CampaignRequest};
 use crate::domain::campaign::{self as rules, Audience, Message, Variant};
@@ -73,6 +74,9 @@ pub struct ComposeForm {
     /// `datetime-local`, Beijing time.
     #[serde(default)]
     send_at: String,
+    /// `count` (计算人数): show the audience's size and re-render, creating nothing.
+    #[serde(default)]
+    action: String,
 }
 
 impl ComposeForm {
@@ -131,6 +135,8 @@ struct ComposePage {
     variants_open: bool,
     send_at: String,
     error: Option<String>,
+    /// After 计算人数: who the send would reach now.
+    reach: Option<ReachView>,
 }
 
 async fn compose_page(
@@ -138,6 +144,7 @@ async fn compose_page(
     pool: &Pool,
     form: &ComposeForm,
     error: Option<String>,
+    reach: Option<ReachView>,
 ) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
     let tags = store::tags::list_tag_rows(&client, user.account)
@@ -214,6 +221,7 @@ async fn compose_page(
         variants_open,
         send_at: form.send_at.clone(),
         error,
+        reach,
     })
     .map(|mut r| {
         *r.status_mut() = status;
@@ -222,7 +230,7 @@ async fn compose_page(
 }
 
 pub async fn new_campaign(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
-    compose_page(&user, &pool, &ComposeForm::default(), None).await
+    compose_page(&user, &pool, &ComposeForm::default(), None, None).await
 }
 
 fn message_of(kind: &str, body: &str) -> Result<Message, String> {
@@ -253,9 +261,9 @@ fn parse_send_at(text: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>
     Ok(Some(at))
 }
 
-/// The form as the domain's request; the sentences cover what only the form can get wrong.
-fn request_of(form: &ComposeForm, now: DateTime<Utc>) -> Result<CampaignRequest, String> {
-    let audience = match form.audience.as_str() {
+/// The form's audience; the sentences cover what only the form can get wrong.
+fn audience_of(form: &ComposeForm) -> Result<Audience, String> {
+    Ok(match form.audience.as_str() {
         "tag" if form.tag.trim().is_empty() => return Err("请选择标签。".to_owned()),
         "tag" => Audience::Tag(form.tag.trim().to_owned()),
         "segment" => Audience::Segment(form.segment.trim().parse().map_err(|_| "请选择人群。".to_owned())?),
@@ -264,7 +272,12 @@ fn request_of(form: &ComposeForm, now: DateTime<Utc>) -> Result<CampaignRequest,
         }
         "all" => Audience::All(true),
         _ => return Err("请选择受众：标签、人群或全部粉丝。".to_owned()),
-    };
+    })
+}
+
+/// The form as the domain's request; the sentences cover what only the form can get wrong.
+fn request_of(form: &ComposeForm, now: DateTime<Utc>) -> Result<CampaignRequest, String> {
+    let audience = audience_of(form)?;
     let content = if form.kind == "mpnews" {
         if form.draft.trim().is_empty() {
             return Err("请从草稿箱中选择一篇图文。".to_owned());
@@ -305,12 +318,15 @@ pub async fn create_campaign(
     accounts: web::Data<crate::app::accounts::Accounts>,
     CsrfForm(form): CsrfForm<ComposeForm>,
 ) -> Result<HttpResponse, AdminError> {
+    if form.action == "count" {
+        return count_audience(&user, &pool, &ctx, &accounts, &form).await;
+    }
     let request = match request_of(&form, ctx.settings.clock.now()) {
         Ok(request) => request,
-        Err(message) => return compose_page(&user, &pool, &form, Some(message)).await,
+        Err(message) => return compose_page(&user, &pool, &form, Some(message), None).await,
     };
     if let Some(message) = unknown_draft(&pool, &user, &request).await? {
-        return compose_page(&user, &pool, &form, Some(message)).await;
+        return compose_page(&user, &pool, &form, Some(message), None).await;
     }
     let (settings, _) = ctx.for_account(&accounts, user.account);
     match campaigns::create_campaign(&pool, &settings, &request, &user.username).await {
@@ -319,7 +335,7 @@ pub async fn create_campaign(
             Ok(see_other(&format!("/admin/campaigns/{}", row.id)))
         }
         Err(error) => match problem(error) {
-            Problem::Say(message) => compose_page(&user, &pool, &form, Some(message)).await,
+            Problem::Say(message) => compose_page(&user, &pool, &form, Some(message), None).await,
             Problem::Fail(error) => Err(error),
         },
     }
@@ -338,4 +354,33 @@ async fn unknown_draft(pool: &Pool, user: &AdminUser, request: &CampaignRequest)
         }
     }
     Ok(None)
+}
+
+/// 计算人数: the compose form again, with who its audience reaches now. Nothing is stored.
+async fn count_audience(
+    user: &AdminUser,
+    pool: &Pool,
+    ctx: &CampaignContext,
+    accounts: &crate::app::accounts::Accounts,
+    form: &ComposeForm,
+) -> Result<HttpResponse, AdminError> {
+    let audience = match audience_of(form) {
+        Ok(audience) => audience,
+        Err(message) => return compose_page(user, pool, form, Some(message), None).await,
+    };
+    let names: Vec<String> = form
+        .variants()
+        .iter()
+        .enumerate()
+        .filter(|(i, (name, _))| !name.trim().is_empty() || !form.variant_content(*i).trim().is_empty())
+        .map(|(_, (name, _))| name.trim().to_owned())
+        .collect();
+    let (settings, _) = ctx.for_account(accounts, user.account);
+    match campaigns::reach_of_draft(pool, &settings, &audience, 1 + names.len()).await {
+        Ok(reach) => compose_page(user, pool, form, None, Some(ReachView::new(&reach, &names))).await,
+        Err(error) => match problem(error) {
+            Problem::Say(message) => compose_page(user, pool, form, Some(message), None).await,
+            Problem::Fail(error) => Err(error),
+        },
+    }
 }

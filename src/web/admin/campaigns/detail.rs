@@ -10,6 +10,7 @@ use deadpool_postgres::Pool;
 
 use super::approvals::stored_lapse;
 use super::preview;
+use super::reach::ReachView;
 use super::{
     Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, status_label, strategy_label,
 };
@@ -93,8 +94,12 @@ struct DetailPage {
     calls: (i64, i64, i64, i64, i64),
     /// Finished calls whose status was read back with `mass/get`: no counts.
     uncounted: i64,
-    /// (total, filtered out, sent, failed) from MASSSENDJOBFINISH.
-    counts: (i64, i64, i64, i64),
+    /// Once calls are planned: each count with its meaning, and how they add up.
+    delivery: Option<campaigns::Delivery>,
+    /// Before the send: who it would reach now.
+    reach: Option<ReachView>,
+    /// Why `reach` could not be computed.
+    reach_error: Option<String>,
     /// Each accepted call and what WeChat's result means.
     call_results: Vec<campaigns::CallOutcome>,
     /// What did not go out, each failure once with what to do.
@@ -227,6 +232,26 @@ pub(super) async fn detail_page(
     let call_results = campaigns::call_outcomes(&client, id).await?;
     let failures = campaigns::failure_summary(&call_results);
     let stats = campaigns::stats(&client, settings, id).await.map_err(say)?;
+    let delivery = if progress.chunks > 0 {
+        // Once delivered, the results above counted the recipients already: no second pass over
+        // a million rows.
+        let recipients = match row.delivered_at {
+            Some(_) => stats.recipients,
+            None => store::campaigns::count_recipients_by_variant(&client, id).await?.iter().map(|v| v.1).sum(),
+        };
+        let kinds = store::campaigns::list_call_kinds(&client, id).await?;
+        let plan = campaigns::Plan {
+            recipients,
+            kinds: &kinds,
+            waiting: (progress.submitted - progress.finished).max(0),
+            uncounted: progress.uncounted,
+            refused: progress.failed,
+            pending: progress.pending,
+        };
+        Some(campaigns::explain_delivery(&plan, &call_results))
+    } else {
+        None
+    };
     let group_name = |variant: i32| match variant {
         0 if variant_names.is_empty() => "本次群发".to_owned(),
         0 => "对照".to_owned(),
@@ -270,6 +295,18 @@ pub(super) async fn detail_page(
     let chosen = preview.as_ref().map_or(&[][..], |p| p.chosen.as_slice());
     let preview_choices = preview::choices(&client, user.account, state.simulator.demo, chosen).await?;
     drop(client);
+    let status = Status::parse(&row.status).unwrap_or(Status::Failed);
+    let (reach, reach_error) = if progress.chunks == 0 && !matches!(status, Status::Cancelled | Status::Failed) {
+        match campaigns::reach_of_campaign(pool, settings, &row).await {
+            Ok(reach) => (Some(ReachView::new(&reach, &variant_names)), None),
+            Err(error) => match problem(error) {
+                Problem::Say(message) => (None, Some(message)),
+                Problem::Fail(error) => return Err(error),
+            },
+        }
+    } else {
+        (None, None)
+    };
     let figures = state.strategies.get(pool, settings).await?;
     let strategies: Vec<StrategyView> = figures
         .iter()
@@ -293,7 +330,6 @@ pub(super) async fn detail_page(
     } else {
         String::new()
     };
-    let status = Status::parse(&row.status).unwrap_or(Status::Failed);
     let own = row.created_by == user.username;
     let reported = progress.finished > 0;
     let preview = preview.unwrap_or(PreviewOutcome {
@@ -330,12 +366,14 @@ pub(super) async fn detail_page(
             _ => "—".to_owned(),
         },
         delivered: row.delivered_at.map_or_else(|| "—".to_owned(), show_time),
-        last_error: row.last_error.clone(),
+        last_error: row.last_error.as_deref().map(crate::wechat::errcode_zh::humanize),
         calls: (progress.chunks, progress.pending, progress.submitted, progress.failed, progress.finished),
         uncounted: progress.uncounted,
         call_results,
         failures,
-        counts: (progress.total, filtered_out(progress.total, progress.filter), progress.sent, progress.error),
+        delivery,
+        reach,
+        reach_error,
         reported,
         delivery_svg: if reported {
             charts::delivery_chart(progress.sent, filtered_out(progress.total, progress.filter), progress.error)

@@ -10,6 +10,7 @@ mod detail;
 mod list;
 mod preview;
 mod removal;
+mod reach;
 mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};
@@ -179,7 +180,7 @@ fn problem(error: CampaignError) -> Problem {
             say(format!("「{actor}」是系统身份，不能审批或驳回群发：请由审批人或管理员本人登录操作。"))
         }
         CampaignError::EmptyAudience => say("受众中没有已关注的粉丝，无法发送。".to_owned()),
-        CampaignError::AudienceTooSmall(_) => say("受众人数太少：微信按 openid 列表群发至少需要 2 位粉丝。".to_owned()),
+        CampaignError::AudienceTooSmall(why) => say(format!("{why}。")),
         CampaignError::QuotaExhausted { next } => {
             say(format!("订阅号每天只能群发一次，今天的次数已用完；{} 起可再发。", show_time(next)))
         }
@@ -188,7 +189,7 @@ fn problem(error: CampaignError) -> Problem {
                 "微信今天的预览接口额度已用完（每天 100 次）：{} 起可再预览；急需时可在数据看板清零接口额度。",
                 show_time(until)
             )),
-            None => say(format!("微信拒绝了预览：{source}")),
+            None => say(format!("微信拒绝了预览：{}", crate::wechat::errcode_zh::describe(&source))),
         },
         CampaignError::NoAccount => say("没有配置微信公众号，无法预览。".to_owned()),
         CampaignError::Pool(e) => Problem::Fail(AdminError::Pool(e)),
@@ -214,7 +215,20 @@ fn invalid_problem(invalid: &Invalid) -> String {
         Invalid::PreviewTooManyCalls { max, .. } => {
             format!("预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {max} 次：请减少测试粉丝。")
         }
-        other => other.to_string(),
+        Invalid::Request(problem @ RequestProblem::TextTooLong { .. }) => format!("{problem}。"),
+        Invalid::Request(RequestProblem::AllNotTrue) => "请选择受众：标签、人群或全部粉丝。".to_owned(),
+        Invalid::Request(RequestProblem::EmptyTag) => "请选择标签。".to_owned(),
+        Invalid::SegmentUnparsable(error) => {
+            format!("人群的条件已无法解析（{error}）：请到「人群」页修改条件，或换一个人群。")
+        }
+        Invalid::TagPath { source, .. } => format!("{source}。"),
+        Invalid::Url(_) => "链接格式不对：请填写完整的网址，如 https://example.com/sale。".to_owned(),
+        Invalid::UrlNotHttp => "链接须以 http:// 或 https:// 开头。".to_owned(),
+        Invalid::ArticleIdx => "文章序号须为 1–8：即链接所在的是这次群发的第几篇文章。".to_owned(),
+        Invalid::Stored { what, .. } => {
+            tracing::error!(what, "a stored campaign could not be read back");
+            "这条群发保存的数据无法读取，请联系技术人员。".to_owned()
+        }
     }
 }
 
@@ -289,6 +303,9 @@ mod tests {
             Invalid::ReasonTooLong { max: 500 },
             Invalid::PreviewOpenids,
             Invalid::PreviewTooManyCalls { max: 20, messages: 3 },
+            Invalid::UrlNotHttp,
+            Invalid::ArticleIdx,
+            Invalid::TagPath { path: "a//b".into(), source: crate::domain::tag::TagPathError::Empty },
         ];
         for refusal in &refusals {
             let text = invalid_problem(refusal);

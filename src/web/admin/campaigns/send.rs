@@ -1,16 +1,21 @@
-//! 发送、取消: asking to send a campaign, and cancelling it.
+//! 发送、取消: asking to send a campaign (after a confirmation page naming how many followers it
+//! reaches: the first post only shows it, the page's button posts again with `confirmed=1`), and
+//! cancelling it.
 
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
+use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::reach::ReachView;
 use super::{Problem, scoped_problem, status_label};
 use crate::app::campaigns::{self, CampaignError};
 use crate::domain::campaign::Status;
+use crate::store;
 use crate::web::admin::pages::show_time;
-use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, see_other};
+use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 use crate::web::api::CampaignContext;
 
 #[derive(Deserialize)]
@@ -20,6 +25,66 @@ pub struct SendForm {
     /// is told so instead of being refused.
     #[serde(default)]
     shown_status: String,
+    /// `1` from the confirmation page's button: without it a send only shows whom it reaches.
+    #[serde(default)]
+    confirmed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/campaigns/confirm_send.html")]
+struct ConfirmPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    status_code: String,
+    /// "将发送给 N 位粉丝（…）" with the schedule when there is one.
+    question: String,
+    reach: Option<ReachView>,
+}
+
+/// What the send button would do, before it does it: a page naming how many followers the send
+/// reaches, with the button that really sends. `None`: nothing to confirm (it would only queue
+/// the campaign for approval, or it cannot be sent and the refusal says so).
+async fn confirmation(
+    user: &AdminUser,
+    pool: &Pool,
+    settings: &campaigns::CampaignSettings,
+    id: i64,
+) -> Result<Option<HttpResponse>, AdminError> {
+    let client = pool.get().await?;
+    let Some(row) = store::campaigns::get_campaign(&client, user.account, id).await? else { return Ok(None) };
+    if !Status::parse(&row.status).is_some_and(Status::may_send) {
+        return Ok(None);
+    }
+    let needs_approval = match campaigns::approval::standing(&client, &row).await {
+        Ok(standing) => standing.needs_approval(),
+        Err(_) => return Ok(None),
+    };
+    if needs_approval {
+        return Ok(None);
+    }
+    let names: Vec<String> =
+        store::campaigns::list_variants(&client, id).await?.into_iter().map(|(_, name, _)| name).collect();
+    drop(client);
+    let reach = match campaigns::reach_of_campaign(pool, settings, &row).await {
+        Ok(reach) => reach,
+        Err(_) => return Ok(None),
+    };
+    let headline = super::reach::headline(&reach);
+    let sentence = match row.send_at.filter(|at| *at > settings.clock.now()) {
+        Some(at) => headline.replacen("将发送给", &format!("将在 {} 定时发送给", show_time(at)), 1),
+        None => format!("现在{headline}"),
+    };
+    let question = format!("{sentence}。确认发送吗？发出后无法撤回。");
+    let page = ConfirmPage {
+        layout: user.layout("campaigns"),
+        id,
+        name: row.name,
+        status_code: row.status,
+        question,
+        reach: Some(ReachView::new(&reach, &names)),
+    };
+    Ok(Some(render(&page)?))
 }
 
 pub async fn send_campaign(
@@ -33,6 +98,11 @@ pub async fn send_campaign(
 ) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
     let (settings, _) = ctx.for_account(&accounts, user.account);
+    if form.confirmed.as_deref() != Some("1")
+        && let Some(page) = confirmation(&user, &pool, &settings, id).await?
+    {
+        return Ok(page);
+    }
     match campaigns::request_send(&pool, &settings, id, &user.username).await {
         Ok(accepted) => {
             state.strategies.forget(user.account);

@@ -202,9 +202,9 @@ pub async fn save_quiz(
 ) -> Result<HttpResponse, AdminError> {
     let format_toml = form.format != "json";
     let parsed: Result<QuizSpec, String> = if format_toml {
-        toml::from_str(&form.source).map_err(|e| format!("TOML 无法解析：{e}"))
+        toml::from_str(&form.source).map_err(|e| crate::domain::parse_zh::toml_error(&form.source, &e))
     } else {
-        serde_json::from_str(&form.source).map_err(|e| format!("JSON 无法解析：{e}"))
+        serde_json::from_str(&form.source).map_err(|e| crate::domain::parse_zh::json_error(&e))
     };
     let editor = |heading: &str| Some(Editor { heading: heading.to_owned(), source: form.source.clone(), format_toml });
     let spec = match parsed {

@@ -16,14 +16,10 @@ use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_oth
 /// [`RuleSpec::validate`]'s refusals in the operator's words.
 fn rule_problem(error: &RuleError) -> String {
     match error {
-        RuleError::DoesNothing => "规则至少要做一件事：打上或移除标签、回复文字，或开始测验。".to_owned(),
-        RuleError::EmptyKey => "请填写 key。".to_owned(),
-        RuleError::EmptyReply => "回复文字不能只有空格。".to_owned(),
-        RuleError::AddedAndRemoved { .. } => format!("同一个标签不能既打上又移除：{error}"),
-        RuleError::Geofence(GeofenceError::NotANumber { .. }) => error.to_string(),
-        RuleError::Geofence(
-            GeofenceError::WrongShape { .. } | GeofenceError::OffEarth { .. } | GeofenceError::BadRadius { .. },
-        ) => format!("位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5（{error}）"),
+        RuleError::Geofence(GeofenceError::NotANumber { .. }) => {
+            format!("{error}：位置规则的 key 应为「纬度,经度,半径公里」，如 39.9,116.4,5。")
+        }
+        other => format!("{other}。"),
     }
 }
 

@@ -165,9 +165,9 @@ pub async fn create_user(
             None => return refused(users_page(&user, &pool, &accounts, Some("请选择角色。".to_owned()), &form).await),
         },
     };
-    let username = form.username.trim();
+    let username = crate::domain::admin::normalize_username(&form.username);
     let new_user = NewUser {
-        username,
+        username: &username,
         password: &form.password,
         deployment_admin,
         roles: if deployment_admin { Vec::new() } else { vec![(user.account, role)] },
@@ -180,19 +180,7 @@ pub async fn create_user(
             Ok(see_other("/admin/users"))
         }
         Err(crate::app::admins::AccountError::Invalid(reason)) => {
-            use crate::domain::admin::{self, NewAdminError};
-            let message = match reason {
-                NewAdminError::PasswordTooShort { .. } | NewAdminError::PasswordTooLong { .. } => {
-                    format!("密码至少 {} 个字符。", admin::MIN_PASSWORD_CHARS)
-                }
-                NewAdminError::ReservedUsername { username } => format!(
-                    "用户名「{username}」是保留名（审计日志用 {} 记录系统自身的操作），请换一个用户名。",
-                    admin::RESERVED_USERNAMES.join("、")
-                ),
-                NewAdminError::BadUsername { .. } => {
-                    format!("用户名需 1–{} 个字符，只能用字母、数字和 _ - . @。", admin::MAX_USERNAME_BYTES)
-                }
-            };
+            let message = format!("{reason}。");
             refused(users_page(&user, &pool, &accounts, Some(message), &form).await)
         }
         Err(crate::app::admins::AccountError::Exists(name)) => {

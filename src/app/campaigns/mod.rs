@@ -20,8 +20,8 @@ mod links;
 mod ops;
 mod plan;
 mod presend;
-mod removal;
 mod reach;
+mod removal;
 mod results;
 mod stats;
 
@@ -30,8 +30,8 @@ pub use links::{create_link, record_click};
 pub use ops::{MAX_PREVIEW_CALLS, SendAccepted, cancel, create_campaign, preview, request_send};
 pub use plan::plan;
 pub use presend::{MissingDraft, check_draft};
-pub use removal::{audience_size, delete};
 pub use reach::{GroupReach, Reach, TagLoad, reach_of_campaign, reach_of_draft};
+pub use removal::{audience_size, delete};
 pub use results::{
     CallOutcome, MassResults, Outcome, call_outcomes, copyright_notes, explain, failure_summary, record_read_back,
     settle,

@@ -9,8 +9,8 @@ mod compose;
 mod detail;
 mod list;
 mod preview;
-mod removal;
 mod reach;
+mod removal;
 mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};

@@ -124,3 +124,19 @@
     reach.insertBefore(note, reach.firstChild);
   });
 })();
+
+// 新建群发: the phone preview follows the text as it is typed (the server draws it on every
+// redraw; this only saves a round trip for text messages).
+(function () {
+  var box = document.querySelector("form textarea[name=content]");
+  var kind = document.querySelector("form select[name=kind]");
+  var bubble = document.querySelector("#compose-phone .phone-bubble");
+  if (!box || !kind || !bubble) return;
+  var hint = "（写好内容后，这里显示粉丝在手机上看到的样子）";
+  box.addEventListener("input", function () {
+    if (kind.value !== "text") return;
+    var text = box.value;
+    bubble.textContent = text.trim() ? text : hint;
+    bubble.classList.toggle("muted", !text.trim());
+  });
+})();

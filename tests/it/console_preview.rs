@@ -171,3 +171,48 @@ async fn on_a_phone_the_preview_fits_and_a_ticked_tester_receives_it() {
     assert!(sideways_overflow(&client).await <= 0, "the preview's outcome overflows at 390 px");
     client.close().await.expect("browser closed");
 }
+
+#[tokio::test]
+async fn the_composer_draws_the_typed_text_and_the_picked_article_on_a_phone_without_saving() {
+    let (app, _) = app_for_campaigns().await;
+    let draft = app.wechat.add_draft(&["春季新品", "护理小贴士"]);
+    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
+    let mut operator = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let page = operator.get("/admin/campaigns/new").await;
+    assert!(page.body.contains("写好内容后，这里显示粉丝在手机上看到的样子"), "{}", page.body);
+
+    let form = [("name", "周末"), ("audience", "tag"), ("tag", "敏感/价格敏感"), ("kind", "text")];
+    let mut text = form.to_vec();
+    text.extend([("content", "周末福利🎉\n满 99 减 20"), ("action", "phone")]);
+    let page = operator.post("/admin/campaigns", &text).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let phone = &page.body[page.body.find("id=\"compose-phone\"").expect("the phone")..];
+    assert!(phone.contains("class=\"phone-bubble\">周末福利🎉\n满 99 减 20</div>"), "{phone}");
+    assert!(page.body.contains("value=\"周末\""), "what was typed stays");
+
+    let mut article = form.to_vec();
+    article[3] = ("kind", "mpnews");
+    article.extend([("draft", draft.as_str()), ("content", ""), ("action", "phone")]);
+    let page = operator.post("/admin/campaigns", &article).await;
+    let phone = &page.body[page.body.find("id=\"compose-phone\"").expect("the phone")..];
+    assert!(phone.contains("class=\"phone-title\">春季新品<"), "{phone}");
+    assert!(phone.contains("class=\"phone-more\">护理小贴士<"), "{phone}");
+    assert_eq!(app.count("SELECT count(*) FROM campaigns").await, 0, "a preview saves nothing");
+}
+
+/// With scripts, the composer's phone follows the text as it is typed, on a 390 px phone.
+#[tokio::test]
+async fn the_composer_phone_follows_typing_on_a_390px_phone() {
+    use crate::admin_browser::{chromium_missing, fill, phone_logged_in, screenshot, sideways_overflow, wait_for_text};
+    if chromium_missing() {
+        return;
+    }
+    let (app, _) = app_for_campaigns().await;
+    let (_driver, client) = phone_logged_in(&app.address, "olivia").await;
+    client.goto(&format!("{}/admin/campaigns/new", app.address)).await.expect("compose page");
+    fill(&client, "textarea[name=content]", "618 大促：精华买一送一").await;
+    wait_for_text(&client, "#compose-phone .phone-bubble", "618 大促：精华买一送一").await;
+    assert!(sideways_overflow(&client).await <= 0, "the composer overflows at 390 px");
+    screenshot(&client, "console-compose-phone").await;
+    client.close().await.expect("browser closed");
+}

@@ -16,6 +16,7 @@ use crate::app::campaigns::{self, CampaignRequest};
 use crate::domain::campaign::{self as rules, Audience, Message, Variant};
 use crate::store;
 use crate::web::admin::pages::Choice;
+use crate::web::admin::phone::PhoneView;
 use crate::web::admin::{AdminError, AdminUser, CsrfForm, Layout, render, see_other};
 use crate::web::api::CampaignContext;
 
@@ -137,6 +138,8 @@ struct ComposePage {
     error: Option<String>,
     /// After 计算人数: who the send would reach now.
     reach: Option<ReachView>,
+    /// The message as typed, drawn as a follower's phone shows it.
+    phone: PhoneView,
 }
 
 async fn compose_page(
@@ -206,6 +209,8 @@ async fn compose_page(
                 .collect(),
         })
         .collect();
+    let account_name = user.live_account().map(|a| a.display_name.clone()).unwrap_or_default();
+    let phone = phone_of(&account_name, form, &listed);
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     render(&ComposePage {
         layout: user.layout("campaigns"),
@@ -222,11 +227,31 @@ async fn compose_page(
         send_at: form.send_at.clone(),
         error,
         reach,
+        phone,
     })
     .map(|mut r| {
         *r.status_mut() = status;
         r
     })
+}
+
+/// The main message as the form holds it; before anything is typed, a hint in the bubble.
+fn phone_of(account: &str, form: &ComposeForm, drafts: &[store::drafts::DraftRow]) -> PhoneView {
+    let kind = if form.kind.is_empty() { "text" } else { form.kind.as_str() };
+    let media_id = if kind == "mpnews" { form.draft.as_str() } else { form.content.trim() };
+    if kind == "text" && form.content.trim().is_empty() || kind != "text" && media_id.is_empty() {
+        let hint = Message::Text {
+            content: "（写好内容后，这里显示粉丝在手机上看到的样子）".to_owned()
+        };
+        return PhoneView { shape: "media", ..PhoneView::of(account, &hint, None) };
+    }
+    match message_of(kind, if kind == "mpnews" { media_id } else { &form.content }) {
+        Ok(message) => {
+            let draft = drafts.iter().find(|d| kind == "mpnews" && d.media_id == media_id);
+            PhoneView::of(account, &message, draft)
+        }
+        Err(_) => PhoneView::of(account, &Message::Text { content: form.content.clone() }, None),
+    }
 }
 
 pub async fn new_campaign(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
@@ -320,6 +345,9 @@ pub async fn create_campaign(
 ) -> Result<HttpResponse, AdminError> {
     if form.action == "count" {
         return count_audience(&user, &pool, &ctx, &accounts, &form).await;
+    }
+    if form.action == "phone" {
+        return compose_page(&user, &pool, &form, None, None).await;
     }
     let request = match request_of(&form, ctx.settings.clock.now()) {
         Ok(request) => request,

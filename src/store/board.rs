@@ -146,8 +146,9 @@ pub async fn retention(
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
-/// Followers of `account` carrying at least one tag. Costs a scan of the account's
-/// `follower_tags`; the board caches it.
+/// Subscribed followers of `account` carrying at least one tag: the coverage's numerator, over
+/// the subscribed (a follower who left keeps their tags, and would push it past 100 %). Costs a
+/// scan of the account's `follower_tags`; the board caches it.
 pub async fn count_tagged_followers(
     client: &impl GenericClient,
     account: AccountId,
@@ -156,6 +157,7 @@ pub async fn count_tagged_followers(
         .query_one(
             concat!(
                 "SELECT count(DISTINCT ft.openid) FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
+                 JOIN followers f ON f.account_id = t.account_id AND f.openid = ft.openid AND f.subscribed
                  WHERE t.account_id = $1 AND ",
                 not_test_follower!("ft.openid")
             ),

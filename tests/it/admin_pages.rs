@@ -712,3 +712,24 @@ async fn a_tag_is_renamed_on_the_tag_page_and_near_duplicates_are_suggested_for_
     assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '兴趣/美妆'").await, 0);
     app.run_pending_jobs().await;
 }
+
+/// A follower who left keeps their tags; the board's 标签覆盖率 counts only those who still
+/// follow, so it never passes 100 %.
+#[tokio::test]
+async fn tag_coverage_counts_only_followers_who_still_follow() {
+    let app = app_with_users().await;
+    let (status, body) = app.api_post("/rules", json!({ "on": "keyword", "key": "油皮", "add": ["肤质/油性"] })).await;
+    assert_eq!(status, 201, "{body}");
+    let t = crate::support::app::now();
+    for (i, fan) in ["o_cov_1", "o_cov_2", "o_cov_3"].iter().enumerate() {
+        assert_eq!(app.push(&crate::support::app::event(fan, "subscribe", None, t - 100)).await.status(), 200);
+        assert_eq!(app.push(&text_message(fan, "油皮", 70 + i as u64)).await.status(), 200);
+    }
+    assert_eq!(app.push(&crate::support::app::event("o_cov_3", "unsubscribe", None, t - 10)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(app.count("SELECT count(*) FROM follower_tags WHERE openid = 'o_cov_3'").await, 1, "tags stay");
+    let mut browser = Browser::log_in(&app, "root", PASSWORD).await;
+    let board = browser.get("/admin?refresh=1").await;
+    assert!(board.body.contains("2 位已关注粉丝有标签"), "{}", board.body);
+    assert!(board.body.contains("<div class=\"num\">100.0%</div><div>标签覆盖率</div>"), "{}", board.body);
+}

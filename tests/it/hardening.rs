@@ -326,7 +326,7 @@ async fn simulated_test_followers_never_count_in_segments_sends_or_the_board() {
             app.create_admin("boss", "a long passphrase", "admin").await;
             let board = board_as(&app, "boss", "a long passphrase").await;
             assert!(board.contains("<div class=\"num\">2</div><div>粉丝</div>"), "{board}");
-            assert!(board.contains("2 位粉丝有标签"), "{board}");
+            assert!(board.contains("2 位已关注粉丝有标签"), "{board}");
             assert!(!board.contains(">3<"), "no figure counts the test follower: {board}");
         }
     }

@@ -54,7 +54,18 @@ pub struct QuizResult {
     /// Exclusive upper bound, when given.
     #[serde(default)]
     pub max: Option<i64>,
+    /// What the follower reads when this result is reached (e.g. the 护肤建议 for the skin type),
+    /// after the line naming their tags.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
+
+/// The longest result message, in characters: two results' messages and the tag line stay
+/// within a passive text reply.
+pub const MAX_RESULT_MESSAGE_CHARS: usize = 300;
+/// A passive reply's text stops gaining result messages past this many bytes (WeChat shows a
+/// text reply of up to 2048).
+const MAX_FINAL_REPLY_BYTES: usize = 2000;
 
 /// Where in a quiz a problem is, so a playbook can point at its line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +129,13 @@ impl QuizSpec {
             }
             if result.max.is_some_and(|max| max <= result.min) {
                 problems.push((QuizPart::Result(r), format!("结果「{}」的 max 必须大于 min", result.tag)));
+            }
+            let chars = result.message.chars().count();
+            if chars > MAX_RESULT_MESSAGE_CHARS {
+                problems.push((
+                    QuizPart::Result(r),
+                    format!("结果「{}」的回复有 {chars} 个字，最多 {MAX_RESULT_MESSAGE_CHARS} 个：请精简", result.tag),
+                ));
             }
         }
         problems
@@ -242,18 +260,31 @@ pub fn answer(quiz: &QuizSpec, progress: &QuizProgress, input: &str) -> QuizStep
 
 fn finish(quiz: &QuizSpec, progress: QuizProgress) -> QuizStep {
     let mut tags = progress.added.clone();
+    let mut messages = Vec::new();
     for result in &quiz.results {
         let score = progress.scores.get(&result.score).copied().unwrap_or(0);
-        if score >= result.min && result.max.is_none_or(|max| score < max) && !tags.contains(&result.tag) {
-            tags.push(result.tag.clone());
+        if score >= result.min && result.max.is_none_or(|max| score < max) {
+            if !tags.contains(&result.tag) {
+                tags.push(result.tag.clone());
+            }
+            if !result.message.trim().is_empty() {
+                messages.push(result.message.trim());
+            }
         }
     }
-    let reply = if tags.is_empty() {
+    let mut reply = if tags.is_empty() {
         "测验完成，感谢参与！暂未匹配到标签。".to_owned()
     } else {
         let names: Vec<&str> = tags.iter().map(TagPath::as_str).collect();
         format!("测验完成！你的标签：{}", names.join("、"))
     };
+    for message in messages {
+        if reply.len() + 2 + message.len() > MAX_FINAL_REPLY_BYTES {
+            break;
+        }
+        reply.push_str("\n\n");
+        reply.push_str(message);
+    }
     QuizStep::Finished { tags, reply, progress }
 }
 
@@ -282,8 +313,20 @@ mod tests {
                 },
             ],
             results: vec![
-                QuizResult { tag: TagPath::parse("肤质/油性").unwrap(), score: "oily".into(), min: 4, max: None },
-                QuizResult { tag: TagPath::parse("肤质/干性").unwrap(), score: "dry".into(), min: 2, max: Some(4) },
+                QuizResult {
+                    tag: TagPath::parse("肤质/油性").unwrap(),
+                    score: "oily".into(),
+                    min: 4,
+                    max: None,
+                    message: String::new(),
+                },
+                QuizResult {
+                    tag: TagPath::parse("肤质/干性").unwrap(),
+                    score: "dry".into(),
+                    min: 2,
+                    max: Some(4),
+                    message: String::new(),
+                },
             ],
         }
     }
@@ -314,6 +357,38 @@ mod tests {
     }
 
     #[test]
+    fn the_final_reply_gives_each_reached_results_message_after_the_tags() {
+        let mut quiz = quiz();
+        quiz.results[0].message = "油皮建议：控油清洁，选清爽质地。".to_owned();
+        quiz.results[1].message = "干皮建议：温和清洁，加强保湿。".to_owned();
+        let (progress, _) = start(&quiz);
+        let QuizStep::Next { progress, .. } = answer(&quiz, &progress, "A") else { panic!("next") };
+        let QuizStep::Finished { reply, .. } = answer(&quiz, &progress, "A") else { panic!("finished") };
+        assert_eq!(reply, "测验完成！你的标签：年龄/25-30岁、肤质/油性\n\n油皮建议：控油清洁，选清爽质地。");
+
+        // Messages never push the reply past what WeChat shows; the tag line always stays.
+        quiz.results[0].message = "长".repeat(MAX_RESULT_MESSAGE_CHARS);
+        quiz.results[1] = QuizResult { min: 0, max: None, ..quiz.results[0].clone() };
+        quiz.results[1].tag = TagPath::parse("肤质/另一个").unwrap();
+        quiz.results[1].score = "oily".into();
+        quiz.results.push(QuizResult { tag: TagPath::parse("肤质/第三").unwrap(), ..quiz.results[1].clone() });
+        let (progress, _) = start(&quiz);
+        let QuizStep::Next { progress, .. } = answer(&quiz, &progress, "A") else { panic!("next") };
+        let QuizStep::Finished { reply, .. } = answer(&quiz, &progress, "A") else { panic!("finished") };
+        assert!(reply.starts_with("测验完成！你的标签："), "{reply}");
+        assert!(reply.len() <= MAX_FINAL_REPLY_BYTES, "{} bytes", reply.len());
+        assert_eq!(reply.matches("\n\n").count(), 2, "two of the three messages fit");
+    }
+
+    #[test]
+    fn a_result_message_longer_than_a_reply_allows_is_a_problem() {
+        let mut quiz = quiz();
+        quiz.results[0].message = "长".repeat(MAX_RESULT_MESSAGE_CHARS + 1);
+        let problems = quiz.problems();
+        assert!(problems.iter().any(|p| p.contains("最多 300 个")), "{problems:?}");
+    }
+
+    #[test]
     fn max_is_exclusive_and_unmatched_scores_give_no_tag() {
         let quiz = quiz();
         let (p, _) = start(&quiz);
@@ -338,7 +413,13 @@ mod tests {
         quiz.id = "bad id".into();
         quiz.questions[1].options[1].label = "a".into();
         quiz.results[1].max = Some(1);
-        quiz.results.push(QuizResult { tag: TagPath::parse("x").unwrap(), score: "nope".into(), min: 1, max: None });
+        quiz.results.push(QuizResult {
+            tag: TagPath::parse("x").unwrap(),
+            score: "nope".into(),
+            min: 1,
+            max: None,
+            message: String::new(),
+        });
         let problems = quiz.problems();
         assert_eq!(problems.len(), 4, "{problems:#?}");
     }

@@ -85,6 +85,7 @@ fn pages(campaign: i64) -> Vec<(String, String)> {
         ("/admin/tags", "tags"),
         ("/admin/rules", "rules"),
         ("/admin/quizzes", "quizzes"),
+        ("/admin/quizzes?new=1", "quiz-new"),
         ("/admin/segments", "segments"),
         ("/admin/campaigns", "campaigns"),
         ("/admin/campaigns/new", "campaign-new"),

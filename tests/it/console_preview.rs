@@ -216,3 +216,84 @@ async fn the_composer_phone_follows_typing_on_a_390px_phone() {
     screenshot(&client, "console-compose-phone").await;
     client.close().await.expect("browser closed");
 }
+
+/// The quiz form editor (issue 20, point 4): a quiz edited as fields, not code, through the same
+/// overwrite confirmation as TOML; a refused form keeps what was typed; results carry a message.
+#[tokio::test]
+async fn a_quiz_is_written_and_edited_in_the_form_with_a_result_message_and_the_same_confirmation() {
+    let app = spawn_app().await;
+    app.create_admin("root", PASSWORD, "admin").await;
+    let mut browser = Browser::log_in(&app, "root", PASSWORD).await;
+    let page = browser.get("/admin/quizzes?new=1").await;
+    assert!(page.body.contains("name=\"q0_text\"") && page.body.contains("name=\"r0_message\""), "{}", page.body);
+    assert!(page.body.contains("name=\"id\" value=\"quiz-1\""), "{}", page.body);
+
+    let mut form = vec![
+        ("id", "skin2"),
+        ("intro", "两道题测肤质"),
+        ("q0_text", "T 区出油吗？"),
+        ("q0_o0_label", "A"),
+        ("q0_o0_text", "很油"),
+        ("q0_o0_score", "oil=2"),
+        ("q0_o1_label", "B"),
+        ("q0_o1_text", "不油"),
+        ("q0_o1_score", "oil＝-1"),
+        ("q0_o2_label", "C"),
+        ("q0_o2_text", ""),
+        ("q1_text", ""),
+        ("q1_o0_label", "A"),
+        ("r0_tag", "肤质/油性"),
+        ("r0_score", "oil"),
+        ("r0_min", "2"),
+        ("r0_max", ""),
+        ("r0_message", "【油性肌肤护肤建议】控油清洁，清爽保湿。"),
+        ("r1_tag", ""),
+    ];
+    // 再加一题 keeps everything typed and adds an empty question.
+    let more: Vec<(&str, &str)> = form.iter().copied().chain([("action", "more")]).collect();
+    let page = browser.post("/admin/quizzes/form", &more).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("value=\"T 区出油吗？\"") && page.body.contains("name=\"q2_text\""), "{}", page.body);
+
+    // A score that cannot be read is refused in Chinese, naming the option, and keeps the form.
+    let bad: Vec<(&str, &str)> = form
+        .iter()
+        .map(|&(k, v)| if k == "q0_o0_score" { (k, "oil two") } else { (k, v) })
+        .chain([("action", "save")])
+        .collect();
+    let page = browser.post("/admin/quizzes/form", &bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("第 1 题选项「A」的计分「oil two」看不懂"), "{}", page.body);
+    assert!(page.body.contains("value=\"oil two\""), "what was typed stays: {}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM quizzes").await, 0);
+
+    form.push(("action", "save"));
+    let page = browser.post("/admin/quizzes/form", &form).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let spec: serde_json::Value = app.query("SELECT spec FROM quizzes WHERE id = 'skin2'", &[]).await[0].get(0);
+    assert_eq!(spec["question"][0]["options"][1]["score"]["oil"], json!(-1), "{spec}");
+    assert_eq!(spec["question"].as_array().map(Vec::len), Some(1), "the empty question is not saved: {spec}");
+    assert_eq!(spec["result"][0]["message"], json!("【油性肌肤护肤建议】控油清洁，清爽保湿。"), "{spec}");
+
+    // Editing opens the form on the live quiz; changing it goes through the confirmation.
+    let page = browser.get("/admin/quizzes?edit=skin2").await;
+    assert!(page.body.contains("name=\"q0_o1_score\" value=\"oil=-1\""), "{}", page.body);
+    let edited: Vec<(&str, &str)> =
+        form.iter().map(|&(k, v)| if k == "q0_text" { (k, "T 区一小时后出油吗？") } else { (k, v) }).collect();
+    let page = browser.post("/admin/quizzes/form", &edited).await;
+    assert!(page.body.contains("覆盖测验「skin2」？"), "{}", page.body);
+    assert!(page.body.contains("第 1 题题目：「T 区出油吗？」改为「T 区一小时后出油吗？」"), "{}", page.body);
+    let stored: serde_json::Value = app.query("SELECT spec FROM quizzes WHERE id = 'skin2'", &[]).await[0].get(0);
+    assert_eq!(stored["question"][0]["text"], json!("T 区出油吗？"), "nothing saved before the confirmation");
+
+    // The follower who finishes reads the result's message after their tags.
+    let (status, body) = app.api_post("/rules", json!({"on": "keyword", "key": "测肤质", "start_quiz": "skin2"})).await;
+    assert_eq!(status, 201, "{body}");
+    let t = crate::support::app::now();
+    let reply = app.push_for_reply(&crate::support::app::text_message("o_form_quiz", "测肤质", 501)).await;
+    assert!(reply.contains("T 区出油吗？"), "{reply}");
+    let _ = t;
+    let last = app.push_for_reply(&crate::support::app::text_message("o_form_quiz", "A", 502)).await;
+    assert!(last.contains("肤质/油性") && last.contains("【油性肌肤护肤建议】控油清洁，清爽保湿。"), "{last}");
+    app.run_pending_jobs().await;
+}

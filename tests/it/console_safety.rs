@@ -484,14 +484,16 @@ async fn a_quiz_overwrite_waits_for_its_confirmation_and_a_rejection_reaches_its
     wait_for_text(&client, "#approval-badge", "1").await;
 
     client.goto(&format!("{base}/admin/quizzes?edit=skin")).await.expect("quiz editor");
-    let editor = client.find(Locator::Css("textarea[name=source]")).await.expect("the editor");
-    assert!(editor.prop("value").await.expect("value").unwrap_or_default().contains("换季时皮肤容易泛红吗？"));
-    editor.clear().await.expect("cleared");
-    editor
-        .send_keys("id = \"skin\"\nintro = \"只有一题\"\n[[question]]\ntext = \"洗脸后 T 区？\"\noptions = [ { label = \"A\", text = \"油\", score = { oily = 2 } }, { label = \"B\", text = \"干\", score = { dry = 2 } } ]\n")
-        .await
-        .expect("typed");
-    click(&client, "button[value=save]").await;
+    // The form editor holds the live quiz; emptying question 2 and the result removes them.
+    let first = client.find(Locator::Css("input[name=q1_text]")).await.expect("the form editor");
+    assert_eq!(first.prop("value").await.expect("value").as_deref(), Some("换季时皮肤容易泛红吗？"));
+    for name in ["q1_text", "q1_o0_text", "q1_o0_score", "q1_o1_text", "q1_o1_score", "r0_tag", "r0_score", "r0_min"] {
+        let field =
+            client.find(Locator::Css(&format!("[name={name}]"))).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        field.clear().await.expect("cleared");
+    }
+    crate::admin_browser::fill(&client, "input[name=q0_text]", "洗脸后 T 区？").await;
+    click(&client, "#quiz-form-save").await;
     wait_for_text(&client, "#confirm h1", "覆盖测验「skin」？").await;
     let confirm = text_of(&client, "#confirm").await;
     assert!(confirm.contains("删除第 2 题") && confirm.contains("删除结果"), "{confirm}");

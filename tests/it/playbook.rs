@@ -312,6 +312,9 @@ async fn the_skin_quiz_tags_followers_through_the_callback_survives_a_restart_an
     let last = done.says(&app, "B").await;
 
     assert!(last.starts_with("测验完成！你的标签："), "{last}");
+    // The intro promises 护肤建议: the reply gives the advice for each result reached.
+    assert!(last.contains("【混合性肌肤护肤建议】") && last.contains("【敏感肌护理提醒】"), "{last}");
+    assert!(!last.contains("【油性肌肤护肤建议】"), "{last}");
     for path in SEED_TAGS {
         assert!(last.contains(path), "{last} should name {path}");
     }

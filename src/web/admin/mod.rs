@@ -149,6 +149,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/rules/{id}/delete", web::post().to(pages::delete_rule))
             .route("/quizzes", web::get().to(pages::list_quizzes))
             .route("/quizzes", web::post().to(pages::save_quiz))
+            .route("/quizzes/form", web::post().to(pages::save_quiz_form))
             .route("/quizzes/{id}/delete", web::post().to(pages::delete_quiz))
             .route("/segments", web::get().to(pages::show_segments))
             .route("/segments", web::post().to(pages::create_segment))

@@ -9,6 +9,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::quiz_form::{self, QuizFormView};
 use super::{audit, refused, tagging_message};
 use crate::app::tagging::{self, QuizRemoval};
 use crate::domain::quiz::QuizSpec;
@@ -25,10 +26,12 @@ pub struct QuizView {
 }
 
 fn result_text(r: &crate::domain::quiz::QuizResult) -> String {
-    match r.max {
-        Some(max) => format!("{} 分数 {} ≥ {} 且 < {} → 打上「{}」", r.score, r.score, r.min, max, r.tag),
-        None => format!("{} 分数 ≥ {} → 打上「{}」", r.score, r.min, r.tag),
-    }
+    let rule = match r.max {
+        Some(max) => format!("「{}」分 ≥ {} 且 < {} → 打上「{}」", r.score, r.min, max, r.tag),
+        None => format!("「{}」分 ≥ {} → 打上「{}」", r.score, r.min, r.tag),
+    };
+    let message = r.message.trim();
+    if message.is_empty() { rule } else { format!("{rule}，并回复：{message}") }
 }
 
 fn quiz_view(spec: &QuizSpec) -> QuizView {
@@ -46,6 +49,8 @@ pub struct Editor {
     pub heading: String,
     pub source: String,
     pub format_toml: bool,
+    /// The same quiz as fields; `None` when the operator works in TOML or JSON.
+    pub form: Option<QuizFormView>,
 }
 
 #[derive(Template)]
@@ -180,13 +185,15 @@ pub async fn list_quizzes(
                 return Err(user.missing(&pool, Owned::Quiz, id).await);
             };
             let source = toml::to_string(spec).map_err(|_| AdminError::Internal)?;
-            Some(Editor { heading: format!("编辑测验「{id}」"), source, format_toml: true })
+            let form = Some(quiz_form::view_of(spec, false));
+            Some(Editor { heading: format!("编辑测验「{id}」"), source, format_toml: true, form })
         }
         (None, Some(_)) => {
             let quizzes = store::quizzes::list_quizzes(&pool.get().await?, user.account).await?;
-            Some(Editor {
-                heading: "新建测验".to_owned(), source: skeleton(&fresh_id(&quizzes)), format_toml: true
-            })
+            let id = fresh_id(&quizzes);
+            let blank = QuizSpec { id: id.clone(), intro: String::new(), questions: Vec::new(), results: Vec::new() };
+            let form = Some(quiz_form::view_of(&blank, false));
+            Some(Editor { heading: "新建测验".to_owned(), source: skeleton(&id), format_toml: true, form })
         }
         (None, None) => None,
     };
@@ -200,13 +207,19 @@ pub async fn save_quiz(
     pool: web::Data<Pool>,
     CsrfForm(form): CsrfForm<QuizForm>,
 ) -> Result<HttpResponse, AdminError> {
+    save_from(&user, &pool, form).await
+}
+
+async fn save_from(user: &AdminUser, pool: &Pool, form: QuizForm) -> Result<HttpResponse, AdminError> {
     let format_toml = form.format != "json";
     let parsed: Result<QuizSpec, String> = if format_toml {
         toml::from_str(&form.source).map_err(|e| crate::domain::parse_zh::toml_error(&form.source, &e))
     } else {
         serde_json::from_str(&form.source).map_err(|e| crate::domain::parse_zh::json_error(&e))
     };
-    let editor = |heading: &str| Some(Editor { heading: heading.to_owned(), source: form.source.clone(), format_toml });
+    let editor = |heading: &str| {
+        Some(Editor { heading: heading.to_owned(), source: form.source.clone(), format_toml, form: None })
+    };
     let spec = match parsed {
         Ok(spec) => spec,
         Err(problem) => {
@@ -274,6 +287,40 @@ pub async fn save_quiz(
             refused(quizzes_page(&user, &pool, editor(&heading), None, vec![message]).await)
         }
     }
+}
+
+/// The form editor's post: 再加一题 redraws with another empty question; 预览 and problems redraw
+/// the form as typed; 保存 takes the TOML editor's path with the quiz the form describes.
+pub async fn save_quiz_form(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let action = pairs.iter().find(|(k, _)| k == "action").map_or("", |(_, v)| v.as_str());
+    let id = pairs.iter().find(|(k, _)| k == "id").map_or("", |(_, v)| v.trim());
+    let heading = if id.is_empty() { "编辑测验".to_owned() } else { format!("编辑测验「{id}」") };
+    let redraw = |more: bool| Editor {
+        heading: heading.clone(),
+        source: String::new(),
+        format_toml: true,
+        form: Some(quiz_form::view_from_form(&pairs, more)),
+    };
+    if action == "more" {
+        return quizzes_page(&user, &pool, Some(redraw(true)), None, Vec::new()).await;
+    }
+    let spec = match quiz_form::spec_of(&pairs) {
+        Ok(spec) => spec,
+        Err(problems) => return refused(quizzes_page(&user, &pool, Some(redraw(false)), None, problems).await),
+    };
+    let problems = spec.problems();
+    if !problems.is_empty() || action != "save" {
+        let page = quizzes_page(&user, &pool, Some(redraw(false)), Some(quiz_view(&spec)), problems.clone()).await;
+        return if problems.is_empty() { page } else { refused(page) };
+    }
+    let source = toml::to_string(&spec).map_err(|_| AdminError::Internal)?;
+    let form =
+        QuizForm { source, format: "toml".to_owned(), action: "save".to_owned(), confirmed: None, over: String::new() };
+    save_from(&user, &pool, form).await
 }
 
 /// Deletes a quiz after a confirmation; refused while a rule starts it.

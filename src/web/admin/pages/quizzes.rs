@@ -223,14 +223,14 @@ async fn save_from(user: &AdminUser, pool: &Pool, form: QuizForm) -> Result<Http
     let spec = match parsed {
         Ok(spec) => spec,
         Err(problem) => {
-            return refused(quizzes_page(&user, &pool, editor("编辑测验"), None, vec![problem]).await);
+            return refused(quizzes_page(user, pool, editor("编辑测验"), None, vec![problem]).await);
         }
     };
     let heading = format!("编辑测验「{}」", spec.id);
     let problems = spec.problems();
     if !problems.is_empty() || form.action == "preview" {
         let preview = Some(quiz_view(&spec));
-        let page = quizzes_page(&user, &pool, editor(&heading), preview, problems.clone()).await;
+        let page = quizzes_page(user, pool, editor(&heading), preview, problems.clone()).await;
         return if problems.is_empty() { page } else { refused(page) };
     }
     let stored = store::quizzes::list_quizzes(&pool.get().await?, user.account).await?;
@@ -257,7 +257,7 @@ async fn save_from(user: &AdminUser, pool: &Pool, form: QuizForm) -> Result<Http
             ));
             consequences.extend(differences(old, &spec));
             return confirm_page(
-                &user,
+                user,
                 "quizzes",
                 Confirmation {
                     title: format!("覆盖测验「{}」？", spec.id),
@@ -275,16 +275,16 @@ async fn save_from(user: &AdminUser, pool: &Pool, form: QuizForm) -> Result<Http
             );
         }
     }
-    match tagging::save_quiz(&pool, user.account, &spec, &user.username).await {
+    match tagging::save_quiz(pool, user.account, &spec, &user.username).await {
         Ok(_) => {
             let detail = serde_json::json!({ "questions": spec.questions.len(), "results": spec.results.len() });
-            audit(&pool, &user, "save", "quiz", &spec.id, detail).await?;
+            audit(pool, user, "save", "quiz", &spec.id, detail).await?;
             user.flash(format!("已保存测验「{}」。", spec.id));
             Ok(see_other("/admin/quizzes"))
         }
         Err(error) => {
             let message = tagging_message(error)?;
-            refused(quizzes_page(&user, &pool, editor(&heading), None, vec![message]).await)
+            refused(quizzes_page(user, pool, editor(&heading), None, vec![message]).await)
         }
     }
 }

@@ -15,6 +15,7 @@ mod callback;
 mod campaigns;
 mod console_layout;
 mod console_preview;
+mod console_review;
 mod console_safety;
 mod console_send;
 mod drafts;

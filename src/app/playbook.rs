@@ -203,8 +203,27 @@ pub async fn apply_to(pool: &Pool, account: AccountId, file: &str, source: &str)
 /// # Errors
 /// As [`apply`], and [`PlaybookError::Sensitivity`].
 pub async fn apply_as(pool: &Pool, file: &str, source: &str, applier: Applier<'_>) -> Result<Applied, PlaybookError> {
+    run_as(pool, file, source, applier, true).await
+}
+
+/// What [`apply_as`] would do, found by applying in a transaction that is rolled back: the
+/// console shows it before an import overwrites anything.
+///
+/// # Errors
+/// As [`apply_as`].
+pub async fn preview_as(pool: &Pool, file: &str, source: &str, applier: Applier<'_>) -> Result<Applied, PlaybookError> {
+    run_as(pool, file, source, applier, false).await
+}
+
+async fn run_as(
+    pool: &Pool,
+    file: &str,
+    source: &str,
+    applier: Applier<'_>,
+    commit: bool,
+) -> Result<Applied, PlaybookError> {
     let parsed = playbook::parse(source);
-    apply_parsed(pool, parsed, applier).await.map_err(|failure| match failure {
+    apply_parsed(pool, parsed, applier, commit).await.map_err(|failure| match failure {
         Failure::Invalid(problems) => PlaybookError::Invalid(Problems { file: file.to_owned(), problems }),
         Failure::Sensitivity(changes) => PlaybookError::Sensitivity { file: file.to_owned(), changes },
         Failure::Tagging(source) => PlaybookError::Apply { file: file.to_owned(), source },
@@ -249,7 +268,7 @@ impl From<tokio_postgres::Error> for Failure {
 }
 
 #[tracing::instrument(skip_all, fields(account = applier.account.get()))]
-async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Result<Applied, Failure> {
+async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>, commit: bool) -> Result<Applied, Failure> {
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     store::tags::lock_config_writes(&txn).await?;
@@ -273,7 +292,11 @@ async fn apply_parsed(pool: &Pool, parsed: Parsed, applier: Applier<'_>) -> Resu
     for rule in &playbook.rules {
         apply_rule(&txn, account, &rule.item, &rules, &mut applied.changes).await?;
     }
-    txn.commit().await?;
+    if commit {
+        txn.commit().await?;
+    } else {
+        txn.rollback().await?;
+    }
     Ok(applied)
 }
 

@@ -28,8 +28,15 @@ pub enum TagPathError {
     TooDeep { path: String, levels: usize },
     #[error("「{path}」有 {bytes} 字节，微信标签名最多 30 字节（约 10 个汉字），请缩短")]
     TooLongForWeChat { path: String, bytes: usize },
-    #[error("「{path}」里有看不见的控制字符，请删去")]
+    #[error("「{path}」里有看不见的控制字符或排版字符（如零宽空格、文字方向符），请删去")]
     ControlCharacter { path: String },
+}
+
+/// Characters that draw nothing but change how text around them reads: zero-width ones and the
+/// bidirectional overrides, with which a tag could pass for another in the approval queue.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 impl TagPath {
@@ -50,7 +57,7 @@ impl TagPath {
             return Err(TagPathError::TooDeep { path: raw.to_owned(), levels: levels.len() });
         }
         let path = levels.join("/");
-        if path.chars().any(char::is_control) {
+        if path.chars().any(|c| c.is_control() || is_invisible_format(c)) {
             return Err(TagPathError::ControlCharacter { path });
         }
         // The whole path is the WeChat tag name, so the whole path must fit.
@@ -163,6 +170,8 @@ mod tests {
             Err(TagPathError::TooLongForWeChat { bytes: 34, .. })
         ));
         assert!(matches!(TagPath::parse("a\u{7}b"), Err(TagPathError::ControlCharacter { .. })));
+        assert!(matches!(TagPath::parse("\u{202E}evil"), Err(TagPathError::ControlCharacter { .. })));
+        assert!(matches!(TagPath::parse("肤质/油\u{200B}性"), Err(TagPathError::ControlCharacter { .. })));
         // Exactly 30 bytes is fine.
         assert!(TagPath::parse("一二三四五/六七八九").is_ok());
     }

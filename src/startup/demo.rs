@@ -111,6 +111,9 @@ async fn seed_once(demo: &Demo, pool: &Pool, api: &ApiClient, callback_url: &str
     for titles in DEMO_DRAFTS {
         demo.mock.add_draft(titles);
     }
+    // The simulator's default follower follows the demo account on the mock too, so a campaign's
+    // preview to it (offered on the campaign page) reaches it as it would a real tester's phone.
+    demo.mock.add_follower(&format!("{}follower", crate::domain::follower::TEST_OPENID_PREFIX));
     let known =
         crate::store::followers::count_followers(&pool.get().await?, crate::domain::account::AccountId::FIRST).await?;
     if known > 0 {

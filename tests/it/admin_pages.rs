@@ -377,7 +377,7 @@ async fn the_exported_playbook_imports_again_unchanged_and_a_broken_one_names_it
     browser.get("/admin/playbook").await;
     let page = browser.post("/admin/playbook/import", &[("source", &export.body)]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("no change"), "{}", page.body);
+    assert!(page.body.contains("没有变化"), "{}", page.body);
 
     let page = browser.post("/admin/playbook/import", &[("source", "[[rule]]\non = \"click\"\n")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);

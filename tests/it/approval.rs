@@ -210,6 +210,9 @@ async fn operators_cannot_mark_or_unmark_a_tag_sensitive_anywhere_and_what_admin
     assert!(is_sensitive(&app, SENSITIVE).await);
     admin.get("/admin/playbook").await;
     let page = admin.post("/admin/playbook/import", &[("source", &source)]).await;
+    assert!(page.body.contains("导入会覆盖已有内容") && page.body.contains("敏感标记"), "{}", page.body);
+    assert!(is_sensitive(&app, SENSITIVE).await, "nothing changes before the confirmation");
+    let page = admin.post("/admin/playbook/import", &[("source", &source), ("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(!is_sensitive(&app, SENSITIVE).await);
     // The deployer's `tagcast playbook apply` stays allowed.
@@ -273,7 +276,7 @@ async fn an_approval_lapses_when_the_segment_the_dynamic_tag_or_the_content_chan
     let mut operator = Browser::log_in(&app, "olga", PASSWORD).await;
     operator.get("/admin/playbook").await;
     let source = format!("[[tag]]\npath = \"人群/准妈妈\"\nwhen = '\"{SENSITIVE}\" OR orders(all) >= 1'\n");
-    let page = operator.post("/admin/playbook/import", &[("source", &source)]).await;
+    let page = operator.post("/admin/playbook/import", &[("source", &source), ("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     // The content changes. No page or call edits a campaign today; this stands for any that
     // will, and for an edit in psql.
@@ -427,7 +430,8 @@ async fn an_approval_on_the_page_is_for_what_the_page_showed_not_for_what_change
     let mut operator = Browser::log_in(&app, "olga", PASSWORD).await;
     operator.get("/admin/playbook").await;
     let source = format!("[[tag]]\npath = \"人群/准妈妈\"\nwhen = '\"{SENSITIVE}\" OR orders(all) >= 0'\n");
-    assert_eq!(operator.post("/admin/playbook/import", &[("source", &source)]).await.status, StatusCode::OK);
+    let page = operator.post("/admin/playbook/import", &[("source", &source), ("confirmed", "1")]).await;
+    assert_eq!(page.status, StatusCode::OK);
 
     approver.post(&format!("/admin/campaigns/{id}/approve"), &[("shown", &shown)]).await;
     let page = approver.get(&format!("/admin/campaigns/{id}")).await;

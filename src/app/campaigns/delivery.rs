@@ -79,26 +79,26 @@ pub fn explain_delivery(plan: &Plan<'_>, calls: &[CallOutcome]) -> Delivery {
             key: "target",
             label: "目标人数",
             value: target,
-            meaning: "微信统计的群发对象人数（各次群发结果中 TotalCount 之和）。".to_owned(),
+            meaning: "微信统计的群发对象人数（各次群发结果报告的对象人数之和）。".to_owned(),
         },
         Line {
             key: "sent",
             label: "送达",
             value: sent,
-            meaning: "微信实际发出的人数（SentCount）。".to_owned(),
+            meaning: "微信实际发出的人数。".to_owned(),
         },
         Line {
             key: "filtered",
             label: "被过滤",
             value: filtered,
-            meaning: "微信没有发给的人（目标人数 − FilterCount）：本月已收满 4 条群发、拒收消息等。这是微信的规则，无需处理。"
+            meaning: "微信过滤掉、没有发给的人：本月已收满 4 条群发、拒收消息等。这是微信的规则，无需处理。"
                 .to_owned(),
         },
         Line {
             key: "failed",
             label: "失败",
             value: failed,
-            meaning: "过滤后仍发送失败的人（ErrorCount），微信不说明原因，常见于用户拒收或账号异常；不必重发。".to_owned(),
+            meaning: "过滤后仍发送失败的人，微信不说明原因，常见于用户拒收或账号异常；不必重发。".to_owned(),
         },
     ];
     if not_sent > 0 {
@@ -116,7 +116,7 @@ pub fn explain_delivery(plan: &Plan<'_>, calls: &[CallOutcome]) -> Delivery {
     }
     if off != 0 {
         sum.push_str(&format!(
-            "（另有 {} 人：微信报告的 FilterCount 与 SentCount + ErrorCount 相差 {off}，以微信的统计为准）",
+            "（另有 {} 人：微信报告的过滤后人数与送达加失败人数相差 {off}，以微信的统计为准）",
             off.abs()
         ));
     }

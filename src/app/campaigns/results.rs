@@ -209,9 +209,7 @@ pub fn explain(status: Option<&str>, error_count: Option<i64>) -> Outcome {
             n => Outcome::new(
                 "sent",
                 "群发成功，部分未送达",
-                format!(
-                    "微信报告 {n} 人发送失败（ErrorCount），原因未说明，常见于用户拒收或账号异常；其余人已送达，无需重发。"
-                ),
+                format!("微信报告 {n} 人发送失败，原因未说明，常见于用户拒收或账号异常；其余人已送达，无需重发。"),
             ),
         },
         "deleted" => Outcome::new("sent", "已删除", "群发成功后，文章已在微信删除，用户打开会看到已删除。"),

@@ -16,6 +16,8 @@ pub enum AdminError {
     Csrf,
     #[error("malformed request")]
     BadRequest,
+    #[error("the request holds a character the database cannot store")]
+    BadCharacters,
     #[error("the form is larger than the admin pages accept")]
     TooLarge,
     #[error("no such page or object")]
@@ -65,12 +67,23 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+impl AdminError {
+    /// A NUL (or other byte PostgreSQL's text refuses) reached a statement from a field, a query
+    /// parameter or a path: the input is bad, not the server.
+    fn is_unstorable_input(&self) -> bool {
+        matches!(self, Self::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE))
+    }
+}
+
 impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
+        if self.is_unstorable_input() {
+            return StatusCode::BAD_REQUEST;
+        }
         match self {
             Self::NotSignedIn => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf | Self::OtherAccount | Self::NoAccount => StatusCode::FORBIDDEN,
-            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::BadRequest | Self::BadCharacters => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::AccountSwitched => StatusCode::CONFLICT,
@@ -83,7 +96,13 @@ impl ResponseError for AdminError {
             "提交的内容超过 {} KiB，未被接受。请缩短内容（例如把配置文件分成几份分别导入）后重试。",
             super::MAX_FORM_BYTES / 1024
         );
+        let bad_characters = (
+            "含有无法保存的字符",
+            "提交的内容（或网址）含有空字符等无法保存的字符。请删除这些字符（常见于从其他软件复制来的文字）后重试。",
+        );
         let (title, message) = match self {
+            _ if self.is_unstorable_input() => bad_characters,
+            Self::BadCharacters => bad_characters,
             Self::NotSignedIn => {
                 return HttpResponse::SeeOther().insert_header(("Location", "/admin/login")).finish();
             }

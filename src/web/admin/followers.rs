@@ -346,12 +346,29 @@ fn csv_chunks(openids: Vec<String>) -> impl futures_util::Stream<Item = Result<w
         rest.peek()?;
         let mut chunk = String::with_capacity(LINES * 30);
         for openid in rest.by_ref().take(LINES) {
-            chunk.push_str(&openid);
+            push_csv_cell(&mut chunk, &openid);
             chunk.push('\n');
         }
         Some(Ok(web::Bytes::from(chunk)))
     }));
     futures_util::StreamExt::chain(header, body)
+}
+
+/// One CSV cell: quoted when it holds a quote, comma or line break (RFC 4180), and led by `'` when
+/// a spreadsheet would read it as a formula. Real openids need neither; a forged push's may.
+fn push_csv_cell(out: &mut String, value: &str) {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quoted = formula || value.contains([',', '"', '\n', '\r']);
+    if quoted {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    out.push_str(&value.replace('"', "\"\""));
+    if quoted {
+        out.push('"');
+    }
 }
 
 pub struct EventView {
@@ -507,4 +524,22 @@ pub async fn erase_follower(
     tracing::info!(user.openid = %openid, by = %user.username, "follower erased from the admin page");
     user.flash(format!("已删除粉丝 {openid} 的全部数据，微信上的标签稍后移除。"));
     Ok(see_other("/admin/followers"))
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::push_csv_cell;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_or_split_are_defused() {
+        let cell = |v: &str| {
+            let mut out = String::new();
+            push_csv_cell(&mut out, v);
+            out
+        };
+        assert_eq!(cell("oABC-123_x"), "oABC-123_x");
+        assert_eq!(cell("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+        assert_eq!(cell("+1"), "\"'+1\"");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+    }
 }

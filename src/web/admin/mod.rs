@@ -448,6 +448,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                     return Err(AdminError::AccountSwitched);
                 }
             }
+            // PostgreSQL's text cannot hold NUL: refused here, before any handler reads a field.
+            if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                return Err(AdminError::BadCharacters);
+            }
             serde_urlencoded::from_bytes(&body).map(CsrfForm).map_err(|_| AdminError::BadRequest)
         })
     }

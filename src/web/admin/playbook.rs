@@ -6,6 +6,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
+use super::confirm::{Confirmation, confirm_page};
 use super::pages::audit;
 use super::{AdminError, AdminUser, CsrfForm, Layout, render};
 use crate::app::playbook::{self, PlaybookError};
@@ -47,6 +48,85 @@ pub async fn export_playbook(user: AdminUser, pool: web::Data<Pool>) -> Result<H
 #[derive(Deserialize)]
 pub struct ImportForm {
     source: String,
+    /// `1` from the confirmation page: overwriting existing objects was agreed to.
+    #[serde(default)]
+    confirmed: Option<String>,
+}
+
+/// A rule's trigger in the operator's words.
+fn trigger_zh(on: &str) -> &str {
+    match on {
+        "click" => "点击菜单",
+        "view" => "打开菜单链接",
+        "keyword" => "关键词",
+        "subscribe" => "关注",
+        "scan" => "扫码",
+        "location" => "位置",
+        other => other,
+    }
+}
+
+/// `tag 肤质/油性` → 标签「肤质/油性」; `rule click SKIN_TEST` → 规则（点击菜单 SKIN_TEST）.
+fn object_zh(what: &str) -> String {
+    match what.split_once(' ') {
+        Some(("tag", path)) => format!("标签「{path}」"),
+        Some(("quiz", id)) => format!("测验「{id}」"),
+        Some(("rule", rest)) => match rest.split_once(' ') {
+            Some((on, key)) => format!("规则（{} {key}）", trigger_zh(on)),
+            None => format!("规则（{rest}）"),
+        },
+        _ => what.to_owned(),
+    }
+}
+
+/// The application's report line in Chinese: what happened to which object, and why.
+fn change_zh(change: &playbook::Change) -> String {
+    let outcome = match change.outcome {
+        playbook::Outcome::Created => "新建",
+        playbook::Outcome::Updated => "更新",
+        playbook::Outcome::Unchanged => "未改动",
+    };
+    let mut line = format!("{outcome} {}", object_zh(&change.what));
+    if let Some(note) = &change.note {
+        let note = match note.split_once("named by ") {
+            Some((_, by)) => format!("{}用到它", object_zh(by)),
+            None if note == "local-only" => "仅本地使用，不同步到微信".to_owned(),
+            None if note.starts_with("the playbook says") => {
+                "配置文件写的同步方式与现有标签不同；导入不改变已有标签是否同步到微信".to_owned()
+            }
+            None => {
+                let fields: Vec<&str> = note
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .split(", ")
+                    .map(|f| match f.trim() {
+                        "description" => "说明",
+                        "sensitive" => "敏感标记",
+                        "when" => "动态条件",
+                        other => other,
+                    })
+                    .collect();
+                format!("改动：{}", fields.join("、"))
+            }
+        };
+        line.push_str(&format!("（{note}）"));
+    }
+    line
+}
+
+fn summary_zh(applied: &playbook::Applied) -> String {
+    let n = |outcome| applied.changes.iter().filter(|c| c.outcome == outcome).count();
+    if applied.changed() {
+        format!(
+            "新建 {} 项，更新 {} 项，未改动 {} 项",
+            n(playbook::Outcome::Created),
+            n(playbook::Outcome::Updated),
+            n(playbook::Outcome::Unchanged)
+        )
+    } else {
+        format!("没有变化：全部 {} 项已与配置文件一致", applied.changes.len())
+    }
 }
 
 /// Applies a pasted playbook; every problem is listed with its line, and nothing changes then.
@@ -67,13 +147,38 @@ pub async fn import_playbook(
         account: user.account,
         may_change_sensitivity: user.role.may_change_sensitivity(),
     };
+    // Creating is never destructive; overwriting a live quiz, rule or tag is, so it is shown first.
+    if form.confirmed.as_deref() != Some("1")
+        && let Ok(planned) = playbook::preview_as(&pool, FILE, &form.source, applier).await
+        && planned.changes.iter().any(|c| c.outcome == playbook::Outcome::Updated)
+    {
+        let mut consequences = vec![format!(
+            "导入会改动已有的内容（{}）；被更新的测验整体换成配置文件中的版本，粉丝正在答的题从新版本继续：",
+            summary_zh(&planned)
+        )];
+        consequences
+            .extend(planned.changes.iter().filter(|c| c.outcome != playbook::Outcome::Unchanged).map(change_zh));
+        return confirm_page(
+            &user,
+            "playbook",
+            Confirmation {
+                title: "导入会覆盖已有内容，确定吗？".to_owned(),
+                consequences,
+                action: "/admin/playbook/import".to_owned(),
+                hidden: Vec::new(),
+                source: Some(form.source.clone()),
+                button: "确认导入".to_owned(),
+                back: "/admin/playbook".to_owned(),
+            },
+        );
+    }
     match playbook::apply_as(&pool, FILE, &form.source, applier).await {
         Ok(applied) => {
-            audit(&pool, &user, "import", "playbook", FILE, serde_json::json!({ "summary": applied.summary() }))
+            audit(&pool, &user, "import", "playbook", FILE, serde_json::json!({ "summary": summary_zh(&applied) }))
                 .await?;
-            let mut changes: Vec<String> = applied.changes.iter().map(ToString::to_string).collect();
+            let mut changes: Vec<String> = applied.changes.iter().map(change_zh).collect();
             changes.extend(applied.warnings.iter().map(|w| format!("第 {} 行：{}", w.line, w.message)));
-            render(&page(Vec::new(), changes, Some(applied.summary())))
+            render(&page(Vec::new(), changes, Some(summary_zh(&applied))))
         }
         Err(PlaybookError::Invalid(problems)) => {
             let problems = problems.problems.iter().map(|p| format!("第 {} 行：{}", p.line, p.message)).collect();

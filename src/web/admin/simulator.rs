@@ -262,7 +262,8 @@ pub async fn simulate(
             endpoint.crypt.as_ref().map_or_else(|| body.clone(), |crypt| open_reply(crypt, &body))
         }
         Ok(response) => {
-            let message = format!("回调返回 {}，消息未被处理。", response.status());
+            let message =
+                format!("本服务的回调返回了 HTTP {}，消息未被处理；请查看服务日志。", response.status().as_u16());
             return render(&page(None, Some(message), Vec::new())).map(unprocessable);
         }
         Err(error) => {

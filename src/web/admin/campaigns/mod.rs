@@ -162,7 +162,7 @@ fn problem(error: CampaignError) -> Problem {
             "未预览：{openids} 带有本群发涉及的敏感标签（{tags}）。审批通过之前，只能预览给不带这些标签的粉丝（如测试粉丝）。"
         )),
         CampaignError::FrequencyCap { tag, cap, frees_at } => say(format!(
-            "标签「{tag}」近 30 天已群发 {cap} 次，达到上限（TAGCAST_MONTHLY_TAG_CAP）；{} 之后可再发。",
+            "标签「{tag}」近 30 天已群发 {cap} 次，达到上限（技术人员可在部署设置中调整）；{} 之后可再发。",
             show_time(frees_at)
         )),
         CampaignError::ApprovalLapsed { tags, changes } => say(format!(

@@ -31,6 +31,9 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("approve", "审批通过"),
     ("reject", "驳回"),
     ("approval_lapsed", "审批失效"),
+    ("mark_tester", "设为测试粉丝"),
+    ("unmark_tester", "移出测试粉丝"),
+    ("reset_simulator", "重置模拟粉丝"),
 ];
 
 /// Every object kind written to `audit_log`.
@@ -124,9 +127,15 @@ pub fn detail_lines(action: &str, kind: &str, detail: &Value) -> Vec<String> {
             }
         }
         ("rule", "create") => lines.extend(rule_sentence(&mut map)),
-        ("campaign", "send") if map.remove("refused").is_some() => {
-            let approver = map.remove("approved_by").map(|v| value_text("", &v)).unwrap_or_default();
-            lines.push(format!("已审批的群发只能由创建人或审批人（{approver}）发送"));
+        ("campaign", "send") if map.contains_key("refused") => {
+            let refused = map.remove("refused").unwrap_or_default();
+            if refused.as_str() == Some("needs_approval") {
+                lines.push("受众含敏感标签，尚未审批：没有发送，已进入审批队列".to_owned());
+            } else {
+                let approver = map.remove("approved_by").map(|v| value_text("", &v)).unwrap_or_default();
+                let approver = if approver.is_empty() { String::new() } else { format!("（{approver}）") };
+                lines.push(format!("已审批的群发只能由创建人或审批人{approver}发送：这次没有发送"));
+            }
         }
         ("campaign", "approval_lapsed") => {
             map.remove("said");
@@ -205,6 +214,9 @@ fn rule_sentence(map: &mut Map<String, Value>) -> Vec<String> {
 
 /// `Applied::summary` is English (the CLI prints it); the log reads it in Chinese.
 fn playbook_summary(summary: &str) -> String {
+    if !summary.is_ascii() {
+        return summary.to_owned();
+    }
     let numbers: Vec<&str> = summary.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect();
     match (summary.starts_with("no change"), numbers.as_slice()) {
         (true, [n]) => format!("没有变化：{n} 项都已与配置文件一致"),
@@ -250,6 +262,9 @@ fn key_label(key: &str) -> String {
         "segment" => "人群",
         "tag" => "标签",
         "count" => "数量",
+        "note" => "备注",
+        "followers" => "粉丝数",
+        "format" => "格式",
         other => return other.to_owned(),
     };
     label.to_owned()

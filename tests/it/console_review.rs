@@ -149,3 +149,28 @@ async fn the_audit_log_names_new_actions_in_chinese_and_says_why_a_send_was_refu
         audit.body
     );
 }
+
+/// Deleting a tag names the rules, quizzes, segments and dynamic tags that write it, before
+/// anything is deleted.
+#[tokio::test]
+async fn a_tag_delete_names_every_rule_quiz_segment_and_dynamic_tag_that_uses_it() {
+    let app = app_with_staff().await;
+    let (status, body) = app.api_post("/rules", json!({ "on": "click", "key": "OILY", "add": ["肤质/油性"] })).await;
+    assert_eq!(status, 201, "{body}");
+    let quiz = json!({
+        "id": "skin",
+        "question": [ { "text": "一", "options": [ { "label": "A", "text": "油", "score": { "oily": 2 } }, { "label": "B", "text": "干" } ] } ],
+        "result": [ { "tag": "肤质/油性", "score": "oily", "min": 2 } ]
+    });
+    assert_eq!(app.api_post("/quizzes", quiz).await.0, 201);
+    let (status, body) = app.api_post("/segments", json!({ "name": "油皮", "expr": "\"肤质/油性\"" })).await;
+    assert_eq!(status, 201, "{body}");
+    let segment = body["id"].as_i64().expect("segment id");
+    let tag: i64 = app.query("SELECT id FROM tags WHERE path = '肤质/油性'", &[]).await[0].get(0);
+    let mut root = Browser::log_in(&app, "root", PASSWORD).await;
+    root.get("/admin/tags").await;
+    let page = root.post(&format!("/admin/tags/{tag}/delete"), &[]).await;
+    assert!(page.body.contains("点击菜单 OILY") && page.body.contains("测验「skin」"), "{}", page.body);
+    assert!(page.body.contains(&format!("人群 #{segment}")), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '肤质/油性'").await, 1, "nothing deleted yet");
+}

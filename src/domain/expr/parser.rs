@@ -24,7 +24,7 @@ pub fn parse(input: &str) -> Result<Expr, ExprError> {
     if input.trim().is_empty() {
         return Err(ExprError::at(1, ExprErrorKind::Empty));
     }
-    let mut parser = Parser { lexer: Lexer::new(input), peeked: None, depth: 0 };
+    let mut parser = Parser { lexer: Lexer::new(input), input, peeked: None, depth: 0 };
     let expr = parser.or()?;
     let next = parser.bump()?;
     if next.tok != Tok::End {
@@ -39,6 +39,8 @@ pub fn parse(input: &str) -> Result<Expr, ExprError> {
 
 struct Parser<'a> {
     lexer: Lexer<'a>,
+    /// The text, for quoting a whole unquoted path (`肤质/干性`) back in a suggestion.
+    input: &'a str,
     peeked: Option<Token>,
     /// Open `(` and `NOT`s around the current position.
     depth: usize,
@@ -150,9 +152,18 @@ impl Parser<'_> {
             suggestion @ Some(_) => ExprErrorKind::UnknownFunction { word, suggestion },
             None if called => ExprErrorKind::UnknownFunction { word, suggestion: None },
             None if word.starts_with(|c: char| c.is_ascii_digit()) => ExprErrorKind::ExpectedOperand { found },
-            None => ExprErrorKind::UnquotedPath { word },
+            None => ExprErrorKind::UnquotedPath { word: self.unquoted_path_at(token.col).unwrap_or(word) },
         };
         ExprError::at(token.col, kind)
+    }
+
+    /// The run of text from 1-based column `col` up to a space, parenthesis or quote: the whole of
+    /// `肤质/干性` where the lexer stopped at the `/`.
+    fn unquoted_path_at(&self, col: usize) -> Option<String> {
+        let (start, _) = self.input.char_indices().nth(col.checked_sub(1)?)?;
+        let run: String =
+            self.input[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '"')).collect();
+        (!run.is_empty()).then_some(run)
     }
 
     /// After a function name: `(` arguments `)` and the comparison.
@@ -398,7 +409,11 @@ mod tests {
             16,
             r#"表达式没写完：这里应有用英文双引号括起的标签路径、NOT、( 或条件函数，如 orders(30d) >= 1"#,
         );
-        rejects(r#""肤质/油性" AND 肤质/干性"#, 13, r#"肤质 没有加引号：标签路径要用英文双引号括起来，写成 "肤质""#);
+        rejects(
+            r#""肤质/油性" AND 肤质/干性"#,
+            13,
+            r#"肤质/干性 没有加引号：标签路径要用英文双引号括起来，写成 "肤质/干性""#,
+        );
         rejects(r#"“肤质/油性”"#, 1, r#"不能用 “ 作引号：标签路径和菜单 key 请用英文双引号 " 括起来"#);
         rejects(r#""肤质/油性" AND （"VIP"）"#, 13, r#"这里用了中文括号（，请改成英文括号 ("#);
         rejects(r#""肤质/油性" && "VIP""#, 9, r#"不能用 &：「并且」请写 AND"#);
@@ -504,6 +519,7 @@ mod tests {
             (r#"click("K", 7d)"#, K::UnknownFunction { word: "click".into(), suggestion: Some("clicked") }),
             ("frobnicate(7d)", K::UnknownFunction { word: "frobnicate".into(), suggestion: None }),
             ("VIP", K::UnquotedPath { word: "VIP".into() }),
+            ("肤质/干性 AND orders(30d) >= 1", K::UnquotedPath { word: "肤质/干性".into() }),
             ("orders >= 1", K::ExpectedOpenParen { function: "orders".into(), found: Tok::Op(CmpOp::Ge) }),
             ("clicked(KEY, 7d)", K::ExpectedKey { found: word("KEY") }),
             (r#"clicked("K")"#, K::ExpectedComma { found: Tok::RParen }),

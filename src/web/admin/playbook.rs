@@ -54,7 +54,7 @@ pub struct ImportForm {
 }
 
 /// A rule's trigger in the operator's words.
-fn trigger_zh(on: &str) -> &str {
+pub(super) fn trigger_zh(on: &str) -> &str {
     match on {
         "click" => "点击菜单",
         "view" => "打开菜单链接",

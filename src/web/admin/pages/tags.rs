@@ -360,6 +360,42 @@ pub async fn set_tag_sensitive(
     Ok(see_other("/admin/tags"))
 }
 
+/// Where the tag at `path` is named: rules that add or remove it, quizzes that give it, saved
+/// segments and dynamic tags whose condition names it. A few dozen rows each; read only when a
+/// delete asks for its confirmation.
+async fn uses_of(
+    client: &impl deadpool_postgres::GenericClient,
+    account: crate::domain::account::AccountId,
+    path: &str,
+) -> Result<Vec<String>, AdminError> {
+    let mut uses = Vec::new();
+    for rule in store::rules::list_rules(client, account).await? {
+        if rule.spec.add.iter().chain(&rule.spec.remove).any(|p| p.as_str() == path) {
+            uses.push(format!(
+                "规则 #{}（{} {}）",
+                rule.id,
+                crate::web::admin::playbook::trigger_zh(rule.spec.on.as_str()),
+                rule.spec.key
+            ));
+        }
+    }
+    let mut quizzes: Vec<_> = store::quizzes::list_quizzes(client, account).await?.into_values().collect();
+    quizzes.sort_by(|a, b| a.id.cmp(&b.id));
+    for quiz in quizzes.iter().filter(|q| q.tag_paths().any(|p| p.as_str() == path)) {
+        uses.push(format!("测验「{}」", quiz.id));
+    }
+    let quoted = format!("\"{path}\"");
+    for (id, _) in store::segments::list_segments_mentioning(client, account, &quoted).await? {
+        uses.push(format!("人群 #{id}"));
+    }
+    for tag in store::tags::list_tag_rows(client, account).await? {
+        if tag.when_expr.as_deref().is_some_and(|when| when.contains(&quoted)) {
+            uses.push(format!("动态标签「{}」", tag.path));
+        }
+    }
+    Ok(uses)
+}
+
 pub async fn delete_tag(
     user: AdminUser,
     pool: web::Data<Pool>,
@@ -380,7 +416,15 @@ pub async fn delete_tag(
         if tag.mirrored {
             consequences.push("微信上的同名标签也会删除，粉丝在微信里的这个标签随之消失。".to_owned());
         }
-        consequences.push("规则、测验、人群条件和群发中写到它的地方不会自动修改：删除后请逐一检查。".to_owned());
+        let uses = uses_of(&client, user.account, &tag.path).await?;
+        if uses.is_empty() {
+            consequences.push("没有规则、测验、人群或动态标签用到它。".to_owned());
+        } else {
+            consequences.push(format!(
+                "下面这些地方写到了它，删除后不会自动修改（规则和测验仍会按名字重新打上它，人群和动态标签会少算这些人）：{}。如只想换个名字，请用「改名」。",
+                uses.join("、")
+            ));
+        }
         if tag.sensitive {
             consequences.push("这是敏感标签：只有管理员可以删除。".to_owned());
         }

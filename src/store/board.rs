@@ -186,19 +186,7 @@ pub async fn search_followers(
             &[&prefix, &upper, &after, &limit, &account.get()],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| FollowerRow {
-            openid: r.get(0),
-            subscribed: r.get(1),
-            subscribed_at: r.get(2),
-            unsubscribed_at: r.get(3),
-            subscribe_scene: r.get(4),
-            first_seen_at: r.get(5),
-            last_seen_at: r.get(6),
-            unionid: None,
-        })
-        .collect())
+    Ok(rows.iter().map(FollowerRow::from_row).collect())
 }
 
 /// One stored push of a follower, as the timeline shows it.

@@ -89,6 +89,23 @@ pub struct FollowerRow {
     pub unionid: Option<String>,
 }
 
+impl FollowerRow {
+    /// A row selected as `openid, subscribed, subscribed_at, unsubscribed_at, subscribe_scene,
+    /// first_seen_at, last_seen_at[, unionid]`; without the eighth column the unionid is unknown.
+    pub(super) fn from_row(r: &tokio_postgres::Row) -> Self {
+        Self {
+            openid: r.get(0),
+            subscribed: r.get(1),
+            subscribed_at: r.get(2),
+            unsubscribed_at: r.get(3),
+            subscribe_scene: r.get(4),
+            first_seen_at: r.get(5),
+            last_seen_at: r.get(6),
+            unionid: if r.len() > 7 { r.get(7) } else { None },
+        }
+    }
+}
+
 const FOLLOWER_EXISTS: &str = "SELECT 1 FROM followers WHERE account_id = $1 AND openid = $2";
 
 /// Whether tagcast has a row for this follower of the account.
@@ -121,16 +138,7 @@ pub async fn get_follower(
             &[&account.get(), &openid],
         )
         .await?;
-    Ok(row.map(|r| FollowerRow {
-        openid: r.get(0),
-        subscribed: r.get(1),
-        subscribed_at: r.get(2),
-        unsubscribed_at: r.get(3),
-        subscribe_scene: r.get(4),
-        first_seen_at: r.get(5),
-        last_seen_at: r.get(6),
-        unionid: r.get(7),
-    }))
+    Ok(row.as_ref().map(FollowerRow::from_row))
 }
 
 /// The rows of `openids` (one page of a filter), in the order given; openids without a row are
@@ -150,19 +158,7 @@ pub async fn list_followers_by_openids(
             &[&account.get(), &openids],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| FollowerRow {
-            openid: r.get(0),
-            subscribed: r.get(1),
-            subscribed_at: r.get(2),
-            unsubscribed_at: r.get(3),
-            subscribe_scene: r.get(4),
-            first_seen_at: r.get(5),
-            last_seen_at: r.get(6),
-            unionid: r.get(7),
-        })
-        .collect())
+    Ok(rows.iter().map(FollowerRow::from_row).collect())
 }
 
 /// Records the unionid WeChat gave for followers of the account (`user/info`): (openid, unionid).

@@ -59,10 +59,9 @@ async fn the_playbook_import_result_is_chinese() {
     }
 }
 
-/// Hostile bytes: a NUL in the 驳回 reason (and in other new fields) is a 500, not a message.
-#[tokio::test]
-async fn a_nul_in_new_form_fields_is_refused_with_a_message_not_a_server_error() {
-    let app = app_with_staff().await;
+/// Three followers carrying a sensitive tag and an operator's campaign to them, sent and so
+/// waiting for approval (the API answers 409): its id and the followers.
+async fn sensitive_campaign_waiting(app: &TestApp, first_msg_id: u64) -> (i64, Vec<String>) {
     let fans = app.wechat.seed_followers(3);
     tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
     let (status, body) = app.api_post("/tags", json!({ "path": SENSITIVE, "sensitive": true })).await;
@@ -70,14 +69,24 @@ async fn a_nul_in_new_form_fields_is_refused_with_a_message_not_a_server_error()
     let (status, body) = app.api_post("/rules", json!({ "on": "keyword", "key": "便宜", "add": [SENSITIVE] })).await;
     assert_eq!(status, 201, "{body}");
     for (i, openid) in fans.iter().enumerate() {
-        assert_eq!(app.push(&text_message(openid, "便宜", 9_100 + i as u64)).await.status(), 200);
+        assert_eq!(app.push(&text_message(openid, "便宜", first_msg_id + i as u64)).await.status(), 200);
     }
     app.run_pending_jobs().await;
     let body = json!({ "name": "n", "audience": { "tag": SENSITIVE }, "message": { "type": "text", "content": "x" } });
     let (status, body) = app.api_call_as(("olivia", PASSWORD), Method::POST, "/campaigns", Some(body)).await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_i64().expect("id");
-    let _ = app.api_call_as(("olivia", PASSWORD), Method::POST, &format!("/campaigns/{id}/send"), None).await;
+    let (status, body) =
+        app.api_call_as(("olivia", PASSWORD), Method::POST, &format!("/campaigns/{id}/send"), None).await;
+    assert_eq!(status, 409, "{body}");
+    (id, fans)
+}
+
+/// Hostile bytes: a NUL in the 驳回 reason (and in other new fields) is refused with a message, never a 500.
+#[tokio::test]
+async fn a_nul_in_new_form_fields_is_refused_with_a_message_not_a_server_error() {
+    let app = app_with_staff().await;
+    let (id, _) = sensitive_campaign_waiting(&app, 9_100).await;
 
     let mut amy = Browser::log_in(&app, "amy", PASSWORD).await;
     amy.get("/admin/campaigns/approvals").await;
@@ -118,23 +127,7 @@ async fn the_follower_export_escapes_cells_a_spreadsheet_would_run() {
 #[tokio::test]
 async fn the_audit_log_names_new_actions_in_chinese_and_says_why_a_send_was_refused() {
     let app = app_with_staff().await;
-    let fans = app.wechat.seed_followers(3);
-    tagcast::app::sync::run_sync(&app.jobs.pool, &app.api, |_| {}).await.expect("sync");
-    let (status, body) = app.api_post("/tags", json!({ "path": SENSITIVE, "sensitive": true })).await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = app.api_post("/rules", json!({ "on": "keyword", "key": "便宜", "add": [SENSITIVE] })).await;
-    assert_eq!(status, 201, "{body}");
-    for (i, openid) in fans.iter().enumerate() {
-        assert_eq!(app.push(&text_message(openid, "便宜", 9_300 + i as u64)).await.status(), 200);
-    }
-    app.run_pending_jobs().await;
-    let body = json!({ "name": "n", "audience": { "tag": SENSITIVE }, "message": { "type": "text", "content": "x" } });
-    let (status, body) = app.api_call_as(("olivia", PASSWORD), Method::POST, "/campaigns", Some(body)).await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_i64().expect("id");
-    let (status, body) =
-        app.api_call_as(("olivia", PASSWORD), Method::POST, &format!("/campaigns/{id}/send"), None).await;
-    assert_eq!(status, 409, "{body}");
+    let (_, fans) = sensitive_campaign_waiting(&app, 9_300).await;
 
     let mut root = Browser::log_in(&app, "root", PASSWORD).await;
     root.get("/admin/testers").await;

@@ -27,6 +27,13 @@ pub struct Confirmation {
     pub back: String,
 }
 
+impl Confirmation {
+    /// A delete's confirmation: its button says 确认删除 and posts nothing but the confirmation.
+    pub fn delete(title: String, consequences: Vec<String>, action: String, back: String) -> Self {
+        Self { title, consequences, action, hidden: Vec::new(), source: None, button: "确认删除".to_owned(), back }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/confirm.html")]
 struct ConfirmPage {

@@ -53,15 +53,12 @@ pub async fn delete_campaign(
         return confirm_page(
             &user,
             "campaigns",
-            Confirmation {
-                title: format!("删除群发「{}」？", row.name),
+            Confirmation::delete(
+                format!("删除群发「{}」？", row.name),
                 consequences,
-                action: format!("/admin/campaigns/{id}/delete"),
-                hidden: Vec::new(),
-                source: None,
-                button: "确认删除".to_owned(),
+                format!("/admin/campaigns/{id}/delete"),
                 back,
-            },
+            ),
         );
     }
     match campaigns::delete(&pool, user.account, id, &user.username).await {

@@ -361,15 +361,12 @@ pub async fn delete_quiz(
         return confirm_page(
             &user,
             "quizzes",
-            Confirmation {
-                title: format!("删除测验「{id}」？"),
+            Confirmation::delete(
+                format!("删除测验「{id}」？"),
                 consequences,
-                action: format!("/admin/quizzes/{id}/delete"),
-                hidden: Vec::new(),
-                source: None,
-                button: "确认删除".to_owned(),
-                back: "/admin/quizzes".to_owned(),
-            },
+                format!("/admin/quizzes/{id}/delete"),
+                "/admin/quizzes".to_owned(),
+            ),
         );
     }
     match tagging::delete_quiz(&pool, user.account, &id, &user.username).await {

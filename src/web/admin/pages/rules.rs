@@ -247,15 +247,12 @@ pub async fn delete_rule(
         return confirm_page(
             &user,
             "rules",
-            Confirmation {
-                title: format!("删除规则 #{id}？"),
+            Confirmation::delete(
+                format!("删除规则 #{id}？"),
                 consequences,
-                action: format!("/admin/rules/{id}/delete"),
-                hidden: Vec::new(),
-                source: None,
-                button: "确认删除".to_owned(),
-                back: "/admin/rules".to_owned(),
-            },
+                format!("/admin/rules/{id}/delete"),
+                "/admin/rules".to_owned(),
+            ),
         );
     }
     if !store::rules::delete_rule(&client, user.account, id).await? {

@@ -50,15 +50,12 @@ pub async fn delete_segment(
         return confirm_page(
             &user,
             "segments",
-            Confirmation {
-                title: format!("删除人群「{}」？", segment.name),
+            Confirmation::delete(
+                format!("删除人群「{}」？", segment.name),
                 consequences,
-                action: format!("/admin/segments/{id}/delete"),
-                hidden: Vec::new(),
-                source: None,
-                button: "确认删除".to_owned(),
-                back: "/admin/segments".to_owned(),
-            },
+                format!("/admin/segments/{id}/delete"),
+                "/admin/segments".to_owned(),
+            ),
         );
     }
     if !store::segments::delete_segment(&client, user.account, id).await? {

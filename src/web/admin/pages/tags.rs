@@ -432,15 +432,12 @@ pub async fn delete_tag(
         return confirm_page(
             &user,
             "tags",
-            Confirmation {
-                title: format!("删除标签「{}」？", tag.path),
+            Confirmation::delete(
+                format!("删除标签「{}」？", tag.path),
                 consequences,
-                action: format!("/admin/tags/{id}/delete"),
-                hidden: Vec::new(),
-                source: None,
-                button: "确认删除".to_owned(),
-                back: "/admin/tags".to_owned(),
-            },
+                format!("/admin/tags/{id}/delete"),
+                "/admin/tags".to_owned(),
+            ),
         );
     }
     match tagging::delete_tag(&pool, user.account, id, user.role.may_change_sensitivity()).await {

@@ -27,6 +27,18 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The trigger as operators read it in the console.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Click => "点击菜单",
+            Self::View => "打开菜单链接",
+            Self::Keyword => "发送关键词",
+            Self::Subscribe => "关注（场景值）",
+            Self::Scan => "扫码（场景值）",
+            Self::Location => "位置在范围内",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Click => "click",

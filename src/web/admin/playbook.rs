@@ -53,26 +53,16 @@ pub struct ImportForm {
     confirmed: Option<String>,
 }
 
-/// A rule's trigger in the operator's words.
-pub(super) fn trigger_zh(on: &str) -> &str {
-    match on {
-        "click" => "点击菜单",
-        "view" => "打开菜单链接",
-        "keyword" => "关键词",
-        "subscribe" => "关注",
-        "scan" => "扫码",
-        "location" => "位置",
-        other => other,
-    }
-}
-
 /// `tag 肤质/油性` → 标签「肤质/油性」; `rule click SKIN_TEST` → 规则（点击菜单 SKIN_TEST）.
 fn object_zh(what: &str) -> String {
     match what.split_once(' ') {
         Some(("tag", path)) => format!("标签「{path}」"),
         Some(("quiz", id)) => format!("测验「{id}」"),
         Some(("rule", rest)) => match rest.split_once(' ') {
-            Some((on, key)) => format!("规则（{} {key}）", trigger_zh(on)),
+            Some((on, key)) => {
+                let on = crate::domain::rule::Trigger::parse(on).map_or(on, |t| t.label_zh());
+                format!("规则（{on} {key}）")
+            }
             None => format!("规则（{rest}）"),
         },
         _ => what.to_owned(),

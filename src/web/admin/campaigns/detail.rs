@@ -9,10 +9,11 @@ use askama::Template;
 use deadpool_postgres::Pool;
 
 use super::approvals::stored_lapse;
-use super::preview;
+use super::preview::{self, PreviewOutcome, PreviewResult};
 use super::reach::ReachView;
 use super::{
-    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, status_label, strategy_label,
+    Problem, audience_text, filtered_out, lapse_text, message_text, percent, problem, scoped_problem, status_label,
+    strategy_label,
 };
 use crate::app::campaigns::approval;
 use crate::app::campaigns::{self, CampaignError, CampaignStats};
@@ -21,7 +22,7 @@ use crate::store;
 use crate::store::ownership::Owned;
 use crate::web::admin::pages::show_time;
 use crate::web::admin::phone::PhoneView;
-use crate::web::admin::{AdminError, AdminState, AdminUser, Layout, charts, render};
+use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, charts, render};
 use crate::web::api::CampaignContext;
 
 pub struct MessageView {
@@ -61,11 +62,6 @@ pub struct Rejection {
     pub by: String,
     pub at: String,
     pub reason: String,
-}
-
-pub struct PreviewResult {
-    pub openid: String,
-    pub error: Option<String>,
 }
 
 #[derive(Template)]
@@ -146,16 +142,7 @@ struct ArticleView {
     clicks: i64,
 }
 
-pub(super) struct PreviewOutcome {
-    /// What was typed into the other-openids box, shown again.
-    pub openids: String,
-    /// The testers ticked, ticked again.
-    pub chosen: Vec<String>,
-    pub results: Vec<PreviewResult>,
-    pub error: Option<String>,
-}
-
-pub(super) async fn detail_page(
+async fn detail_page(
     user: &AdminUser,
     pool: &Pool,
     settings: &campaigns::CampaignSettings,
@@ -465,6 +452,37 @@ fn in_words(test: Option<Option<crate::domain::campaign::ZTest>>) -> (String, St
         crate::domain::campaign::ALPHA
     );
     (words.to_owned(), title)
+}
+
+/// Sends every message of the campaign to the chosen test followers through WeChat's preview,
+/// and shows, per follower, whether WeChat took it.
+pub async fn preview_campaign(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    ctx: web::Data<CampaignContext>,
+    accounts: web::Data<crate::app::accounts::Accounts>,
+    state: web::Data<Arc<AdminState>>,
+    id: web::Path<i64>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    let (settings, api) = ctx.for_account(&accounts, user.account);
+    let (chosen, typed, openids) = preview::recipients(&pairs);
+    let outcome = match campaigns::preview(&pool, api.as_ref(), user.account, id, &openids, &user.username).await {
+        Ok(results) => PreviewOutcome {
+            openids: typed,
+            chosen,
+            results: results.into_iter().map(|(openid, error)| PreviewResult { openid, error }).collect(),
+            error: None,
+        },
+        Err(error) => match scoped_problem(&user, &pool, id, error).await {
+            Problem::Say(message) => {
+                PreviewOutcome { openids: typed, chosen, results: Vec::new(), error: Some(message) }
+            }
+            Problem::Fail(error) => return Err(error),
+        },
+    };
+    detail_page(&user, &pool, &settings, &state, id, Some(outcome)).await
 }
 
 #[cfg(test)]

@@ -15,9 +15,8 @@ mod send;
 
 pub use approvals::{approve_campaign, list_approvals, reject_campaign};
 pub use compose::{create_campaign, new_campaign};
-pub use detail::show_campaign;
+pub use detail::{preview_campaign, show_campaign};
 pub use list::list_campaigns;
-pub use preview::preview_campaign;
 pub use removal::delete_campaign;
 pub use send::{cancel_campaign, send_campaign};
 

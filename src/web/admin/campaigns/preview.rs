@@ -1,21 +1,29 @@
 //! 预览给测试粉丝: the campaign page's preview form. It offers the account's 测试粉丝 (and, in
 //! demo mode, the simulator's followers) as choices; other openids may still be typed.
 
-use std::sync::Arc;
+use deadpool_postgres::GenericClient;
 
-use actix_web::{HttpResponse, web};
-use deadpool_postgres::{GenericClient, Pool};
-
-use super::detail::{PreviewOutcome, PreviewResult, detail_page};
-use super::{Problem, scoped_problem};
-use crate::app::campaigns;
 use crate::domain::account::AccountId;
 use crate::store;
-use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm};
-use crate::web::api::CampaignContext;
+use crate::web::admin::AdminError;
 
 /// How many of the simulator's followers the form offers.
 const SIMULATED_CHOICES: i64 = 5;
+
+pub struct PreviewResult {
+    pub openid: String,
+    pub error: Option<String>,
+}
+
+/// What a preview did, shown on the campaign page.
+pub(super) struct PreviewOutcome {
+    /// What was typed into the other-openids box, shown again.
+    pub openids: String,
+    /// The testers ticked, ticked again.
+    pub chosen: Vec<String>,
+    pub results: Vec<PreviewResult>,
+    pub error: Option<String>,
+}
 
 pub struct PreviewChoice {
     pub openid: String,
@@ -56,7 +64,7 @@ pub(super) async fn choices(
 }
 
 /// The ticked testers (`tester`, repeated) and the typed openids, in order, each once.
-fn recipients(pairs: &[(String, String)]) -> (Vec<String>, String, Vec<String>) {
+pub(super) fn recipients(pairs: &[(String, String)]) -> (Vec<String>, String, Vec<String>) {
     let chosen: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "tester")
@@ -72,37 +80,6 @@ fn recipients(pairs: &[(String, String)]) -> (Vec<String>, String, Vec<String>) 
         }
     }
     (chosen, typed, all)
-}
-
-/// Sends every message of the campaign to the chosen test followers through WeChat's preview,
-/// and shows, per follower, whether WeChat took it.
-pub async fn preview_campaign(
-    user: AdminUser,
-    pool: web::Data<Pool>,
-    ctx: web::Data<CampaignContext>,
-    accounts: web::Data<crate::app::accounts::Accounts>,
-    state: web::Data<Arc<AdminState>>,
-    id: web::Path<i64>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Result<HttpResponse, AdminError> {
-    let id = id.into_inner();
-    let (settings, api) = ctx.for_account(&accounts, user.account);
-    let (chosen, typed, openids) = recipients(&pairs);
-    let outcome = match campaigns::preview(&pool, api.as_ref(), user.account, id, &openids, &user.username).await {
-        Ok(results) => PreviewOutcome {
-            openids: typed,
-            chosen,
-            results: results.into_iter().map(|(openid, error)| PreviewResult { openid, error }).collect(),
-            error: None,
-        },
-        Err(error) => match scoped_problem(&user, &pool, id, error).await {
-            Problem::Say(message) => {
-                PreviewOutcome { openids: typed, chosen, results: Vec::new(), error: Some(message) }
-            }
-            Problem::Fail(error) => return Err(error),
-        },
-    };
-    detail_page(&user, &pool, &settings, &state, id, Some(outcome)).await
 }
 
 #[cfg(test)]

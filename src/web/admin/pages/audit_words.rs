@@ -200,8 +200,7 @@ fn rule_sentence(map: &mut Map<String, Value>) -> Vec<String> {
     let text = |v: Option<Value>| v.map(|v| value_text("", &v)).unwrap_or_default();
     let on = map.remove("on").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let key = text(map.remove("key"));
-    let trigger =
-        crate::domain::rule::Trigger::parse(&on).map_or(on.clone(), |t| super::rules::trigger_label(t).to_owned());
+    let trigger = crate::domain::rule::Trigger::parse(&on).map_or(on.clone(), |t| t.label_zh().to_owned());
     let mut does = Vec::new();
     for (field, verb) in [("add", "打上"), ("remove", "移除"), ("reply", "回复"), ("start_quiz", "开始测验")]
     {

@@ -23,17 +23,6 @@ fn rule_problem(error: &RuleError) -> String {
     }
 }
 
-pub fn trigger_label(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Click => "点击菜单",
-        Trigger::View => "打开菜单链接",
-        Trigger::Keyword => "发送关键词",
-        Trigger::Subscribe => "关注（场景值）",
-        Trigger::Scan => "扫码（场景值）",
-        Trigger::Location => "位置在范围内",
-    }
-}
-
 pub struct RuleView {
     pub id: i64,
     pub on: &'static str,
@@ -118,7 +107,7 @@ async fn rules_page(
         .map(|r| RuleView {
             same_trigger: same_trigger_as(&stored, r),
             id: r.id,
-            on: trigger_label(r.spec.on),
+            on: r.spec.on.label_zh(),
             key: r.spec.key.clone(),
             add: paths(&r.spec.add),
             remove: paths(&r.spec.remove),
@@ -133,7 +122,7 @@ async fn rules_page(
             .into_iter()
             .map(|t| Choice {
                 value: t.as_str().to_owned(),
-                label: trigger_label(t).to_owned(),
+                label: t.label_zh().to_owned(),
                 selected: form.on == t.as_str(),
             })
             .collect();
@@ -237,7 +226,7 @@ pub async fn delete_rule(
         let consequences = vec![
             format!(
                 "删除后，粉丝{}「{}」时不再{}。",
-                trigger_label(spec.on),
+                spec.on.label_zh(),
                 spec.key,
                 if does.is_empty() { "触发它".to_owned() } else { does.join("、") }
             ),

@@ -371,12 +371,7 @@ async fn uses_of(
     let mut uses = Vec::new();
     for rule in store::rules::list_rules(client, account).await? {
         if rule.spec.add.iter().chain(&rule.spec.remove).any(|p| p.as_str() == path) {
-            uses.push(format!(
-                "规则 #{}（{} {}）",
-                rule.id,
-                crate::web::admin::playbook::trigger_zh(rule.spec.on.as_str()),
-                rule.spec.key
-            ));
+            uses.push(format!("规则 #{}（{} {}）", rule.id, rule.spec.on.label_zh(), rule.spec.key));
         }
     }
     let mut quizzes: Vec<_> = store::quizzes::list_quizzes(client, account).await?.into_values().collect();

@@ -92,6 +92,14 @@ async fn a_nul_in_new_form_fields_is_refused_with_a_message_not_a_server_error()
     amy.get("/admin/campaigns/approvals").await;
     let page = amy.post(&format!("/admin/campaigns/{id}/reject"), &[("reason", "原因\0")]).await;
     assert_ne!(page.status, StatusCode::INTERNAL_SERVER_ERROR, "驳回 reason with NUL");
+    amy.get("/admin/campaigns/approvals").await;
+    let mut page = amy.post(&format!("/admin/campaigns/{id}/reject"), &[("reason", "改一下\u{202E}文案")]).await;
+    if let Some(location) = page.location.clone() {
+        page = amy.get(&location).await;
+    }
+    assert!(page.body.contains("驳回原因里有看不见的控制字符或排版字符"), "{}", page.body);
+    let status: String = app.query("SELECT status FROM campaigns WHERE id = $1", &[&id]).await[0].get(0);
+    assert_eq!(status, "pending_approval", "a refused reason rejects nothing");
 
     let mut root = Browser::log_in(&app, "root", PASSWORD).await;
     root.get("/admin/testers").await;

@@ -243,6 +243,11 @@ pub async fn reject(
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(Invalid::ReasonTooLong { max: MAX_REASON_CHARS }.into());
     }
+    // Shown to the creator, in the queue and in the audit log: nothing that hides or reorders text.
+    let hidden = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    if reason.chars().any(|c| hidden(c) || crate::domain::tag::is_invisible_format(c)) {
+        return Err(Invalid::ReasonControlCharacter.into());
+    }
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let row = store::campaigns::lock_campaign(&txn, account, id).await?.ok_or(CampaignError::NotFound)?;

@@ -133,6 +133,8 @@ pub enum Invalid {
     ReasonRequired,
     #[error("`reason` must be at most {max} characters")]
     ReasonTooLong { max: usize },
+    #[error("`reason` holds a control or invisible formatting character")]
+    ReasonControlCharacter,
     #[error("`url`: {0}")]
     Url(#[source] url::ParseError),
     #[error("`url` must be http or https")]

@@ -210,6 +210,9 @@ fn invalid_problem(invalid: &Invalid) -> String {
         }
         Invalid::ReasonRequired => "驳回需填写原因：告诉创建人需要修改什么。".to_owned(),
         Invalid::ReasonTooLong { max } => format!("驳回原因最多 {max} 字。"),
+        Invalid::ReasonControlCharacter => {
+            "驳回原因里有看不见的控制字符或排版字符（常见于从其他软件复制的文字），请删去后再提交。".to_owned()
+        }
         Invalid::PreviewOpenids => "请勾选或填写 1–10 位测试粉丝。".to_owned(),
         Invalid::PreviewTooManyCalls { max, .. } => {
             format!("预览对每位测试粉丝的每条消息各调用一次微信，一次最多 {max} 次：请减少测试粉丝。")
@@ -300,6 +303,7 @@ mod tests {
             Invalid::VariantsOnSubscription,
             Invalid::ReasonRequired,
             Invalid::ReasonTooLong { max: 500 },
+            Invalid::ReasonControlCharacter,
             Invalid::PreviewOpenids,
             Invalid::PreviewTooManyCalls { max: 20, messages: 3 },
             Invalid::UrlNotHttp,

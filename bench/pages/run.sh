@@ -50,6 +50,22 @@ builder="b0_kind=tag&b0_tag=$bench_tag&b1_join=and&b1_not=1&b1_kind=orders&b1_da
 campaign=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789" -H 'Content-Type: application/json' \
   -d '{"name":"压测群发","audience":{"all":true},"message":{"type":"text","content":"压测"}}' \
   "$BASE/api/v1/campaigns" | jq -r .id)
+# Twenty campaigns to a sensitive tag, sent: the approval queue shows each one's reach and
+# sensitive tags (issue 20). Marked sensitive through the tags page, as an admin does.
+tags_csrf=$(curl -fs -b "$jar" "$BASE/admin/tags" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+sensitive_id=$($PG -c "SELECT id FROM tags WHERE path = '压测/标签01'")
+curl -fs -o /dev/null -b "$jar" --data-urlencode "csrf=$tags_csrf" --data-urlencode to=1 \
+  "$BASE/admin/tags/$sensitive_id/sensitive"
+for n in $(seq 1 20); do
+  waiting=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"待审批$n\",\"audience\":{\"tag\":\"压测/标签01\"},\"message\":{\"type\":\"text\",\"content\":\"压测\"}}" \
+    "$BASE/api/v1/campaigns" | jq -r .id)
+  curl -s -o /dev/null -X POST -H "Authorization: Bearer bench-api-token-0123456789" "$BASE/api/v1/campaigns/$waiting/send"
+done
+queued=$($PG -c "SELECT count(*) FROM campaigns WHERE status = 'pending_approval'")
+# 计算人数 on the compose form: a POST that counts the audience without saving anything.
+compose_csrf=$(curl -fs -b "$jar" "$BASE/admin/campaigns/new" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+compose="csrf=$compose_csrf&action=count&name=%E5%8E%8B%E6%B5%8B&audience=tag&tag=$bench_tag&kind=text&content=%E5%8E%8B%E6%B5%8B"
 pages=(
   "看板|/admin"
   "标签|/admin/tags"
@@ -67,17 +83,26 @@ pages=(
   "群发|/admin/campaigns"
   "新建群发|/admin/campaigns/new"
   "群发详情（草稿，受众人数）|/admin/campaigns/$campaign"
+  "审批队列（$queued 个待审批）|/admin/campaigns/approvals"
+  "新建群发·计算人数（POST）|POST /admin/campaigns|$compose"
 )
 echo "| page | path | status | first (ms) | p50 (ms) | p99 (ms) | max (ms) |"
 echo "|---|---|---|---|---|---|---|"
 for entry in "${pages[@]}"; do
   name=${entry%%|*}
   path=${entry#*|}
+  # A POST entry carries its form after a second bar.
+  form=()
+  if [[ $path == POST\ * ]]; then
+    form=(--data "${path#*|}")
+    path=${path#POST }
+    path=${path%%|*}
+  fi
   samples="$work/samples"
   : >"$samples"
   status=""
   for i in $(seq 0 "$ROUNDS"); do
-    out=$(curl -s -o /dev/null -b "$jar" -w '%{http_code} %{time_total}' "$BASE$path")
+    out=$(curl -s -o /dev/null -b "$jar" "${form[@]}" -w '%{http_code} %{time_total}' "$BASE$path")
     status=${out%% *}
     echo "${out#* }" >>"$samples"
   done

@@ -230,6 +230,27 @@ async fn run_as(
     })
 }
 
+/// The demo's sample playbook, applied only while the account holds no tag, rule or quiz: after
+/// that the console owns them, so a tag the operator deleted stays deleted across restarts (the
+/// delete page promises 无法恢复).
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_sample_on_first_start(pool: &Pool) -> Result<Option<Applied>, PlaybookError> {
+    let configured =
+        async { store::tags::is_configured(&pool.get().await?, AccountId::FIRST).await.map_err(TaggingError::from) }
+            .await
+            .map_err(|source| PlaybookError::Apply { file: SAMPLE_FILE.to_owned(), source })?;
+    if configured {
+        tracing::info!(
+            playbook = SAMPLE_FILE,
+            "the demo account already has tags, rules or quizzes: sample not re-applied"
+        );
+        return Ok(None);
+    }
+    apply_at_start(pool, SAMPLE_FILE, SAMPLE).await.map(Some)
+}
+
 /// [`apply`] at start-up, logging what changed.
 ///
 /// # Errors

@@ -345,6 +345,11 @@ impl MockWeChat {
         state.tag_unchecked(tag_id, openids)
     }
 
+    /// Takes a tag off followers outside any API call: an operator editing them in WeChat's console.
+    pub fn untag_followers(&self, tag_id: i64, openids: &[String]) {
+        self.state().untag_unchecked(tag_id, openids);
+    }
+
     /// Every mass job (sendall and send), oldest first.
     pub fn mass_jobs(&self) -> Vec<MassJob> {
         self.state().mass.jobs.iter().map(|j| j.job.clone()).collect()

@@ -121,6 +121,17 @@ impl State {
         }
         tagged
     }
+
+    /// Takes `tag_id` off followers, as an operator does in WeChat's own console.
+    pub fn untag_unchecked(&mut self, tag_id: i64, openids: &[String]) {
+        for openid in openids {
+            let Some(index) = self.followers.subscribed_index(openid) else { continue };
+            self.followers.at_mut(index).tags.retain(|&t| t != tag_id);
+            if let Some(tag) = self.tags.get_mut(tag_id) {
+                tag.members.remove(&index);
+            }
+        }
+    }
 }
 
 /// One API request as the handlers see it.

@@ -156,9 +156,7 @@ impl Application {
         metrics.watch_pool("shared", pool.clone());
         // Before serving, so the first push already meets the playbook's rules.
         if settings.is_demo() {
-            playbook::apply_at_start(&pool, playbook::SAMPLE_FILE, playbook::SAMPLE)
-                .await
-                .map_err(StartupError::DemoPlaybook)?;
+            playbook::apply_sample_on_first_start(&pool).await.map_err(StartupError::DemoPlaybook)?;
         }
         if let Some(password) = &settings.admin_password {
             crate::app::admins::ensure_start_admin(&pool, "admin", password.expose_secret())

@@ -291,3 +291,53 @@ pub async fn depth(client: &impl GenericClient) -> Result<(i64, Option<f64>), to
         .await?;
     Ok((row.get(0), row.get(1)))
 }
+
+/// How many rows [`sync_health`] counts before it says "more than".
+pub const HEALTH_COUNT_CAP: i64 = 10_000;
+
+/// Where the account's tag changes to WeChat stand, for the tags page.
+#[derive(Debug, Clone, Default)]
+pub struct SyncHealth {
+    /// Changes waiting to be sent, counted up to [`HEALTH_COUNT_CAP`].
+    pub pending: i64,
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Changes given up after their last attempt, counted up to [`HEALTH_COUNT_CAP`].
+    pub dead: i64,
+    /// The commonest stored failures of the dead changes (raw text), with how many each.
+    pub dead_errors: Vec<(String, i64)>,
+}
+
+// Each count stops at the cap so a backlog of a million rows costs no more than ten thousand.
+const SYNC_HEALTH: &str = "
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'pending' LIMIT $2) p),
+           (SELECT min(run_at) FROM (SELECT run_at FROM tag_outbox WHERE account_id = $1 AND state = 'pending'
+                                      ORDER BY run_at LIMIT 1) o),
+           (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'dead' LIMIT $2) d)";
+const DEAD_ERRORS: &str = "
+    SELECT coalesce(last_error, ''), count(*) FROM
+        (SELECT last_error FROM tag_outbox WHERE account_id = $1 AND state = 'dead' ORDER BY created_at DESC LIMIT $2) d
+    GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3";
+
+/// Pending and dead tag changes of `account`, and why the dead ones failed.
+pub async fn sync_health(client: &impl GenericClient, account: AccountId) -> Result<SyncHealth, tokio_postgres::Error> {
+    let row = client.query_one(SYNC_HEALTH, &[&account.get(), &HEALTH_COUNT_CAP]).await?;
+    let dead: i64 = row.get(2);
+    let dead_errors = if dead == 0 {
+        Vec::new()
+    } else {
+        let rows = client.query(DEAD_ERRORS, &[&account.get(), &HEALTH_COUNT_CAP]).await?;
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    Ok(SyncHealth { pending: row.get(0), oldest_pending_at: row.get(1), dead, dead_errors })
+}
+
+const REVIVE_DEAD: &str = "
+    UPDATE tag_outbox SET state = 'pending', attempts = 0, run_at = now(), claimed_until = NULL, claimed_by = NULL,
+                      waits_on_wechat = false
+    WHERE account_id = $1 AND state = 'dead'";
+
+/// Gives every dead change of `account` a fresh set of attempts, once the operator has fixed
+/// what stopped them; the number revived.
+pub async fn revive_dead(client: &impl GenericClient, account: AccountId) -> Result<u64, tokio_postgres::Error> {
+    client.execute(REVIVE_DEAD, &[&account.get()]).await
+}

@@ -217,6 +217,15 @@ pub async fn count_tags(client: &impl GenericClient, account: AccountId) -> Resu
     Ok(client.query_one(COUNT_TAGS, &[&account.get()]).await?.get(0))
 }
 
+const IS_CONFIGURED: &str = "SELECT EXISTS (SELECT 1 FROM tags WHERE account_id = $1)
+                                    OR EXISTS (SELECT 1 FROM rules WHERE account_id = $1)
+                                    OR EXISTS (SELECT 1 FROM quizzes WHERE account_id = $1)";
+
+/// Whether the account has any tag, rule or quiz: something an operator made or kept.
+pub async fn is_configured(client: &impl GenericClient, account: AccountId) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_one(IS_CONFIGURED, &[&account.get()]).await?.get(0))
+}
+
 const TAG_EXISTS: &str = "SELECT 1 FROM tags WHERE path = $1 AND account_id = $2";
 
 /// Whether a tag of the account has this path.

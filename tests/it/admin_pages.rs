@@ -155,8 +155,10 @@ async fn operators_cannot_manage_users_and_do_not_see_the_users_page() {
     let page =
         operator.post("/admin/users", &[("username", "mallory"), ("password", PASSWORD), ("role", "admin")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    let page = operator.post("/admin/users/root/disable", &[]).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    for confirmed in [&[][..], &[("confirmed", "1")][..]] {
+        let page = operator.post("/admin/users/root/disable", confirmed).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+    }
     assert_eq!(app.count("SELECT count(*) FROM admins WHERE username = 'mallory' OR disabled_at IS NOT NULL").await, 0);
     // Operators still run tags.
     assert_eq!(operator.get("/admin/tags").await.status, StatusCode::OK);
@@ -176,7 +178,13 @@ async fn an_admin_creates_and_disables_users_and_a_disabled_user_is_signed_out()
     let users = admin.get("/admin/users").await;
     assert!(users.body.contains("bob") && users.body.contains("审批人"));
 
+    // The first post only asks: olivia keeps working until the admin confirms.
     let page = admin.post("/admin/users/olivia/disable", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("停用账号「olivia」？") && page.body.contains("确认停用"), "{}", page.body);
+    assert_eq!(operator.get("/admin/tags").await.status, StatusCode::OK, "not yet disabled");
+    assert_eq!(app.count("SELECT count(*) FROM admins WHERE disabled_at IS NOT NULL").await, 0);
+    let page = admin.post("/admin/users/olivia/disable", &[("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let page = operator.get("/admin/tags").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "a disabled user's session ends at once");

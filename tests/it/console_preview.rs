@@ -289,10 +289,8 @@ async fn a_quiz_is_written_and_edited_in_the_form_with_a_result_message_and_the_
     // The follower who finishes reads the result's message after their tags.
     let (status, body) = app.api_post("/rules", json!({"on": "keyword", "key": "测肤质", "start_quiz": "skin2"})).await;
     assert_eq!(status, 201, "{body}");
-    let t = crate::support::app::now();
     let reply = app.push_for_reply(&crate::support::app::text_message("o_form_quiz", "测肤质", 501)).await;
     assert!(reply.contains("T 区出油吗？"), "{reply}");
-    let _ = t;
     let last = app.push_for_reply(&crate::support::app::text_message("o_form_quiz", "A", 502)).await;
     assert!(last.contains("肤质/油性") && last.contains("【油性肌肤护肤建议】控油清洁，清爽保湿。"), "{last}");
     app.run_pending_jobs().await;

@@ -246,6 +246,34 @@ async fn every_delete_asks_first_names_what_it_does_and_deletes_nothing_without_
 }
 
 #[tokio::test]
+async fn an_operator_deletes_only_their_own_campaigns_and_an_admin_any_that_never_went_out() {
+    let app = app_with_staff().await;
+    app.create_admin("oscar", PASSWORD, "operator").await;
+    let (status, body) = app.api_post("/tags", json!({ "path": "兴趣/美妆" })).await;
+    assert_eq!(status, 201, "{body}");
+    let theirs = create_campaign(&app, OLIVIA, "奥利维亚的草稿", json!({ "tag": "兴趣/美妆" })).await;
+    let mut oscar = Browser::log_in(&app, "oscar", PASSWORD).await;
+    oscar.get(&format!("/admin/campaigns/{theirs}")).await;
+    // Neither the first step nor a hand-made confirmed post deletes another operator's campaign.
+    for form in [&[][..], &[("confirmed", "1")][..]] {
+        let page = oscar.post(&format!("/admin/campaigns/{theirs}/delete"), form).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let shown = oscar.get(&format!("/admin/campaigns/{theirs}")).await;
+        assert!(shown.body.contains("它由「olivia」创建，运营只能删除自己创建的群发"), "{}", shown.body);
+        assert_eq!(status_of(&app, theirs).await, "draft");
+    }
+    let mine = create_campaign(&app, ("oscar", PASSWORD), "奥斯卡的草稿", json!({ "tag": "兴趣/美妆" })).await;
+    let page = oscar.post(&format!("/admin/campaigns/{mine}/delete"), &[("confirmed", "1")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM campaigns WHERE id = {mine}")).await, 0);
+    let mut root = Browser::log_in(&app, "root", PASSWORD).await;
+    root.get(&format!("/admin/campaigns/{theirs}")).await;
+    let page = root.post(&format!("/admin/campaigns/{theirs}/delete"), &[("confirmed", "1")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM campaigns WHERE id = {theirs}")).await, 0);
+}
+
+#[tokio::test]
 async fn a_quiz_a_rule_starts_a_segment_a_draft_is_addressed_to_and_a_sent_campaign_are_kept() {
     let app = app_with_audience().await;
     live_quiz(&app).await;

@@ -18,6 +18,7 @@ mod console_preview;
 mod console_review;
 mod console_safety;
 mod console_send;
+mod console_sync;
 mod drafts;
 mod faults;
 mod hardening;

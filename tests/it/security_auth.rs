@@ -275,7 +275,7 @@ async fn disabling_a_user_or_changing_their_role_or_password_ends_their_sessions
     // Disabled on this instance through the 用户 page; olivia is using the other one.
     let mut root = Browser::log_in(&app.address, "root", PASSWORD).await;
     root.get("/admin/users").await;
-    let page = root.post("/admin/users/olivia/disable", &[("confirm", "on")]).await;
+    let page = root.post("/admin/users/olivia/disable", &[("confirmed", "1")]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert_eq!(olivia.get("/admin").await.status, StatusCode::SEE_OTHER, "disabled: signed out at once");
 

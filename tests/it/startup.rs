@@ -89,6 +89,18 @@ async fn demo_mode_seeds_followers_with_histories_through_the_real_callback() {
     assert!(events >= 3_000 * 2, "{events} events");
     assert_eq!(mock.token_fetches(), 1);
     handle.stop(false).await;
+
+    // What the operator deleted stays deleted: a restart does not bring the sample back.
+    client.execute("DELETE FROM rules WHERE start_quiz = 'skin' AND trigger = 'keyword'", &[]).await.expect("delete");
+    client.execute("DELETE FROM tags WHERE path = '肤质/干性'", &[]).await.expect("delete tag");
+    let settings =
+        tagcast::config::Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+            .expect("demo settings");
+    let again = tagcast::startup::Application::build(settings).await.expect("demo restarts");
+    let kept = "SELECT (SELECT count(*) FROM rules WHERE start_quiz = 'skin'), (SELECT count(*) FROM tags WHERE path = '肤质/干性')";
+    let row = client.query_one(kept, &[]).await.expect("counts");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 0), "the sample is applied on the first start only");
+    drop(again);
 }
 
 /// CONTRACT §1: `serve` without credentials prints the admin page's URL and the demo login, and

@@ -266,11 +266,10 @@ pub async fn export_followers(
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let tag = query.tag.trim().to_owned();
-    let refuse = |page_error: String, status: StatusCode| (page_error, status);
     let refusal = if user.role.may_approve() {
         None
     } else {
-        Some(refuse(
+        Some((
             format!(
                 "只有管理员和审批人可以导出粉丝名单：导出的 openid 属于个人信息，会离开后台并记入审计。你的角色是「{}」，如需导出请联系管理员或审批人。",
                 user.role.label_zh()
@@ -280,8 +279,8 @@ pub async fn export_followers(
     };
     let audience = match (refusal, audience_of(&pool, &user, &tag, query.segment).await?) {
         (Some(refusal), _) => Err(refusal),
-        (None, Err(problem)) => Err(refuse(problem, StatusCode::UNPROCESSABLE_ENTITY)),
-        (None, Ok(None)) => Err(refuse("请选择要导出的标签或人群。".to_owned(), StatusCode::UNPROCESSABLE_ENTITY)),
+        (None, Err(problem)) => Err((problem, StatusCode::UNPROCESSABLE_ENTITY)),
+        (None, Ok(None)) => Err(("请选择要导出的标签或人群。".to_owned(), StatusCode::UNPROCESSABLE_ENTITY)),
         (None, Ok(Some(audience))) => Ok(audience),
     };
     let audience = match audience {

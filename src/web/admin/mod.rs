@@ -141,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/quota/clear", web::post().to(board::clear_quota))
             .route("/tags", web::get().to(pages::list_tags))
             .route("/tags", web::post().to(pages::create_tag))
+            .route("/tags/sync/retry", web::post().to(pages::retry_refused))
             .route("/tags/{id}/delete", web::post().to(pages::delete_tag))
             .route("/tags/{id}/rename", web::post().to(pages::rename_tag))
             .route("/tags/{id}/sensitive", web::post().to(pages::set_tag_sensitive))

@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 
 use super::{Problem, scoped_problem, status_label};
 use crate::app::campaigns::{self, CampaignError};
+use crate::domain::admin::AdminRole;
 use crate::domain::campaign::Status;
 use crate::store;
 use crate::store::ownership::Owned;
@@ -24,6 +25,16 @@ fn kept(name: &str, status: &str) -> String {
     )
 }
 
+/// An operator deletes only the campaigns they created; admins and approvers, who answer for the
+/// account's sends, may delete any that never went out.
+fn not_theirs(user: &AdminUser, name: &str, created_by: &str) -> Option<String> {
+    (user.role == AdminRole::Operator && created_by != user.username).then(|| {
+        format!(
+            "不能删除群发「{name}」：它由「{created_by}」创建，运营只能删除自己创建的群发。请联系创建人或管理员删除。"
+        )
+    })
+}
+
 pub async fn delete_campaign(
     user: AdminUser,
     pool: web::Data<Pool>,
@@ -32,12 +43,17 @@ pub async fn delete_campaign(
 ) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
     let back = format!("/admin/campaigns/{id}");
+    let client = pool.get().await?;
+    let Some(row) = store::campaigns::get_campaign(&client, user.account, id).await? else {
+        drop(client);
+        return Err(user.missing(&pool, Owned::Campaign, &id.to_string()).await);
+    };
+    // Checked on both steps: the confirmed post can be sent without ever seeing the page.
+    if let Some(refusal) = not_theirs(&user, &row.name, &row.created_by) {
+        user.flash(refusal);
+        return Ok(see_other(&back));
+    }
     if !form.confirmed() {
-        let client = pool.get().await?;
-        let Some(row) = store::campaigns::get_campaign(&client, user.account, id).await? else {
-            drop(client);
-            return Err(user.missing(&pool, Owned::Campaign, &id.to_string()).await);
-        };
         if !Status::parse(&row.status).is_some_and(Status::may_delete) {
             user.flash(kept(&row.name, &row.status));
             return Ok(see_other(&back));
@@ -61,6 +77,7 @@ pub async fn delete_campaign(
             ),
         );
     }
+    drop(client);
     match campaigns::delete(&pool, user.account, id, &user.username).await {
         Ok(row) => {
             user.flash(format!("已删除群发「{}」。", row.name));

@@ -34,6 +34,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("mark_tester", "设为测试粉丝"),
     ("unmark_tester", "移出测试粉丝"),
     ("reset_simulator", "重置模拟粉丝"),
+    ("retry", "重新尝试"),
 ];
 
 /// Every object kind written to `audit_log`.
@@ -48,6 +49,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("admin", "用户"),
     ("account", "公众号"),
     ("wechat_quota", "微信接口额度"),
+    ("wechat_sync", "同步到微信的标签变更"),
 ];
 
 fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
@@ -81,6 +83,8 @@ pub fn object_name(kind: &str, id: &str, detail: &Value) -> String {
             None => format!("#{id}"),
         },
         "wechat_quota" => format!("（AppID {id}）"),
+        // The whole account's refused changes, not one object.
+        "wechat_sync" => String::new(),
         _ => format!("「{id}」"),
     }
 }
@@ -102,6 +106,7 @@ pub fn object_link(action: &str, kind: &str, id: &str) -> Option<String> {
         "admin" => "/admin/users".to_owned(),
         "account" => format!("/admin/accounts/{}", escaped(id)),
         "wechat_quota" => "/admin".to_owned(),
+        "wechat_sync" => "/admin/tags#wechat-sync".to_owned(),
         _ => return None,
     })
 }
@@ -145,6 +150,11 @@ pub fn detail_lines(action: &str, kind: &str, detail: &Value) -> Vec<String> {
                     let said: Vec<String> = changes.iter().map(change_text).collect();
                     lines.push(format!("失效原因：{}", said.join("；")));
                 }
+            }
+        }
+        ("wechat_sync", "retry") => {
+            if let Some(n) = map.remove("changes").and_then(|v| v.as_i64()) {
+                lines.push(format!("微信拒绝过的 {n} 条标签变更重新开始尝试"));
             }
         }
         ("playbook", "import") => {

@@ -55,6 +55,8 @@ struct TagsPage {
     overlapping: Option<Vec<MergeSuggestion>>,
     /// The tree of levels a new tag can sit under.
     parents: Vec<super::ParentOption>,
+    /// Changes on their way to WeChat, and the ones it refused.
+    sync: super::tag_sync::SyncView,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,7 +206,9 @@ async fn tags_page(
             .map(|t| super::TagOption { path: t.path.clone(), label: String::new(), members: 0 })
             .collect::<Vec<_>>(),
     );
+    let sync = super::tag_sync::view(store::outbox::sync_health(&client, user.account).await?, clock.now());
     render(&TagsPage {
+        sync,
         parents,
         layout: user.layout("tags"),
         rows: tag_tree(tags, clock.now()),

@@ -13,6 +13,7 @@ use crate::app::admins::NewUser;
 use crate::domain::account::AccountId;
 use crate::domain::admin::AdminRole;
 use crate::store;
+use crate::web::admin::confirm::{Confirmation, confirm_page};
 use crate::web::admin::{AdminError, AdminState, AdminUser, CsrfForm, Layout, render, see_other};
 
 pub struct UserView {
@@ -254,8 +255,33 @@ pub async fn disable_user(
     pool: web::Data<Pool>,
     state: web::Data<Arc<AdminState>>,
     username: web::Path<String>,
-    CsrfForm(_): CsrfForm<ConfirmForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AdminError> {
+    if !form.confirmed() {
+        user.require_deployment_admin()?;
+        let username = username.into_inner();
+        let client = pool.get().await?;
+        if store::admins::find_by_username(&client, &username).await?.is_none() {
+            return Err(AdminError::NotFound);
+        }
+        // Stopping someone mid-work (a send under review, a quiz being edited) is not a stray click.
+        return confirm_page(
+            &user,
+            "users",
+            Confirmation {
+                title: format!("停用账号「{username}」？"),
+                consequences: vec![
+                    "该用户会立即退出登录，之后无法再登录控制台。".to_owned(),
+                    "他创建的标签、规则、人群和群发都保留；随时可以在本页重新启用。".to_owned(),
+                ],
+                action: format!("/admin/users/{username}/disable"),
+                hidden: Vec::new(),
+                source: None,
+                button: "确认停用".to_owned(),
+                back: "/admin/users".to_owned(),
+            },
+        );
+    }
     set_disabled(user, &pool, &state, &username, true).await
 }
 

@@ -154,6 +154,12 @@ pub async fn load_all(
     while let Some(row) = rows.try_next().await? {
         state.add_order(row.get(0), row.get(1), unix(row.get(2)));
     }
+    // Scores change only with a scoring run, which bumps the epoch: a rebuild reads them anew.
+    let rows = client.query_raw("SELECT model, openid, score FROM follower_scores WHERE account_id = $1", [&a]).await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        state.put_score(row.get(0), row.get(1), row.get(2));
+    }
     state.settle();
     Ok(marks)
 }

@@ -251,6 +251,8 @@ pub async fn erase_follower(
         "UPDATE campaign_clicks SET openid = NULL WHERE openid = $1
            AND campaign_id IN (SELECT id FROM campaigns WHERE account_id = $2)",
         "DELETE FROM test_followers WHERE openid = $1 AND account_id = $2",
+        // Predictions about the follower are personal information too (issue 21).
+        "DELETE FROM follower_scores WHERE openid = $1 AND account_id = $2",
         "DELETE FROM followers WHERE openid = $1 AND account_id = $2",
     ] {
         deleted += client.execute(sql, &[&openid, &account.get()]).await?;

@@ -512,6 +512,8 @@ struct Fan {
     tags: Vec<&'static str>,
     clicks: Vec<(&'static str, i64)>,
     orders: Vec<(i64, i64)>,
+    /// The purchase model's score, when scored.
+    score: Option<f32>,
 }
 
 fn arb_window() -> impl Strategy<Value = Window> {
@@ -531,6 +533,11 @@ fn arb_expr() -> impl Strategy<Value = Expr> {
             (arb_window(), arb_op(), 0..4i64).prop_map(|(window, op, count)| Expr::Orders { window, op, count }),
             (arb_window(), arb_op(), prop_oneof![Just(0i64), 0..30_000i64])
                 .prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
+            (arb_op(), prop::sample::select(vec![0i64, 250, 500, 600, 1000])).prop_map(|(op, milli)| Expr::Score {
+                model: "purchase_7d".to_owned(),
+                op,
+                milli
+            }),
         ];
     leaf.prop_recursive(4, 16, 2, |inner| {
         prop_oneof![
@@ -547,8 +554,10 @@ fn arb_fan() -> impl Strategy<Value = Fan> {
         prop::sample::subsequence(&PATHS[..], 0..=PATHS.len()),
         prop::collection::vec((prop::sample::select(&KEYS[..]), prop::sample::select(&AGES[..])), 0..4),
         prop::collection::vec((-2_000..30_000i64, prop::sample::select(&AGES[..])), 0..4),
+        // Some exactly on a threshold the expressions use.
+        prop::option::of(prop::sample::select(vec![0.0f32, 0.1, 0.25, 0.5, 0.6, 0.61, 0.9, 1.0])),
     )
-        .prop_map(|(subscribed, tags, clicks, orders)| Fan { subscribed, tags, clicks, orders })
+        .prop_map(|(subscribed, tags, clicks, orders, score)| Fan { subscribed, tags, clicks, orders, score })
 }
 
 fn facts(fan: &Fan, now: i64) -> FollowerFacts {
@@ -556,13 +565,14 @@ fn facts(fan: &Fan, now: i64) -> FollowerFacts {
         tags: fan.tags.iter().map(|p| (*p).to_owned()).collect(),
         clicks: fan.clicks.iter().map(|(key, age)| Click { key: (*key).to_owned(), occurred_at: now - age }).collect(),
         orders: fan.orders.iter().map(|(cents, age)| Order { amount_cents: *cents, occurred_at: now - age }).collect(),
+        scores: fan.score.map(|s| ("purchase_7d".to_owned(), s)).into_iter().collect(),
     }
 }
 
 async fn load_fans(app: &TestApp, fans: &[Fan], now: i64) {
     // DELETE rather than TRUNCATE: the audience index reads these tables in the background, and
     // TRUNCATE's exclusive locks would deadlock with its snapshot's.
-    for table in ["follower_tags", "followers", "events", "orders", "segments"] {
+    for table in ["follower_tags", "followers", "events", "orders", "segments", "follower_scores"] {
         app.query(&format!("DELETE FROM {table}"), &[]).await;
     }
     // Every path an expression may name exists, carried or not: unknown tags are refused.
@@ -583,7 +593,22 @@ async fn load_fans(app: &TestApp, fans: &[Fan], now: i64) {
         for (n, (cents, age)) in fan.orders.iter().enumerate() {
             orders.push(order(&format!("{openid}-{n}"), &openid, *cents as f64 / 100.0, now - age));
         }
+        if let Some(score) = fan.score {
+            app.query(
+                "INSERT INTO follower_scores (account_id, model, openid, score, run_id, scored_at)
+                 VALUES (1, 'purchase_7d', $1, $2, 1, now())",
+                &[&openid, &score],
+            )
+            .await;
+        }
     }
+    // A scoring run announces new scores as other bulk changes do: the index rebuilds.
+    app.query(
+        "INSERT INTO account_audience_epochs (account_id, epoch) VALUES (1, 1)
+         ON CONFLICT (account_id) DO UPDATE SET epoch = account_audience_epochs.epoch + 1",
+        &[],
+    )
+    .await;
     // An order of someone tagcast does not know never counts.
     orders.push(order("stranger-1", "o_stranger", 100.0, now));
     let answer = post_events(app, serde_json::Value::Array(orders.clone())).await;
@@ -649,11 +674,16 @@ async fn dynamic_tags_computed_set_based_agree_with_per_follower_reevaluation() 
             tags: PATHS.iter().copied().filter(|_| i % 2 == 0).take(i % 3 + 1).collect(),
             clicks: vec![("NEW", AGES[i % AGES.len()])],
             orders: (0..i).map(|n| (1_000 * n as i64, AGES[(i + n) % AGES.len()])).collect(),
+            score: (i % 3 != 0).then_some(i as f32 / 5.0),
         })
         .collect();
     load_fans(&app, &fans, now).await;
-    let whens =
-        ["orders(7d) >= 2", r#""肤质/油性" AND spent(all) > 20"#, r#"NOT clicked("NEW", 1d) OR orders(1h) = 1"#];
+    let whens = [
+        "orders(7d) >= 2",
+        r#""肤质/油性" AND spent(all) > 20"#,
+        r#"NOT clicked("NEW", 1d) OR orders(1h) = 1"#,
+        "score(purchase_7d) >= 0.6 OR orders(1h) = 1",
+    ];
     let mut ids = Vec::new();
     for (n, when) in whens.iter().enumerate() {
         ids.push(create_tag(&app, json!({"path": format!("动态/{n}"), "when": when, "wechat": false})).await);

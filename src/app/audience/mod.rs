@@ -88,6 +88,8 @@ impl Triggers<'_> {
             Expr::Tag(path) => self.subscribed || self.tagged.contains(&path.as_str()),
             Expr::Clicked { key, .. } => self.subscribed || self.clicked.contains(&key.as_str()),
             Expr::Orders { .. } | Expr::Spent { .. } => self.subscribed || self.ordered,
+            // Scores change with a scoring run, which the scheduled pass follows, not with a push.
+            Expr::Score { .. } => self.subscribed,
             Expr::Not(inner) => self.can_change(inner),
             Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => self.can_change(lhs) || self.can_change(rhs),
         }
@@ -226,7 +228,7 @@ pub async fn refresh_dynamic_tags(
     for tag in tags {
         let wanted = match only {
             Some(id) => tag.id == id,
-            None => tag.expr.windows().time_dependent(),
+            None => tag.expr.windows().time_dependent() || !tag.expr.score_models().is_empty(),
         };
         if !wanted {
             continue;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use super::timeline::{Entry, Measure, Timeline};
-use crate::domain::expr::{CmpOp, Expr, Window};
+use crate::domain::expr::{CmpOp, Expr, Window, score_threshold};
 
 /// What one follower is now, as read from `followers` and `follower_tags`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct State {
     tag_ids: HashMap<String, i64>,
     clicks: HashMap<String, Timeline>,
     orders: Timeline,
+    /// Per prediction model, each follower's latest score by follower number; NaN when unscored.
+    scores: HashMap<String, Vec<f32>>,
 }
 
 impl Default for State {
@@ -47,6 +49,7 @@ impl Default for State {
             tag_ids: HashMap::new(),
             clicks: HashMap::new(),
             orders: Timeline::weighted(),
+            scores: HashMap::new(),
         }
     }
 }
@@ -110,6 +113,11 @@ impl State {
                 timeline.forget(who);
             }
             self.orders.forget(who);
+            for column in self.scores.values_mut() {
+                if let Some(score) = column.get_mut(who as usize) {
+                    *score = f32::NAN;
+                }
+            }
         }
     }
 
@@ -127,6 +135,43 @@ impl State {
     pub fn add_order(&mut self, openid: &str, amount_cents: i64, at: i64) {
         let who = self.number(openid);
         self.orders.push(Entry { at, who, value: amount_cents });
+    }
+
+    /// Replaces every score of `model` (a scoring run finished): followers not listed have none.
+    pub fn set_scores<'a>(&mut self, model: &str, scores: impl IntoIterator<Item = (&'a str, f32)>) {
+        if let Some(column) = self.scores.get_mut(model) {
+            column.clear();
+        }
+        for (openid, score) in scores {
+            self.put_score(model, openid, score);
+        }
+    }
+
+    /// One follower's score from `model`, as a build streams them.
+    pub fn put_score(&mut self, model: &str, openid: &str, score: f32) {
+        let who = self.number(openid) as usize;
+        let column = match self.scores.get_mut(model) {
+            Some(column) => column,
+            None => self.scores.entry(model.to_owned()).or_default(),
+        };
+        if column.len() <= who {
+            column.resize(who + 1, f32::NAN);
+        }
+        column[who] = score;
+    }
+
+    /// The sum of `model`'s scores over `followers`: the expected number of them who do what the
+    /// model predicts (预计购买人数 for `purchase_7d`); `None` when nobody has been scored.
+    pub fn expected(&self, model: &str, followers: &RoaringBitmap) -> Option<f64> {
+        let column = self.scores.get(model).filter(|c| !c.is_empty())?;
+        Some(
+            followers
+                .iter()
+                .filter_map(|n| column.get(n as usize))
+                .filter(|s| !s.is_nan())
+                .map(|s| f64::from(*s))
+                .sum(),
+        )
     }
 
     /// Sorts what arrived out of order (after a bulk load).
@@ -158,6 +203,7 @@ impl State {
         let members: usize = self.members.values().map(|m| m.serialized_size() + 48).sum();
         let tags: usize = self.tag_ids.keys().map(|p| p.len() + 40).sum();
         let clicks: usize = self.clicks.iter().map(|(k, t)| k.len() + 96 + t.len() * ENTRY).sum();
+        let scores: usize = self.scores.values().map(|c| c.len() * 4 + 64).sum();
         std::mem::size_of::<Self>()
             + openids
             + numbering
@@ -166,6 +212,7 @@ impl State {
             + tags
             + clicks
             + self.orders.len() * ENTRY
+            + scores
     }
 
     /// The subscribed followers matching `expr` at `now` (unix seconds).
@@ -218,6 +265,14 @@ impl State {
             }
             Expr::Spent { window, op, cents } => {
                 self.compare(&self.orders, *window, now, Measure::Sum, (*op, *cents), totals)
+            }
+            Expr::Score { model, op, milli } => {
+                let Some(column) = self.scores.get(model) else { return RoaringBitmap::new() };
+                let threshold = score_threshold(*milli);
+                let scored = self.subscribed.iter().filter(|&n| {
+                    column.get(n as usize).is_some_and(|s| !s.is_nan() && op.holds_real(f64::from(*s), threshold))
+                });
+                RoaringBitmap::from_sorted_iter(scored).expect("a bitmap iterates in order")
             }
         }
     }
@@ -361,6 +416,7 @@ mod tests {
         tags: Vec<bool>,
         clicks: Vec<(usize, i64)>,
         orders: Vec<(i64, i64)>,
+        score: Option<f32>,
     }
 
     fn arb_person() -> impl Strategy<Value = Person> {
@@ -369,8 +425,16 @@ mod tests {
             proptest::collection::vec(any::<bool>(), PATHS.len()),
             proptest::collection::vec((0..KEYS.len(), 0..(100 * DAY)), 0..4),
             proptest::collection::vec((-5_000i64..50_000, 0..(100 * DAY)), 0..4),
+            // Scores on a grid of thousandths, so some sit exactly on a threshold.
+            proptest::option::of(prop_oneof![(0u16..=1000).prop_map(|m| f32::from(m) / 1000.0), 0.0f32..1.0]),
         )
-            .prop_map(|(subscribed, tags, clicks, orders)| Person { subscribed, tags, clicks, orders })
+            .prop_map(|(subscribed, tags, clicks, orders, score)| Person {
+                subscribed,
+                tags,
+                clicks,
+                orders,
+                score,
+            })
     }
 
     proptest! {
@@ -407,6 +471,10 @@ mod tests {
                 for &(cents, age) in &person.orders {
                     state.add_order(&openid, cents, NOW - age);
                     facts.orders.push(Order { amount_cents: cents, occurred_at: NOW - age });
+                }
+                if let Some(score) = person.score {
+                    state.put_score("purchase_7d", &openid, score);
+                    facts.scores.insert("purchase_7d".to_owned(), score);
                 }
                 if person.subscribed && expr.eval(&facts, NOW) {
                     expected += 1;

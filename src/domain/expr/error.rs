@@ -94,6 +94,14 @@ pub enum ExprErrorKind {
     Amount(#[from] AmountError),
     /// A dynamic tag's expression that names the tag itself (checked where the tag is known).
     SelfReference { path: TagPath },
+    /// `score(word)` where `word` is no model in `SCORE_MODELS`.
+    UnknownModel { word: String, suggestion: Option<String> },
+    /// Something other than a model's name inside `score(..)`.
+    ExpectedModel { found: Tok },
+    /// `score(model)` without `>= P`.
+    MissingScoreComparison { model: String, found: Tok },
+    /// A number that is not a probability with at most three decimals.
+    BadProbability { text: String },
 }
 
 impl fmt::Display for ExprErrorKind {
@@ -134,6 +142,23 @@ impl fmt::Display for ExprErrorKind {
                     f,
                     "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"
                 )
+            }
+            Self::UnknownModel { word, suggestion: Some(name) } => {
+                write!(f, "没有名为 {word} 的预测模型，是不是想写 {name}？")
+            }
+            Self::UnknownModel { word, suggestion: None } => {
+                let known: Vec<String> =
+                    super::SCORE_MODELS.iter().map(|(name, what)| format!("{name}（{what}）")).collect();
+                write!(f, "没有名为 {word} 的预测模型：可用的有 {}", known.join("、"))
+            }
+            Self::ExpectedModel { found } => {
+                write!(f, "score( 后应是预测模型的名称，如 score(purchase_7d) >= 0.6，却是 {found}")
+            }
+            Self::MissingScoreComparison { model, found } => {
+                write!(f, "score({model}) 后要写比较和概率，如 score({model}) >= 0.6，却是 {found}")
+            }
+            Self::BadProbability { text } => {
+                write!(f, "{text} 不是有效的概率：请写 0 到 1 之间的数，最多三位小数，如 0.6")
             }
             Self::UnquotedPath { word } => {
                 write!(f, "{word} 没有加引号：标签路径要用英文双引号括起来，写成 \"{word}\"")

@@ -3,9 +3,9 @@
 //! tests trust and what re-checks one follower's dynamic tags without a query. [`super::sql`] must
 //! agree with it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::Expr;
+use super::{Expr, score_threshold};
 
 /// One menu click (an `events` row with `kind = 'click'`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,14 @@ pub struct Order {
 }
 
 /// What an expression can ask about one follower.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FollowerFacts {
     /// The paths of the tags the follower carries.
     pub tags: HashSet<String>,
     pub clicks: Vec<Click>,
     pub orders: Vec<Order>,
+    /// The latest score per prediction model (a `follower_scores` row), when scored.
+    pub scores: HashMap<String, f32>,
 }
 
 impl Expr {
@@ -55,6 +57,9 @@ impl Expr {
                     .map(|o| i128::from(o.amount_cents))
                     .sum();
                 op.holds(spent, i128::from(*cents))
+            }
+            Self::Score { model, op, milli } => {
+                facts.scores.get(model).is_some_and(|score| op.holds_real(f64::from(*score), score_threshold(*milli)))
             }
             Self::Not(inner) => !inner.eval(facts, now),
             Self::And(lhs, rhs) => lhs.eval(facts, now) && rhs.eval(facts, now),
@@ -164,6 +169,14 @@ mod tests {
     /// Negation normal form: `NOT` only on tags, comparisons negated, And/Or swapped (De Morgan).
     enum Nnf {
         Tag(String, bool),
+        /// A score comparison, or its negation: an unscored follower fails the comparison, so
+        /// `NOT score >= t` is not `score < t` and keeps its `NOT`.
+        Score {
+            model: String,
+            op: CmpOp,
+            milli: i64,
+            positive: bool,
+        },
         Atom(Expr),
         And(Vec<Nnf>),
         Or(Vec<Nnf>),
@@ -183,6 +196,9 @@ mod tests {
             }
             Expr::Spent { window, op, cents } => {
                 Nnf::Atom(Expr::Spent { window: *window, op: if negate { op.negated() } else { *op }, cents: *cents })
+            }
+            Expr::Score { model, op, milli } => {
+                Nnf::Score { model: model.clone(), op: *op, milli: *milli, positive: !negate }
             }
             Expr::Not(inner) => nnf(inner, !negate),
             Expr::And(a, b) if !negate => Nnf::And(vec![nnf(a, false), nnf(b, false)]),
@@ -210,6 +226,20 @@ mod tests {
         }
         match node {
             Nnf::Tag(path, positive) => facts.tags.contains(path) == *positive,
+            Nnf::Score { model, op, milli, positive } => {
+                let holds = match facts.scores.get(model) {
+                    // Thousandths of the threshold against the score scaled alike: the same
+                    // comparison as `score >= milli / 1000` written another way.
+                    Some(score) => match f64::from(*score).partial_cmp(&(*milli as f64 / 1000.0)) {
+                        Some(std::cmp::Ordering::Less) => matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Ne),
+                        Some(std::cmp::Ordering::Equal) => matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge),
+                        Some(std::cmp::Ordering::Greater) => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Ne),
+                        None => false,
+                    },
+                    None => false,
+                };
+                holds == *positive
+            }
             Nnf::And(items) => items.iter().all(|n| eval_nnf(n, facts, now)),
             Nnf::Or(items) => items.iter().any(|n| eval_nnf(n, facts, now)),
             Nnf::Atom(Expr::Clicked { key, window, op, count }) => {
@@ -267,12 +297,14 @@ mod tests {
             prop::sample::subsequence(PATHS, 0..=PATHS.len()),
             prop::collection::vec((prop::sample::select(KEYS), arb_time()), 0..6),
             prop::collection::vec((-1_000..20_000i64, arb_time()), 0..6),
+            prop::option::of(prop_oneof![(0u16..=1000).prop_map(|m| f32::from(m) / 1000.0), 0.0f32..1.0]),
         )
-            .prop_map(|(tags, clicks, orders)| FollowerFacts {
+            .prop_map(|(tags, clicks, orders, score)| FollowerFacts {
                 // Facts hold paths as `TagPath` prints them.
                 tags: tags.into_iter().map(|p| TagPath::parse(p).unwrap().as_str().to_owned()).collect(),
                 clicks: clicks.into_iter().map(|(k, t)| click(k, t)).collect(),
                 orders: orders.into_iter().map(|(a, t)| order(a, t)).collect(),
+                scores: score.map(|s| ("purchase_7d".to_owned(), s)).into_iter().collect(),
             })
     }
 

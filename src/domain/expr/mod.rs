@@ -11,9 +11,12 @@
 //! predicate := "clicked" "(" STRING "," WINDOW ")" [OP COUNT]
 //!            | "orders" "(" WINDOW ")" OP COUNT
 //!            | "spent" "(" WINDOW ")" OP AMOUNT
+//!            | "score" "(" MODEL ")" OP PROBABILITY
 //! WINDOW    := <int>"d" | <int>"h" | "all"          (1 ≤ length ≤ 3650 days)
 //! OP        := "=" | "!=" | "<" | "<=" | ">" | ">="
 //! TAGPATH   := a double-quoted string (escapes `\"` and `\\`) that `TagPath::parse` accepts
+//! MODEL     := one of [`SCORE_MODELS`] (`purchase_7d`)
+//! PROBABILITY := 0 to 1 with at most three decimals (`0.6`, `0.125`)
 //! ```
 //!
 //! Keywords, function names, `all` and window units are case-insensitive; `Display` prints the
@@ -30,6 +33,10 @@
 //! - A window is inclusive at its far end and open towards the future: an event counts when
 //!   `occurred_at >= now - window`, so an event exactly 7 days old is inside `7d`, and an event
 //!   stamped a little after `now` (clock skew) still counts. `all` has no bound.
+//! - `score(purchase_7d) >= 0.6` compares the follower's latest predicted probability (the
+//!   purchase model's daily scoring, issue 21). Thresholds are kept as whole thousandths, so
+//!   nothing is rounded and trees stay `Eq`. A follower with no score (never scored, or scored
+//!   before they followed) matches no comparison; `NOT score(..) >= 0.6` includes them.
 //! - Columns in [`ExprError`] count characters, not bytes, from 1; the input is treated as one line.
 //! - Hostile input is bounded: at most [`MAX_INPUT_BYTES`] bytes and [`MAX_DEPTH`] nested
 //!   parentheses/`NOT`s; numbers are checked, never overflow.
@@ -68,6 +75,8 @@ pub const MAX_COUNT: i64 = 1_000_000_000;
 pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000;
 /// WeChat's limit on a menu button's `key` (EventKey), in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
+/// The prediction models `score(..)` can name, with what each predicts in the operator's words.
+pub const SCORE_MODELS: &[(&str, &str)] = &[("purchase_7d", "7 天内下单的概率")];
 
 /// A parsed segment expression.
 ///
@@ -93,6 +102,9 @@ pub enum Expr {
     Orders { window: Window, op: CmpOp, count: i64 },
     /// The sum of order amounts inside the window, in cents, compares true to `cents`.
     Spent { window: Window, op: CmpOp, cents: i64 },
+    /// The follower's latest score from `model` (one of [`SCORE_MODELS`]) compares true to
+    /// `milli` thousandths; no score never does.
+    Score { model: String, op: CmpOp, milli: i64 },
     /// `NOT e`.
     Not(Box<Expr>),
     /// `a AND b`.
@@ -173,7 +185,9 @@ impl Expr {
                 let left = lhs.rename_tag(from, to);
                 rhs.rename_tag(from, to) | left
             }
-            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } => false,
+            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } | Self::Score { .. } => {
+                false
+            }
         }
     }
 
@@ -206,7 +220,7 @@ impl Expr {
                 lhs.visit(f);
                 rhs.visit(f);
             }
-            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } => {}
+            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } | Self::Score { .. } => {}
         }
     }
 }
@@ -243,6 +257,18 @@ impl CmpOp {
             Self::Le => "<=",
             Self::Gt => ">",
             Self::Ge => ">=",
+        }
+    }
+
+    /// `lhs op rhs` for a score against a threshold.
+    pub fn holds_real(self, lhs: f64, rhs: f64) -> bool {
+        match self {
+            Self::Eq => lhs == rhs,
+            Self::Ne => lhs != rhs,
+            Self::Lt => lhs < rhs,
+            Self::Le => lhs <= rhs,
+            Self::Gt => lhs > rhs,
+            Self::Ge => lhs >= rhs,
         }
     }
 
@@ -309,7 +335,39 @@ fn write_amount(f: &mut fmt::Formatter<'_>, cents: i64) -> fmt::Result {
     }
 }
 
+/// A `score(..)` threshold of `milli` thousandths as the float both evaluations compare with.
+pub fn score_threshold(milli: i64) -> f64 {
+    milli as f64 / 1000.0
+}
+
+/// Thousandths as a probability with no trailing zeros: 600 → `0.6`, 1000 → `1`, 125 → `0.125`.
+fn write_probability(f: &mut fmt::Formatter<'_>, milli: i64) -> fmt::Result {
+    let (whole, mut rest) = (milli / 1000, milli % 1000);
+    if rest == 0 {
+        return write!(f, "{whole}");
+    }
+    let mut digits = 3;
+    while rest % 10 == 0 {
+        rest /= 10;
+        digits -= 1;
+    }
+    write!(f, "{whole}.{rest:0digits$}")
+}
+
 impl Expr {
+    /// The prediction models the expression reads, each once.
+    pub fn score_models(&self) -> Vec<&str> {
+        let mut models = Vec::new();
+        self.visit(&mut |e| {
+            if let Self::Score { model, .. } = e {
+                if !models.contains(&model.as_str()) {
+                    models.push(model.as_str());
+                }
+            }
+        });
+        models
+    }
+
     /// Writes `self`, parenthesised when `wrap`.
     fn write_operand(&self, f: &mut fmt::Formatter<'_>, wrap: bool) -> fmt::Result {
         if wrap { write!(f, "({self})") } else { write!(f, "{self}") }
@@ -333,6 +391,10 @@ impl fmt::Display for Expr {
             Self::Spent { window, op, cents } => {
                 write!(f, "spent({window}) {op} ")?;
                 write_amount(f, *cents)
+            }
+            Self::Score { model, op, milli } => {
+                write!(f, "score({model}) {op} ")?;
+                write_probability(f, *milli)
             }
             Self::Not(inner) => {
                 f.write_str("NOT ")?;
@@ -578,6 +640,8 @@ pub(crate) mod tests {
                 .prop_map(|(key, window, op, count)| Expr::Clicked { key: key.to_owned(), window, op, count }),
             (window.clone(), arb_op(), count).prop_map(|(window, op, count)| Expr::Orders { window, op, count }),
             (window, arb_op(), cents).prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
+            (arb_op(), prop_oneof![Just(0i64), Just(500), Just(1000), 0..=1000i64])
+                .prop_map(|(op, milli)| Expr::Score { model: "purchase_7d".to_owned(), op, milli }),
         ];
         leaf.prop_recursive(5, 24, 2, |inner| {
             prop_oneof![

@@ -5,12 +5,12 @@
 use super::lexer::{Lexer, Tok, Token};
 use super::{
     AmountError, CmpOp, CountError, Expr, ExprError, ExprErrorKind, KeyError, MAX_COUNT, MAX_DEPTH, MAX_INPUT_BYTES,
-    MAX_KEY_BYTES, MAX_WINDOW_DAYS, Window, WindowError,
+    MAX_KEY_BYTES, MAX_WINDOW_DAYS, SCORE_MODELS, Window, WindowError,
 };
 use crate::domain::tag::TagPath;
 
 /// The event predicates, as written in canonical form.
-const FUNCTIONS: [&str; 3] = ["clicked", "orders", "spent"];
+const FUNCTIONS: [&str; 4] = ["clicked", "orders", "spent", "score"];
 
 /// Parses a segment expression.
 ///
@@ -129,6 +129,9 @@ impl Parser<'_> {
             }
             Tok::Word(word) => {
                 let name = word.to_ascii_lowercase();
+                if name == "score" {
+                    return self.score();
+                }
                 if FUNCTIONS.contains(&name.as_str()) {
                     return self.predicate(&name);
                 }
@@ -227,6 +230,53 @@ impl Parser<'_> {
         })
     }
 
+    /// After `score`: `(` a model `)` and the comparison with a probability.
+    fn score(&mut self) -> Result<Expr, ExprError> {
+        let open = self.bump()?;
+        if open.tok != Tok::LParen {
+            let kind = ExprErrorKind::ExpectedOpenParen { function: "score".to_owned(), found: open.tok };
+            return Err(ExprError::at(open.col, kind));
+        }
+        let named = self.bump()?;
+        let model = match &named.tok {
+            Tok::Word(word) | Tok::Str(word) => {
+                let lower = word.to_ascii_lowercase();
+                let names: Vec<&str> = SCORE_MODELS.iter().map(|(name, _)| *name).collect();
+                if !names.contains(&lower.as_str()) {
+                    let suggestion = suggest(word, &names).map(str::to_owned);
+                    return Err(ExprError::at(
+                        named.col,
+                        ExprErrorKind::UnknownModel { word: word.clone(), suggestion },
+                    ));
+                }
+                lower
+            }
+            found => return Err(ExprError::at(named.col, ExprErrorKind::ExpectedModel { found: found.clone() })),
+        };
+        let close = self.bump()?;
+        if close.tok != Tok::RParen {
+            let kind = match close.tok {
+                Tok::End => ExprErrorKind::UnclosedCall { function: "score".to_owned(), open: open.col },
+                found => ExprErrorKind::ExpectedCallClose { found },
+            };
+            return Err(ExprError::at(close.col, kind));
+        }
+        let next = self.bump()?;
+        let Tok::Op(op) = next.tok else {
+            return Err(ExprError::at(next.col, ExprErrorKind::MissingScoreComparison { model, found: next.tok }));
+        };
+        let number = self.bump()?;
+        let text = match &number.tok {
+            Tok::Word(text) if text.starts_with(|c: char| c.is_ascii_digit() || c == '.') => text,
+            found => {
+                return Err(ExprError::at(number.col, ExprErrorKind::ExpectedNumber { op, found: found.clone() }));
+            }
+        };
+        let milli = parse_probability(text)
+            .ok_or_else(|| ExprError::at(number.col, ExprErrorKind::BadProbability { text: text.clone() }))?;
+        Ok(Expr::Score { model, op, milli })
+    }
+
     fn window(&mut self) -> Result<Window, ExprError> {
         let token = self.bump()?;
         let Tok::Word(word) = &token.tok else {
@@ -297,6 +347,26 @@ fn parse_amount(text: &str) -> Result<i64, AmountError> {
         return Err(AmountError::Negative { text: text.to_owned() });
     }
     Ok(crate::domain::order::parse_yuan(text)?)
+}
+
+/// A probability from 0 to 1 with at most three decimals, as thousandths.
+fn parse_probability(text: &str) -> Option<i64> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) || fraction.len() > 3 || (whole.is_empty() && fraction.is_empty()) {
+        return None;
+    }
+    if whole.len() > 4 {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<3}").parse().ok()? };
+    let milli = whole * 1000 + fraction;
+    (milli <= 1000).then_some(milli)
 }
 
 /// The candidate `word` is probably a misspelling of (case-insensitive edit distance ≤ 2, or a
@@ -418,6 +488,35 @@ mod tests {
         rejects(r#""肤质/油性" AND （"VIP"）"#, 13, r#"这里用了中文括号（，请改成英文括号 ("#);
         rejects(r#""肤质/油性" && "VIP""#, 9, r#"不能用 &：「并且」请写 AND"#);
         rejects(r#""肤质/油性\n""#, 7, r#"字符串里不能写 \n：只允许 \" 和 \\"#);
+    }
+
+    #[test]
+    fn scores_parse_print_canonically_and_refuse_what_is_not_a_probability() {
+        let canonical = |input: &str| parse(input).unwrap().to_string();
+        assert_eq!(canonical("SCORE(Purchase_7d)>=.6"), "score(purchase_7d) >= 0.6");
+        assert_eq!(canonical("score(purchase_7d) < 0.125"), "score(purchase_7d) < 0.125");
+        assert_eq!(canonical("score(purchase_7d) >= 0.050"), "score(purchase_7d) >= 0.05");
+        assert_eq!(canonical("score(purchase_7d) > 1"), "score(purchase_7d) > 1");
+        assert_eq!(canonical("score(\"purchase_7d\") = 0"), "score(purchase_7d) = 0");
+        assert_eq!(parse(r#""肤质/油性" AND NOT score(purchase_7d) >= 0.6"#).unwrap().score_models(), ["purchase_7d"]);
+        rejects("score(purchase7d) >= 0.6", 7, "没有名为 purchase7d 的预测模型，是不是想写 purchase_7d？");
+        rejects("score(churn) >= 0.6", 7, "没有名为 churn 的预测模型：可用的有 purchase_7d（7 天内下单的概率）");
+        rejects("score(0.6)", 7, "没有名为 0.6 的预测模型：可用的有 purchase_7d（7 天内下单的概率）");
+        rejects("score() >= 1", 7, "score( 后应是预测模型的名称，如 score(purchase_7d) >= 0.6，却是 「)」");
+        rejects(
+            "score(purchase_7d)",
+            19,
+            "score(purchase_7d) 后要写比较和概率，如 score(purchase_7d) >= 0.6，却是 表达式结尾",
+        );
+        for bad in ["1.5", "60", "0.6251", "1.", "0..6"] {
+            let input = format!("score(purchase_7d) >= {bad}");
+            let error = parse(&input).unwrap_err();
+            assert_eq!(
+                error.kind.to_string(),
+                format!("{bad} 不是有效的概率：请写 0 到 1 之间的数，最多三位小数，如 0.6")
+            );
+        }
+        assert_eq!(canonical("score(purchase_7d) >= 1.0"), "score(purchase_7d) >= 1");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!
 //! Tables: `follower_tags(openid, tag_id)` joined to `tags(id, path)`; `events(openid, kind,
 //! event_key, occurred_at)` with `kind = 'click'`; `orders(id, openid, amount_cents, occurred_at)`
-//! (added with order import). Indexes that keep each piece a short index probe per follower:
+//! (added with order import); `follower_scores(account_id, model, openid, score)` for `score(..)`. Indexes that keep each piece a short index probe per follower:
 //! - `tags(path)` (its `UNIQUE`) and `follower_tags(openid, tag_id)` (its primary key); the planner
 //!   may instead drive a tag test from `follower_tags(tag_id)` as a semi-join;
 //! - `events(openid, kind, occurred_at)` (adding `event_key` after `kind` narrows it further;
@@ -246,6 +246,19 @@ impl Compiler {
                     )
                     .expect("String never fails");
                 }
+            }
+            Expr::Score { model, op, milli } => {
+                let model = self.bind(SqlParam::Text(model.clone()));
+                let account = self.of_account("s");
+                let milli = self.bind(SqlParam::Int(*milli));
+                // Both sides as float8, divided as `score_threshold` divides in memory, so a score
+                // exactly at the threshold compares alike here and in `Expr::eval`.
+                write!(
+                    self.sql,
+                    "EXISTS (SELECT 1 FROM follower_scores s WHERE s.openid = f.openid AND s.model = {model}\
+                     {account} AND s.score::float8 {op} ({milli})::float8 / 1000)"
+                )
+                .expect("String never fails");
             }
             Expr::Not(inner) => {
                 self.sql.push_str("(NOT ");

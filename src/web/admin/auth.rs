@@ -107,6 +107,7 @@ fn with_status(mut response: HttpResponse, status: StatusCode) -> HttpResponse {
     response
 }
 
+/// A form that carries nothing but its CSRF token (sign out, retry).
 #[derive(Deserialize)]
 pub struct Empty {}
 

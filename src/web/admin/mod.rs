@@ -37,6 +37,7 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+pub use auth::Empty;
 pub use error::AdminError;
 pub use simulator::SimulatorTarget;
 

@@ -5,12 +5,11 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Deserialize;
 
 use super::audit;
 use crate::store;
 use crate::store::outbox::{HEALTH_COUNT_CAP, SyncHealth};
-use crate::web::admin::{AdminError, AdminUser, CsrfForm, see_other};
+use crate::web::admin::{AdminError, AdminUser, CsrfForm, Empty, see_other};
 
 /// The section as the template shows it.
 pub struct SyncView {
@@ -69,14 +68,10 @@ pub fn view(health: SyncHealth, now: DateTime<Utc>) -> SyncView {
 }
 
 /// 重新尝试: every refused change of the account gets a fresh set of attempts.
-/// The retry form carries nothing but its CSRF token.
-#[derive(Deserialize)]
-pub struct NoFields {}
-
 pub async fn retry_refused(
     user: AdminUser,
     pool: web::Data<Pool>,
-    CsrfForm(_): CsrfForm<NoFields>,
+    CsrfForm(_): CsrfForm<Empty>,
 ) -> Result<HttpResponse, AdminError> {
     let revived = store::outbox::revive_dead(&pool.get().await?, user.account).await?;
     if revived == 0 {

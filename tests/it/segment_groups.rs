@@ -167,7 +167,7 @@ async fn a_typed_expression_loads_into_the_groups_or_is_left_in_the_text_box_wit
             browser.get(&format!("/admin/segments?{}", serde_urlencoded::to_string([("expr", typed)]).unwrap())).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains("id=\"builder-note\""), "{typed}: {}", page.body);
-        assert!(page.body.contains(why), "{typed}: {}", page.body);
+        assert!(page.body.contains(&escaped(why)), "{typed}: {}", page.body);
         assert!(page.body.contains("id=\"segment-count\""), "the typed text is still counted");
         assert!(!page.body.contains("id=\"builder-loaded\""));
         assert_no_english(typed, &page.body);

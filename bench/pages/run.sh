@@ -45,7 +45,8 @@ warm_up=$(grep "board figures computed at start" "$work/serve.log" | sed -n 's/.
 openid=$($PG -c "SELECT openid FROM followers ORDER BY openid OFFSET 500000 LIMIT 1")
 segment_expr=$(printf '%s' '"压测/标签00" AND NOT "压测/标签03" AND orders(30d) >= 1' | jq -sRr @uri)
 bench_tag=$(printf '%s' '压测/标签00' | jq -sRr @uri)
-builder="b0_kind=tag&b0_tag=$bench_tag&b1_join=and&b1_not=1&b1_kind=orders&b1_days=30&build=1"
+bench_tag3=$(printf '%s' '压测/标签03' | jq -sRr @uri)
+builder="g0r0_kind=tag&g0r0_tag=$bench_tag&g0r1_not=1&g0r1_kind=orders&g0r1_days=30&g1_not=1&g1_join=or&g1r0_kind=tag&g1r0_tag=$bench_tag3&g1r1_kind=spent&g1r1_yuan=500&build=1"
 # A draft to everyone: its page counts the whole audience now (issue 20) before any send.
 campaign=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789" -H 'Content-Type: application/json' \
   -d '{"name":"压测群发","audience":{"all":true},"message":{"type":"text","content":"压测"}}' \

@@ -35,7 +35,8 @@
 })();
 
 // 人群's builder: recount (and rewrite the expression) as conditions change, asking the server
-// to compose the same rows the 生成表达式 button would submit.
+// to compose the same groups the 生成表达式 button would submit. Adding and removing rows and
+// groups are the server's buttons: one composition, one place.
 (function () {
   var form = document.getElementById("segment-builder");
   var box = document.getElementById("segment-expr");
@@ -73,24 +74,6 @@
   function later() { clearTimeout(timer); timer = setTimeout(recount, 400); }
   form.addEventListener("input", later);
   form.addEventListener("change", later);
-  // 再加一个条件 adds a blank row in place (without script the server adds it).
-  var add = document.getElementById("builder-add");
-  if (add) add.addEventListener("click", function (e) {
-    var rows = form.querySelectorAll("fieldset.cond");
-    var last = rows[rows.length - 1];
-    if (!last || rows.length >= 12) return;
-    e.preventDefault();
-    var row = last.cloneNode(true);
-    var n = rows.length;
-    row.setAttribute("data-row", String(n));
-    row.querySelectorAll("[name]").forEach(function (field) {
-      field.name = field.name.replace(/^b\d+_/, "b" + n + "_");
-      if (field.type === "checkbox") field.checked = false;
-      else if (field.tagName === "SELECT") field.selectedIndex = field.name.slice(-5) === "_kind" ? 0 : field.selectedIndex;
-      else field.value = field.name.slice(-5) === "_days" ? "30" : "";
-    });
-    last.parentNode.insertBefore(row, last.nextSibling);
-  });
 })();
 
 // The nav: from 721 px up it is always shown; browsers without ::details-content get it opened.

@@ -18,7 +18,7 @@ const DRY: &str = "肤质/干性";
 
 /// Tags, rules, a quiz, followers (four oily, one dry, one who left), clicks on SKIN_TEST, a saved
 /// segment and a draft campaign: something on every page.
-async fn seeded() -> (TestApp, i64, i64) {
+pub(crate) async fn seeded() -> (TestApp, i64, i64) {
     let app = spawn_app().await;
     app.create_admin("root", PASSWORD, "admin").await;
     app.create_admin("olivia", PASSWORD, "operator").await;
@@ -160,24 +160,24 @@ async fn the_segment_builder_picks_a_tag_and_a_click_and_shows_the_expression_an
     log_in(&client, "olivia").await;
     client.goto(&format!("{base}/admin/segments")).await.expect("segments");
     // The first row is a tag condition; its field searches the account's tags.
-    let tag = client.find(Locator::Css("input[name=b0_tag]")).await.expect("tag field");
+    let tag = client.find(Locator::Css("input[name=g0r0_tag]")).await.expect("tag field");
     assert!(tag.is_displayed().await.expect("shown"), "a tag row shows the tag field");
     assert!(
-        !displayed(&client, "input[name=b0_key]").await,
+        !displayed(&client, "input[name=g0r0_key]").await,
         "a tag row hides the fields it does not need (no script: :has)"
     );
     tag.send_keys(OILY).await.expect("typed");
     client
-        .find(Locator::Css("select[name=b1_kind] option[value=clicked]"))
+        .find(Locator::Css("select[name=g0r1_kind] option[value=clicked]"))
         .await
         .expect("clicked option")
         .click()
         .await
         .expect("chosen");
-    assert!(displayed(&client, "input[name=b1_key]").await, "a click row shows the key field");
-    let key = client.find(Locator::Css("input[name=b1_key]")).await.expect("key");
+    assert!(displayed(&client, "input[name=g0r1_key]").await, "a click row shows the key field");
+    let key = client.find(Locator::Css("input[name=g0r1_key]")).await.expect("key");
     key.send_keys("SKIN_TEST").await.expect("typed");
-    let days = client.find(Locator::Css("input[name=b1_days]")).await.expect("days");
+    let days = client.find(Locator::Css("input[name=g0r1_days]")).await.expect("days");
     days.clear().await.expect("cleared");
     days.send_keys("7").await.expect("typed");
     // The script recounts as the rows change; the button does the same without it.
@@ -194,10 +194,11 @@ async fn the_segment_builder_picks_a_tag_and_a_click_and_shows_the_expression_an
     assert_eq!(last.as_deref(), Some(wanted), "the builder writes the expression into the box");
     wait_for_text(&client, "#segment-result", "2 人").await;
     screenshot(&client, "builder-live-390").await;
-    // The script adds a row in place, numbered after the others.
-    click(&client, "#builder-add").await;
-    assert_eq!(client.find_all(Locator::Css("fieldset.cond")).await.expect("rows").len(), 4);
-    assert!(client.find(Locator::Css("select[name=b3_kind]")).await.is_ok(), "the new row is b3");
+    // 再加一个条件 asks the server for a row, numbered after the others, the rows kept.
+    click(&client, "#group-0 .add-row").await;
+    crate::segment_groups::wait_for(&client, "select[name=g0r2_kind]").await;
+    assert_eq!(client.find_all(Locator::Css("fieldset.cond")).await.expect("rows").len(), 3);
+    assert!(client.find(Locator::Css("select[name=g0r2_kind]")).await.is_ok(), "the new row is g0r2");
     click(&client, "#builder-submit").await;
     wait_for_text(&client, "#segment-count", "2").await;
     assert_eq!(text_of(&client, "#segment-built").await, r#""肤质/油性" AND clicked("SKIN_TEST", 7d)"#);
@@ -220,19 +221,19 @@ async fn the_segment_builder_composes_groups_and_counts_without_javascript() {
     let (app, _, _) = seeded().await;
     let mut browser = Browser::log_in(&app, "olivia", PASSWORD).await;
     let query = [
-        ("b0_kind", "tag"),
-        ("b0_tag", OILY),
-        ("b1_join", "and"),
-        ("b1_kind", "clicked"),
-        ("b1_key", "SKIN_TEST"),
-        ("b1_days", "7"),
-        ("b2_join", "or"),
-        ("b2_kind", "tag"),
-        ("b2_tag", DRY),
-        ("b3_join", "and"),
-        ("b3_not", "1"),
-        ("b3_kind", "orders"),
-        ("b3_n", "1"),
+        ("groups_join", "or"),
+        ("g0r0_kind", "tag"),
+        ("g0r0_tag", OILY),
+        ("g0_join", "and"),
+        ("g0r1_kind", "clicked"),
+        ("g0r1_key", "SKIN_TEST"),
+        ("g0r1_days", "7"),
+        ("g1r0_kind", "tag"),
+        ("g1r0_tag", DRY),
+        ("g1_join", "and"),
+        ("g1r1_not", "1"),
+        ("g1r1_kind", "orders"),
+        ("g1r1_n", "1"),
         ("build", "1"),
     ];
     let encoded = serde_urlencoded::to_string(query).expect("query");
@@ -256,18 +257,20 @@ async fn the_segment_builder_composes_groups_and_counts_without_javascript() {
     assert_eq!(listed["members"], 3, "{listed}");
 
     // One more row on request, rows kept as they were.
-    let more = serde_urlencoded::to_string([("b0_kind", "tag"), ("b0_tag", OILY), ("add_row", "1")]).expect("query");
+    let more =
+        serde_urlencoded::to_string([("g0r0_kind", "tag"), ("g0r0_tag", OILY), ("add_row", "0")]).expect("query");
     let page = browser.get(&format!("/admin/segments?{more}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("name=\"b1_kind\""), "a second row was added: {}", page.body);
-    assert!(!page.body.contains("name=\"b2_kind\""));
+    assert!(page.body.contains("name=\"g0r1_kind\""), "a second row was added: {}", page.body);
+    assert!(!page.body.contains("name=\"g0r2_kind\""));
     assert!(page.body.contains(&format!("value=\"{OILY}\"")), "the first row is kept");
 
     // A row that cannot be a condition is named, in Chinese.
-    let bad = serde_urlencoded::to_string([("b0_kind", "spent"), ("b0_yuan", "很多"), ("build", "1")]).expect("query");
+    let bad =
+        serde_urlencoded::to_string([("g0r0_kind", "spent"), ("g0r0_yuan", "很多"), ("build", "1")]).expect("query");
     let page = browser.get(&format!("/admin/segments?{bad}")).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("第 1 个条件：金额请填不小于 0 的数字"), "{}", page.body);
+    assert!(page.body.contains("第 1 组第 1 个条件：金额请填不小于 0 的数字"), "{}", page.body);
 
     // The live count the script asks for answers the same composition.
     let live = browser.get(&format!("/admin/segments/count?{encoded}")).await;

@@ -34,6 +34,7 @@ mod plans;
 mod playbook;
 mod security_auth;
 mod security_callback;
+mod segment_groups;
 mod startup;
 mod support;
 mod sync;

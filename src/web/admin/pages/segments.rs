@@ -10,7 +10,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde::Deserialize;
 
-use super::segment_builder::{self, Built, Row};
+use super::segment_builder::{self, Action, Builder, Built, Group, Row};
 use super::tag_picker::{self, TagOption};
 use super::{PAGE, audit, show_time};
 use crate::app::audience::index::AudienceIndex;
@@ -65,32 +65,46 @@ struct SegmentsPage {
 
 /// The builder's part of the page.
 pub struct BuilderView {
-    pub rows: Vec<RowView>,
+    /// 满足任一组 (else 满足全部组).
+    pub join_or: bool,
+    pub groups: Vec<GroupView>,
     /// Set when the builder wrote the expression shown.
     pub built: bool,
     pub problem: Option<String>,
+    /// Why a typed expression could not be shown as groups.
+    pub note: Option<String>,
+    /// Set when the groups were filled from the typed expression.
+    pub loaded: bool,
+    pub can_add_group: bool,
     /// The datalist of tags, with member counts.
     pub tags: Vec<TagOption>,
     /// Menu keys the click rules know, for the key field's datalist.
     pub keys: Vec<String>,
 }
 
+pub struct GroupView {
+    pub g: usize,
+    pub group: Group,
+    pub rows: Vec<RowView>,
+    pub can_add_row: bool,
+}
+
 pub struct RowView {
-    pub i: usize,
+    pub r: usize,
     pub row: Row,
 }
 
-/// The page's query: the typed expression, the builder's rows, and paging.
+/// The page's query: the typed expression, the builder's groups, and paging.
 #[derive(Default)]
 pub struct SegmentQuery {
     expr: Option<String>,
     name: Option<String>,
     before: Option<i64>,
-    rows: Option<Vec<Row>>,
-    /// The builder was submitted (compose its rows into the expression).
+    builder: Option<Builder>,
+    /// One of the builder's add/remove buttons.
+    action: Option<Action>,
+    /// The builder was submitted (compose its groups into the expression).
     build: bool,
-    /// One more row was asked for.
-    add_row: bool,
 }
 
 impl SegmentQuery {
@@ -98,31 +112,71 @@ impl SegmentQuery {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(req.query_string()).map_err(|_| AdminError::BadRequest)?;
         let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let action = Action::from_pairs(&pairs);
         Ok(Self {
             expr: get("expr"),
             name: get("name"),
             before: get("before").and_then(|b| b.parse().ok()),
-            rows: segment_builder::rows_from(&pairs),
-            build: get("build").is_some() || get("add_row").is_some(),
-            add_row: get("add_row").is_some(),
+            builder: Builder::from_pairs(&pairs),
+            action,
+            build: get("build").is_some() || action.is_some(),
         })
     }
 }
 
-/// The builder's rows to show: those submitted (one more when asked), else a tag row and two
-/// unused ones.
-fn rows_to_show(rows: Option<Vec<Row>>, add_row: bool) -> Vec<RowView> {
-    let mut rows = rows.unwrap_or_else(|| {
-        vec![
-            Row { kind: "tag".to_owned(), ..Row::default() },
-            Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() },
-            Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() },
-        ]
-    });
-    if add_row && rows.len() < segment_builder::MAX_ROWS {
-        rows.push(Row { join: "and".to_owned(), days: "30".to_owned(), ..Row::default() });
+/// The builder as the page shows it.
+struct BuilderState {
+    builder: Builder,
+    built: bool,
+    problem: Option<String>,
+    note: Option<String>,
+    loaded: bool,
+}
+
+impl BuilderState {
+    /// The groups a typed (or saved) expression reads as; the default groups and a note saying
+    /// why when it has another shape. Text that does not parse gets no note: the page marks it.
+    fn from_typed(text: &str) -> Self {
+        let fresh = |note| Self { builder: Builder::default(), built: false, problem: None, note, loaded: false };
+        if text.trim().is_empty() {
+            return fresh(None);
+        }
+        let Ok(parsed) = expr::parse(text) else { return fresh(None) };
+        match segment_builder::load_back(&parsed) {
+            Ok(builder) => Self { builder, built: false, problem: None, note: None, loaded: true },
+            Err(why) => fresh(Some(why)),
+        }
     }
-    rows.into_iter().enumerate().map(|(i, row)| RowView { i, row }).collect()
+
+    fn view(self, tags: Vec<TagOption>, keys: Vec<String>) -> BuilderView {
+        let can_add_group = self.builder.groups.len() < segment_builder::MAX_GROUPS;
+        let groups = self
+            .builder
+            .groups
+            .into_iter()
+            .enumerate()
+            .map(|(g, mut group)| {
+                let rows = std::mem::take(&mut group.rows);
+                GroupView {
+                    g,
+                    can_add_row: rows.len() < segment_builder::MAX_ROWS,
+                    rows: rows.into_iter().enumerate().map(|(r, row)| RowView { r, row }).collect(),
+                    group,
+                }
+            })
+            .collect();
+        BuilderView {
+            join_or: self.builder.join == "or",
+            groups,
+            built: self.built,
+            problem: self.problem,
+            note: self.note,
+            loaded: self.loaded,
+            can_add_group,
+            tags,
+            keys,
+        }
+    }
 }
 
 enum Counted {
@@ -183,14 +237,13 @@ struct Shown {
     name: String,
     expr: String,
     error: Option<String>,
-    builder_rows: Vec<RowView>,
-    built: bool,
-    builder_problem: Option<String>,
+    builder: BuilderState,
 }
 
 impl Shown {
     fn typed(name: String, expr: String, error: Option<String>) -> Self {
-        Self { name, expr, error, builder_rows: rows_to_show(None, false), built: false, builder_problem: None }
+        let builder = BuilderState::from_typed(&expr);
+        Self { name, expr, error, builder }
     }
 }
 
@@ -205,7 +258,7 @@ async fn segments_page(
     shown: Shown,
     status: StatusCode,
 ) -> Result<HttpResponse, AdminError> {
-    let Shown { name, expr: expr_text, error, builder_rows, built, builder_problem } = shown;
+    let Shown { name, expr: expr_text, error, builder } = shown;
     let (count, problem) = if expr_text.trim().is_empty() {
         (None, None)
     } else {
@@ -237,7 +290,7 @@ async fn segments_page(
         .collect();
     drop(client);
     let tags = tag_picker::tag_options(pool, user.account, state).await?;
-    let status = if problem.is_some() || builder_problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { status };
+    let status = if problem.is_some() || builder.problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { status };
     render(&SegmentsPage {
         layout: user.layout("segments"),
         segments,
@@ -247,7 +300,7 @@ async fn segments_page(
         count,
         problem,
         error,
-        builder: BuilderView { rows: builder_rows, built, problem: builder_problem, tags, keys },
+        builder: builder.view(tags, keys),
     })
     .map(|mut r| {
         *r.status_mut() = status;
@@ -264,33 +317,43 @@ pub async fn show_segments(
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let query = SegmentQuery::from_request(&req)?;
-    let mut expr_text = query.expr.unwrap_or_default();
-    let mut builder_problem = None;
-    let built = query.build && query.rows.is_some();
-    if built {
-        match segment_builder::compose(query.rows.as_deref().unwrap_or_default()) {
-            Built::Expr(text) => expr_text = text,
-            Built::Empty => {
-                if !query.add_row {
-                    builder_problem = Some("请至少填写一个条件：选择条件类型，再填标签、菜单 key 或次数。".to_owned());
-                }
-            }
-            Built::Problem(problem) => builder_problem = Some(problem),
+    let name = query.name.unwrap_or_default();
+    let typed = query.expr.unwrap_or_default();
+    let shown = match query.builder {
+        None => Shown::typed(name, typed, None),
+        Some(builder) => {
+            let (builder, text) = submitted(builder, query.action, query.build, typed);
+            Shown { name, expr: text, error: None, builder }
         }
-    }
-    let shown = Shown {
-        name: query.name.unwrap_or_default(),
-        expr: expr_text,
-        error: None,
-        builder_rows: rows_to_show(query.rows, query.add_row),
-        built,
-        builder_problem,
     };
     segments_page(&user, &pool, &index, &clock, &state, query.before, shown, StatusCode::OK).await
 }
 
+/// The submitted groups, after the button's change, and the expression to show: theirs when
+/// they compose, else `typed`. While rows are being added or removed a half-filled row is not
+/// yet a problem.
+fn submitted(mut builder: Builder, action: Option<Action>, build: bool, typed: String) -> (BuilderState, String) {
+    let mut problem = action.and_then(|action| builder.apply(action).err());
+    let mut text = typed;
+    let mut built = false;
+    if build {
+        match segment_builder::compose(&builder) {
+            Built::Expr(composed) => {
+                text = composed;
+                built = true;
+            }
+            Built::Empty if action.is_none() => {
+                problem = Some("请至少填写一个条件：选择条件类型，再填标签、菜单 key 或次数。".to_owned());
+            }
+            Built::Problem(why) if action.is_none() => problem = Some(why),
+            Built::Empty | Built::Problem(_) => {}
+        }
+    }
+    (BuilderState { builder, built, problem, note: None, loaded: false }, text)
+}
+
 /// The live count for the page's script: `{"members": n, "expr": ".."}` or `{"position",
-/// "message"}` for a typed expression; with the builder's rows and `build`, their composition
+/// "message"}` for a typed expression; with the builder's groups and `build`, their composition
 /// (`{"message"}` alone when a row is wrong).
 pub async fn count_segment(
     user: AdminUser,
@@ -300,8 +363,8 @@ pub async fn count_segment(
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let query = SegmentQuery::from_request(&req)?;
-    let text = match (query.build, query.rows) {
-        (true, Some(rows)) => match segment_builder::compose(&rows) {
+    let text = match (query.build, query.builder) {
+        (true, Some(builder)) => match segment_builder::compose(&builder) {
             Built::Expr(text) => text,
             Built::Empty => return Ok(HttpResponse::Ok().json(serde_json::json!({ "empty": true }))),
             Built::Problem(message) => return Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message }))),

@@ -89,6 +89,13 @@ fn term(row: &Row) -> Result<String, String> {
             }
             Ok(format!("spent({window}) >= {yuan}"))
         }
+        "score" => {
+            let p = row.p.trim();
+            if p.is_empty() {
+                return Err("请填写概率（0 到 1 之间，如 0.6）。".to_owned());
+            }
+            Ok(format!("score(purchase_7d) >= {p}"))
+        }
         other => Err(format!("不认识的条件类型「{other}」。")),
     }
 }

@@ -113,6 +113,15 @@ fn condition(expr: &Expr) -> Result<Row, String> {
             row.days = days(*window, leaf)?;
             row.yuan = yuan(at_least(*op, *cents, leaf)?);
         }
+        Expr::Score { op: CmpOp::Ge, .. } => {
+            row.kind = "score".to_owned();
+            // The canonical text's number: `score(purchase_7d) >= 0.6` → `0.6`.
+            let text = leaf.to_string();
+            text.rsplit(' ').next().unwrap_or_default().clone_into(&mut row.p);
+        }
+        Expr::Score { op, .. } => {
+            return Err(format!("{leaf} 用的比较是 {op}，条件里只能表示「至少」（>=），请在文本框中编辑。"));
+        }
         Expr::Not(_) | Expr::And(..) | Expr::Or(..) => {
             return Err("这个表达式嵌套超过两层（组里还有组），条件里放不下，请在文本框中编辑。".to_owned());
         }
@@ -242,6 +251,7 @@ mod tests {
             Row { negate: true, ..tag("B") },
             Row { kind: "orders".into(), days: "30".into(), n: "0".into(), ..Row::default() },
             Row { negate: true, kind: "spent".into(), yuan: "0.5".into(), ..Row::default() },
+            Row { kind: "score".into(), p: "0.6".into(), ..Row::default() },
         ];
         for top in joins {
             for (first, second) in [(1, 1), (1, 3), (2, 1), (3, 2), (2, 2)] {
@@ -269,12 +279,16 @@ mod tests {
         let days = prop_oneof![Just(String::new()), (1u32..=3650).prop_map(|d| d.to_string())];
         let n = prop_oneof![Just(String::new()), (0u32..50).prop_map(|n| n.to_string())];
         let text = "[a-zA-Z0-9_\"\\\\ 肤质]{1,6}";
-        (any::<bool>(), 0..4usize, text, days, n, 0u32..100_000).prop_map(|(negate, kind, text, days, n, cents)| {
+        (any::<bool>(), 0..5usize, text, days, n, 0u32..100_000).prop_map(|(negate, kind, text, days, n, cents)| {
             let mut row = Row { negate, days, n, ..Row::default() };
             match kind {
                 0 => (row.kind, row.tag) = ("tag".into(), format!("x{}", text.trim())),
                 1 => (row.kind, row.key) = ("clicked".into(), text),
                 2 => row.kind = "orders".into(),
+                3 => {
+                    (row.kind, row.p, row.days, row.n) =
+                        ("score".into(), format!("0.{}", cents % 1000), String::new(), String::new())
+                }
                 _ => (row.kind, row.yuan) = ("spent".into(), format!("{}.{:02}", cents / 100, cents % 100)),
             }
             row

@@ -6,7 +6,7 @@
 //! [`load_back`] fills the groups from a typed expression when its tree has that shape.
 //!
 //! The form travels as query fields (`groups_join`, `g{g}_join`, `g{g}_not`, `g{g}r{r}_not`,
-//! `g{g}r{r}_kind`, `_tag`, `_key`, `_days`, `_n`, `_yuan`) plus one action button (`build`,
+//! `g{g}r{r}_kind`, `_tag`, `_key`, `_days`, `_n`, `_yuan`, `_p`) plus one action button (`build`,
 //! `add_row={g}`, `add_group`, `remove_row={g}.{r}`, `remove_group={g}`), so the page works
 //! without script and admin.js only re-asks the same composition for a live count.
 
@@ -46,13 +46,15 @@ pub struct Group {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Row {
     pub negate: bool,
-    /// `tag`, `clicked`, `orders`, `spent`, or empty for an unused row.
+    /// `tag`, `clicked`, `orders`, `spent`, `score`, or empty for an unused row.
     pub kind: String,
     pub tag: String,
     pub key: String,
     pub days: String,
     pub n: String,
     pub yuan: String,
+    /// The least purchase probability of a `score` row (`0.6`).
+    pub p: String,
 }
 
 impl Row {
@@ -155,6 +157,7 @@ impl Builder {
                 "days" => &mut row.days,
                 "n" => &mut row.n,
                 "yuan" => &mut row.yuan,
+                "p" => &mut row.p,
                 _ => continue,
             };
             value.clone_into(slot);

@@ -27,6 +27,7 @@ pub mod followers;
 pub mod jobs;
 pub mod ops;
 pub mod orders;
+pub mod predictions;
 pub mod outbox;
 pub mod ownership;
 pub mod quizzes;

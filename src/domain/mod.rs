@@ -13,6 +13,7 @@ pub mod follower;
 pub mod job;
 pub mod order;
 pub mod parse_zh;
+pub mod predict;
 pub mod playbook;
 pub mod quiz;
 pub mod rule;

@@ -36,11 +36,16 @@ fn main() {
     let seed: u64 = env_or("BENCH_SEED", 42);
     let spec_sample: u32 = env_or("BENCH_SPEC_SAMPLE", 100_000);
     let negative_rate: f64 = env_or("BENCH_NEGATIVE_RATE", 0.1);
-    let account = SyntheticAccount::new(followers, days, seed, Regime::Behaviour);
+    let regime = match std::env::var("BENCH_REGIME").as_deref() {
+        Ok("rfm") => Regime::RfmOnly,
+        Ok("random") => Regime::Random,
+        _ => Regime::Behaviour,
+    };
+    let account = SyntheticAccount::new(followers, days, seed, regime);
     let now = account.now();
     let cutoffs = Cutoffs::latest(now);
     let (rss_before, _) = memory_kib();
-    println!("bench_predict: {followers} followers, {days} days, seed {seed}, negatives kept {negative_rate}");
+    println!("bench_predict: {followers} followers, {days} days, seed {seed}, {regime:?}, negatives kept {negative_rate}");
 
     let mut generating = Duration::ZERO;
     let started = Instant::now();

@@ -27,6 +27,10 @@ pub const MIN_POSITIVES: u64 = 150;
 /// so errs towards caution).
 pub const MIN_AUC_GAIN: f64 = 0.02;
 
+/// Below this AUC a ranking is hardly better than drawing names from a hat; the operator is
+/// told so rather than pointed at RFM.
+const NEAR_RANDOM_AUC: f64 = 0.55;
+
 /// The two cutoffs of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cutoffs {
@@ -209,6 +213,9 @@ impl Verdict {
         match self {
             Verdict::Trusted { model_auc, baseline_auc } => format!(
                 "模型在最近一周的留出数据上 AUC 为 {model_auc:.3}，高于只看下单记录的 RFM 基线（{baseline_auc:.3}），可以据此建立购买意向标签；请在每次重新训练后查看这里的成绩是否保持。"
+            ),
+            Verdict::NotBetterThanBaseline { model_auc, baseline_auc, .. } if model_auc.max(*baseline_auc) < NEAR_RANDOM_AUC => format!(
+                "模型（AUC {model_auc:.3}）和只看下单记录的 RFM 基线（{baseline_auc:.3}）在最近一周的留出数据上都接近随机猜测（0.5），目前看不出谁会下单的规律，因此暂不提供预测标签；请检查订单是否都已接入并对应到粉丝，积累更多数据后系统会按计划重新训练。"
             ),
             Verdict::NotBetterThanBaseline { model_auc, baseline_auc, needed_gain } => format!(
                 "模型在最近一周的留出数据上 AUC 为 {model_auc:.3}，比只看下单记录的 RFM 基线（{baseline_auc:.3}）高不到 {needed_gain:.3}，互动行为没有带来可靠的额外信息，因此暂不提供预测标签；请按最近下单时间、次数和金额圈选人群，待积累更多互动和订单后再训练。"

@@ -60,11 +60,13 @@ pub struct TrainOptions {
     /// model fitted on thousands of rows and mostly tames features no buyer ever had.
     pub alpha: f64,
     pub max_iterations: u64,
+    /// Stop when the mean gradient per row is this small.
+    pub tolerance: f64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { alpha: 1.0, max_iterations: 200 }
+        Self { alpha: 1.0, max_iterations: 100, tolerance: 1e-4 }
     }
 }
 
@@ -122,6 +124,9 @@ impl Model {
         let fitted = LogisticRegression::default()
             .alpha(opts.alpha)
             .max_iterations(opts.max_iterations)
+            // The loss is summed over rows, so its gradient grows with them: stop at a mean
+            // gradient of `tolerance` whatever the number of rows.
+            .gradient_tolerance(opts.tolerance * n as f64)
             .fit(&Dataset::new(x, y))
             .map_err(TrainError::Solver)?;
         // linfa calls the larger class "positive"; with buyers the minority that is `false`,

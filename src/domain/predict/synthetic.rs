@@ -53,11 +53,11 @@ impl Regime {
         let logit = match self {
             Regime::Random => return 0.02,
             Regime::Behaviour => {
-                -5.0 + 1.0 * ln(o.product_clicks_7d) + 0.45 * ln(o.clicks_30d) + 0.6 * ln(o.texts_30d)
-                    + 0.7 * ln(o.link_clicks_30d)
-                    + 0.5 * f64::from(u8::from(o.oily_or_sensitive))
-                    + 0.6 * ln(o.orders_90d)
-                    - 0.25 * o.days_since_interaction.unwrap_or(365.0).min(365.0).ln_1p()
+                -5.0 + 0.8 * ln(o.product_clicks_7d) + 0.35 * ln(o.clicks_30d) + 0.5 * ln(o.texts_30d)
+                    + 0.6 * ln(o.link_clicks_30d)
+                    + 0.4 * f64::from(u8::from(o.oily_or_sensitive))
+                    + 0.5 * ln(o.orders_90d)
+                    - 0.2 * o.days_since_interaction.unwrap_or(365.0).min(365.0).ln_1p()
             }
             Regime::RfmOnly => {
                 let recent = o.days_since_last_order.is_some_and(|d| d <= 30.0);

@@ -8,9 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use tagcast::domain::predict::{
-    Cutoffs, Regime, SpecBuilder, SplitCollector, SyntheticAccount, TrainOptions, metrics,
-};
+use tagcast::domain::predict::{Cutoffs, Regime, SpecBuilder, SplitCollector, SyntheticAccount, TrainOptions, metrics};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -45,7 +43,9 @@ fn main() {
     let now = account.now();
     let cutoffs = Cutoffs::latest(now);
     let (rss_before, _) = memory_kib();
-    println!("bench_predict: {followers} followers, {days} days, seed {seed}, {regime:?}, negatives kept {negative_rate}");
+    println!(
+        "bench_predict: {followers} followers, {days} days, seed {seed}, {regime:?}, negatives kept {negative_rate}"
+    );
 
     let mut generating = Duration::ZERO;
     let started = Instant::now();
@@ -54,7 +54,12 @@ fn main() {
         builder.observe(&account.follower(i).facts);
     }
     let spec = builder.build(account.vocabulary(), 6, 4);
-    println!("spec from {} followers: {:.2?} (generation included), {} features", spec_sample.min(followers), started.elapsed(), spec.len());
+    println!(
+        "spec from {} followers: {:.2?} (generation included), {} features",
+        spec_sample.min(followers),
+        started.elapsed(),
+        spec.len()
+    );
 
     let extractor = spec.bind(account.vocabulary());
     let mut collector = SplitCollector::new(extractor.clone(), cutoffs, negative_rate, seed);
@@ -99,10 +104,15 @@ fn main() {
         expected_buyers += model.score(&row);
         scoring += t.elapsed();
     }
-    println!("score all {followers} followers at now (features included): {scoring:.2?}; expected buyers next week {expected_buyers:.0}");
+    println!(
+        "score all {followers} followers at now (features included): {scoring:.2?}; expected buyers next week {expected_buyers:.0}"
+    );
 
     let (_, hwm) = memory_kib();
-    println!("peak RSS added: {:.1} MiB (VmHWM {hwm} KiB − VmRSS at start {rss_before} KiB)", (hwm - rss_before) as f64 / 1024.0);
+    println!(
+        "peak RSS added: {:.1} MiB (VmHWM {hwm} KiB − VmRSS at start {rss_before} KiB)",
+        (hwm - rss_before) as f64 / 1024.0
+    );
     let m = eval.model_metrics.as_ref().expect("model metrics");
     let b = eval.baseline_metrics.as_ref().expect("baseline metrics");
     println!(

@@ -114,12 +114,7 @@ impl Vocabulary {
     }
 
     fn rebuild_index(&mut self) {
-        self.index = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), KeyId(i as u16)))
-            .collect();
+        self.index = self.names.iter().enumerate().map(|(i, n)| (n.clone(), KeyId(i as u16))).collect();
     }
 }
 

@@ -195,9 +195,9 @@ impl Extractor {
 /// positive amount (a free sample is not a purchase).
 pub fn label(facts: &[Fact], cutoff: i64, horizon_days: u32) -> bool {
     let end = cutoff + i64::from(horizon_days) * DAY;
-    facts.iter().any(|f| {
-        f.at > cutoff && f.at <= end && matches!(f.kind, FactKind::Order { amount_fen } if amount_fen > 0)
-    })
+    facts
+        .iter()
+        .any(|f| f.at > cutoff && f.at <= end && matches!(f.kind, FactKind::Order { amount_fen } if amount_fen > 0))
 }
 
 #[cfg(test)]

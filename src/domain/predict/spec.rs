@@ -86,10 +86,8 @@ impl FeatureSpec {
 
     /// Every feature's name, in vector order.
     pub fn names(&self) -> Vec<FeatureName> {
-        let mut names: Vec<FeatureName> = BASE
-            .iter()
-            .map(|(id, zh)| FeatureName { id: (*id).to_owned(), zh: (*zh).to_owned() })
-            .collect();
+        let mut names: Vec<FeatureName> =
+            BASE.iter().map(|(id, zh)| FeatureName { id: (*id).to_owned(), zh: (*zh).to_owned() }).collect();
         for key in &self.menu_keys {
             for days in KEY_WINDOWS {
                 names.push(FeatureName {
@@ -192,7 +190,14 @@ mod tests {
         let late = vocab.intern("LATE");
         let click = |at, key| Fact { at, kind: FactKind::MenuClick { key } };
         let mut builder = SpecBuilder::new(100);
-        builder.observe(&[click(1, sale), click(2, sale), click(3, new), click(101, late), click(102, late), click(103, late)]);
+        builder.observe(&[
+            click(1, sale),
+            click(2, sale),
+            click(3, new),
+            click(101, late),
+            click(102, late),
+            click(103, late),
+        ]);
         let spec = builder.build(&vocab, 5, 5);
         assert_eq!(spec.menu_keys, vec!["SALE".to_owned(), "NEW".to_owned()]);
         assert_eq!(spec.len(), BASE.len() + 6);

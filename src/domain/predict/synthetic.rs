@@ -53,7 +53,9 @@ impl Regime {
         let logit = match self {
             Regime::Random => return 0.02,
             Regime::Behaviour => {
-                -5.0 + 0.8 * ln(o.product_clicks_7d) + 0.35 * ln(o.clicks_30d) + 0.5 * ln(o.texts_30d)
+                -5.0 + 0.8 * ln(o.product_clicks_7d)
+                    + 0.35 * ln(o.clicks_30d)
+                    + 0.5 * ln(o.texts_30d)
                     + 0.6 * ln(o.link_clicks_30d)
                     + 0.4 * f64::from(u8::from(o.oily_or_sensitive))
                     + 0.5 * ln(o.orders_90d)

@@ -14,6 +14,7 @@ pub mod job;
 pub mod order;
 pub mod parse_zh;
 pub mod playbook;
+pub mod predict;
 pub mod quiz;
 pub mod rule;
 pub mod tag;

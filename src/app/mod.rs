@@ -24,6 +24,7 @@ pub mod drafts;
 pub mod inbox;
 pub mod metrics;
 pub mod playbook;
+pub mod predictions;
 pub mod quota;
 pub mod sync;
 pub mod tagging;

@@ -27,6 +27,8 @@ pub enum Job {
     CheckMassResults(CheckMassResults),
     /// Refreshes the local list of the account's WeChat drafts (`draft/batchget`).
     RefreshDrafts(RefreshDrafts),
+    /// Trains, judges and scores the purchase model (issue 21): daily, or asked for in the console.
+    TrainPredictions(TrainPredictions),
 }
 
 /// `delete_wechat_tag {wechat_tag_id}`.
@@ -73,6 +75,13 @@ pub struct CheckMassResults {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshDrafts {}
 
+/// `train_predictions {requested_by}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainPredictions {
+    /// Who asked: a username, or `system` for the daily run.
+    pub requested_by: String,
+}
+
 /// A job's kind: the `jobs.kind` column, for queries about jobs of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
@@ -84,11 +93,12 @@ pub enum JobKind {
     FetchArticleReads,
     CheckMassResults,
     RefreshDrafts,
+    TrainPredictions,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 8] = [
+    pub const ALL: [JobKind; 9] = [
         JobKind::DeleteWechatTag,
         JobKind::RenameWechatTag,
         JobKind::ReconcileTags,
@@ -97,6 +107,7 @@ impl JobKind {
         JobKind::FetchArticleReads,
         JobKind::CheckMassResults,
         JobKind::RefreshDrafts,
+        JobKind::TrainPredictions,
     ];
 
     /// The kind as stored (the serde tag of [`Job`]).
@@ -110,6 +121,7 @@ impl JobKind {
             JobKind::FetchArticleReads => "fetch_article_reads",
             JobKind::CheckMassResults => "check_mass_results",
             JobKind::RefreshDrafts => "refresh_drafts",
+            JobKind::TrainPredictions => "train_predictions",
         }
     }
 
@@ -150,6 +162,7 @@ impl Job {
             Job::FetchArticleReads(_) => JobKind::FetchArticleReads,
             Job::CheckMassResults(_) => JobKind::CheckMassResults,
             Job::RefreshDrafts(_) => JobKind::RefreshDrafts,
+            Job::TrainPredictions(_) => JobKind::TrainPredictions,
         }
     }
 

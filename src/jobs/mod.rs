@@ -24,6 +24,7 @@ pub mod refresh_drafts;
 pub mod refresh_dynamic_tags;
 pub mod rename_wechat_tag;
 pub mod send_campaign;
+pub mod train_predictions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -197,6 +198,7 @@ pub async fn run_job(ctx: &JobCtx, job: &Job) -> Result<(), JobError> {
         Job::FetchArticleReads(_) => fetch_article_reads::run(ctx).await,
         Job::CheckMassResults(_) => check_mass_results::run(ctx).await,
         Job::RefreshDrafts(_) => refresh_drafts::run(ctx).await,
+        Job::TrainPredictions(job) => train_predictions::run(ctx, job).await,
     }
 }
 
@@ -276,6 +278,9 @@ async fn schedule_read_fetch(ctx: &JobCtx) {
                 }
                 if let Err(error) = fetch_article_reads::enqueue_read_fetch(&client, live.id).await {
                     tracing::warn!(%error, account = live.id.get(), "queueing the article read fetch failed");
+                }
+                if let Err(error) = crate::app::predictions::queue_daily(&client, live.id).await {
+                    tracing::warn!(%error, account = live.id.get(), "queueing the daily prediction run failed");
                 }
                 // Drafts change in WeChat's console; hourly keeps the composer's list near enough.
                 if let Err(error) = refresh_drafts::enqueue_refresh(&client, live.id).await {

@@ -21,25 +21,43 @@ pub struct HistoryRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum History {
     /// An `events` row: its kind (`click`, `view`, `text`, `subscribe`, `scan`…) and EventKey.
-    Event { kind: String, key: Option<String> },
-    Order { amount_cents: i64 },
+    Event {
+        kind: String,
+        key: Option<String>,
+    },
+    Order {
+        amount_cents: i64,
+    },
     /// A campaign the follower was among the recipients of, when its send was asked for.
     Delivery,
     LinkClick,
     /// A finished quiz and the tags its result gave.
-    QuizTags { tags: Vec<String> },
+    QuizTags {
+        tags: Vec<String>,
+    },
 }
 
 /// A page of followers with their histories since `since`.
 #[derive(Debug, Default)]
 pub struct HistoryPage {
-    /// In openid order: (openid, subscribed now, history in no particular order).
-    pub followers: Vec<(String, bool, Vec<HistoryRow>)>,
+    /// In openid order.
+    pub followers: Vec<FollowerHistory>,
+}
+
+/// One follower's history.
+#[derive(Debug)]
+pub struct FollowerHistory {
+    pub openid: String,
+    pub subscribed: bool,
+    /// Unix seconds of the follow tagcast knows (or first saw them), whatever `since` is.
+    pub followed_at: i64,
+    /// In no particular order.
+    pub rows: Vec<HistoryRow>,
 }
 
 impl HistoryPage {
     pub fn last_openid(&self) -> Option<&str> {
-        self.followers.last().map(|(openid, _, _)| openid.as_str())
+        self.followers.last().map(|f| f.openid.as_str())
     }
 }
 
@@ -76,7 +94,8 @@ pub async fn history_page(
     let followers = client
         .query(
             concat!(
-                "SELECT openid, subscribed FROM followers WHERE account_id = $1 AND openid > $2 AND ",
+                "SELECT openid, subscribed, extract(epoch FROM coalesce(subscribed_at, first_seen_at))::bigint
+                 FROM followers WHERE account_id = $1 AND openid > $2 AND ",
                 not_test_follower!("openid"),
                 " ORDER BY openid LIMIT $3"
             ),
@@ -85,7 +104,8 @@ pub async fn history_page(
         .await?;
     let openids: Vec<String> = followers.iter().map(|r| r.get(0)).collect();
     let mut histories: HashMap<String, Vec<HistoryRow>> = HashMap::with_capacity(openids.len());
-    let mut push = |openid: String, at: i64, what: History| histories.entry(openid).or_default().push(HistoryRow { at, what });
+    let mut push =
+        |openid: String, at: i64, what: History| histories.entry(openid).or_default().push(HistoryRow { at, what });
     for row in client.query(EVENTS, &[&a, &openids, &since]).await? {
         push(row.get(0), row.get(3), History::Event { kind: row.get(1), key: row.get(2) });
     }
@@ -105,8 +125,8 @@ pub async fn history_page(
         .iter()
         .map(|r| {
             let openid: String = r.get(0);
-            let history = histories.remove(&openid).unwrap_or_default();
-            (openid, r.get(1), history)
+            let rows = histories.remove(&openid).unwrap_or_default();
+            FollowerHistory { openid, subscribed: r.get(1), followed_at: r.get(2), rows }
         })
         .collect();
     Ok(HistoryPage { followers })
@@ -171,7 +191,11 @@ pub struct Finished<'a> {
     pub fitted: Option<serde_json::Value>,
 }
 
-pub async fn finish_run(client: &impl GenericClient, run: i64, done: &Finished<'_>) -> Result<(), tokio_postgres::Error> {
+pub async fn finish_run(
+    client: &impl GenericClient,
+    run: i64,
+    done: &Finished<'_>,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "UPDATE prediction_runs SET status = 'done', finished_at = now(), evaluated_at = $2, verdict = $3,
@@ -245,4 +269,35 @@ pub async fn scores_of(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+/// When `model`'s newest run of `account` started, if it ever ran.
+pub async fn latest_run_started(
+    client: &impl GenericClient,
+    account: AccountId,
+    model: &str,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT max(started_at) FROM prediction_runs WHERE account_id = $1 AND model = $2",
+            &[&account.get(), &model],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// How many followers of `account` carry a score of `model` and the sum of their scores: the
+/// expected number of them who will do what the model predicts.
+pub async fn score_totals(
+    client: &impl GenericClient,
+    account: AccountId,
+    model: &str,
+) -> Result<(i64, f64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*), coalesce(sum(score::float8), 0) FROM follower_scores WHERE account_id = $1 AND model = $2",
+            &[&account.get(), &model],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }

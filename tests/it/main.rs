@@ -32,6 +32,7 @@ mod mock_quota;
 mod ops;
 mod plans;
 mod playbook;
+mod predictions;
 mod security_auth;
 mod security_callback;
 mod segment_groups;

@@ -172,6 +172,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/followers/export", web::get().to(followers::export_followers))
             .route("/followers/{openid}", web::get().to(followers::show_follower))
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
+            .route("/predictions", web::get().to(pages::predictions_page))
+            .route("/predictions/train", web::post().to(pages::train_now))
             .route("/testers", web::get().to(pages::list_testers))
             .route("/testers", web::post().to(pages::add_tester))
             .route("/testers/{openid}/remove", web::post().to(pages::remove_tester))
@@ -500,6 +502,7 @@ impl Layout {
             "segments" => "人群",
             "campaigns" => "群发",
             "followers" => "粉丝",
+            "predictions" => "预测",
             "simulator" => "模拟器",
             "playbook" => "配置文件",
             "audit" => "审计",

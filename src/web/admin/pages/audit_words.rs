@@ -35,6 +35,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("unmark_tester", "移出测试粉丝"),
     ("reset_simulator", "重置模拟粉丝"),
     ("retry", "重新尝试"),
+    ("train", "重新训练"),
 ];
 
 /// Every object kind written to `audit_log`.
@@ -50,6 +51,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("account", "公众号"),
     ("wechat_quota", "微信接口额度"),
     ("wechat_sync", "同步到微信的标签变更"),
+    ("prediction", "预测模型"),
 ];
 
 fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
@@ -107,6 +109,7 @@ pub fn object_link(action: &str, kind: &str, id: &str) -> Option<String> {
         "account" => format!("/admin/accounts/{}", escaped(id)),
         "wechat_quota" => "/admin".to_owned(),
         "wechat_sync" => "/admin/tags#wechat-sync".to_owned(),
+        "prediction" => "/admin/predictions".to_owned(),
         _ => return None,
     })
 }

@@ -4,7 +4,8 @@
 //! The layers, each using only those below it (`tests/it/layers.rs` checks it: `cargo test --test it layers`):
 //!
 //! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
-//!   audience index's data, the clock, WeChat's Beijing calendar, parser messages in Chinese);
+//!   audience index's data, the clock, WeChat's Beijing calendar, parser messages in Chinese, intent
+//!   classification of followers' messages);
 //!   no I/O, no SQL. Imports nothing else from the crate.
 //! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies), the API client and
 //!   its errcodes in Chinese for operators; imports nothing else from the crate.

@@ -28,6 +28,19 @@ const PRODUCTS: [&str; 10] =
     ["精华液", "面霜", "眼霜", "防晒霜", "洗面奶", "面膜", "水乳套装", "vc精华", "小样", "卸妆油"];
 const SKINS: [&str; 6] = ["油皮", "干皮", "敏感肌", "混油皮", "痘痘肌", "孕妇"];
 const OPENERS: [&str; 8] = ["", "", "", "请问", "亲，", "你好，", "在吗 ", "哈喽 "];
+/// Context followers put before the question, so lengths vary as real messages' do.
+const LEADS: [&str; 10] = [
+    "",
+    "",
+    "",
+    "",
+    "我上周在你们店买了{p}，",
+    "朋友推荐过来的，",
+    "看了今天的推文，",
+    "刚刚下单了，",
+    "用了一个多月了感觉还行，",
+    "之前在直播间看到过，",
+];
 const CLOSERS: [&str; 10] = ["", "", "", "？", "?", "呀", "呢", "啊😊", "~", "！！"];
 
 const PRICE: [&str; 10] = [
@@ -115,7 +128,8 @@ const INTENTS: [(&str, &[&str]); 6] = [
 ];
 
 fn fill(template: &str, rng: &mut StdRng) -> String {
-    let body = template
+    let lead = LEADS.choose(rng).expect("non-empty");
+    let body = format!("{lead}{template}")
         .replace("{p}", PRODUCTS.choose(rng).expect("non-empty"))
         .replace("{s}", SKINS.choose(rng).expect("non-empty"))
         .replace("{n}", &rng.gen_range(1..=5).to_string())

@@ -102,7 +102,8 @@ impl Classifier {
     }
 
     /// Learns from `examples`. A keyword-seeded example whose normalised text an operator has
-    /// labelled is dropped, so the operator's label wins; the intents are the distinct names.
+    /// labelled is dropped, so the operator's label wins; the intents are the distinct names (a
+    /// blank name, or 其他 itself, is 其他).
     #[must_use]
     pub fn train_with(examples: &[Example], options: &TrainOptions) -> Self {
         let labelled: HashSet<String> =
@@ -114,7 +115,7 @@ impl Classifier {
         let intents: Vec<String> = kept
             .iter()
             .filter_map(|e| e.intent.clone())
-            .filter(|name| name != OTHER)
+            .filter(|name| name != OTHER && !name.trim().is_empty())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();

@@ -157,6 +157,18 @@ fn explain_lists_the_words_behind_the_prediction_first() {
 }
 
 #[test]
+fn a_blank_or_other_intent_name_is_other() {
+    let mut examples = training_set();
+    examples.push(Example::labelled("早安呀", Some(" ")));
+    examples.push(Example::labelled("拜拜", Some(OTHER)));
+    let model = Classifier::train(&examples);
+    let mut expected = vec![PRICE, AFTER_SALE, DEAL, SERUM];
+    expected.sort_unstable();
+    assert_eq!(model.intents(), expected.as_slice());
+    assert_eq!(model.predict("拜拜").best, None);
+}
+
+#[test]
 fn a_stored_model_predicts_exactly_as_before() {
     let model = model();
     let json = serde_json::to_string(&model).unwrap();

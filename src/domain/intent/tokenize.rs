@@ -7,7 +7,8 @@
 //! class token [`NUM`] (a price question is about *a* number, not 128 in particular); Latin
 //! words are kept lower-cased; each emoji or other symbol (`¥`, `😡`) is a token of its own,
 //! since followers use them as words. Optional character bigrams of Chinese runs
-//! ([`Options::bigrams`]) make two spellings of a word share evidence (`退货`/`退款`).
+//! ([`Options::bigrams`]) let words jieba cuts differently share evidence (`精华液` and `精华` both
+//! hold `精华`); they did not measurably help.
 //!
 //! The dictionary is parsed once per process, lazily, into a `OnceLock`; [`warm_up`] lets a
 //! server pay that at start instead of inside the first callback.
@@ -32,7 +33,9 @@ pub const MAX_INPUT_BYTES: usize = 2048;
 /// How a model tokenises; kept in the model so a stored model reads text as it was trained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
-    /// Add character bigrams of runs of Chinese characters.
+    /// Add character bigrams of runs of Chinese characters. Off by default: on the held-out
+    /// messages of `examples/bench_intent.rs` they moved accuracy by 0.001 and calibration error
+    /// by 0.002 while training took 1.6 times as long.
     #[serde(default)]
     pub bigrams: bool,
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`domain`]: pure types and decisions (tags, rules, quizzes, expressions, campaigns, the
 //!   audience index's data, the clock, WeChat's Beijing calendar, parser messages in Chinese,
-//!   purchase propensity: features, model, evaluation and a generated account);
+//!   purchase propensity: features, model, evaluation and a generated account; intent
+//!   classification of followers' messages);
 //!   no I/O, no SQL. Imports nothing else from the crate.
 //! - [`wechat`]: the protocol (signatures, safe-mode cipher, pushes, replies), the API client and
 //!   its errcodes in Chinese for operators; imports nothing else from the crate.

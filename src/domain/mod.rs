@@ -1,4 +1,4 @@
-//! The tagging domain as pure types and decisions: tag paths, rules, quizzes, playbooks.
+//! The tagging domain as pure types and decisions: tag paths, rules, quizzes, playbooks, intents.
 //! Nothing here touches the database, HTTP or WeChat; `store`, `web` and `inbox` wire it up.
 
 pub mod account;
@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod clock;
 pub mod expr;
 pub mod follower;
+pub mod intent;
 pub mod job;
 pub mod order;
 pub mod parse_zh;

@@ -216,6 +216,11 @@ mod tests {
             ("fetch_article_reads", json!({}), Job::FetchArticleReads(FetchArticleReads {})),
             ("check_mass_results", json!({}), Job::CheckMassResults(CheckMassResults {})),
             ("refresh_drafts", json!({}), Job::RefreshDrafts(RefreshDrafts {})),
+            (
+                "train_predictions",
+                json!({"requested_by": "system"}),
+                Job::TrainPredictions(TrainPredictions { requested_by: "system".to_owned() }),
+            ),
         ]
     }
 

@@ -1,3 +1,8 @@
+// The purchase model's expected buyers beside a count, when followers have scores.
+function expectedText(body) {
+  return typeof body.expected_buyers === "number" ? "，预计其中约 " + body.expected_buyers + " 人 7 天内下单" : "";
+}
+
 // Progressive enhancement only: every page works without this file.
 // 人群: recount the members while the expression is typed.
 (function () {
@@ -26,7 +31,7 @@
         .then(function (r) { return r.json(); })
         .then(function (body) {
           if (mine !== seq) return;
-          if (typeof body.members === "number") show("当前符合条件的已关注粉丝：" + body.members + " 人", false);
+          if (typeof body.members === "number") show("当前符合条件的已关注粉丝：" + body.members + " 人" + expectedText(body), false);
           else show("第 " + body.position + " 列：" + body.message, true);
         })
         .catch(function () {});
@@ -66,7 +71,7 @@
           var saved = document.querySelector("#segment-save input[name=expr]");
           if (saved) saved.value = body.expr;
         }
-        if (typeof body.members === "number") say("当前符合条件的已关注粉丝：" + body.members + " 人", false);
+        if (typeof body.members === "number") say("当前符合条件的已关注粉丝：" + body.members + " 人" + expectedText(body), false);
         else if (body.message) say((body.position ? "第 " + body.position + " 列：" : "") + body.message, true);
       })
       .catch(function () {});

@@ -131,6 +131,26 @@ async fn a_model_that_beats_rfm_scores_every_follower_and_threshold_tags_follow_
         app.api_post("/segments", json!({"name": "高意向", "expr": "score(purchase_7d) >= 0.3"})).await;
     assert_eq!(status, 201, "{segment}");
     assert_eq!(segment["members"].as_i64(), Some(expected));
+    // The builder's count says how many of them the model expects to buy.
+    let sum: f64 = app.query("SELECT sum(score::float8) FROM follower_scores WHERE score >= 0.3", &[]).await[0].get(0);
+    let counted = root.get("/admin/segments/count?expr=score%28purchase_7d%29%20%3E%3D%200.3").await;
+    let counted: serde_json::Value = serde_json::from_str(&counted.body).expect("json");
+    assert_eq!(counted["members"].as_i64(), Some(expected), "{counted}");
+    assert_eq!(counted["expected_buyers"].as_f64(), Some(sum.round()), "{counted}");
+    let page = root.get("/admin/segments?expr=score%28purchase_7d%29%20%3E%3D%200.3").await;
+    assert!(page.body.contains(&format!("预计其中约 {sum:.0} 人 7 天内下单")), "{}", page.body);
+
+    // A follower asking 我的标签 reads the prediction as a guess, in plain words.
+    let member: String = app
+        .query(
+            "SELECT ft.openid FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id WHERE t.path = '购买意向/高' LIMIT 1",
+            &[],
+        )
+        .await[0]
+        .get(0);
+    let reply = app.push_for_reply(&crate::support::app::text_message(&member, "我的标签", 880_001)).await;
+    assert!(reply.contains("系统根据你近期的互动推测的标签（每天更新，只是估计）：购买意向/高"), "{reply}");
+    assert!(!reply.contains("你的标签：购买意向/高"), "{reply}");
 
     // Scores change (the next run): the scheduled pass moves the tag with them.
     let dropped: String =

@@ -429,6 +429,13 @@ impl AudienceIndex {
         Some(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
+    /// The sum of `model`'s scores over the subscribed followers of `account` matching `expr` at
+    /// `now`: how many of them are expected to buy (预计下单人数). `None` when the index cannot
+    /// answer or nobody has a score.
+    pub async fn expected(&self, account: AccountId, expr: &Expr, now: i64, model: &'static str) -> Option<f64> {
+        self.evaluate(account, expr, now, move |state, matching| state.expected(model, &matching)).await.flatten()
+    }
+
     /// The openids of the subscribed followers of `account` matching `expr` at `now`; `None`:
     /// use SQL.
     pub async fn members(&self, account: AccountId, expr: &Expr, now: i64) -> Option<Vec<String>> {

@@ -553,11 +553,27 @@ fn answer_quiz(
 
 fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
     let by_id: HashMap<i64, &str> = loaded.tags.iter().map(|(path, (id, _))| (*id, path.as_str())).collect();
-    let mut paths: Vec<&str> = ids.into_iter().flatten().filter_map(|id| by_id.get(id).copied()).collect();
-    paths.sort_unstable();
-    if paths.is_empty() {
-        "你目前还没有标签。".to_owned()
-    } else {
-        format!("你的标签：{}\n回复「{DELETE_MY_TAGS}」可删除全部标签。", paths.join("、"))
+    // Tags a prediction decides (a `when` reading `score(..)`) are named as guesses, not facts.
+    let predicted: BTreeSet<i64> =
+        loaded.dynamic.iter().filter(|t| !t.expr.score_models().is_empty()).map(|t| t.id).collect();
+    let (mut guessed, mut known): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for id in ids.into_iter().flatten() {
+        if let Some(path) = by_id.get(id) {
+            if predicted.contains(id) { guessed.push(path) } else { known.push(path) }
+        }
     }
+    known.sort_unstable();
+    guessed.sort_unstable();
+    let mut lines = Vec::new();
+    if !known.is_empty() {
+        lines.push(format!("你的标签：{}", known.join("、")));
+    }
+    if !guessed.is_empty() {
+        lines.push(format!("系统根据你近期的互动推测的标签（每天更新，只是估计）：{}", guessed.join("、")));
+    }
+    if lines.is_empty() {
+        return "你目前还没有标签。".to_owned();
+    }
+    lines.push(format!("回复「{DELETE_MY_TAGS}」可删除全部标签。"));
+    lines.join("\n")
 }

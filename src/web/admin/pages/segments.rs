@@ -57,7 +57,8 @@ struct SegmentsPage {
     next: Option<i64>,
     name: String,
     expr: String,
-    count: Option<i64>,
+    /// Members, and the expected buyers among them as shown.
+    count: Option<(i64, Option<String>)>,
     problem: Option<ExprProblem>,
     error: Option<String>,
     builder: BuilderView,
@@ -180,7 +181,9 @@ impl BuilderState {
 }
 
 enum Counted {
-    Members(i64),
+    /// How many match, and how many of them the purchase model expects to buy within 7 days
+    /// (when followers have scores and the in-memory index can answer).
+    Members(i64, Option<f64>),
     Problem(ExprProblem),
 }
 
@@ -206,7 +209,8 @@ async fn count(
                 crate::app::audience::AudienceError::Query(e) => AdminError::Query(e),
             }
         })?;
-    Ok(Counted::Members(members))
+    let expected = index.expected(account, &parsed, clock.unix(), crate::app::predictions::PURCHASE_MODEL).await;
+    Ok(Counted::Members(members, expected))
 }
 
 /// The first tag `parsed` names that the account lacks, marked in the text with its suggestion.
@@ -263,7 +267,7 @@ async fn segments_page(
         (None, None)
     } else {
         match count(pool, index, user.account, clock, &expr_text).await? {
-            Counted::Members(n) => (Some(n), None),
+            Counted::Members(n, expected) => (Some((n, expected.map(|e| format!("{e:.0}")))), None),
             Counted::Problem(p) => (None, Some(p)),
         }
     };
@@ -372,7 +376,9 @@ pub async fn count_segment(
         _ => query.expr.unwrap_or_default(),
     };
     let body = match count(&pool, &index, user.account, &clock, &text).await? {
-        Counted::Members(n) => serde_json::json!({ "members": n, "expr": text }),
+        Counted::Members(n, expected) => {
+            serde_json::json!({ "members": n, "expected_buyers": expected.map(f64::round), "expr": text })
+        }
         Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message, "expr": text }),
     };
     Ok(HttpResponse::Ok().json(body))

@@ -94,6 +94,7 @@ fn pages(campaign: i64) -> Vec<(String, String)> {
         ("/admin/followers/o_oily_1", "follower"),
         ("/admin/simulator", "simulator"),
         ("/admin/testers", "testers"),
+        ("/admin/predictions", "predictions"),
         ("/admin/playbook", "playbook"),
         ("/admin/audit", "audit"),
         ("/admin/accounts", "accounts"),

@@ -186,3 +186,37 @@ async fn too_little_history_offers_no_score_and_says_what_is_missing() {
     assert!(page.body.contains("模型还不可信，暂不提供预测标签"), "{}", page.body);
     crate::support::english::assert_no_english("the 预测 page", &page.body);
 }
+
+#[tokio::test]
+async fn the_predictions_page_reads_on_a_phone_and_a_desktop_after_a_trusted_run() {
+    use crate::admin_browser::{
+        browser, chromium_missing, log_in, screenshot, sideways_overflow, start_driver, wait_for_text,
+    };
+    if chromium_missing() {
+        return;
+    }
+    let app = staff().await;
+    seed_history(&app, 2_000, 34).await;
+    let client = app.jobs.pool.get().await.expect("db");
+    tagcast::app::predictions::queue_run(&client, tagcast::domain::account::AccountId::FIRST, "root")
+        .await
+        .expect("queued");
+    app.run_pending_jobs().await;
+    let driver = start_driver().await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{}/admin/login", app.address)).await.expect("login page");
+    log_in(&page, "root").await;
+    for (width, height) in [(390, 844), (1366, 900)] {
+        page.set_window_size(width, height).await.expect("size");
+        page.goto(&format!("{}/admin/predictions", app.address)).await.expect("page");
+        wait_for_text(&page, "#verdict", "可信").await;
+        wait_for_text(&page, "#figures", "RFM 基线").await;
+        wait_for_text(&page, "#usage", "预计其中约").await;
+        let overflow = sideways_overflow(&page).await;
+        screenshot(&page, &format!("predictions-{width}")).await;
+        assert!(overflow <= 0, "the 预测 page scrolls sideways by {overflow} px at {width} px");
+        let html = page.source().await.expect("html");
+        crate::support::english::assert_no_english("the 预测 page", &html);
+    }
+    page.close().await.expect("closed");
+}

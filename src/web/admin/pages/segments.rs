@@ -376,9 +376,11 @@ pub async fn count_segment(
         _ => query.expr.unwrap_or_default(),
     };
     let body = match count(&pool, &index, user.account, &clock, &text).await? {
-        Counted::Members(n, expected) => {
-            serde_json::json!({ "members": n, "expected_buyers": expected.map(f64::round), "expr": text })
+        // `expected_buyers` only once followers have scores, so the answer is unchanged before.
+        Counted::Members(n, Some(expected)) => {
+            serde_json::json!({ "members": n, "expected_buyers": expected.round(), "expr": text })
         }
+        Counted::Members(n, None) => serde_json::json!({ "members": n, "expr": text }),
         Counted::Problem(p) => serde_json::json!({ "position": p.position, "message": p.message, "expr": text }),
     };
     Ok(HttpResponse::Ok().json(body))

@@ -145,6 +145,16 @@ async fn train_and_score(
         store::audience_feed::bump_epoch(&txn, account).await?;
         txn.commit().await?;
         scored = scores.len();
+    } else {
+        // Scores a trusted run wrote more than a prediction's horizon ago are dropped, so tags and
+        // segments stop acting on them; fresher ones stay until they age out.
+        let before = now - chrono::TimeDelta::days(i64::from(crate::domain::predict::evaluate::HORIZON_DAYS));
+        let mut client = pool.get().await?;
+        let txn = client.transaction().await?;
+        if store::predictions::drop_scores_before(&txn, account, PURCHASE_MODEL, before).await? > 0 {
+            store::audience_feed::bump_epoch(&txn, account).await?;
+        }
+        txn.commit().await?;
     }
     let finished = store::predictions::Finished {
         evaluated_at: DateTime::<Utc>::from_timestamp(cutoffs.test, 0).unwrap_or(now),

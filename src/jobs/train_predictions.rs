@@ -10,11 +10,15 @@ use crate::domain::job::TrainPredictions;
 /// the solver may do better next time.
 ///
 /// # Errors
-/// [`JobError::Retry`] with the reason.
+/// [`JobError::Retry`] with the reason; [`JobError::Permanent`] when the solver failed.
 pub async fn run(ctx: &JobCtx, job: &TrainPredictions) -> Result<(), JobError> {
     let now = ctx.clock.now();
     match predictions::run_purchase_model(&ctx.pool, ctx.account, now, &job.requested_by).await {
         Ok(_) => Ok(()),
+        // The solver fails the same way on the same data: tomorrow's run has new data.
+        Err(error @ predictions::PredictError::Train(_)) => {
+            Err(JobError::Permanent(format!("{error}: {:?}", std::error::Error::source(&error))))
+        }
         Err(error) => Err(JobError::Retry(format!("{error}: {:?}", std::error::Error::source(&error)))),
     }
 }

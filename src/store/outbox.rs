@@ -298,23 +298,27 @@ pub const HEALTH_COUNT_CAP: i64 = 10_000;
 /// Where the account's tag changes to WeChat stand, for the tags page.
 #[derive(Debug, Clone, Default)]
 pub struct SyncHealth {
-    /// Changes waiting to be sent, counted up to [`HEALTH_COUNT_CAP`].
+    /// Changes waiting to be sent, counted up to one past [`HEALTH_COUNT_CAP`].
     pub pending: i64,
+    /// When the oldest of them (among the first [`HEALTH_COUNT_CAP`]) was made.
     pub oldest_pending_at: Option<DateTime<Utc>>,
-    /// Changes given up after their last attempt, counted up to [`HEALTH_COUNT_CAP`].
+    /// Changes given up after their last attempt, counted up to one past [`HEALTH_COUNT_CAP`].
     pub dead: i64,
     /// The commonest stored failures of the dead changes (raw text), with how many each.
     pub dead_errors: Vec<(String, i64)>,
 }
 
-// Each count stops at the cap so a backlog of a million rows costs no more than ten thousand.
+// Each count stops one past the cap so a backlog of a million rows costs no more than ten
+// thousand, and the page can say "more than". The wait is the oldest change's age, not its next
+// attempt's, so a backoff during an outage does not hide it; errors are grouped without WeChat's
+// per-call `rid`.
 const SYNC_HEALTH: &str = "
-    SELECT (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'pending' LIMIT $2) p),
-           (SELECT min(run_at) FROM (SELECT run_at FROM tag_outbox WHERE account_id = $1 AND state = 'pending'
-                                      ORDER BY run_at LIMIT 1) o),
-           (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'dead' LIMIT $2) d)";
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'pending' LIMIT $2::bigint + 1) p),
+           (SELECT min(created_at) FROM (SELECT created_at FROM tag_outbox WHERE account_id = $1 AND state = 'pending'
+                                          LIMIT $2) o),
+           (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'dead' LIMIT $2::bigint + 1) d)";
 const DEAD_ERRORS: &str = "
-    SELECT coalesce(last_error, ''), count(*) FROM
+    SELECT split_part(coalesce(last_error, ''), ' rid:', 1), count(*) FROM
         (SELECT last_error FROM tag_outbox WHERE account_id = $1 AND state = 'dead' ORDER BY created_at DESC LIMIT $2) d
     GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3";
 
@@ -332,9 +336,11 @@ pub async fn sync_health(client: &impl GenericClient, account: AccountId) -> Res
 }
 
 const REVIVE_DEAD: &str = "
-    UPDATE tag_outbox SET state = 'pending', attempts = 0, run_at = now(), claimed_until = NULL, claimed_by = NULL,
+    UPDATE tag_outbox o SET state = 'pending', attempts = 0, run_at = now(), claimed_until = NULL, claimed_by = NULL,
                       waits_on_wechat = false
-    WHERE account_id = $1 AND state = 'dead'";
+    WHERE o.account_id = $1 AND o.state = 'dead'
+      AND NOT EXISTS (SELECT 1 FROM followers f WHERE f.account_id = o.account_id AND f.openid = o.openid
+                      AND NOT f.subscribed)";
 
 /// Gives every dead change of `account` a fresh set of attempts, once the operator has fixed
 /// what stopped them; the number revived.

@@ -241,18 +241,25 @@ pub async fn replace_scores(
     client
         .execute("DELETE FROM follower_scores WHERE account_id = $1 AND model = $2", &[&account.get(), &model])
         .await?;
-    for chunk in scores.chunks(10_000) {
+    let mut written = 0;
+    // PostgreSQL counts NaN above every number, where `Expr::eval` and the index call it
+    // unscored: such a score is never written.
+    let finite: Vec<&(String, f32)> = scores.iter().filter(|(_, s)| s.is_finite()).collect();
+    for chunk in finite.chunks(10_000) {
         let openids: Vec<&str> = chunk.iter().map(|(o, _)| o.as_str()).collect();
         let values: Vec<f32> = chunk.iter().map(|(_, s)| *s).collect();
-        client
+        // Only followers still here and following: one erased while the run scored stays erased.
+        written += client
             .execute(
                 "INSERT INTO follower_scores (account_id, model, openid, score, run_id, scored_at)
-                 SELECT $1, $2, o, s, $3, now() FROM unnest($4::text[], $5::real[]) AS u(o, s)",
+                 SELECT $1, $2, u.o, u.s, $3, now() FROM unnest($4::text[], $5::real[]) AS u(o, s)
+                 JOIN followers f ON f.account_id = $1 AND f.openid = u.o AND f.subscribed",
                 &[&account.get(), &model, &run, &openids, &values],
             )
             .await?;
     }
-    client.execute("UPDATE prediction_runs SET scored = $2 WHERE id = $1", &[&run, &(scores.len() as i32)]).await?;
+    let written = i32::try_from(written).unwrap_or(i32::MAX);
+    client.execute("UPDATE prediction_runs SET scored = $2 WHERE id = $1", &[&run, &written]).await?;
     Ok(())
 }
 
@@ -300,4 +307,20 @@ pub async fn score_totals(
         )
         .await?;
     Ok((row.get(0), row.get(1)))
+}
+
+/// Deletes `model`'s scores of `account` written before `before`: a 7-day prediction that no
+/// trusted run has renewed for a week says nothing any more. The number deleted.
+pub async fn drop_scores_before(
+    client: &impl GenericClient,
+    account: AccountId,
+    model: &str,
+    before: DateTime<Utc>,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM follower_scores WHERE account_id = $1 AND model = $2 AND scored_at < $3",
+            &[&account.get(), &model, &before],
+        )
+        .await
 }

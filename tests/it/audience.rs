@@ -533,11 +533,11 @@ fn arb_expr() -> impl Strategy<Value = Expr> {
             (arb_window(), arb_op(), 0..4i64).prop_map(|(window, op, count)| Expr::Orders { window, op, count }),
             (arb_window(), arb_op(), prop_oneof![Just(0i64), 0..30_000i64])
                 .prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
-            (arb_op(), prop::sample::select(vec![0i64, 250, 500, 600, 1000])).prop_map(|(op, milli)| Expr::Score {
-                model: "purchase_7d".to_owned(),
-                op,
-                milli
-            }),
+            (
+                prop::sample::select(vec![CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge]),
+                prop::sample::select(vec![0i64, 250, 500, 600, 1000])
+            )
+                .prop_map(|(op, milli)| Expr::Score { model: "purchase_7d".to_owned(), op, milli }),
         ];
     leaf.prop_recursive(4, 16, 2, |inner| {
         prop_oneof![

@@ -140,6 +140,23 @@ async fn a_model_that_beats_rfm_scores_every_follower_and_threshold_tags_follow_
     let page = root.get("/admin/segments?expr=score%28purchase_7d%29%20%3E%3D%200.3").await;
     assert!(page.body.contains(&format!("预计其中约 {sum:.0} 人 7 天内下单")), "{}", page.body);
 
+    // 计算人数 on the compose page says how many of the audience are expected to buy.
+    root.get("/admin/campaigns/new").await;
+    let form = [
+        ("action", "count"),
+        ("name", "高意向专享"),
+        ("audience", "tag"),
+        ("tag", "购买意向/高"),
+        ("kind", "text"),
+        ("content", "专属优惠"),
+    ];
+    let page = root.post("/admin/campaigns", &form).await;
+    assert!(
+        page.body.contains("预计下单") && page.body.contains(&format!("id=\"reach-expected\">约 {sum:.0} 人")),
+        "{}",
+        page.body
+    );
+
     // A follower asking 我的标签 reads the prediction as a guess, in plain words.
     let member: String = app
         .query(
@@ -173,6 +190,14 @@ async fn a_model_that_beats_rfm_scores_every_follower_and_threshold_tags_follow_
 async fn too_little_history_offers_no_score_and_says_what_is_missing() {
     let app = staff().await;
     seed_history(&app, 300, 5).await;
+    // An earlier trusted run's scores: one written 8 days ago, one yesterday.
+    app.query(
+        "INSERT INTO follower_scores (account_id, model, openid, score, run_id, scored_at) VALUES
+         (1, 'purchase_7d', 'o_pred_00000', 0.7, 1, now() - interval '8 days'),
+         (1, 'purchase_7d', 'o_pred_00001', 0.7, 1, now() - interval '1 day')",
+        &[],
+    )
+    .await;
     let mut root = Browser::log_in(&app, "root", PASSWORD).await;
     root.get("/admin/predictions").await;
     root.post("/admin/predictions/train", &[]).await;
@@ -180,7 +205,9 @@ async fn too_little_history_offers_no_score_and_says_what_is_missing() {
     let run = &app.query("SELECT verdict, scored FROM prediction_runs", &[]).await[0];
     assert_eq!(run.get::<_, Option<String>>(0).as_deref(), Some("too_little_history"));
     assert_eq!(run.get::<_, i32>(1), 0);
-    assert_eq!(app.count("SELECT count(*) FROM follower_scores").await, 0);
+    // A run that is not trusted writes nothing and lets a week-old prediction go.
+    let left = app.query("SELECT openid FROM follower_scores", &[]).await;
+    assert_eq!(left.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["o_pred_00001"]);
     let page = root.get("/admin/predictions").await;
     assert!(page.body.contains("数据不足") && page.body.contains("历史数据还不够"), "{}", page.body);
     assert!(page.body.contains("模型还不可信，暂不提供预测标签"), "{}", page.body);

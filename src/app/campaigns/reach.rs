@@ -59,6 +59,9 @@ pub struct Reach {
     pub sensitive: Vec<String>,
     /// The tags the audience names, as the cap counts them.
     pub tags: Vec<TagLoad>,
+    /// How many of them the purchase model expects to order within 7 days (the sum of their
+    /// scores), when followers have scores and the in-memory index answers.
+    pub expected_buyers: Option<i64>,
 }
 
 impl Reach {
@@ -157,9 +160,12 @@ async fn compute(
     });
     let split = (exact && variants > 1).then_some((row.id, variants));
     let mut counted = None;
+    let mut expected_buyers = None;
     if let Some(index) = &settings.audience_index
         && let Some(expr) = audience_expr(&client, row, audience).await?
     {
+        let model = crate::app::predictions::PURCHASE_MODEL;
+        expected_buyers = index.expected(row.account, &expr, now.timestamp(), model).await.map(|e| e.round() as i64);
         let marked = marked.clone();
         counted = match split {
             // Without a split, look the few marked followers up instead of walking every member.
@@ -192,7 +198,7 @@ async fn compute(
         (_, true) => groups,
         (n, false) => even_split(total, at_limit, n),
     };
-    Ok(Reach { total, at_limit, limit_applies, groups, groups_exact: exact, sensitive, tags })
+    Ok(Reach { total, at_limit, limit_applies, groups, groups_exact: exact, sensitive, tags, expected_buyers })
 }
 
 /// The audience as an expression the index evaluates; `None` for a tag that does not parse

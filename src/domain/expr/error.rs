@@ -102,6 +102,8 @@ pub enum ExprErrorKind {
     MissingScoreComparison { model: String, found: Tok },
     /// A number that is not a probability with at most three decimals.
     BadProbability { text: String },
+    /// `=` or `!=` against a score: a probability almost never equals a number exactly.
+    ScoreEquality { op: CmpOp },
 }
 
 impl fmt::Display for ExprErrorKind {
@@ -140,7 +142,7 @@ impl fmt::Display for ExprErrorKind {
             Self::UnknownFunction { word, suggestion: None } => {
                 write!(
                     f,
-                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"
+                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）和 score（预测概率）"
                 )
             }
             Self::UnknownModel { word, suggestion: Some(name) } => {
@@ -156,6 +158,12 @@ impl fmt::Display for ExprErrorKind {
             }
             Self::MissingScoreComparison { model, found } => {
                 write!(f, "score({model}) 后要写比较和概率，如 score({model}) >= 0.6，却是 {found}")
+            }
+            Self::ScoreEquality { op } => {
+                write!(
+                    f,
+                    "预测概率不能用 {op} 比较（几乎不会恰好相等）：请用 >=、>、<= 或 <，如 score(purchase_7d) >= 0.6"
+                )
             }
             Self::BadProbability { text } => {
                 write!(f, "{text} 不是有效的概率：请写 0 到 1 之间的数，最多三位小数，如 0.6")

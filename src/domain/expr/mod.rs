@@ -640,7 +640,11 @@ pub(crate) mod tests {
                 .prop_map(|(key, window, op, count)| Expr::Clicked { key: key.to_owned(), window, op, count }),
             (window.clone(), arb_op(), count).prop_map(|(window, op, count)| Expr::Orders { window, op, count }),
             (window, arb_op(), cents).prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
-            (arb_op(), prop_oneof![Just(0i64), Just(500), Just(1000), 0..=1000i64])
+            // `=` and `!=` are refused for scores.
+            (
+                prop::sample::select(vec![CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge]),
+                prop_oneof![Just(0i64), Just(500), Just(1000), 0..=1000i64]
+            )
                 .prop_map(|(op, milli)| Expr::Score { model: "purchase_7d".to_owned(), op, milli }),
         ];
         leaf.prop_recursive(5, 24, 2, |inner| {

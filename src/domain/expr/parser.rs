@@ -265,6 +265,9 @@ impl Parser<'_> {
         let Tok::Op(op) = next.tok else {
             return Err(ExprError::at(next.col, ExprErrorKind::MissingScoreComparison { model, found: next.tok }));
         };
+        if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Err(ExprError::at(next.col, ExprErrorKind::ScoreEquality { op }));
+        }
         let number = self.bump()?;
         let text = match &number.tok {
             Tok::Word(text) if text.starts_with(|c: char| c.is_ascii_digit() || c == '.') => text,
@@ -427,7 +430,7 @@ mod tests {
         rejects(
             r#""肤质/油性" OR frobnicate(7d)"#,
             12,
-            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）和 spent（消费金额）"#,
+            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）和 score（预测概率）"#,
         );
         rejects(r#""肤质/油性" OR "未闭合"#, 12, r#"引号没有闭合：这里开始的 " 后面缺少另一个 ""#);
         rejects(r#"("肤质/油性" OR "状态/已购""#, 20, r#"缺少 )：第 1 个字符处的 ( 没有闭合"#);
@@ -497,7 +500,9 @@ mod tests {
         assert_eq!(canonical("score(purchase_7d) < 0.125"), "score(purchase_7d) < 0.125");
         assert_eq!(canonical("score(purchase_7d) >= 0.050"), "score(purchase_7d) >= 0.05");
         assert_eq!(canonical("score(purchase_7d) > 1"), "score(purchase_7d) > 1");
-        assert_eq!(canonical("score(\"purchase_7d\") = 0"), "score(purchase_7d) = 0");
+        assert_eq!(canonical("score(\"purchase_7d\") <= 0"), "score(purchase_7d) <= 0");
+        rejects("score(purchase_7d) = 0.6", 20, "预测概率不能用 = 比较（几乎不会恰好相等）：请用 >=、>、<= 或 <");
+        rejects("score(purchase_7d) != 0.6", 20, "预测概率不能用 != 比较");
         assert_eq!(parse(r#""肤质/油性" AND NOT score(purchase_7d) >= 0.6"#).unwrap().score_models(), ["purchase_7d"]);
         rejects("score(purchase7d) >= 0.6", 7, "没有名为 purchase7d 的预测模型，是不是想写 purchase_7d？");
         rejects("score(churn) >= 0.6", 7, "没有名为 churn 的预测模型：可用的有 purchase_7d（7 天内下单的概率）");

@@ -33,6 +33,7 @@ pub struct ReachView {
     pub tags: Vec<TagView>,
     /// Tags at the cap: the send would be refused.
     pub capped: Vec<String>,
+    pub expected_buyers: Option<i64>,
 }
 
 impl ReachView {
@@ -66,6 +67,7 @@ impl ReachView {
             groups,
             groups_note,
             sensitive: reach.sensitive.clone(),
+            expected_buyers: reach.expected_buyers,
             tags: reach
                 .tags
                 .iter()

@@ -157,8 +157,10 @@ pub async fn predictions_page(user: AdminUser, pool: web::Data<Pool>) -> Result<
     let latest_done = runs.iter().find(|r| r.status == "done");
     let trusted = latest_done.is_some_and(|r| r.verdict.as_deref() == Some("trusted"));
     let (scored, expected) = store::predictions::score_totals(&client, user.account, PURCHASE_MODEL).await?;
+    // A run still "running" hours later died with its worker: it no longer holds the button.
+    let stuck_after = chrono::Utc::now() - chrono::TimeDelta::hours(2);
     let waiting = store::jobs::is_pending(&client, user.account, crate::domain::job::JobKind::TrainPredictions).await?
-        || runs.first().is_some_and(|r| r.status == "running");
+        || runs.first().is_some_and(|r| r.status == "running" && r.started_at > stuck_after);
     let drivers = latest_done
         .and_then(|r| r.figures["weights"].as_array().cloned())
         .unwrap_or_default()

@@ -31,7 +31,7 @@ impl SyncView {
 fn amount(n: i64) -> Option<String> {
     match n {
         0 => None,
-        n if n >= HEALTH_COUNT_CAP => Some(format!("超过 {HEALTH_COUNT_CAP} 条")),
+        n if n > HEALTH_COUNT_CAP => Some(format!("超过 {HEALTH_COUNT_CAP} 条")),
         n => Some(format!("{n} 条")),
     }
 }
@@ -93,7 +93,7 @@ mod tests {
     fn counts_and_waits_read_as_plain_words() {
         let now = Utc::now();
         let health = SyncHealth {
-            pending: HEALTH_COUNT_CAP,
+            pending: HEALTH_COUNT_CAP + 1,
             oldest_pending_at: Some(now - Duration::minutes(200)),
             dead: 2,
             dead_errors: vec![("WeChat answered errcode 45157: invalid tag name".to_owned(), 2)],
@@ -102,6 +102,7 @@ mod tests {
         assert_eq!(view.pending.as_deref(), Some("超过 10000 条"));
         assert_eq!(view.waiting_since.as_deref(), Some("最早的一条已等待 3 小时"));
         assert_eq!(view.dead.as_deref(), Some("2 条"));
+        assert_eq!(amount(HEALTH_COUNT_CAP).as_deref(), Some("10000 条"));
         assert!(!view.reasons[0].0.contains("WeChat answered"), "{}", view.reasons[0].0);
         assert_eq!(waited(Some(now - Duration::minutes(4)), now), None);
         assert!(super::view(SyncHealth::default(), now).is_quiet());

@@ -270,7 +270,7 @@ impl State {
                 let Some(column) = self.scores.get(model) else { return RoaringBitmap::new() };
                 let threshold = score_threshold(*milli);
                 let scored = self.subscribed.iter().filter(|&n| {
-                    column.get(n as usize).is_some_and(|s| !s.is_nan() && op.holds_real(f64::from(*s), threshold))
+                    column.get(n as usize).is_some_and(|s| !s.is_nan() && op.holds(f64::from(*s), threshold))
                 });
                 RoaringBitmap::from_sorted_iter(scored).expect("a bitmap iterates in order")
             }

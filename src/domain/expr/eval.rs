@@ -59,7 +59,7 @@ impl Expr {
                 op.holds(spent, i128::from(*cents))
             }
             Self::Score { model, op, milli } => {
-                facts.scores.get(model).is_some_and(|score| op.holds_real(f64::from(*score), score_threshold(*milli)))
+                facts.scores.get(model).is_some_and(|score| op.holds(f64::from(*score), score_threshold(*milli)))
             }
             Self::Not(inner) => !inner.eval(facts, now),
             Self::And(lhs, rhs) => lhs.eval(facts, now) && rhs.eval(facts, now),

@@ -260,20 +260,9 @@ impl CmpOp {
         }
     }
 
-    /// `lhs op rhs` for a score against a threshold.
-    pub fn holds_real(self, lhs: f64, rhs: f64) -> bool {
-        match self {
-            Self::Eq => lhs == rhs,
-            Self::Ne => lhs != rhs,
-            Self::Lt => lhs < rhs,
-            Self::Le => lhs <= rhs,
-            Self::Gt => lhs > rhs,
-            Self::Ge => lhs >= rhs,
-        }
-    }
-
-    /// `lhs op rhs`. Wide integers, so a sum of many large amounts cannot overflow.
-    pub fn holds(self, lhs: i128, rhs: i128) -> bool {
+    /// `lhs op rhs`: counts and sums as wide integers (a sum of many large amounts cannot
+    /// overflow), scores as `f64` (NaN holds nothing but `!=`; callers keep it out).
+    pub fn holds<T: PartialOrd>(self, lhs: T, rhs: T) -> bool {
         match self {
             Self::Eq => lhs == rhs,
             Self::Ne => lhs != rhs,

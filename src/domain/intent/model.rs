@@ -138,7 +138,8 @@ impl Classifier {
             });
         }
         rows.push(super::model_fit::Row { ids: Vec::new(), value: 0.0, class: 0, weight: options.prior_weight });
-        let fitted = super::model_fit::fit(&rows, model.vocabulary.len(), model.classes(), options);
+        let penalty = super::model_fit::Penalty { l2: options.l2, max_iterations: options.max_iterations };
+        let fitted = super::model_fit::fit(&rows, model.vocabulary.len(), model.classes(), penalty);
         model.weights = fitted.weights.iter().map(|&w| w as f32).collect();
         model.bias = fitted.bias.iter().map(|&b| b as f32).collect();
         model

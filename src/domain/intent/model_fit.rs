@@ -6,8 +6,6 @@
 //! step of 1/(1 + λ) always descends (λ: the options' `l2` over the examples' total weight): no learning rate to tune, no randomness, the same weights
 //! on every machine for the same examples in the same order.
 
-use super::model::TrainOptions;
-
 /// One training message: its known token ids, their common value, its class and weight.
 pub(super) struct Row {
     pub ids: Vec<u32>,
@@ -25,19 +23,26 @@ pub(super) struct Fitted {
 /// Stop once no partial derivative is larger than this.
 const TOLERANCE: f64 = 1e-6;
 
-pub(super) fn fit(rows: &[Row], features: usize, classes: usize, options: &TrainOptions) -> Fitted {
+/// How hard the fit pulls weights to zero and how long it may run (the model's `TrainOptions`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Penalty {
+    pub l2: f64,
+    pub max_iterations: usize,
+}
+
+pub(super) fn fit(rows: &[Row], features: usize, classes: usize, penalty: Penalty) -> Fitted {
     let total_weight: f64 = rows.iter().map(|r| r.weight).sum();
     let mut fitted = Fitted { weights: vec![0.0; features * classes], bias: vec![0.0; classes] };
     if classes < 2 || total_weight <= 0.0 {
         return fitted;
     }
-    let l2 = options.l2 / total_weight;
+    let l2 = penalty.l2 / total_weight;
     let step = 1.0 / (1.0 + l2);
     let mut previous = Fitted { weights: fitted.weights.clone(), bias: fitted.bias.clone() };
     let mut ahead = Fitted { weights: fitted.weights.clone(), bias: fitted.bias.clone() };
     let mut gradient = Fitted { weights: vec![0.0; features * classes], bias: vec![0.0; classes] };
     let mut logits = vec![0.0; classes];
-    for k in 0..options.max_iterations {
+    for k in 0..penalty.max_iterations {
         let momentum = k as f64 / (k as f64 + 3.0);
         extrapolate(&fitted.weights, &previous.weights, momentum, &mut ahead.weights);
         extrapolate(&fitted.bias, &previous.bias, momentum, &mut ahead.bias);
@@ -133,7 +138,7 @@ mod tests {
             Row { ids: vec![0], value: 1.0, class: 1, weight: 1.0 },
             Row { ids: vec![1], value: 1.0, class: 0, weight: 1.0 },
         ];
-        let fitted = fit(&rows, 2, 2, &TrainOptions::default());
+        let fitted = fit(&rows, 2, 2, Penalty { l2: 0.3, max_iterations: 400 });
         assert!(fitted.weights[1] > fitted.weights[0], "feature 0 favours class 1: {:?}", fitted.weights);
         assert!(fitted.weights[2] > fitted.weights[3], "feature 1 favours class 0: {:?}", fitted.weights);
     }

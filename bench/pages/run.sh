@@ -53,7 +53,9 @@ campaign=$(curl -fs -X POST -H "Authorization: Bearer bench-api-token-0123456789
   "$BASE/api/v1/campaigns" | jq -r .id)
 # Twenty campaigns to a sensitive tag, sent: the approval queue shows each one's reach and
 # sensitive tags (issue 20). Marked sensitive through the tags page, as an admin does.
-tags_csrf=$(curl -fs -b "$jar" "$BASE/admin/tags" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+# From a file: `| head -1` would close the pipe early and pipefail would end the script.
+csrf_of() { curl -fs -b "$jar" -o "$work/form.html" "$BASE$1"; grep -o -m1 'name="csrf" value="[^"]*"' "$work/form.html" | cut -d'"' -f4; }
+tags_csrf=$(csrf_of /admin/tags)
 sensitive_id=$($PG -c "SELECT id FROM tags WHERE path = '压测/标签01'")
 curl -fs -o /dev/null -b "$jar" --data-urlencode "csrf=$tags_csrf" --data-urlencode to=1 \
   "$BASE/admin/tags/$sensitive_id/sensitive"
@@ -65,7 +67,7 @@ for n in $(seq 1 20); do
 done
 queued=$($PG -c "SELECT count(*) FROM campaigns WHERE status = 'pending_approval'")
 # 计算人数 on the compose form: a POST that counts the audience without saving anything.
-compose_csrf=$(curl -fs -b "$jar" "$BASE/admin/campaigns/new" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+compose_csrf=$(csrf_of /admin/campaigns/new)
 compose="csrf=$compose_csrf&action=count&name=%E5%8E%8B%E6%B5%8B&audience=tag&tag=$bench_tag&kind=text&content=%E5%8E%8B%E6%B5%8B"
 pages=(
   "看板|/admin"

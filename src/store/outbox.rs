@@ -300,7 +300,7 @@ pub const HEALTH_COUNT_CAP: i64 = 10_000;
 pub struct SyncHealth {
     /// Changes waiting to be sent, counted up to one past [`HEALTH_COUNT_CAP`].
     pub pending: i64,
-    /// When the oldest of them (among the first [`HEALTH_COUNT_CAP`]) was made.
+    /// When the oldest of them (among those counted) was made.
     pub oldest_pending_at: Option<DateTime<Utc>>,
     /// Changes given up after their last attempt, counted up to one past [`HEALTH_COUNT_CAP`].
     pub dead: i64,
@@ -313,10 +313,10 @@ pub struct SyncHealth {
 // attempt's, so a backoff during an outage does not hide it; errors are grouped without WeChat's
 // per-call `rid`.
 const SYNC_HEALTH: &str = "
-    SELECT (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'pending' LIMIT $2::bigint + 1) p),
-           (SELECT min(created_at) FROM (SELECT created_at FROM tag_outbox WHERE account_id = $1 AND state = 'pending'
-                                          LIMIT $2) o),
-           (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'dead' LIMIT $2::bigint + 1) d)";
+    SELECT p.n, p.oldest,
+           (SELECT count(*) FROM (SELECT 1 FROM tag_outbox WHERE account_id = $1 AND state = 'dead' LIMIT $2::bigint + 1) d)
+    FROM (SELECT count(*) AS n, min(created_at) AS oldest
+          FROM (SELECT created_at FROM tag_outbox WHERE account_id = $1 AND state = 'pending' LIMIT $2::bigint + 1) q) p";
 const DEAD_ERRORS: &str = "
     SELECT split_part(coalesce(last_error, ''), ' rid:', 1), count(*) FROM
         (SELECT last_error FROM tag_outbox WHERE account_id = $1 AND state = 'dead' ORDER BY created_at DESC LIMIT $2) d

@@ -395,6 +395,20 @@ async fn the_queue_shows_each_campaigns_reach_and_sensitive_tags_and_the_nav_cou
 }
 
 #[tokio::test]
+async fn a_long_queue_shows_the_twenty_longest_waiting_and_says_how_many_more_wait() {
+    let app = app_with_audience().await;
+    let mut ids = Vec::new();
+    for n in 0..22 {
+        ids.push(waiting_campaign(&app, &format!("待审批{n}")).await);
+    }
+    let mut amy = Browser::log_in(&app, "amy", PASSWORD).await;
+    let queue = amy.get("/admin/campaigns/approvals").await;
+    assert!(queue.body.contains("另有 2 个群发在等待审批：这里先列出等待最久的 20 个"), "{}", queue.body);
+    assert!(queue.body.contains(&format!("/admin/campaigns/{}\"", ids[19])), "the 20th longest waiting is listed");
+    assert!(!queue.body.contains(&format!("/admin/campaigns/{}\"", ids[21])), "the newest waits its turn");
+}
+
+#[tokio::test]
 async fn a_rejection_needs_a_reason_and_its_creator_reads_who_rejected_it_and_why() {
     let app = app_with_audience().await;
     let id = waiting_campaign(&app, "价格敏感关怀").await;

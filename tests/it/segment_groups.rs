@@ -148,8 +148,8 @@ async fn a_typed_expression_loads_into_the_groups_or_is_left_in_the_text_box_wit
         "name=\"g1r0_not\" value=\"1\" checked",
         "name=\"g1r0_key\" value=\"SKIN_TEST\"",
         "name=\"g1r0_days\" value=\"7\"",
-        "name=\"g2r0_days\" value=\"90\"",
-        "name=\"g2r0_yuan\" value=\"0.5\"",
+        "name=\"g1r1_days\" value=\"90\"",
+        "name=\"g1r1_yuan\" value=\"0.5\"",
     ] {
         assert!(page.body.contains(filled), "{filled}: {}", page.body);
     }

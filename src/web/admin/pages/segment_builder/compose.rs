@@ -37,7 +37,14 @@ pub fn compose(builder: &Builder) -> Built {
             continue;
         }
         let inner = terms.join(if group.is_or() { " OR " } else { " AND " });
-        groups.push(if group.negate { format!("NOT ({inner})") } else { format!("({inner})") });
+        // A group joined like the groups is part of one chain: written without parentheses, its
+        // text is the chain's, which `load_back` cuts into the same groups again.
+        let same_join = group.is_or() == builder.is_or();
+        groups.push(match (group.negate, same_join) {
+            (true, _) => format!("NOT ({inner})"),
+            (false, true) => inner,
+            (false, false) => format!("({inner})"),
+        });
     }
     if groups.is_empty() {
         return Built::Empty;

@@ -16,23 +16,27 @@ pub fn load_back(expr: &Expr) -> Result<Builder, String> {
         Expr::Or(..) => ("or", spine(expr)),
         _ => ("and", vec![expr]),
     };
-    // A leading run of single conditions is one group joined like the top (`A OR B OR (C AND D)`
-    // is the group `A OR B`, then `C AND D`), cut into groups of at most MAX_ROWS: the tree is
-    // the same however the left spine is cut, but a later run would be regrouped.
-    let run = operands.iter().take_while(|e| condition(e).is_ok()).count();
+    // Runs of single conditions are groups joined like the top (`A OR B OR (C AND D)` is the
+    // group `A OR B`, then `C AND D`), cut into groups of at most MAX_ROWS. `compose` writes such
+    // a group without parentheses, so the text is the chain's however it was cut.
     let mut groups = Vec::new();
-    let rest = if run >= 2 {
-        for chunk in operands[..run].chunks(MAX_ROWS) {
-            let rows = chunk.iter().map(|e| condition(e)).collect::<Result<Vec<_>, _>>()?;
-            groups.push(Group { join: join.to_owned(), negate: false, rows });
+    let mut run: Vec<Row> = Vec::new();
+    let flush = |run: &mut Vec<Row>, groups: &mut Vec<Group>| {
+        for chunk in run.chunks(MAX_ROWS) {
+            groups.push(Group { join: join.to_owned(), negate: false, rows: chunk.to_vec() });
         }
-        &operands[run..]
-    } else {
-        &operands[..]
+        run.clear();
     };
-    for operand in rest {
-        groups.push(group(operand)?);
+    for operand in operands {
+        match condition(operand) {
+            Ok(row) => run.push(row),
+            Err(_) => {
+                flush(&mut run, &mut groups);
+                groups.push(group(operand)?);
+            }
+        }
     }
+    flush(&mut run, &mut groups);
     if groups.len() > MAX_GROUPS {
         return Err(format!("这个表达式要分成 {} 组，条件里最多 {MAX_GROUPS} 组，请在文本框中编辑。", groups.len()));
     }
@@ -70,7 +74,10 @@ fn spine(expr: &Expr) -> Vec<&Expr> {
 fn group(expr: &Expr) -> Result<Group, String> {
     let (negate, inner) = match expr {
         Expr::Not(inner)
-            if !matches!(**inner, Expr::Tag(_) | Expr::Clicked { .. } | Expr::Orders { .. } | Expr::Spent { .. }) =>
+            if !matches!(
+                **inner,
+                Expr::Tag(_) | Expr::Clicked { .. } | Expr::Orders { .. } | Expr::Spent { .. } | Expr::Score { .. }
+            ) =>
         {
             (true, &**inner)
         }

@@ -100,33 +100,30 @@ fn figure_rows(figures: &Value) -> Vec<FigureRow> {
     if m.is_null() {
         return Vec::new();
     }
-    let percent = |v: &Value| v.as_f64().map_or_else(|| "—".to_owned(), |n| format!("{:.1}%", n * 100.0));
-    vec![
-        FigureRow {
-            name: "AUC",
-            hint: "随机挑一位下单的和一位没下单的粉丝，模型给前者更高分的概率；0.5 等于瞎猜，越接近 1 越好",
-            model: number(&m["auc"], 3),
-            baseline: number(&b["auc"], 3),
-        },
-        FigureRow {
-            name: "前 10% 的下单比例",
-            hint: "得分最高的 10% 粉丝中，随后 7 天真的下单的比例",
-            model: percent(&m["precision_top10"]),
-            baseline: percent(&b["precision_top10"]),
-        },
-        FigureRow {
-            name: "前 10% 的提升倍数",
-            hint: "上一行除以全体粉丝的下单比例：比随机挑人好几倍",
-            model: number(&m["lift_top10"], 1),
-            baseline: number(&b["lift_top10"], 1),
-        },
-        FigureRow {
-            name: "Brier 分数",
-            hint: "预测概率与实际结果的平均平方差，越小越好",
-            model: number(&m["brier"], 4),
-            baseline: number(&b["brier"], 4),
-        },
-    ]
+    // (name, hint, field of the metrics, how shown: decimals, or None for a percentage)
+    const ROWS: [(&str, &str, &str, Option<usize>); 4] = [
+        (
+            "AUC",
+            "随机挑一位下单的和一位没下单的粉丝，模型给前者更高分的概率；0.5 等于瞎猜，越接近 1 越好",
+            "auc",
+            Some(3),
+        ),
+        ("前 10% 的下单比例", "得分最高的 10% 粉丝中，随后 7 天真的下单的比例", "precision_top10", None),
+        ("前 10% 的提升倍数", "上一行除以全体粉丝的下单比例：比随机挑人好几倍", "lift_top10", Some(1)),
+        ("Brier 分数", "预测概率与实际结果的平均平方差，越小越好", "brier", Some(4)),
+    ];
+    let show = |v: &Value, digits: Option<usize>| match digits {
+        Some(digits) => number(v, digits),
+        None => v.as_f64().map_or_else(|| "—".to_owned(), |n| format!("{:.1}%", n * 100.0)),
+    };
+    ROWS.iter()
+        .map(|&(name, hint, field, digits)| FigureRow {
+            name,
+            hint,
+            model: show(&m[field], digits),
+            baseline: show(&b[field], digits),
+        })
+        .collect()
 }
 
 fn bins(figures: &Value) -> Vec<BinView> {

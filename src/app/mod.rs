@@ -22,6 +22,7 @@ pub mod audience;
 pub mod campaigns;
 pub mod drafts;
 pub mod inbox;
+pub mod intents;
 pub mod metrics;
 pub mod playbook;
 pub mod predictions;

@@ -29,6 +29,9 @@ pub enum Job {
     RefreshDrafts(RefreshDrafts),
     /// Trains, judges and scores the purchase model (issue 21): daily, or asked for in the console.
     TrainPredictions(TrainPredictions),
+    /// Trains the intent classifier on the operator's labels (issue 21): after labelling, or asked
+    /// for in the console.
+    TrainIntents(TrainIntents),
 }
 
 /// `delete_wechat_tag {wechat_tag_id}`.
@@ -82,6 +85,13 @@ pub struct TrainPredictions {
     pub requested_by: String,
 }
 
+/// `train_intents {requested_by}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainIntents {
+    /// Who asked: a username, or `system` after an erasure.
+    pub requested_by: String,
+}
+
 /// A job's kind: the `jobs.kind` column, for queries about jobs of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
@@ -94,11 +104,12 @@ pub enum JobKind {
     CheckMassResults,
     RefreshDrafts,
     TrainPredictions,
+    TrainIntents,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         JobKind::DeleteWechatTag,
         JobKind::RenameWechatTag,
         JobKind::ReconcileTags,
@@ -108,6 +119,7 @@ impl JobKind {
         JobKind::CheckMassResults,
         JobKind::RefreshDrafts,
         JobKind::TrainPredictions,
+        JobKind::TrainIntents,
     ];
 
     /// The kind as stored (the serde tag of [`Job`]).
@@ -122,6 +134,7 @@ impl JobKind {
             JobKind::CheckMassResults => "check_mass_results",
             JobKind::RefreshDrafts => "refresh_drafts",
             JobKind::TrainPredictions => "train_predictions",
+            JobKind::TrainIntents => "train_intents",
         }
     }
 
@@ -163,6 +176,7 @@ impl Job {
             Job::CheckMassResults(_) => JobKind::CheckMassResults,
             Job::RefreshDrafts(_) => JobKind::RefreshDrafts,
             Job::TrainPredictions(_) => JobKind::TrainPredictions,
+            Job::TrainIntents(_) => JobKind::TrainIntents,
         }
     }
 
@@ -220,6 +234,11 @@ mod tests {
                 "train_predictions",
                 json!({"requested_by": "system"}),
                 Job::TrainPredictions(TrainPredictions { requested_by: "system".to_owned() }),
+            ),
+            (
+                "train_intents",
+                json!({"requested_by": "olivia"}),
+                Job::TrainIntents(TrainIntents { requested_by: "olivia".to_owned() }),
             ),
         ]
     }

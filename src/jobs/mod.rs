@@ -24,6 +24,7 @@ pub mod refresh_drafts;
 pub mod refresh_dynamic_tags;
 pub mod rename_wechat_tag;
 pub mod send_campaign;
+pub mod train_intents;
 pub mod train_predictions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -199,6 +200,7 @@ pub async fn run_job(ctx: &JobCtx, job: &Job) -> Result<(), JobError> {
         Job::CheckMassResults(_) => check_mass_results::run(ctx).await,
         Job::RefreshDrafts(_) => refresh_drafts::run(ctx).await,
         Job::TrainPredictions(job) => train_predictions::run(ctx, job).await,
+        Job::TrainIntents(job) => train_intents::run(ctx, job).await,
     }
 }
 

@@ -262,6 +262,9 @@ impl Application {
         );
         let admin = web::Data::new(AdminState::new(api.clone(), users, simulator));
         if role.serves_http() {
+            // The segmentation dictionary loads once (~0.2 s, 32 MiB): paid here, not by the
+            // first text push an intent model reads.
+            std::thread::spawn(crate::domain::intent::tokenize::warm_up);
             crate::web::admin::warm_up_board(
                 pool.get_ref().clone(),
                 settings.clock.clone(),

@@ -253,6 +253,9 @@ pub async fn erase_follower(
         "DELETE FROM test_followers WHERE openid = $1 AND account_id = $2",
         // Predictions about the follower are personal information too (issue 21).
         "DELETE FROM follower_scores WHERE openid = $1 AND account_id = $2",
+        // What they wrote, labelled for the intent model or passed over in its queue.
+        "DELETE FROM intent_examples WHERE openid = $1 AND account_id = $2",
+        "DELETE FROM intent_skipped WHERE openid = $1 AND account_id = $2",
         "DELETE FROM followers WHERE openid = $1 AND account_id = $2",
     ] {
         deleted += client.execute(sql, &[&openid, &account.get()]).await?;

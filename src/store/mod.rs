@@ -24,6 +24,7 @@ pub mod drafts;
 pub mod event_cursor;
 pub mod events;
 pub mod followers;
+pub mod intents;
 pub mod jobs;
 pub mod ops;
 pub mod orders;

@@ -418,6 +418,10 @@ pub async fn erase_follower(pool: &Pool, account: AccountId, openid: &str) -> Re
         .map(|tag_id| TagChange { openid: openid.to_owned(), tag_id, add: false, source: "erasure".to_owned() })
         .collect();
     store::tags::enqueue(&txn, &removals).await?;
+    // A model that learned from their words is trained again without them.
+    if store::intents::has_examples_from(&txn, account, openid).await? {
+        crate::app::intents::queue_training(&txn, account, "system").await?;
+    }
     let erased = store::followers::erase_follower(&txn, account, openid).await?;
     txn.commit().await?;
     Ok(known || erased)

@@ -174,6 +174,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
             .route("/predictions", web::get().to(pages::predictions_page))
             .route("/predictions/train", web::post().to(pages::train_now))
+            .route("/intents", web::get().to(pages::intents::intents_page))
+            .route("/intents", web::post().to(pages::intents::create_intent))
+            .route("/intents/label", web::post().to(pages::intents::label))
+            .route("/intents/seed", web::post().to(pages::intents::seed))
+            .route("/intents/train", web::post().to(pages::intents::train))
+            .route("/intents/{id}", web::post().to(pages::intents::update_intent))
+            .route("/intents/{id}/delete", web::post().to(pages::intents::delete_intent))
             .route("/testers", web::get().to(pages::list_testers))
             .route("/testers", web::post().to(pages::add_tester))
             .route("/testers/{openid}/remove", web::post().to(pages::remove_tester))
@@ -503,6 +510,7 @@ impl Layout {
             "campaigns" => "群发",
             "followers" => "粉丝",
             "predictions" => "预测",
+            "intents" => "意图",
             "simulator" => "模拟器",
             "playbook" => "配置文件",
             "audit" => "审计",

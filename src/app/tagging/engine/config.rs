@@ -23,6 +23,8 @@ pub struct Loaded {
     pub tags: HashMap<String, (i64, bool)>,
     /// Tags with `when`, parsed, in id order.
     pub dynamic: Vec<crate::app::audience::DynamicTag>,
+    /// The classifier that tags followers by what they write, once trained.
+    pub intents: Option<crate::app::intents::IntentModel>,
 }
 
 /// Each account's configuration, as of the version it was read at.
@@ -109,5 +111,6 @@ async fn load(client: &impl GenericClient, account: AccountId, version: i64) -> 
         quizzes: store::quizzes::list_quizzes(client, account).await?,
         tags,
         dynamic,
+        intents: crate::app::intents::load_model(client, account).await?,
     })
 }

@@ -461,6 +461,18 @@ fn decide(
         }
         _ => {}
     }
+    if let (Inbound::Text { content, .. }, Some(model)) = (&message.body, &loaded.intents) {
+        if crate::app::intents::worth_labelling(content) {
+            if let Some((tag_id, intent)) = model.tag_for(content) {
+                effects.changes.push(TagChange {
+                    openid: openid.to_owned(),
+                    tag_id,
+                    add: true,
+                    source: format!("intent:{intent}"),
+                });
+            }
+        }
+    }
     let action = action_of(message)?;
     let mut reply: Option<String> = None;
     for rule in loaded.rules.matching(action) {
@@ -553,9 +565,11 @@ fn answer_quiz(
 
 fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
     let by_id: HashMap<i64, &str> = loaded.tags.iter().map(|(path, (id, _))| (*id, path.as_str())).collect();
-    // Tags a prediction decides (a `when` reading `score(..)`) are named as guesses, not facts.
-    let predicted: BTreeSet<i64> =
+    // Tags a prediction decides (a `when` reading `score(..)`, an intent) are named as guesses, not facts.
+    let mut predicted: BTreeSet<i64> =
         loaded.dynamic.iter().filter(|t| !t.expr.score_models().is_empty()).map(|t| t.id).collect();
+    // An intent tag is the model's reading of what they wrote, a guess too.
+    predicted.extend(loaded.intents.iter().flat_map(|model| model.tags.values()));
     let (mut guessed, mut known): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for id in ids.into_iter().flatten() {
         if let Some(path) = by_id.get(id) {

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod audit_words;
+pub mod intents;
 mod predictions;
 mod quiz_form;
 mod quizzes;

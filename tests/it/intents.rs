@@ -1,0 +1,283 @@
+//! Issue 21, point 4: intent tags from what followers write. An operator names intents on the 意图
+//! page, labels the messages of the 待标注 queue, the model trains in the background, and a new
+//! message it reads with enough confidence tags its sender through the normal tagging path;
+//! cross-validated figures, 试一试, keyword seeding, deletion and erasure.
+
+use reqwest::StatusCode;
+
+use crate::admin_pages::{Browser, PASSWORD};
+use crate::support::app::{TestApp, spawn_app, text_message};
+
+const PRICE: [&str; 10] = [
+    "这个精华多少钱",
+    "面霜价格是多少",
+    "请问多少钱一瓶",
+    "精华液怎么卖",
+    "这款价格多少",
+    "多少钱啊",
+    "价格能告诉我吗",
+    "眼霜多少钱",
+    "这个套装怎么卖的",
+    "水乳价格多少呀",
+];
+const AFTER_SALES: [&str; 10] = [
+    "收到的货坏了怎么退货",
+    "我要退款",
+    "快递破损了要退货",
+    "怎么申请退款",
+    "退货地址是哪里",
+    "商品有问题要退款",
+    "退货运费谁出",
+    "瓶子漏了申请退货",
+    "退款什么时候到账",
+    "不想要了能退货吗",
+];
+const OTHER: [&str; 8] =
+    ["今天天气不错", "谢谢你们", "早上好呀", "你们几点下班", "哈哈哈好的", "收到啦谢谢", "周末愉快", "你好你好"];
+
+async fn staff() -> TestApp {
+    let app = spawn_app().await;
+    app.create_admin("olivia", PASSWORD, "operator").await;
+    app
+}
+
+/// Each message pushed by its own follower (`o_int_{prefix}{i}`); returns the openids.
+async fn push_all(app: &TestApp, prefix: &str, texts: &[&str], first_id: u64) -> Vec<String> {
+    let mut openids = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let openid = format!("o_int_{prefix}{i}");
+        assert_eq!(app.push(&text_message(&openid, text, first_id + i as u64)).await.status(), 200);
+        openids.push(openid);
+    }
+    app.settle().await;
+    openids
+}
+
+async fn intent_tags(app: &TestApp, openid: &str) -> Vec<String> {
+    app.query(
+        "SELECT t.path FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id
+         WHERE ft.openid = $1 AND t.path LIKE '意图/%' ORDER BY 1",
+        &[&openid],
+    )
+    .await
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+async fn create(olivia: &mut Browser, name: &str, keywords: &str, percent: &str) -> crate::admin_pages::Page {
+    olivia.get("/admin/intents").await;
+    olivia.post("/admin/intents", &[("name", name), ("keywords", keywords), ("percent", percent)]).await
+}
+
+async fn label_all(olivia: &mut Browser, texts: &[&str], openids: &[String], intent: &str) {
+    for (text, openid) in texts.iter().zip(openids) {
+        let page = olivia.post("/admin/intents/label", &[("text", text), ("openid", openid), ("intent", intent)]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn labelled_messages_teach_the_model_and_a_confident_reading_tags_the_sender() {
+    let app = staff().await;
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    let page = olivia.get("/admin/intents").await;
+    assert!(page.body.contains("还没有意图"), "{}", page.body);
+
+    assert_eq!(create(&mut olivia, "咨询价格", "", "70").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(create(&mut olivia, "售后问题", "", "70").await.status, StatusCode::SEE_OTHER);
+    let tags = app.query("SELECT path FROM tags WHERE path LIKE '意图/%' ORDER BY id", &[]).await;
+    let tags: Vec<String> = tags.iter().map(|r| r.get(0)).collect();
+    assert_eq!(tags, ["意图/咨询价格", "意图/售后问题"], "each intent gives its tag");
+
+    let price = push_all(&app, "p", &PRICE, 1_000).await;
+    let after = push_all(&app, "a", &AFTER_SALES, 2_000).await;
+    let other = push_all(&app, "o", &OTHER, 3_000).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id WHERE t.path LIKE '意图/%'")
+            .await,
+        0,
+        "no model yet, no intent tag"
+    );
+
+    // Before any model the queue shows the newest messages, at most 20 of the 28.
+    let page = olivia.get("/admin/intents").await;
+    assert!(page.body.contains("待标注（28 条）") && page.body.contains("还没有模型"), "{}", page.body);
+    assert!(page.body.contains("周末愉快"), "the newest message is in the queue: {}", page.body);
+
+    label_all(&mut olivia, &PRICE, &price, "咨询价格").await;
+    label_all(&mut olivia, &AFTER_SALES, &after, "售后问题").await;
+    label_all(&mut olivia, &OTHER, &other, "其他").await;
+    assert_eq!(app.count("SELECT count(*) FROM intent_examples WHERE source = 'operator'").await, 28);
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE kind = 'train_intents' AND state = 'pending'").await,
+        1,
+        "one training run waits, however many labels"
+    );
+    app.run_pending_jobs().await;
+    assert_eq!(app.count("SELECT count(*) FROM intent_models WHERE model IS NOT NULL").await, 1);
+
+    let page = olivia.get("/admin/intents").await;
+    for shown in ["待标注（0 条）", "交叉验证的准确率和召回率", "咨询价格：准确率", "售后问题：准确率", "样本太少"]
+    {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    crate::support::english::assert_no_english("the 意图 page", &page.body);
+
+    // A new follower asks a price: the reading tags them, through the tag changes of the push.
+    assert_eq!(app.push(&text_message("o_int_new", "请问这个面霜多少钱", 9_001)).await.status(), 200);
+    assert_eq!(app.push(&text_message("o_int_new2", "我要退货退款", 9_002)).await.status(), 200);
+    assert_eq!(app.push(&text_message("o_int_new3", "今天天气真好", 9_003)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(intent_tags(&app, "o_int_new").await, ["意图/咨询价格"]);
+    assert_eq!(intent_tags(&app, "o_int_new2").await, ["意图/售后问题"]);
+    assert!(intent_tags(&app, "o_int_new3").await.is_empty(), "chatter tags nobody");
+    let source = app
+        .query("SELECT source FROM follower_tags ft JOIN tags t ON t.id = ft.tag_id WHERE ft.openid = 'o_int_new'", &[])
+        .await;
+    assert_eq!(source[0].get::<_, String>(0), "intent:咨询价格", "the tag says where it came from");
+
+    // 我的标签 names it as the system's guess, not a fact.
+    let reply = app.push_for_reply(&text_message("o_int_new", "我的标签", 9_004)).await;
+    assert!(reply.contains("推测") && reply.contains("意图/咨询价格"), "{reply}");
+
+    // 试一试 shows the reading and the words behind it.
+    let page = olivia.get("/admin/intents?text=%E8%BF%99%E6%AC%BE%E7%B2%BE%E5%8D%8E%E5%A4%9A%E5%B0%91%E9%92%B1").await;
+    assert!(
+        page.body.contains("会给发送者打上「意图/咨询价格」标签") && page.body.contains("起作用的词"),
+        "{}",
+        page.body
+    );
+
+    // A higher threshold makes the model stricter: at 100 % nothing tags.
+    let id: i64 = app.query("SELECT id FROM intents WHERE name = '咨询价格'", &[]).await[0].get(0);
+    let page = olivia.post(&format!("/admin/intents/{id}"), &[("percent", "100"), ("keywords", "")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(app.push(&text_message("o_int_new4", "请问这个面霜多少钱", 9_005)).await.status(), 200);
+    app.settle().await;
+    assert!(intent_tags(&app, "o_int_new4").await.is_empty());
+
+    // Erasing a follower whose message was labelled erases the label and retrains without it.
+    let (status, _) = app.api_delete(&format!("/users/{}", price[0])).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM intent_examples WHERE openid = '{}'", price[0])).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM intent_examples").await, 27);
+    assert_eq!(app.count("SELECT count(*) FROM jobs WHERE kind = 'train_intents' AND state = 'pending'").await, 1);
+    app.run_pending_jobs().await;
+    let examples: i32 = app.query("SELECT examples FROM intent_models", &[]).await[0].get(0);
+    assert_eq!(examples, 27);
+}
+
+#[tokio::test]
+async fn a_bad_intent_form_is_refused_in_chinese_and_changes_nothing() {
+    let app = staff().await;
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    assert_eq!(create(&mut olivia, "咨询价格", "", "80").await.status, StatusCode::SEE_OTHER);
+    for (name, keywords, percent, says) in [
+        ("", "", "80", "意图名称不能为空"),
+        ("其他", "", "80", "不能用作意图名称"),
+        ("价格/高/很高", "", "80", "最多 3 级"),
+        ("咨询价格", "", "80", "已经有意图「咨询价格」"),
+        ("想要优惠", "", "0", "1 到 100 的整数"),
+        ("想要优惠", "", "八十", "1 到 100 的整数"),
+        ("想要优惠", "", "101", "1 到 100 的整数"),
+        ("想要优惠", &"很长的关键词很长的关键词很长的关键词很长的关键词".repeat(2), "80", "关键词最多"),
+    ] {
+        let page = create(&mut olivia, name, keywords, percent).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}/{percent}: {}", page.body);
+        assert!(page.body.contains(says), "{says}: {}", page.body);
+        crate::support::english::assert_no_english("a refused intent form", &page.body);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM intents").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path LIKE '意图/%'").await, 1);
+
+    // A label naming an intent the account does not have, or an empty message, changes nothing.
+    let page = olivia.post("/admin/intents/label", &[("text", "多少钱"), ("openid", ""), ("intent", "不存在")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("没有意图「不存在」"), "{}", page.body);
+    let page = olivia.post("/admin/intents/label", &[("text", "  "), ("openid", ""), ("intent", "咨询价格")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM intent_examples").await, 0);
+}
+
+#[tokio::test]
+async fn keywords_seed_weak_examples_skips_leave_the_queue_and_a_delete_is_confirmed_first() {
+    let app = staff().await;
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    assert_eq!(create(&mut olivia, "咨询价格", "多少钱，价格", "80").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(create(&mut olivia, "售后问题", "退货、退款", "80").await.status, StatusCode::SEE_OTHER);
+    push_all(&app, "s", &["这个多少钱", "怎么退货", "退货的话价格还算吗", "今天天气好"], 5_000).await;
+
+    let page = olivia.post("/admin/intents/seed", &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let seeded = app.query("SELECT text, intent, source FROM intent_examples", &[]).await;
+    let mut seeded: Vec<(String, Option<String>, String)> =
+        seeded.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    seeded.sort();
+    assert_eq!(
+        seeded,
+        [
+            ("怎么退货".to_owned(), Some("售后问题".to_owned()), "keyword".to_owned()),
+            ("这个多少钱".to_owned(), Some("咨询价格".to_owned()), "keyword".to_owned()),
+        ],
+        "a message with keywords of two intents teaches nothing"
+    );
+    // An operator's label of the same text replaces the guess.
+    olivia.post("/admin/intents/label", &[("text", "这个多少钱"), ("openid", "o_int_s0"), ("intent", "其他")]).await;
+    let row = app.query("SELECT intent, source FROM intent_examples WHERE text = '这个多少钱'", &[]).await;
+    assert_eq!((row[0].get::<_, Option<String>>(0), row[0].get::<_, String>(1)), (None, "operator".to_owned()));
+
+    // 跳过 takes a message out of the queue for good.
+    let page = olivia.get("/admin/intents").await;
+    assert!(page.body.contains("今天天气好"), "{}", page.body);
+    olivia.post("/admin/intents/label", &[("text", "今天天气好"), ("openid", "o_int_s3"), ("skip", "1")]).await;
+    let page = olivia.get("/admin/intents").await;
+    assert!(!page.body.contains("「今天天气好」"), "{}", page.body);
+
+    // Deleting an intent asks first; confirmed, its tag stays and its guesses go.
+    let id: i64 = app.query("SELECT id FROM intents WHERE name = '售后问题'", &[]).await[0].get(0);
+    let page = olivia.post(&format!("/admin/intents/{id}/delete"), &[]).await;
+    assert!(page.body.contains("删除意图「售后问题」？") && page.body.contains("确认删除"), "{}", page.body);
+    assert_eq!(app.count("SELECT count(*) FROM intents").await, 2, "the first post changes nothing");
+    let page = olivia.post(&format!("/admin/intents/{id}/delete"), &[("confirmed", "1")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.count("SELECT count(*) FROM intents").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM tags WHERE path = '意图/售后问题'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM intent_examples WHERE intent = '售后问题'").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE object_kind = 'intent'").await, 3, "create ×2, delete");
+}
+
+#[tokio::test]
+async fn the_intents_page_labels_a_message_on_a_phone_and_reads_on_a_desktop() {
+    use crate::admin_browser::{
+        browser, chromium_missing, click, log_in, screenshot, sideways_overflow, start_driver, wait_for_text,
+    };
+    if chromium_missing() {
+        return;
+    }
+    let app = staff().await;
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    create(&mut olivia, "咨询价格", "多少钱", "80").await;
+    create(&mut olivia, "产品兴趣/精华", "", "80").await;
+    push_all(&app, "b", &["这瓶精华液多少钱一瓶呀，有没有小样可以先试试看的", "你好"], 7_000).await;
+    let driver = start_driver().await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{}/admin/login", app.address)).await.expect("login page");
+    log_in(&page, "olivia").await;
+    for (width, height) in [(390, 844), (1366, 900)] {
+        page.set_window_size(width, height).await.expect("size");
+        page.goto(&format!("{}/admin/intents", app.address)).await.expect("page");
+        wait_for_text(&page, "#queue", "待标注").await;
+        let overflow = sideways_overflow(&page).await;
+        screenshot(&page, &format!("intents-{width}")).await;
+        assert!(overflow <= 0, "the 意图 page scrolls sideways by {overflow} px at {width} px");
+        let html = page.source().await.expect("html");
+        crate::support::english::assert_no_english("the 意图 page", &html);
+    }
+    page.set_window_size(390, 844).await.expect("size");
+    page.goto(&format!("{}/admin/intents", app.address)).await.expect("page");
+    click(&page, "#q0 button[value='咨询价格']").await;
+    wait_for_text(&page, ".flash", "已标注为「咨询价格」").await;
+    assert_eq!(app.count("SELECT count(*) FROM intent_examples WHERE intent = '咨询价格'").await, 1);
+    page.close().await.expect("closed");
+}

@@ -21,6 +21,10 @@
 #   quiz             tagcast, a 3-question quiz (POST /quizzes, started by the keyword `测验`)
 #                    played through by BENCH_QUIZ_POOL senders round robin: every push is a quiz
 #                    step (start, answer, answer, last answer -> tagged), see wechat.lua
+#   text-intent      tagcast, plaintext text `请问这个精华多少钱` from a new sender each push, once
+#                    an intent model (咨询价格 against 其他, 40 labelled messages, threshold 0.6) is
+#                    trained: every push is segmented and classified in its decision and tags its
+#                    sender 意图/咨询价格 (issue 21)
 #   subscribe-scene  tagcast, a new follower subscribing from QR scene `bench`, with the rule
 #                    `{on: subscribe, key: bench, add: [渠道/扫码]}`
 #   safe             tagcast, safe-mode text (ciphertexts from examples/bench_pushes.rs), Lua signs
@@ -94,8 +98,8 @@ PROFILE=${BENCH_PROFILE:-0}
 BASE_DIR=${BENCH_BASE_BIN_DIR:-}
 
 ALL_SCENARIOS="bare-static bare-text bare-click bare-safe bare-safe-presigned ceiling ceiling-safe text text-reply
-  click click-rule quiz subscribe-scene safe safe-presigned safe-reply"
-DEFAULT_SCENARIOS="ceiling ceiling-safe text text-reply click click-rule quiz subscribe-scene safe safe-reply"
+  text-intent click click-rule quiz subscribe-scene safe safe-presigned safe-reply"
+DEFAULT_SCENARIOS="ceiling ceiling-safe text text-reply text-intent click click-rule quiz subscribe-scene safe safe-reply"
 SCENARIOS=${BENCH_SCENARIOS:-$DEFAULT_SCENARIOS}
 
 TOKEN=benchtoken
@@ -105,6 +109,7 @@ API_TOKEN=bench-api-token-0123456789
 KEYWORD=价格
 KEYWORD_REPLY="今日特价：全场护肤品第二件半价，回复「测验」测测你的肤质"
 QUIZ_KEYWORD=测验
+INTENT_TEXT=请问这个精华多少钱
 QUIZ_STEPS=4 # the start keyword, then one answer per question (3)
 PG="psql -h 127.0.0.1 -p 5432 -U postgres -X -q -At -v ON_ERROR_STOP=1"
 HZ=$(getconf CLK_TCK)
@@ -320,6 +325,30 @@ add_quiz() { # BUILD: 3 questions; the last answer tags the follower by score
     {\"tag\": \"肤质/干性\", \"score\": \"dry\", \"min\": 2}]}"
   api "$1" /rules "{\"on\": \"keyword\", \"key\": \"$QUIZ_KEYWORD\", \"start_quiz\": \"bench\"}"
 }
+add_intent_model() { # BUILD: 咨询价格 learned from 40 labelled messages, trained by the server's worker
+  once "$1" intent || return 0
+  api "$1" /tags '{"path": "意图/咨询价格", "wechat": false}'
+  local price=(这个精华多少钱 面霜价格是多少 请问多少钱一瓶 精华液怎么卖 这款价格多少 多少钱啊 价格能告诉我吗
+    眼霜多少钱 这个套装怎么卖的 水乳价格多少呀 防晒多少钱 洗面奶什么价格 这个多少钱包邮吗 套盒多少钱
+    会员价多少 口红多少钱一支 面膜价格 精华多少钱一瓶 现在什么价 小样多少钱)
+  local other=(今天天气不错 谢谢你们 早上好呀 你们几点下班 哈哈哈好的 收到啦谢谢 周末愉快 你好你好 在吗
+    好的知道了 晚安 辛苦了 我看看再说 明天再来 不用了谢谢 可以的 嗯嗯 厉害 真不错 下次吧)
+  local values="" t
+  for t in "${price[@]}"; do values+="('$t', '咨询价格'),"; done
+  for t in "${other[@]}"; do values+="('$t', NULL),"; done
+  sql "${DB[$1]}" "INSERT INTO intents (account_id, name, tag_id, threshold, created_by)
+      SELECT account_id, '咨询价格', id, 0.6, 'bench' FROM tags WHERE path = '意图/咨询价格';
+    INSERT INTO intent_examples (account_id, text, normalized, intent, source, labelled_by)
+      SELECT 1, t, t, i, 'operator', 'bench' FROM (VALUES ${values%,}) AS v(t, i);
+    INSERT INTO jobs (account_id, kind, payload) VALUES (1, 'train_intents', '{\"requested_by\": \"bench\"}'::jsonb)" \
+    >/dev/null
+  local _
+  for _ in $(seq 300); do
+    [[ $(sql "${DB[$1]}" 'SELECT count(*) FROM intent_models WHERE model IS NOT NULL') == 1 ]] && return 0
+    sleep 0.1
+  done
+  die "the intent model was not trained within 30 s on $1"
+}
 add_scene_rule() { # BUILD
   once "$1" scene || return 0
   api "$1" /rules '{"on": "subscribe", "key": "bench", "add": ["渠道/扫码"]}'
@@ -417,6 +446,7 @@ scenario() {
     ceiling-safe) KIND=ceiling FAMILY=safe WARM="safe 91 $WORK/safe-warm.txt" MAIN="safe 92 $WORK/safe-main.txt" ;;
     text) WARM="text 11" MAIN="text 12" ;;
     text-reply) WARM="textkw 13 $KEYWORD" MAIN="textkw 14 $KEYWORD" PREPARE=add_keyword_rule CHECK=reply ;;
+    text-intent) WARM="textkw 15 $INTENT_TEXT" MAIN="textkw 16 $INTENT_TEXT" PREPARE=add_intent_model CHECK=tags ;;
     click) WARM="click 21" MAIN="click 22" ;;
     click-rule) WARM="click 23" MAIN="click 24" PREPARE=add_click_rules CHECK=tags ;;
     quiz) WARM="quiz 25 $QUIZ_POOL $QUIZ_STEPS $QUIZ_KEYWORD" MAIN="quiz 26 $QUIZ_POOL $QUIZ_STEPS $QUIZ_KEYWORD"

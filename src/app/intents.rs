@@ -4,6 +4,9 @@
 //! with. The learning itself is `domain::intent`; nothing here calls WeChat.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
 
 use deadpool_postgres::{GenericClient, Pool};
 use serde::{Deserialize, Serialize};
@@ -31,8 +34,6 @@ pub const CV_FOLDS: usize = 5;
 /// Keywords an intent keeps at most, and their length.
 const MAX_KEYWORDS: usize = 50;
 const MAX_KEYWORD_CHARS: usize = 20;
-/// WeChat caps a text message at 2048 bytes; nothing longer was ever a follower's message.
-const MAX_TEXT_CHARS: usize = 2_048;
 /// The follower commands are no intent to learn.
 const COMMANDS: [&str; 2] = [crate::app::tagging::engine::MY_TAGS, crate::app::tagging::engine::DELETE_MY_TAGS];
 
@@ -55,10 +56,12 @@ pub enum IntentError {
     NoSuchIntent,
     #[error("没有意图「{0}」：请先新建这个意图，或刷新页面")]
     UnknownIntent(String),
-    #[error("消息是空的，无法标注：请刷新页面")]
-    EmptyText,
-    #[error("消息超过 {MAX_TEXT_CHARS} 个字，不是粉丝能发来的留言，无法标注")]
-    TextTooLong,
+    #[error("请选择这条留言属于哪个意图（都不是就选「其他」）")]
+    NoIntentChosen,
+    #[error("找不到这条留言（可能发送者的个人信息已被删除）：请刷新页面")]
+    NoSuchMessage,
+    #[error("标签「{0}」是动态标签（按条件自动计算），不能同时做意图标签：请换一个意图名称")]
+    DynamicTag(String),
     #[error("{0}")]
     Tagging(#[from] TaggingError),
     #[error("数据库暂时不可用，请稍后重试")]
@@ -87,7 +90,8 @@ pub fn parse_keywords(raw: &str) -> Result<Vec<String>, IntentError> {
     Ok(keywords)
 }
 
-/// Adds an intent, creating its tag `意图/{name}` (local-only) unless the account has it.
+/// Adds an intent, creating its tag `意图/{name}` (mirrored on WeChat when `wechat`, within its
+/// limit) unless the account has it; a dynamic tag of that path is refused.
 ///
 /// # Errors
 /// A bad or taken name, a threshold outside (0, 1], the tag limits, or the database.
@@ -97,6 +101,7 @@ pub async fn create_intent(
     name: &str,
     keywords: &[String],
     threshold: f64,
+    wechat: bool,
     actor: &str,
 ) -> Result<IntentRow, IntentError> {
     let name = name.trim();
@@ -112,13 +117,15 @@ pub async fn create_intent(
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
     let tag = match store::tags::get_tag_by_path(&txn, account, &path).await? {
+        // Refreshes of its condition would take back what the model gives.
+        Some(tag) if tag.when_expr.is_some() => return Err(IntentError::DynamicTag(tag.path)),
         Some(tag) => tag,
         None => {
             let request = TagRequest {
                 path: path.clone(),
                 description: format!("模型从消息推测的意图「{name}」（不是粉丝自己说的，可能有误）"),
                 sensitive: false,
-                wechat: false,
+                wechat,
                 when_expr: None,
             };
             create_tag_in(&txn, account, &request, actor).await?
@@ -149,12 +156,17 @@ pub async fn update_intent(
     id: i64,
     threshold: f64,
     keywords: &[String],
+    actor: &str,
 ) -> Result<(), IntentError> {
     Thresholds::new(threshold)?;
-    let client = pool.get().await?;
-    if !store::intents::update_intent(&client, account, id, threshold, keywords).await? {
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    if !store::intents::update_intent(&txn, account, id, threshold, keywords).await? {
         return Err(IntentError::NoSuchIntent);
     }
+    // The figures shown were cross-validated at the old threshold.
+    queue_training(&txn, account, actor).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -172,54 +184,67 @@ pub async fn delete_intent(pool: &Pool, account: AccountId, id: i64, actor: &str
     Ok(name)
 }
 
-/// An operator's label for a message (`None`: 其他); the model is trained again.
+/// An operator's label (`None`: 其他) for the account's text message `event`; the model is
+/// trained again. The text and its sender come from the stored message, never from the form.
 ///
 /// # Errors
-/// An intent the account does not have, an empty message, or the database.
+/// An intent the account does not have, a message it does not have, or the database.
 pub async fn label(
     pool: &Pool,
     account: AccountId,
-    text: &str,
-    openid: Option<&str>,
+    event: i64,
     intent: Option<&str>,
     actor: &str,
 ) -> Result<(), IntentError> {
-    let normalized = checked_text(text)?;
     let mut client = pool.get().await?;
     let txn = client.transaction().await?;
+    let message = store::intents::text_event(&txn, account, event).await?.ok_or(IntentError::NoSuchMessage)?;
     if let Some(intent) = intent {
         let intents = store::intents::list_intents(&txn, account).await?;
         if !intents.iter().any(|i| i.name == intent) {
             return Err(IntentError::UnknownIntent(intent.to_owned()));
         }
     }
-    let example = NewExample { text, normalized: &normalized, intent, openid, by: actor };
+    let normalized = normalize(&message.content);
+    let example = NewExample {
+        text: &message.content,
+        normalized: &normalized,
+        intent,
+        openid: Some(&message.openid),
+        by: actor,
+    };
     store::intents::label(&txn, account, &example).await?;
     queue_training(&txn, account, actor).await?;
     txn.commit().await?;
     Ok(())
 }
 
-/// The normalised form of a message an operator labels or skips.
-fn checked_text(text: &str) -> Result<String, IntentError> {
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(IntentError::TextTooLong);
-    }
-    let normalized = normalize(text);
-    if normalized.trim().is_empty() {
-        return Err(IntentError::EmptyText);
-    }
-    Ok(normalized)
-}
-
-/// Passes over a message: the queue does not show it again.
+/// Passes over the account's text message `event`: the queue does not show it again.
 ///
 /// # Errors
-/// An empty message, or the database.
-pub async fn skip(pool: &Pool, account: AccountId, text: &str, openid: Option<&str>) -> Result<(), IntentError> {
-    let normalized = checked_text(text)?;
+/// A message the account does not have, or the database.
+pub async fn skip(pool: &Pool, account: AccountId, event: i64) -> Result<(), IntentError> {
     let client = pool.get().await?;
-    store::intents::skip(&client, account, &normalized, openid).await?;
+    let message = store::intents::text_event(&client, account, event).await?.ok_or(IntentError::NoSuchMessage)?;
+    store::intents::skip(&client, account, &normalize(&message.content), Some(&message.openid)).await?;
+    Ok(())
+}
+
+/// Forgets the intent whose tag is being deleted (inside the deletion's transaction), as
+/// [`delete_intent`] does, and trains again without it.
+///
+/// # Errors
+/// The database.
+pub async fn forget_intent_of_tag(
+    txn: &impl GenericClient,
+    account: AccountId,
+    tag_id: i64,
+    actor: &str,
+) -> Result<(), tokio_postgres::Error> {
+    if let Some(id) = store::intents::intent_of_tag(txn, account, tag_id).await? {
+        store::intents::delete_intent(txn, account, id).await?;
+        queue_training(txn, account, actor).await?;
+    }
     Ok(())
 }
 
@@ -285,7 +310,7 @@ pub async fn queue_training(
     account: AccountId,
     who: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    if store::jobs::is_pending(client, account, JobKind::TrainIntents).await? {
+    if store::jobs::is_waiting(client, account, JobKind::TrainIntents).await? {
         return Ok(false);
     }
     store::jobs::enqueue(client, account, &Job::TrainIntents(TrainIntents { requested_by: who.to_owned() })).await?;
@@ -301,6 +326,24 @@ pub struct IntentFigures {
     pub correct: usize,
     /// The figures in the operator's words, with what to do.
     pub summary: String,
+}
+
+impl IntentFigures {
+    /// Of the messages it would have tagged, the share labelled with it, as a percentage.
+    #[must_use]
+    pub fn precision(&self) -> String {
+        share(self.correct, self.predicted)
+    }
+
+    /// Of the messages labelled with it, the share it would have tagged, as a percentage.
+    #[must_use]
+    pub fn recall(&self) -> String {
+        share(self.correct, self.support)
+    }
+}
+
+fn share(part: usize, whole: usize) -> String {
+    if whole == 0 { "—".to_owned() } else { format!("{:.0}%", part as f64 * 100.0 / whole as f64) }
 }
 
 /// What a training run keeps beside the model (`intent_models.figures`).
@@ -333,7 +376,9 @@ pub struct Trained {
 /// # Errors
 /// The database.
 pub async fn train(pool: &Pool, account: AccountId, who: &str) -> Result<Trained, IntentError> {
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
+    let client = client.transaction().await?;
+    store::intents::lock_training(&client, account).await?;
     let intents = store::intents::list_intents(&client, account).await?;
     let known: HashSet<&str> = intents.iter().map(|i| i.name.as_str()).collect();
     let examples: Vec<Example> = store::intents::list_examples(&client, account)
@@ -366,6 +411,7 @@ pub async fn train(pool: &Pool, account: AccountId, who: &str) -> Result<Trained
     let stored = model.as_ref().and_then(|m| serde_json::to_value(m).ok());
     let figures_json = serde_json::to_value(&figures).unwrap_or_default();
     store::intents::save_model(&client, account, stored.as_ref(), &figures_json, count as i32, who).await?;
+    client.commit().await?;
     Ok(Trained { examples: count, has_model: stored.is_some(), figures })
 }
 
@@ -405,7 +451,7 @@ fn figures_of(examples: &[Example], thresholds: &Thresholds) -> Figures {
 /// The classifier the tagging engine tags with, and what each of its intents gives.
 #[derive(Debug)]
 pub struct IntentModel {
-    pub classifier: Classifier,
+    pub classifier: Arc<Classifier>,
     pub thresholds: Thresholds,
     /// Intent name → tag id, for the intents the account still has.
     pub tags: HashMap<String, i64>,
@@ -429,13 +475,49 @@ pub async fn load_model(
     client: &impl GenericClient,
     account: AccountId,
 ) -> Result<Option<IntentModel>, tokio_postgres::Error> {
-    let Some(row) = store::intents::model(client, account).await? else { return Ok(None) };
-    let Some(json) = row.model else { return Ok(None) };
-    let classifier: Classifier = match serde_json::from_value(json) {
-        Ok(classifier) => classifier,
-        Err(error) => {
-            tracing::error!(%account, %error, "the stored intent model does not load; no intent tagging until it is trained again");
-            return Ok(None);
+    load_model_cached(client, account, &ClassifierCache::default()).await
+}
+
+/// Parsed classifiers by account, with the instant each was trained: the tagging engine reloads
+/// its configuration on every rule or tag change, and a real account's model is hundreds of KiB
+/// of JSON, so it is parsed again only when a new one was trained.
+#[derive(Debug, Default)]
+pub struct ClassifierCache(RwLock<HashMap<AccountId, TrainedClassifier>>);
+
+/// A parsed classifier and when it was trained.
+type TrainedClassifier = (DateTime<Utc>, Arc<Classifier>);
+
+/// [`load_model`], parsing the classifier only when `cache` does not hold the current one.
+///
+/// # Errors
+/// The database.
+pub async fn load_model_cached(
+    client: &impl GenericClient,
+    account: AccountId,
+    cache: &ClassifierCache,
+) -> Result<Option<IntentModel>, tokio_postgres::Error> {
+    let Some(trained_at) = store::intents::model_trained_at(client, account).await? else { return Ok(None) };
+    let held = cache.0.read().unwrap_or_else(PoisonError::into_inner).get(&account).cloned();
+    let classifier = match held {
+        Some((at, classifier)) if at == trained_at => classifier,
+        _ => {
+            let Some(json) = store::intents::model(client, account).await?.and_then(|row| row.model) else {
+                return Ok(None);
+            };
+            let classifier: Classifier = match serde_json::from_value(json) {
+                Ok(classifier) => classifier,
+                Err(error) => {
+                    tracing::error!(%account, %error, "the stored intent model does not load; no intent tagging until it is trained again");
+                    return Ok(None);
+                }
+            };
+            let classifier = Arc::new(classifier);
+            cache
+                .0
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(account, (trained_at, Arc::clone(&classifier)));
+            classifier
         }
     };
     let intents = store::intents::list_intents(client, account).await?;
@@ -455,9 +537,11 @@ pub fn worth_labelling(content: &str) -> bool {
 /// One message of the 待标注 queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {
+    /// The `events` row, which labelling names.
+    pub event: i64,
     pub text: String,
     pub openid: String,
-    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub occurred_at: DateTime<Utc>,
     /// The model's reading: its most likely intent (`None`: 其他) and how sure it is.
     pub guess: Option<(Option<String>, f64)>,
     /// The words behind the guess, strongest first.
@@ -490,6 +574,7 @@ pub async fn queue(pool: &Pool, account: AccountId) -> Result<(Vec<QueueItem>, u
             .into_iter()
             .take(QUEUE_SIZE)
             .map(|m| QueueItem {
+                event: m.id,
                 text: m.content,
                 openid: m.openid,
                 occurred_at: m.occurred_at,
@@ -499,21 +584,27 @@ pub async fn queue(pool: &Pool, account: AccountId) -> Result<(Vec<QueueItem>, u
             .collect();
         return Ok((items, total));
     };
+    // Segmenting and scoring up to 2,000 messages is CPU work: off the request's thread.
+    let classifier = Arc::clone(&model.classifier);
+    let items = tokio::task::spawn_blocking(move || least_sure_first(&classifier, candidates)).await?;
+    Ok((items, total))
+}
+
+fn least_sure_first(classifier: &Classifier, candidates: Vec<store::intents::TextMessage>) -> Vec<QueueItem> {
     let mut scored: Vec<(f64, usize, store::intents::TextMessage)> = candidates
         .into_iter()
         .enumerate()
-        .map(|(recency, m)| (model.classifier.uncertainty(&m.content), recency, m))
+        .map(|(recency, m)| (classifier.uncertainty(&m.content), recency, m))
         .collect();
     // Least sure first; among equals the newest.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let items = scored
+    scored
         .into_iter()
         .take(QUEUE_SIZE)
         .map(|(_, _, m)| {
-            let prediction = model.classifier.predict(&m.content);
+            let prediction = classifier.predict(&m.content);
             let best = prediction.best.clone();
-            let words = model
-                .classifier
+            let words = classifier
                 .explain(&m.content, best.as_deref().unwrap_or(OTHER))
                 .into_iter()
                 .filter(|(_, weight)| *weight > 0.0)
@@ -521,6 +612,7 @@ pub async fn queue(pool: &Pool, account: AccountId) -> Result<(Vec<QueueItem>, u
                 .map(|(word, _)| word)
                 .collect();
             QueueItem {
+                event: m.id,
                 text: m.content,
                 openid: m.openid,
                 occurred_at: m.occurred_at,
@@ -528,8 +620,7 @@ pub async fn queue(pool: &Pool, account: AccountId) -> Result<(Vec<QueueItem>, u
                 words,
             }
         })
-        .collect();
-    Ok((items, total))
+        .collect()
 }
 
 /// The model's reading of one message, for the console's 试一试: the top intents with their

@@ -206,14 +206,15 @@ pub async fn skip(
     Ok(())
 }
 
-/// The normalised texts already labelled or passed over: the queue leaves them out.
+/// The normalised texts an operator labelled or passed over: the queue leaves them out (a keyword
+/// guess stays in it, for an operator to confirm or correct).
 pub async fn settled_texts(
     client: &impl GenericClient,
     account: AccountId,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT normalized FROM intent_examples WHERE account_id = $1
+            "SELECT normalized FROM intent_examples WHERE account_id = $1 AND source = 'operator'
              UNION SELECT normalized FROM intent_skipped WHERE account_id = $1",
             &[&account.get()],
         )
@@ -224,6 +225,8 @@ pub async fn settled_texts(
 /// A follower's text message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextMessage {
+    /// The `events` row.
+    pub id: i64,
     pub openid: String,
     pub content: String,
     pub occurred_at: DateTime<Utc>,
@@ -238,7 +241,7 @@ pub async fn recent_texts(
     let rows = client
         .query(
             concat!(
-                "SELECT openid, payload #>> '{body,content}', occurred_at FROM events
+                "SELECT id, openid, payload #>> '{body,content}', occurred_at FROM events
                  WHERE kind = 'text' AND account_id = $1 AND ",
                 not_test_follower!("openid"),
                 " ORDER BY occurred_at DESC, id DESC LIMIT $2::bigint"
@@ -246,13 +249,49 @@ pub async fn recent_texts(
             &[&account.get(), &limit],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let content: Option<String> = r.get(1);
-            Some(TextMessage { openid: r.get(0), content: content?, occurred_at: r.get(2) })
-        })
-        .collect())
+    Ok(rows.iter().filter_map(text_message).collect())
+}
+
+fn text_message(r: &tokio_postgres::Row) -> Option<TextMessage> {
+    let content: Option<String> = r.get(2);
+    Some(TextMessage { id: r.get(0), openid: r.get(1), content: content?, occurred_at: r.get(3) })
+}
+
+/// One of the account's text messages by its `events` id.
+pub async fn text_event(
+    client: &impl GenericClient,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<TextMessage>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT id, openid, payload #>> '{body,content}', occurred_at FROM events
+             WHERE id = $1 AND account_id = $2 AND kind = 'text'",
+            &[&id, &account.get()],
+        )
+        .await?;
+    Ok(row.as_ref().and_then(text_message))
+}
+
+/// The intent whose tag is `tag_id`, if any.
+pub async fn intent_of_tag(
+    client: &impl GenericClient,
+    account: AccountId,
+    tag_id: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT id FROM intents WHERE account_id = $1 AND tag_id = $2", &[&account.get(), &tag_id])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Serialises training runs of one account for the rest of the transaction: two runs at once
+/// would each save the model of the labels they read, the older last.
+pub async fn lock_training(client: &impl GenericClient, account: AccountId) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute("SELECT pg_advisory_xact_lock(hashtextextended('tagcast:train_intents', $1))", &[&account.get()])
+        .await?;
+    Ok(())
 }
 
 /// The account's stored classifier row.
@@ -280,6 +319,21 @@ pub async fn model(client: &impl GenericClient, account: AccountId) -> Result<Op
         trained_by: r.get(3),
         trained_at: r.get(4),
     }))
+}
+
+/// When the account's current classifier was trained; `None` without one. A copy held in memory
+/// from the same instant is the same model.
+pub async fn model_trained_at(
+    client: &impl GenericClient,
+    account: AccountId,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT trained_at FROM intent_models WHERE account_id = $1 AND model IS NOT NULL",
+            &[&account.get()],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Replaces the account's classifier; the tagging engine reloads it with the configuration.

@@ -71,6 +71,23 @@ pub async fn is_pending(
     Ok(client.query_opt(IS_PENDING, &[&kind.as_str(), &account.get()]).await?.is_some())
 }
 
+/// Whether a job of `kind` of `account` waits and has not started: a running job's row is
+/// locked by its worker and skipped here, so work that arrives while it runs queues another.
+pub async fn is_waiting(
+    client: &impl GenericClient,
+    account: AccountId,
+    kind: JobKind,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM jobs WHERE kind = $1 AND state = 'pending' AND account_id = $2
+             LIMIT 1 FOR UPDATE SKIP LOCKED",
+            &[&kind.as_str(), &account.get()],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 const IS_PENDING_WITHOUT_PAYLOAD: &str = "SELECT 1 FROM jobs
              WHERE kind = $1 AND state = 'pending' AND payload = '{}'::jsonb AND account_id = $2 LIMIT 1";
 

@@ -166,7 +166,7 @@ async fn a_model_that_beats_rfm_scores_every_follower_and_threshold_tags_follow_
         .await[0]
         .get(0);
     let reply = app.push_for_reply(&crate::support::app::text_message(&member, "我的标签", 880_001)).await;
-    assert!(reply.contains("系统根据你近期的互动推测的标签（每天更新，只是估计）：购买意向/高"), "{reply}");
+    assert!(reply.contains("系统根据你近期的互动和留言推测的标签（只是估计，会随之更新）：购买意向/高"), "{reply}");
     assert!(!reply.contains("你的标签：购买意向/高"), "{reply}");
 
     // Scores change (the next run): the scheduled pass moves the tag with them.

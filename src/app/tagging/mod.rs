@@ -314,6 +314,8 @@ pub async fn delete_tag(
     if current.sensitive && !may_change_sensitivity {
         return Err(TaggingError::SensitiveTag(current.path));
     }
+    // The intent it stood for goes with it, as if deleted on the 意图 page.
+    crate::app::intents::forget_intent_of_tag(&txn, account, id, "system").await?;
     let tag = store::tags::delete_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
         store::jobs::enqueue(&txn, account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id })).await?;

@@ -48,8 +48,8 @@ impl IntentScore {
     #[must_use]
     pub fn summary_zh(&self) -> String {
         let precision = match self.precision() {
-            Some(p) => format!("准确率 {}（判为此意图的 {} 条中 {} 条判对）", percent(p), self.predicted, self.correct),
-            None => "准确率 —（没有一条消息达到打标阈值，可调低阈值或多标注）".to_owned(),
+            Some(p) => format!("精确率 {}（判为此意图的 {} 条中 {} 条判对）", percent(p), self.predicted, self.correct),
+            None => "精确率 —（没有一条消息达到打标阈值，可调低阈值或多标注）".to_owned(),
         };
         let recall = match self.recall() {
             Some(r) => format!("召回率 {}（已标注的 {} 条中找出 {} 条）", percent(r), self.support, self.correct),
@@ -201,7 +201,7 @@ mod tests {
     fn the_summary_line_reads_in_chinese_and_asks_for_more_labels_when_few() {
         let row = IntentScore { intent: "咨询价格".into(), support: 8, predicted: 5, correct: 4 };
         let line = row.summary_zh();
-        assert!(line.starts_with("咨询价格：准确率 80%（判为此意图的 5 条中 4 条判对）"), "{line}");
+        assert!(line.starts_with("咨询价格：精确率 80%（判为此意图的 5 条中 4 条判对）"), "{line}");
         assert!(line.contains("召回率 50%（已标注的 8 条中找出 4 条）"), "{line}");
         assert!(line.contains("请再标注至少 12 条"), "{line}");
         let silent = IntentScore { intent: "想要优惠".into(), support: 30, predicted: 0, correct: 0 };

@@ -34,6 +34,7 @@ pub type PerAccount = HashMap<AccountId, Arc<Loaded>>;
 #[derive(Debug, Default)]
 pub struct ConfigCache {
     loaded: RwLock<PerAccount>,
+    classifiers: crate::app::intents::ClassifierCache,
 }
 
 impl ConfigCache {
@@ -85,7 +86,7 @@ impl ConfigCache {
             let loaded = match cached {
                 Some(loaded) => loaded,
                 None => {
-                    let loaded = Arc::new(load(client, account, version).await?);
+                    let loaded = Arc::new(load(client, account, version, &self.classifiers).await?);
                     self.loaded
                         .write()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -100,7 +101,12 @@ impl ConfigCache {
     }
 }
 
-async fn load(client: &impl GenericClient, account: AccountId, version: i64) -> Result<Loaded, tokio_postgres::Error> {
+async fn load(
+    client: &impl GenericClient,
+    account: AccountId,
+    version: i64,
+    classifiers: &crate::app::intents::ClassifierCache,
+) -> Result<Loaded, tokio_postgres::Error> {
     let tags = store::tags::tag_index(client, account).await?;
     let own: HashSet<i64> = tags.values().map(|(id, _)| *id).collect();
     let mut dynamic = crate::app::audience::load_dynamic_tags(client, account).await?;
@@ -111,6 +117,6 @@ async fn load(client: &impl GenericClient, account: AccountId, version: i64) -> 
         quizzes: store::quizzes::list_quizzes(client, account).await?,
         tags,
         dynamic,
-        intents: crate::app::intents::load_model(client, account).await?,
+        intents: crate::app::intents::load_model_cached(client, account, classifiers).await?,
     })
 }

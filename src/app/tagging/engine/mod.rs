@@ -464,6 +464,9 @@ fn decide(
     if let (Inbound::Text { content, .. }, Some(model)) = (&message.body, &loaded.intents) {
         if crate::app::intents::worth_labelling(content) {
             if let Some((tag_id, intent)) = model.tag_for(content) {
+                if let Some(tags) = current_tags.get_mut(openid) {
+                    tags.insert(tag_id);
+                }
                 effects.changes.push(TagChange {
                     openid: openid.to_owned(),
                     tag_id,
@@ -568,8 +571,10 @@ fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
     // Tags a prediction decides (a `when` reading `score(..)`, an intent) are named as guesses, not facts.
     let mut predicted: BTreeSet<i64> =
         loaded.dynamic.iter().filter(|t| !t.expr.score_models().is_empty()).map(|t| t.id).collect();
-    // An intent tag is the model's reading of what they wrote, a guess too.
-    predicted.extend(loaded.intents.iter().flat_map(|model| model.tags.values()));
+    // An intent tag is the model's reading of what they wrote, a guess too, and stays one after
+    // its intent is deleted or the model is gone: the root 意图/ is where intents put their tags.
+    let intent_root = format!("{}/", crate::app::intents::TAG_ROOT);
+    predicted.extend(loaded.tags.iter().filter(|(path, _)| path.starts_with(&intent_root)).map(|(_, (id, _))| *id));
     let (mut guessed, mut known): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for id in ids.into_iter().flatten() {
         if let Some(path) = by_id.get(id) {
@@ -583,7 +588,7 @@ fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
         lines.push(format!("你的标签：{}", known.join("、")));
     }
     if !guessed.is_empty() {
-        lines.push(format!("系统根据你近期的互动推测的标签（每天更新，只是估计）：{}", guessed.join("、")));
+        lines.push(format!("系统根据你近期的互动和留言推测的标签（只是估计，会随之更新）：{}", guessed.join("、")));
     }
     if lines.is_empty() {
         return "你目前还没有标签。".to_owned();

@@ -31,8 +31,8 @@ pub struct IntentView {
 pub struct QueueView {
     /// Position in the queue: the form ids.
     pub n: usize,
+    pub event: i64,
     pub text: String,
-    pub openid: String,
     pub at: String,
     pub guess: String,
     pub words: String,
@@ -95,7 +95,8 @@ async fn page(user: &AdminUser, pool: &Pool, typed: Typed, try_text: String) -> 
     let client = pool.get().await?;
     let rows = store::intents::list_intents(&client, user.account).await?;
     let counts = store::intents::example_counts(&client, user.account).await?;
-    let members = store::tags::count_members_by_tag(&client).await?;
+    let members: std::collections::HashMap<i64, i64> =
+        store::tags::list_tags(&client, user.account).await?.into_iter().map(|t| (t.id, t.members)).collect();
     let count = |intent: Option<&str>, source: &str| -> i64 {
         counts.iter().filter(|(i, s, _)| i.as_deref() == intent && s == source).map(|(_, _, n)| n).sum()
     };
@@ -128,8 +129,8 @@ async fn page(user: &AdminUser, pool: &Pool, typed: Typed, try_text: String) -> 
         .enumerate()
         .map(|(n, item)| QueueView {
             n,
+            event: item.event,
             text: item.text,
-            openid: item.openid,
             at: show_time(item.occurred_at),
             guess: match item.guess {
                 None => "还没有模型".to_owned(),
@@ -213,6 +214,9 @@ pub struct IntentForm {
     keywords: String,
     #[serde(default)]
     percent: String,
+    /// The 同步到微信 checkbox of the create form.
+    #[serde(default)]
+    wechat: Option<String>,
 }
 
 /// The threshold as the operator types it: a whole percentage 1–100.
@@ -243,7 +247,8 @@ pub async fn create_intent(
         Ok(ok) => ok,
         Err(problem) => return refused(page(&user, &pool, typed(problem), String::new()).await),
     };
-    match intents::create_intent(&pool, user.account, &form.name, &keywords, threshold, &user.username).await {
+    let wechat = form.wechat.is_some();
+    match intents::create_intent(&pool, user.account, &form.name, &keywords, threshold, wechat, &user.username).await {
         Ok(row) => {
             let detail = serde_json::json!({ "tag": row.tag_path, "threshold": threshold, "keywords": keywords });
             audit(&pool, &user, "create", "intent", &row.name, detail).await?;
@@ -270,10 +275,12 @@ pub async fn update_intent(
     let parsed = threshold_of(&form.percent)
         .and_then(|t| intents::parse_keywords(&form.keywords).map(|k| (t, k)).map_err(|e| e.to_string()));
     let result = match parsed {
-        Ok((threshold, keywords)) => intents::update_intent(&pool, user.account, id, threshold, &keywords)
-            .await
-            .map(|()| (threshold, keywords))
-            .map_err(message_of),
+        Ok((threshold, keywords)) => {
+            intents::update_intent(&pool, user.account, id, threshold, &keywords, &user.username)
+                .await
+                .map(|()| (threshold, keywords))
+                .map_err(message_of)
+        }
         Err(problem) => Err(Ok(problem)),
     };
     match result {
@@ -333,11 +340,10 @@ pub async fn delete_intent(
 
 #[derive(Deserialize, Default)]
 pub struct LabelForm {
+    /// The message's `events` id: its text and sender are read from there.
     #[serde(default)]
-    text: String,
-    #[serde(default)]
-    openid: String,
-    /// An intent's name, `其他`, or empty with `skip`.
+    event: i64,
+    /// An intent's name, or `其他`.
     #[serde(default)]
     intent: String,
     #[serde(default)]
@@ -350,24 +356,24 @@ pub async fn label(
     pool: web::Data<Pool>,
     CsrfForm(form): CsrfForm<LabelForm>,
 ) -> Result<HttpResponse, AdminError> {
-    let openid = Some(form.openid.trim()).filter(|o| !o.is_empty());
+    let chosen = form.intent.trim();
     let result = if form.skip.is_some() {
-        intents::skip(&pool, user.account, &form.text, openid).await
+        intents::skip(&pool, user.account, form.event).await
+    } else if chosen.is_empty() {
+        Err(IntentError::NoIntentChosen)
     } else {
-        let intent = Some(form.intent.trim()).filter(|i| *i != crate::domain::intent::OTHER);
-        match intent {
-            Some("") => Err(IntentError::UnknownIntent(String::new())),
-            _ => intents::label(&pool, user.account, &form.text, openid, intent, &user.username).await,
-        }
+        let intent = Some(chosen).filter(|i| *i != crate::domain::intent::OTHER);
+        intents::label(&pool, user.account, form.event, intent, &user.username).await
     };
     match result {
         Ok(()) => {
             if form.skip.is_none() {
-                let detail = serde_json::json!({ "intent": form.intent.trim() });
-                audit(&pool, &user, "label", "intent_example", &form.openid, detail).await?;
-                user.flash(format!("已标注为「{}」，模型会在后台重新训练。", form.intent.trim()));
+                // The event, not the sender: the audit log outlives an erasure.
+                let detail = serde_json::json!({ "intent": chosen });
+                audit(&pool, &user, "label", "intent_example", &form.event.to_string(), detail).await?;
+                user.flash(format!("已标注为「{chosen}」，模型会在后台重新训练。"));
             } else {
-                user.flash("已跳过这条消息，不会再出现在待标注里。");
+                user.flash("已跳过这条留言，不会再出现在待标注里。");
             }
             Ok(see_other("/admin/intents#queue"))
         }
@@ -407,7 +413,7 @@ pub async fn train(
     let queued = intents::queue_training(&pool.get().await?, user.account, &user.username).await?;
     if queued {
         audit(&pool, &user, "train", "intent_model", "intents", serde_json::json!({})).await?;
-        user.flash("已开始重新训练：通常几秒内完成，完成后刷新本页查看准确率和召回率。");
+        user.flash("已开始重新训练：通常几秒内完成，完成后刷新本页查看精确率和召回率。");
     } else {
         user.flash("已有一次训练在排队，请稍后刷新本页。");
     }

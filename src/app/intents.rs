@@ -35,7 +35,11 @@ pub const CV_FOLDS: usize = 5;
 const MAX_KEYWORDS: usize = 50;
 const MAX_KEYWORD_CHARS: usize = 20;
 /// The follower commands are no intent to learn.
-const COMMANDS: [&str; 2] = [crate::app::tagging::engine::MY_TAGS, crate::app::tagging::engine::DELETE_MY_TAGS];
+const COMMANDS: [&str; 3] = [
+    crate::app::tagging::engine::MY_TAGS,
+    crate::app::tagging::engine::DELETE_MY_TAGS,
+    crate::app::tagging::engine::ALLOW_GUESSES,
+];
 
 /// Why an intent operation was refused.
 #[derive(Debug, thiserror::Error)]

@@ -266,3 +266,45 @@ pub async fn erase_follower(
     }
     Ok(deleted > 0)
 }
+
+/// Records that followers refused (or allowed again) being profiled; a refusal also deletes
+/// their scores. Returns how many score rows went (the audience index must reload them).
+pub async fn set_profiling_refused(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+    refused: bool,
+) -> Result<u64, tokio_postgres::Error> {
+    if openids.is_empty() {
+        return Ok(0);
+    }
+    client
+        .execute(
+            "UPDATE followers SET profiling_refused_at = CASE WHEN $3 THEN coalesce(profiling_refused_at, now()) END
+             WHERE account_id = $1 AND openid = ANY($2)",
+            &[&account.get(), &openids, &refused],
+        )
+        .await?;
+    if !refused {
+        return Ok(0);
+    }
+    client
+        .execute("DELETE FROM follower_scores WHERE account_id = $1 AND openid = ANY($2)", &[&account.get(), &openids])
+        .await
+}
+
+/// Of `openids`, those who refused profiling.
+pub async fn refusing_profiling(
+    client: &impl GenericClient,
+    account: AccountId,
+    openids: &[&str],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT openid FROM followers
+             WHERE account_id = $1 AND openid = ANY($2) AND profiling_refused_at IS NOT NULL",
+            &[&account.get(), &openids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -248,12 +248,14 @@ pub async fn replace_scores(
     for chunk in finite.chunks(10_000) {
         let openids: Vec<&str> = chunk.iter().map(|(o, _)| o.as_str()).collect();
         let values: Vec<f32> = chunk.iter().map(|(_, s)| *s).collect();
-        // Only followers still here and following: one erased while the run scored stays erased.
+        // Only followers still here and following, who have not refused profiling: one erased
+        // while the run scored stays erased.
         written += client
             .execute(
                 "INSERT INTO follower_scores (account_id, model, openid, score, run_id, scored_at)
                  SELECT $1, $2, u.o, u.s, $3, now() FROM unnest($4::text[], $5::real[]) AS u(o, s)
-                 JOIN followers f ON f.account_id = $1 AND f.openid = u.o AND f.subscribed",
+                 JOIN followers f ON f.account_id = $1 AND f.openid = u.o AND f.subscribed
+                   AND f.profiling_refused_at IS NULL",
                 &[&account.get(), &model, &run, &openids, &values],
             )
             .await?;

@@ -372,3 +372,68 @@ async fn multi_line_messages_leave_the_queue_and_erasure_deleting_a_tag_and_my_t
     let reply = app.push_for_reply(&text_message("o_int_m2", "我的标签", 6_100)).await;
     assert!(reply.contains("推测") && reply.contains("意图/想要优惠") && !reply.contains("你的标签：意图"), "{reply}");
 }
+
+/// Intents 咨询价格 and 售后问题 (threshold 70 %) learned from the labelled messages above.
+async fn trained_model(app: &TestApp, olivia: &mut Browser) {
+    create(olivia, "咨询价格", "", "70").await;
+    create(olivia, "售后问题", "", "70").await;
+    let price = push_all(app, "p", &PRICE, 1_000).await;
+    let after = push_all(app, "a", &AFTER_SALES, 2_000).await;
+    let other = push_all(app, "o", &OTHER, 3_000).await;
+    label_all(app, olivia, &price, "咨询价格").await;
+    label_all(app, olivia, &after, "售后问题").await;
+    label_all(app, olivia, &other, "其他").await;
+    app.run_pending_jobs().await;
+}
+
+#[tokio::test]
+async fn a_follower_who_deletes_their_tags_is_no_longer_guessed_about_until_they_allow_it() {
+    let app = staff().await;
+    let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
+    trained_model(&app, &mut olivia).await;
+    let fan = "o_int_refuser";
+    assert_eq!(app.push(&text_message(fan, "请问这个面霜多少钱", 9_101)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(intent_tags(&app, fan).await, ["意图/咨询价格"]);
+    app.query(
+        "INSERT INTO follower_scores (account_id, model, openid, score, run_id, scored_at) VALUES (1, 'purchase_7d', $1, 0.7, 0, now())",
+        &[&fan],
+    )
+    .await;
+
+    // PIPL art. 24: 删除我的标签 also refuses profiling — the tags go, the score goes, and the
+    // next message tags nothing.
+    let reply = app.push_for_reply(&text_message(fan, "删除我的标签", 9_102)).await;
+    assert!(reply.contains("不再根据你的互动和留言推测"), "{reply}");
+    app.settle().await;
+    assert!(intent_tags(&app, fan).await.is_empty());
+    assert_eq!(app.count("SELECT count(*) FROM follower_scores WHERE openid = 'o_int_refuser'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM followers WHERE openid = 'o_int_refuser' AND profiling_refused_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(app.push(&text_message(fan, "那个精华价格多少", 9_103)).await.status(), 200);
+    app.settle().await;
+    assert!(intent_tags(&app, fan).await.is_empty(), "a refusal outlasts the next message");
+    // A purchase run writes no score for them either.
+    let client = app.jobs.pool.get().await.expect("db");
+    tagcast::store::predictions::replace_scores(
+        &client,
+        tagcast::domain::account::AccountId::FIRST,
+        "purchase_7d",
+        0,
+        &[(fan.to_owned(), 0.9), ("o_int_p1".to_owned(), 0.9)],
+    )
+    .await
+    .expect("scores written");
+    let scored = app.query("SELECT openid FROM follower_scores", &[]).await;
+    assert_eq!(scored.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["o_int_p1"]);
+
+    // 允许推测 lifts it.
+    let reply = app.push_for_reply(&text_message(fan, "允许推测", 9_104)).await;
+    assert!(reply.starts_with("已恢复"), "{reply}");
+    assert_eq!(app.push(&text_message(fan, "这款面霜多少钱", 9_105)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(intent_tags(&app, fan).await, ["意图/咨询价格"]);
+}

@@ -39,8 +39,11 @@ use config::{ConfigCache, Loaded, PerAccount};
 
 /// The follower's command to list their tags (CONTRACT.md §3).
 pub const MY_TAGS: &str = "我的标签";
-/// The follower's command to remove all their tags (PIPL: a self-service way to delete).
+/// The follower's command to remove all their tags (PIPL: a self-service way to delete). It also
+/// refuses profiling (PIPL art. 24): no intent tag and no purchase score until [`ALLOW_GUESSES`].
 pub const DELETE_MY_TAGS: &str = "删除我的标签";
+/// The follower's command to allow intent tags and purchase scores again.
+pub const ALLOW_GUESSES: &str = "允许推测";
 
 /// The inbox handler for rules, quizzes and self-service commands.
 #[derive(Debug)]
@@ -70,6 +73,8 @@ struct Effects {
     /// `None` ends the follower's session.
     sessions: HashMap<String, Option<(String, QuizProgress)>>,
     finished: Vec<(String, String, Vec<TagPath>, QuizProgress)>,
+    /// Followers who refused (true) or allowed again (false) being profiled.
+    profiling: HashMap<String, bool>,
 }
 
 /// A tag change as an event's `effects` carry it: `[tag id, added, source]` (the follower is the
@@ -197,6 +202,7 @@ impl Handler for TaggingEngine {
                 let into = by_account.entry(account).or_default();
                 into.sessions.extend(effects.sessions);
                 into.finished.extend(effects.finished);
+                into.profiling.extend(effects.profiling);
             }
             for (account, effects) in by_account {
                 write_sessions(txn, account, &effects).await.map_err(boxed)?;
@@ -296,7 +302,16 @@ async fn write_sessions(txn: &Client, account: AccountId, effects: &Effects) -> 
             (openid.as_str(), quiz.as_str(), tags.iter().map(TagPath::as_str).collect(), progress)
         })
         .collect();
-    store::quizzes::insert_answers(txn, account, &answers).await
+    store::quizzes::insert_answers(txn, account, &answers).await?;
+    for refused in [true, false] {
+        let openids: Vec<&str> =
+            effects.profiling.iter().filter(|(_, r)| **r == refused).map(|(openid, _)| openid.as_str()).collect();
+        if store::followers::set_profiling_refused(txn, account, &openids, refused).await? > 0 {
+            // Their scores are gone from the table: the in-memory indexes must reload them.
+            store::audience_feed::bump_epoch(txn, account).await?;
+        }
+    }
+    Ok(())
 }
 
 impl TaggingEngine {
@@ -336,11 +351,12 @@ impl TaggingEngine {
         loaded: &Loaded,
         events: &[(&StoredEvent, Option<&serde_json::Value>)],
     ) -> Result<(), tokio_postgres::Error> {
-        let changes: Vec<TagChange> = events
+        let mut changes: Vec<TagChange> = events
             .iter()
             .filter_map(|(event, effects)| effects.map(|effects| decode_changes(&event.openid, effects)))
             .flatten()
             .collect();
+        drop_refused_guesses(txn, account, &mut changes).await?;
         store::tags::apply_tag_changes(txn, &changes).await?;
         if !loaded.dynamic.is_empty() {
             self.reevaluate_dynamic(txn, account, loaded, events, &changes).await?;
@@ -400,8 +416,31 @@ impl TaggingEngine {
     }
 }
 
+/// Removes the intent tags decided for followers who refused profiling (the decision was made
+/// from memory, which does not know them; their refusal is stored with the command's push).
+async fn drop_refused_guesses(
+    txn: &Client,
+    account: AccountId,
+    changes: &mut Vec<TagChange>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut guessed: Vec<&str> =
+        changes.iter().filter(|c| c.source.starts_with(INTENT_SOURCE)).map(|c| c.openid.as_str()).collect();
+    if guessed.is_empty() {
+        return Ok(());
+    }
+    guessed.sort_unstable();
+    guessed.dedup();
+    let refused: BTreeSet<String> =
+        store::followers::refusing_profiling(txn, account, &guessed).await?.into_iter().collect();
+    changes.retain(|c| !(c.source.starts_with(INTENT_SOURCE) && refused.contains(&c.openid)));
+    Ok(())
+}
+
+/// How a tag change given by the intent model names its source: `intent:<name>`.
+const INTENT_SOURCE: &str = "intent:";
+
 fn is_command(content: &str) -> bool {
-    matches!(content.trim(), MY_TAGS | DELETE_MY_TAGS)
+    matches!(content.trim(), MY_TAGS | DELETE_MY_TAGS | ALLOW_GUESSES)
 }
 
 /// What rules see of a push.
@@ -450,11 +489,21 @@ fn decide(
                         });
                     }
                     current_tags.insert(openid.to_owned(), BTreeSet::new());
-                    return Some(if ids.is_empty() {
-                        "你目前没有标签，无需删除。".to_owned()
+                    effects.profiling.insert(openid.to_owned(), true);
+                    let deleted = if ids.is_empty() {
+                        "你目前没有标签。".to_owned()
                     } else {
                         format!("已删除你的全部 {} 个标签（含微信端标签）。", ids.len())
-                    });
+                    };
+                    return Some(format!(
+                        "{deleted}系统也不再根据你的互动和留言推测你的意向（不再打推测标签、不再估计购买可能）。回复「{ALLOW_GUESSES}」可恢复。"
+                    ));
+                }
+                ALLOW_GUESSES => {
+                    effects.profiling.insert(openid.to_owned(), false);
+                    return Some(format!(
+                        "已恢复：系统会根据你的互动和留言推测你可能感兴趣的内容（只是估计）。回复「{DELETE_MY_TAGS}」可随时关闭并删除全部标签。"
+                    ));
                 }
                 _ => {}
             }
@@ -471,7 +520,7 @@ fn decide(
                     openid: openid.to_owned(),
                     tag_id,
                     add: true,
-                    source: format!("intent:{intent}"),
+                    source: format!("{INTENT_SOURCE}{intent}"),
                 });
             }
         }

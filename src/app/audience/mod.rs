@@ -90,6 +90,9 @@ impl Triggers<'_> {
             Expr::Orders { .. } | Expr::Spent { .. } => self.subscribed || self.ordered,
             // Scores change with a scoring run, which the scheduled pass follows, not with a push.
             Expr::Score { .. } => self.subscribed,
+            // Only clicks and follows are announced here; a message, view or scan alone waits
+            // for the scheduled pass (every 5 minutes), which `windows()` keeps it in.
+            Expr::Active { .. } => self.subscribed || !self.clicked.is_empty(),
             Expr::Not(inner) => self.can_change(inner),
             Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => self.can_change(lhs) || self.can_change(rhs),
         }

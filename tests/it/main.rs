@@ -22,6 +22,7 @@ mod console_sync;
 mod drafts;
 mod faults;
 mod hardening;
+mod high_potential;
 mod jobs;
 mod layers;
 mod mass_outcomes;

@@ -174,6 +174,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/followers/{openid}/erase", web::post().to(followers::erase_follower))
             .route("/predictions", web::get().to(pages::predictions_page))
             .route("/predictions/train", web::post().to(pages::train_now))
+            .route("/predictions/high-potential", web::post().to(pages::save_high_potential))
             .route("/testers", web::get().to(pages::list_testers))
             .route("/testers", web::post().to(pages::add_tester))
             .route("/testers/{openid}/remove", web::post().to(pages::remove_tester))

@@ -386,6 +386,26 @@ async fn clicks_through_the_callback_keep_a_click_tag_true() {
 }
 
 #[tokio::test]
+async fn a_message_through_the_callback_makes_a_follower_active_for_the_index_and_for_sql() {
+    for index in ["on", "off"] {
+        let app = spawn_app_with(|vars| {
+            vars.insert("TAGCAST_AUDIENCE_INDEX".to_owned(), index.to_owned());
+        })
+        .await;
+        insert_follower(&app, "o_quiet", true, &[]).await;
+        insert_follower(&app, "o_talker", true, &[]).await;
+        assert_eq!(segment_members(&app, "active(all)").await, 0, "{index}");
+        // Counted once to build the index; the message then arrives through its tail.
+        app.push(&crate::support::app::text_message("o_talker", "请问有优惠吗", 915_101)).await;
+        assert_eq!(segment_members(&app, "active(1d)").await, 1, "{index}");
+        assert_eq!(segment_members(&app, "NOT active(1d)").await, 1, "{index}");
+        app.clock.advance(chrono::Duration::days(2));
+        assert_eq!(segment_members(&app, "active(1d)").await, 0, "{index}");
+        assert_eq!(segment_members(&app, "active(7d)").await, 1, "{index}");
+    }
+}
+
+#[tokio::test]
 async fn a_dynamic_tag_naming_another_follows_it_in_the_same_event() {
     let app = spawn_app().await;
     create_tag(&app, json!({"path": "消费/复购", "when": "orders(all) >= 2", "wechat": false})).await;

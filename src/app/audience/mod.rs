@@ -280,13 +280,15 @@ mod tests {
         let clicked = Triggers { clicked: vec!["K"], ..Triggers::default() };
         assert!(can_change(&clicked, r#""A" OR clicked("K", 7d)"#));
         assert!(!can_change(&clicked, r#"clicked("J", 7d) AND orders(all) = 0"#));
+        assert!(can_change(&clicked, "score(purchase_7d) >= 0.3 AND active(14d)"), "any click is an interaction");
+        assert!(!can_change(&ordered, "active(14d)"), "an order is not");
 
         let tagged = Triggers { tagged: vec!["肤质/油性"], ..Triggers::default() };
         assert!(can_change(&tagged, r#"NOT "肤质/油性" AND orders(all) >= 1"#));
         assert!(!can_change(&tagged, r#""肤质/干性""#));
 
         let subscribed = Triggers { subscribed: true, ..Triggers::default() };
-        for when in [r#""A""#, r#"clicked("K", 1h)"#, "orders(all) = 0", "spent(all) < 1"] {
+        for when in [r#""A""#, r#"clicked("K", 1h)"#, "orders(all) = 0", "spent(all) < 1", "active(1d)"] {
             assert!(can_change(&subscribed, when), "{when}");
         }
     }

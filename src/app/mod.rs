@@ -21,6 +21,7 @@ pub mod admins;
 pub mod audience;
 pub mod campaigns;
 pub mod drafts;
+pub mod high_potential;
 pub mod inbox;
 pub mod intents;
 pub mod metrics;

@@ -144,6 +144,18 @@ pub async fn load_all(
     while let Some(row) = rows.try_next().await? {
         state.add_click(row.get(0), row.get(1), unix(row.get(2)));
     }
+    // Clicks with a key were noted above; the other interactions only as each follower's latest.
+    let rows = client
+        .query_raw(
+            "SELECT openid, max(occurred_at) FROM events WHERE (kind IN ('view', 'text', 'subscribe', 'scan') OR kind = 'click' AND event_key IS NULL)
+             AND id <= $1 AND account_id = $2 AND id <> ALL($3) GROUP BY openid",
+            [&marks.event_id as &(dyn tokio_postgres::types::ToSql + Sync), &a, &marks.event_holes],
+        )
+        .await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        state.add_activity(row.get(0), unix(row.get(1)));
+    }
     let rows = client
         .query_raw(
             "SELECT openid, amount_cents, occurred_at FROM orders WHERE seq <= $1 AND account_id = $2",
@@ -172,6 +184,8 @@ pub struct EventRow {
     pub openid: String,
     /// The EventKey of a click; `None` for other kinds.
     pub click_key: Option<String>,
+    /// One of `expr::INTERACTION_KINDS` (clicks included), for `active(W)`.
+    pub interaction: bool,
     pub occurred_at: i64,
 }
 
@@ -185,7 +199,8 @@ pub async fn events_since(
     holes: &[i64],
     limit: i64,
 ) -> Result<Vec<EventRow>, tokio_postgres::Error> {
-    const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at, account_id";
+    const COLUMNS: &str = "id, openid, CASE WHEN kind = 'click' THEN event_key END, occurred_at, account_id, \
+                           kind IN ('click', 'view', 'text', 'subscribe', 'scan')";
     const APPLIED: &str = "c.name = 'tagging' AND id <= c.mark AND id <> ALL(c.holes)";
     let newer = client
         .prepare_cached(&format!(
@@ -210,6 +225,7 @@ pub async fn events_since(
             account: AccountId(r.get(4)),
             openid: r.get(1),
             click_key: r.get(2),
+            interaction: r.get(5),
             occurred_at: unix(r.get(3)),
         })
         .collect())

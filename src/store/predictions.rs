@@ -326,3 +326,19 @@ pub async fn drop_scores_before(
         )
         .await
 }
+
+/// The verdict of `account`'s latest finished run of `model` (`None` before any finished).
+pub async fn latest_verdict(
+    client: &impl GenericClient,
+    account: AccountId,
+    model: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT verdict FROM prediction_runs WHERE account_id = $1 AND model = $2 AND status = 'done'
+             ORDER BY id DESC LIMIT 1",
+            &[&account.get(), &model],
+        )
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}

@@ -386,6 +386,26 @@ async fn clicks_through_the_callback_keep_a_click_tag_true() {
 }
 
 #[tokio::test]
+async fn a_message_through_the_callback_makes_a_follower_active_for_the_index_and_for_sql() {
+    for index in ["on", "off"] {
+        let app = spawn_app_with(|vars| {
+            vars.insert("TAGCAST_AUDIENCE_INDEX".to_owned(), index.to_owned());
+        })
+        .await;
+        insert_follower(&app, "o_quiet", true, &[]).await;
+        insert_follower(&app, "o_talker", true, &[]).await;
+        assert_eq!(segment_members(&app, "active(all)").await, 0, "{index}");
+        // Counted once to build the index; the message then arrives through its tail.
+        app.push(&crate::support::app::text_message("o_talker", "请问有优惠吗", 915_101)).await;
+        assert_eq!(segment_members(&app, "active(1d)").await, 1, "{index}");
+        assert_eq!(segment_members(&app, "NOT active(1d)").await, 1, "{index}");
+        app.clock.advance(chrono::Duration::days(2));
+        assert_eq!(segment_members(&app, "active(1d)").await, 0, "{index}");
+        assert_eq!(segment_members(&app, "active(7d)").await, 1, "{index}");
+    }
+}
+
+#[tokio::test]
 async fn a_dynamic_tag_naming_another_follows_it_in_the_same_event() {
     let app = spawn_app().await;
     create_tag(&app, json!({"path": "消费/复购", "when": "orders(all) >= 2", "wechat": false})).await;
@@ -514,6 +534,8 @@ struct Fan {
     orders: Vec<(i64, i64)>,
     /// The purchase model's score, when scored.
     score: Option<f32>,
+    /// Ages of messages they sent (an interaction for `active(W)`, not a click).
+    messages: Vec<i64>,
 }
 
 fn arb_window() -> impl Strategy<Value = Window> {
@@ -538,6 +560,7 @@ fn arb_expr() -> impl Strategy<Value = Expr> {
                 prop::sample::select(vec![0i64, 250, 500, 600, 1000])
             )
                 .prop_map(|(op, milli)| Expr::Score { model: "purchase_7d".to_owned(), op, milli }),
+            arb_window().prop_map(|window| Expr::Active { window }),
         ];
     leaf.prop_recursive(4, 16, 2, |inner| {
         prop_oneof![
@@ -556,8 +579,16 @@ fn arb_fan() -> impl Strategy<Value = Fan> {
         prop::collection::vec((-2_000..30_000i64, prop::sample::select(&AGES[..])), 0..4),
         // Some exactly on a threshold the expressions use.
         prop::option::of(prop::sample::select(vec![0.0f32, 0.1, 0.25, 0.5, 0.6, 0.61, 0.9, 1.0])),
+        prop::collection::vec(prop::sample::select(&AGES[..]), 0..2),
     )
-        .prop_map(|(subscribed, tags, clicks, orders, score)| Fan { subscribed, tags, clicks, orders, score })
+        .prop_map(|(subscribed, tags, clicks, orders, score, messages)| Fan {
+            subscribed,
+            tags,
+            clicks,
+            orders,
+            score,
+            messages,
+        })
 }
 
 fn facts(fan: &Fan, now: i64) -> FollowerFacts {
@@ -566,6 +597,7 @@ fn facts(fan: &Fan, now: i64) -> FollowerFacts {
         clicks: fan.clicks.iter().map(|(key, age)| Click { key: (*key).to_owned(), occurred_at: now - age }).collect(),
         orders: fan.orders.iter().map(|(cents, age)| Order { amount_cents: *cents, occurred_at: now - age }).collect(),
         scores: fan.score.map(|s| ("purchase_7d".to_owned(), s)).into_iter().collect(),
+        interactions: fan.messages.iter().map(|age| now - age).collect(),
     }
 }
 
@@ -589,6 +621,14 @@ async fn load_fans(app: &TestApp, fans: &[Fan], now: i64) {
         insert_follower(app, &openid, fan.subscribed, &fan.tags).await;
         for (key, age) in &fan.clicks {
             insert_click(app, &openid, key, now - age).await;
+        }
+        for age in &fan.messages {
+            let dedupe = format!("test:{openid}:text:{age}:{}", rand::random::<u64>());
+            app.query(
+                "INSERT INTO events (dedupe_key, openid, kind, occurred_at, payload) VALUES ($1, $2, 'text', $3, '{}')",
+                &[&dedupe, &openid, &at(now - age)],
+            )
+            .await;
         }
         for (n, (cents, age)) in fan.orders.iter().enumerate() {
             orders.push(order(&format!("{openid}-{n}"), &openid, *cents as f64 / 100.0, now - age));
@@ -675,6 +715,7 @@ async fn dynamic_tags_computed_set_based_agree_with_per_follower_reevaluation() 
             clicks: vec![("NEW", AGES[i % AGES.len()])],
             orders: (0..i).map(|n| (1_000 * n as i64, AGES[(i + n) % AGES.len()])).collect(),
             score: (i % 3 != 0).then_some(i as f32 / 5.0),
+            messages: vec![AGES[(i + 3) % AGES.len()]],
         })
         .collect();
     load_fans(&app, &fans, now).await;
@@ -683,6 +724,8 @@ async fn dynamic_tags_computed_set_based_agree_with_per_follower_reevaluation() 
         r#""肤质/油性" AND spent(all) > 20"#,
         r#"NOT clicked("NEW", 1d) OR orders(1h) = 1"#,
         "score(purchase_7d) >= 0.6 OR orders(1h) = 1",
+        // An order re-evaluates only tags an order can change, hence the `orders` term.
+        "score(purchase_7d) >= 0.3 AND active(7d) OR orders(1h) = 1",
     ];
     let mut ids = Vec::new();
     for (n, when) in whens.iter().enumerate() {

@@ -22,6 +22,7 @@ mod console_sync;
 mod drafts;
 mod faults;
 mod hardening;
+mod high_potential;
 mod intents;
 mod jobs;
 mod layers;

@@ -18,7 +18,7 @@ const WEEKS: usize = 14;
 /// `n` followers of 14 weeks' standing; each week a follower is "hot" (clicks SALE twice) with
 /// probability 1/4, and buys the following week with probability 0.4 when hot, 0.01 when not.
 /// Returns, per follower, whether they were hot in the last 7 days (what today's score should see).
-async fn seed_history(app: &TestApp, n: usize, seed: u64) -> Vec<(String, bool)> {
+pub(crate) async fn seed_history(app: &TestApp, n: usize, seed: u64) -> Vec<(String, bool)> {
     let now = app.clock.unix();
     let mut rng = StdRng::seed_from_u64(seed);
     let openids: Vec<String> = (0..n).map(|i| format!("o_pred_{i:05}")).collect();

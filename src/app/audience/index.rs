@@ -380,6 +380,8 @@ impl AudienceIndex {
             for event in &mine_events {
                 if let Some(key) = &event.click_key {
                     built.state.add_click(&event.openid, key, event.occurred_at);
+                } else if event.interaction {
+                    built.state.add_activity(&event.openid, event.occurred_at);
                 }
             }
             for order in &mine_orders {

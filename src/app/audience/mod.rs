@@ -79,6 +79,8 @@ pub struct Triggers<'a> {
     pub clicked: Vec<&'a str>,
     /// Paths of tags they were given or lost.
     pub tagged: Vec<&'a str>,
+    /// They interacted without a click: a message, a view or a scan (`active(..)`).
+    pub interacted: bool,
 }
 
 impl Triggers<'_> {
@@ -90,6 +92,7 @@ impl Triggers<'_> {
             Expr::Orders { .. } | Expr::Spent { .. } => self.subscribed || self.ordered,
             // Scores change with a scoring run, which the scheduled pass follows, not with a push.
             Expr::Score { .. } => self.subscribed,
+            Expr::Active { .. } => self.subscribed || self.interacted || !self.clicked.is_empty(),
             Expr::Not(inner) => self.can_change(inner),
             Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => self.can_change(lhs) || self.can_change(rhs),
         }
@@ -277,13 +280,18 @@ mod tests {
         let clicked = Triggers { clicked: vec!["K"], ..Triggers::default() };
         assert!(can_change(&clicked, r#""A" OR clicked("K", 7d)"#));
         assert!(!can_change(&clicked, r#"clicked("J", 7d) AND orders(all) = 0"#));
+        assert!(can_change(&clicked, "score(purchase_7d) >= 0.3 AND active(14d)"), "any click is an interaction");
+        assert!(!can_change(&ordered, "active(14d)"), "an order is not");
+        let wrote = Triggers { interacted: true, ..Triggers::default() };
+        assert!(can_change(&wrote, "active(14d)"), "a message is an interaction");
+        assert!(!can_change(&wrote, r#"clicked("K", 7d)"#));
 
         let tagged = Triggers { tagged: vec!["肤质/油性"], ..Triggers::default() };
         assert!(can_change(&tagged, r#"NOT "肤质/油性" AND orders(all) >= 1"#));
         assert!(!can_change(&tagged, r#""肤质/干性""#));
 
         let subscribed = Triggers { subscribed: true, ..Triggers::default() };
-        for when in [r#""A""#, r#"clicked("K", 1h)"#, "orders(all) = 0", "spent(all) < 1"] {
+        for when in [r#""A""#, r#"clicked("K", 1h)"#, "orders(all) = 0", "spent(all) < 1", "active(1d)"] {
             assert!(can_change(&subscribed, when), "{when}");
         }
     }

@@ -37,7 +37,13 @@ pub struct State {
     orders: Timeline,
     /// Per prediction model, each follower's latest score by follower number; NaN when unscored.
     scores: HashMap<String, Vec<f32>>,
+    /// Each follower's latest interaction (unix seconds) by follower number, [`NEVER`] when none:
+    /// `active(W)` asks only whether it is inside W, so one number per follower suffices.
+    last_active: Vec<i64>,
 }
+
+/// `last_active` of a follower who never interacted.
+const NEVER: i64 = i64::MIN;
 
 impl Default for State {
     fn default() -> Self {
@@ -50,6 +56,7 @@ impl Default for State {
             clicks: HashMap::new(),
             orders: Timeline::weighted(),
             scores: HashMap::new(),
+            last_active: Vec::new(),
         }
     }
 }
@@ -113,6 +120,9 @@ impl State {
                 timeline.forget(who);
             }
             self.orders.forget(who);
+            if let Some(last) = self.last_active.get_mut(who as usize) {
+                *last = NEVER;
+            }
             for column in self.scores.values_mut() {
                 if let Some(score) = column.get_mut(who as usize) {
                     *score = f32::NAN;
@@ -129,6 +139,21 @@ impl State {
             None => self.clicks.entry(key.to_owned()).or_default(),
         };
         timeline.push(Entry { at, who, value: 1 });
+        self.note_activity(who, at);
+    }
+
+    /// An interaction other than a click (a message, view, scan or follow), for `active(W)`.
+    pub fn add_activity(&mut self, openid: &str, at: i64) {
+        let who = self.number(openid);
+        self.note_activity(who, at);
+    }
+
+    fn note_activity(&mut self, who: u32, at: i64) {
+        let who = who as usize;
+        if self.last_active.len() <= who {
+            self.last_active.resize(who + 1, NEVER);
+        }
+        self.last_active[who] = self.last_active[who].max(at);
     }
 
     /// An order (unix seconds, rounded down; cents, negative for a refund).
@@ -203,7 +228,7 @@ impl State {
         let members: usize = self.members.values().map(|m| m.serialized_size() + 48).sum();
         let tags: usize = self.tag_ids.keys().map(|p| p.len() + 40).sum();
         let clicks: usize = self.clicks.iter().map(|(k, t)| k.len() + 96 + t.len() * ENTRY).sum();
-        let scores: usize = self.scores.values().map(|c| c.len() * 4 + 64).sum();
+        let scores: usize = self.scores.values().map(|c| c.len() * 4 + 64).sum::<usize>() + self.last_active.len() * 8;
         std::mem::size_of::<Self>()
             + openids
             + numbering
@@ -273,6 +298,14 @@ impl State {
                     column.get(n as usize).is_some_and(|s| !s.is_nan() && op.holds(f64::from(*s), threshold))
                 });
                 RoaringBitmap::from_sorted_iter(scored).expect("a bitmap iterates in order")
+            }
+            Expr::Active { window } => {
+                let cutoff = window.cutoff(now).unwrap_or(NEVER + 1);
+                let active = self
+                    .subscribed
+                    .iter()
+                    .filter(|&n| self.last_active.get(n as usize).is_some_and(|&last| last >= cutoff));
+                RoaringBitmap::from_sorted_iter(active).expect("a bitmap iterates in order")
             }
         }
     }
@@ -380,6 +413,7 @@ mod tests {
         state.apply_follower(&follower("a", None, &[]));
         state.apply_follower(&follower("a", Some(true), &[]));
         assert_eq!(count(&state, r#"clicked("SKIN", all) >= 1"#), 1, "only d's click is left");
+        assert_eq!(count(&state, "active(all)"), 1, "a's clicks no longer make them active");
         assert_eq!(count(&state, "orders(all) = 2"), 1);
         state.apply_follower(&follower("b", None, &[]));
         state.apply_follower(&follower("b", Some(true), &[]));
@@ -417,6 +451,7 @@ mod tests {
         clicks: Vec<(usize, i64)>,
         orders: Vec<(i64, i64)>,
         score: Option<f32>,
+        interactions: Vec<i64>,
     }
 
     fn arb_person() -> impl Strategy<Value = Person> {
@@ -427,13 +462,15 @@ mod tests {
             proptest::collection::vec((-5_000i64..50_000, 0..(100 * DAY)), 0..4),
             // Scores on a grid of thousandths, so some sit exactly on a threshold.
             proptest::option::of(prop_oneof![(0u16..=1000).prop_map(|m| f32::from(m) / 1000.0), 0.0f32..1.0]),
+            proptest::collection::vec(0..(100 * DAY), 0..3),
         )
-            .prop_map(|(subscribed, tags, clicks, orders, score)| Person {
+            .prop_map(|(subscribed, tags, clicks, orders, score, interactions)| Person {
                 subscribed,
                 tags,
                 clicks,
                 orders,
                 score,
+                interactions,
             })
     }
 
@@ -471,6 +508,10 @@ mod tests {
                 for &(cents, age) in &person.orders {
                     state.add_order(&openid, cents, NOW - age);
                     facts.orders.push(Order { amount_cents: cents, occurred_at: NOW - age });
+                }
+                for &age in &person.interactions {
+                    state.add_activity(&openid, NOW - age);
+                    facts.interactions.push(NOW - age);
                 }
                 if let Some(score) = person.score {
                     state.put_score("purchase_7d", &openid, score);

@@ -104,6 +104,8 @@ pub enum ExprErrorKind {
     BadProbability { text: String },
     /// `=` or `!=` against a score: a probability almost never equals a number exactly.
     ScoreEquality { op: CmpOp },
+    /// `active(W) >= n`: `active` only says whether the follower interacted.
+    ActiveComparison { op: CmpOp },
 }
 
 impl fmt::Display for ExprErrorKind {
@@ -142,7 +144,7 @@ impl fmt::Display for ExprErrorKind {
             Self::UnknownFunction { word, suggestion: None } => {
                 write!(
                     f,
-                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）和 score（预测概率）"
+                    "没有名为 {word} 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）、score（预测概率）和 active（近期有互动）"
                 )
             }
             Self::UnknownModel { word, suggestion: Some(name) } => {
@@ -163,6 +165,12 @@ impl fmt::Display for ExprErrorKind {
                 write!(
                     f,
                     "预测概率不能用 {op} 比较（几乎不会恰好相等）：请用 >=、>、<= 或 <，如 score(purchase_7d) >= 0.6"
+                )
+            }
+            Self::ActiveComparison { op } => {
+                write!(
+                    f,
+                    "active(..) 只表示期间内是否有过互动，后面不能再写 {op} 比较：请直接写 active(14d)；要按次数筛选请用 clicked(..) 或 orders(..)"
                 )
             }
             Self::BadProbability { text } => {

@@ -34,6 +34,9 @@ pub struct FollowerFacts {
     pub orders: Vec<Order>,
     /// The latest score per prediction model (a `follower_scores` row), when scored.
     pub scores: HashMap<String, f32>,
+    /// When they interacted other than by a menu click (a message, view, scan or follow: the rest
+    /// of `INTERACTION_KINDS`), unix seconds rounded down; clicks count as interactions too.
+    pub interactions: Vec<i64>,
 }
 
 impl Expr {
@@ -60,6 +63,10 @@ impl Expr {
             }
             Self::Score { model, op, milli } => {
                 facts.scores.get(model).is_some_and(|score| op.holds(f64::from(*score), score_threshold(*milli)))
+            }
+            Self::Active { window } => {
+                facts.clicks.iter().any(|c| window.contains(c.occurred_at, now))
+                    || facts.interactions.iter().any(|&at| window.contains(at, now))
             }
             Self::Not(inner) => !inner.eval(facts, now),
             Self::And(lhs, rhs) => lhs.eval(facts, now) && rhs.eval(facts, now),
@@ -155,6 +162,17 @@ mod tests {
     }
 
     #[test]
+    fn active_means_any_interaction_or_click_inside_the_window() {
+        let message = |at: i64| FollowerFacts { interactions: vec![at], ..Default::default() };
+        assert!(eval("active(14d)", &message(NOW - 14 * DAY)), "exactly 14 days old is inside");
+        assert!(!eval("active(14d)", &message(NOW - 14 * DAY - 1)));
+        assert!(eval("active(all)", &message(0)));
+        let clicked = FollowerFacts { clicks: vec![click("K", NOW - HOUR)], ..Default::default() };
+        assert!(eval("active(2h)", &clicked), "a click is an interaction");
+        assert!(!eval("active(1h) OR active(30d) AND NOT active(all)", &FollowerFacts::default()));
+    }
+
+    #[test]
     fn huge_sums_do_not_overflow() {
         let facts = FollowerFacts { orders: vec![order(i64::MAX, NOW); 4], ..Default::default() };
         assert!(eval("spent(all) > 1000000000", &facts));
@@ -177,6 +195,8 @@ mod tests {
             milli: i64,
             positive: bool,
         },
+        /// `active(W)`, or its negation.
+        Active(Window, bool),
         Atom(Expr),
         And(Vec<Nnf>),
         Or(Vec<Nnf>),
@@ -200,6 +220,7 @@ mod tests {
             Expr::Score { model, op, milli } => {
                 Nnf::Score { model: model.clone(), op: *op, milli: *milli, positive: !negate }
             }
+            Expr::Active { window } => Nnf::Active(*window, !negate),
             Expr::Not(inner) => nnf(inner, !negate),
             Expr::And(a, b) if !negate => Nnf::And(vec![nnf(a, false), nnf(b, false)]),
             Expr::And(a, b) => Nnf::Or(vec![nnf(a, true), nnf(b, true)]),
@@ -239,6 +260,15 @@ mod tests {
                     None => false,
                 };
                 holds == *positive
+            }
+            Nnf::Active(window, positive) => {
+                let mut n = 0;
+                for at in facts.clicks.iter().map(|c| c.occurred_at).chain(facts.interactions.iter().copied()) {
+                    if inside(*window, at, now) {
+                        n += 1;
+                    }
+                }
+                (n > 0) == *positive
             }
             Nnf::And(items) => items.iter().all(|n| eval_nnf(n, facts, now)),
             Nnf::Or(items) => items.iter().any(|n| eval_nnf(n, facts, now)),
@@ -298,13 +328,15 @@ mod tests {
             prop::collection::vec((prop::sample::select(KEYS), arb_time()), 0..6),
             prop::collection::vec((-1_000..20_000i64, arb_time()), 0..6),
             prop::option::of(prop_oneof![(0u16..=1000).prop_map(|m| f32::from(m) / 1000.0), 0.0f32..1.0]),
+            prop::collection::vec(arb_time(), 0..3),
         )
-            .prop_map(|(tags, clicks, orders, score)| FollowerFacts {
+            .prop_map(|(tags, clicks, orders, score, interactions)| FollowerFacts {
                 // Facts hold paths as `TagPath` prints them.
                 tags: tags.into_iter().map(|p| TagPath::parse(p).unwrap().as_str().to_owned()).collect(),
                 clicks: clicks.into_iter().map(|(k, t)| click(k, t)).collect(),
                 orders: orders.into_iter().map(|(a, t)| order(a, t)).collect(),
                 scores: score.map(|s| ("purchase_7d".to_owned(), s)).into_iter().collect(),
+                interactions,
             })
     }
 

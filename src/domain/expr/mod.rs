@@ -12,6 +12,7 @@
 //!            | "orders" "(" WINDOW ")" OP COUNT
 //!            | "spent" "(" WINDOW ")" OP AMOUNT
 //!            | "score" "(" MODEL ")" OP PROBABILITY
+//!            | "active" "(" WINDOW ")"
 //! WINDOW    := <int>"d" | <int>"h" | "all"          (1 ≤ length ≤ 3650 days)
 //! OP        := "=" | "!=" | "<" | "<=" | ">" | ">="
 //! TAGPATH   := a double-quoted string (escapes `\"` and `\\`) that `TagPath::parse` accepts
@@ -37,6 +38,10 @@
 //!   purchase model's daily scoring, issue 21). Thresholds are kept as whole thousandths, so
 //!   nothing is rounded and trees stay `Eq`. A follower with no score (never scored, or scored
 //!   before they followed) matches no comparison; `NOT score(..) >= 0.6` includes them.
+//! - `active(14d)` means the follower interacted at least once inside the window: any of
+//!   [`INTERACTION_KINDS`] (a menu click or link view, a message, a QR scan, a follow). It takes no
+//!   comparison: "recent engagement" is a yes/no question, and the audience index keeps only each
+//!   follower's latest interaction for it, not every event.
 //! - Columns in [`ExprError`] count characters, not bytes, from 1; the input is treated as one line.
 //! - Hostile input is bounded: at most [`MAX_INPUT_BYTES`] bytes and [`MAX_DEPTH`] nested
 //!   parentheses/`NOT`s; numbers are checked, never overflow.
@@ -78,6 +83,10 @@ pub const MAX_KEY_BYTES: usize = 128;
 /// The prediction models `score(..)` can name, with what each predicts in the operator's words.
 pub const SCORE_MODELS: &[(&str, &str)] = &[("purchase_7d", "7 天内下单的概率")];
 
+/// The `events.kind`s that count as an interaction for `active(W)`: the follower's own pushes
+/// (the same kinds the purchase model reads), not `unsubscribe` or WeChat's delivery reports.
+pub const INTERACTION_KINDS: &[&str] = &["click", "view", "text", "subscribe", "scan"];
+
 /// A parsed segment expression.
 ///
 /// `And` and `Or` are binary; the parser nests chains to the left (`a AND b AND c` is
@@ -105,6 +114,8 @@ pub enum Expr {
     /// The follower's latest score from `model` (one of [`SCORE_MODELS`]) compares true to
     /// `milli` thousandths; no score never does.
     Score { model: String, op: CmpOp, milli: i64 },
+    /// The follower interacted (any of [`INTERACTION_KINDS`]) at least once inside the window.
+    Active { window: Window },
     /// `NOT e`.
     Not(Box<Expr>),
     /// `a AND b`.
@@ -185,9 +196,12 @@ impl Expr {
                 let left = lhs.rename_tag(from, to);
                 rhs.rename_tag(from, to) | left
             }
-            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } | Self::Score { .. } => {
-                false
-            }
+            Self::Tag(_)
+            | Self::Clicked { .. }
+            | Self::Orders { .. }
+            | Self::Spent { .. }
+            | Self::Score { .. }
+            | Self::Active { .. } => false,
         }
     }
 
@@ -196,7 +210,10 @@ impl Expr {
         let mut summary = WindowSummary::default();
         self.visit(&mut |e| {
             let window = match e {
-                Self::Clicked { window, .. } | Self::Orders { window, .. } | Self::Spent { window, .. } => *window,
+                Self::Clicked { window, .. }
+                | Self::Orders { window, .. }
+                | Self::Spent { window, .. }
+                | Self::Active { window } => *window,
                 _ => return,
             };
             match window.seconds() {
@@ -220,7 +237,12 @@ impl Expr {
                 lhs.visit(f);
                 rhs.visit(f);
             }
-            Self::Tag(_) | Self::Clicked { .. } | Self::Orders { .. } | Self::Spent { .. } | Self::Score { .. } => {}
+            Self::Tag(_)
+            | Self::Clicked { .. }
+            | Self::Orders { .. }
+            | Self::Spent { .. }
+            | Self::Score { .. }
+            | Self::Active { .. } => {}
         }
     }
 }
@@ -385,6 +407,7 @@ impl fmt::Display for Expr {
                 write!(f, "score({model}) {op} ")?;
                 write_probability(f, *milli)
             }
+            Self::Active { window } => write!(f, "active({window})"),
             Self::Not(inner) => {
                 f.write_str("NOT ")?;
                 inner.write_operand(f, matches!(**inner, Self::And(..) | Self::Or(..)))
@@ -628,13 +651,14 @@ pub(crate) mod tests {
             (prop::sample::select(KEYS), window.clone(), arb_op(), count.clone())
                 .prop_map(|(key, window, op, count)| Expr::Clicked { key: key.to_owned(), window, op, count }),
             (window.clone(), arb_op(), count).prop_map(|(window, op, count)| Expr::Orders { window, op, count }),
-            (window, arb_op(), cents).prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
+            (window.clone(), arb_op(), cents).prop_map(|(window, op, cents)| Expr::Spent { window, op, cents }),
             // `=` and `!=` are refused for scores.
             (
                 prop::sample::select(vec![CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge]),
                 prop_oneof![Just(0i64), Just(500), Just(1000), 0..=1000i64]
             )
                 .prop_map(|(op, milli)| Expr::Score { model: "purchase_7d".to_owned(), op, milli }),
+            window.prop_map(|window| Expr::Active { window }),
         ];
         leaf.prop_recursive(5, 24, 2, |inner| {
             prop_oneof![
@@ -657,6 +681,7 @@ pub(crate) mod tests {
             "clicked",
             "orders",
             "spent",
+            "active",
             "(30d)",
             ",",
             "7d",

@@ -10,7 +10,7 @@ use super::{
 use crate::domain::tag::TagPath;
 
 /// The event predicates, as written in canonical form.
-const FUNCTIONS: [&str; 4] = ["clicked", "orders", "spent", "score"];
+const FUNCTIONS: [&str; 5] = ["clicked", "orders", "spent", "score", "active"];
 
 /// Parses a segment expression.
 ///
@@ -131,6 +131,9 @@ impl Parser<'_> {
                 let name = word.to_ascii_lowercase();
                 if name == "score" {
                     return self.score();
+                }
+                if name == "active" {
+                    return self.active();
                 }
                 if FUNCTIONS.contains(&name.as_str()) {
                     return self.predicate(&name);
@@ -278,6 +281,29 @@ impl Parser<'_> {
         let milli = parse_probability(text)
             .ok_or_else(|| ExprError::at(number.col, ExprErrorKind::BadProbability { text: text.clone() }))?;
         Ok(Expr::Score { model, op, milli })
+    }
+
+    /// After `active`: `(` a window `)`, and no comparison (it is a yes/no question).
+    fn active(&mut self) -> Result<Expr, ExprError> {
+        let open = self.bump()?;
+        if open.tok != Tok::LParen {
+            let kind = ExprErrorKind::ExpectedOpenParen { function: "active".to_owned(), found: open.tok };
+            return Err(ExprError::at(open.col, kind));
+        }
+        let window = self.window()?;
+        let close = self.bump()?;
+        if close.tok != Tok::RParen {
+            let kind = match close.tok {
+                Tok::End => ExprErrorKind::UnclosedCall { function: "active".to_owned(), open: open.col },
+                found => ExprErrorKind::ExpectedCallClose { found },
+            };
+            return Err(ExprError::at(close.col, kind));
+        }
+        if let Tok::Op(op) = self.peek()?.tok {
+            let col = self.peek()?.col;
+            return Err(ExprError::at(col, ExprErrorKind::ActiveComparison { op }));
+        }
+        Ok(Expr::Active { window })
     }
 
     fn window(&mut self) -> Result<Window, ExprError> {
@@ -430,7 +456,7 @@ mod tests {
         rejects(
             r#""肤质/油性" OR frobnicate(7d)"#,
             12,
-            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）和 score（预测概率）"#,
+            r#"没有名为 frobnicate 的函数：可用的函数有 clicked（点击菜单）、orders（下单次数）、spent（消费金额）、score（预测概率）和 active（近期有互动）"#,
         );
         rejects(r#""肤质/油性" OR "未闭合"#, 12, r#"引号没有闭合：这里开始的 " 后面缺少另一个 ""#);
         rejects(r#"("肤质/油性" OR "状态/已购""#, 20, r#"缺少 )：第 1 个字符处的 ( 没有闭合"#);
@@ -522,6 +548,19 @@ mod tests {
             );
         }
         assert_eq!(canonical("score(purchase_7d) >= 1.0"), "score(purchase_7d) >= 1");
+    }
+
+    #[test]
+    fn active_takes_a_window_and_no_comparison() {
+        let canonical = |input: &str| parse(input).unwrap().to_string();
+        assert_eq!(canonical("ACTIVE( 14D )"), "active(14d)");
+        assert_eq!(canonical("active(48h) AND NOT active(all)"), "active(48h) AND NOT active(all)");
+        assert_eq!(parse("active(14d)").unwrap(), Expr::Active { window: Window::Days(14) });
+        rejects("active(14d) >= 2", 13, "active(..) 只表示期间内是否有过互动，后面不能再写 >= 比较");
+        rejects("active 14d", 8, "active 后面应是 (");
+        rejects("active(14d", 11, "缺少 )");
+        rejects("active(0d)", 8, "");
+        rejects("activ(7d)", 1, "没有名为 activ 的函数，是不是想写 active？");
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //! - `evaluate`: [`Cutoffs`], [`SplitCollector`], [`Evaluation`], [`Verdict`] (what "enough
 //!   history" means)
 //! - `synthetic`: [`SyntheticAccount`]
+//! - `high_potential`: 高潜力客户, the definition behind the built-in dynamic tag
 
 pub mod baseline;
 pub mod evaluate;
 pub mod fact;
 pub mod features;
+pub mod high_potential;
 pub mod metrics;
 pub mod model;
 pub mod spec;

@@ -32,7 +32,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::account::AccountId;
-use crate::domain::expr::{CmpOp, Expr, Window};
+use crate::domain::expr::{CmpOp, Expr, INTERACTION_KINDS, Window};
 
 /// A bind parameter; the caller converts each to the type its placeholder is cast to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,12 @@ impl Rows {
             filters = self.filters,
         )
     }
+}
+
+/// `e.kind IN (..)` of [`INTERACTION_KINDS`]: constants of the code, never user input.
+fn interaction_kinds() -> String {
+    let quoted: Vec<String> = INTERACTION_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    format!("e.kind IN ({})", quoted.join(", "))
 }
 
 /// What `count op n` reduces to for a count that is never negative.
@@ -260,6 +266,18 @@ impl Compiler {
                 )
                 .expect("String never fails");
             }
+            Expr::Active { window } => {
+                let rows = |c: &mut Self| {
+                    let since = c.since("e.occurred_at", *window);
+                    let account = c.of_account("e");
+                    Rows {
+                        from: "events e",
+                        column: "e.openid",
+                        filters: format!(" AND {}{since}{account}", interaction_kinds()),
+                    }
+                };
+                self.count(rows, CmpOp::Ge, 1);
+            }
             Expr::Not(inner) => {
                 self.sql.push_str("(NOT ");
                 self.expr(inner);
@@ -332,6 +350,18 @@ mod tests {
                 SqlParam::Int(49_950),
             ]
         );
+    }
+
+    #[test]
+    fn active_is_any_interaction_event_inside_the_window() {
+        let (sql, params) = compile("NOT active(14d)");
+        assert_eq!(
+            sql,
+            "(NOT EXISTS (SELECT 1 FROM events e WHERE e.openid = f.openid \
+             AND e.kind IN ('click', 'view', 'text', 'subscribe', 'scan') \
+             AND e.occurred_at >= $1::timestamptz AND e.account_id = $2::bigint))"
+        );
+        assert_eq!(params, [SqlParam::Timestamp(NOW - 14 * 86_400), SqlParam::Int(A.get())]);
     }
 
     #[test]
@@ -442,7 +472,8 @@ mod tests {
                 prop_assert!(!sql.contains(text), "{} leaked into {}", text, sql);
             }
             prop_assert!(!sql.contains('"') && !sql.contains(';') && !sql.contains("--"), "{}", sql);
-            prop_assert_eq!(sql.matches('\'').count(), 2 * sql.matches("'click'").count(), "{}", sql);
+            let constants = sql.replace(&interaction_kinds(), "");
+            prop_assert_eq!(constants.matches('\'').count(), 2 * constants.matches("'click'").count(), "{}", sql);
             // Balanced parentheses.
             let mut depth = 0i64;
             for c in sql.chars() {

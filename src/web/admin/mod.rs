@@ -181,6 +181,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: Key) {
             .route("/intents/train", web::post().to(pages::intents::train))
             .route("/intents/{id}", web::post().to(pages::intents::update_intent))
             .route("/intents/{id}/delete", web::post().to(pages::intents::delete_intent))
+            .route("/predictions/high-potential", web::post().to(pages::save_high_potential))
             .route("/testers", web::get().to(pages::list_testers))
             .route("/testers", web::post().to(pages::add_tester))
             .route("/testers/{openid}/remove", web::post().to(pages::remove_tester))

@@ -379,8 +379,9 @@ impl TaggingEngine {
     }
 
     /// Re-evaluates the dynamic tags of the followers whose pushes or tag changes can change a
-    /// `when`: clicks (tags naming that key), subscribes (every tag: orders may predate the
-    /// follower) and the tags rules and quizzes gave or took.
+    /// `when`: clicks (tags naming that key), messages, views and scans (tags reading
+    /// `active(..)`), subscribes (every tag: orders may predate the follower) and the tags rules,
+    /// quizzes and the intent model gave or took.
     async fn reevaluate_dynamic(
         &self,
         txn: &Client,
@@ -395,6 +396,7 @@ impl TaggingEngine {
             match (event.kind.as_str(), event.event_key.as_deref()) {
                 ("click", Some(key)) => triggers.clicked.push(key),
                 ("subscribe", _) => triggers.subscribed = true,
+                (kind, _) if crate::domain::expr::INTERACTION_KINDS.contains(&kind) => triggers.interacted = true,
                 _ => continue,
             }
             affected.push(event.openid.as_str());

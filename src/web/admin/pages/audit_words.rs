@@ -134,6 +134,15 @@ pub fn detail_lines(action: &str, kind: &str, detail: &Value) -> Vec<String> {
                 None => {}
             }
         }
+        ("tag", "update") if map.contains_key("when") => {
+            map.remove("path");
+            let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+            let (from, to) = (text(map.remove("when_from")), text(map.remove("when")));
+            lines.push(match from {
+                Some(from) => format!("动态条件由 {from} 改为 {}", to.unwrap_or_default()),
+                None => format!("动态条件改为 {}", to.unwrap_or_default()),
+            });
+        }
         ("rule", "create") => lines.extend(rule_sentence(&mut map)),
         ("campaign", "send") if map.contains_key("refused") => {
             let refused = map.remove("refused").unwrap_or_default();
@@ -244,6 +253,7 @@ fn key_label(key: &str) -> String {
         "path" => "标签",
         "sensitive" => "敏感标签",
         "expr" => "条件",
+        "when" => "动态条件",
         "audience" => "受众",
         "variants" => "对比方案数",
         "status" => "状态",

@@ -8,6 +8,7 @@ use askama::Template;
 use deadpool_postgres::Pool;
 use serde_json::Value;
 
+use super::high_potential::HighPotentialView;
 use super::{audit, show_time};
 use crate::app::predictions::PURCHASE_MODEL;
 use crate::store;
@@ -59,6 +60,7 @@ struct PredictionsPage {
     scored: i64,
     expected: String,
     history: Vec<RunView>,
+    hp: HighPotentialView,
 }
 
 fn number(v: &Value, digits: usize) -> String {
@@ -149,6 +151,12 @@ fn bins(figures: &Value) -> Vec<BinView> {
 }
 
 pub async fn predictions_page(user: AdminUser, pool: web::Data<Pool>) -> Result<HttpResponse, AdminError> {
+    let status = crate::app::high_potential::status(&pool.get().await?, user.account).await?;
+    page(&user, &pool, HighPotentialView::saved(&status)).await
+}
+
+/// The page with the 高潜力客户 section `hp` (as saved, or as typed before a refusal).
+pub(super) async fn page(user: &AdminUser, pool: &Pool, hp: HighPotentialView) -> Result<HttpResponse, AdminError> {
     let client = pool.get().await?;
     let runs = store::predictions::list_runs(&client, user.account, PURCHASE_MODEL, HISTORY).await?;
     let latest_done = runs.iter().find(|r| r.status == "done");
@@ -182,6 +190,7 @@ pub async fn predictions_page(user: AdminUser, pool: web::Data<Pool>) -> Result<
         scored,
         expected: format!("{expected:.0}"),
         history: runs.iter().map(run_view).collect(),
+        hp,
     })
 }
 

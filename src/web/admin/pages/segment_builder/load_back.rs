@@ -76,7 +76,12 @@ fn group(expr: &Expr) -> Result<Group, String> {
         Expr::Not(inner)
             if !matches!(
                 **inner,
-                Expr::Tag(_) | Expr::Clicked { .. } | Expr::Orders { .. } | Expr::Spent { .. } | Expr::Score { .. }
+                Expr::Tag(_)
+                    | Expr::Clicked { .. }
+                    | Expr::Orders { .. }
+                    | Expr::Spent { .. }
+                    | Expr::Score { .. }
+                    | Expr::Active { .. }
             ) =>
         {
             (true, &**inner)
@@ -128,6 +133,9 @@ fn condition(expr: &Expr) -> Result<Row, String> {
         }
         Expr::Score { op, .. } => {
             return Err(format!("{leaf} 用的比较是 {op}，条件里只能表示「至少」（>=），请在文本框中编辑。"));
+        }
+        Expr::Active { .. } => {
+            return Err(format!("条件里还没有「近期有互动」这一项，{leaf} 请在文本框中编辑。"));
         }
         Expr::Not(_) | Expr::And(..) | Expr::Or(..) => {
             return Err("这个表达式嵌套超过两层（组里还有组），条件里放不下，请在文本框中编辑。".to_owned());
@@ -237,6 +245,7 @@ mod tests {
         );
         assert!(loads("spent(all) < 100").unwrap_err().contains("（可改写成 NOT … >= 100）"));
         assert!(loads(r#"clicked("K", 24h)"#).unwrap_err().contains("按小时计"));
+        assert!(loads(r#""A" AND active(14d)"#).unwrap_err().contains("近期有互动"));
         let seven = (0..7).map(|i| format!(r#"("A{i}" OR "B")"#)).collect::<Vec<_>>().join(" AND ");
         assert_eq!(loads(&seven).unwrap_err(), "这个表达式要分成 7 组，条件里最多 6 组，请在文本框中编辑。");
         let nine = (0..9).map(|i| format!(r#""A{i}""#)).collect::<Vec<_>>().join(" OR ");

@@ -25,6 +25,8 @@
 #                    an intent model (咨询价格 against 其他, 40 labelled messages, threshold 0.6) is
 #                    trained: every push is segmented and classified in its decision and tags its
 #                    sender 意图/咨询价格 (issue 21)
+#   text-chatter     the same model, text `今天天气真不错呀`, which it reads as 其他: the cost of
+#                    classifying alone, without the tag it gives (compare with text)
 #   subscribe-scene  tagcast, a new follower subscribing from QR scene `bench`, with the rule
 #                    `{on: subscribe, key: bench, add: [渠道/扫码]}`
 #   safe             tagcast, safe-mode text (ciphertexts from examples/bench_pushes.rs), Lua signs
@@ -98,7 +100,7 @@ PROFILE=${BENCH_PROFILE:-0}
 BASE_DIR=${BENCH_BASE_BIN_DIR:-}
 
 ALL_SCENARIOS="bare-static bare-text bare-click bare-safe bare-safe-presigned ceiling ceiling-safe text text-reply
-  text-intent click click-rule quiz subscribe-scene safe safe-presigned safe-reply"
+  text-intent text-chatter click click-rule quiz subscribe-scene safe safe-presigned safe-reply"
 DEFAULT_SCENARIOS="ceiling ceiling-safe text text-reply text-intent click click-rule quiz subscribe-scene safe safe-reply"
 SCENARIOS=${BENCH_SCENARIOS:-$DEFAULT_SCENARIOS}
 
@@ -110,6 +112,7 @@ KEYWORD=价格
 KEYWORD_REPLY="今日特价：全场护肤品第二件半价，回复「测验」测测你的肤质"
 QUIZ_KEYWORD=测验
 INTENT_TEXT=请问这个精华多少钱
+CHATTER_TEXT=今天天气真不错呀
 QUIZ_STEPS=4 # the start keyword, then one answer per question (3)
 PG="psql -h 127.0.0.1 -p 5432 -U postgres -X -q -At -v ON_ERROR_STOP=1"
 HZ=$(getconf CLK_TCK)
@@ -447,6 +450,7 @@ scenario() {
     text) WARM="text 11" MAIN="text 12" ;;
     text-reply) WARM="textkw 13 $KEYWORD" MAIN="textkw 14 $KEYWORD" PREPARE=add_keyword_rule CHECK=reply ;;
     text-intent) WARM="textkw 15 $INTENT_TEXT" MAIN="textkw 16 $INTENT_TEXT" PREPARE=add_intent_model CHECK=tags ;;
+    text-chatter) WARM="textkw 17 $CHATTER_TEXT" MAIN="textkw 18 $CHATTER_TEXT" PREPARE=add_intent_model ;;
     click) WARM="click 21" MAIN="click 22" ;;
     click-rule) WARM="click 23" MAIN="click 24" PREPARE=add_click_rules CHECK=tags ;;
     quiz) WARM="quiz 25 $QUIZ_POOL $QUIZ_STEPS $QUIZ_KEYWORD" MAIN="quiz 26 $QUIZ_POOL $QUIZ_STEPS $QUIZ_KEYWORD"

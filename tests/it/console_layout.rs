@@ -95,6 +95,7 @@ fn pages(campaign: i64) -> Vec<(String, String)> {
         ("/admin/simulator", "simulator"),
         ("/admin/testers", "testers"),
         ("/admin/predictions", "predictions"),
+        ("/admin/intents", "intents"),
         ("/admin/playbook", "playbook"),
         ("/admin/audit", "audit"),
         ("/admin/accounts", "accounts"),

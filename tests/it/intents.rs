@@ -186,6 +186,26 @@ async fn labelled_messages_teach_the_model_and_a_confident_reading_tags_the_send
 #[tokio::test]
 async fn a_bad_intent_form_is_refused_in_chinese_and_changes_nothing() {
     let app = staff().await;
+    // Nobody signed in: the page sends them to the login, a post changes nothing.
+    let mut stranger = Browser::new(&app);
+    let page = stranger.get("/admin/intents").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/login")));
+    for path in ["/admin/intents", "/admin/intents/label", "/admin/intents/seed", "/admin/intents/train"] {
+        // A fresh client each: the server closes a connection whose post it refused unread.
+        let page = Browser::new(&app)
+            .post_raw(path, &[("name", "咨询价格"), ("percent", "80"), ("event", "1"), ("intent", "其他")])
+            .await;
+        assert!(
+            page.status == StatusCode::SEE_OTHER || page.status == StatusCode::FORBIDDEN,
+            "{path}: {}",
+            page.status
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM intents").await
+            + app.count("SELECT count(*) FROM jobs WHERE kind = 'train_intents'").await,
+        0
+    );
     let mut olivia = Browser::log_in(&app, "olivia", PASSWORD).await;
     assert_eq!(create(&mut olivia, "咨询价格", "", "80").await.status, StatusCode::SEE_OTHER);
     for (name, keywords, percent, says) in [

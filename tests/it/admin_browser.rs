@@ -127,6 +127,30 @@ pub(crate) async fn phone_logged_in(base: &str, username: &str) -> (Driver, Clie
     (driver, client)
 }
 
+/// Opens `path` (under `base`) in `client` at a phone's 390 px and a desktop's 1366 px, waits at
+/// each width for every `(css, text)` of `shows`, saves a screenshot `{name}-{width}`, and checks
+/// the page neither scrolls sideways nor holds English.
+pub(crate) async fn fits_phone_and_desktop(
+    client: &Client,
+    base: &str,
+    path: &str,
+    shows: &[(&str, &str)],
+    name: &str,
+) {
+    for (width, height) in [(390, 844), (1366, 900)] {
+        client.set_window_size(width, height).await.expect("size");
+        client.goto(&format!("{base}{path}")).await.expect("page");
+        for (css, text) in shows {
+            wait_for_text(client, css, text).await;
+        }
+        let overflow = sideways_overflow(client).await;
+        screenshot(client, &format!("{name}-{width}")).await;
+        assert!(overflow <= 0, "{path} scrolls sideways by {overflow} px at {width} px");
+        let html = client.source().await.expect("html");
+        crate::support::english::assert_no_english(path, &html);
+    }
+}
+
 /// How far the page scrolls sideways (0 or less: it fits the window).
 pub(crate) async fn sideways_overflow(client: &Client) -> i64 {
     let overflow = client

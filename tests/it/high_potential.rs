@@ -220,9 +220,7 @@ async fn a_hand_edited_condition_is_shown_and_saving_replaces_it() {
 
 #[tokio::test]
 async fn the_high_potential_section_reads_on_a_phone_and_a_desktop() {
-    use crate::admin_browser::{
-        browser, chromium_missing, log_in, screenshot, sideways_overflow, start_driver, wait_for_text,
-    };
+    use crate::admin_browser::{browser, chromium_missing, fits_phone_and_desktop, log_in, start_driver};
     if chromium_missing() {
         return;
     }
@@ -236,16 +234,7 @@ async fn the_high_potential_section_reads_on_a_phone_and_a_desktop() {
     let page = browser(&driver).await;
     page.goto(&format!("{}/admin/login", app.address)).await.expect("login page");
     log_in(&page, "root").await;
-    for (width, height) in [(390, 844), (1366, 900)] {
-        page.set_window_size(width, height).await.expect("size");
-        page.goto(&format!("{}/admin/predictions#high-potential", app.address)).await.expect("page");
-        wait_for_text(&page, "#hp", "近 14 天内和公众号有过互动").await;
-        wait_for_text(&page, "#hp-form", "意图/询问物流进度").await;
-        let overflow = sideways_overflow(&page).await;
-        screenshot(&page, &format!("high-potential-{width}")).await;
-        assert!(overflow <= 0, "the 高潜力客户 section scrolls sideways by {overflow} px at {width} px");
-        let html = page.source().await.expect("html");
-        crate::support::english::assert_no_english("the 预测 page", &html);
-    }
+    let shows = [("#hp", "近 14 天内和公众号有过互动"), ("#hp-form", "意图/询问物流进度")];
+    fits_phone_and_desktop(&page, &app.address, "/admin/predictions#high-potential", &shows, "high-potential").await;
     page.close().await.expect("closed");
 }

@@ -306,7 +306,7 @@ async fn keywords_seed_weak_examples_skips_leave_the_queue_and_a_delete_is_confi
 #[tokio::test]
 async fn the_intents_page_labels_a_message_on_a_phone_and_reads_on_a_desktop() {
     use crate::admin_browser::{
-        browser, chromium_missing, click, log_in, screenshot, sideways_overflow, start_driver, wait_for_text,
+        browser, chromium_missing, click, fits_phone_and_desktop, log_in, start_driver, wait_for_text,
     };
     if chromium_missing() {
         return;
@@ -320,16 +320,7 @@ async fn the_intents_page_labels_a_message_on_a_phone_and_reads_on_a_desktop() {
     let page = browser(&driver).await;
     page.goto(&format!("{}/admin/login", app.address)).await.expect("login page");
     log_in(&page, "olivia").await;
-    for (width, height) in [(390, 844), (1366, 900)] {
-        page.set_window_size(width, height).await.expect("size");
-        page.goto(&format!("{}/admin/intents", app.address)).await.expect("page");
-        wait_for_text(&page, "#queue", "待标注").await;
-        let overflow = sideways_overflow(&page).await;
-        screenshot(&page, &format!("intents-{width}")).await;
-        assert!(overflow <= 0, "the 意图 page scrolls sideways by {overflow} px at {width} px");
-        let html = page.source().await.expect("html");
-        crate::support::english::assert_no_english("the 意图 page", &html);
-    }
+    fits_phone_and_desktop(&page, &app.address, "/admin/intents", &[("#queue", "待标注")], "intents").await;
     page.set_window_size(390, 844).await.expect("size");
     page.goto(&format!("{}/admin/intents", app.address)).await.expect("page");
     click(&page, "#q0 button[value='咨询价格']").await;

@@ -216,9 +216,7 @@ async fn too_little_history_offers_no_score_and_says_what_is_missing() {
 
 #[tokio::test]
 async fn the_predictions_page_reads_on_a_phone_and_a_desktop_after_a_trusted_run() {
-    use crate::admin_browser::{
-        browser, chromium_missing, log_in, screenshot, sideways_overflow, start_driver, wait_for_text,
-    };
+    use crate::admin_browser::{browser, chromium_missing, fits_phone_and_desktop, log_in, start_driver};
     if chromium_missing() {
         return;
     }
@@ -233,17 +231,7 @@ async fn the_predictions_page_reads_on_a_phone_and_a_desktop_after_a_trusted_run
     let page = browser(&driver).await;
     page.goto(&format!("{}/admin/login", app.address)).await.expect("login page");
     log_in(&page, "root").await;
-    for (width, height) in [(390, 844), (1366, 900)] {
-        page.set_window_size(width, height).await.expect("size");
-        page.goto(&format!("{}/admin/predictions", app.address)).await.expect("page");
-        wait_for_text(&page, "#verdict", "可信").await;
-        wait_for_text(&page, "#figures", "RFM 基线").await;
-        wait_for_text(&page, "#usage", "预计其中约").await;
-        let overflow = sideways_overflow(&page).await;
-        screenshot(&page, &format!("predictions-{width}")).await;
-        assert!(overflow <= 0, "the 预测 page scrolls sideways by {overflow} px at {width} px");
-        let html = page.source().await.expect("html");
-        crate::support::english::assert_no_english("the 预测 page", &html);
-    }
+    let shows = [("#verdict", "可信"), ("#figures", "RFM 基线"), ("#usage", "预计其中约")];
+    fits_phone_and_desktop(&page, &app.address, "/admin/predictions", &shows, "predictions").await;
     page.close().await.expect("closed");
 }

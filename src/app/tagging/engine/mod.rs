@@ -626,6 +626,23 @@ fn list_my_tags(loaded: &Loaded, ids: Option<&BTreeSet<i64>>) -> String {
     // its intent is deleted or the model is gone: the root 意图/ is where intents put their tags.
     let intent_root = format!("{}/", crate::app::intents::TAG_ROOT);
     predicted.extend(loaded.tags.iter().filter(|(path, _)| path.starts_with(&intent_root)).map(|(_, (id, _))| *id));
+    // A dynamic tag that reads a guessed tag is a guess too (`"购买意向/高" AND orders(30d) = 0`).
+    loop {
+        let before = predicted.len();
+        for tag in &loaded.dynamic {
+            let reads_guess = tag
+                .expr
+                .tag_paths()
+                .iter()
+                .any(|path| loaded.tags.get(path.as_str()).is_some_and(|(id, _)| predicted.contains(id)));
+            if reads_guess {
+                predicted.insert(tag.id);
+            }
+        }
+        if predicted.len() == before {
+            break;
+        }
+    }
     let (mut guessed, mut known): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for id in ids.into_iter().flatten() {
         if let Some(path) = by_id.get(id) {

@@ -24,6 +24,7 @@ mod faults;
 mod hardening;
 mod jobs;
 mod layers;
+mod long_jobs;
 mod mass_outcomes;
 mod mock;
 mod mock_conformance;

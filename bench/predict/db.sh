@@ -7,12 +7,16 @@
 #
 #   bash bench/predict/db.sh
 #   BENCH_FOLLOWERS=50000 bash bench/predict/db.sh     (a smoke run)
+#   BENCH_KEEP_DB=1 bash bench/predict/db.sh           (keeps the database; the next run reuses
+#                                                       it, to compare builds or EXPLAIN queries)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 cargo build --release --example bench_predict_db
 target="${CARGO_TARGET_DIR:-target}"
 db=tagcast_bench_predict
 drop() { psql -h 127.0.0.1 -U postgres -X -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; }
-drop
-trap drop EXIT
+if [ "${BENCH_KEEP_DB:-}" != 1 ]; then
+  drop
+  trap drop EXIT
+fi
 RUST_LOG=error DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db "$target/release/examples/bench_predict_db"

@@ -27,6 +27,10 @@ const PAGE: i64 = 5_000;
 /// History read before the training cutoff: the features' longest look back (days since the
 /// last order or follow are capped at a year).
 const LOOK_BACK_DAYS: i64 = 366;
+/// Followers the feature spec is chosen from (the first in openid order, which is no order a
+/// follower's behaviour follows): the commonest menu keys and quiz tags of 100,000 followers are
+/// those of the account, and reading every history for them cost a third of a run.
+const SPEC_SAMPLE: usize = 100_000;
 /// Training rows aimed at: non-buyers are sampled down to about this many (buyers all kept), and
 /// the model corrects its intercept for the sampling.
 const TRAINING_ROWS: f64 = 200_000.0;
@@ -84,6 +88,8 @@ pub struct RunOutcome {
     pub run: i64,
     pub verdict: Verdict,
     pub scored: usize,
+    /// Wall time of each step, in order (for the log and the benchmark).
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Trains, judges and (when trusted) scores `account`'s purchase model as of `now`.
@@ -117,33 +123,39 @@ async fn train_and_score(
     let cutoffs = Cutoffs::latest(now_s);
     let since = DateTime::<Utc>::from_timestamp(cutoffs.train - LOOK_BACK_DAYS * DAY, 0).unwrap_or(now);
     let mut vocab = Vocabulary::new();
+    let mut phases = Phases::start();
 
     let mut spec = SpecBuilder::new(cutoffs.train);
-    each_follower(pool, account, since, &mut vocab, |_, facts| spec.observe(facts)).await?;
+    each_follower(pool, account, since, Some(SPEC_SAMPLE), &mut vocab, |_, facts| spec.observe(facts)).await?;
     let spec = spec.build(&vocab, MAX_MENU_KEYS, MAX_TAGS);
+    phases.end("spec_pass");
 
     let followers = store::followers::count_followers(&pool.get().await?, account).await?;
     let negative_rate = (TRAINING_ROWS / followers.max(1) as f64).min(1.0);
     let mut collector = SplitCollector::new(spec.bind(&vocab), cutoffs, negative_rate, run as u64);
-    each_follower(pool, account, since, &mut vocab, |_, facts| collector.add(facts)).await?;
+    each_follower(pool, account, since, None, &mut vocab, |_, facts| collector.add(facts)).await?;
+    phases.end("rows_pass");
     let evaluation = tokio::task::spawn_blocking(move || collector.finish(now_s, TrainOptions::default())).await??;
+    phases.end("train_and_evaluate");
 
     let mut scored = 0;
     if let (true, Some(model)) = (evaluation.verdict.is_trusted(), &evaluation.model) {
         let extractor = spec.bind(&vocab);
         let mut scores = Vec::new();
-        each_follower(pool, account, since, &mut vocab, |follower, facts| {
+        each_follower(pool, account, since, None, &mut vocab, |follower, facts| {
             if follower.subscribed {
                 scores.push((follower.openid.clone(), model.score(&extractor.features(facts, now_s)) as f32));
             }
         })
         .await?;
+        phases.end("score_pass");
         let mut client = pool.get().await?;
         let txn = client.transaction().await?;
         store::predictions::replace_scores(&txn, account, PURCHASE_MODEL, run, &scores).await?;
         // The audience indexes read scores on a rebuild, which the epoch asks for.
         store::audience_feed::bump_epoch(&txn, account).await?;
         txn.commit().await?;
+        phases.end("write_scores");
         scored = scores.len();
     } else {
         // Scores a trusted run wrote more than a prediction's horizon ago are dropped, so tags and
@@ -164,8 +176,27 @@ async fn train_and_score(
         fitted: evaluation.model.as_ref().and_then(|m| serde_json::to_value(m).ok()),
     };
     store::predictions::finish_run(&pool.get().await?, run, &finished).await?;
-    tracing::info!(account = account.get(), run, scored, verdict = finished.verdict, "purchase model run finished");
-    Ok(RunOutcome { run, verdict: evaluation.verdict, scored })
+    phases.end("finish");
+    tracing::info!(account = account.get(), run, scored, verdict = finished.verdict, phases = ?phases.done, "purchase model run finished");
+    Ok(RunOutcome { run, verdict: evaluation.verdict, scored, phases: phases.done })
+}
+
+/// Wall time per step of a run, each measured from the end of the one before.
+struct Phases {
+    done: Vec<(&'static str, std::time::Duration)>,
+    since: std::time::Instant,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Phases { done: Vec::new(), since: std::time::Instant::now() }
+    }
+
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, now - self.since));
+        self.since = now;
+    }
 }
 
 /// The verdict as `prediction_runs.verdict` stores it.
@@ -193,19 +224,27 @@ fn figures(evaluation: &Evaluation, followers: i64) -> serde_json::Value {
     })
 }
 
-/// Calls `visit` with every follower of `account` and their facts since `since`, a page at a time.
+/// Calls `visit` with every follower of `account` (or the first `limit`, in openid order) and
+/// their facts since `since`, a page at a time.
 async fn each_follower(
     pool: &Pool,
     account: AccountId,
     since: DateTime<Utc>,
+    limit: Option<usize>,
     vocab: &mut Vocabulary,
     mut visit: impl FnMut(&FollowerHistory, &[Fact]),
 ) -> Result<(), PredictError> {
-    let client = pool.get().await?;
+    // Two connections: a page's events are read while its other history is (see history_page).
+    let (client, events_client) = (pool.get().await?, pool.get().await?);
     let mut after = String::new();
     let mut facts = Vec::new();
+    let mut seen = 0;
     loop {
-        let page = store::predictions::history_page(&client, account, &after, PAGE, since).await?;
+        if limit.is_some_and(|limit| seen >= limit) {
+            return Ok(());
+        }
+        let page = store::predictions::history_page(&client, &events_client, account, &after, PAGE, since).await?;
+        seen += page.followers.len();
         for follower in &page.followers {
             facts.clear();
             to_facts(follower, vocab, &mut facts);

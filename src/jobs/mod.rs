@@ -18,6 +18,7 @@ pub mod campaigns;
 pub mod check_mass_results;
 pub mod delete_wechat_tag;
 pub mod fetch_article_reads;
+pub mod lane;
 pub mod outbox;
 pub mod reconcile_tags;
 pub mod refresh_drafts;
@@ -147,7 +148,8 @@ pub fn retry_at(attempts: i32) -> Option<chrono::DateTime<chrono::Utc>> {
 /// Attempts before a job or outbox row is declared dead.
 pub const MAX_ATTEMPTS: i32 = 12;
 
-/// Runs the next due job, if any: the oldest due job of the next account in turn.
+/// Runs the next due job, if any: the oldest due job of the next account in turn. Long kinds
+/// are left to [`lane`]. A short job runs inside the transaction that claimed it.
 ///
 /// # Errors
 /// The database failed (a job's own failure is recorded, not returned).
@@ -155,7 +157,7 @@ pub async fn run_next_job(ctx: &JobCtx) -> Result<Outcome, WorkerError> {
     let mut client = ctx.pool.get().await?;
     let txn = client.transaction().await?;
     let after = crate::domain::account::AccountId(ctx.turn.0.load(Ordering::Relaxed));
-    let Some(job) = store::jobs::claim_next(&txn, Some(after)).await? else {
+    let Some(job) = store::jobs::claim_next(&txn, Some(after), lane::LONG_KINDS).await? else {
         return Ok(Outcome::Idle);
     };
     ctx.turn.0.store(job.account.get(), Ordering::Relaxed);
@@ -204,67 +206,78 @@ pub async fn run_job(ctx: &JobCtx, job: &Job) -> Result<(), JobError> {
     }
 }
 
-/// Everything due, until nothing is: what tests call instead of waiting for the loop.
+/// Everything due, until nothing is: what tests call instead of waiting for the loop. Long jobs
+/// run here too, in turn with the rest.
 ///
 /// # Errors
 /// The database failed.
 pub async fn run_pending(ctx: &JobCtx) -> Result<(), WorkerError> {
     sweep_quizzes(ctx).await;
     sweep_campaigns(ctx).await;
+    let long_turn = ClaimTurn::default();
     loop {
         let fired = campaigns::fire_scheduled(ctx).await?;
         let delivered = outbox::deliver_due(ctx).await?;
         let job = run_next_job(ctx).await?;
-        if fired == 0 && delivered == Outcome::Idle && job == Outcome::Idle {
+        let long = lane::run_next_long_job(ctx, &long_turn, &CancellationToken::new()).await?;
+        if fired == 0 && delivered == Outcome::Idle && job == Outcome::Idle && long == Outcome::Idle {
             return Ok(());
         }
     }
 }
 
-/// Starts the worker loop on the current runtime; it stops when `cancel` fires, after the work
-/// in hand.
+/// Starts the worker loop and the long lane ([`lane`]) on the current runtime; both stop when
+/// `cancel` fires, after the work in hand.
 pub fn spawn_workers(ctx: JobCtx, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let long = lane::spawn(ctx.clone(), cancel.clone());
     tokio::spawn(async move {
-        let mut last_sweep = tokio::time::Instant::now();
-        // The first pass comes one period after start, like the quiz sweep.
-        let mut last_refresh = tokio::time::Instant::now();
-        let mut last_reads = tokio::time::Instant::now();
-        let mut last_campaign_sweep = tokio::time::Instant::now();
-        loop {
-            let fired = campaigns::fire_scheduled(&ctx).await;
-            let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
-                (Ok(a), Ok(b), Ok(fired)) => a == Outcome::Ran || b == Outcome::Ran || fired > 0,
-                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
-                    tracing::warn!(%error, "background work failed; trying again shortly");
-                    false
-                }
-            };
-            if last_sweep.elapsed() > Duration::from_secs(60) {
-                last_sweep = tokio::time::Instant::now();
-                sweep_quizzes(&ctx).await;
-            }
-            if last_refresh.elapsed() > refresh_dynamic_tags::REFRESH_EVERY {
-                last_refresh = tokio::time::Instant::now();
-                schedule_refresh(&ctx).await;
-            }
-            if last_reads.elapsed() > READS_EVERY {
-                last_reads = tokio::time::Instant::now();
-                schedule_read_fetch(&ctx).await;
-            }
-            if last_campaign_sweep.elapsed() > CAMPAIGN_SWEEP_EVERY {
-                last_campaign_sweep = tokio::time::Instant::now();
-                sweep_campaigns(&ctx).await;
-            }
-            if !busy {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            } else if cancel.is_cancelled() {
-                return;
-            }
+        main_loop(ctx, cancel).await;
+        if let Err(error) = long.await {
+            tracing::warn!(%error, "the long job lane stopped abnormally");
         }
     })
+}
+
+async fn main_loop(ctx: JobCtx, cancel: CancellationToken) {
+    let mut last_sweep = tokio::time::Instant::now();
+    // The first pass comes one period after start, like the quiz sweep.
+    let mut last_refresh = tokio::time::Instant::now();
+    let mut last_reads = tokio::time::Instant::now();
+    let mut last_campaign_sweep = tokio::time::Instant::now();
+    loop {
+        let fired = campaigns::fire_scheduled(&ctx).await;
+        let busy = match (outbox::deliver_due(&ctx).await, run_next_job(&ctx).await, fired) {
+            (Ok(a), Ok(b), Ok(fired)) => a == Outcome::Ran || b == Outcome::Ran || fired > 0,
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                tracing::warn!(%error, "background work failed; trying again shortly");
+                false
+            }
+        };
+        if last_sweep.elapsed() > Duration::from_secs(60) {
+            last_sweep = tokio::time::Instant::now();
+            sweep_quizzes(&ctx).await;
+        }
+        if last_refresh.elapsed() > refresh_dynamic_tags::REFRESH_EVERY {
+            last_refresh = tokio::time::Instant::now();
+            schedule_refresh(&ctx).await;
+        }
+        if last_reads.elapsed() > READS_EVERY {
+            last_reads = tokio::time::Instant::now();
+            schedule_read_fetch(&ctx).await;
+        }
+        if last_campaign_sweep.elapsed() > CAMPAIGN_SWEEP_EVERY {
+            last_campaign_sweep = tokio::time::Instant::now();
+            sweep_campaigns(&ctx).await;
+        }
+        if !busy {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        } else if cancel.is_cancelled() {
+            return;
+        }
+    }
 }
 
 /// datacube's figures are daily; asking hourly picks a finished day up soon after WeChat has it.

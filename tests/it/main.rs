@@ -26,6 +26,7 @@ mod high_potential;
 mod intents;
 mod jobs;
 mod layers;
+mod long_jobs;
 mod mass_outcomes;
 mod mock;
 mod mock_conformance;

@@ -17,7 +17,7 @@ use crate::domain::intent::tokenize::normalize;
 use crate::domain::intent::{
     Classifier, CvError, Example, OTHER, Source, ThresholdError, Thresholds, cross_validate, decide, seed_examples,
 };
-use crate::domain::job::{Job, JobKind, TrainIntents};
+use crate::domain::job::{Job, TrainIntents};
 use crate::domain::rule::Trigger;
 use crate::domain::tag::TagPath;
 use crate::store;
@@ -34,12 +34,6 @@ pub const CV_FOLDS: usize = 5;
 /// Keywords an intent keeps at most, and their length.
 const MAX_KEYWORDS: usize = 50;
 const MAX_KEYWORD_CHARS: usize = 20;
-/// The follower commands are no intent to learn.
-const COMMANDS: [&str; 3] = [
-    crate::app::tagging::engine::MY_TAGS,
-    crate::app::tagging::engine::DELETE_MY_TAGS,
-    crate::app::tagging::engine::ALLOW_GUESSES,
-];
 
 /// Why an intent operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -234,24 +228,6 @@ pub async fn skip(pool: &Pool, account: AccountId, event: i64) -> Result<(), Int
     Ok(())
 }
 
-/// Forgets the intent whose tag is being deleted (inside the deletion's transaction), as
-/// [`delete_intent`] does, and trains again without it.
-///
-/// # Errors
-/// The database.
-pub async fn forget_intent_of_tag(
-    txn: &impl GenericClient,
-    account: AccountId,
-    tag_id: i64,
-    actor: &str,
-) -> Result<(), tokio_postgres::Error> {
-    if let Some(id) = store::intents::intent_of_tag(txn, account, tag_id).await? {
-        store::intents::delete_intent(txn, account, id).await?;
-        queue_training(txn, account, actor).await?;
-    }
-    Ok(())
-}
-
 /// Weak examples from the latest messages that contain an intent's keywords, or the key of a
 /// keyword rule that gives the intent's tag. Returns how many were new.
 ///
@@ -314,11 +290,12 @@ pub async fn queue_training(
     account: AccountId,
     who: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    if store::jobs::is_waiting(client, account, JobKind::TrainIntents).await? {
-        return Ok(false);
-    }
-    store::jobs::enqueue(client, account, &Job::TrainIntents(TrainIntents { requested_by: who.to_owned() })).await?;
-    Ok(true)
+    store::jobs::enqueue_unless_waiting(
+        client,
+        account,
+        &Job::TrainIntents(TrainIntents { requested_by: who.to_owned() }),
+    )
+    .await
 }
 
 /// Cross-validated figures of one intent, as kept with the model.
@@ -535,7 +512,7 @@ pub async fn load_model_cached(
 #[must_use]
 pub fn worth_labelling(content: &str) -> bool {
     let trimmed = content.trim();
-    trimmed.chars().count() >= 2 && !COMMANDS.contains(&trimmed)
+    trimmed.chars().count() >= 2 && !crate::domain::follower::COMMANDS.contains(&trimmed)
 }
 
 /// One message of the 待标注 queue.

@@ -98,6 +98,20 @@ pub async fn is_waiting(
     Ok(row.is_some())
 }
 
+/// Queues `job` unless one of its kind for `account` waits and has not started ([`is_waiting`]).
+/// Returns whether it queued one.
+pub async fn enqueue_unless_waiting(
+    client: &impl GenericClient,
+    account: AccountId,
+    job: &Job,
+) -> Result<bool, tokio_postgres::Error> {
+    if is_waiting(client, account, job.kind()).await? {
+        return Ok(false);
+    }
+    enqueue(client, account, job).await?;
+    Ok(true)
+}
+
 const IS_PENDING_WITHOUT_PAYLOAD: &str = "SELECT 1 FROM jobs
              WHERE kind = $1 AND state = 'pending' AND payload = '{}'::jsonb AND account_id = $2 LIMIT 1";
 

@@ -314,14 +314,23 @@ pub async fn delete_tag(
     if current.sensitive && !may_change_sensitivity {
         return Err(TaggingError::SensitiveTag(current.path));
     }
-    // The intent it stood for goes with it, as if deleted on the 意图 page.
-    crate::app::intents::forget_intent_of_tag(&txn, account, id, "system").await?;
+    // The intent it stood for goes with it, as if deleted on the 意图 page, and the model learns
+    // without it.
+    if let Some(intent) = store::intents::intent_of_tag(&txn, account, id).await? {
+        store::intents::delete_intent(&txn, account, intent).await?;
+        store::jobs::enqueue_unless_waiting(&txn, account, &train_intents()).await?;
+    }
     let tag = store::tags::delete_tag(&txn, account, id).await?.ok_or(TaggingError::NoSuchTag)?;
     if let Some(wechat_tag_id) = tag.wechat_tag_id {
         store::jobs::enqueue(&txn, account, &Job::DeleteWechatTag(DeleteWechatTag { wechat_tag_id })).await?;
     }
     txn.commit().await?;
     Ok(tag)
+}
+
+/// A run of the intent model asked for by tagcast itself (after an erasure or a tag deletion).
+fn train_intents() -> Job {
+    Job::TrainIntents(crate::domain::job::TrainIntents { requested_by: "system".to_owned() })
 }
 
 /// What a rename changed besides the tag itself.
@@ -422,7 +431,7 @@ pub async fn erase_follower(pool: &Pool, account: AccountId, openid: &str) -> Re
     store::tags::enqueue(&txn, &removals).await?;
     // A model that learned from their words is trained again without them.
     if store::intents::has_examples_from(&txn, account, openid).await? {
-        crate::app::intents::queue_training(&txn, account, "system").await?;
+        store::jobs::enqueue_unless_waiting(&txn, account, &train_intents()).await?;
     }
     let erased = store::followers::erase_follower(&txn, account, openid).await?;
     txn.commit().await?;

@@ -37,13 +37,7 @@ use crate::wechat::reply::Reply;
 
 use config::{ConfigCache, Loaded, PerAccount};
 
-/// The follower's command to list their tags (CONTRACT.md §3).
-pub const MY_TAGS: &str = "我的标签";
-/// The follower's command to remove all their tags (PIPL: a self-service way to delete). It also
-/// refuses profiling (PIPL art. 24): no intent tag and no purchase score until [`ALLOW_GUESSES`].
-pub const DELETE_MY_TAGS: &str = "删除我的标签";
-/// The follower's command to allow intent tags and purchase scores again.
-pub const ALLOW_GUESSES: &str = "允许推测";
+pub use crate::domain::follower::{ALLOW_GUESSES, DELETE_MY_TAGS, MY_TAGS};
 
 /// The inbox handler for rules, quizzes and self-service commands.
 #[derive(Debug)]

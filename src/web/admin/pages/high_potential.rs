@@ -3,13 +3,13 @@
 //! tag's condition, which operators edit on the 标签 page too; retraining stays with admins and
 //! approvers because it takes a core for minutes.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use deadpool_postgres::Pool;
 
-use super::{audit, refused};
+use super::audit;
 use crate::app::high_potential::{self, SaveError, Saved, Status};
 use crate::domain::predict::high_potential::{Definition, IntentJoin, MAX_DAYS, TAG_PATH};
-use crate::web::admin::{AdminError, AdminUser, CsrfForm, see_other};
+use crate::web::admin::{AdminError, AdminUser, see_other};
 
 /// One intent tag's checkbox.
 pub struct IntentBox {
@@ -110,21 +110,22 @@ impl Form {
     }
 }
 
-/// 启用/保存 高潜力客户.
-pub async fn save_high_potential(
-    user: AdminUser,
-    pool: web::Data<Pool>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Result<HttpResponse, AdminError> {
+/// 启用/保存 高潜力客户: the redirect once saved, or (`Err`) the section to show again with why
+/// it was refused; the 预测 page renders it.
+pub(super) async fn save(
+    user: &AdminUser,
+    pool: &Pool,
+    pairs: Vec<(String, String)>,
+) -> Result<Result<HttpResponse, HighPotentialView>, AdminError> {
     let form = Form::from_pairs(pairs);
     let outcome = match Definition::from_form(&form.probability, &form.days, &form.intents, &form.join) {
-        Ok(definition) => high_potential::save(&pool, user.account, &definition, &user.username).await,
-        Err(message) => return refuse(&user, &pool, &form, message).await,
+        Ok(definition) => high_potential::save(pool, user.account, &definition, &user.username).await,
+        Err(message) => return refuse(user, pool, &form, message).await,
     };
     let saved = match outcome {
         Ok(saved) => saved,
         Err(error @ (SaveError::NotTrusted | SaveError::UnknownIntent(_) | SaveError::Tagging(_))) => {
-            return refuse(&user, &pool, &form, error.to_string()).await;
+            return refuse(user, pool, &form, error.to_string()).await;
         }
         Err(SaveError::Pool(error)) => return Err(error.into()),
         Err(SaveError::Query(error)) => return Err(error.into()),
@@ -132,23 +133,27 @@ pub async fn save_high_potential(
     match &saved {
         Saved::Created { when, .. } => {
             let detail = serde_json::json!({ "when": when });
-            audit(&pool, &user, "create", "tag", TAG_PATH, detail).await?;
+            audit(pool, user, "create", "tag", TAG_PATH, detail).await?;
             user.flash(format!(
                 "已启用「{TAG_PATH}」：正在计算哪些粉丝符合，通常一两分钟内完成，之后每 5 分钟自动更新。"
             ));
         }
         Saved::Updated { id, from, when } => {
             let detail = serde_json::json!({ "path": TAG_PATH, "when_from": from, "when": when });
-            audit(&pool, &user, "update", "tag", &id.to_string(), detail).await?;
+            audit(pool, user, "update", "tag", &id.to_string(), detail).await?;
             user.flash(format!("已保存「{TAG_PATH}」的新定义：正在重新计算，通常一两分钟内完成。"));
         }
         Saved::Unchanged => user.flash("定义没有变化，无需保存。"),
     }
-    Ok(see_other("/admin/predictions#high-potential"))
+    Ok(Ok(see_other("/admin/predictions#high-potential")))
 }
 
-async fn refuse(user: &AdminUser, pool: &Pool, form: &Form, message: String) -> Result<HttpResponse, AdminError> {
+async fn refuse(
+    user: &AdminUser,
+    pool: &Pool,
+    form: &Form,
+    message: String,
+) -> Result<Result<HttpResponse, HighPotentialView>, AdminError> {
     let status = high_potential::status(&pool.get().await?, user.account).await?;
-    let view = HighPotentialView::new(&status, form, Some(message));
-    refused(super::predictions::page(user, pool, view).await)
+    Ok(Err(HighPotentialView::new(&status, form, Some(message))))
 }

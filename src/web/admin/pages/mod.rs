@@ -24,7 +24,7 @@ mod users;
 pub use super::confirm::ConfirmForm;
 pub use accounts::{create_account, edit_account, list_accounts, update_account};
 pub use audit::list_audit;
-pub use high_potential::save_high_potential;
+pub use predictions::save_high_potential;
 pub use predictions::{predictions_page, train_now};
 pub use quizzes::{delete_quiz, list_quizzes, save_quiz, save_quiz_form};
 pub use rules::{create_rule, delete_rule, list_rules};

@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use serde_json::Value;
 
 use super::high_potential::HighPotentialView;
-use super::{audit, show_time};
+use super::{audit, refused, show_time};
 use crate::app::predictions::PURCHASE_MODEL;
 use crate::store;
 use crate::web::admin::{AdminError, AdminUser, CsrfForm, Empty, Layout, render, see_other};
@@ -209,4 +209,16 @@ pub async fn train_now(
         user.flash("已有一次训练在排队或进行中，请等它完成后再试。");
     }
     Ok(see_other("/admin/predictions"))
+}
+
+/// 启用/保存 高潜力客户 (the section's form); a refused form shows this page again with why.
+pub async fn save_high_potential(
+    user: AdminUser,
+    pool: web::Data<Pool>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    match super::high_potential::save(&user, &pool, pairs).await? {
+        Ok(saved) => Ok(saved),
+        Err(view) => refused(page(&user, &pool, view).await),
+    }
 }
